@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages blindcast needs, and only those that are missing.
+# Usage: scripts/install-deps.sh build|test|bench
+# Idempotent: when everything is present it only runs dpkg-query and exits.
+set -euo pipefail
+
+build_pkgs=(
+  cmake ninja-build g++ pkg-config ccache make
+  libicu-dev libidn2-dev libsqlite3-dev libssl-dev
+  libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+)
+# Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
+test_pkgs=(python3 python3-aiosmtpd)
+bench_pkgs=(python3)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "blindcast: installing missing Debian packages: ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "blindcast: installed ${#missing[@]} package(s)"

@@ -1,0 +1,21 @@
+#include "campaign/audience_session.hpp"
+
+namespace blindcast::campaign {
+
+Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diagnostics& diags,
+                                      audience::LoadOptions options) {
+  AudienceSession session;
+  {
+    auto peek = audience::AudienceLoader::open(campaign.audience_path(), {});
+    if (!peek) return std::unexpected(peek.error());
+    session.columns = peek->columns();
+  }
+  session.builder = std::make_unique<MessageBuilder>(campaign, session.columns, diags);
+  for (const auto& c : session.builder->renderer().header_columns()) options.header_columns.insert(c);
+  auto loader = audience::AudienceLoader::open(campaign.audience_path(), std::move(options));
+  if (!loader) return std::unexpected(loader.error());
+  session.loader = std::make_unique<audience::AudienceLoader>(std::move(*loader));
+  return session;
+}
+
+}  // namespace blindcast::campaign

@@ -1,0 +1,218 @@
+#include "campaign/config.hpp"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "util/strings.hpp"
+#include "util/toml_file.hpp"
+
+namespace blindcast::campaign {
+
+namespace {
+
+constexpr const char* k_file = "campaign.toml";
+
+long line_of(const toml::node& node) { return static_cast<long>(node.source().begin.line); }
+
+void error(util::Diagnostics& d, long line, std::string msg) {
+  d.push_back({k_file, line, util::Severity::k_error, std::move(msg)});
+}
+
+void warn_unknown(const toml::table& t, const std::set<std::string>& known,
+                  const std::string& where, util::Diagnostics& d) {
+  static const std::set<std::string> k_secret_words = {"password", "pass", "secret", "key",
+                                                       "api_key", "token", "private_key"};
+  for (const auto& [k, node] : t) {
+    const std::string key(k.str());
+    if (known.contains(key)) continue;
+    if (k_secret_words.contains(key)) {
+      error(d, line_of(node),
+            fmt::format("'{}{}' holds a secret inline; put it in a file under secrets/ (mode 0600) "
+                        "and name it with '{}_file'",
+                        where, key, key));
+      continue;
+    }
+    d.push_back({k_file, line_of(node), util::Severity::k_warning,
+                 fmt::format("unknown setting '{}{}' is ignored", where, key)});
+  }
+}
+
+std::optional<std::string> get_string(const toml::table& t, const char* key, const std::string& where,
+                                      util::Diagnostics& d) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return std::nullopt;
+  if (const auto* s = n->as_string()) return s->get();
+  error(d, line_of(*n), fmt::format("'{}{}' must be a string", where, key));
+  return std::nullopt;
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    error(d, line_of(node), "'stages.canary' must be a table like { size = \"1%\", min = 100 }");
+    return;
+  }
+  warn_unknown(*t, {"size", "min", "wait", "max_bounce_rate", "max_deferral_rate"}, "stages.canary.", d);
+  if (const auto* n = t->get("size")) {
+    if (const auto* s = n->as_string()) {
+      std::string v(util::trim(s->get()));
+      if (v.ends_with('%')) {
+        v.pop_back();
+        try {
+          c.size_fraction = std::stod(v) / 100.0;
+        } catch (...) {
+          c.size_fraction = -1;
+        }
+        if (c.size_fraction <= 0 || c.size_fraction > 1) {
+          error(d, line_of(*n), "'stages.canary.size' must be a percentage like \"1%\" or a count");
+        }
+      } else {
+        error(d, line_of(*n), "'stages.canary.size' must be a percentage like \"1%\" or a count like 500");
+      }
+    } else if (const auto* i = n->as_integer()) {
+      c.size_count = i->get();
+      if (c.size_count <= 0) error(d, line_of(*n), "'stages.canary.size' must be positive");
+    }
+  }
+  if (const auto* n = t->get("min")) {
+    if (const auto* i = n->as_integer()) c.min = i->get();
+    else error(d, line_of(*n), "'stages.canary.min' must be an integer");
+  }
+  if (const auto* n = t->get("wait")) {
+    const auto* s = n->as_string();
+    const auto secs = s != nullptr ? util::parse_duration_seconds(s->get()) : std::nullopt;
+    if (secs) c.wait_seconds = *secs;
+    else error(d, line_of(*n), "'stages.canary.wait' must be a duration like \"30m\" or \"2h\"");
+  }
+  for (const char* key : {"max_bounce_rate", "max_deferral_rate"}) {
+    if (const auto* n = t->get(key)) {
+      const auto v = n->value<double>();
+      if (!v || *v < 0 || *v > 1) {
+        error(d, line_of(*n), fmt::format("'stages.canary.{}' must be a number from 0 to 1", key));
+      } else if (std::string_view(key) == "max_bounce_rate") {
+        c.max_bounce_rate = *v;
+      } else {
+        c.max_deferral_rate = *v;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util::Diagnostics& d) {
+  const auto path = dir / k_file;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    error(d, 0, fmt::format("not found in {}; run 'blindcast init {}' to create an example campaign",
+                            dir.string(), dir.string()));
+    return std::nullopt;
+  }
+  auto parsed = util::parse_toml_file(path, k_file, d);
+  if (!parsed) return std::nullopt;
+  const toml::table& root = *parsed;
+  CampaignConfig cfg;
+  const std::size_t errors_before = util::error_count(d);
+
+  warn_unknown(root, {"id", "from", "reply_to", "default_locale", "list_unsubscribe", "transport",
+                      "dkim", "stages", "shaping", "delivery", "unsubscribe"},
+               "", d);
+  if (auto id = get_string(root, "id", "", d)) {
+    cfg.id = *id;
+    if (!valid_id(cfg.id)) {
+      error(d, line_of(*root.get("id")),
+            "'id' must be 1-128 characters of letters, digits, '.', '_' or '-'");
+    }
+  } else if (root.get("id") == nullptr) {
+    error(d, 1, "missing 'id' (a stable campaign name such as \"index-change-2026-11\")");
+  }
+  if (auto from = get_string(root, "from", "", d)) {
+    cfg.from_text = *from;
+    auto mb = mail::parse_mailbox(*from);
+    if (mb) {
+      cfg.from = std::move(*mb);
+    } else {
+      error(d, line_of(*root.get("from")), fmt::format("'from' is not a valid mailbox: {}", mb.error()));
+    }
+  } else if (root.get("from") == nullptr) {
+    error(d, 1, "missing 'from' (e.g. from = \"Example <noreply@example.com>\")");
+  }
+  if (auto rt = get_string(root, "reply_to", "", d)) {
+    auto mb = mail::parse_mailbox(*rt);
+    if (mb) cfg.reply_to = std::move(*mb);
+    else error(d, line_of(*root.get("reply_to")), fmt::format("'reply_to' is not a valid mailbox: {}", mb.error()));
+  }
+  if (auto loc = get_string(root, "default_locale", "", d)) cfg.default_locale = *loc;
+  if (auto lu = get_string(root, "list_unsubscribe", "", d)) cfg.list_unsubscribe = *lu;
+
+  if (const auto* n = root.get("transport")) {
+    if (const auto* t = n->as_table()) {
+      warn_unknown(*t, {"url", "tls", "username", "password_file"}, "transport.", d);
+      if (auto v = get_string(*t, "url", "transport.", d)) cfg.transport.url = *v;
+      if (auto v = get_string(*t, "tls", "transport.", d)) {
+        cfg.transport.tls = *v;
+        if (*v != "required" && *v != "opportunistic") {
+          error(d, line_of(*t->get("tls")), "'transport.tls' must be \"required\" or \"opportunistic\"");
+        }
+      }
+      if (auto v = get_string(*t, "username", "transport.", d)) cfg.transport.username = *v;
+      if (auto v = get_string(*t, "password_file", "transport.", d)) cfg.transport.password_file = *v;
+    } else {
+      error(d, line_of(*n), "'transport' must be a table: [transport]");
+    }
+  }
+  if (const auto* n = root.get("dkim")) {
+    if (const auto* t = n->as_table()) {
+      warn_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
+      DkimSettings dk;
+      dk.domain = get_string(*t, "domain", "dkim.", d).value_or("");
+      dk.selector = get_string(*t, "selector", "dkim.", d).value_or("");
+      dk.key_file = get_string(*t, "key_file", "dkim.", d).value_or("");
+      if (dk.domain.empty() || dk.selector.empty() || dk.key_file.empty()) {
+        error(d, line_of(*n), "[dkim] needs domain, selector and key_file");
+      }
+      cfg.dkim = dk;
+    }
+  }
+  if (const auto* n = root.get("stages")) {
+    if (const auto* t = n->as_table()) {
+      warn_unknown(*t, {"test", "canary", "approvals_required"}, "stages.", d);
+      if (const auto* tn = t->get("test")) {
+        if (const auto* arr = tn->as_array()) {
+          for (const auto& el : *arr) {
+            const auto* s = el.as_string();
+            auto addr = s != nullptr ? mail::parse_address(s->get())
+                                     : std::expected<mail::Address, std::string>(std::unexpected("not a string"));
+            if (addr) cfg.test_addresses.push_back(addr->str());
+            else error(d, line_of(el), fmt::format("'stages.test' entry is not a valid address: {}", addr.error()));
+          }
+        } else {
+          error(d, line_of(*tn), "'stages.test' must be a list of addresses");
+        }
+      }
+      if (const auto* cn = t->get("canary")) load_canary(*cn, cfg.canary, d);
+      if (const auto* an = t->get("approvals_required")) {
+        if (const auto* i = an->as_integer(); i != nullptr && i->get() >= 0) cfg.approvals_required = i->get();
+        else error(d, line_of(*an), "'stages.approvals_required' must be a whole number >= 0");
+      }
+    }
+  }
+  if (util::error_count(d) > errors_before && (cfg.id.empty() || cfg.from_text.empty())) {
+    return std::nullopt;
+  }
+  return cfg;
+}
+
+}  // namespace blindcast::campaign

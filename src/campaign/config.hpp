@@ -1,0 +1,60 @@
+// campaign.toml: the settings of one campaign (SPEC §1).
+//
+// Policy: every problem is a Diagnostic naming `campaign.toml`, the line and
+// what to write instead; unknown keys are warnings (typos must not pass
+// silently); inline secrets (`password`, `key`, `api_key`, ...) are errors
+// because secrets are read only from files named by `*_file` keys (SPEC §6).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mail/mailbox.hpp"
+#include "util/diagnostic.hpp"
+
+namespace blindcast::campaign {
+
+struct TransportSettings {
+  std::string url;            // smtp://, smtps://, maildir:PATH
+  std::string tls;            // "", "required"
+  std::string username;
+  std::string password_file;  // relative to the campaign dir
+};
+
+struct CanarySettings {
+  double size_fraction = 0.01;    // when size is a percentage
+  std::int64_t size_count = 0;    // when size is a count (0 = use the fraction)
+  std::int64_t min = 100;
+  std::int64_t wait_seconds = 1800;
+  double max_bounce_rate = 0.02;
+  double max_deferral_rate = 0.20;
+};
+
+struct DkimSettings {
+  std::string domain;
+  std::string selector;
+  std::string key_file;
+};
+
+struct CampaignConfig {
+  std::string id;
+  std::string from_text;            // as written
+  mail::Mailbox from;
+  std::optional<mail::Mailbox> reply_to;
+  std::string default_locale = "en";
+  std::string list_unsubscribe;     // Mustache template, may be empty
+  TransportSettings transport;
+  std::optional<DkimSettings> dkim;
+  std::vector<std::string> test_addresses;
+  CanarySettings canary;
+  std::int64_t approvals_required = 1;
+};
+
+// Parses `dir`/campaign.toml; returns nullopt when it cannot be used at all.
+std::optional<CampaignConfig> load_config(const std::filesystem::path& dir,
+                                          util::Diagnostics& diags);
+
+}  // namespace blindcast::campaign

@@ -1,0 +1,205 @@
+#include "campaign/example.hpp"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "util/file.hpp"
+
+namespace blindcast::campaign {
+
+namespace {
+
+constexpr const char* k_campaign_toml = R"(# blindcast campaign settings. See README.md, "Campaign format".
+id = "index-change-2026-11"
+from = "Example Exchange <noreply@example.com>"
+reply_to = "support@example.com"
+default_locale = "en"
+list_unsubscribe = "mailto:unsubscribe@example.com?subject=unsubscribe-{{campaign_id}}"
+
+[transport]
+# maildir:PATH writes one file per message (relative to this directory).
+url = "maildir:out/maildir"
+
+[stages]
+test = ["ops@example.com"]
+canary = { size = "1%", min = 100, wait = "30m", max_bounce_rate = 0.02, max_deferral_rate = 0.20 }
+approvals_required = 1
+)";
+
+constexpr const char* k_subject = "{{t.subject}}\n";
+
+constexpr const char* k_body_txt = R"({{t.greeting}}
+
+{{t.intro}}
+
+{{t.assets}}
+
+{{#ticket}}
+{{t.ticket}}
+
+{{/ticket}}
+{{t.sent_to}}
+
+-- 
+{{t.signature}}
+)";
+
+constexpr const char* k_body_html = R"(<!DOCTYPE html>
+<html><body>
+<p>{{t.greeting}}</p>
+<p>{{t.intro}}</p>
+<p><strong>{{t.assets}}</strong></p>
+{{#ticket}}
+<p>{{t.ticket}}</p>
+{{/ticket}}
+<p style="color:#666">{{t.sent_to}}</p>
+<p>{{t.signature}}</p>
+</body></html>
+)";
+
+constexpr const char* k_en = R"(subject = "Index change on {effective_date, date, long}"
+greeting = "Hello {name},"
+intro = "On {effective_date, date, long} we change how our price indexes are computed. Nothing changes in your account and you do not need to do anything."
+assets = "{assets, plural, =0 {You hold no affected assets.} one {You hold # affected asset.} other {You hold # affected assets.}}"
+ticket = "Your open support ticket {ticket} stays open."
+sent_to = "This message was sent to {email}."
+signature = "The Example Exchange team"
+)";
+
+constexpr const char* k_de = R"(subject = "Indexänderung am {effective_date, date, long}"
+greeting = "Hallo {name},"
+intro = "Am {effective_date, date, long} ändern wir die Berechnung unserer Preisindizes. In Ihrem Konto ändert sich nichts, und Sie müssen nichts tun."
+assets = "{assets, plural, =0 {Sie halten keine betroffenen Werte.} one {Sie halten # betroffenen Wert.} other {Sie halten # betroffene Werte.}}"
+ticket = "Ihr offenes Support-Ticket {ticket} bleibt offen."
+sent_to = "Diese Nachricht wurde an {email} gesendet."
+signature = "Ihr Example-Exchange-Team"
+)";
+
+constexpr const char* k_ja = R"(subject = "{effective_date, date, long}の指数変更のお知らせ"
+greeting = "{name} 様"
+intro = "{effective_date, date, long}より、価格指数の算出方法を変更いたします。お客様のアカウントに変更はなく、お手続きは不要です。"
+assets = "{assets, plural, other {対象となる資産を#件保有されています。}}"
+ticket = "サポートチケット {ticket} は引き続き対応いたします。"
+sent_to = "このメッセージは {email} 宛に送信されました。"
+signature = "Example Exchange チーム"
+)";
+
+constexpr const char* k_ar = R"(subject = "تغيير المؤشر في {effective_date, date, long}"
+greeting = "مرحبًا {name}،"
+intro = "اعتبارًا من {effective_date, date, long} سنغيّر طريقة حساب مؤشرات الأسعار. لن يتغير شيء في حسابك ولا يلزمك أي إجراء."
+assets = "{assets, plural, zero {لا تملك أي أصول متأثرة.} one {تملك أصلًا واحدًا متأثرًا.} two {تملك أصلين متأثرين.} few {تملك # أصول متأثرة.} many {تملك # أصلًا متأثرًا.} other {تملك # أصل متأثر.}}"
+ticket = "ستبقى تذكرة الدعم {ticket} مفتوحة."
+sent_to = "أُرسلت هذه الرسالة إلى {email}."
+signature = "فريق Example Exchange"
+)";
+
+constexpr const char* k_pt = R"(subject = "Mudança de índice em {effective_date, date, long}"
+greeting = "Olá, {name}!"
+intro = "Em {effective_date, date, long} mudaremos o cálculo dos nossos índices de preço. Nada muda na sua conta e você não precisa fazer nada."
+assets = "{assets, plural, =0 {Você não tem ativos afetados.} one {Você tem # ativo afetado.} other {Você tem # ativos afetados.}}"
+ticket = "O seu chamado de suporte {ticket} continua aberto."
+sent_to = "Esta mensagem foi enviada para {email}."
+signature = "Equipe Example Exchange"
+)";
+
+constexpr const char* k_audience = R"(email,name,locale,assets,effective_date,ticket
+alice@example.org,Alice Smith,en,3,2026-12-01,T-1001
+bob@example.org,Bob Jones,en-GB,1,2026-12-01,
+carla@example.net,Carla Müller,de,0,2026-12-01,
+dieter@example.net,"Dieter ""DJ"" Jäger",de-AT,5,2026-12-01,T-1002
+hanako@example.jp,山田 花子,ja,2,2026-12-01,
+taro@example.jp,佐藤 太郎,ja-JP,12,2026-12-01,T-1003
+layla@example.ae,ليلى أحمد,ar,1,2026-12-01,
+omar@example.ae,عمر خالد,ar-EG,4,2026-12-01,
+joao@example.com.br,João Silva,pt-BR,7,2026-12-01,
+maria@example.pt,Maria Santos,pt,1,2026-12-01,
+kai@bücher.example,Kai Becker,de,2,2026-12-01,
+sam@example.org,Sam Lee,,9,2026-12-01,
+)";
+
+constexpr const char* k_gitignore = R"(# Credentials never go into version control (see README, "Secrets").
+secrets/
+# Local state: delivery journal, quarantine, previews.
+.blindcast/
+out/
+)";
+
+Result<void> write(const std::filesystem::path& path, std::string_view content) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  return util::write_file_atomic(path, content, 0644);
+}
+
+}  // namespace
+
+Result<void> write_example_campaign(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir / "campaign.toml", ec)) {
+    return fail(fmt::format("{}: a campaign already exists here (campaign.toml); choose an empty directory",
+                            dir.string()));
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(fmt::format("{}: cannot create: {}", dir.string(), ec.message()));
+  const std::pair<const char*, const char*> files[] = {
+      {"campaign.toml", k_campaign_toml},     {"templates/subject.txt", k_subject},
+      {"templates/body.txt", k_body_txt},     {"templates/body.html", k_body_html},
+      {"locales/en.toml", k_en},              {"locales/de.toml", k_de},
+      {"locales/ja.toml", k_ja},              {"locales/ar.toml", k_ar},
+      {"locales/pt.toml", k_pt},              {"audience.csv", k_audience},
+      {".gitignore", k_gitignore},
+  };
+  for (const auto& [rel, content] : files) {
+    if (auto w = write(dir / rel, content); !w) return w;
+  }
+  std::filesystem::create_directories(dir / "secrets", ec);
+  ::chmod((dir / "secrets").c_str(), 0700);
+  return {};
+}
+
+Result<void> write_synthetic_audience(const std::filesystem::path& dir, std::int64_t rows, bool bad_rows) {
+  struct LocaleNames {
+    const char* locale;
+    std::vector<const char*> first;
+    std::vector<const char*> last;
+  };
+  const std::vector<LocaleNames> locales = {
+      {"en", {"Alice", "Bob", "Chloe", "David", "Emma", "Frank"}, {"Smith", "Jones", "Brown", "Taylor"}},
+      {"de", {"Jürgen", "Anna", "Lukas", "Sophie", "Jörg"}, {"Müller", "Schmidt", "Weiß", "Groß"}},
+      {"ja", {"花子", "太郎", "陽菜", "蓮", "結衣"}, {"山田", "佐藤", "鈴木", "高橋"}},
+      {"ar", {"ليلى", "عمر", "فاطمة", "يوسف"}, {"أحمد", "خالد", "حسن", "علي"}},
+      {"pt-BR", {"João", "Ana", "Luís", "Beatriz"}, {"Silva", "Santos", "Conceição", "Araújo"}},
+  };
+  const char* domains[] = {"gmail.com", "yahoo.com", "outlook.com", "icloud.com", "qq.com",
+                           "163.com",   "example.org", "bücher.example", "aol.com", "hotmail.de"};
+  std::mt19937_64 rng(20261122);
+  std::string out = "email,name,locale,assets,effective_date,ticket\n";
+  out.reserve(static_cast<std::size_t>(rows) * 70);
+  std::string first_email;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const std::string email = fmt::format("user{:06}@{}", i + 1, domains[rng() % std::size(domains)]);
+    if (i == 0) first_email = email;
+    const auto& loc = locales[static_cast<std::size_t>(i) % locales.size()];
+    const std::string name = fmt::format("{} {}", loc.first[rng() % loc.first.size()],
+                                         loc.last[rng() % loc.last.size()]);
+    const bool east_asian = std::string_view(loc.locale) == "ja";
+    out += fmt::format("{},{},{},{},2026-12-01,{}\n", email,
+                       east_asian ? name.substr(name.find(' ') + 1) + " " + name.substr(0, name.find(' ')) : name,
+                       loc.locale, rng() % 20, (i % 7 == 0) ? fmt::format("T-{}", 10000 + i) : "");
+  }
+  if (bad_rows) {
+    out += "not-an-address,Broken Row,en,1,2026-12-01,\n";
+    out += "\"victim@example.org\",\"Eve\r\nBcc: everyone@example.org\",en,1,2026-12-01,\n";
+    if (!first_email.empty()) {
+      std::string upper = first_email;
+      for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+      out += upper + ",Duplicate Row,en,1,2026-12-01,\n";
+    }
+  }
+  return util::write_file_atomic(dir / "audience.csv", out, 0644);
+}
+
+}  // namespace blindcast::campaign

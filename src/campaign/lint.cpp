@@ -1,0 +1,101 @@
+#include "campaign/lint.hpp"
+
+#include <fmt/format.h>
+
+#include "campaign/audience_session.hpp"
+#include "campaign/guard_setup.hpp"
+
+namespace blindcast::campaign {
+
+namespace {
+constexpr const char* k_audience = "audience.csv";
+}
+
+LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& options) {
+  LintReport report;
+  auto& diags = report.diags;
+  auto campaign = load_campaign(dir, diags);
+  if (auto h = content_hash(dir)) report.content_hash = *h;
+  if (!campaign) return report;
+  report.loaded = true;
+
+  std::size_t rejected_shown = 0, dup_shown = 0, row_errors_shown = 0;
+  auto row_finding = [&](std::size_t& shown, util::Diagnostic d) {
+    if (shown++ < options.max_row_findings) {
+      diags.push_back(std::move(d));
+    } else {
+      ++report.suppressed_findings;
+    }
+  };
+
+  audience::LoadOptions lo;
+  lo.on_reject = [&](const audience::Rejection& r) {
+    row_finding(rejected_shown, {k_audience, static_cast<long>(r.line), util::Severity::k_warning,
+                                 "row rejected, it will not be sent: " + r.reason});
+  };
+  lo.on_duplicate = [&](std::int64_t line, std::int64_t first) {
+    row_finding(dup_shown, {k_audience, static_cast<long>(line), util::Severity::k_warning,
+                            fmt::format("duplicate of line {}; dropped", first)});
+  };
+  auto session = open_audience(*campaign, diags, lo);
+  if (!session) {
+    diags.push_back({k_audience, 0, util::Severity::k_error, session.error().message});
+    return report;
+  }
+
+  // Pass 1: validate every row, collect locales and the guard's index.
+  auto index = std::make_shared<guard::AddressIndex>();
+  audience::AudienceRow row;
+  while (session->loader->next(row)) {
+    index->add(row.email);
+    ++report.locales[row.locale];
+  }
+  report.stats = session->loader->stats();
+
+  auto& renderer = session->builder->renderer();
+  renderer.check_locale(campaign->config.default_locale, diags);
+  for (const auto& [loc, n] : report.locales) renderer.check_locale(loc, diags);
+  // One finding per key is enough: keep the first of identical messages.
+  {
+    util::Diagnostics unique;
+    for (auto& d : diags) {
+      bool seen = false;
+      for (const auto& u : unique) seen = seen || (u.file == d.file && u.line == d.line && u.message == d.message);
+      if (!seen) unique.push_back(std::move(d));
+    }
+    diags = std::move(unique);
+  }
+  if (util::error_count(diags) > 0) return report;  // rendering would only repeat them
+
+  // Pass 2: build and guard every (or every k-th) message.
+  const std::int64_t accepted = report.stats.accepted;
+  const std::int64_t stride =
+      options.sample && *options.sample > 0 && accepted > *options.sample
+          ? (accepted + *options.sample - 1) / *options.sample
+          : 1;
+  util::Diagnostics repeated;  // binding findings were reported by the first pass
+  auto second = open_audience(*campaign, repeated, audience::LoadOptions{});
+  if (!second) return report;
+  const guard::PrivacyGuard guard(index, guard_policy(campaign->config));
+  const std::string envelope_from = campaign->config.from.address.str();
+  std::int64_t n = 0;
+  while (second->loader->next(row)) {
+    if (n++ % stride != 0) continue;
+    auto built = second->builder->build(row.fields, row.email, row.name, row.locale);
+    if (!built) {
+      row_finding(row_errors_shown, {k_audience, static_cast<long>(row.line), util::Severity::k_error,
+                                     "cannot render this row: " + built.error()});
+      continue;
+    }
+    ++report.rendered;
+    const std::string rcpt[] = {row.email};
+    if (auto v = guard.check(built->data, {envelope_from, rcpt})) {
+      ++report.guard_violations;
+      row_finding(row_errors_shown, {k_audience, static_cast<long>(row.line), util::Severity::k_error,
+                                     "privacy guard: " + v->describe()});
+    }
+  }
+  return report;
+}
+
+}  // namespace blindcast::campaign

@@ -1,0 +1,57 @@
+#include "campaign/message_builder.hpp"
+
+#include <fmt/format.h>
+
+#include "mail/composer.hpp"
+#include "mail/mailbox.hpp"
+
+namespace blindcast::campaign {
+
+MessageBuilder::MessageBuilder(const LoadedCampaign& campaign, std::vector<std::string> columns,
+                               util::Diagnostics& diags)
+    : m_campaign(campaign),
+      m_renderer(campaign.templates, campaign.catalogs, std::move(columns), campaign.config.id, diags),
+      m_from(mail::format_mailbox(campaign.config.from)),
+      m_reply_to(campaign.config.reply_to ? mail::format_mailbox(*campaign.config.reply_to) : ""),
+      m_envelope_from(campaign.config.from.address.str()),
+      m_from_domain(campaign.config.from.address.domain) {}
+
+std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector<std::string>& fields,
+                                                               const std::string& email,
+                                                               const std::string& name,
+                                                               const std::string& locale,
+                                                               const BuildOptions& options) {
+  auto rendered = m_renderer.render(fields, locale);
+  if (!rendered) return std::unexpected(rendered.error());
+  mail::MessageSpec spec;
+  spec.from = m_from;
+  spec.reply_to = m_reply_to;
+  spec.to_address = email;
+  spec.to_name = name;
+  spec.subject = options.subject_prefix + rendered->subject;
+  spec.text = std::move(rendered->text);
+  spec.html = std::move(rendered->html);
+  spec.date = options.date.value_or(std::time(nullptr));
+  spec.message_id = options.message_id.empty() ? mail::make_message_id(m_from_domain) : options.message_id;
+  spec.boundary = options.boundary;
+  if (!rendered->list_unsubscribe.empty()) {
+    const std::string& url = rendered->list_unsubscribe;
+    for (char c : url) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 33 || u > 126 || c == '<' || c == '>' || c == ',') {
+        return std::unexpected("list_unsubscribe renders to a value with spaces, non-ASCII or <>, "
+                               "which cannot go in a header; percent-encode the values it uses");
+      }
+    }
+    spec.extra_headers.emplace_back("List-Unsubscribe", "<" + url + ">");
+    if (url.starts_with("https://")) {
+      spec.extra_headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    }
+  }
+  BuiltMessage out;
+  out.subject = spec.subject;
+  out.data = mail::compose(spec);
+  return out;
+}
+
+}  // namespace blindcast::campaign

@@ -1,0 +1,43 @@
+#include "campaign/plan.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "campaign/audience_session.hpp"
+#include "delivery/providers.hpp"
+
+namespace blindcast::campaign {
+
+Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& diags) {
+  auto campaign = load_campaign(dir, diags);
+  if (!campaign) return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
+  auto session = open_audience(*campaign, diags, {});
+  if (!session) return std::unexpected(session.error());
+  SendPlan plan;
+  std::map<std::string, std::int64_t> per_lane;
+  audience::AudienceRow row;
+  while (session->loader->next(row)) {
+    ++per_lane[delivery::lane_for_domain(row.email.substr(row.email.rfind('@') + 1))];
+    ++plan.locales[row.locale.empty() ? "(default)" : row.locale];
+    ++plan.recipients;
+  }
+  plan.rejected = session->loader->stats().rejected;
+  plan.duplicates = session->loader->stats().duplicates;
+  for (const auto& lane : delivery::builtin_lanes()) {
+    const auto it = per_lane.find(lane.name);
+    if (it == per_lane.end()) continue;
+    LanePlan lp{lane.name, it->second, lane.rate_per_second, lane.connections,
+                static_cast<double>(it->second) / lane.rate_per_second};
+    plan.total_seconds = std::max(plan.total_seconds, lp.seconds);
+    plan.lanes.push_back(lp);
+  }
+  std::sort(plan.lanes.begin(), plan.lanes.end(),
+            [](const LanePlan& a, const LanePlan& b) { return a.seconds > b.seconds; });
+  if (plan.lanes.size() > 1 && plan.lanes[0].seconds > 2 * plan.lanes[1].seconds && plan.lanes[0].seconds > 60) {
+    plan.dominant_lane = plan.lanes[0].lane;
+  }
+  return plan;
+}
+
+}  // namespace blindcast::campaign

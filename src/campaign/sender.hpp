@@ -1,0 +1,65 @@
+// `send`: runs the full stage of a campaign through the state store, the
+// privacy guard and a transport (SPEC §2, §3, §7).
+//
+// Order for every batch of recipients (group commit):
+//   build (render + compose) -> guard -> record in flight -> deliver -> record results.
+// A row that cannot be rendered is recorded as failed with the reason. A guard
+// violation stops everything: the message is quarantined (0600), the campaign
+// is halted in the store for every sender, the audit log records it, and the
+// Error carries ExitCode::k_guard. An operator halt (`halt`) is seen between
+// batches and ends the run with ExitCode::k_halted. A state-store write error
+// ends the run at once with ExitCode::k_runtime; nothing unrecorded is sent.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "campaign/campaign.hpp"
+#include "store/state_store.hpp"
+#include "util/error.hpp"
+
+namespace blindcast::campaign {
+
+struct SendOptions {
+  std::string stage = "full";
+  std::string transport_url;        // overrides campaign.toml when not empty
+  std::size_t batch_size = 500;
+  bool show_addresses = false;
+};
+
+struct SendProgress {
+  std::int64_t total = 0;           // recipients in the store
+  std::int64_t done = 0;            // sent + bounced + failed + suppressed + removed
+  std::int64_t sent_this_run = 0;
+  std::int64_t failed_this_run = 0;
+  double elapsed_seconds = 0;
+  std::map<std::string, std::int64_t> sent_by_lane;
+};
+
+struct SendSummary {
+  SendProgress progress;
+  store::StateCounts counts;
+  std::int64_t recovered_in_flight = 0;
+  std::int64_t imported = 0;
+  std::int64_t rejected_rows = 0;
+  std::int64_t duplicate_rows = 0;
+  std::string transport;
+};
+
+// Asks a running send to stop after its current batch (signal handlers call this).
+void request_stop();
+// True once request_stop() was called.
+bool stop_requested();
+
+// Imports the audience into `store` when the file changed since the last import.
+Result<void> sync_audience(const LoadedCampaign& campaign, store::StateStore& store, SendSummary& summary);
+
+// Runs the send; `on_progress` is called after every batch.
+Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& store,
+                             const SendOptions& options,
+                             const std::function<void(const SendProgress&)>& on_progress);
+
+}  // namespace blindcast::campaign

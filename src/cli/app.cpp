@@ -1,0 +1,102 @@
+#include "cli/app.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "campaign/sender.hpp"
+#include "cli/context.hpp"
+#include "util/log.hpp"
+
+namespace blindcast::cli {
+
+namespace {
+
+void on_signal(int) {
+  campaign::request_stop();
+  // A second signal ends the process at once (the store stays consistent).
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+void add_common(CLI::App* cmd, CommonOptions& o, bool needs_dir = true) {
+  if (needs_dir) cmd->add_option("DIR", o.dir, "campaign directory")->required();
+  cmd->add_option("--state", o.state, "state store path (default DIR/.blindcast/state.db)");
+  cmd->add_option("--transport", o.transport, "transport URL, overrides campaign.toml");
+  cmd->add_flag("--json", o.json, "machine-readable output");
+  cmd->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--show-addresses", o.show_addresses, "print recipient addresses unmasked");
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"blindcast — send important email to a whole user base, one recipient per message"};
+  app.set_version_flag("--version", std::string("blindcast ") + BLINDCAST_VERSION);
+  app.require_subcommand(1);
+  CommonOptions o;
+  long long sample = 0;
+  std::string out, recipient, stage, reason, by;
+
+  auto* init = app.add_subcommand("init", "write a working example campaign into DIR");
+  add_common(init, o);
+  auto* lint = app.add_subcommand("lint", "check everything that can be checked without sending");
+  add_common(lint, o);
+  lint->add_option("--sample", sample, "render and guard about N rows instead of all");
+  auto* preview = app.add_subcommand("preview", "write the exact bytes that would be sent (.eml)");
+  add_common(preview, o);
+  preview->add_option("--out", out, "output directory")->required();
+  preview->add_option("--recipient", recipient, "preview only this recipient's message");
+  auto* plan = app.add_subcommand("plan", "recipients per provider and locale, shaping and ETA");
+  add_common(plan, o);
+  auto* send = app.add_subcommand("send", "run one stage; running it again continues where it stopped");
+  add_common(send, o);
+  send->add_option("--stage", stage, "test, canary or full")->required()
+      ->check(CLI::IsMember({"test", "canary", "full"}));
+  auto* status = app.add_subcommand("status", "counts per state, halts, last errors and the audit log");
+  add_common(status, o);
+  bool audit = false;
+  status->add_flag("--audit", audit, "show the whole audit log");
+  auto* halt = app.add_subcommand("halt", "stop every sender of this campaign");
+  add_common(halt, o);
+  halt->add_option("--reason", reason, "why (recorded in the audit log)")->required();
+  halt->add_option("--by", by, "who halts (default: the login name)");
+  auto* release = app.add_subcommand("release", "lift a halt");
+  add_common(release, o);
+  release->add_option("--by", by, "who releases (default: the login name)");
+  auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
+  add_common(demo, o, false);
+  demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(ExitCode::k_usage);
+  }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep stdout and stderr lines in order
+  util::set_log_format(o.log_format == "json" ? util::LogFormat::k_json : util::LogFormat::k_text);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    if (*init) return cmd_init(o);
+    if (*lint) return cmd_lint(o, sample);
+    if (*preview) return cmd_preview(o, out, recipient);
+    if (*plan) return cmd_plan(o);
+    if (*send) return cmd_send(o, stage);
+    if (*status) return cmd_status(o, audit);
+    if (*halt) return cmd_halt(o, reason, by);
+    if (*release) return cmd_release(o, by);
+    if (*demo) return cmd_demo(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "blindcast: internal error: %s\n", e.what());
+    return static_cast<int>(ExitCode::k_runtime);
+  }
+  return static_cast<int>(ExitCode::k_usage);
+}
+
+}  // namespace blindcast::cli

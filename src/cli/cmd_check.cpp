@@ -1,0 +1,141 @@
+// init, lint, preview, plan: the commands that never send.
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "campaign/example.hpp"
+#include "campaign/lint.hpp"
+#include "campaign/plan.hpp"
+#include "campaign/preview.hpp"
+#include "cli/context.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::cli {
+
+int cmd_init(const CommonOptions& opts) {
+  if (auto w = campaign::write_example_campaign(opts.dir); !w) return report(w.error());
+  std::printf("Created an example campaign in %s\n", opts.dir.c_str());
+  std::printf("Next: blindcast lint %s && blindcast preview %s --out %s/out/preview\n", opts.dir.c_str(),
+              opts.dir.c_str(), opts.dir.c_str());
+  return 0;
+}
+
+int cmd_lint(const CommonOptions& opts, long long sample) {
+  campaign::LintOptions lo;
+  if (sample > 0) lo.sample = sample;
+  const auto report_ = campaign::lint_campaign(opts.dir, lo);
+  const auto errors = util::error_count(report_.diags);
+  const auto warnings = report_.diags.size() - errors;
+  if (opts.json) {
+    nlohmann::json j;
+    j["errors"] = errors;
+    j["warnings"] = warnings;
+    j["findings"] = nlohmann::json::array();
+    for (const auto& d : report_.diags) {
+      j["findings"].push_back({{"file", d.file}, {"line", d.line},
+                               {"severity", d.severity == util::Severity::k_error ? "error" : "warning"},
+                               {"message", d.message}});
+    }
+    j["recipients"] = report_.stats.accepted;
+    j["rejected"] = report_.stats.rejected;
+    j["duplicates"] = report_.stats.duplicates;
+    j["rendered"] = report_.rendered;
+    j["guard_violations"] = report_.guard_violations;
+    j["content_hash"] = report_.content_hash;
+    j["locales"] = report_.locales;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    print_diagnostics(report_.diags);
+    if (report_.suppressed_findings > 0) {
+      std::fprintf(stderr, "... and %lld more row findings (see 'blindcast status' after import)\n",
+                   static_cast<long long>(report_.suppressed_findings));
+    }
+    std::printf("lint: %zu error(s), %zu warning(s)\n", errors, warnings);
+    if (report_.loaded) {
+      std::printf("audience: %s recipients, %s rejected, %s duplicates, %zu locales\n",
+                  util::with_commas(report_.stats.accepted).c_str(),
+                  util::with_commas(report_.stats.rejected).c_str(),
+                  util::with_commas(report_.stats.duplicates).c_str(), report_.locales.size());
+      std::printf("guard: %s messages rendered and checked, %s violations\n",
+                  util::with_commas(report_.rendered).c_str(),
+                  util::with_commas(report_.guard_violations).c_str());
+    }
+    std::printf("content hash: %s\n", report_.content_hash.c_str());
+  }
+  if (report_.guard_violations > 0) return static_cast<int>(ExitCode::k_usage);
+  return errors > 0 ? static_cast<int>(ExitCode::k_usage) : 0;
+}
+
+int cmd_preview(const CommonOptions& opts, const std::string& out, const std::string& recipient) {
+  util::Diagnostics diags;
+  auto files = campaign::write_previews(opts.dir, out, recipient, diags);
+  print_diagnostics(diags);
+  if (!files) return report(files.error());
+  bool blocked = false;
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& f : *files) {
+    if (opts.json) {
+      j.push_back({{"file", f.path.string()}, {"locale", f.locale}, {"line", f.line},
+                   {"guard", f.guard_violation.empty() ? "pass" : f.guard_violation}});
+    } else {
+      std::printf("%s  [%s, audience.csv line %ld] %s\n", f.path.string().c_str(), f.locale.c_str(), f.line,
+                  f.subject.c_str());
+    }
+    if (!f.guard_violation.empty()) {
+      blocked = true;
+      std::fprintf(stderr, "%s: the privacy guard would block this message: %s\n", f.path.string().c_str(),
+                   f.guard_violation.c_str());
+    }
+  }
+  if (opts.json) std::printf("%s\n", j.dump(2).c_str());
+  return blocked ? static_cast<int>(ExitCode::k_guard) : 0;
+}
+
+int cmd_plan(const CommonOptions& opts) {
+  util::Diagnostics diags;
+  auto plan = campaign::make_plan(opts.dir, diags);
+  if (!plan) {
+    print_diagnostics(diags);
+    return report(plan.error());
+  }
+  if (opts.json) {
+    nlohmann::json j;
+    j["recipients"] = plan->recipients;
+    j["rejected"] = plan->rejected;
+    j["duplicates"] = plan->duplicates;
+    j["eta_seconds"] = plan->total_seconds;
+    j["locales"] = plan->locales;
+    j["lanes"] = nlohmann::json::array();
+    for (const auto& l : plan->lanes) {
+      j["lanes"].push_back({{"lane", l.lane}, {"recipients", l.recipients}, {"rate_per_second", l.rate_per_second},
+                            {"connections", l.connections}, {"eta_seconds", l.seconds}});
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-12s %12s %12s %6s %10s\n", "lane", "recipients", "rate", "conns", "duration");
+  for (const auto& l : plan->lanes) {
+    std::printf("%-12s %12s %10.0f/min %6d %10s\n", l.lane.c_str(), util::with_commas(l.recipients).c_str(),
+                l.rate_per_second * 60, l.connections,
+                util::format_duration(static_cast<std::int64_t>(l.seconds + 0.5)).c_str());
+  }
+  std::printf("\n%-12s %12s\n", "locale", "recipients");
+  for (const auto& [loc, n] : plan->locales) {
+    std::printf("%-12s %12s\n", loc.c_str(), util::with_commas(n).c_str());
+  }
+  std::printf("\ntotal: %s recipients (%s rejected, %s duplicates); estimated time %s (lanes run in parallel)\n",
+              util::with_commas(plan->recipients).c_str(), util::with_commas(plan->rejected).c_str(),
+              util::with_commas(plan->duplicates).c_str(),
+              util::format_duration(static_cast<std::int64_t>(plan->total_seconds + 0.5)).c_str());
+  if (!plan->dominant_lane.empty()) {
+    const auto& l = plan->lanes.front();
+    std::printf("warning: %s sets the pace: %s at %.0f/min -> %s; raise [shaping.%s] rate if your "
+                "reputation with it allows\n",
+                l.lane.c_str(), util::with_commas(l.recipients).c_str(), l.rate_per_second * 60,
+                util::format_duration(static_cast<std::int64_t>(l.seconds + 0.5)).c_str(), l.lane.c_str());
+  }
+  return 0;
+}
+
+}  // namespace blindcast::cli

@@ -1,0 +1,130 @@
+// send: runs a stage, with live progress on a terminal and periodic log lines
+// without one.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "campaign/campaign.hpp"
+#include "campaign/sender.hpp"
+#include "cli/context.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::cli {
+
+namespace {
+
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : m_tty(!quiet && ::isatty(STDERR_FILENO) == 1), m_quiet(quiet) {}
+
+  void operator()(const campaign::SendProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    const double since = std::chrono::duration<double>(now - m_last).count();
+    if (m_quiet || since < (m_tty ? 0.2 : 5.0)) return;
+    m_last = now;
+    const double rate = p.elapsed_seconds > 0 ? static_cast<double>(p.sent_this_run) / p.elapsed_seconds : 0;
+    const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run);
+    const std::string eta = rate > 0 ? util::format_duration(static_cast<std::int64_t>(remaining / rate)) : "?";
+    std::string lanes;
+    for (const auto& [lane, n] : p.sent_by_lane) lanes += fmt::format(" {}={}", lane, n);
+    const std::string line = fmt::format("sent {}/{}  {:.0f}/s  ETA {}  |{}", p.sent_this_run + p.done, p.total,
+                                         rate, eta, lanes);
+    if (m_tty) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      m_dirty = true;
+    } else {
+      util::log_info("progress: " + line);
+    }
+  }
+  void finish() {
+    if (m_dirty) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool m_tty;
+  bool m_quiet;
+  bool m_dirty = false;
+  std::chrono::steady_clock::time_point m_last{};
+};
+
+}  // namespace
+
+int cmd_send(const CommonOptions& opts, const std::string& stage) {
+  if (stage != "full") {
+    return report(Error{fmt::format("--stage {}: staged sending (test, canary) is not available in this "
+                                    "version; see README, 'Stages'", stage),
+                        ExitCode::k_usage});
+  }
+  util::Diagnostics diags;
+  auto loaded = campaign::load_campaign(opts.dir, diags);
+  if (!loaded || util::error_count(diags) > 0) {
+    print_diagnostics(diags);
+    return report(Error{fmt::format("the campaign has errors; nothing was sent. Run 'blindcast lint {}'", opts.dir)});
+  }
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto id = (*store)->get_meta("campaign_id");
+  if (!id) return report(id.error());
+  if (*id && **id != loaded->config.id) {
+    return report(Error{fmt::format("{} belongs to campaign '{}', not '{}'; use another --state", state_path(opts),
+                                    **id, loaded->config.id)});
+  }
+  if (!*id) {
+    if (auto w = (*store)->set_meta("campaign_id", loaded->config.id); !w) return report(w.error());
+  }
+  campaign::SendOptions so;
+  so.stage = stage;
+  so.transport_url = opts.transport;
+  so.show_addresses = opts.show_addresses;
+  ProgressPrinter printer(opts.json);
+  auto summary = campaign::run_send(*loaded, **store, so, [&](const campaign::SendProgress& p) { printer(p); });
+  printer.finish();
+  if (!summary) return report(summary.error());
+  const auto& c = summary->counts;
+  using S = store::RecipientState;
+  const std::int64_t undelivered = c.of(S::k_pending) + c.of(S::k_deferred) + c.of(S::k_failed) +
+                                   c.of(S::k_bounced) + c.of(S::k_in_flight);
+  if (opts.json) {
+    nlohmann::json j;
+    j["stage"] = stage;
+    j["transport"] = summary->transport;
+    j["sent_this_run"] = summary->progress.sent_this_run;
+    j["not_delivered_this_run"] = summary->progress.failed_this_run;
+    j["elapsed_seconds"] = summary->progress.elapsed_seconds;
+    j["recovered_in_flight"] = summary->recovered_in_flight;
+    j["imported"] = summary->imported;
+    j["rejected_rows"] = summary->rejected_rows;
+    j["duplicate_rows"] = summary->duplicate_rows;
+    for (int s = 0; s < store::k_state_count; ++s) {
+      j["states"][store::state_name(static_cast<S>(s))] = c.by_state[static_cast<std::size_t>(s)];
+    }
+    j["possible_duplicates"] = c.possible_duplicates;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    const double secs = summary->progress.elapsed_seconds;
+    std::printf("send %s via %s: %s sent this run in %.1fs (%.0f messages/s)\n", stage.c_str(),
+                summary->transport.c_str(), util::with_commas(summary->progress.sent_this_run).c_str(), secs,
+                secs > 0 ? static_cast<double>(summary->progress.sent_this_run) / secs : 0.0);
+    if (summary->imported > 0 || summary->rejected_rows > 0) {
+      std::printf("audience: %s imported, %s rows rejected, %s duplicates dropped (details: blindcast status %s)\n",
+                  util::with_commas(summary->imported).c_str(), util::with_commas(summary->rejected_rows).c_str(),
+                  util::with_commas(summary->duplicate_rows).c_str(), opts.dir.c_str());
+    }
+    std::printf("state: %s sent, %s failed, %s bounced, %s deferred, %s pending of %s\n",
+                util::with_commas(c.of(S::k_sent)).c_str(), util::with_commas(c.of(S::k_failed)).c_str(),
+                util::with_commas(c.of(S::k_bounced)).c_str(), util::with_commas(c.of(S::k_deferred)).c_str(),
+                util::with_commas(c.of(S::k_pending)).c_str(), util::with_commas(c.total).c_str());
+    if (c.possible_duplicates > 0) {
+      std::printf("possible duplicates (in flight at an earlier crash): %s\n",
+                  util::with_commas(c.possible_duplicates).c_str());
+    }
+  }
+  return undelivered > 0 ? static_cast<int>(ExitCode::k_runtime) : 0;
+}
+
+}  // namespace blindcast::cli

@@ -1,0 +1,153 @@
+// status, halt, release: reading and steering a campaign's state.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "campaign/campaign.hpp"
+#include "campaign/halt.hpp"
+#include "cli/context.hpp"
+#include "util/mask.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::cli {
+
+namespace {
+
+std::string login_name() {
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  return fmt::format("uid {}", ::getuid());
+}
+
+std::string when(std::int64_t t) { return fmt::format("{:%Y-%m-%d %H:%M:%S}Z", fmt::gmtime(static_cast<std::time_t>(t))); }
+
+}  // namespace
+
+int cmd_status(const CommonOptions& opts, bool audit) {
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto& s = **store;
+  auto counts = s.counts();
+  if (!counts) return report(counts.error());
+  auto halt = campaign::read_halt(s);
+  if (!halt) return report(halt.error());
+  auto errors = s.recent_errors(10);
+  auto events = s.events(audit ? 100000 : 10);
+  auto rejected = s.rejected_rows(audit ? 100000 : 10);
+  const auto hash = campaign::content_hash(opts.dir).value_or("");
+  using S = store::RecipientState;
+  const auto mask = [&](const std::string& t) { return opts.show_addresses ? t : util::mask_addresses_in(t); };
+  if (opts.json) {
+    nlohmann::json j;
+    for (int i = 0; i < store::k_state_count; ++i) {
+      j["states"][store::state_name(static_cast<S>(i))] = counts->by_state[static_cast<std::size_t>(i)];
+    }
+    j["total"] = counts->total;
+    j["possible_duplicates"] = counts->possible_duplicates;
+    j["content_hash"] = hash;
+    j["halted"] = *halt ? nlohmann::json{{"kind", (*halt)->kind}, {"reason", (*halt)->reason},
+                                         {"by", (*halt)->by}, {"at", (*halt)->at}}
+                        : nlohmann::json(nullptr);
+    j["last_errors"] = nlohmann::json::array();
+    if (errors) {
+      for (const auto& e : *errors) {
+        j["last_errors"].push_back({{"line", e.line}, {"state", e.state}, {"reply", mask(e.reply)}, {"at", e.at}});
+      }
+    }
+    j["rejected_rows"] = nlohmann::json::array();
+    if (rejected) {
+      for (const auto& [line, reason] : *rejected) j["rejected_rows"].push_back({{"line", line}, {"reason", reason}});
+    }
+    j["audit"] = nlohmann::json::array();
+    if (events) {
+      for (const auto& e : *events) {
+        j["audit"].push_back({{"at", e.at}, {"kind", e.kind}, {"actor", e.actor}, {"detail", mask(e.detail)}});
+      }
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("campaign: %s\ncontent hash: %s\n", opts.dir.c_str(), hash.c_str());
+  if (*halt) {
+    std::printf("HALTED (%s) by %s at %s: %s\n", (*halt)->kind.c_str(), (*halt)->by.c_str(),
+                when((*halt)->at).c_str(), mask((*halt)->reason).c_str());
+  }
+  std::printf("recipients: %s\n", util::with_commas(counts->total).c_str());
+  for (int i = 0; i < store::k_state_count; ++i) {
+    const auto n = counts->by_state[static_cast<std::size_t>(i)];
+    if (n > 0) std::printf("  %-11s %s\n", store::state_name(static_cast<S>(i)), util::with_commas(n).c_str());
+  }
+  if (counts->possible_duplicates > 0) {
+    std::printf("possible duplicates (in flight at a crash, sent again): %s\n",
+                util::with_commas(counts->possible_duplicates).c_str());
+  }
+  if (rejected && !rejected->empty()) {
+    std::printf("rejected audience rows:\n");
+    for (const auto& [line, reason] : *rejected) std::printf("  audience.csv:%lld: %s\n", static_cast<long long>(line), reason.c_str());
+  }
+  if (errors && !errors->empty()) {
+    std::printf("last errors:\n");
+    for (const auto& e : *errors) {
+      std::printf("  line %lld %s: %s\n", static_cast<long long>(e.line), e.state.c_str(), mask(e.reply).c_str());
+    }
+  }
+  if (events && !events->empty()) {
+    std::printf("audit log%s:\n", audit ? "" : " (latest 10; --audit for all)");
+    for (const auto& e : *events) {
+      std::printf("  %s %-16s %-14s %s\n", when(e.at).c_str(), e.kind.c_str(), e.actor.c_str(), mask(e.detail).c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by) {
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  const std::string who = by.empty() ? login_name() : by;
+  campaign::HaltState h{"operator", reason, who, static_cast<std::int64_t>(std::time(nullptr)),
+                        campaign::content_hash(opts.dir).value_or("")};
+  auto existing = campaign::read_halt(**store);
+  if (existing && *existing && (*existing)->kind == "guard") {
+    std::printf("already halted by the privacy guard; recording the operator's halt in the audit log\n");
+  } else if (auto w = campaign::write_halt(**store, h); !w) {
+    return report(w.error());
+  }
+  if (auto w = (*store)->append_event("halt", who, reason); !w) return report(w.error());
+  std::printf("halted %s: every sender stops before its next batch\n", opts.dir.c_str());
+  return 0;
+}
+
+int cmd_release(const CommonOptions& opts, const std::string& by) {
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto halt = campaign::read_halt(**store);
+  if (!halt) return report(halt.error());
+  if (!*halt) {
+    std::printf("%s is not halted\n", opts.dir.c_str());
+    return 0;
+  }
+  const std::string who = by.empty() ? login_name() : by;
+  if ((*halt)->kind == "guard") {
+    const auto now_hash = campaign::content_hash(opts.dir).value_or("");
+    if (!now_hash.empty() && now_hash == (*halt)->content_hash) {
+      return report(Error{"the privacy guard halted this campaign and its content has not changed since; fix the "
+                          "templates, catalogs or audience that caused it (see 'blindcast status'), run 'blindcast "
+                          "lint', then release",
+                          ExitCode::k_guard});
+    }
+  }
+  if (auto w = campaign::clear_halt(**store); !w) return report(w.error());
+  if (auto w = (*store)->append_event("release", who, fmt::format("released {} halt: {}", (*halt)->kind, (*halt)->reason));
+      !w) {
+    return report(w.error());
+  }
+  std::printf("released %s\n", opts.dir.c_str());
+  return 0;
+}
+
+}  // namespace blindcast::cli

@@ -1,0 +1,45 @@
+// Options shared by every command, and helpers every command uses to print
+// findings and open the state store. Only cli/ writes to stdout.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/state_store.hpp"
+#include "util/diagnostic.hpp"
+#include "util/error.hpp"
+
+namespace blindcast::cli {
+
+struct CommonOptions {
+  std::string dir;            // the campaign directory
+  std::string state;          // --state PATH
+  std::string transport;      // --transport URL
+  bool json = false;          // --json
+  std::string log_format = "text";
+  bool show_addresses = false;
+};
+
+// Returns the state store path for `opts` (default DIR/.blindcast/state.db).
+std::string state_path(const CommonOptions& opts);
+
+// Opens the state store for `opts`, creating DIR/.blindcast (0700) when needed.
+Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts);
+
+// Prints `diags` one per line to stderr (errors and warnings), compiler style.
+void print_diagnostics(const util::Diagnostics& diags);
+
+// Prints `error` to stderr and returns its exit code.
+int report(const Error& error);
+
+int cmd_init(const CommonOptions& opts);
+int cmd_lint(const CommonOptions& opts, long long sample);
+int cmd_preview(const CommonOptions& opts, const std::string& out, const std::string& recipient);
+int cmd_plan(const CommonOptions& opts);
+int cmd_send(const CommonOptions& opts, const std::string& stage);
+int cmd_status(const CommonOptions& opts, bool audit);
+int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by);
+int cmd_release(const CommonOptions& opts, const std::string& by);
+int cmd_demo(const CommonOptions& opts);
+
+}  // namespace blindcast::cli

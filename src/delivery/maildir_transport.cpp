@@ -1,0 +1,131 @@
+#include "delivery/maildir_transport.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace blindcast::delivery {
+
+namespace {
+
+Result<void> write_all(int fd, std::string_view data, const std::string& name) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(fmt::format("maildir: cannot write {}: {}", name, std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+std::string safe_host() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  std::string h;
+  for (char* p = buf; *p != 0; ++p) {
+    h += (*p == '/' || *p == ':') ? '_' : *p;  // Maildir forbids these in names
+  }
+  return h.empty() ? "localhost" : h;
+}
+
+}  // namespace
+
+MaildirTransport::MaildirTransport(std::filesystem::path root, std::string campaign_id, int tmp_fd,
+                                   int new_fd)
+    : m_root(std::move(root)),
+      m_campaign_id(std::move(campaign_id)),
+      m_host(safe_host()),
+      m_tmp_fd(tmp_fd),
+      m_new_fd(new_fd) {}
+
+MaildirTransport::~MaildirTransport() {
+  if (m_tmp_fd >= 0) ::close(m_tmp_fd);
+  if (m_new_fd >= 0) ::close(m_new_fd);
+}
+
+Result<std::unique_ptr<MaildirTransport>> MaildirTransport::open(const std::filesystem::path& root,
+                                                                 std::string campaign_id) {
+  std::error_code ec;
+  for (const char* sub : {"tmp", "new", "cur"}) {
+    std::filesystem::create_directories(root / sub, ec);
+    if (ec) {
+      return fail(fmt::format("maildir: cannot create {}: {}", (root / sub).string(), ec.message()),
+                  ExitCode::k_runtime);
+    }
+  }
+  const int tmp_fd = ::open((root / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int new_fd = ::open((root / "new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tmp_fd < 0 || new_fd < 0) {
+    if (tmp_fd >= 0) ::close(tmp_fd);
+    if (new_fd >= 0) ::close(new_fd);
+    return fail(fmt::format("maildir: cannot open {}: {}", root.string(), std::strerror(errno)),
+                ExitCode::k_runtime);
+  }
+  return std::unique_ptr<MaildirTransport>(
+      new MaildirTransport(root, std::move(campaign_id), tmp_fd, new_fd));
+}
+
+std::string MaildirTransport::describe() const { return "maildir:" + m_root.string(); }
+
+Result<std::vector<DeliveryResult>> MaildirTransport::deliver(std::span<const OutgoingMessage> messages) {
+  std::vector<std::string> names;
+  names.reserve(messages.size());
+  for (const auto& m : messages) {
+    std::string name = fmt::format("{}.{}.{}", m_campaign_id, m.delivery_key, m_host);
+    const int fd = ::openat(m_tmp_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail(fmt::format("maildir: cannot create tmp/{}: {}", name, std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    auto w = write_all(fd, m.data, name);
+    ::close(fd);
+    if (!w) return std::unexpected(w.error());
+    names.push_back(std::move(name));
+  }
+  if (::syncfs(m_tmp_fd) != 0) {
+    return fail(fmt::format("maildir: sync failed: {}", std::strerror(errno)), ExitCode::k_runtime);
+  }
+  std::vector<DeliveryResult> results;
+  results.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    if (::renameat(m_tmp_fd, names[i].c_str(), m_new_fd, names[i].c_str()) != 0) {
+      return fail(fmt::format("maildir: cannot move {} into new/: {}", names[i], std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    results.push_back({messages[i].recipient_id, DeliveryKind::k_sent, "250 written to maildir"});
+  }
+  if (::fsync(m_new_fd) != 0) {
+    return fail(fmt::format("maildir: fsync of new/ failed: {}", std::strerror(errno)), ExitCode::k_runtime);
+  }
+  return results;
+}
+
+Result<std::unique_ptr<Transport>> make_transport(const std::string& url, const std::string& base_dir,
+                                                  const std::string& campaign_id) {
+  if (url.starts_with("maildir:")) {
+    std::filesystem::path p = url.substr(8);
+    if (p.empty()) return fail("transport url 'maildir:' needs a path, e.g. maildir:out/maildir");
+    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+    auto t = MaildirTransport::open(p, campaign_id);
+    if (!t) return std::unexpected(t.error());
+    return std::unique_ptr<Transport>(std::move(*t));
+  }
+  if (url.starts_with("smtp://") || url.starts_with("smtps://")) {
+    return fail(fmt::format("transport '{}': SMTP delivery is not available in this version; use "
+                            "maildir:PATH (see README, 'Transports')",
+                            url));
+  }
+  return fail(fmt::format("transport '{}' is not understood; use maildir:PATH, smtp://HOST:PORT or "
+                          "smtps://HOST:PORT",
+                          url));
+}
+
+}  // namespace blindcast::delivery

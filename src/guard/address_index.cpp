@@ -1,0 +1,95 @@
+#include "guard/address_index.hpp"
+
+#include <idn2.h>
+
+#include <cstdlib>
+
+namespace blindcast::guard {
+
+namespace {
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+}  // namespace
+
+std::uint64_t guard_hash(std::string_view text) {
+  std::uint64_t h = 0x84222325cbf29ce4ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x00000100000001b3ULL;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h == 0 ? 1 : h;
+}
+
+std::string normalize_for_guard(std::string_view address) {
+  std::string out;
+  out.reserve(address.size());
+  bool high = false;
+  for (char c : address) {
+    out += lower(c);
+    high = high || static_cast<unsigned char>(c) >= 0x80;
+  }
+  if (!high) return out;
+  const auto at = out.rfind('@');
+  if (at == std::string::npos) return out;
+  const std::string domain = out.substr(at + 1);
+  char* ascii = nullptr;
+  if (idn2_to_ascii_8z(domain.c_str(), &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) {
+    std::free(ascii);
+    return out;  // unconvertible: compare as written
+  }
+  out.resize(at + 1);
+  for (const char* p = ascii; *p != 0; ++p) out += lower(*p);
+  std::free(ascii);
+  return out;
+}
+
+void AddressIndex::reserve(std::size_t n) {
+  std::size_t cap = 16;
+  while (cap < n * 2) cap <<= 1;
+  if (cap <= m_slots.size()) return;
+  std::vector<std::uint64_t> old = std::move(m_slots);
+  m_slots.assign(cap, 0);
+  m_size = 0;
+  for (const auto h : old) {
+    if (h == 0) continue;
+    std::size_t i = h & (m_slots.size() - 1);
+    while (m_slots[i] != 0) i = (i + 1) & (m_slots.size() - 1);
+    m_slots[i] = h;
+    ++m_size;
+  }
+}
+
+void AddressIndex::grow() { reserve(m_slots.empty() ? 8 : m_slots.size()); }
+
+void AddressIndex::add(std::string_view address) {
+  if ((m_size + 1) * 2 > m_slots.size()) grow();
+  const std::uint64_t h = guard_hash(normalize_for_guard(address));
+  std::size_t i = h & (m_slots.size() - 1);
+  while (m_slots[i] != 0) {
+    if (m_slots[i] == h) return;
+    i = (i + 1) & (m_slots.size() - 1);
+  }
+  m_slots[i] = h;
+  ++m_size;
+}
+
+bool AddressIndex::contains_normalized(std::string_view normalized) const {
+  if (m_slots.empty()) return false;
+  const std::uint64_t h = guard_hash(normalized);
+  std::size_t i = h & (m_slots.size() - 1);
+  while (m_slots[i] != 0) {
+    if (m_slots[i] == h) return true;
+    i = (i + 1) & (m_slots.size() - 1);
+  }
+  return false;
+}
+
+bool AddressIndex::contains(std::string_view address) const {
+  return contains_normalized(normalize_for_guard(address));
+}
+
+}  // namespace blindcast::guard

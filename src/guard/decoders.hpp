@@ -1,0 +1,26 @@
+// Decoders the privacy guard uses to see what a reader would see.
+//
+// Written for the guard alone and sharing no code with mail/ (composition):
+// a bug in an encoder must not be mirrored by the check that is meant to
+// catch it. All decoders are lenient — malformed input is decoded as far as
+// possible rather than rejected — because the guard looks for addresses in
+// whatever a mail client might show.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace blindcast::guard {
+
+// Base64 (RFC 2045 §6.8); characters outside the alphabet are skipped.
+std::string decode_base64(std::string_view in);
+// Quoted-printable (RFC 2045 §6.7); soft line breaks joined, bad escapes kept.
+std::string decode_quoted_printable(std::string_view in);
+// RFC 2047 encoded-words ("=?cs?B?...?=" and "=?cs?Q?...?=") decoded in place.
+std::string decode_encoded_words(std::string_view in);
+// HTML character references: named (a mail-relevant set), decimal and hex.
+std::string decode_html_entities(std::string_view in);
+// Percent-encoding (RFC 3986 §2.1); '+' is left as is.
+std::string decode_percent(std::string_view in);
+
+}  // namespace blindcast::guard

@@ -1,0 +1,308 @@
+#include "render/catalog.hpp"
+
+#include <unicode/locid.h>
+#include <unicode/messagepattern.h>
+#include <unicode/msgfmt.h>
+#include <unicode/timezone.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cmath>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "util/strings.hpp"
+#include "util/toml_file.hpp"
+
+namespace blindcast::render {
+
+namespace {
+
+void use_utc_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { icu::TimeZone::adoptDefault(icu::TimeZone::createTimeZone("UTC")); });
+}
+
+ArgKind kind_of_simple(std::string_view type) {
+  if (type == "date" || type == "time") return ArgKind::k_date;
+  if (type == "number" || type == "spellout" || type == "ordinal" || type == "duration") {
+    return ArgKind::k_number;
+  }
+  return ArgKind::k_text;
+}
+
+std::string to_utf8(const icu::UnicodeString& s) {
+  std::string out;
+  s.toUTF8String(out);
+  return out;
+}
+
+struct ParsedMessage {
+  std::vector<MessageArg> args;
+  std::unique_ptr<icu::MessageFormat> format;
+};
+
+std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
+                                                        const icu::Locale& locale) {
+  const auto pattern_text = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(),
+                                                                          static_cast<int32_t>(text.size())));
+  UParseError perr{};
+  UErrorCode status = U_ZERO_ERROR;
+  icu::MessagePattern pattern(pattern_text, &perr, status);
+  if (U_FAILURE(status)) {
+    return std::unexpected(fmt::format("invalid MessageFormat at offset {}: {}", perr.offset,
+                                       u_errorName(status)));
+  }
+  ParsedMessage parsed;
+  for (int32_t i = 0; i < pattern.countParts(); ++i) {
+    const auto& part = pattern.getPart(i);
+    if (part.getType() != UMSGPAT_PART_TYPE_ARG_START) continue;
+    const auto& name_part = pattern.getPart(i + 1);
+    if (name_part.getType() == UMSGPAT_PART_TYPE_ARG_NUMBER) {
+      return std::unexpected("numbered argument {" + to_utf8(pattern.getSubstring(name_part)) +
+                             "}: name arguments after audience columns, e.g. {name}");
+    }
+    MessageArg arg{to_utf8(pattern.getSubstring(name_part)), ArgKind::k_text};
+    switch (part.getArgType()) {
+      case UMSGPAT_ARG_TYPE_PLURAL:
+      case UMSGPAT_ARG_TYPE_SELECTORDINAL:
+      case UMSGPAT_ARG_TYPE_CHOICE:
+        arg.kind = ArgKind::k_number;
+        break;
+      case UMSGPAT_ARG_TYPE_SIMPLE:
+        arg.kind = kind_of_simple(to_utf8(pattern.getSubstring(pattern.getPart(i + 2))));
+        break;
+      default:
+        break;
+    }
+    bool seen = false;
+    for (auto& a : parsed.args) {
+      if (a.name == arg.name) {
+        seen = true;
+        if (a.kind == ArgKind::k_text) a.kind = arg.kind;
+      }
+    }
+    if (!seen) parsed.args.push_back(std::move(arg));
+  }
+  status = U_ZERO_ERROR;
+  parsed.format = std::make_unique<icu::MessageFormat>(pattern_text, locale, perr, status);
+  if (U_FAILURE(status)) {
+    return std::unexpected(fmt::format("invalid MessageFormat at offset {}: {}", perr.offset,
+                                       u_errorName(status)));
+  }
+  return parsed;
+}
+
+void flatten(const toml::table& table, const std::string& prefix, Catalog& catalog,
+             const icu::Locale& locale, util::Diagnostics& diags) {
+  for (const auto& [k, node] : table) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const long line = static_cast<long>(node.source().begin.line);
+    if (const auto* sub = node.as_table()) {
+      flatten(*sub, key, catalog, locale, diags);
+      continue;
+    }
+    const auto* str = node.as_string();
+    if (str == nullptr) {
+      diags.push_back({catalog.file, line, util::Severity::k_error,
+                       fmt::format("message '{}' must be a string", key)});
+      continue;
+    }
+    auto parsed = parse_message(str->get(), locale);
+    if (!parsed) {
+      diags.push_back({catalog.file, line, util::Severity::k_error,
+                       fmt::format("message '{}': {}", key, parsed.error())});
+      continue;
+    }
+    catalog.messages.emplace(key, std::make_shared<CatalogMessage>(
+                                      key, line, std::move(parsed->args), parsed->format.release()));
+  }
+}
+
+}  // namespace
+
+struct CatalogMessage::Icu {
+  std::unique_ptr<icu::MessageFormat> format;
+  std::vector<icu::UnicodeString> names;
+};
+
+CatalogMessage::CatalogMessage(std::string key, long line, std::vector<MessageArg> args,
+                               void* format)
+    : m_key(std::move(key)), m_line(line), m_args(std::move(args)), m_icu(std::make_unique<Icu>()) {
+  m_icu->format.reset(static_cast<icu::MessageFormat*>(format));
+  for (const auto& a : m_args) {
+    m_icu->names.push_back(icu::UnicodeString::fromUTF8(a.name));
+  }
+}
+
+CatalogMessage::~CatalogMessage() = default;
+
+std::expected<std::string, std::string> CatalogMessage::format(
+    const std::vector<std::string_view>& values) const {
+  std::vector<icu::Formattable> args(m_args.size());
+  for (std::size_t i = 0; i < m_args.size(); ++i) {
+    const std::string_view v = i < values.size() ? values[i] : std::string_view();
+    switch (m_args[i].kind) {
+      case ArgKind::k_text:
+        args[i] = icu::Formattable(icu::UnicodeString::fromUTF8(
+            icu::StringPiece(v.data(), static_cast<int32_t>(v.size()))));
+        break;
+      case ArgKind::k_number: {
+        const std::string_view t = util::trim(v);
+        std::int64_t n = 0;
+        const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+        if (ec == std::errc() && p == t.data() + t.size() && !t.empty()) {
+          args[i] = icu::Formattable(n);
+          break;
+        }
+        double d = 0;
+        const auto [p2, ec2] = std::from_chars(t.data(), t.data() + t.size(), d);
+        if (ec2 != std::errc() || p2 != t.data() + t.size() || t.empty() || !std::isfinite(d)) {
+          return std::unexpected(fmt::format("argument '{}' of message '{}' needs a number, got '{}'",
+                                             m_args[i].name, m_key, v));
+        }
+        args[i] = icu::Formattable(d);
+        break;
+      }
+      case ArgKind::k_date: {
+        auto d = parse_date_value(v);
+        if (!d) {
+          return std::unexpected(fmt::format("argument '{}' of message '{}': {}", m_args[i].name,
+                                             m_key, d.error()));
+        }
+        args[i] = icu::Formattable(*d, icu::Formattable::kIsDate);
+        break;
+      }
+    }
+  }
+  icu::UnicodeString result;
+  UErrorCode status = U_ZERO_ERROR;
+  m_icu->format->format(m_icu->names.data(), args.data(), static_cast<int32_t>(args.size()),
+                        result, status);
+  if (U_FAILURE(status)) {
+    return std::unexpected(fmt::format("message '{}' could not be formatted: {}", m_key,
+                                       u_errorName(status)));
+  }
+  return to_utf8(result);
+}
+
+std::string canonical_locale(std::string_view tag) {
+  std::string t(util::trim(tag));
+  for (char& c : t) {
+    if (c == '_') c = '-';
+  }
+  if (t.empty()) return "";
+  for (char c : t) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) {
+      return "";
+    }
+  }
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Locale loc = icu::Locale::forLanguageTag(t, status);
+  if (U_FAILURE(status) || loc.isBogus() || std::string_view(loc.getLanguage()).empty()) return "";
+  status = U_ZERO_ERROR;
+  std::string out = loc.toLanguageTag<std::string>(status);
+  if (U_FAILURE(status) || out == "und") return "";
+  return out;
+}
+
+std::expected<double, std::string> parse_date_value(std::string_view text) {
+  text = util::trim(text);
+  if (text.empty()) return std::unexpected("needs a date (YYYY-MM-DD), got an empty value");
+  bool digits_only = true;
+  for (char c : text) digits_only = digits_only && c >= '0' && c <= '9';
+  if (digits_only && text.size() > 8) {
+    double ms = 0;
+    std::from_chars(text.data(), text.data() + text.size(), ms);
+    return ms;
+  }
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  char tail[8] = {0};
+  const std::string t(text);
+  const int n = std::sscanf(t.c_str(), "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%7s", &y, &mo, &d, &h, &mi, &s, tail);
+  if (n < 3 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 ||
+      (n > 6 && std::string_view(tail) != "Z")) {
+    return std::unexpected(fmt::format("needs a date like 2026-11-22 or 2026-11-22T08:30:00Z, got '{}'", text));
+  }
+  // Days from civil (H. Hinnant's algorithm), exact for the proleptic Gregorian calendar.
+  const int yy = y - (mo <= 2 ? 1 : 0);
+  const int era = (yy >= 0 ? yy : yy - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(yy - era * 400);
+  const unsigned doy = static_cast<unsigned>((153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const long long days = static_cast<long long>(era) * 146097 + static_cast<long long>(doe) - 719468;
+  return static_cast<double>(((days * 24 + h) * 60 + mi) * 60 + s) * 1000.0;
+}
+
+Catalogs Catalogs::load(const std::filesystem::path& campaign_dir, std::string_view default_locale,
+                        util::Diagnostics& diags) {
+  use_utc_once();
+  Catalogs cats;
+  cats.m_default = canonical_locale(default_locale);
+  const auto dir = campaign_dir / "locales";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return cats;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    const std::string rel = "locales/" + path.filename().string();
+    const std::string tag = canonical_locale(path.stem().string());
+    if (tag.empty()) {
+      diags.push_back({rel, 0, util::Severity::k_error,
+                       fmt::format("'{}' is not a BCP 47 locale tag; name catalogs like en.toml or "
+                                   "pt-BR.toml", path.stem().string())});
+      continue;
+    }
+    if (cats.m_catalogs.contains(tag)) {
+      diags.push_back({rel, 0, util::Severity::k_error,
+                       fmt::format("a second catalog for locale '{}' ({})", tag,
+                                   cats.m_catalogs[tag].file)});
+      continue;
+    }
+    auto parsed = util::parse_toml_file(path, rel, diags);
+    if (!parsed) continue;
+    Catalog catalog{tag, rel, {}};
+    UErrorCode status = U_ZERO_ERROR;
+    const icu::Locale locale = icu::Locale::forLanguageTag(tag, status);
+    flatten(*parsed, "", catalog, locale, diags);
+    cats.m_catalogs.emplace(tag, std::move(catalog));
+  }
+  if (!cats.m_default.empty() && !cats.m_catalogs.empty() &&
+      !cats.m_catalogs.contains(cats.m_default)) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_error,
+                     fmt::format("default_locale '{}' has no catalog; add locales/{}.toml",
+                                 cats.m_default, cats.m_default)});
+  }
+  return cats;
+}
+
+std::vector<const Catalog*> Catalogs::chain(std::string_view row_locale) const {
+  std::vector<const Catalog*> chain;
+  std::string tag = canonical_locale(row_locale);
+  while (!tag.empty()) {
+    if (auto it = m_catalogs.find(tag); it != m_catalogs.end()) chain.push_back(&it->second);
+    const auto dash = tag.rfind('-');
+    if (dash == std::string::npos) break;
+    tag.resize(dash);
+  }
+  if (auto it = m_catalogs.find(m_default); it != m_catalogs.end()) {
+    if (chain.empty() || chain.back() != &it->second) chain.push_back(&it->second);
+  }
+  return chain;
+}
+
+const CatalogMessage* Catalogs::find(std::string_view row_locale, std::string_view key) const {
+  const std::string k(key);
+  for (const Catalog* c : chain(row_locale)) {
+    if (auto it = c->messages.find(k); it != c->messages.end()) return it->second.get();
+  }
+  return nullptr;
+}
+
+}  // namespace blindcast::render

@@ -1,0 +1,424 @@
+// SQLite implementation of the state store (WAL, synchronous=FULL).
+//
+// One connection per process; the sender is the only writer during a send,
+// and `halt`/`approve` from another process write through SQLite's own
+// locking (busy timeout 5 s). Every write is inside an explicit transaction
+// that rolls back unless committed.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <fmt/format.h>
+
+#include "store/field_codec.hpp"
+#include "store/state_store.hpp"
+
+namespace blindcast::store {
+
+const char* state_name(RecipientState state) {
+  switch (state) {
+    case RecipientState::k_pending: return "pending";
+    case RecipientState::k_in_flight: return "in_flight";
+    case RecipientState::k_sent: return "sent";
+    case RecipientState::k_deferred: return "deferred";
+    case RecipientState::k_bounced: return "bounced";
+    case RecipientState::k_suppressed: return "suppressed";
+    case RecipientState::k_failed: return "failed";
+    case RecipientState::k_removed: return "removed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr const char* k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  line INTEGER NOT NULL,
+  email TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  locale TEXT NOT NULL,
+  fields BLOB NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0,
+  state INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  duplicate_risk INTEGER NOT NULL DEFAULT 0,
+  last_reply TEXT,
+  updated_at INTEGER,
+  sent_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS recipients_todo ON recipients(id) WHERE state IN (0, 3);
+CREATE INDEX IF NOT EXISTS recipients_inflight ON recipients(id) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS rejected_rows (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
+  actor TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql";
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : m_db(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &m_stmt, nullptr) != SQLITE_OK) m_stmt = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(m_stmt); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  [[nodiscard]] bool ok() const { return m_stmt != nullptr; }
+  Stmt& bind(int i, std::int64_t v) { sqlite3_bind_int64(m_stmt, i, v); return *this; }
+  Stmt& bind(int i, std::string_view v) {
+    sqlite3_bind_text(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind_blob(int i, std::string_view v) {
+    sqlite3_bind_blob(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  int step() { return sqlite3_step(m_stmt); }
+  void reset() {
+    sqlite3_reset(m_stmt);
+    sqlite3_clear_bindings(m_stmt);
+  }
+  std::int64_t i64(int c) { return sqlite3_column_int64(m_stmt, c); }
+  std::string_view text(int c) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(m_stmt, c));
+    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, c)));
+  }
+  std::string_view blob(int c) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(m_stmt, c));
+    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, c)));
+  }
+
+ private:
+  sqlite3* m_db;
+  sqlite3_stmt* m_stmt = nullptr;
+};
+
+std::unexpected<Error> db_error(sqlite3* db, std::string_view what) {
+  return fail(fmt::format("state store: {} failed: {} — sending stopped; fix the cause (disk space, "
+                          "permissions, a read-only file) and run the command again",
+                          what, sqlite3_errmsg(db)),
+              ExitCode::k_runtime);
+}
+
+Result<void> exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return fail(fmt::format("state store: '{}' failed: {}", std::string_view(sql).substr(0, 40), msg),
+                ExitCode::k_runtime);
+  }
+  return {};
+}
+
+// A transaction that rolls back unless commit() is called.
+class Txn {
+ public:
+  explicit Txn(sqlite3* db) : m_db(db) { m_ok = exec(db, "BEGIN IMMEDIATE").has_value(); }
+  ~Txn() {
+    if (m_ok && !m_done) sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  [[nodiscard]] bool ok() const { return m_ok; }
+  Result<void> commit() {
+    if (sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return db_error(m_db, "commit");
+    }
+    m_done = true;
+    return {};
+  }
+
+ private:
+  sqlite3* m_db;
+  bool m_ok = false;
+  bool m_done = false;
+};
+
+class SqliteImport final : public ImportSession {
+ public:
+  SqliteImport(sqlite3* db, std::int64_t generation)
+      : m_db(db),
+        m_txn(db),
+        m_generation(generation),
+        m_upsert(db,
+                 "INSERT INTO recipients (key, line, email, domain, locale, fields, generation) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(key) DO UPDATE SET "
+                 "line = excluded.line, email = excluded.email, domain = excluded.domain, "
+                 "locale = excluded.locale, fields = excluded.fields, generation = excluded.generation, "
+                 "state = CASE WHEN state = 7 THEN 0 ELSE state END"),
+        m_reject(db, "INSERT OR REPLACE INTO rejected_rows (line, reason) VALUES (?1, ?2)") {}
+
+  [[nodiscard]] bool ok() const { return m_txn.ok() && m_upsert.ok() && m_reject.ok(); }
+
+  Result<void> add(const ImportRow& row) override {
+    m_upsert.bind(1, row.key).bind(2, row.line).bind(3, row.email).bind(4, row.domain)
+        .bind(5, row.locale).bind_blob(6, pack_fields(row.fields)).bind(7, m_generation);
+    const int rc = m_upsert.step();
+    m_upsert.reset();
+    if (rc != SQLITE_DONE) return db_error(m_db, "storing an audience row");
+    return {};
+  }
+
+  Result<void> reject(std::int64_t line, std::string_view reason) override {
+    m_reject.bind(1, line).bind(2, reason);
+    const int rc = m_reject.step();
+    m_reject.reset();
+    if (rc != SQLITE_DONE) return db_error(m_db, "storing a rejected row");
+    return {};
+  }
+
+  Result<std::int64_t> commit() override {
+    Stmt removed(m_db, "UPDATE recipients SET state = 7 WHERE generation != ?1 AND state IN (0, 3)");
+    removed.bind(1, m_generation);
+    if (removed.step() != SQLITE_DONE) return db_error(m_db, "marking removed rows");
+    const std::int64_t n = sqlite3_changes(m_db);
+    Stmt gen(m_db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('audience_generation', ?1)");
+    gen.bind(1, std::to_string(m_generation));
+    if (gen.step() != SQLITE_DONE) return db_error(m_db, "recording the import");
+    if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
+    return n;
+  }
+
+ private:
+  sqlite3* m_db;
+  Txn m_txn;
+  std::int64_t m_generation;
+  Stmt m_upsert;
+  Stmt m_reject;
+};
+
+class SqliteStore final : public StateStore {
+ public:
+  explicit SqliteStore(sqlite3* db) : m_db(db) {}
+  ~SqliteStore() override { sqlite3_close(m_db); }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<std::optional<std::string>> get_meta(std::string_view key) override {
+    Stmt s(m_db, "SELECT value FROM meta WHERE key = ?1");
+    s.bind(1, key);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(std::string(s.text(0)));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return db_error(m_db, "reading metadata");
+  }
+
+  Result<void> set_meta(std::string_view key, std::string_view value) override {
+    Stmt s(m_db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)");
+    s.bind(1, key).bind(2, value);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "writing metadata");
+    return {};
+  }
+
+  Result<void> delete_meta(std::string_view key) override {
+    Stmt s(m_db, "DELETE FROM meta WHERE key = ?1");
+    s.bind(1, key);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "writing metadata");
+    return {};
+  }
+
+  Result<std::unique_ptr<ImportSession>> begin_import() override {
+    auto gen = get_meta("audience_generation");
+    if (!gen) return std::unexpected(gen.error());
+    const std::int64_t next = (*gen ? std::stoll(**gen) : 0) + 1;
+    auto session = std::make_unique<SqliteImport>(m_db, next);
+    if (!session->ok()) return db_error(m_db, "starting the audience import");
+    return std::unique_ptr<ImportSession>(std::move(session));
+  }
+
+  Result<std::int64_t> recover_in_flight() override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "starting recovery");
+    Stmt s(m_db,
+           "UPDATE recipients SET state = 0, duplicate_risk = duplicate_risk + 1, updated_at = ?1 "
+           "WHERE state = 1");
+    s.bind(1, now_seconds());
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
+    const std::int64_t n = sqlite3_changes(m_db);
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return n;
+  }
+
+  std::vector<StoredRecipient> read_rows(Stmt& s, bool& corrupt) {
+    std::vector<StoredRecipient> out;
+    while (s.step() == SQLITE_ROW) {
+      StoredRecipient r;
+      r.id = s.i64(0);
+      r.line = s.i64(1);
+      r.email = s.text(2);
+      r.locale = s.text(3);
+      auto fields = unpack_fields(s.blob(4));
+      if (!fields) {
+        corrupt = true;
+        break;
+      }
+      r.fields = std::move(*fields);
+      r.attempts = static_cast<int>(s.i64(5));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
+                                                  std::int64_t after_id) override {
+    Stmt s(m_db,
+           "SELECT id, line, email, locale, fields, attempts FROM recipients "
+           "WHERE state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3");
+    s.bind(1, after_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
+    bool corrupt = false;
+    auto rows = read_rows(s, corrupt);
+    if (corrupt) return fail("state store: a stored row is corrupt", ExitCode::k_runtime);
+    return rows;
+  }
+
+  Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) override {
+    Stmt s(m_db, "SELECT id, line, email, locale, fields, attempts FROM recipients WHERE id = ?1");
+    std::vector<StoredRecipient> out;
+    for (const auto id : ids) {
+      s.bind(1, id);
+      bool corrupt = false;
+      auto rows = read_rows(s, corrupt);
+      s.reset();
+      if (corrupt) return fail("state store: a stored row is corrupt", ExitCode::k_runtime);
+      for (auto& r : rows) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Result<void> mark_in_flight(std::span<const std::int64_t> ids) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "recording messages in flight");
+    Stmt s(m_db, "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE id = ?1");
+    const auto now = now_seconds();
+    for (const auto id : ids) {
+      s.bind(1, id).bind(2, now);
+      const int rc = s.step();
+      s.reset();
+      if (rc != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
+    }
+    return txn.commit();
+  }
+
+  Result<void> record_outcomes(std::span<const Outcome> outcomes) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "recording delivery results");
+    Stmt s(m_db,
+           "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
+           "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END WHERE id = ?1");
+    const auto now = now_seconds();
+    for (const auto& o : outcomes) {
+      s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
+          .bind(4, o.next_attempt_at).bind(5, now);
+      const int rc = s.step();
+      s.reset();
+      if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
+    }
+    return txn.commit();
+  }
+
+  Result<StateCounts> counts() override {
+    StateCounts c;
+    Stmt s(m_db, "SELECT state, COUNT(*), SUM(duplicate_risk > 0) FROM recipients GROUP BY state");
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      const auto st = s.i64(0);
+      if (st >= 0 && st < k_state_count) c.by_state[static_cast<std::size_t>(st)] = s.i64(1);
+      c.total += s.i64(1);
+      c.possible_duplicates += s.i64(2);
+    }
+    if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients");
+    return c;
+  }
+
+  Result<std::vector<RecentError>> recent_errors(std::size_t limit) override {
+    Stmt s(m_db,
+           "SELECT line, state, last_reply, updated_at FROM recipients WHERE state IN (3, 4, 6) "
+           "ORDER BY updated_at DESC, id DESC LIMIT ?1");
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<RecentError> out;
+    while (s.step() == SQLITE_ROW) {
+      out.push_back({s.i64(0), state_name(static_cast<RecipientState>(s.i64(1))),
+                     std::string(s.text(2)), s.i64(3)});
+    }
+    return out;
+  }
+
+  Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) override {
+    Stmt s(m_db, "SELECT line, reason FROM rejected_rows ORDER BY line LIMIT ?1");
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    while (s.step() == SQLITE_ROW) out.emplace_back(s.i64(0), std::string(s.text(1)));
+    return out;
+  }
+
+  Result<void> for_each_address(const std::function<void(std::string_view)>& fn) override {
+    Stmt s(m_db, "SELECT email FROM recipients");
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) fn(s.text(0));
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading the audience");
+    return {};
+  }
+
+  Result<void> append_event(std::string_view kind, std::string_view actor,
+                            std::string_view detail) override {
+    Stmt s(m_db, "INSERT INTO audit (at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4)");
+    s.bind(1, now_seconds()).bind(2, kind).bind(3, actor).bind(4, detail);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "writing the audit log");
+    return {};
+  }
+
+  Result<std::vector<AuditEvent>> events(std::size_t limit) override {
+    Stmt s(m_db,
+           "SELECT at, kind, actor, detail FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) "
+           "ORDER BY id");
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<AuditEvent> out;
+    while (s.step() == SQLITE_ROW) {
+      out.push_back({s.i64(0), std::string(s.text(1)), std::string(s.text(2)), std::string(s.text(3))});
+    }
+    return out;
+  }
+
+ private:
+  sqlite3* m_db;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return fail(fmt::format("{}: cannot open the state store: {}", path, msg), ExitCode::k_runtime);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStore>(db);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-16384"}) {
+    if (auto r = exec(db, pragma); !r) {
+      return fail(fmt::format("{}: {}", path, r.error().message), ExitCode::k_runtime);
+    }
+  }
+  if (auto r = exec(db, k_schema); !r) {
+    return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message),
+                ExitCode::k_runtime);
+  }
+  return std::unique_ptr<StateStore>(std::move(store));
+}
+
+}  // namespace blindcast::store

@@ -1,0 +1,140 @@
+// The state store: every recipient's delivery state, campaign metadata, the
+// halt flag and the append-only audit log (SPEC §4, §7).
+//
+// Policy:
+// - a recipient is `in_flight` (durably) before the end of its DATA is sent
+//   and `sent` only after the server's 2xx reply; after a crash,
+//   recover_in_flight() puts in-flight recipients back to pending and counts
+//   them as possible duplicates;
+// - writes are batched by the caller (group commit); every write either
+//   commits or returns an Error with ExitCode::k_runtime — the sender stops on
+//   it, so nothing is sent that is not recorded;
+// - the audit log cannot be updated or deleted through this interface.
+// Implementations: SQLite (sqlite_store.hpp); PostgreSQL later.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace blindcast::store {
+
+enum class RecipientState : int {
+  k_pending = 0,
+  k_in_flight = 1,
+  k_sent = 2,
+  k_deferred = 3,
+  k_bounced = 4,
+  k_suppressed = 5,
+  k_failed = 6,
+  k_removed = 7,  // no longer in the audience file; never sent
+};
+inline constexpr int k_state_count = 8;
+
+// Returns the lower-case name of `state` ("in_flight").
+const char* state_name(RecipientState state);
+
+struct StoredRecipient {
+  std::int64_t id = 0;
+  std::int64_t line = 0;
+  std::string email;
+  std::string locale;
+  std::vector<std::string> fields;
+  int attempts = 0;
+};
+
+struct ImportRow {
+  std::int64_t line = 0;
+  std::string key;      // duplicate key (case-folded address)
+  std::string email;
+  std::string domain;
+  std::string locale;
+  std::vector<std::string> fields;
+};
+
+struct Outcome {
+  std::int64_t id = 0;
+  RecipientState state = RecipientState::k_sent;
+  std::string reply;                // last server reply or error, addresses masked
+  std::int64_t next_attempt_at = 0; // for deferred
+};
+
+struct StateCounts {
+  std::array<std::int64_t, k_state_count> by_state{};
+  std::int64_t total = 0;
+  std::int64_t possible_duplicates = 0;
+  [[nodiscard]] std::int64_t of(RecipientState s) const { return by_state[static_cast<int>(s)]; }
+};
+
+struct AuditEvent {
+  std::int64_t at = 0;  // unix seconds
+  std::string kind;
+  std::string actor;
+  std::string detail;
+};
+
+struct RecentError {
+  std::int64_t line = 0;
+  std::string state;
+  std::string reply;
+  std::int64_t at = 0;
+};
+
+// A bulk load of the audience; rolls back unless commit() is called.
+class ImportSession {
+ public:
+  virtual ~ImportSession() = default;
+  // Adds or updates `row` (keeps its delivery state if already known).
+  virtual Result<void> add(const ImportRow& row) = 0;
+  // Records a rejected audience line with its reason.
+  virtual Result<void> reject(std::int64_t line, std::string_view reason) = 0;
+  // Marks unsent recipients missing from this import as removed and commits.
+  virtual Result<std::int64_t> commit() = 0;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
+  virtual Result<void> set_meta(std::string_view key, std::string_view value) = 0;
+  virtual Result<void> delete_meta(std::string_view key) = 0;
+
+  // Starts replacing the audience (one transaction).
+  virtual Result<std::unique_ptr<ImportSession>> begin_import() = 0;
+
+  // Puts every in-flight recipient back to pending; returns how many.
+  virtual Result<std::int64_t> recover_in_flight() = 0;
+  // Returns up to `limit` recipients due at `now` with id > `after_id`, by id.
+  virtual Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
+                                                          std::int64_t after_id) = 0;
+  // Returns recipients with ids in `ids` (for staged subsets).
+  virtual Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) = 0;
+  // Durably marks `ids` in flight (one transaction).
+  virtual Result<void> mark_in_flight(std::span<const std::int64_t> ids) = 0;
+  // Durably records `outcomes` (one transaction).
+  virtual Result<void> record_outcomes(std::span<const Outcome> outcomes) = 0;
+
+  virtual Result<StateCounts> counts() = 0;
+  virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
+  virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
+  // Calls `fn` with every audience address (for the guard's index).
+  virtual Result<void> for_each_address(const std::function<void(std::string_view)>& fn) = 0;
+
+  virtual Result<void> append_event(std::string_view kind, std::string_view actor,
+                                    std::string_view detail) = 0;
+  virtual Result<std::vector<AuditEvent>> events(std::size_t limit) = 0;
+};
+
+// Opens (creating if needed) the SQLite store at `path`.
+Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path);
+
+}  // namespace blindcast::store

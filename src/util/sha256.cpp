@@ -1,0 +1,50 @@
+#include "util/sha256.hpp"
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <stdexcept>
+
+#include "util/strings.hpp"
+
+namespace blindcast::util {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
+  m_impl->ctx = EVP_MD_CTX_new();
+  if (m_impl->ctx == nullptr || EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(m_impl->ctx); }
+
+void Sha256::update(std::string_view data) {
+  EVP_DigestUpdate(m_impl->ctx, data.data(), data.size());
+}
+
+void Sha256::update_field(std::string_view data) {
+  const std::uint64_t n = data.size();
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+  EVP_DigestUpdate(m_impl->ctx, len, sizeof len);
+  update(data);
+}
+
+std::string Sha256::hex_digest() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(m_impl->ctx, out, &len);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(out), len));
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 h;
+  h.update(data);
+  return h.hex_digest();
+}
+
+}  // namespace blindcast::util

@@ -1,0 +1,41 @@
+// Small string helpers with no mail knowledge.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace blindcast::util {
+
+// Returns `text` without leading and trailing ASCII white space.
+std::string_view trim(std::string_view text);
+
+// Returns `text` with ASCII letters lower-cased (other bytes unchanged).
+std::string to_lower_ascii(std::string_view text);
+
+// Returns true when `a` and `b` are equal ignoring ASCII case.
+bool iequals(std::string_view a, std::string_view b);
+
+// Splits `text` at every `sep`.
+std::vector<std::string_view> split(std::string_view text, char sep);
+
+// Returns true when `text` starts with `prefix`.
+inline bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.starts_with(prefix);
+}
+
+// Parses a duration like "30m", "2h", "45s", "3d", "1h30m" into seconds.
+std::optional<std::int64_t> parse_duration_seconds(std::string_view text);
+
+// Formats `seconds` as "3h20m", "45s", "2d4h".
+std::string format_duration(std::int64_t seconds);
+
+// Returns `n` with thousands separators: 1234567 -> "1,234,567".
+std::string with_commas(std::int64_t n);
+
+// Lower-case hex of `bytes`.
+std::string to_hex(std::string_view bytes);
+
+}  // namespace blindcast::util
