@@ -53,18 +53,11 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
   report.stats = session->loader->stats();
 
   auto& renderer = session->builder->renderer();
-  renderer.check_locale(campaign->config.default_locale, diags);
-  for (const auto& [loc, n] : report.locales) renderer.check_locale(loc, diags);
-  // One finding per key is enough: keep the first of identical messages.
-  {
-    util::Diagnostics unique;
-    for (auto& d : diags) {
-      bool seen = false;
-      for (const auto& u : unique) seen = seen || (u.file == d.file && u.line == d.line && u.message == d.message);
-      if (!seen) unique.push_back(std::move(d));
-    }
-    diags = std::move(unique);
+  std::vector<std::string> locales = {campaign->config.default_locale};
+  for (const auto& [loc, n] : report.locales) {
+    if (loc != campaign->config.default_locale) locales.push_back(loc);
   }
+  renderer.check_locales(locales, diags);
   if (util::error_count(diags) > 0) return report;  // rendering would only repeat them
 
   // Pass 2: build and guard every (or every k-th) message.

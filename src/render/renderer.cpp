@@ -82,16 +82,18 @@ void Renderer::bind(const MustacheTemplate& t, const std::string& file, Bound& o
   }
 }
 
-void Renderer::check_locale(std::string_view row_locale, util::Diagnostics& diags) const {
-  const auto chain = m_catalogs->chain(row_locale);
+void Renderer::check_locales(const std::vector<std::string>& row_locales, util::Diagnostics& diags) const {
   for (std::size_t k = 0; k < m_keys.size(); ++k) {
-    if (m_catalogs->find(row_locale, m_keys[k]) != nullptr) continue;
-    std::vector<std::string> looked;
-    for (const auto* c : chain) looked.push_back(c->file);
+    std::vector<std::string> missing;
+    for (const auto& loc : row_locales) {
+      if (m_catalogs->find(loc, m_keys[k]) == nullptr) missing.push_back(loc.empty() ? "(none)" : loc);
+    }
+    if (missing.empty()) continue;
     diags.push_back({m_key_files[k], m_key_lines[k], util::Severity::k_error,
-                     fmt::format("catalog key '{}' is missing for locale '{}' (looked in: {})",
-                                 m_keys[k], row_locale.empty() ? "(none)" : row_locale,
-                                 looked.empty() ? std::string("no catalog") : fmt::format("{}", fmt::join(looked, ", ")))});
+                     fmt::format("catalog key '{}' is missing for locale{} {} (add it to {} or to the "
+                                 "default catalog)",
+                                 m_keys[k], missing.size() > 1 ? "s" : "", fmt::join(missing, ", "),
+                                 missing.size() == 1 && missing[0] != "(none)" ? "its catalog" : "their catalogs")});
   }
 }
 

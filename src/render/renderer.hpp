@@ -51,8 +51,9 @@ class Renderer {
            std::shared_ptr<const Catalogs> catalogs, std::vector<std::string> columns,
            std::string campaign_id, util::Diagnostics& diags);
 
-  // Appends to `diags` an error for every used key missing in `row_locale`'s chain.
-  void check_locale(std::string_view row_locale, util::Diagnostics& diags) const;
+  // Appends to `diags` one error per used key that some of `row_locales`
+  // cannot resolve, listing those locales.
+  void check_locales(const std::vector<std::string>& row_locales, util::Diagnostics& diags) const;
 
   // Renders for a row with `fields` (in column order) and locale `row_locale`.
   std::expected<RenderedMessage, std::string> render(const std::vector<std::string>& fields,

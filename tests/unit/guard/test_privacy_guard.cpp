@@ -1,0 +1,185 @@
+#include <gtest/gtest.h>
+
+#include "guard/privacy_guard.hpp"
+#include "mail/encoding.hpp"
+
+namespace blindcast::guard {
+namespace {
+
+std::string b64(std::string_view s) {
+  std::string out;
+  mail::append_base64_lines(out, s);
+  return out;
+}
+std::string b64_word(std::string_view s) {
+  std::string out = "=?UTF-8?B?";
+  mail::append_base64(out, s);
+  return out + "?=";
+}
+
+struct Msg {
+  std::string to = "alice@example.com";
+  std::string extra_headers;                  // full lines with CRLF
+  std::string subject = "Monthly update";
+  std::string body = "Hello,\r\nnothing to see.\r\n";
+  std::string content_headers = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n";
+  std::string from = "Example <noreply@example.com>";
+
+  [[nodiscard]] std::string bytes() const {
+    return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject +
+           "\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\nMessage-ID: <1.2@example.com>\r\n" + extra_headers +
+           "MIME-Version: 1.0\r\n" + content_headers + "\r\n" + body;
+  }
+};
+
+Msg with_body(std::string cte, std::string body, std::string type = "text/plain") {
+  Msg m;
+  m.content_headers = "Content-Type: " + type + "; charset=utf-8\r\nContent-Transfer-Encoding: " + cte + "\r\n";
+  m.body = std::move(body);
+  return m;
+}
+
+Msg multipart(std::string part1_headers, std::string part1, std::string part2_headers, std::string part2) {
+  Msg m;
+  m.content_headers = "Content-Type: multipart/alternative; boundary=\"=_b1\"\r\n";
+  m.body = "--=_b1\r\n" + part1_headers + "\r\n" + part1 + "\r\n--=_b1\r\n" + part2_headers + "\r\n" + part2 +
+           "\r\n--=_b1--\r\n";
+  return m;
+}
+
+class GuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto idx = std::make_shared<AddressIndex>();
+    for (const char* a : {"alice@example.com", "victim@example.org", "other.person@xn--bcher-kva.example",
+                          "Mixed.Case@example.net", "support@example.com", "noreply@example.com"}) {
+      idx->add(a);
+    }
+    for (int i = 0; i < 1000; ++i) idx->add("filler" + std::to_string(i) + "@example.com");
+    m_guard = std::make_unique<PrivacyGuard>(idx, GuardPolicy{"noreply@example.com", "support@example.com"});
+  }
+  std::optional<Violation> check(const std::string& message, std::vector<std::string> rcpts = {"alice@example.com"}) {
+    return m_guard->check(message, Envelope{"noreply@example.com", rcpts});
+  }
+  std::unique_ptr<PrivacyGuard> m_guard;
+};
+
+struct Leak {
+  const char* name;
+  std::string message;
+  int invariant;
+  std::vector<std::string> rcpts = {"alice@example.com"};
+};
+
+TEST_F(GuardTest, PlantedLeaksAreAllBlocked) {
+  const std::string plain = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n";
+  const std::string html_qp = "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n";
+  const std::string html_b64 = "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n";
+  std::vector<Leak> leaks;
+  auto add = [&](const char* name, const Msg& m, int inv) { leaks.push_back({name, m.bytes(), inv}); };
+  Msg m;
+
+  m = Msg{}; m.subject = "News for victim@example.org"; add("subject plain", m, 3);
+  m = Msg{}; m.subject = b64_word("News for victim@example.org"); add("subject RFC 2047 B", m, 3);
+  m = Msg{}; m.subject = "=?UTF-8?Q?News_for_victim=40example=2Eorg?="; add("subject RFC 2047 Q", m, 3);
+  m = Msg{}; m.subject = b64_word("News for vic") + "\r\n " + b64_word("tim@example.org"); add("subject split encoded-words", m, 3);
+  add("text 7bit", with_body("7bit", "Your referrer is victim@example.org\r\n"), 3);
+  add("text quoted-printable", with_body("quoted-printable", "Referrer: victim=40example.org\r\n"), 3);
+  add("text QP soft line break", with_body("quoted-printable", "Referrer: vic=\r\ntim@exam=\r\nple.org\r\n"), 3);
+  add("text base64", with_body("base64", b64("Your referrer is victim@example.org\r\n")), 3);
+  add("html link", with_body("7bit", "<a href=\"mailto:victim@example.org\">x</a>\r\n", "text/html"), 3);
+  add("html decimal entities", with_body("7bit", "<p>victim&#64;example&#46;org</p>\r\n", "text/html"), 3);
+  add("html hex entities", with_body("7bit", "<p>victim&#x40;example&#x2E;org</p>\r\n", "text/html"), 3);
+  add("html named entities", with_body("7bit", "<p>victim&commat;example&period;org</p>\r\n", "text/html"), 3);
+  add("percent-encoded link", with_body("7bit", "https://x.test/r?u=victim%40example.org\r\n"), 3);
+  add("entity then percent", with_body("7bit", "<a href=\"https://x.test/?u=victim&#37;40example.org\">", "text/html"), 3);
+  add("upper case", with_body("7bit", "VICTIM@EXAMPLE.ORG\r\n"), 3);
+  add("mixed case", with_body("7bit", "Victim@Example.Org\r\n"), 3);
+  add("mixed case audience entry", with_body("7bit", "mixed.case@EXAMPLE.NET\r\n"), 3);
+  add("IDN U-label", with_body("7bit", "other.person@bücher.example\r\n"), 3);
+  add("IDN upper U-label", with_body("7bit", "OTHER.PERSON@BÜCHER.EXAMPLE\r\n"), 3);
+  add("IDN A-label", with_body("7bit", "other.person@xn--bcher-kva.example\r\n"), 3);
+  add("html base64 part", multipart(plain, "clean text", html_b64, b64("<b>victim@example.org</b>")), 3);
+  add("html quoted-printable part", multipart(plain, "clean", html_qp, "<a href=3D\"mailto:victim@example.org\">"), 3);
+  {
+    Msg n;
+    n.content_headers = "Content-Type: multipart/mixed; boundary=outer\r\n";
+    n.body = "--outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n" + plain +
+             "\r\nclean\r\n--inner\r\n" + html_qp + "\r\nvictim=40example.org\r\n--inner--\r\n--outer--\r\n";
+    add("nested multipart", n, 3);
+  }
+  m = Msg{}; m.extra_headers = "List-Unsubscribe: <https://x.test/u?e=victim%40example.org>\r\n"; add("list-unsubscribe", m, 3);
+  m = Msg{}; m.to = "\"victim@example.org\" <alice@example.com>"; add("address in To display name", m, 3);
+  m = Msg{}; m.to = b64_word("victim@example.org") + " <alice@example.com>"; add("encoded To display name", m, 3);
+  add("followed by CJK text", with_body("base64", b64("victim@example.org様へ\r\n")), 3);
+  add("in a query without encoding", with_body("7bit", "https://x.test/?u=victim@example.org&x=1\r\n"), 3);
+  add("end of sentence", with_body("7bit", "Write to victim@example.org.\r\n"), 3);
+  {
+    Msg p = multipart("Content-Type: text/plain; name=\"" + b64_word("victim@example.org.txt") + "\"\r\n", "x", plain, "y");
+    add("part header parameter", p, 3);
+  }
+  m = Msg{}; m.to = "alice@example.com, victim@example.org"; add("second To mailbox", m, 2);
+  m = Msg{}; m.to = "list: alice@example.com, victim@example.org;"; add("group in To", m, 2);
+  m = Msg{}; m.extra_headers = "To: victim@example.org\r\n"; add("two To fields", m, 2);
+  m = Msg{}; m.extra_headers = "Cc: nobody@example.net\r\n"; add("Cc field", m, 2);
+  m = Msg{}; m.extra_headers = "Bcc: nobody@example.net\r\n"; add("Bcc field", m, 2);
+  m = Msg{}; m.extra_headers = "Resent-To: nobody@example.net\r\n"; add("Resent-To field", m, 2);
+  m = Msg{}; m.from = "Example <attacker@example.net>"; add("foreign From", m, 2);
+  m = Msg{}; m.extra_headers = "Reply-To: someone@example.net\r\n"; add("foreign Reply-To", m, 2);
+  m = Msg{}; m.extra_headers = "Sender: someone@example.net\r\n"; add("foreign Sender", m, 2);
+  m = Msg{}; m.to = "bob@example.net"; add("To differs from envelope", m, 2);
+  leaks.push_back({"two envelope recipients", Msg{}.bytes(), 1, {"alice@example.com", "victim@example.org"}});
+  leaks.push_back({"no envelope recipient", Msg{}.bytes(), 1, {}});
+  m = Msg{}; m.extra_headers = "X-Note: a\nb\r\n"; add("bare LF in header", m, 4);
+  m = Msg{}; m.extra_headers = "X-Note: a\rb\r\n"; add("bare CR in header", m, 4);
+  m = Msg{}; m.extra_headers = "X-Long: " + std::string(999 - 8, 'x') + "\r\n"; add("999-octet header line", m, 4);
+  m = Msg{}; m.extra_headers = "not a header line\r\n"; add("malformed header line", m, 4);
+
+  ASSERT_GE(leaks.size(), 30U);
+  for (const auto& leak : leaks) {
+    const auto v = check(leak.message, leak.rcpts);
+    ASSERT_TRUE(v.has_value()) << "not blocked: " << leak.name;
+    EXPECT_EQ(v->invariant, leak.invariant) << leak.name << ": " << v->describe(true);
+    EXPECT_EQ(v->describe().find("victim@"), std::string::npos) << "unmasked address printed: " << v->describe();
+  }
+}
+
+TEST_F(GuardTest, CleanMessagesPass) {
+  const std::vector<std::pair<const char*, Msg>> clean = {
+      {"minimal", Msg{}},
+      {"own address in body", with_body("7bit", "This was sent to alice@example.com.\r\n")},
+      {"own address upper case", with_body("7bit", "ALICE@EXAMPLE.COM\r\n")},
+      {"own address entity-encoded", with_body("7bit", "alice&#64;example.com", "text/html")},
+      {"own address in display name form", [] { Msg m; m.to = "Alice Smith <alice@example.com>"; return m; }()},
+      {"quoted display name with comma", [] { Msg m; m.to = "\"Smith, Alice\" <alice@example.com>"; return m; }()},
+      {"encoded display name", [] { Msg m; m.to = "=?UTF-8?B?5bGx55Sw?= <alice@example.com>"; return m; }()},
+      {"campaign reply-to", [] { Msg m; m.extra_headers = "Reply-To: support@example.com\r\n"; return m; }()},
+      {"support address in body", with_body("7bit", "Questions? support@example.com\r\n")},
+      {"address not in audience", with_body("7bit", "stranger@example.net and 100% of 50@ offers\r\n")},
+      {"CJK text", with_body("base64", b64("山田様、alice@example.com宛のお知らせです。\r\n"))},
+  };
+  for (const auto& [name, m] : clean) {
+    const auto v = check(m.bytes());
+    EXPECT_FALSE(v.has_value()) << name << ": " << v->describe(true);
+  }
+}
+
+TEST_F(GuardTest, ViolationDescriptionMasksAddresses) {
+  const auto v = check(with_body("7bit", "victim@example.org").bytes());
+  ASSERT_TRUE(v.has_value());
+  EXPECT_NE(v->describe().find("v***@e***.org"), std::string::npos) << v->describe();
+  EXPECT_NE(v->describe(true).find("victim@example.org"), std::string::npos);
+}
+
+TEST(AddressIndex, MillionAddressesFitIn64MB) {
+  AddressIndex idx;
+  idx.reserve(1'000'000);
+  for (int i = 0; i < 1'000'000; ++i) idx.add("user" + std::to_string(i) + "@example.com");
+  EXPECT_EQ(idx.size(), 1'000'000U);
+  EXPECT_LE(idx.memory_bytes(), 64U * 1024 * 1024);
+  EXPECT_TRUE(idx.contains("USER999999@EXAMPLE.COM"));
+  EXPECT_FALSE(idx.contains("user1000000@example.com"));
+}
+
+}  // namespace
+}  // namespace blindcast::guard
