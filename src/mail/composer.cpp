@@ -107,11 +107,13 @@ std::string compose(const MessageSpec& spec) {
   out += "Content-Type: multipart/alternative; boundary=\"";
   out += boundary;
   out += "\"\r\n\r\n";
+  // The CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1), so
+  // each part gets one more to keep its own final line break.
   out += "--" + boundary + "\r\n";
   append_part_body(out, "text/plain", spec.text);
-  out += "--" + boundary + "\r\n";
+  out += "\r\n--" + boundary + "\r\n";
   append_part_body(out, "text/html", spec.html);
-  out += "--" + boundary + "--\r\n";
+  out += "\r\n--" + boundary + "--\r\n";
   return out;
 }
 
