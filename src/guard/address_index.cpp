@@ -3,6 +3,7 @@
 #include <idn2.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace blindcast::guard {
 
@@ -11,10 +12,26 @@ char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' +
 }  // namespace
 
 std::uint64_t guard_hash(std::string_view text) {
-  std::uint64_t h = 0x84222325cbf29ce4ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x00000100000001b3ULL;
+  // Eight bytes at a time; ASCII 'A'-'Z' are folded to lower case with SWAR
+  // arithmetic (a byte is upper case when it is ASCII, >= 'A' and <= 'Z').
+  constexpr std::uint64_t k_hi = 0x8080808080808080ULL;
+  constexpr std::uint64_t k_lo7 = 0x7f7f7f7f7f7f7f7fULL;
+  constexpr std::uint64_t k_mul = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t h = 0x84222325cbf29ce4ULL ^ (text.size() * k_mul);
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    std::uint64_t w = 0;
+    const std::size_t take = n - i < 8 ? n - i : 8;
+    std::memcpy(&w, text.data() + i, take);
+    const std::uint64_t low7 = w & k_lo7;
+    const std::uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fULL;  // bit 7 set when byte >= 'A'
+    const std::uint64_t gt_z = low7 + 0x2525252525252525ULL;  // bit 7 set when byte > 'Z'
+    const std::uint64_t upper = ge_a & ~gt_z & ~w & k_hi;
+    w |= upper >> 2;                                          // +0x20 for upper-case letters
+    h = (h ^ w) * k_mul;
+    h ^= h >> 29;
+    i += take;
   }
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
@@ -47,6 +64,13 @@ std::string normalize_for_guard(std::string_view address) {
   return out;
 }
 
+std::uint64_t address_hash(std::string_view address) {
+  for (char c : address) {
+    if (static_cast<unsigned char>(c) >= 0x80) return guard_hash(normalize_for_guard(address));
+  }
+  return guard_hash(address);
+}
+
 void AddressIndex::reserve(std::size_t n) {
   std::size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
@@ -67,7 +91,7 @@ void AddressIndex::grow() { reserve(m_slots.empty() ? 8 : m_slots.size()); }
 
 void AddressIndex::add(std::string_view address) {
   if ((m_size + 1) * 2 > m_slots.size()) grow();
-  const std::uint64_t h = guard_hash(normalize_for_guard(address));
+  const std::uint64_t h = address_hash(address);
   std::size_t i = h & (m_slots.size() - 1);
   while (m_slots[i] != 0) {
     if (m_slots[i] == h) return;
@@ -78,8 +102,11 @@ void AddressIndex::add(std::string_view address) {
 }
 
 bool AddressIndex::contains_normalized(std::string_view normalized) const {
+  return contains_hash(guard_hash(normalized));
+}
+
+bool AddressIndex::contains_hash(std::uint64_t h) const {
   if (m_slots.empty()) return false;
-  const std::uint64_t h = guard_hash(normalized);
   std::size_t i = h & (m_slots.size() - 1);
   while (m_slots[i] != 0) {
     if (m_slots[i] == h) return true;
@@ -89,7 +116,7 @@ bool AddressIndex::contains_normalized(std::string_view normalized) const {
 }
 
 bool AddressIndex::contains(std::string_view address) const {
-  return contains_normalized(normalize_for_guard(address));
+  return contains_hash(address_hash(address));
 }
 
 }  // namespace blindcast::guard

@@ -22,6 +22,8 @@ class AddressIndex {
   [[nodiscard]] bool contains_normalized(std::string_view normalized) const;
   // True when `address` (any form) is present.
   [[nodiscard]] bool contains(std::string_view address) const;
+  // True when an address with guard_hash() `h` is present.
+  [[nodiscard]] bool contains_hash(std::uint64_t h) const;
 
   [[nodiscard]] std::size_t size() const { return m_size; }
   [[nodiscard]] std::size_t memory_bytes() const { return m_slots.capacity() * sizeof(std::uint64_t); }
@@ -38,7 +40,12 @@ class AddressIndex {
 // the domain cannot be converted.
 std::string normalize_for_guard(std::string_view address);
 
-// The guard's own 64-bit hash (FNV-1a with a final avalanche); never 0.
+// The guard's own 64-bit hash of `text` with ASCII letters case-folded
+// (FNV-1a with a final avalanche); never 0. Equal for "A@X.COM" and "a@x.com".
 std::uint64_t guard_hash(std::string_view text);
+
+// The hash of `address` in normalised form: guard_hash() directly for ASCII,
+// after IDNA conversion of the domain otherwise.
+std::uint64_t address_hash(std::string_view address);
 
 }  // namespace blindcast::guard

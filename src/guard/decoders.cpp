@@ -80,31 +80,34 @@ std::string decode_base64(std::string_view in) {
 std::string decode_quoted_printable(std::string_view in) {
   std::string out;
   out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '=') {
-      out += c;
-      continue;
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const std::size_t eq = in.find('=', i);
+    if (eq == std::string_view::npos) {
+      out.append(in.substr(i));
+      break;
     }
+    out.append(in.substr(i, eq - i));
     // Soft line break: '=' then optional white space then CRLF or LF.
-    std::size_t j = i + 1;
+    std::size_t j = eq + 1;
     while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
     if (j < in.size() && (in[j] == '\r' || in[j] == '\n')) {
       if (in[j] == '\r' && j + 1 < in.size() && in[j + 1] == '\n') ++j;
-      i = j;
+      i = j + 1;
       continue;
     }
     if (j == in.size()) break;
-    if (i + 2 < in.size()) {
-      const int hi = hex_value(in[i + 1]);
-      const int lo = hex_value(in[i + 2]);
+    if (eq + 2 < in.size()) {
+      const int hi = hex_value(in[eq + 1]);
+      const int lo = hex_value(in[eq + 2]);
       if (hi >= 0 && lo >= 0) {
         out += static_cast<char>(hi * 16 + lo);
-        i += 2;
+        i = eq + 3;
         continue;
       }
     }
-    out += c;
+    out += '=';
+    i = eq + 1;
   }
   return out;
 }
@@ -160,7 +163,10 @@ std::string decode_html_entities(std::string_view in) {
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '&') {
-      out += in[i];
+      const std::size_t amp = in.find('&', i);
+      const std::size_t stop = amp == std::string_view::npos ? in.size() : amp;
+      out.append(in.substr(i, stop - i));
+      i = stop - 1;
       continue;
     }
     std::size_t j = i + 1;

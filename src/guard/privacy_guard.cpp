@@ -70,16 +70,17 @@ std::string param_value(std::string_view header_value, std::string_view param) {
 
 struct Scan {
   const AddressIndex& index;
-  const std::vector<std::string>& allowed;
+  const std::vector<std::uint64_t>& allowed;  // hashes of the recipient and the campaign's constants
   std::optional<Violation> violation;
 
-  // Looks for foreign audience addresses in `text`, described as `where`.
-  bool text(std::string_view t, const std::string& where) {
-    scan_for_addresses(t, index, [&](std::string_view found) {
-      for (const auto& a : allowed) {
-        if (a == found) return true;
+  // Looks for foreign audience addresses in `t`; `where` + `suffix` names the view.
+  bool text(std::string_view t, const std::string& where, const char* suffix = "") {
+    scan_for_addresses(t, index, [&](std::string_view found, std::uint64_t h) {
+      for (const auto a : allowed) {
+        if (a == h) return true;
       }
-      violation = Violation{3, where, "another audience member's address appears", std::string(found)};
+      violation = Violation{3, where + suffix, "another audience member's address appears",
+                            normalize_for_guard(found)};
       return false;
     });
     return !violation;
@@ -88,26 +89,27 @@ struct Scan {
   // Scans `t` as is and with HTML references and percent-encoding decoded.
   bool all_views(std::string_view t, const std::string& where) {
     if (!text(t, where)) return false;
-    const bool amp = t.find('&') != std::string_view::npos;
-    const bool pct = t.find('%') != std::string_view::npos;
-    if (amp) {
+    if (t.find('&') != std::string_view::npos) {
       const std::string h = decode_html_entities(t);
-      if (!text(h, where + ", HTML references decoded")) return false;
-      if (h.find('%') != std::string::npos && !text(decode_percent(h), where + ", HTML and percent-decoded")) {
+      if (!text(h, where, ", HTML references decoded")) return false;
+      if (h.find('%') != std::string::npos && !text(decode_percent(h), where, ", HTML and percent-decoded")) {
         return false;
       }
     }
-    if (pct && !text(decode_percent(t), where + ", percent-decoded")) return false;
+    if (t.find('%') != std::string_view::npos && !text(decode_percent(t), where, ", percent-decoded")) return false;
     return true;
   }
 
   // Walks a MIME entity (headers + body) and scans every decoded leaf.
-  bool entity(std::string_view bytes, int depth, int& parts, const std::string& label) {
+  bool entity(std::string_view bytes, int depth, int& parts, const std::string& label,
+              const HeaderSection* parsed = nullptr) {
     if (++parts > k_max_parts || depth > k_max_depth) {
       violation = Violation{4, label, "MIME structure too deep or too many parts to check", ""};
       return false;
     }
-    HeaderSection hs = split_header_fields(bytes);
+    HeaderSection own;
+    if (parsed == nullptr) own = split_header_fields(bytes);
+    const HeaderSection& hs = parsed != nullptr ? *parsed : own;
     std::string_view body = bytes;
     std::string content_type = "text/plain";
     std::string cte;
@@ -150,7 +152,8 @@ struct Scan {
         if (line.starts_with(delim)) {
           if (part_start != std::string_view::npos) {
             const std::size_t part_end = pos >= 2 && body[pos - 2] == '\r' ? pos - 2 : (pos > 0 ? pos - 1 : pos);
-            const std::string sub = fmt::format("{}part {}", depth == 0 ? "" : label + ".", ++index_in_parent);
+            const std::string sub = (depth == 0 ? std::string() : label + ".") + "part " +
+                                    std::to_string(++index_in_parent);
             if (!entity(body.substr(part_start, part_end - part_start), depth + 1, parts, sub)) return false;
           }
           if (line.substr(delim.size()).starts_with("--")) break;
@@ -160,7 +163,7 @@ struct Scan {
       }
       return true;
     }
-    std::string where = fmt::format("{}{}{}", label.empty() ? "body" : label, " (", content_type);
+    const std::string where = (label.empty() ? std::string("body") : label) + " (" + content_type;
     if (cte == "base64") {
       return all_views(decode_base64(body), where + ", base64)");
     }
@@ -237,17 +240,18 @@ std::optional<Violation> PrivacyGuard::check(std::string_view message,
   }
 
   // 3. No other audience address, in every view of the message.
-  const std::vector<std::string> allowed = {rcpt, m_from_norm, m_reply_to_norm};
+  const std::vector<std::uint64_t> allowed = {guard_hash(rcpt), guard_hash(m_from_norm),
+                                              guard_hash(m_reply_to_norm)};
   Scan scan{*m_index, allowed, std::nullopt};
   const std::string_view header_bytes = message.substr(0, hs.body_offset);
   if (!scan.all_views(header_bytes, "header section")) return scan.violation;
   if (header_bytes.find("=?") != std::string_view::npos &&
-      !scan.all_views(decode_encoded_words(header_bytes), "header section, RFC 2047 decoded")) {
+      !scan.all_views(decode_encoded_words(header_bytes), "header section (RFC 2047 decoded)")) {
     return scan.violation;
   }
-  if (!scan.text(message.substr(hs.body_offset), "body (raw)")) return scan.violation;
+  if (!scan.text(message.substr(hs.body_offset), "body", " (raw)")) return scan.violation;
   int parts = 0;
-  if (!scan.entity(message, 0, parts, "")) return scan.violation;
+  if (!scan.entity(message, 0, parts, "", &hs)) return scan.violation;
   return std::nullopt;
 }
 

@@ -1,0 +1,164 @@
+// blindcast_bench: measures the engine's hot paths on one thread.
+//   render DIR N        render + compose N messages from the campaign in DIR
+//   import DIR          import DIR/audience.csv into a fresh state store
+//   guard N_AUDIENCE M  guard M ~4 KB messages against an index of N_AUDIENCE
+//   gen DIR N           write the example campaign with N synthetic recipients
+// Each prints one line of JSON; bench/run.sh runs them beside the peers.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "campaign/audience_session.hpp"
+#include "campaign/example.hpp"
+#include "campaign/sender.hpp"
+#include "guard/privacy_guard.hpp"
+#include "mail/composer.hpp"
+#include "store/state_store.hpp"
+
+using namespace blindcast;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+long peak_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+int bench_render(const char* dir, long n) {
+  util::Diagnostics diags;
+  auto campaign = campaign::load_campaign(dir, diags);
+  if (!campaign) return 2;
+  auto session = campaign::open_audience(*campaign, diags, {});
+  if (!session || util::error_count(diags) > 0) return 2;
+  std::vector<audience::AudienceRow> rows;
+  audience::AudienceRow row;
+  while (session->loader->next(row)) rows.push_back(row);
+  if (rows.empty()) return 2;
+  std::size_t bytes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
+  for (long i = 0; i < n; ++i) {
+    const auto& r = rows[static_cast<std::size_t>(i) % rows.size()];
+    auto built = session->builder->build(r.fields, r.email, r.name, r.locale);
+    if (!built) return 1;
+    bytes += built->data.size();
+  }
+  const double wall = seconds_since(t0);
+  std::printf("{\"bench\":\"render_compose\",\"messages\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,"
+              "\"cpu_us_per_message\":%.2f,\"avg_bytes\":%zu}\n",
+              n, wall, static_cast<double>(n) / wall, (cpu_seconds() - c0) * 1e6 / static_cast<double>(n),
+              bytes / static_cast<std::size_t>(n));
+  return 0;
+}
+
+int bench_import(const char* dir) {
+  util::Diagnostics diags;
+  auto campaign = campaign::load_campaign(dir, diags);
+  if (!campaign) return 2;
+  const auto db = std::filesystem::path(dir) / ".bench-state.db";
+  std::filesystem::remove(db);
+  std::filesystem::remove(db.string() + "-wal");
+  std::filesystem::remove(db.string() + "-shm");
+  auto store = store::open_sqlite_store(db.string());
+  if (!store) return 2;
+  campaign::SendSummary summary;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = campaign::sync_audience(*campaign, **store, summary);
+  const double wall = seconds_since(t0);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 1;
+  }
+  std::printf("{\"bench\":\"import\",\"rows\":%lld,\"seconds\":%.2f,\"peak_rss_mb\":%.1f}\n",
+              static_cast<long long>(summary.imported), wall, static_cast<double>(peak_rss_kb()) / 1024.0);
+  return 0;
+}
+
+int bench_guard(long audience, long m) {
+  auto index = std::make_shared<guard::AddressIndex>();
+  index->reserve(static_cast<std::size_t>(audience));
+  const long rss0 = peak_rss_kb();
+  for (long i = 0; i < audience; ++i) index->add(fmt::format("member{}@example{}.com", i, i % 97));
+  const double index_mb = static_cast<double>(index->memory_bytes()) / (1024.0 * 1024.0);
+  guard::PrivacyGuard g(index, {"noreply@example.com", "support@example.com"});
+  // ~4 KB: a multipart message with a QP text part and a base64 HTML part.
+  std::vector<std::string> messages;
+  std::vector<std::string> rcpts;
+  for (int k = 0; k < 64; ++k) {
+    const std::string rcpt = fmt::format("member{}@example{}.com", k * 7919, (k * 7919) % 97);
+    mail::MessageSpec spec;
+    spec.from = "Example Exchange <noreply@example.com>";
+    spec.reply_to = "support@example.com";
+    spec.to_address = rcpt;
+    spec.to_name = "Member";
+    spec.subject = "Änderung des Preisindex am 1. Dezember";
+    // A realistic notice: ~1.6 KB of prose, then the support address and the
+    // recipient's own address once each (as most transactional mail does).
+    std::string text;
+    while (text.size() < 1500) {
+      text += "Sehr geehrte Kundin, sehr geehrter Kunde, am 1. Dezember ändern wir die Berechnung ";
+      text += "unserer Preisindizes. Für Ihr Konto ändert sich nichts; Sie müssen nichts tun.\n";
+    }
+    text += "Fragen? support@example.com. Diese Nachricht ging an " + rcpt + ".\n";
+    spec.text = text;
+    spec.html = "<p>" + text + "</p><p><a href=\"https://example.com/u?x=1&amp;y=2\">Abmelden</a></p>";
+    spec.message_id = mail::make_message_id("example.com");
+    spec.date = 1795392000;
+    messages.push_back(mail::compose(spec));
+    rcpts.push_back(rcpt);
+  }
+  std::size_t bytes = 0;
+  std::size_t ats = 0;
+  for (const auto& msg : messages) {
+    bytes += msg.size();
+    ats += static_cast<std::size_t>(std::count(msg.begin(), msg.end(), '@'));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
+  long violations = 0;
+  for (long i = 0; i < m; ++i) {
+    const auto k = static_cast<std::size_t>(i) % messages.size();
+    const std::string r[] = {rcpts[k]};
+    if (g.check(messages[k], {"noreply@example.com", r})) ++violations;
+  }
+  const double wall = seconds_since(t0);
+  std::printf("{\"bench\":\"guard\",\"audience\":%ld,\"index_mb\":%.1f,\"index_rss_growth_mb\":%.1f,"
+              "\"messages\":%ld,\"avg_bytes\":%zu,\"at_signs_per_message\":%zu,\"seconds\":%.3f,\"per_second\":%.0f,\"cpu_us_per_message\":%.2f,"
+              "\"violations\":%ld}\n",
+              audience, index_mb, static_cast<double>(peak_rss_kb() - rss0) / 1024.0, m, bytes / messages.size(),
+              ats / messages.size(), wall, static_cast<double>(m) / wall, (cpu_seconds() - c0) * 1e6 / static_cast<double>(m), violations);
+  return violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 4 && std::strcmp(argv[1], "render") == 0) return bench_render(argv[2], std::atol(argv[3]));
+  if (argc >= 3 && std::strcmp(argv[1], "import") == 0) return bench_import(argv[2]);
+  if (argc >= 4 && std::strcmp(argv[1], "gen") == 0) {
+    if (!campaign::write_example_campaign(argv[2]) && !std::filesystem::exists(std::filesystem::path(argv[2]) / "campaign.toml")) return 2;
+    return campaign::write_synthetic_audience(argv[2], std::atol(argv[3]), false) ? 0 : 1;
+  }
+  if (argc >= 4 && std::strcmp(argv[1], "guard") == 0) return bench_guard(std::atol(argv[2]), std::atol(argv[3]));
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N\n");
+  return 2;
+}
