@@ -7,10 +7,10 @@ set -euo pipefail
 build_pkgs=(
   cmake ninja-build g++ pkg-config ccache make
   libicu-dev libidn2-dev libsqlite3-dev libssl-dev
-  libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev
+  libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libasio-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
-test_pkgs=(python3 python3-aiosmtpd)
+test_pkgs=(python3 python3-aiosmtpd clang postfix openssl)
 bench_pkgs=(python3)
 
 want=("${build_pkgs[@]}")
@@ -35,6 +35,11 @@ if [[ $(id -u) -ne 0 ]]; then
   sudo_cmd=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is installed only for its test tools (smtp-sink, smtp-source); keep
+# its daemon unconfigured so nothing listens or starts.
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
+fi
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "blindcast: installed ${#missing[@]} package(s)"

@@ -1,0 +1,325 @@
+// Transcript tests: the server's lines in, the client's lines and events out.
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "smtp/client_session.hpp"
+
+namespace blindcast::smtp {
+namespace {
+
+using K = SessionEvent::Kind;
+
+const std::string k_data = "From: a@example.com\r\nTo: b@example.org\r\n\r\nHello\r\n.hidden dot\r\n";
+
+class Transcript {
+ public:
+  explicit Transcript(SessionConfig c = {}) : s(std::move(c)) {}
+  // Feeds `server` and returns what the client wrote.
+  std::string step(const std::string& server) {
+    s.receive(server);
+    auto ev = s.take_events();
+    events.insert(events.end(), ev.begin(), ev.end());
+    return s.take_output();
+  }
+  std::vector<K> kinds() const {
+    std::vector<K> k;
+    for (const auto& e : events) k.push_back(e.kind);
+    return k;
+  }
+  const SessionEvent* result(std::uint64_t tag) const {
+    for (const auto& e : events) {
+      if (e.kind == K::k_result && e.tag == tag) return &e;
+    }
+    return nullptr;
+  }
+  void submit(std::uint64_t tag, const std::string& rcpt = "b@example.org") {
+    rcpts.push_back(rcpt);
+    s.submit({tag, "a@example.com", rcpts.back(), k_data});
+    auto ev = s.take_events();
+    events.insert(events.end(), ev.begin(), ev.end());
+  }
+  ClientSession s;
+  std::vector<SessionEvent> events;
+  std::deque<std::string> rcpts;
+};
+
+const std::string k_ehlo_pipelining = "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 8BITMIME\r\n";
+const std::string k_stuffed = "From: a@example.com\r\nTo: b@example.org\r\n\r\nHello\r\n..hidden dot\r\n.\r\n";
+
+TEST(ClientSession, PipelinedHappyPathThenSecondMessage) {
+  Transcript t;
+  EXPECT_EQ(t.step("220 mx ESMTP\r\n"), "EHLO localhost\r\n");
+  EXPECT_EQ(t.step(k_ehlo_pipelining), "");
+  ASSERT_EQ(t.kinds(), std::vector<K>{K::k_ready});
+  EXPECT_TRUE(t.s.capabilities().pipelining);
+  t.submit(1);
+  EXPECT_EQ(t.s.take_output(),
+            "MAIL FROM:<a@example.com> SIZE=" + std::to_string(k_data.size()) +
+                "\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+  EXPECT_EQ(t.s.state(), State::k_transaction);
+  EXPECT_EQ(t.step("250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n"), k_stuffed);
+  EXPECT_EQ(t.s.state(), State::k_data_body);
+  EXPECT_EQ(t.step("250 2.0.0 queued as X\r\n"), "");
+  ASSERT_NE(t.result(1), nullptr);
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_sent);
+  EXPECT_EQ(t.result(1)->reply.enhanced, "2.0.0");
+  // Several messages per connection: no RSET needed after success.
+  t.submit(2, "c@example.org");
+  EXPECT_EQ(t.s.take_output().substr(0, 10), "MAIL FROM:");
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  t.step("250 ok\r\n");
+  EXPECT_EQ(t.result(2)->outcome, Outcome::k_sent);
+  t.s.quit();
+  EXPECT_EQ(t.s.take_output(), "QUIT\r\n");
+  t.step("221 bye\r\n");
+  EXPECT_EQ(t.s.state(), State::k_closed);
+}
+
+TEST(ClientSession, WithoutPipeliningOneCommandAtATime) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step("250 mx.example\r\n");
+  t.submit(7);
+  EXPECT_EQ(t.s.take_output(), "MAIL FROM:<a@example.com>\r\n");
+  EXPECT_EQ(t.step("250 ok\r\n"), "RCPT TO:<b@example.org>\r\n");
+  EXPECT_EQ(t.step("250 ok\r\n"), "DATA\r\n");
+  EXPECT_EQ(t.step("354 go\r\n"), k_stuffed);
+  t.step("250 ok\r\n");
+  EXPECT_EQ(t.result(7)->outcome, Outcome::k_sent);
+}
+
+TEST(ClientSession, HeloFallback) {
+  Transcript t;
+  t.step("220 old server\r\n");
+  EXPECT_EQ(t.step("502 what\r\n"), "HELO localhost\r\n");
+  t.step("250 hello\r\n");
+  EXPECT_EQ(t.kinds(), std::vector<K>{K::k_ready});
+  EXPECT_FALSE(t.s.capabilities().esmtp);
+}
+
+TEST(ClientSession, RecipientRefusedIsBouncedThenReset) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.take_output();
+  EXPECT_EQ(t.step("250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n"), "RSET\r\n");
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_bounced);
+  EXPECT_EQ(t.result(1)->reply.code, 550);
+  t.step("250 reset\r\n");
+  EXPECT_EQ(t.s.state(), State::k_ready);
+}
+
+TEST(ClientSession, RecipientDeferredWhenServerStillSays354) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.take_output();
+  // Misbehaving server: 354 although no recipient was accepted -> empty body.
+  EXPECT_EQ(t.step("250 ok\r\n450 4.2.1 mailbox busy\r\n354 go\r\n"), ".\r\n");
+  EXPECT_EQ(t.step("554 no recipients\r\n"), "RSET\r\n");
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_deferred);
+  EXPECT_EQ(t.result(1)->reply.code, 450);
+}
+
+TEST(ClientSession, FinalReplyClasses) {
+  for (auto [line, outcome] : std::vector<std::pair<std::string, Outcome>>{
+           {"250 ok\r\n", Outcome::k_sent}, {"451 4.3.0 later\r\n", Outcome::k_deferred},
+           {"552 5.3.4 too big\r\n", Outcome::k_bounced}}) {
+    Transcript t;
+    t.step("220 mx\r\n");
+    t.step(k_ehlo_pipelining);
+    t.submit(1);
+    t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+    t.step(line);
+    EXPECT_EQ(t.result(1)->outcome, outcome) << line;
+  }
+}
+
+TEST(ClientSession, Server421InTheMiddleClosesAndDefers) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.take_output();
+  t.step("421 4.7.0 too many messages, slow down\r\n");
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_deferred);
+  EXPECT_EQ(t.result(1)->reply.enhanced, "4.7.0");
+  EXPECT_EQ(t.s.state(), State::k_closed);
+  EXPECT_EQ(t.kinds().back(), K::k_closed);
+}
+
+TEST(ClientSession, ConnectionLostAfterEndOfDataMayBeDelivered) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  t.s.connection_lost("connection reset by peer");
+  auto ev = t.s.take_events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].outcome, Outcome::k_deferred);
+  EXPECT_TRUE(ev[0].maybe_delivered);
+  EXPECT_NE(ev[0].detail.find("may be sent more than once"), std::string::npos) << ev[0].detail;
+}
+
+TEST(ClientSession, ConnectionLostBeforeDataIsNotDelivered) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.connection_lost("EOF");
+  auto ev = t.s.take_events();
+  EXPECT_FALSE(ev[0].maybe_delivered);
+}
+
+TEST(ClientSession, TimeoutPerPhase) {
+  SessionConfig c;
+  Transcript t(c);
+  EXPECT_EQ(t.s.timeout_seconds(), 300);
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  EXPECT_EQ(t.s.timeout_seconds(), 600);  // final dot
+  t.s.timed_out();
+  auto ev = t.s.take_events();
+  EXPECT_TRUE(ev[0].maybe_delivered);
+  SessionConfig fast;
+  fast.timeout_override = 2;
+  EXPECT_EQ(ClientSession(fast).timeout_seconds(), 2);
+}
+
+TEST(ClientSession, StartTlsThenEhloAgain) {
+  SessionConfig c;
+  c.tls = TlsPolicy::k_required;
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  EXPECT_EQ(t.step("250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"), "STARTTLS\r\n");
+  t.step("220 go ahead\r\n");
+  EXPECT_EQ(t.kinds().back(), K::k_start_tls);
+  EXPECT_EQ(t.s.state(), State::k_tls_handshake);
+  t.s.tls_established();
+  EXPECT_EQ(t.s.take_output(), "EHLO localhost\r\n");
+  EXPECT_FALSE(t.s.capabilities().pipelining);  // forgotten after TLS
+  t.step("250-mx\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(t.kinds().back(), K::k_ready);
+  EXPECT_TRUE(t.s.tls_active());
+}
+
+TEST(ClientSession, TlsRequiredButNotOffered) {
+  SessionConfig c;
+  c.tls = TlsPolicy::k_required;
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  EXPECT_EQ(t.step("250 mx\r\n"), "QUIT\r\n");
+  ASSERT_EQ(t.kinds().front(), K::k_failed);
+  EXPECT_TRUE(t.events.front().fatal);
+}
+
+TEST(ClientSession, AuthPlainOverTls) {
+  SessionConfig c;
+  c.tls_active = true;
+  c.credentials = Credentials{"user", "s3cret"};
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  // base64("\0user\0s3cret")
+  EXPECT_EQ(t.step("250-mx\r\n250 AUTH LOGIN PLAIN\r\n"), "AUTH PLAIN AHVzZXIAczNjcmV0\r\n");
+  t.step("235 2.7.0 ok\r\n");
+  EXPECT_EQ(t.kinds().back(), K::k_ready);
+}
+
+TEST(ClientSession, AuthLogin) {
+  SessionConfig c;
+  c.tls_active = true;
+  c.credentials = Credentials{"user", "s3cret"};
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  EXPECT_EQ(t.step("250-mx\r\n250 AUTH LOGIN\r\n"), "AUTH LOGIN\r\n");
+  EXPECT_EQ(t.step("334 VXNlcm5hbWU6\r\n"), "dXNlcg==\r\n");
+  EXPECT_EQ(t.step("334 UGFzc3dvcmQ6\r\n"), "czNjcmV0\r\n");
+  t.step("235 ok\r\n");
+  EXPECT_EQ(t.kinds().back(), K::k_ready);
+}
+
+TEST(ClientSession, AuthRefusedIsFatalAndNeverEchoesThePassword) {
+  SessionConfig c;
+  c.tls_active = true;
+  c.credentials = Credentials{"user", "s3cret"};
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  t.step("250-mx\r\n250 AUTH PLAIN\r\n");
+  EXPECT_EQ(t.step("535 5.7.8 bad credentials\r\n"), "QUIT\r\n");
+  ASSERT_EQ(t.events.back().kind, K::k_failed);
+  EXPECT_TRUE(t.events.back().fatal);
+  EXPECT_EQ(t.events.back().detail.find("s3cret"), std::string::npos);
+}
+
+TEST(ClientSession, NoCredentialsInClearToARemoteServer) {
+  SessionConfig c;
+  c.tls = TlsPolicy::k_never;
+  c.credentials = Credentials{"user", "s3cret"};
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  const std::string out = t.step("250-mx\r\n250 AUTH PLAIN\r\n");
+  EXPECT_EQ(out.find("AUTH"), std::string::npos);
+  EXPECT_TRUE(t.events.back().fatal);
+  // ... but to a loopback peer it is allowed (test servers, local relays).
+  c.plaintext_auth_ok = true;
+  Transcript local(c);
+  local.step("220 mx\r\n");
+  EXPECT_EQ(local.step("250-mx\r\n250 AUTH PLAIN\r\n").substr(0, 10), "AUTH PLAIN");
+}
+
+TEST(ClientSession, OversizeMessageBouncesLocally) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step("250-mx\r\n250 SIZE 10\r\n");
+  t.submit(1);
+  EXPECT_EQ(t.s.take_output(), "");
+  ASSERT_NE(t.result(1), nullptr);
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_bounced);
+  EXPECT_EQ(t.s.state(), State::k_ready);
+}
+
+TEST(ClientSession, GreetingRefused) {
+  Transcript t;
+  t.step("554 no service\r\n");
+  EXPECT_EQ(t.kinds().front(), K::k_failed);
+}
+
+TEST(ClientSession, GarbageFromServerClosesTheSession) {
+  Transcript t;
+  t.step("HTTP/1.1 400 Bad Request\r\n");
+  EXPECT_EQ(t.s.state(), State::k_closed);
+}
+
+TEST(DotStuffing, Table) {
+  struct {
+    const char* in;
+    const char* out;
+  } cases[] = {{"a\r\n", "a\r\n.\r\n"},
+               {"a", "a\r\n.\r\n"},
+               {".a\r\n", "..a\r\n.\r\n"},
+               {"a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+               {"a\r\n..b\r\n", "a\r\n...b\r\n.\r\n"},
+               {"", "\r\n.\r\n"}};
+  for (const auto& c : cases) {
+    std::string out;
+    append_data_with_terminator(out, c.in);
+    EXPECT_EQ(out, c.out) << c.in;
+  }
+}
+
+TEST(StateTable, EveryStateHasAPhrase) {
+  for (int s = 0; s <= static_cast<int>(State::k_closed); ++s) {
+    const auto& info = state_info(static_cast<State>(s));
+    EXPECT_EQ(static_cast<int>(info.state), s);
+    EXPECT_NE(std::string(info.phrase), "");
+  }
+}
+
+}  // namespace
+}  // namespace blindcast::smtp
