@@ -5,5 +5,5 @@ option(BLINDCAST_WERROR "Treat compiler warnings as errors" ON)
 add_library(blindcast_warnings INTERFACE)
 target_compile_options(blindcast_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
-  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Woverloaded-virtual -Wimplicit-fallthrough
   $<$<BOOL:${BLINDCAST_WERROR}>:-Werror>)

@@ -159,7 +159,9 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
 
   if (const auto* n = root.get("transport")) {
     if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"url", "tls", "username", "password_file"}, "transport.", d);
+      warn_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
+                        "messages_per_connection", "timeout", "helo_name"},
+                   "transport.", d);
       if (auto v = get_string(*t, "url", "transport.", d)) cfg.transport.url = *v;
       if (auto v = get_string(*t, "tls", "transport.", d)) {
         cfg.transport.tls = *v;
@@ -169,8 +171,54 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       }
       if (auto v = get_string(*t, "username", "transport.", d)) cfg.transport.username = *v;
       if (auto v = get_string(*t, "password_file", "transport.", d)) cfg.transport.password_file = *v;
+      if (auto v = get_string(*t, "ca_file", "transport.", d)) cfg.transport.ca_file = *v;
+      if (auto v = get_string(*t, "helo_name", "transport.", d)) cfg.transport.helo_name = *v;
+      for (const char* key : {"connections", "messages_per_connection"}) {
+        if (const auto* kn = t->get(key)) {
+          const auto v = kn->value<std::int64_t>();
+          if (!v || *v < 1 || *v > 100000) {
+            error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to 100000", key));
+          } else if (std::string_view(key) == "connections") {
+            cfg.transport.connections = static_cast<int>(*v);
+          } else {
+            cfg.transport.messages_per_connection = static_cast<int>(*v);
+          }
+        }
+      }
+      if (const auto* tn = t->get("timeout")) {
+        const auto* str = tn->as_string();
+        const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+        if (secs && *secs > 0 && *secs <= 3600) cfg.transport.timeout_seconds = static_cast<int>(*secs);
+        else error(d, line_of(*tn), "'transport.timeout' must be a duration like \"30s\" or \"5m\" (at most 1h)");
+      }
     } else {
       error(d, line_of(*n), "'transport' must be a table: [transport]");
+    }
+  }
+  if (const auto* n = root.get("delivery")) {
+    if (const auto* t = n->as_table()) {
+      warn_unknown(*t, {"retry", "max_retry_age"}, "delivery.", d);
+      if (const auto* r = t->get("retry")) {
+        const auto* arr = r->as_array();
+        std::vector<std::int64_t> steps;
+        bool ok = arr != nullptr && !arr->empty();
+        if (arr != nullptr) {
+          for (const auto& el : *arr) {
+            const auto* str = el.as_string();
+            const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+            if (secs && *secs > 0) steps.push_back(*secs);
+            else ok = false;
+          }
+        }
+        if (ok) cfg.delivery.retry_seconds = steps;
+        else error(d, line_of(*r), "'delivery.retry' must be a list of durations like [\"1m\", \"5m\", \"30m\", \"2h\"]");
+      }
+      if (const auto* m = t->get("max_retry_age")) {
+        const auto* str = m->as_string();
+        const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+        if (secs && *secs > 0) cfg.delivery.max_retry_age_seconds = *secs;
+        else error(d, line_of(*m), "'delivery.max_retry_age' must be a duration like \"3d\"");
+      }
     }
   }
   if (const auto* n = root.get("dkim")) {

@@ -19,9 +19,19 @@ namespace blindcast::campaign {
 
 struct TransportSettings {
   std::string url;            // smtp://, smtps://, maildir:PATH
-  std::string tls;            // "", "required"
+  std::string tls;            // "", "opportunistic", "required"
   std::string username;
   std::string password_file;  // relative to the campaign dir
+  std::string ca_file;        // trust anchors for TLS verification
+  int connections = 8;
+  int messages_per_connection = 1000;
+  int timeout_seconds = 0;    // 0: RFC 5321 defaults per phase
+  std::string helo_name;
+};
+
+struct DeliverySettings {
+  std::vector<std::int64_t> retry_seconds = {60, 300, 1800, 7200};  // the last step repeats
+  std::int64_t max_retry_age_seconds = 3 * 86400;
 };
 
 struct CanarySettings {
@@ -47,6 +57,7 @@ struct CampaignConfig {
   std::string default_locale = "en";
   std::string list_unsubscribe;     // Mustache template, may be empty
   TransportSettings transport;
+  DeliverySettings delivery;
   std::optional<DkimSettings> dkim;
   std::vector<std::string> test_addresses;
   CanarySettings canary;

@@ -2,14 +2,21 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <future>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "campaign/audience_session.hpp"
 #include "campaign/guard_setup.hpp"
 #include "campaign/halt.hpp"
+#include "campaign/halt_watcher.hpp"
+#include "campaign/message_preparer.hpp"
+#include "delivery/retry_schedule.hpp"
+#include "util/secret_file.hpp"
 #include "delivery/providers.hpp"
 #include "delivery/transport.hpp"
 #include "guard/privacy_guard.hpp"
@@ -48,16 +55,6 @@ Result<std::filesystem::path> quarantine(const LoadedCampaign& campaign, std::in
   if (auto w = util::write_file_atomic(eml, data, 0600); !w) return std::unexpected(w.error());
   if (auto w = util::write_file_atomic(txt, reason + "\n", 0600); !w) return std::unexpected(w.error());
   return eml;
-}
-
-store::RecipientState state_for(delivery::DeliveryKind kind) {
-  switch (kind) {
-    case delivery::DeliveryKind::k_sent: return store::RecipientState::k_sent;
-    case delivery::DeliveryKind::k_deferred: return store::RecipientState::k_deferred;
-    case delivery::DeliveryKind::k_bounced: return store::RecipientState::k_bounced;
-    case delivery::DeliveryKind::k_failed: return store::RecipientState::k_failed;
-  }
-  return store::RecipientState::k_failed;
 }
 
 }  // namespace
@@ -111,8 +108,48 @@ Result<void> sync_audience(const LoadedCampaign& campaign, store::StateStore& st
                                         summary.imported, summary.rejected_rows, summary.duplicate_rows));
 }
 
-Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& store,
-                             const SendOptions& options,
+namespace {
+
+// Builds the transport settings, reading the password from its secret file.
+Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaign, const std::string& url) {
+  const auto& t = campaign.config.transport;
+  delivery::TransportConfig c;
+  c.url = url;
+  c.base_dir = campaign.dir.string();
+  c.campaign_id = campaign.config.id;
+  c.tls = t.tls;
+  c.ca_file = t.ca_file.empty() ? "" : (campaign.dir / t.ca_file).string();
+  c.username = t.username;
+  c.connections = t.connections;
+  c.messages_per_connection = t.messages_per_connection;
+  c.timeout_seconds = t.timeout_seconds;
+  c.helo_name = t.helo_name;
+  if (!t.password_file.empty()) {
+    auto secret = util::read_secret_file(campaign.dir / t.password_file, t.password_file);
+    if (!secret) return std::unexpected(secret.error());
+    c.password = secret->reveal();
+  }
+  if (!t.username.empty() && c.password.empty()) {
+    return fail("[transport] username is set but password_file is not; put the password in a file under "
+                "secrets/ (chmod 600) and name it with password_file");
+  }
+  return c;
+}
+
+Error halted_error(store::StateStore& store, const LoadedCampaign& campaign) {
+  auto halt = read_halt(store);
+  if (halt && *halt) {
+    const auto& h = **halt;
+    return Error{fmt::format("halted by {} while sending: {}; run 'blindcast release {}' to continue",
+                             h.by.empty() ? "an operator" : h.by, h.reason, campaign.dir.string()),
+                 h.kind == "guard" ? ExitCode::k_guard : ExitCode::k_halted};
+  }
+  return Error{"halted while sending", ExitCode::k_halted};
+}
+
+}  // namespace
+
+Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& store, const SendOptions& options,
                              const std::function<void(const SendProgress&)>& on_progress) {
   SendSummary summary;
   const auto started = std::chrono::steady_clock::now();
@@ -139,79 +176,79 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   }
 
   const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
-  if (url.empty()) {
-    return fail("no transport: set [transport] url in campaign.toml or pass --transport URL");
-  }
-  auto transport = delivery::make_transport(url, campaign.dir.string(), campaign.config.id);
+  if (url.empty()) return fail("no transport: set [transport] url in campaign.toml or pass --transport URL");
+  auto tconfig = transport_config(campaign, url);
+  if (!tconfig) return std::unexpected(tconfig.error());
+  auto transport = delivery::make_transport(*tconfig);
+  tconfig->password.assign(tconfig->password.size(), '\0');
   if (!transport) return std::unexpected(transport.error());
   summary.transport = (*transport)->describe();
+  HaltWatcher watcher(options.state_path);
+  (*transport)->set_stop_check([&watcher] { return watcher.halted() || stop_requested(); });
 
   auto index = std::make_shared<guard::AddressIndex>();
   if (auto r = store.for_each_address([&](std::string_view a) { index->add(a); }); !r) {
     return std::unexpected(r.error());
   }
-  const guard::PrivacyGuard guard(index, guard_policy(campaign.config));
-
-  util::Diagnostics diags;
-  auto session = open_audience(campaign, diags, {});
-  if (!session) return std::unexpected(session.error());
-  if (util::error_count(diags) > 0) {
-    return fail(fmt::format("the campaign has errors; run 'blindcast lint {}' ({})", campaign.dir.string(),
-                            diags.front().str()));
-  }
-  MessageBuilder& builder = *session->builder;
-  const std::string envelope_from = builder.envelope_from();
+  auto guard = std::make_shared<const guard::PrivacyGuard>(index, guard_policy(campaign.config));
+  auto preparer = MessagePreparer::create(campaign, guard, options.workers);
+  if (!preparer) return std::unexpected(preparer.error());
+  const delivery::RetryPolicy retry{campaign.config.delivery.retry_seconds,
+                                    campaign.config.delivery.max_retry_age_seconds};
 
   if (auto e = store.append_event("stage_start", "blindcast",
                                   fmt::format("stage {} started on {}", options.stage, summary.transport));
       !e) {
     return std::unexpected(e.error());
   }
-
   auto counts = store.counts();
   if (!counts) return std::unexpected(counts.error());
   SendProgress& progress = summary.progress;
   progress.total = counts->total;
+  progress.done = counts->of(store::RecipientState::k_sent) + counts->of(store::RecipientState::k_bounced) +
+                  counts->of(store::RecipientState::k_failed) + counts->of(store::RecipientState::k_removed);
 
   std::int64_t last_id = 0;
-  std::vector<delivery::OutgoingMessage> outgoing;
-  std::vector<store::Outcome> outcomes;
-  std::vector<std::int64_t> ids;
-  std::vector<std::string> lanes;
-  while (true) {
-    if (stop_requested()) {
-      return fail("interrupted; state is saved — run send again to continue", ExitCode::k_runtime);
-    }
-    if (auto halt = read_halt(store); !halt) {
-      return std::unexpected(halt.error());
-    } else if (*halt) {
-      return fail(fmt::format("halted by {} while sending: {}", (*halt)->by.empty() ? "an operator" : (*halt)->by,
-                              (*halt)->reason),
-                  (*halt)->kind == "guard" ? ExitCode::k_guard : ExitCode::k_halted);
-    }
+  // Fetches and prepares the next batch of due recipients.
+  auto next = [&]() -> Result<std::vector<PreparedMessage>> {
     auto batch = store.next_batch(unix_now(), options.batch_size, last_id);
     if (!batch) return std::unexpected(batch.error());
-    if (batch->empty()) break;
+    if (batch->empty()) return std::vector<PreparedMessage>{};
     last_id = batch->back().id;
-    outgoing.clear();
-    outcomes.clear();
-    ids.clear();
-    lanes.clear();
-    for (auto& r : *batch) {
-      const int name_col = session->loader->column_index("name");
-      const std::string name = name_col >= 0 && static_cast<std::size_t>(name_col) < r.fields.size()
-                                   ? r.fields[static_cast<std::size_t>(name_col)] : "";
-      auto built = builder.build(r.fields, r.email, std::string(util::trim(name)), r.locale);
-      if (!built) {
-        outcomes.push_back({r.id, store::RecipientState::k_failed,
-                            util::mask_addresses_in("cannot render: " + built.error()), 0});
+    return (*preparer)->prepare(*batch);
+  };
+  auto stopped = [&] { return watcher.halted() || stop_requested(); };
+
+  auto current = next();
+  if (!current) return std::unexpected(current.error());
+  while (true) {
+    if (current->empty()) {
+      // Nothing due now: finish, or wait for the next retry of deferred recipients.
+      auto retry_at = store.next_retry_at();
+      if (!retry_at) return std::unexpected(retry_at.error());
+      if (!*retry_at) break;
+      while (unix_now() < **retry_at && !stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (stopped()) break;
+      last_id = 0;
+      current = next();
+      if (!current) return std::unexpected(current.error());
+      continue;
+    }
+    if (stopped()) break;
+    std::vector<store::Outcome> outcomes;
+    std::vector<delivery::OutgoingMessage> outgoing;
+    std::vector<std::int64_t> ids;
+    std::vector<const PreparedMessage*> sent_with;
+    for (auto& m : *current) {
+      if (!m.render_error.empty()) {
+        outcomes.push_back({m.id, store::RecipientState::k_failed,
+                            util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
         ++progress.failed_this_run;
         continue;
       }
-      const std::string rcpt[] = {r.email};
-      if (auto v = guard.check(built->data, {envelope_from, rcpt})) {
-        const std::string reason = fmt::format("audience.csv line {}: {}", r.line, v->describe(false));
-        auto q = quarantine(campaign, r.line, built->data, reason);
+      if (m.violation) {
+        const std::string reason = fmt::format("audience.csv line {}: {}", m.line, m.violation->describe(false));
+        auto q = quarantine(campaign, m.line, m.data, reason);
         HaltState h{"guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
         if (auto w = write_halt(store, h); !w) return std::unexpected(w.error());
         (void)store.append_event("guard_violation", "privacy guard", reason);
@@ -223,35 +260,88 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                                 campaign.dir.string()),
                     ExitCode::k_guard);
       }
-      ids.push_back(r.id);
-      lanes.push_back(delivery::lane_for_domain(r.email.substr(r.email.rfind('@') + 1)));
-      outgoing.push_back({r.id, fmt::format("{}-{}", options.stage, r.id), envelope_from, r.email,
-                          std::move(built->data)});
+      ids.push_back(m.id);
+      outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id), (*preparer)->envelope_from(), m.email,
+                          std::move(m.data)});
+      sent_with.push_back(&m);
     }
     if (!outcomes.empty()) {
       if (auto w = store.record_outcomes(outcomes); !w) return std::unexpected(w.error());
       outcomes.clear();
     }
-    if (outgoing.empty()) continue;
+    if (outgoing.empty()) {
+      current = next();
+      if (!current) return std::unexpected(current.error());
+      continue;
+    }
+    // Durably in flight before any byte of these messages is handed over.
     if (auto w = store.mark_in_flight(ids); !w) return std::unexpected(w.error());
-    auto results = (*transport)->deliver(outgoing);
-    if (!results) return std::unexpected(results.error());
-    for (std::size_t i = 0; i < results->size(); ++i) {
-      const auto& res = (*results)[i];
-      outcomes.push_back({res.recipient_id, state_for(res.kind), util::mask_addresses_in(res.reply), 0});
-      if (res.kind == delivery::DeliveryKind::k_sent) {
-        ++progress.sent_this_run;
-        ++progress.sent_by_lane[lanes[i]];
-      } else {
-        ++progress.failed_this_run;
+    // Deliver this batch while the next one is prepared on the other core(s).
+    auto delivering = std::async(std::launch::async, [&] { return (*transport)->deliver(outgoing); });
+    std::vector<PreparedMessage> upcoming_storage;
+    Result<std::vector<PreparedMessage>> upcoming = upcoming_storage;
+    const bool prefetch = !stopped();
+    if (prefetch) upcoming = next();
+    auto report = delivering.get();
+    if (!report) return std::unexpected(report.error());
+    const std::int64_t now = unix_now();
+    for (std::size_t i = 0; i < report->results.size(); ++i) {
+      const auto& res = report->results[i];
+      store::Outcome o{res.recipient_id, store::RecipientState::k_sent, util::mask_addresses_in(res.reply), 0,
+                       res.maybe_delivered};
+      switch (res.kind) {
+        case delivery::DeliveryKind::k_sent:
+          ++progress.sent_this_run;
+          ++progress.sent_by_lane[sent_with[i]->lane];
+          break;
+        case delivery::DeliveryKind::k_not_attempted:
+          o.state = store::RecipientState::k_pending;
+          break;
+        case delivery::DeliveryKind::k_deferred: {
+          const PreparedMessage& m = *sent_with[i];
+          // mark_in_flight counted this attempt: it is number attempts + 1.
+          auto when = delivery::next_attempt_at(retry, now, m.attempts + 1,
+                                                m.first_attempt_at > 0 ? m.first_attempt_at : now,
+                                                static_cast<std::uint64_t>(res.recipient_id));
+          if (when) {
+            o.state = store::RecipientState::k_deferred;
+            o.next_attempt_at = *when;
+          } else {
+            o.state = store::RecipientState::k_failed;
+            o.reply = "gave up after max_retry_age: " + o.reply;
+            ++progress.failed_this_run;
+          }
+          break;
+        }
+        case delivery::DeliveryKind::k_bounced:
+          o.state = store::RecipientState::k_bounced;
+          ++progress.failed_this_run;
+          break;
+        case delivery::DeliveryKind::k_failed:
+          o.state = store::RecipientState::k_failed;
+          ++progress.failed_this_run;
+          break;
       }
+      outcomes.push_back(std::move(o));
     }
     if (auto w = store.record_outcomes(outcomes); !w) return std::unexpected(w.error());
-    progress.elapsed_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (on_progress) on_progress(progress);
+    if (!report->fatal.empty()) {
+      (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
+      return fail(fmt::format("sending stopped: {}; fix the [transport] settings and run send again",
+                              util::mask_addresses_in(report->fatal)),
+                  ExitCode::k_runtime);
+    }
+    if (!prefetch) break;
+    if (!upcoming) return std::unexpected(upcoming.error());
+    current = std::move(upcoming);
   }
   progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
+  if (stop_requested()) {
+    return fail("interrupted; state is saved — run send again to continue", ExitCode::k_runtime);
+  }
   auto final_counts = store.counts();
   if (!final_counts) return std::unexpected(final_counts.error());
   summary.counts = *final_counts;

@@ -3,6 +3,9 @@
 //
 // Order for every batch of recipients (group commit):
 //   build (render + compose) -> guard -> record in flight -> deliver -> record results.
+// Building runs on `workers` threads, and batch k+1 is built while batch k is
+// delivered, so both cores stay busy. Deferred recipients are retried on the
+// `[delivery] retry` schedule; `send` waits for the next retry while any remain.
 // A row that cannot be rendered is recorded as failed with the reason. A guard
 // violation stops everything: the message is quarantined (0600), the campaign
 // is halted in the store for every sender, the audit log records it, and the
@@ -26,7 +29,9 @@ namespace blindcast::campaign {
 struct SendOptions {
   std::string stage = "full";
   std::string transport_url;        // overrides campaign.toml when not empty
-  std::size_t batch_size = 500;
+  std::string state_path;           // the store's file, for the halt watcher's own connection
+  std::size_t batch_size = 500;     // recipients per group commit (the in-flight window)
+  int workers = 2;                  // threads rendering, composing and guarding
   bool show_addresses = false;
 };
 

@@ -75,7 +75,7 @@ Result<std::unique_ptr<MaildirTransport>> MaildirTransport::open(const std::file
 
 std::string MaildirTransport::describe() const { return "maildir:" + m_root.string(); }
 
-Result<std::vector<DeliveryResult>> MaildirTransport::deliver(std::span<const OutgoingMessage> messages) {
+Result<DeliveryReport> MaildirTransport::deliver(std::span<const OutgoingMessage> messages) {
   std::vector<std::string> names;
   names.reserve(messages.size());
   for (const auto& m : messages) {
@@ -93,39 +93,21 @@ Result<std::vector<DeliveryResult>> MaildirTransport::deliver(std::span<const Ou
   if (::syncfs(m_tmp_fd) != 0) {
     return fail(fmt::format("maildir: sync failed: {}", std::strerror(errno)), ExitCode::k_runtime);
   }
-  std::vector<DeliveryResult> results;
+  DeliveryReport report;
+  auto& results = report.results;
   results.reserve(messages.size());
   for (std::size_t i = 0; i < messages.size(); ++i) {
     if (::renameat(m_tmp_fd, names[i].c_str(), m_new_fd, names[i].c_str()) != 0) {
       return fail(fmt::format("maildir: cannot move {} into new/: {}", names[i], std::strerror(errno)),
                   ExitCode::k_runtime);
     }
-    results.push_back({messages[i].recipient_id, DeliveryKind::k_sent, "250 written to maildir"});
+    results.push_back({messages[i].recipient_id, DeliveryKind::k_sent, "250 written to maildir", false, "", 250});
   }
   if (::fsync(m_new_fd) != 0) {
     return fail(fmt::format("maildir: fsync of new/ failed: {}", std::strerror(errno)), ExitCode::k_runtime);
   }
-  return results;
+  return report;
 }
 
-Result<std::unique_ptr<Transport>> make_transport(const std::string& url, const std::string& base_dir,
-                                                  const std::string& campaign_id) {
-  if (url.starts_with("maildir:")) {
-    std::filesystem::path p = url.substr(8);
-    if (p.empty()) return fail("transport url 'maildir:' needs a path, e.g. maildir:out/maildir");
-    if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-    auto t = MaildirTransport::open(p, campaign_id);
-    if (!t) return std::unexpected(t.error());
-    return std::unique_ptr<Transport>(std::move(*t));
-  }
-  if (url.starts_with("smtp://") || url.starts_with("smtps://")) {
-    return fail(fmt::format("transport '{}': SMTP delivery is not available in this version; use "
-                            "maildir:PATH (see README, 'Transports')",
-                            url));
-  }
-  return fail(fmt::format("transport '{}' is not understood; use maildir:PATH, smtp://HOST:PORT or "
-                          "smtps://HOST:PORT",
-                          url));
-}
 
 }  // namespace blindcast::delivery

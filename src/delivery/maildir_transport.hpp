@@ -25,7 +25,7 @@ class MaildirTransport final : public Transport {
   MaildirTransport& operator=(const MaildirTransport&) = delete;
 
   [[nodiscard]] std::string describe() const override;
-  Result<std::vector<DeliveryResult>> deliver(std::span<const OutgoingMessage> messages) override;
+  Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) override;
 
  private:
   MaildirTransport(std::filesystem::path root, std::string campaign_id, int tmp_fd, int new_fd);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,12 +27,40 @@ struct OutgoingMessage {
   std::string data;           // exact bytes, CRLF line ends, already guarded
 };
 
-enum class DeliveryKind { k_sent, k_deferred, k_bounced, k_failed };
+enum class DeliveryKind {
+  k_sent,
+  k_deferred,       // try again later
+  k_bounced,        // permanent failure
+  k_failed,         // local failure that retrying will not fix
+  k_not_attempted,  // no byte of it was sent (the transport stopped first)
+};
 
 struct DeliveryResult {
   std::int64_t recipient_id = 0;
   DeliveryKind kind = DeliveryKind::k_sent;
-  std::string reply;  // server reply or local reason
+  std::string reply;             // server reply or local reason
+  bool maybe_delivered = false;  // lost after the end of DATA: a retry may duplicate it
+  std::string enhanced;          // RFC 3463 code when the server gave one
+  int code = 0;                  // SMTP reply code, 0 when local
+};
+
+struct DeliveryReport {
+  std::vector<DeliveryResult> results;  // one per message, same order
+  std::string fatal;                    // non-empty: settings problem, stop sending (e.g. AUTH refused)
+};
+
+struct TransportConfig {
+  std::string url;                // maildir:PATH, smtp://HOST:PORT, smtps://HOST:PORT
+  std::string base_dir;           // relative maildir paths start here
+  std::string campaign_id;
+  std::string tls;                // "", "opportunistic" or "required"
+  std::string ca_file;            // trust anchors for TLS verification; default: the system's
+  std::string username;
+  std::string password;           // from password_file, never from settings or environment
+  int connections = 8;
+  int messages_per_connection = 1000;
+  int timeout_seconds = 0;        // 0: RFC 5321 defaults per phase
+  std::string helo_name;          // default: this host's name
 };
 
 class Transport {
@@ -39,12 +68,16 @@ class Transport {
   virtual ~Transport() = default;
   // A short description for logs ("maildir:/path").
   [[nodiscard]] virtual std::string describe() const = 0;
-  // Delivers `messages`, one result per message in the same order.
-  virtual Result<std::vector<DeliveryResult>> deliver(std::span<const OutgoingMessage> messages) = 0;
+  // Delivers `messages`, one result per message in the same order. An Error
+  // means the transport itself failed (cannot write); the report's `fatal`
+  // means the settings are wrong and sending must stop.
+  virtual Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) = 0;
+  // Sets a check polled while delivering: when it returns true no new message
+  // is started (halt, Ctrl-C); messages already started finish.
+  virtual void set_stop_check(std::function<bool()> check) { (void)check; }
 };
 
-// Creates the transport for `url` ("maildir:PATH", relative to `base_dir`).
-Result<std::unique_ptr<Transport>> make_transport(const std::string& url, const std::string& base_dir,
-                                                  const std::string& campaign_id);
+// Creates the transport for `config`.
+Result<std::unique_ptr<Transport>> make_transport(const TransportConfig& config);
 
 }  // namespace blindcast::delivery

@@ -164,6 +164,7 @@ void ClientSession::close(std::string detail) {
     e.reply = r;
     e.detail = std::string(state_info(m_state).phrase) + ": " + (detail.empty() ? "connection closed" : detail);
     e.maybe_delivered = after_dot;
+    e.connection_lost = true;
     m_events.push_back(std::move(e));
     m_message.reset();
   }
@@ -272,7 +273,7 @@ void ClientSession::start_auth() {
 
 void ClientSession::become_ready() {
   m_state = State::k_ready;
-  m_events.push_back(SessionEvent{SessionEvent::Kind::k_ready, 0, Outcome::k_sent, {}, {}, false, false});
+  m_events.push_back(SessionEvent{SessionEvent::Kind::k_ready, 0, Outcome::k_sent, {}, {}, false, false, false});
 }
 
 void ClientSession::send_mail() {
@@ -363,7 +364,7 @@ void ClientSession::on_reply(const Reply& reply) {
     case State::k_starttls:
       if (reply.code == 220) {
         m_state = State::k_tls_handshake;
-        m_events.push_back(SessionEvent{SessionEvent::Kind::k_start_tls, 0, Outcome::k_sent, {}, {}, false, false});
+        m_events.push_back(SessionEvent{SessionEvent::Kind::k_start_tls, 0, Outcome::k_sent, {}, {}, false, false, false});
       } else if (m_config.tls == TlsPolicy::k_required) {
         fail("STARTTLS was refused and the settings require TLS: " + reply.summary(), true, &reply);
       } else {

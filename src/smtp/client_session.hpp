@@ -84,6 +84,7 @@ struct SessionEvent {
   std::string detail;
   bool maybe_delivered = false;     // lost after the end of DATA was written
   bool fatal = false;
+  bool connection_lost = false;     // the result comes from a broken connection, not a reply
 };
 
 enum class State {

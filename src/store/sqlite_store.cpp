@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS recipients (
   duplicate_risk INTEGER NOT NULL DEFAULT 0,
   last_reply TEXT,
   updated_at INTEGER,
+  first_attempt_at INTEGER,
   sent_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS recipients_todo ON recipients(id) WHERE state IN (0, 3);
@@ -91,6 +92,7 @@ class Stmt {
     sqlite3_clear_bindings(m_stmt);
   }
   std::int64_t i64(int c) { return sqlite3_column_int64(m_stmt, c); }
+  bool is_null(int c) { return sqlite3_column_type(m_stmt, c) == SQLITE_NULL; }
   std::string_view text(int c) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(m_stmt, c));
     return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, c)));
@@ -267,6 +269,7 @@ class SqliteStore final : public StateStore {
       }
       r.fields = std::move(*fields);
       r.attempts = static_cast<int>(s.i64(5));
+      r.first_attempt_at = s.i64(6);
       out.push_back(std::move(r));
     }
     return out;
@@ -275,7 +278,7 @@ class SqliteStore final : public StateStore {
   Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
                                                   std::int64_t after_id) override {
     Stmt s(m_db,
-           "SELECT id, line, email, locale, fields, attempts FROM recipients "
+           "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
            "WHERE state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3");
     s.bind(1, after_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
     bool corrupt = false;
@@ -284,8 +287,18 @@ class SqliteStore final : public StateStore {
     return rows;
   }
 
+  Result<std::optional<std::int64_t>> next_retry_at() override {
+    Stmt s(m_db, "SELECT MIN(next_attempt_at) FROM recipients WHERE state = 3");
+    const int rc = s.step();
+    if (rc != SQLITE_ROW) return db_error(m_db, "reading the retry schedule");
+    if (s.is_null(0)) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(s.i64(0));
+  }
+
   Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) override {
-    Stmt s(m_db, "SELECT id, line, email, locale, fields, attempts FROM recipients WHERE id = ?1");
+    Stmt s(m_db,
+           "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
+           "WHERE id = ?1");
     std::vector<StoredRecipient> out;
     for (const auto id : ids) {
       s.bind(1, id);
@@ -301,7 +314,9 @@ class SqliteStore final : public StateStore {
   Result<void> mark_in_flight(std::span<const std::int64_t> ids) override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "recording messages in flight");
-    Stmt s(m_db, "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE id = ?1");
+    Stmt s(m_db,
+           "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2, "
+           "first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?1");
     const auto now = now_seconds();
     for (const auto id : ids) {
       s.bind(1, id).bind(2, now);
@@ -317,11 +332,12 @@ class SqliteStore final : public StateStore {
     if (!txn.ok()) return db_error(m_db, "recording delivery results");
     Stmt s(m_db,
            "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
-           "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END WHERE id = ?1");
+           "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6 "
+           "WHERE id = ?1");
     const auto now = now_seconds();
     for (const auto& o : outcomes) {
       s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
-          .bind(4, o.next_attempt_at).bind(5, now);
+          .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0});
       const int rc = s.step();
       s.reset();
       if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");

@@ -49,6 +49,7 @@ struct StoredRecipient {
   std::string locale;
   std::vector<std::string> fields;
   int attempts = 0;
+  std::int64_t first_attempt_at = 0;  // unix seconds; 0 before the first attempt
 };
 
 struct ImportRow {
@@ -65,6 +66,7 @@ struct Outcome {
   RecipientState state = RecipientState::k_sent;
   std::string reply;                // last server reply or error, addresses masked
   std::int64_t next_attempt_at = 0; // for deferred
+  bool maybe_delivered = false;     // a retry may duplicate it (lost after end of DATA)
 };
 
 struct StateCounts {
@@ -116,6 +118,8 @@ class StateStore {
   // Returns up to `limit` recipients due at `now` with id > `after_id`, by id.
   virtual Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
                                                           std::int64_t after_id) = 0;
+  // Returns the earliest next_attempt_at of deferred recipients, if any.
+  virtual Result<std::optional<std::int64_t>> next_retry_at() = 0;
   // Returns recipients with ids in `ids` (for staged subsets).
   virtual Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) = 0;
   // Durably marks `ids` in flight (one transaction).

@@ -1,0 +1,225 @@
+#include "delivery/smtp_connection.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+namespace blindcast::delivery {
+
+namespace {
+bool is_ip_literal(const std::string& host) {
+  asio::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+}  // namespace
+
+SmtpConnection::SmtpConnection(asio::io_context& io, asio::ssl::context& tls, ConnectionOwner& owner,
+                               const ConnectionSettings& settings)
+    : m_socket(io),
+      m_tls_context(tls),
+      m_timer(io),
+      m_owner(owner),
+      m_settings(settings),
+      m_session(settings.session) {}
+
+void SmtpConnection::start() {
+  auto self = shared_from_this();
+  arm_timer();
+  m_socket.async_connect(m_settings.endpoint, [self](const asio::error_code& ec) {
+    if (self->m_closed) return;
+    if (ec) {
+      self->m_owner.connection_failed("cannot connect to " + self->m_settings.host + ": " + ec.message(), false);
+      self->finish();
+      return;
+    }
+    asio::error_code ignored;
+    self->m_socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (self->m_settings.implicit_tls) {
+      self->start_tls();
+    } else {
+      self->read();
+    }
+  });
+}
+
+void SmtpConnection::start_tls() {
+  m_handshaking = true;
+  m_tls = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(m_socket, m_tls_context);
+  SSL* ssl = m_tls->native_handle();
+  const bool ip = is_ip_literal(m_settings.host);
+  if (!ip) SSL_set_tlsext_host_name(ssl, m_settings.host.c_str());
+  if (m_settings.verify) {
+    m_tls->set_verify_mode(asio::ssl::verify_peer);
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, m_settings.host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, m_settings.host.c_str(), 0);
+    }
+  } else {
+    m_tls->set_verify_mode(asio::ssl::verify_none);
+  }
+  auto self = shared_from_this();
+  arm_timer();
+  m_tls->async_handshake(asio::ssl::stream_base::client, [self](const asio::error_code& ec) {
+    self->m_handshaking = false;
+    if (self->m_closed) return;
+    if (ec) {
+      const bool verify_failed = self->m_settings.verify;
+      self->m_owner.connection_failed("TLS handshake with " + self->m_settings.host + " failed: " + ec.message() +
+                                          (verify_failed ? " (check the certificate, or ca_file)" : ""),
+                                      verify_failed);
+      self->finish();
+      return;
+    }
+    if (!self->m_settings.implicit_tls) self->m_session.tls_established();
+    self->pump();
+    self->read();
+  });
+}
+
+void SmtpConnection::read() {
+  auto self = shared_from_this();
+  auto handler = [self](const asio::error_code& ec, std::size_t n) {
+    if (self->m_closed) return;
+    if (ec) {
+      self->lost(ec == asio::error::eof ? "the server closed the connection" : ec.message());
+      return;
+    }
+    self->m_session.receive(std::string_view(self->m_read_buffer.data(), n));
+    self->pump();
+    if (!self->m_closed && !self->m_handshaking) self->read();
+  };
+  if (m_tls) {
+    m_tls->async_read_some(asio::buffer(m_read_buffer), handler);
+  } else {
+    m_socket.async_read_some(asio::buffer(m_read_buffer), handler);
+  }
+}
+
+void SmtpConnection::pump() {
+  while (!m_closed) {
+    m_pending += m_session.take_output();
+    auto events = m_session.take_events();
+    if (events.empty()) break;
+    for (const auto& e : events) handle(e);
+  }
+  flush();
+  arm_timer();
+}
+
+void SmtpConnection::flush() {
+  if (m_closed || m_handshaking || !m_writing.empty() || m_pending.empty()) return;
+  m_writing.swap(m_pending);
+  auto self = shared_from_this();
+  auto handler = [self](const asio::error_code& ec, std::size_t) {
+    self->m_writing.clear();
+    if (self->m_closed) return;
+    if (ec) {
+      self->lost(ec.message());
+      return;
+    }
+    self->flush();
+  };
+  if (m_tls) {
+    asio::async_write(*m_tls, asio::buffer(m_writing), handler);
+  } else {
+    asio::async_write(m_socket, asio::buffer(m_writing), handler);
+  }
+}
+
+void SmtpConnection::handle(const smtp::SessionEvent& e) {
+  using K = smtp::SessionEvent::Kind;
+  switch (e.kind) {
+    case K::k_ready:
+      m_idle = false;
+      if (m_stopping || m_delivered >= m_settings.messages_per_connection) {
+        m_session.quit();
+        return;
+      }
+      if (auto next = m_owner.next_message()) {
+        m_current = next;
+        m_session.submit(m_owner.message(*next));
+      } else {
+        m_idle = true;
+      }
+      return;
+    case K::k_start_tls:
+      start_tls();
+      return;
+    case K::k_result:
+      if (m_current) {
+        const std::size_t index = *m_current;
+        m_current.reset();
+        ++m_delivered;
+        m_owner.result(index, e);
+      }
+      return;
+    case K::k_failed:
+      m_owner.connection_failed(e.detail, e.fatal);
+      return;
+    case K::k_closed:
+      finish();
+      return;
+  }
+}
+
+void SmtpConnection::wake() {
+  if (!m_idle || m_closed) return;
+  m_idle = false;
+  handle(smtp::SessionEvent{});  // k_ready
+  pump();
+}
+
+void SmtpConnection::stop() {
+  m_stopping = true;
+  if (m_idle && !m_closed) {
+    m_idle = false;
+    m_session.quit();
+    pump();
+  }
+}
+
+void SmtpConnection::arm_timer() {
+  if (m_closed) return;
+  const bool waiting = !m_idle && m_session.state() != smtp::State::k_closed;
+  if (!waiting) {
+    m_timer.cancel();
+    return;
+  }
+  m_timer.expires_after(std::chrono::seconds(m_session.timeout_seconds()));
+  auto self = shared_from_this();
+  m_timer.async_wait([self](const asio::error_code& ec) {
+    if (ec || self->m_closed) return;  // re-armed or cancelled
+    if (self->m_handshaking || self->m_session.state() == smtp::State::k_greeting) {
+      self->lost("no answer in time while " + std::string(smtp::state_info(self->m_session.state()).phrase));
+      return;
+    }
+    self->m_session.timed_out();
+    self->pump();
+  });
+}
+
+void SmtpConnection::lost(const std::string& why) {
+  if (m_closed) return;
+  m_session.connection_lost(why);
+  pump();
+  finish();
+}
+
+void SmtpConnection::finish() {
+  if (m_closed) return;
+  m_closed = true;
+  m_idle = false;
+  asio::error_code ignored;
+  m_timer.cancel();
+  m_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  m_socket.close(ignored);
+  if (m_current) {  // closed without a result from the session: nothing was sent
+    m_owner.requeue(*m_current);
+    m_current.reset();
+  }
+  m_owner.connection_closed(this);
+}
+
+}  // namespace blindcast::delivery

@@ -1,0 +1,87 @@
+// One SMTP connection: a socket (plain or TLS) driving a smtp::ClientSession.
+// Internal to the SMTP transport; see smtp_transport.hpp for the policy.
+#pragma once
+
+#include <array>
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "smtp/client_session.hpp"
+
+namespace blindcast::delivery {
+
+// What a connection asks of its pool.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  // The next message for a ready connection, or nullopt (the index into the batch).
+  virtual std::optional<std::size_t> next_message() = 0;
+  // Returns message `index` to the queue (nothing of it was sent).
+  virtual void requeue(std::size_t index) = 0;
+  // Records the outcome of message `index`.
+  virtual void result(std::size_t index, const smtp::SessionEvent& event) = 0;
+  // The connection failed before or outside a message (`fatal`: a settings problem).
+  virtual void connection_failed(const std::string& detail, bool fatal) = 0;
+  // The connection is finished.
+  virtual void connection_closed(class SmtpConnection* connection) = 0;
+  // The message bytes and envelope for `index`.
+  virtual smtp::Message message(std::size_t index) = 0;
+};
+
+struct ConnectionSettings {
+  asio::ip::tcp::endpoint endpoint;
+  std::string host;           // for SNI and certificate checks
+  bool implicit_tls = false;
+  bool verify = false;
+  smtp::SessionConfig session;
+  int messages_per_connection = 1000;
+};
+
+class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
+ public:
+  SmtpConnection(asio::io_context& io, asio::ssl::context& tls, ConnectionOwner& owner,
+                 const ConnectionSettings& settings);
+  // Connects and starts the session.
+  void start();
+  // Offers work to an idle connection.
+  void wake();
+  // Ends the session (QUIT when idle).
+  void stop();
+  [[nodiscard]] bool idle() const { return m_idle; }
+  [[nodiscard]] bool closed() const { return m_closed; }
+  [[nodiscard]] int delivered() const { return m_delivered; }
+
+ private:
+  void read();
+  void pump();
+  void flush();
+  void handle(const smtp::SessionEvent& event);
+  void start_tls();
+  void arm_timer();
+  void lost(const std::string& why);
+  void finish();
+
+  asio::ip::tcp::socket m_socket;
+  asio::ssl::context& m_tls_context;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> m_tls;
+  asio::steady_timer m_timer;
+  ConnectionOwner& m_owner;
+  const ConnectionSettings& m_settings;
+  smtp::ClientSession m_session;
+  std::array<char, 16384> m_read_buffer{};
+  std::string m_pending;   // bytes waiting to be written
+  std::string m_writing;   // bytes being written
+  std::optional<std::size_t> m_current;
+  smtp::State m_timer_state = smtp::State::k_closed;
+  bool m_idle = false;
+  bool m_closed = false;
+  bool m_handshaking = false;
+  bool m_stopping = false;
+  int m_delivered = 0;
+};
+
+}  // namespace blindcast::delivery

@@ -1,0 +1,260 @@
+#include "delivery/smtp_transport.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+
+#include <fmt/format.h>
+
+#include "delivery/smtp_connection.hpp"
+
+namespace blindcast::delivery {
+
+namespace {
+
+constexpr int k_max_consecutive_failures = 3;
+
+struct ParsedUrl {
+  bool implicit_tls = false;
+  std::string host;
+  std::string port;
+};
+
+Result<ParsedUrl> parse_url(const std::string& url) {
+  ParsedUrl p;
+  std::string rest;
+  if (url.starts_with("smtps://")) {
+    p.implicit_tls = true;
+    rest = url.substr(8);
+  } else {
+    rest = url.substr(7);
+  }
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('@') != std::string::npos) {
+    return fail(fmt::format("transport url '{}': put credentials in [transport] username and password_file, "
+                            "not in the URL", url.substr(0, url.find("://") + 3) + "..."));
+  }
+  if (!rest.empty() && rest.front() == '[') {  // [::1]:2525
+    const auto close = rest.find(']');
+    if (close == std::string::npos) return fail(fmt::format("transport url '{}': unclosed '['", url));
+    p.host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') p.port = rest.substr(close + 2);
+  } else {
+    const auto colon = rest.rfind(':');
+    p.host = rest.substr(0, colon);
+    if (colon != std::string::npos) p.port = rest.substr(colon + 1);
+  }
+  if (p.host.empty()) return fail(fmt::format("transport url '{}' has no host", url));
+  if (p.port.empty()) p.port = p.implicit_tls ? "465" : "25";
+  return p;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  ::gethostname(buf, sizeof buf - 1);
+  std::string h(buf);
+  return h.empty() ? "localhost" : h;
+}
+
+}  // namespace
+
+struct SmtpTransport::Impl final : ConnectionOwner {
+  asio::io_context io;
+  asio::ssl::context tls{asio::ssl::context::tls_client};
+  ConnectionSettings settings;
+  std::string description;
+  int target = 8;
+  std::vector<std::shared_ptr<SmtpConnection>> connections;
+  std::function<bool()> stop_check;
+
+  // The batch being delivered.
+  std::span<const OutgoingMessage> batch;
+  std::deque<std::size_t> queue;
+  std::vector<std::optional<DeliveryResult>> results;
+  std::size_t done = 0;
+  std::size_t in_progress = 0;
+  int consecutive_failures = 0;
+  std::string last_failure;
+  std::string fatal;
+  bool stopping = false;
+
+  void set(std::size_t index, DeliveryResult r) {
+    if (results[index]) return;
+    results[index] = std::move(r);
+    ++done;
+  }
+
+  std::optional<std::size_t> next_message() override {
+    if (stopping || !fatal.empty() || queue.empty()) return std::nullopt;
+    const std::size_t i = queue.front();
+    queue.pop_front();
+    ++in_progress;
+    return i;
+  }
+
+  void requeue(std::size_t index) override {
+    --in_progress;
+    queue.push_front(index);
+  }
+
+  void result(std::size_t index, const smtp::SessionEvent& e) override {
+    --in_progress;
+    if (e.connection_lost && !e.maybe_delivered) {
+      // Nothing of it reached the end of DATA: try it on another connection.
+      ++consecutive_failures;
+      last_failure = e.detail;
+      queue.push_front(index);
+      return;
+    }
+    DeliveryResult r;
+    r.recipient_id = batch[index].recipient_id;
+    r.reply = e.reply.summary();
+    r.code = e.connection_lost ? 0 : e.reply.code;
+    r.enhanced = e.reply.enhanced;
+    r.maybe_delivered = e.maybe_delivered;
+    switch (e.outcome) {
+      case smtp::Outcome::k_sent:
+        r.kind = DeliveryKind::k_sent;
+        consecutive_failures = 0;
+        break;
+      case smtp::Outcome::k_deferred:
+        r.kind = DeliveryKind::k_deferred;
+        if (e.connection_lost) r.reply = e.detail;
+        break;
+      case smtp::Outcome::k_bounced:
+        r.kind = DeliveryKind::k_bounced;
+        consecutive_failures = 0;
+        break;
+    }
+    set(index, std::move(r));
+  }
+
+  void connection_failed(const std::string& detail, bool is_fatal) override {
+    ++consecutive_failures;
+    last_failure = detail;
+    if (is_fatal && fatal.empty()) fatal = detail;
+  }
+
+  void connection_closed(SmtpConnection*) override {}
+
+  smtp::Message message(std::size_t index) override {
+    const auto& m = batch[index];
+    return smtp::Message{index, m.envelope_from, m.recipient, m.data};
+  }
+
+  std::size_t open_connections() const {
+    std::size_t n = 0;
+    for (const auto& c : connections) n += c->closed() ? 0 : 1;
+    return n;
+  }
+
+  void ensure_connections() {
+    std::erase_if(connections, [](const auto& c) { return c->closed(); });
+    for (auto& c : connections) c->wake();
+    const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(target), queue.size() + in_progress);
+    while (connections.size() < want && fatal.empty() && !stopping &&
+           consecutive_failures < k_max_consecutive_failures) {
+      auto c = std::make_shared<SmtpConnection>(io, tls, *this, settings);
+      connections.push_back(c);
+      c->start();
+    }
+  }
+
+  void drain_queue(DeliveryKind kind, const std::string& reply) {
+    while (!queue.empty()) {
+      const std::size_t i = queue.front();
+      queue.pop_front();
+      set(i, DeliveryResult{batch[i].recipient_id, kind, reply, false, "", 0});
+    }
+  }
+};
+
+SmtpTransport::SmtpTransport(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+
+SmtpTransport::~SmtpTransport() {
+  // Say QUIT on idle connections, giving them a moment to go out.
+  for (auto& c : m_impl->connections) c->stop();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  m_impl->io.restart();
+  while (m_impl->open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    m_impl->io.run_for(std::chrono::milliseconds(50));
+  }
+}
+
+Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig& config) {
+  auto url = parse_url(config.url);
+  if (!url) return std::unexpected(url.error());
+  auto impl = std::make_unique<Impl>();
+  asio::error_code ec;
+  asio::ip::tcp::resolver resolver(impl->io);
+  const auto endpoints = resolver.resolve(url->host, url->port, ec);
+  if (ec || endpoints.empty()) {
+    return fail(fmt::format("transport {}: cannot resolve {}: {}", config.url, url->host, ec.message()),
+                ExitCode::k_runtime);
+  }
+  auto& s = impl->settings;
+  s.endpoint = *endpoints.begin();
+  s.host = url->host;
+  s.implicit_tls = url->implicit_tls;
+  s.verify = url->implicit_tls || config.tls == "required";
+  s.messages_per_connection = config.messages_per_connection > 0 ? config.messages_per_connection : 1000;
+  s.session.helo_name = config.helo_name.empty() ? host_name() : config.helo_name;
+  s.session.tls = config.tls == "required" ? smtp::TlsPolicy::k_required : smtp::TlsPolicy::k_opportunistic;
+  s.session.tls_active = url->implicit_tls;
+  s.session.plaintext_auth_ok = s.endpoint.address().is_loopback();
+  s.session.timeout_override = config.timeout_seconds;
+  if (!config.username.empty()) s.session.credentials = smtp::Credentials{config.username, config.password};
+  impl->target = config.connections > 0 ? config.connections : 8;
+  impl->tls.set_default_verify_paths(ec);
+  if (!config.ca_file.empty()) {
+    impl->tls.load_verify_file(config.ca_file, ec);
+    if (ec) return fail(fmt::format("[transport] ca_file {}: {}", config.ca_file, ec.message()));
+  }
+  impl->tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  impl->description = fmt::format("{} ({} connections{})", config.url, impl->target,
+                                  s.verify ? ", TLS verified" : "");
+  return std::unique_ptr<SmtpTransport>(new SmtpTransport(std::move(impl)));
+}
+
+std::string SmtpTransport::describe() const { return m_impl->description; }
+
+void SmtpTransport::set_stop_check(std::function<bool()> check) { m_impl->stop_check = std::move(check); }
+
+Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> messages) {
+  Impl& p = *m_impl;
+  p.batch = messages;
+  p.queue.clear();
+  for (std::size_t i = 0; i < messages.size(); ++i) p.queue.push_back(i);
+  p.results.assign(messages.size(), std::nullopt);
+  p.done = 0;
+  p.in_progress = 0;
+  p.consecutive_failures = 0;
+  p.stopping = false;
+  p.io.restart();
+
+  auto last_check = std::chrono::steady_clock::now();
+  while (p.done < messages.size()) {
+    if (p.stop_check && std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(200)) {
+      last_check = std::chrono::steady_clock::now();
+      if (!p.stopping && p.stop_check()) p.stopping = true;
+    }
+    if (!p.fatal.empty()) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: " + p.fatal);
+    if (p.stopping) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: sending was stopped");
+    if (p.consecutive_failures >= k_max_consecutive_failures && p.in_progress == 0) {
+      p.drain_queue(DeliveryKind::k_deferred, "451 4.4.1 " + p.last_failure);
+    }
+    p.ensure_connections();
+    if (p.done >= messages.size()) break;
+    p.io.run_one_for(std::chrono::milliseconds(200));
+  }
+  DeliveryReport report;
+  report.fatal = p.fatal;
+  report.results.reserve(messages.size());
+  for (auto& r : p.results) report.results.push_back(std::move(*r));
+  p.fatal.clear();
+  return report;
+}
+
+}  // namespace blindcast::delivery
