@@ -1,6 +1,7 @@
 """Helpers for blindcast's integration tests: run the binary, read maildirs,
 parse messages with Python's email package (an independent parser)."""
 import csv
+import json
 import email
 import email.policy
 import os
@@ -58,3 +59,52 @@ def main():
     global BINARY
     BINARY = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)
+
+
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers", "smtp_peer.py")
+
+
+class SmtpPeer:
+    """The scripted aiosmtpd server on 127.0.0.1 (tests/peers/smtp_peer.py)."""
+
+    def __init__(self, workdir, *args):
+        self.log_path = os.path.join(workdir, f"peer-{len(os.listdir(workdir))}.jsonl")
+        self.proc = subprocess.Popen(["/usr/bin/python3", PEER, "--log", self.log_path, *map(str, args)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY "):
+            raise AssertionError(f"SMTP peer did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def records(self, event=None):
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+        return [r for r in rows if event is None or r["event"] == event]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def write_campaign(root, emails, extra_toml="", name="c"):
+    """An init'ed campaign whose audience is `emails` (all locale en)."""
+    d = os.path.join(root, name)
+    run("init", d, check=0)
+    with open(os.path.join(d, "audience.csv"), "w") as f:
+        f.write("email,name,locale,assets,effective_date,ticket\n")
+        for e in emails:
+            f.write(f"{e},Person,en,1,2026-12-01,\n")
+    if extra_toml:
+        with open(os.path.join(d, "campaign.toml"), "a") as f:
+            f.write("\n" + extra_toml + "\n")
+    return d
+
+
+def status(d):
+    return json.loads(run("status", d, "--json", check=0).stdout)

@@ -1,0 +1,151 @@
+"""A scripted SMTP server for blindcast's integration tests (aiosmtpd, run
+with Debian's /usr/bin/python3). It listens on 127.0.0.1 only and misbehaves
+per recipient, chosen by the local part's prefix:
+
+  reject...        RCPT  -> 550 5.1.1
+  tempfail-once... RCPT  -> 450 4.2.1 the first time, then accepted
+  tempfail...      RCPT  -> 450 4.2.1 always
+  throttle-once... RCPT  -> 421 4.7.0 and the connection is closed, the first time
+  drop-once...     DATA  -> the connection is dropped after the message, the first time
+  slow-once...     DATA  -> the reply comes after --slow seconds, the first time
+
+Every RCPT and every accepted message is appended to --log as one JSON line.
+Prints "READY <port>" when listening.
+"""
+import argparse
+import asyncio
+import collections
+import email
+import email.policy
+import json
+import socket
+import ssl
+import sys
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Handler:
+    def __init__(self, log_path, slow, delay):
+        self.log = open(log_path, "a", buffering=1)
+        self.lock = threading.Lock()
+        self.seen = collections.Counter()
+        self.slow = slow
+        self.delay = delay
+
+    def write(self, record):
+        with self.lock:
+            self.log.write(json.dumps(record) + "\n")
+
+    def first(self, kind, address):
+        with self.lock:
+            self.seen[(kind, address.lower())] += 1
+            return self.seen[(kind, address.lower())] == 1
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0].lower()
+        reply = "250 2.1.5 OK"
+        if local.startswith("reject"):
+            reply = "550 5.1.1 no such user"
+        elif local.startswith("tempfail-once"):
+            if self.first("rcpt", address):
+                reply = "450 4.2.1 mailbox busy, try later"
+        elif local.startswith("tempfail"):
+            reply = "450 4.2.1 mailbox busy, try later"
+        elif local.startswith("throttle-once") and self.first("rcpt", address):
+            reply = "421 4.7.0 too many messages, slow down"
+        self.write({"event": "rcpt", "address": address, "reply": reply, "count": len(envelope.rcpt_tos) + 1})
+        if reply.startswith("421"):
+            await server.push(reply)
+            server.transport.close()
+            return "421 closing"
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        local = rcpt.split("@")[0].lower()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        record = {
+            "event": "message",
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "to": [a.addr_spec for a in msg["To"].addresses] if msg["To"] else [],
+            "cc": msg["Cc"] is not None,
+            "bcc": msg["Bcc"] is not None,
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
+            "auth": bool(getattr(session, "authenticated", False)),
+            "message_id": msg["Message-ID"],
+        }
+        if local.startswith("drop-once") and self.first("data", rcpt):
+            record["dropped"] = True
+            self.write(record)
+            server.transport.close()
+            return "250 never seen"
+        if local.startswith("slow-once") and self.first("data", rcpt):
+            await asyncio.sleep(self.slow)
+            record["slow"] = True
+        self.write(record)
+        return "250 2.0.0 OK queued"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--require-tls", action="store_true")
+    ap.add_argument("--implicit-tls", action="store_true")
+    ap.add_argument("--auth", help="USER:PASS required to send")
+    ap.add_argument("--auth-plaintext", action="store_true", help="allow AUTH without TLS")
+    ap.add_argument("--slow", type=float, default=5.0)
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before every DATA reply")
+    args = ap.parse_args()
+
+    handler = Handler(args.log, args.slow, args.delay)
+    kwargs = {}
+    context = None
+    if args.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+    if args.implicit_tls:
+        kwargs["ssl_context"] = context
+    elif context is not None:
+        kwargs["tls_context"] = context
+        kwargs["require_starttls"] = args.require_tls
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and \
+                auth_data.password.decode() == password
+            handler.write({"event": "auth", "ok": ok, "mechanism": mechanism})
+            return AuthResult(success=ok, handled=False)
+
+        kwargs["authenticator"] = authenticator
+        kwargs["auth_required"] = True
+        kwargs["auth_require_tls"] = not args.auth_plaintext
+    port = args.port or free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10, **kwargs)
+    controller.start()
+    print(f"READY {port}", flush=True)
+    try:
+        sys.stdin.read()  # run until the test closes our stdin
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()
