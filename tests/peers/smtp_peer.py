@@ -88,6 +88,7 @@ class Handler:
             server.transport.close()
             return "250 never seen"
         if local.startswith("slow-once") and self.first("data", rcpt):
+            self.write({"event": "slow", "address": rcpt})
             await asyncio.sleep(self.slow)
             record["slow"] = True
         self.write(record)
