@@ -1,0 +1,59 @@
+"""Crash safety (SPEC §7): a 20,000-recipient SMTP send is killed with SIGKILL
+at ten random moments and resumed each time. Every recipient must be
+delivered; only messages in flight at a kill may arrive twice, and `status`
+counts them as possible duplicates."""
+import collections
+import random
+import signal
+import subprocess
+import time
+
+import support
+from support import SmtpPeer, run, status, write_campaign
+
+RECIPIENTS = 20000
+KILLS = 10
+IN_FLIGHT_WINDOW = 500  # the sender's batch size
+
+
+class KillResume(support.Case):
+    def test_sigkill_at_random_moments_loses_nothing(self):
+        peer = SmtpPeer(self.tmp)
+        try:
+            emails = [f"user{i:05d}@example.com" for i in range(RECIPIENTS)]
+            d = write_campaign(self.tmp, emails)
+            url = f"smtp://127.0.0.1:{peer.port}"
+            rng = random.Random(20261122)
+            kills = 0
+            attempts = 0
+            while kills < KILLS and attempts < KILLS * 3:
+                attempts += 1
+                proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", "--transport", url],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0.3, 2.5))
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                proc.wait()
+            self.assertEqual(kills, KILLS, "the send finished before it could be killed often enough")
+            final = run("send", d, "--stage", "full", "--transport", url, timeout=600)
+            self.assertEqual(final.returncode, 0, final.stderr)
+
+            counts = collections.Counter(m["rcpt_tos"][0] for m in peer.records("message"))
+            self.assertEqual(set(counts), set(emails), "every recipient delivered")
+            duplicates = sum(n - 1 for n in counts.values())
+            st = status(d)
+            self.assertEqual(st["states"]["sent"], RECIPIENTS)
+            self.assertLessEqual(duplicates, KILLS * IN_FLIGHT_WINDOW)
+            self.assertLessEqual(duplicates, st["possible_duplicates"],
+                                 "every duplicate is among those status reports")
+            for m in peer.records("message"):
+                self.assertEqual(len(m["rcpt_tos"]), 1)
+            print(f"kills={kills} delivered={sum(counts.values())} duplicates={duplicates} "
+                  f"possible_duplicates={st['possible_duplicates']}")
+        finally:
+            peer.stop()
+
+
+if __name__ == "__main__":
+    support.main()
