@@ -27,3 +27,35 @@ ls -l "$work/big/audience.csv" | awk '{printf "file: %.1f MB\n", $5/1048576}'
 
 echo "== privacy guard, one thread, against a 1,000,000-address index"
 "$bench" guard 1000000 300000
+
+echo "== SMTP: full pipeline vs smtp-source vs Python smtplib, all against one Postfix smtp-sink on 127.0.0.1"
+port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+smtp-sink -u nobody "127.0.0.1:$port" 1024 &
+sink=$!
+trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+# A 50,000-recipient campaign with ~4 KB text bodies.
+"$bench" gen "$work/smtp" 50000 >/dev/null
+rm -f "$work/smtp/templates/body.html"
+filler=$("$py" -c 'print(("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 30).strip())')
+for i in $(seq 1 43); do
+  printf '%s\n' "${filler:0:76}" >> "$work/smtp/templates/body.txt"
+done
+"$bench" render "$work/smtp" 1 | "$py" -c 'import json,sys; print("message size: %d bytes" % json.load(sys.stdin)["avg_bytes"])'
+start=$(date +%s.%N)
+/usr/bin/time -f "%U %S" -o "$work/cpu" build/blindcast send "$work/smtp" --stage full --transport "smtp://127.0.0.1:$port" \
+  > "$work/send.out" 2>/dev/null
+end=$(date +%s.%N)
+ours=$("$py" -c 'import sys; print(50000/(float(sys.argv[2])-float(sys.argv[1])))' "$start" "$end")
+cpu=$(awk '{print ($1+$2)*1e6/50000}' "$work/cpu")
+grep "sent this run" "$work/send.out"
+printf 'blindcast (render+compose+guard+journal+SMTP): %.0f msg/s wall incl. import, %.1f µs CPU per message\n' "$ours" "$cpu"
+start=$(date +%s.%N)
+smtp-source -d -s 20 -l 4096 -m 50000 -f noreply@example.com -t user@example.com "127.0.0.1:$port"
+end=$(date +%s.%N)
+theirs=$("$py" -c 'import sys; print(50000/(float(sys.argv[2])-float(sys.argv[1])))' "$start" "$end")
+printf 'smtp-source -d -s 20 -l 4096 -m 50000: %.0f msg/s\n' "$theirs"
+pyrate=$("$py" bench/python_smtplib.py "$port" 5000 4096)
+echo "python smtplib loop (5,000 messages): $pyrate"
+"$py" -c 'import sys; print("ratio: blindcast is %.2fx smtp-source and %.1fx Python smtplib" % (float(sys.argv[1])/float(sys.argv[2]), float(sys.argv[1])/float(sys.argv[3])))' \
+  "$ours" "$theirs" "$(field "$pyrate" per_second)"

@@ -17,7 +17,6 @@ SmtpConnection::SmtpConnection(asio::io_context& io, asio::ssl::context& tls, Co
                                const ConnectionSettings& settings)
     : m_socket(io),
       m_tls_context(tls),
-      m_timer(io),
       m_owner(owner),
       m_settings(settings),
       m_session(settings.session) {}
@@ -184,20 +183,23 @@ void SmtpConnection::arm_timer() {
   if (m_closed) return;
   const bool waiting = !m_idle && m_session.state() != smtp::State::k_closed;
   if (!waiting) {
-    m_timer.cancel();
+    m_deadline = std::chrono::steady_clock::time_point::max();
+    m_deadline_state = smtp::State::k_closed;
     return;
   }
-  m_timer.expires_after(std::chrono::seconds(m_session.timeout_seconds()));
-  auto self = shared_from_this();
-  m_timer.async_wait([self](const asio::error_code& ec) {
-    if (ec || self->m_closed) return;  // re-armed or cancelled
-    if (self->m_handshaking || self->m_session.state() == smtp::State::k_greeting) {
-      self->lost("no answer in time while " + std::string(smtp::state_info(self->m_session.state()).phrase));
-      return;
-    }
-    self->m_session.timed_out();
-    self->pump();
-  });
+  // A phase's clock starts when the phase starts and restarts on any reply.
+  m_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(m_session.timeout_seconds());
+  m_deadline_state = m_session.state();
+}
+
+void SmtpConnection::check_deadline(std::chrono::steady_clock::time_point now) {
+  if (m_closed || now < m_deadline) return;
+  if (m_handshaking || m_session.state() == smtp::State::k_greeting) {
+    lost("no answer in time while " + std::string(smtp::state_info(m_session.state()).phrase));
+    return;
+  }
+  m_session.timed_out();
+  pump();
 }
 
 void SmtpConnection::lost(const std::string& why) {
@@ -212,7 +214,6 @@ void SmtpConnection::finish() {
   m_closed = true;
   m_idle = false;
   asio::error_code ignored;
-  m_timer.cancel();
   m_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   m_socket.close(ignored);
   if (m_current) {  // closed without a result from the session: nothing was sent

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <cstdint>
@@ -51,6 +52,8 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   void wake();
   // Ends the session (QUIT when idle).
   void stop();
+  // Ends the current phase when its deadline has passed (called by the pool's tick).
+  void check_deadline(std::chrono::steady_clock::time_point now);
   [[nodiscard]] bool idle() const { return m_idle; }
   [[nodiscard]] bool closed() const { return m_closed; }
   [[nodiscard]] int delivered() const { return m_delivered; }
@@ -68,7 +71,9 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   asio::ip::tcp::socket m_socket;
   asio::ssl::context& m_tls_context;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> m_tls;
-  asio::steady_timer m_timer;
+  // Phase deadline; checked by the pool's tick instead of a timer per reply,
+  // which would cost a timerfd system call for every command.
+  std::chrono::steady_clock::time_point m_deadline = std::chrono::steady_clock::time_point::max();
   ConnectionOwner& m_owner;
   const ConnectionSettings& m_settings;
   smtp::ClientSession m_session;
@@ -76,7 +81,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   std::string m_pending;   // bytes waiting to be written
   std::string m_writing;   // bytes being written
   std::optional<std::size_t> m_current;
-  smtp::State m_timer_state = smtp::State::k_closed;
+  smtp::State m_deadline_state = smtp::State::k_closed;
   bool m_idle = false;
   bool m_closed = false;
   bool m_handshaking = false;

@@ -78,6 +78,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::string last_failure;
   std::string fatal;
   bool stopping = false;
+  std::chrono::steady_clock::time_point last_tick{};
 
   void set(std::size_t index, DeliveryResult r) {
     if (results[index]) return;
@@ -247,7 +248,13 @@ Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> m
     }
     p.ensure_connections();
     if (p.done >= messages.size()) break;
-    p.io.run_one_for(std::chrono::milliseconds(200));
+    p.io.run_one_for(std::chrono::milliseconds(100));
+    p.io.poll();  // everything else that is ready, before looking around again
+    const auto now = std::chrono::steady_clock::now();
+    if (now - p.last_tick > std::chrono::milliseconds(100)) {
+      p.last_tick = now;
+      for (auto& c : p.connections) c->check_deadline(now);
+    }
   }
   DeliveryReport report;
   report.fatal = p.fatal;
