@@ -98,7 +98,11 @@ void SmtpConnection::read() {
 
 void SmtpConnection::pump() {
   while (!m_closed) {
-    m_pending += m_session.take_output();
+    if (m_pending.empty()) {
+      m_pending = m_session.take_output();  // a move, not a copy of the message
+    } else {
+      m_pending += m_session.take_output();
+    }
     auto events = m_session.take_events();
     if (events.empty()) break;
     for (const auto& e : events) handle(e);
@@ -127,33 +131,46 @@ void SmtpConnection::flush() {
   }
 }
 
+bool SmtpConnection::submit_next() {
+  if (m_stopping || m_delivered + static_cast<int>(m_active.size()) >= m_settings.messages_per_connection) {
+    return false;
+  }
+  auto next = m_owner.next_message();
+  if (!next) return false;
+  m_active.push_back(*next);
+  m_session.submit(m_owner.message(*next));
+  return true;
+}
+
 void SmtpConnection::handle(const smtp::SessionEvent& e) {
   using K = smtp::SessionEvent::Kind;
   switch (e.kind) {
     case K::k_ready:
       m_idle = false;
-      if (m_stopping || m_delivered >= m_settings.messages_per_connection) {
-        m_session.quit();
-        return;
+      if (!submit_next()) {
+        if (m_stopping || m_delivered >= m_settings.messages_per_connection) {
+          m_session.quit();
+        } else {
+          m_idle = true;
+        }
       }
-      if (auto next = m_owner.next_message()) {
-        m_current = next;
-        m_session.submit(m_owner.message(*next));
-      } else {
-        m_idle = true;
-      }
+      return;
+    case K::k_can_pipeline:
+      submit_next();  // RFC 2920: the next envelope rides behind this end of DATA
       return;
     case K::k_start_tls:
       start_tls();
       return;
-    case K::k_result:
-      if (m_current) {
-        const std::size_t index = *m_current;
-        m_current.reset();
+    case K::k_result: {
+      const auto it = std::find(m_active.begin(), m_active.end(), static_cast<std::size_t>(e.tag));
+      if (it != m_active.end()) {
+        const std::size_t index = *it;
+        m_active.erase(it);
         ++m_delivered;
         m_owner.result(index, e);
       }
       return;
+    }
     case K::k_failed:
       m_owner.connection_failed(e.detail, e.fatal);
       return;
@@ -216,10 +233,8 @@ void SmtpConnection::finish() {
   asio::error_code ignored;
   m_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   m_socket.close(ignored);
-  if (m_current) {  // closed without a result from the session: nothing was sent
-    m_owner.requeue(*m_current);
-    m_current.reset();
-  }
+  for (const auto index : m_active) m_owner.requeue(index);  // no result from the session: nothing was sent
+  m_active.clear();
   m_owner.connection_closed(this);
 }
 

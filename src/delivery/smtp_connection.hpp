@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "smtp/client_session.hpp"
 
@@ -63,6 +64,8 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   void pump();
   void flush();
   void handle(const smtp::SessionEvent& event);
+  // Submits the next queued message, if any; returns false when there is none.
+  bool submit_next();
   void start_tls();
   void arm_timer();
   void lost(const std::string& why);
@@ -80,7 +83,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   std::array<char, 16384> m_read_buffer{};
   std::string m_pending;   // bytes waiting to be written
   std::string m_writing;   // bytes being written
-  std::optional<std::size_t> m_current;
+  std::vector<std::size_t> m_active;  // messages handed to the session and not finished (at most two)
   smtp::State m_deadline_state = smtp::State::k_closed;
   bool m_idle = false;
   bool m_closed = false;

@@ -1,5 +1,10 @@
 #include "mail/encoding.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 #include "util/utf8.hpp"
 
 namespace blindcast::mail {
@@ -28,36 +33,60 @@ bool is_atom_char(char c) {
 std::string normalize_crlf(std::string_view text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32 + 2);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\r') {
-      out += "\r\n";
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else if (c == '\n') {
-      out += "\r\n";
-    } else {
-      out += c;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const char* chunk = p;
+  while (p < end) {
+    const char c = *p;
+    if (c != '\r' && c != '\n') {
+      ++p;
+      continue;
     }
+    out.append(chunk, static_cast<std::size_t>(p - chunk));
+    out += "\r\n";
+    ++p;
+    if (c == '\r' && p < end && *p == '\n') ++p;
+    chunk = p;
   }
+  out.append(chunk, static_cast<std::size_t>(end - chunk));
   return out;
+}
+
+namespace {
+// True when any of the 8 bytes at `p` has its high bit set.
+inline bool word_has_high(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return (w & 0x8080808080808080ULL) != 0;
+}
+}  // namespace
+
+bool has_8bit(std::string_view text) {
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    if (word_has_high(text.data() + i)) return true;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) >= 0x80) return true;
+  }
+  return false;
 }
 
 TransferEncoding choose_encoding(std::string_view text) {
   std::size_t high = 0;
-  std::size_t line = 0;
-  bool long_line = false;
-  bool bare_ctl = false;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x80) ++high;
-    if (c == '\n') {
-      line = 0;
-    } else if (++line > 998) {
-      long_line = true;
-    }
-    if (c == 0) bare_ctl = true;
+  if (has_8bit(text)) {
+    for (const char ch : text) high += static_cast<unsigned char>(ch) >= 0x80 ? 1 : 0;
   }
-  if (high == 0 && !long_line && !bare_ctl) return TransferEncoding::k_7bit;
+  bool long_line = false;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t lf = text.find('\n', start);
+    if (lf == std::string_view::npos) lf = text.size();
+    if (lf - start > 999) long_line = true;  // 998 octets plus the CR
+    start = lf + 1;
+  }
+  const bool nul = text.find('\0') != std::string_view::npos;
+  if (high == 0 && !long_line && !nul) return TransferEncoding::k_7bit;
   // QP triples every non-ASCII byte; base64 costs 4/3 of everything.
   if (high * 3 > text.size()) return TransferEncoding::k_base64;
   return TransferEncoding::k_quoted_printable;
@@ -73,32 +102,65 @@ const char* encoding_name(TransferEncoding encoding) {
 }
 
 void append_quoted_printable(std::string& out, std::string_view text) {
-  std::size_t col = 0;
-  auto emit = [&](const char* s, std::size_t n) {
-    if (col + n > k_qp_line - 1) {  // leave room for the soft break '='
-      out += "=\r\n";
-      col = 0;
+  // Printable ASCII except '=' goes through as is (RFC 2045 §6.7 rule 2).
+  static const auto k_literal = [] {
+    std::array<bool, 256> t{};
+    for (int c = 33; c <= 126; ++c) t[static_cast<std::size_t>(c)] = c != '=';
+    return t;
+  }();
+  std::size_t line_start = 0;
+  while (line_start <= text.size()) {
+    std::size_t crlf = text.find("\r\n", line_start);
+    const bool last = crlf == std::string_view::npos;
+    if (last) crlf = text.size();
+    const std::string_view line = text.substr(line_start, crlf - line_start);
+    // Fast path: a short line of literal characters (spaces inside, not at the end).
+    bool plain = line.size() <= k_qp_line - 1 && (line.empty() || (line.back() != ' ' && line.back() != '\t'));
+    for (std::size_t k = 0; plain && k < line.size(); ++k) {
+      const auto c = static_cast<unsigned char>(line[k]);
+      plain = k_literal[c] || c == ' ' || c == '\t';
     }
-    out.append(s, n);
-    col += n;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-      out += "\r\n";
-      col = 0;
-      ++i;
-      continue;
-    }
-    const bool at_line_end = i + 1 == text.size() || text[i + 1] == '\r';
-    const bool literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_line_end);
-    if (literal) {
-      const char ch = static_cast<char>(c);
-      emit(&ch, 1);
+    if (plain) {
+      out.append(line);
     } else {
-      const char enc[3] = {'=', k_hex[c >> 4], k_hex[c & 0xF]};
-      emit(enc, 3);
+      // Runs of literal characters are appended whole, broken with soft line
+      // breaks so no encoded line exceeds 76 characters including the '='.
+      const std::size_t n = line.size();
+      auto literal_at = [&](std::size_t k) {
+        const auto c = static_cast<unsigned char>(line[k]);
+        return k_literal[c] || ((c == ' ' || c == '\t') && k + 1 < n);
+      };
+      std::size_t col = 0;
+      std::size_t k = 0;
+      while (k < n) {
+        std::size_t run = k;
+        while (run < n && literal_at(run)) ++run;
+        while (k < run) {
+          if (col == k_qp_line - 1) {
+            out += "=\r\n";
+            col = 0;
+          }
+          const std::size_t take = std::min(k_qp_line - 1 - col, run - k);
+          out.append(line.data() + k, take);
+          k += take;
+          col += take;
+        }
+        if (k < n) {
+          if (col + 3 > k_qp_line - 1) {
+            out += "=\r\n";
+            col = 0;
+          }
+          const auto c = static_cast<unsigned char>(line[k]);
+          const char enc[3] = {'=', k_hex[c >> 4], k_hex[c & 0xF]};
+          out.append(enc, 3);
+          col += 3;
+          ++k;
+        }
+      }
     }
+    if (last) break;
+    out += "\r\n";
+    line_start = crlf + 2;
   }
 }
 

@@ -1,6 +1,8 @@
 #include "smtp/client_session.hpp"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 namespace blindcast::smtp {
 
@@ -58,8 +60,14 @@ std::string upper(std::string_view s) {
 }
 
 bool has_high_bytes(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {  // eight bytes at a time: message bodies are long
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if ((w & 0x8080808080808080ULL) != 0) return true;
+  }
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
   }
   return false;
 }
@@ -126,16 +134,23 @@ void ClientSession::receive(std::string_view bytes) {
   if (error && m_state != State::k_closed) close("the server sent something that is not an SMTP reply: " + *error);
 }
 
-void ClientSession::finish(Outcome outcome, const Reply& reply, std::string detail) {
-  if (!m_message) return;
+void ClientSession::finish_slot(std::optional<Message>& slot, Outcome outcome, const Reply& reply,
+                                std::string detail, bool connection_lost, bool maybe_delivered) {
+  if (!slot) return;
   SessionEvent e;
   e.kind = SessionEvent::Kind::k_result;
-  e.tag = m_message->tag;
+  e.tag = slot->tag;
   e.outcome = outcome;
   e.reply = reply;
   e.detail = std::move(detail);
+  e.connection_lost = connection_lost;
+  e.maybe_delivered = maybe_delivered;
   m_events.push_back(std::move(e));
-  m_message.reset();
+  slot.reset();
+}
+
+void ClientSession::finish(Outcome outcome, const Reply& reply, std::string detail) {
+  finish_slot(m_message, outcome, reply, std::move(detail), false, false);
 }
 
 void ClientSession::fail(std::string detail, bool fatal, const Reply* reply) {
@@ -154,19 +169,14 @@ void ClientSession::fail(std::string detail, bool fatal, const Reply* reply) {
 }
 
 void ClientSession::close(std::string detail) {
+  const std::string why = detail.empty() ? "connection closed" : detail;
+  // The message whose end of DATA was written may have been delivered.
+  finish_slot(m_finishing, Outcome::k_deferred, local_reply(451, why),
+              std::string(state_info(State::k_data_body).phrase) + ": " + why, true, true);
   if (m_message) {
     const bool after_dot = m_state == State::k_data_body;
-    Reply r = local_reply(451, detail.empty() ? "connection closed" : detail);
-    SessionEvent e;
-    e.kind = SessionEvent::Kind::k_result;
-    e.tag = m_message->tag;
-    e.outcome = Outcome::k_deferred;
-    e.reply = r;
-    e.detail = std::string(state_info(m_state).phrase) + ": " + (detail.empty() ? "connection closed" : detail);
-    e.maybe_delivered = after_dot;
-    e.connection_lost = true;
-    m_events.push_back(std::move(e));
-    m_message.reset();
+    finish_slot(m_message, Outcome::k_deferred, local_reply(451, why),
+                std::string(state_info(m_state).phrase) + ": " + why, true, after_dot);
   }
   m_expect.clear();
   m_state = State::k_closed;
@@ -298,19 +308,20 @@ void ClientSession::send_data() {
 }
 
 void ClientSession::submit(const Message& message) {
-  if (m_state != State::k_ready || m_message) return;
+  const bool pipelined_after_dot = m_state == State::k_data_body && m_finishing && !m_message && m_caps.pipelining;
+  if ((m_state != State::k_ready && !pipelined_after_dot) || m_message) return;
   m_message = message;
   m_failure.reset();
   m_mail_ok = false;
   if (m_caps.size_limit > 0 && message.data.size() > m_caps.size_limit) {
     finish(Outcome::k_bounced, local_reply(552, "5.3.4 message is larger than the server accepts (SIZE " +
                                                     std::to_string(m_caps.size_limit) + ")"));
-    become_ready();
+    if (!pipelined_after_dot) become_ready();
     return;
   }
   if ((has_high_bytes(message.mail_from) || has_high_bytes(message.rcpt)) && !m_caps.smtputf8) {
     finish(Outcome::k_bounced, local_reply(553, "5.6.7 non-ASCII address and the server lacks SMTPUTF8"));
-    become_ready();
+    if (!pipelined_after_dot) become_ready();
     return;
   }
   m_state = State::k_transaction;
@@ -324,6 +335,8 @@ void ClientSession::submit(const Message& message) {
 void ClientSession::on_reply(const Reply& reply) {
   if (reply.code == 421 && m_state != State::k_quit) {
     // RFC 5321 §3.8: the server is closing the channel.
+    finish_slot(m_finishing, Outcome::k_deferred, reply,
+                "the server closed the connection (421) before confirming this message", false, true);
     if (m_message) finish(Outcome::k_deferred, reply, "the server closed the connection (421)");
     if (m_state == State::k_greeting || m_state == State::k_ehlo || m_state == State::k_helo) {
       SessionEvent e;
@@ -450,6 +463,12 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
         append_data_with_terminator(m_out, m_message->data);
         m_expect.push_back(Expect::k_dot);
         m_state = State::k_data_body;
+        m_finishing = std::move(m_message);
+        m_message.reset();
+        if (m_caps.pipelining) {
+          m_events.push_back(
+              SessionEvent{SessionEvent::Kind::k_can_pipeline, 0, Outcome::k_sent, {}, {}, false, false, false});
+        }
         return;
       }
       {
@@ -465,9 +484,11 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
       }
       return;
     case Expect::k_dot:
-      finish(reply.positive() ? Outcome::k_sent : reply.permanent() ? Outcome::k_bounced : Outcome::k_deferred,
-             reply);
-      become_ready();
+      finish_slot(m_finishing,
+                  reply.positive() ? Outcome::k_sent : reply.permanent() ? Outcome::k_bounced : Outcome::k_deferred,
+                  reply, {}, false, false);
+      // The next transaction may already be under way (pipelined after the dot).
+      if (!m_message) become_ready();
       return;
     case Expect::k_dot_discard: {
       const Reply& cause = *m_failure;

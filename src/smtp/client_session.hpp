@@ -71,8 +71,9 @@ enum class Outcome { k_sent, k_deferred, k_bounced };
 
 struct SessionEvent {
   enum class Kind {
-    k_ready,      // idle: submit() the next message or quit()
-    k_start_tls,  // do the TLS handshake, then call tls_established()
+    k_ready,         // idle: submit() the next message or quit()
+    k_can_pipeline,  // end of DATA written and PIPELINING offered: submit() the next one now, or wait for k_ready
+    k_start_tls,     // do the TLS handshake, then call tls_established()
     k_result,     // a message finished (see outcome)
     k_failed,     // the session cannot be used (see detail; fatal = settings problem)
     k_closed,     // the connection is finished; close the socket
@@ -107,7 +108,8 @@ class ClientSession {
 
   // Feeds bytes received from the server.
   void receive(std::string_view bytes);
-  // Starts `message`; only valid after a k_ready event.
+  // Starts `message`; valid after k_ready, and after k_can_pipeline (RFC 2920
+  // §3.1: the next MAIL may follow the end of DATA without waiting).
   void submit(const Message& message);
   // Ends the session politely (QUIT) when idle, at once otherwise.
   void quit();
@@ -127,7 +129,7 @@ class ClientSession {
   [[nodiscard]] int timeout_seconds() const;
   [[nodiscard]] const Capabilities& capabilities() const { return m_caps; }
   [[nodiscard]] bool tls_active() const { return m_config.tls_active; }
-  [[nodiscard]] bool busy() const { return m_message.has_value(); }
+  [[nodiscard]] bool busy() const { return m_message.has_value() || m_finishing.has_value(); }
 
  private:
   enum class Expect { k_mail, k_rcpt, k_data, k_dot, k_dot_discard, k_rset };
@@ -142,6 +144,8 @@ class ClientSession {
   void send_rcpt();
   void send_data();
   void finish(Outcome outcome, const Reply& reply, std::string detail = {});
+  void finish_slot(std::optional<Message>& slot, Outcome outcome, const Reply& reply, std::string detail,
+                   bool connection_lost, bool maybe_delivered);
   void fail(std::string detail, bool fatal, const Reply* reply = nullptr);
   void close(std::string detail);
   void parse_ehlo(const Reply& reply);
@@ -152,7 +156,8 @@ class ClientSession {
   ReplyParser m_parser;
   std::string m_out;
   std::vector<SessionEvent> m_events;
-  std::optional<Message> m_message;
+  std::optional<Message> m_message;     // the transaction in progress
+  std::optional<Message> m_finishing;   // end of DATA written, final reply pending
   std::deque<Expect> m_expect;
   std::optional<Reply> m_failure;   // first failing reply of the current transaction
   bool m_mail_ok = false;

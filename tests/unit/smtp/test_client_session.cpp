@@ -76,6 +76,58 @@ TEST(ClientSession, PipelinedHappyPathThenSecondMessage) {
   EXPECT_EQ(t.s.state(), State::k_closed);
 }
 
+TEST(ClientSession, NextEnvelopeRidesBehindTheEndOfData) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.take_output();
+  EXPECT_EQ(t.step("250 ok\r\n250 ok\r\n354 go\r\n"), k_stuffed);
+  ASSERT_EQ(t.kinds().back(), K::k_can_pipeline);
+  t.submit(2, "c@example.org");  // RFC 2920 §3.1: no wait for the dot's reply
+  EXPECT_EQ(t.s.take_output(), "MAIL FROM:<a@example.com> SIZE=" + std::to_string(k_data.size()) +
+                                   "\r\nRCPT TO:<c@example.org>\r\nDATA\r\n");
+  // One read carries the reply to message 1's dot and message 2's envelope.
+  const std::string body2 = t.step("250 2.0.0 one\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+  EXPECT_EQ(body2, k_stuffed);
+  ASSERT_NE(t.result(1), nullptr);
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_sent);
+  EXPECT_EQ(t.result(2), nullptr);
+  t.step("550 5.7.1 two refused\r\n");
+  EXPECT_EQ(t.result(2)->outcome, Outcome::k_bounced);
+  EXPECT_EQ(t.kinds().back(), K::k_ready);
+}
+
+TEST(ClientSession, LossWithTwoInFlight) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  t.submit(2, "c@example.org");
+  t.s.connection_lost("reset");
+  auto ev = t.s.take_events();
+  t.events.insert(t.events.end(), ev.begin(), ev.end());
+  ASSERT_NE(t.result(1), nullptr);
+  ASSERT_NE(t.result(2), nullptr);
+  EXPECT_TRUE(t.result(1)->maybe_delivered) << "its end of DATA was written";
+  EXPECT_FALSE(t.result(2)->maybe_delivered) << "only its envelope was written";
+  EXPECT_TRUE(t.result(2)->connection_lost);
+}
+
+TEST(ClientSession, Server421DefersBothPipelinedMessages) {
+  Transcript t;
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  t.submit(2, "c@example.org");
+  t.step("421 4.7.0 slow down\r\n");
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_deferred);
+  EXPECT_EQ(t.result(2)->outcome, Outcome::k_deferred);
+  EXPECT_EQ(t.s.state(), State::k_closed);
+}
+
 TEST(ClientSession, WithoutPipeliningOneCommandAtATime) {
   Transcript t;
   t.step("220 mx\r\n");
