@@ -219,10 +219,21 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   };
   auto stopped = [&] { return watcher.halted() || stop_requested(); };
 
+  // Results of the batch just delivered; committed together with the next
+  // batch's in-flight mark (one transaction, one sync per batch).
+  std::vector<store::Outcome> unrecorded;
+  auto flush = [&]() -> Result<void> {
+    if (unrecorded.empty()) return {};
+    auto w = store.record_outcomes(unrecorded);
+    unrecorded.clear();
+    return w;
+  };
+
   auto current = next();
   if (!current) return std::unexpected(current.error());
   while (true) {
     if (current->empty()) {
+      if (auto w = flush(); !w) return std::unexpected(w.error());
       // Nothing due now: finish, or wait for the next retry of deferred recipients.
       auto retry_at = store.next_retry_at();
       if (!retry_at) return std::unexpected(retry_at.error());
@@ -235,14 +246,13 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       continue;
     }
     if (stopped()) break;
-    std::vector<store::Outcome> outcomes;
     std::vector<delivery::OutgoingMessage> outgoing;
     std::vector<std::int64_t> ids;
     std::vector<const PreparedMessage*> sent_with;
     for (auto& m : *current) {
       if (!m.render_error.empty()) {
-        outcomes.push_back({m.id, store::RecipientState::k_failed,
-                            util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
+        unrecorded.push_back({m.id, store::RecipientState::k_failed,
+                              util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
         ++progress.failed_this_run;
         continue;
       }
@@ -252,7 +262,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
         HaltState h{"guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
         if (auto w = write_halt(store, h); !w) return std::unexpected(w.error());
         (void)store.append_event("guard_violation", "privacy guard", reason);
-        if (!outcomes.empty()) (void)store.record_outcomes(outcomes);
+        (void)flush();
         return fail(fmt::format("privacy guard violation — nothing of this message was sent. {}. "
                                 "The campaign is halted for every sender; the message is quarantined at {}. "
                                 "Fix the content, then run 'blindcast release {}'.",
@@ -265,21 +275,17 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                           std::move(m.data)});
       sent_with.push_back(&m);
     }
-    if (!outcomes.empty()) {
-      if (auto w = store.record_outcomes(outcomes); !w) return std::unexpected(w.error());
-      outcomes.clear();
-    }
     if (outgoing.empty()) {
       current = next();
       if (!current) return std::unexpected(current.error());
       continue;
     }
     // Durably in flight before any byte of these messages is handed over.
-    if (auto w = store.mark_in_flight(ids); !w) return std::unexpected(w.error());
+    if (auto w = store.record_and_mark(unrecorded, ids); !w) return std::unexpected(w.error());
+    unrecorded.clear();
     // Deliver this batch while the next one is prepared on the other core(s).
     auto delivering = std::async(std::launch::async, [&] { return (*transport)->deliver(outgoing); });
-    std::vector<PreparedMessage> upcoming_storage;
-    Result<std::vector<PreparedMessage>> upcoming = upcoming_storage;
+    Result<std::vector<PreparedMessage>> upcoming = std::vector<PreparedMessage>{};
     const bool prefetch = !stopped();
     if (prefetch) upcoming = next();
     auto report = delivering.get();
@@ -299,7 +305,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
           break;
         case delivery::DeliveryKind::k_deferred: {
           const PreparedMessage& m = *sent_with[i];
-          // mark_in_flight counted this attempt: it is number attempts + 1.
+          // record_and_mark counted this attempt: it is number attempts + 1.
           auto when = delivery::next_attempt_at(retry, now, m.attempts + 1,
                                                 m.first_attempt_at > 0 ? m.first_attempt_at : now,
                                                 static_cast<std::uint64_t>(res.recipient_id));
@@ -322,21 +328,25 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
           ++progress.failed_this_run;
           break;
       }
-      outcomes.push_back(std::move(o));
+      unrecorded.push_back(std::move(o));
     }
-    if (auto w = store.record_outcomes(outcomes); !w) return std::unexpected(w.error());
     progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (on_progress) on_progress(progress);
     if (!report->fatal.empty()) {
+      if (auto w = flush(); !w) return std::unexpected(w.error());
       (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
       return fail(fmt::format("sending stopped: {}; fix the [transport] settings and run send again",
                               util::mask_addresses_in(report->fatal)),
                   ExitCode::k_runtime);
     }
     if (!prefetch) break;
-    if (!upcoming) return std::unexpected(upcoming.error());
+    if (!upcoming) {
+      (void)flush();
+      return std::unexpected(upcoming.error());
+    }
     current = std::move(upcoming);
   }
+  if (auto w = flush(); !w) return std::unexpected(w.error());
   progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
   if (stop_requested()) {

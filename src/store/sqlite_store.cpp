@@ -311,36 +311,37 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
-  Result<void> mark_in_flight(std::span<const std::int64_t> ids) override {
-    Txn txn(m_db);
-    if (!txn.ok()) return db_error(m_db, "recording messages in flight");
-    Stmt s(m_db,
-           "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2, "
-           "first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?1");
-    const auto now = now_seconds();
-    for (const auto id : ids) {
-      s.bind(1, id).bind(2, now);
-      const int rc = s.step();
-      s.reset();
-      if (rc != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
-    }
-    return txn.commit();
-  }
+  Result<void> mark_in_flight(std::span<const std::int64_t> ids) override { return record_and_mark({}, ids); }
 
-  Result<void> record_outcomes(std::span<const Outcome> outcomes) override {
+  Result<void> record_outcomes(std::span<const Outcome> outcomes) override { return record_and_mark(outcomes, {}); }
+
+  Result<void> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> ids) override {
     Txn txn(m_db);
-    if (!txn.ok()) return db_error(m_db, "recording delivery results");
-    Stmt s(m_db,
-           "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
-           "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6 "
-           "WHERE id = ?1");
+    if (!txn.ok()) return db_error(m_db, "recording delivery state");
     const auto now = now_seconds();
-    for (const auto& o : outcomes) {
-      s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
-          .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0});
-      const int rc = s.step();
-      s.reset();
-      if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
+    if (!outcomes.empty()) {
+      Stmt s(m_db,
+             "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
+             "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6 "
+             "WHERE id = ?1");
+      for (const auto& o : outcomes) {
+        s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
+            .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0});
+        const int rc = s.step();
+        s.reset();
+        if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
+      }
+    }
+    if (!ids.empty()) {
+      Stmt s(m_db,
+             "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2, "
+             "first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?1");
+      for (const auto id : ids) {
+        s.bind(1, id).bind(2, now);
+        const int rc = s.step();
+        s.reset();
+        if (rc != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
+      }
     }
     return txn.commit();
   }

@@ -126,6 +126,9 @@ class StateStore {
   virtual Result<void> mark_in_flight(std::span<const std::int64_t> ids) = 0;
   // Durably records `outcomes` (one transaction).
   virtual Result<void> record_outcomes(std::span<const Outcome> outcomes) = 0;
+  // Records `outcomes` of one batch and marks the next batch's `ids` in flight
+  // in a single transaction: one sync per batch instead of two.
+  virtual Result<void> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> ids) = 0;
 
   virtual Result<StateCounts> counts() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
