@@ -61,6 +61,9 @@ std::string host_name() {
 
 struct SmtpTransport::Impl final : ConnectionOwner {
   asio::io_context io;
+  // Without outstanding work an io_context stops, and a later run_one_for
+  // returns at once without running new operations: keep it alive.
+  asio::executor_work_guard<asio::io_context::executor_type> keep_alive = asio::make_work_guard(io);
   asio::ssl::context tls{asio::ssl::context::tls_client};
   ConnectionSettings settings;
   std::string description;
