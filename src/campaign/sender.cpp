@@ -208,6 +208,8 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   progress.done = counts->of(store::RecipientState::k_sent) + counts->of(store::RecipientState::k_bounced) +
                   counts->of(store::RecipientState::k_failed) + counts->of(store::RecipientState::k_removed);
 
+  summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto sending_started = std::chrono::steady_clock::now();
   std::int64_t last_id = 0;
   // Fetches and prepares the next batch of due recipients.
   auto next = [&]() -> Result<std::vector<PreparedMessage>> {
@@ -330,7 +332,8 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       }
       unrecorded.push_back(std::move(o));
     }
-    progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    progress.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
     if (on_progress) on_progress(progress);
     if (!report->fatal.empty()) {
       if (auto w = flush(); !w) return std::unexpected(w.error());
@@ -347,7 +350,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     current = std::move(upcoming);
   }
   if (auto w = flush(); !w) return std::unexpected(w.error());
-  progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
   if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
   if (stop_requested()) {
     return fail("interrupted; state is saved — run send again to continue", ExitCode::k_runtime);

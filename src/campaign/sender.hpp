@@ -45,7 +45,8 @@ struct SendProgress {
 };
 
 struct SendSummary {
-  SendProgress progress;
+  SendProgress progress;            // elapsed_seconds counts from the first batch
+  double setup_seconds = 0;         // audience import, recovery, guard index
   store::StateCounts counts;
   std::int64_t recovered_in_flight = 0;
   std::int64_t imported = 0;

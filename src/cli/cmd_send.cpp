@@ -97,6 +97,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage) {
     j["sent_this_run"] = summary->progress.sent_this_run;
     j["not_delivered_this_run"] = summary->progress.failed_this_run;
     j["elapsed_seconds"] = summary->progress.elapsed_seconds;
+    j["setup_seconds"] = summary->setup_seconds;
     j["recovered_in_flight"] = summary->recovered_in_flight;
     j["imported"] = summary->imported;
     j["rejected_rows"] = summary->rejected_rows;
@@ -108,9 +109,10 @@ int cmd_send(const CommonOptions& opts, const std::string& stage) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     const double secs = summary->progress.elapsed_seconds;
-    std::printf("send %s via %s: %s sent this run in %.1fs (%.0f messages/s)\n", stage.c_str(),
+    std::printf("send %s via %s: %s sent this run in %.1fs (%.0f messages/s; setup %.1fs)\n", stage.c_str(),
                 summary->transport.c_str(), util::with_commas(summary->progress.sent_this_run).c_str(), secs,
-                secs > 0 ? static_cast<double>(summary->progress.sent_this_run) / secs : 0.0);
+                secs > 0 ? static_cast<double>(summary->progress.sent_this_run) / secs : 0.0,
+                summary->setup_seconds);
     if (summary->imported > 0 || summary->rejected_rows > 0) {
       std::printf("audience: %s imported, %s rows rejected, %s duplicates dropped (details: blindcast status %s)\n",
                   util::with_commas(summary->imported).c_str(), util::with_commas(summary->rejected_rows).c_str(),
