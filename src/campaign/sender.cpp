@@ -15,6 +15,7 @@
 #include "campaign/halt.hpp"
 #include "campaign/halt_watcher.hpp"
 #include "campaign/message_preparer.hpp"
+#include "campaign/stages.hpp"
 #include "delivery/retry_schedule.hpp"
 #include "util/secret_file.hpp"
 #include "delivery/providers.hpp"
@@ -108,8 +109,6 @@ Result<void> sync_audience(const LoadedCampaign& campaign, store::StateStore& st
                                         summary.imported, summary.rejected_rows, summary.duplicate_rows));
 }
 
-namespace {
-
 // Builds the transport settings, reading the password from its secret file.
 Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaign, const std::string& url) {
   const auto& t = campaign.config.transport;
@@ -136,6 +135,38 @@ Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaig
   return c;
 }
 
+Error guard_halt(const LoadedCampaign& campaign, store::StateStore& store, std::int64_t line, const std::string& data,
+                 const guard::Violation& violation) {
+  const std::string reason = fmt::format("audience.csv line {}: {}", line, violation.describe(false));
+  auto q = quarantine(campaign, line, data, reason);
+  HaltState h{"guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
+  if (auto w = write_halt(store, h); !w) return w.error();
+  (void)store.append_event("guard_violation", "privacy guard", reason);
+  return Error{fmt::format("privacy guard violation — nothing of this message was sent. {}. "
+                           "The campaign is halted for every sender; the message is quarantined at {}. "
+                           "Fix the content, then run 'blindcast release {}'.",
+                           reason, q ? q->string() : std::string("(quarantine failed: ") + q.error().message + ")",
+                           campaign.dir.string()),
+               ExitCode::k_guard};
+}
+
+Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& campaign) {
+  auto halt = read_halt(store);
+  if (!halt) return std::unexpected(halt.error());
+  if (!*halt) return {};
+  const auto& h = **halt;
+  if (h.kind == "guard") {
+    return fail(fmt::format("campaign is halted by the privacy guard: {}; fix the content, then run "
+                            "'blindcast release {}'", h.reason, campaign.dir.string()),
+                ExitCode::k_guard);
+  }
+  return fail(fmt::format("campaign is halted by {}: {}; run 'blindcast release {}' to continue",
+                          h.by.empty() ? "an operator" : h.by, h.reason, campaign.dir.string()),
+              ExitCode::k_halted);
+}
+
+namespace {
+
 Error halted_error(store::StateStore& store, const LoadedCampaign& campaign) {
   auto halt = read_halt(store);
   if (halt && *halt) {
@@ -153,19 +184,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                              const std::function<void(const SendProgress&)>& on_progress) {
   SendSummary summary;
   const auto started = std::chrono::steady_clock::now();
-  if (auto halt = read_halt(store); !halt) {
-    return std::unexpected(halt.error());
-  } else if (*halt) {
-    const auto& h = **halt;
-    if (h.kind == "guard") {
-      return fail(fmt::format("campaign is halted by the privacy guard: {}; fix the content, then run "
-                              "'blindcast release {}'", h.reason, campaign.dir.string()),
-                  ExitCode::k_guard);
-    }
-    return fail(fmt::format("campaign is halted by {}: {}; run 'blindcast release {}' to continue",
-                            h.by.empty() ? "an operator" : h.by, h.reason, campaign.dir.string()),
-                ExitCode::k_halted);
-  }
+  if (auto h = check_not_halted(store, campaign); !h) return std::unexpected(h.error());
   if (auto s = sync_audience(campaign, store, summary); !s) return std::unexpected(s.error());
   auto recovered = store.recover_in_flight();
   if (!recovered) return std::unexpected(recovered.error());
@@ -208,12 +227,24 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   progress.done = counts->of(store::RecipientState::k_sent) + counts->of(store::RecipientState::k_bounced) +
                   counts->of(store::RecipientState::k_failed) + counts->of(store::RecipientState::k_removed);
 
+  const bool canary_only = options.stage == "canary";
+  if (canary_only) {
+    auto size = prepare_canary(campaign, store);
+    if (!size) return std::unexpected(size.error());
+    util::log_info(fmt::format("canary: {} recipients", *size));
+  }
+  if (canary_only) {
+    auto st = store.canary_stats();
+    if (!st) return std::unexpected(st.error());
+    summary.progress.total = st->size;
+    summary.progress.done = st->size - st->unfinished;
+  }
   summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto sending_started = std::chrono::steady_clock::now();
   std::int64_t last_id = 0;
   // Fetches and prepares the next batch of due recipients.
   auto next = [&]() -> Result<std::vector<PreparedMessage>> {
-    auto batch = store.next_batch(unix_now(), options.batch_size, last_id);
+    auto batch = store.next_batch(unix_now(), options.batch_size, last_id, canary_only);
     if (!batch) return std::unexpected(batch.error());
     if (batch->empty()) return std::vector<PreparedMessage>{};
     last_id = batch->back().id;
@@ -259,18 +290,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
         continue;
       }
       if (m.violation) {
-        const std::string reason = fmt::format("audience.csv line {}: {}", m.line, m.violation->describe(false));
-        auto q = quarantine(campaign, m.line, m.data, reason);
-        HaltState h{"guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
-        if (auto w = write_halt(store, h); !w) return std::unexpected(w.error());
-        (void)store.append_event("guard_violation", "privacy guard", reason);
+        Error e = guard_halt(campaign, store, m.line, m.data, *m.violation);
         (void)flush();
-        return fail(fmt::format("privacy guard violation — nothing of this message was sent. {}. "
-                                "The campaign is halted for every sender; the message is quarantined at {}. "
-                                "Fix the content, then run 'blindcast release {}'.",
-                                reason, q ? q->string() : std::string("(quarantine failed: ") + q.error().message + ")",
-                                campaign.dir.string()),
-                    ExitCode::k_guard);
+        return std::unexpected(std::move(e));
       }
       ids.push_back(m.id);
       outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id), (*preparer)->envelope_from(), m.email,
@@ -350,6 +372,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     current = std::move(upcoming);
   }
   if (auto w = flush(); !w) return std::unexpected(w.error());
+  if (canary_only) {
+    if (auto w = note_canary_progress(store); !w) return std::unexpected(w.error());
+  }
   progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
   if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
   if (stop_requested()) {

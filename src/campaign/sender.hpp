@@ -21,6 +21,8 @@
 #include <string>
 
 #include "campaign/campaign.hpp"
+#include "delivery/transport.hpp"
+#include "guard/privacy_guard.hpp"
 #include "store/state_store.hpp"
 #include "util/error.hpp"
 
@@ -54,6 +56,17 @@ struct SendSummary {
   std::int64_t duplicate_rows = 0;
   std::string transport;
 };
+
+// Builds the transport settings for `url`, reading the password from its secret file (SPEC §6).
+Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaign, const std::string& url);
+
+// Fails with exit code 3 or 5 when the campaign is halted.
+Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& campaign);
+
+// Quarantines `data`, halts the campaign for every sender, records the
+// violation, and returns the error to stop with (exit code 3).
+Error guard_halt(const LoadedCampaign& campaign, store::StateStore& store, std::int64_t line,
+                 const std::string& data, const guard::Violation& violation);
 
 // Asks a running send to stop after its current batch (signal handlers call this).
 void request_stop();

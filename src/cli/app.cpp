@@ -55,6 +55,12 @@ int run(int argc, char** argv) {
   add_common(send, o);
   send->add_option("--stage", stage, "test, canary or full")->required()
       ->check(CLI::IsMember({"test", "canary", "full"}));
+  bool force = false;
+  send->add_flag("--force", force, "open closed gates of the full stage (recorded; needs --reason)");
+  send->add_option("--reason", reason, "why the gates are forced (recorded in the audit log)");
+  auto* approve = app.add_subcommand("approve", "approve the campaign's current content");
+  add_common(approve, o);
+  approve->add_option("--by", by, "who approves (recorded with the content hash)")->required();
   auto* status = app.add_subcommand("status", "counts per state, halts, last errors and the audit log");
   add_common(status, o);
   bool audit = false;
@@ -87,7 +93,8 @@ int run(int argc, char** argv) {
     if (*lint) return cmd_lint(o, sample);
     if (*preview) return cmd_preview(o, out, recipient);
     if (*plan) return cmd_plan(o);
-    if (*send) return cmd_send(o, stage);
+    if (*send) return cmd_send(o, stage, force, reason);
+    if (*approve) return cmd_approve(o, by);
     if (*status) return cmd_status(o, audit);
     if (*halt) return cmd_halt(o, reason, by);
     if (*release) return cmd_release(o, by);

@@ -8,6 +8,7 @@
 #include "campaign/lint.hpp"
 #include "campaign/plan.hpp"
 #include "campaign/preview.hpp"
+#include "campaign/stages.hpp"
 #include "cli/context.hpp"
 #include "util/strings.hpp"
 
@@ -26,6 +27,14 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
   if (sample > 0) lo.sample = sample;
   const auto report_ = campaign::lint_campaign(opts.dir, lo);
   const auto errors = util::error_count(report_.diags);
+  if (report_.loaded && sample <= 0 && !report_.content_hash.empty()) {
+    // A full lint is one of the gates of the full stage: remember it for this content.
+    if (auto store = open_store(opts)) {
+      (void)campaign::record_lint_result(**store, report_.content_hash,
+                                         errors == 0 && report_.guard_violations == 0,
+                                         errors + static_cast<std::size_t>(report_.guard_violations));
+    }
+  }
   const auto warnings = report_.diags.size() - errors;
   if (opts.json) {
     nlohmann::json j;

@@ -9,6 +9,7 @@
 #include "campaign/example.hpp"
 #include "campaign/lint.hpp"
 #include "campaign/preview.hpp"
+#include "campaign/stages.hpp"
 #include "cli/context.hpp"
 #include "util/file.hpp"
 #include "util/strings.hpp"
@@ -36,6 +37,13 @@ int cmd_demo(const CommonOptions& in) {
   if (auto w = campaign::write_example_campaign(dir); !w) return report(w.error());
   if (auto w = util::write_file_atomic(dir / k_marker, "made by blindcast demo\n"); !w) return report(w.error());
   if (auto w = campaign::write_synthetic_audience(dir, k_rows, true); !w) return report(w.error());
+  // The demo runs unattended: no wait for late bounces after its canary.
+  if (auto toml = util::read_file(dir / "campaign.toml")) {
+    std::string t = *toml;
+    const auto pos = t.find("wait = \"30m\"");
+    if (pos != std::string::npos) t.replace(pos, 12, "wait = \"0s\"");
+    (void)util::write_file_atomic(dir / "campaign.toml", t);
+  }
   std::printf("1. wrote an example campaign: %s synthetic recipients in 5 locales (en, de, ja, ar, pt-BR), plus 3\n"
               "   deliberately broken rows (a bad address, a header injection, a duplicate)\n",
               util::with_commas(k_rows).c_str());
@@ -51,23 +59,42 @@ int cmd_demo(const CommonOptions& in) {
               util::with_commas(lint.rendered).c_str(), util::with_commas(lint.guard_violations).c_str(), lint_s);
   if (util::error_count(lint.diags) > 0) return static_cast<int>(ExitCode::k_usage);
 
+  if (auto store = open_store(opts)) {
+    (void)campaign::record_lint_result(**store, lint.content_hash, true, 0);
+  }
   util::Diagnostics diags;
   const auto preview_dir = dir / "out" / "preview";
   auto previews = campaign::write_previews(dir, preview_dir, "", diags);
   if (!previews) return report(previews.error());
   std::printf("3. preview: %zu messages, one per locale, in %s\n", previews->size(), preview_dir.string().c_str());
   for (const auto& p : *previews) std::printf("   %-6s %s\n", p.locale.c_str(), p.subject.c_str());
+  std::fflush(stdout);
 
-  std::printf("4. send --stage full to maildir:%s\n", (dir / "out" / "maildir").string().c_str());
-  const int rc = cmd_send(opts, "full");
+  std::printf("4. send --stage full before any trial: refused by the gates, as it should be\n");
+  std::fflush(stdout);
+  const int refused = cmd_send(opts, "full", false, "");
+  std::printf("   (exit code %d)\n", refused);
+  std::printf("5. send --stage test: one message per locale to the internal seed list\n");
+  std::fflush(stdout);
+  if (const int rc = cmd_send(opts, "test", false, ""); rc != 0) return rc;
+  std::printf("6. send --stage canary: a reproducible 1%% sample (at least 100)\n");
+  std::fflush(stdout);
+  if (const int rc = cmd_send(opts, "canary", false, ""); rc != 0) return rc;
+  std::printf("7. approve --by demo\n");
+  std::fflush(stdout);
+  if (const int rc = cmd_approve(opts, "demo"); rc != 0) return rc;
+  std::printf("8. send --stage full to maildir:%s\n", (dir / "out" / "maildir").string().c_str());
+  std::fflush(stdout);
+  const int rc = cmd_send(opts, "full", false, "");
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "out" / "maildir" / "new", ec)) {
     files += e.is_regular_file() ? 1 : 0;
   }
-  std::printf("5. done: %s message files in %s, one recipient each\n", util::with_commas(static_cast<std::int64_t>(files)).c_str(),
+  std::printf("9. done: %s message files in %s, one recipient each (the audience and the test stage)\n",
+              util::with_commas(static_cast<std::int64_t>(files)).c_str(),
               (dir / "out" / "maildir" / "new").string().c_str());
   std::printf("   look at one:    ls %s | head -1\n", (dir / "out" / "maildir" / "new").string().c_str());
-  std::printf("   see the state:  build/blindcast status %s\n", dir.string().c_str());
+  std::printf("   see the state:  build/blindcast status %s --audit\n", dir.string().c_str());
   std::printf("   run it again:   build/blindcast send %s --stage full   (sends nothing new)\n", dir.string().c_str());
   return rc;
 }

@@ -1,15 +1,19 @@
 // send: runs a stage, with live progress on a terminal and periodic log lines
 // without one.
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
 #include "campaign/sender.hpp"
+#include "campaign/stages.hpp"
+#include "campaign/test_stage.hpp"
 #include "cli/context.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -17,6 +21,11 @@
 namespace blindcast::cli {
 
 namespace {
+
+std::string login_name() {
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_name != nullptr) return pw->pw_name;
+  return fmt::format("uid {}", ::getuid());
+}
 
 class ProgressPrinter {
  public:
@@ -54,11 +63,10 @@ class ProgressPrinter {
 
 }  // namespace
 
-int cmd_send(const CommonOptions& opts, const std::string& stage) {
-  if (stage != "full") {
-    return report(Error{fmt::format("--stage {}: staged sending (test, canary) is not available in this "
-                                    "version; see README, 'Stages'", stage),
-                        ExitCode::k_usage});
+int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason) {
+  if (force && stage != "full") return report(Error{"--force applies to the full stage only"});
+  if (force && util::trim(reason).empty()) {
+    return report(Error{"--force needs --reason TEXT: the reason is recorded in the audit log"});
   }
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
@@ -77,6 +85,38 @@ int cmd_send(const CommonOptions& opts, const std::string& stage) {
   if (!*id) {
     if (auto w = (*store)->set_meta("campaign_id", loaded->config.id); !w) return report(w.error());
   }
+  if (stage == "full") {
+    auto gates = campaign::evaluate_gates(*loaded, **store, true);
+    if (!gates) return report(gates.error());
+    const auto closed = gates->closed_gates(opts.dir);
+    if (!closed.empty() && !force) {
+      std::fprintf(stderr, "blindcast: the full stage is closed for content %s:\n", gates->content_hash.substr(0, 12).c_str());
+      for (const auto& c : closed) std::fprintf(stderr, "  - %s\n", c.c_str());
+      (void)(*store)->append_event("gate_refused", "blindcast", fmt::format("full refused: {}", fmt::join(closed, "; ")));
+      return static_cast<int>(ExitCode::k_gate);
+    }
+    if (!closed.empty()) {
+      std::fprintf(stderr, "blindcast: WARNING: forcing %zu closed gate(s) of the full stage: %s\n", closed.size(),
+                   reason.c_str());
+      for (const auto& c : closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
+      if (auto w = (*store)->append_event("force", login_name(),
+                                          fmt::format("forced full stage: {} (closed: {})", reason, fmt::join(closed, "; ")));
+          !w) {
+        return report(w.error());
+      }
+    }
+  } else if (stage == "test") {
+    campaign::SendOptions so;
+    so.stage = stage;
+    so.transport_url = opts.transport;
+    so.state_path = state_path(opts);
+    auto result = campaign::run_test_stage(*loaded, **store, so);
+    if (!result) return report(result.error());
+    for (const auto& line : result->lines) std::printf("  %s\n", line.c_str());
+    std::printf("test stage: %lld sent, %lld not delivered\n", static_cast<long long>(result->sent),
+                static_cast<long long>(result->failed));
+    return result->failed > 0 ? static_cast<int>(ExitCode::k_runtime) : 0;
+  }
   campaign::SendOptions so;
   so.stage = stage;
   so.transport_url = opts.transport;
@@ -88,8 +128,12 @@ int cmd_send(const CommonOptions& opts, const std::string& stage) {
   if (!summary) return report(summary.error());
   const auto& c = summary->counts;
   using S = store::RecipientState;
-  const std::int64_t undelivered = c.of(S::k_pending) + c.of(S::k_deferred) + c.of(S::k_failed) +
-                                   c.of(S::k_bounced) + c.of(S::k_in_flight);
+  std::int64_t undelivered = c.of(S::k_pending) + c.of(S::k_deferred) + c.of(S::k_failed) +
+                             c.of(S::k_bounced) + c.of(S::k_in_flight);
+  if (stage == "canary") {
+    auto st = (*store)->canary_stats();
+    undelivered = st ? st->unfinished + st->bounced + st->failed : undelivered;
+  }
   if (opts.json) {
     nlohmann::json j;
     j["stage"] = stage;
@@ -126,8 +170,42 @@ int cmd_send(const CommonOptions& opts, const std::string& stage) {
       std::printf("possible duplicates (in flight at an earlier crash): %s\n",
                   util::with_commas(c.possible_duplicates).c_str());
     }
+    if (stage == "canary") {
+      auto verdict = campaign::canary_verdict(*loaded, **store, campaign::content_hash(opts.dir).value_or(""));
+      if (verdict) std::printf("canary: %s\n", verdict->why.c_str());
+    }
   }
   return undelivered > 0 ? static_cast<int>(ExitCode::k_runtime) : 0;
+}
+
+}  // namespace blindcast::cli
+
+namespace blindcast::cli {
+
+int cmd_approve(const CommonOptions& opts, const std::string& by) {
+  if (util::trim(by).empty()) return report(Error{"--by NAME is required: approvals are counted per person"});
+  util::Diagnostics diags;
+  auto loaded = campaign::load_campaign(opts.dir, diags);
+  if (!loaded) {
+    print_diagnostics(diags);
+    return report(Error{fmt::format("the campaign has errors; run 'blindcast lint {}'", opts.dir)});
+  }
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto gates = campaign::evaluate_gates(*loaded, **store, false);
+  if (!gates) return report(gates.error());
+  if (auto w = (*store)->add_approval(by, gates->content_hash); !w) return report(w.error());
+  if (auto w = (*store)->append_event("approve", by, fmt::format("approved content {}", gates->content_hash)); !w) {
+    return report(w.error());
+  }
+  auto after = campaign::evaluate_gates(*loaded, **store, false);
+  if (!after) return report(after.error());
+  std::printf("approved content %s by %s: %zu of %lld approvals\n", gates->content_hash.substr(0, 12).c_str(),
+              by.c_str(), after->approvers.size(), static_cast<long long>(after->approvals_required));
+  if (!after->lint_clean) {
+    std::printf("note: lint has not passed for this content yet (%s)\n", after->lint_detail.c_str());
+  }
+  return 0;
 }
 
 }  // namespace blindcast::cli

@@ -7,10 +7,12 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
 #include "campaign/halt.hpp"
+#include "campaign/stages.hpp"
 #include "cli/context.hpp"
 #include "util/mask.hpp"
 #include "util/strings.hpp"
@@ -40,6 +42,12 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   auto events = s.events(audit ? 100000 : 10);
   auto rejected = s.rejected_rows(audit ? 100000 : 10);
   const auto hash = campaign::content_hash(opts.dir).value_or("");
+  util::Diagnostics ignored;
+  const auto loaded = campaign::load_campaign(opts.dir, ignored);
+  std::optional<campaign::GateReport> gates;
+  if (loaded) {
+    if (auto g = campaign::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
+  }
   using S = store::RecipientState;
   const auto mask = [&](const std::string& t) { return opts.show_addresses ? t : util::mask_addresses_in(t); };
   if (opts.json) {
@@ -50,6 +58,17 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     j["total"] = counts->total;
     j["possible_duplicates"] = counts->possible_duplicates;
     j["content_hash"] = hash;
+    if (gates) {
+      j["gates"] = {{"open", gates->open()},
+                    {"lint", {{"clean", gates->lint_clean}, {"detail", gates->lint_detail}}},
+                    {"canary", {{"chosen", gates->canary.chosen}, {"passed", gates->canary.passed},
+                                {"why", gates->canary.why}, {"size", gates->canary.stats.size},
+                                {"sent", gates->canary.stats.sent}, {"bounced", gates->canary.stats.bounced},
+                                {"sample", gates->canary.sample_digest}}},
+                    {"approvals", {{"by", gates->approvers}, {"required", gates->approvals_required},
+                                   {"voided", gates->voided_approvals}}},
+                    {"closed", gates->closed_gates(opts.dir)}};
+    }
     j["halted"] = *halt ? nlohmann::json{{"kind", (*halt)->kind}, {"reason", (*halt)->reason},
                                          {"by", (*halt)->by}, {"at", (*halt)->at}}
                         : nlohmann::json(nullptr);
@@ -76,6 +95,17 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   if (*halt) {
     std::printf("HALTED (%s) by %s at %s: %s\n", (*halt)->kind.c_str(), (*halt)->by.c_str(),
                 when((*halt)->at).c_str(), mask((*halt)->reason).c_str());
+  }
+  if (gates) {
+    std::printf("lint: %s\n", gates->lint_detail.c_str());
+    std::printf("canary: %s\n", gates->canary.why.c_str());
+    std::printf("approvals: %zu of %lld for the current content%s%s\n", gates->approvers.size(),
+                static_cast<long long>(gates->approvals_required),
+                gates->approvers.empty() ? "" : fmt::format(" ({})", fmt::join(gates->approvers, ", ")).c_str(),
+                gates->voided_approvals > 0
+                    ? fmt::format("; {} earlier approval(s) voided by content changes", gates->voided_approvals).c_str()
+                    : "");
+    std::printf("full stage: %s\n", gates->open() ? "open" : "closed");
   }
   std::printf("recipients: %s\n", util::with_commas(counts->total).c_str());
   for (int i = 0; i < store::k_state_count; ++i) {

@@ -48,8 +48,16 @@ CREATE TABLE IF NOT EXISTS recipients (
   last_reply TEXT,
   updated_at INTEGER,
   first_attempt_at INTEGER,
-  sent_at INTEGER
+  sent_at INTEGER,
+  canary INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS recipients_canary ON recipients(id) WHERE canary = 1;
+CREATE TABLE IF NOT EXISTS approvals (
+  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL, content_hash TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
+  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS approvals_no_delete BEFORE DELETE ON approvals
+  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
 CREATE INDEX IF NOT EXISTS recipients_todo ON recipients(id) WHERE state IN (0, 3);
 CREATE INDEX IF NOT EXISTS recipients_inflight ON recipients(id) WHERE state = 1;
 CREATE TABLE IF NOT EXISTS rejected_rows (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
@@ -275,16 +283,64 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
-  Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
-                                                  std::int64_t after_id) override {
-    Stmt s(m_db,
-           "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
-           "WHERE state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3");
+  Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit, std::int64_t after_id,
+                                                  bool canary_only) override {
+    Stmt s(m_db, canary_only
+                     ? "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
+                       "WHERE canary = 1 AND state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3"
+                     : "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
+                       "WHERE state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3");
     s.bind(1, after_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
     bool corrupt = false;
     auto rows = read_rows(s, corrupt);
     if (corrupt) return fail("state store: a stored row is corrupt", ExitCode::k_runtime);
     return rows;
+  }
+
+  Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
+                                  bool unsent_only) override {
+    Stmt s(m_db, unsent_only ? "SELECT id, email FROM recipients WHERE state IN (0, 3) ORDER BY id"
+                             : "SELECT id, email FROM recipients WHERE state != 7 ORDER BY id");
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) fn(s.i64(0), s.text(1));
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading the audience");
+    return {};
+  }
+
+  Result<void> set_canary(std::span<const std::int64_t> ids) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "choosing the canary");
+    if (auto r = exec(m_db, "UPDATE recipients SET canary = 0 WHERE canary = 1"); !r) return r;
+    Stmt s(m_db, "UPDATE recipients SET canary = 1 WHERE id = ?1");
+    for (const auto id : ids) {
+      s.bind(1, id);
+      const int rc = s.step();
+      s.reset();
+      if (rc != SQLITE_DONE) return db_error(m_db, "choosing the canary");
+    }
+    return txn.commit();
+  }
+
+  Result<CanaryStats> canary_stats() override {
+    Stmt s(m_db,
+           "SELECT COUNT(*), SUM(state = 2), SUM(state = 4), SUM(state = 6), SUM(state = 3), "
+           "SUM(state IN (0, 1, 3)), SUM(state = 3 OR attempts > 1) FROM recipients WHERE canary = 1");
+    if (s.step() != SQLITE_ROW) return db_error(m_db, "reading the canary");
+    return CanaryStats{s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4), s.i64(5), s.i64(6)};
+  }
+
+  Result<void> add_approval(std::string_view by, std::string_view content_hash) override {
+    Stmt s(m_db, "INSERT INTO approvals (at, by, content_hash) VALUES (?1, ?2, ?3)");
+    s.bind(1, now_seconds()).bind(2, by).bind(3, content_hash);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "recording the approval");
+    return {};
+  }
+
+  Result<std::vector<Approval>> approvals() override {
+    Stmt s(m_db, "SELECT at, by, content_hash FROM approvals ORDER BY id");
+    std::vector<Approval> out;
+    while (s.step() == SQLITE_ROW) out.push_back({s.i64(0), std::string(s.text(1)), std::string(s.text(2))});
+    return out;
   }
 
   Result<std::optional<std::int64_t>> next_retry_at() override {

@@ -83,6 +83,22 @@ struct AuditEvent {
   std::string detail;
 };
 
+struct CanaryStats {
+  std::int64_t size = 0;
+  std::int64_t sent = 0;
+  std::int64_t bounced = 0;
+  std::int64_t failed = 0;
+  std::int64_t deferred = 0;        // currently deferred
+  std::int64_t unfinished = 0;      // pending, in flight or deferred
+  std::int64_t ever_deferred = 0;   // deferred at least once (attempts > 1, or deferred now)
+};
+
+struct Approval {
+  std::int64_t at = 0;
+  std::string by;
+  std::string content_hash;
+};
+
 struct RecentError {
   std::int64_t line = 0;
   std::string state;
@@ -115,9 +131,22 @@ class StateStore {
 
   // Puts every in-flight recipient back to pending; returns how many.
   virtual Result<std::int64_t> recover_in_flight() = 0;
-  // Returns up to `limit` recipients due at `now` with id > `after_id`, by id.
+  // Returns up to `limit` recipients due at `now` with id > `after_id`, by
+  // id; with `canary_only`, only those in the canary sample.
   virtual Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
-                                                          std::int64_t after_id) = 0;
+                                                          std::int64_t after_id, bool canary_only = false) = 0;
+  // Calls `fn(id, email)` for every recipient not removed from the audience;
+  // with `unsent_only`, only those still pending or deferred.
+  virtual Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
+                                          bool unsent_only = false) = 0;
+  // Makes `ids` the canary sample (replacing any earlier one).
+  virtual Result<void> set_canary(std::span<const std::int64_t> ids) = 0;
+  // Delivery counts over the canary sample.
+  virtual Result<CanaryStats> canary_stats() = 0;
+  // Records an approval of `content_hash` by `by`.
+  virtual Result<void> add_approval(std::string_view by, std::string_view content_hash) = 0;
+  // Every approval, oldest first.
+  virtual Result<std::vector<Approval>> approvals() = 0;
   // Returns the earliest next_attempt_at of deferred recipients, if any.
   virtual Result<std::optional<std::int64_t>> next_retry_at() = 0;
   // Returns recipients with ids in `ids` (for staged subsets).

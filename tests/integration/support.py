@@ -11,6 +11,9 @@ import tempfile
 import unittest
 
 BINARY = None
+# Tests about delivery, not about gates, open the full stage's gates this way
+# (recorded in the audit log like any forced send).
+FORCE = ("--force", "--reason", "integration test of delivery")
 
 
 def run(*args, check=None, timeout=300):

@@ -6,7 +6,7 @@ import shutil
 import stat
 
 import support
-from support import run
+from support import FORCE, run
 
 
 class CliEndToEnd(support.Case):
@@ -34,7 +34,7 @@ class CliEndToEnd(support.Case):
             f.write("broken-address,X,en,1,2026-12-01,\n")
             f.write('eve@example.org,"Eve\r\nBcc: all@example.org",en,1,2026-12-01,\n')
             f.write("ALICE@EXAMPLE.ORG,Alice Again,en,1,2026-12-01,\n")
-        first = run("send", d, "--stage", "full", check=0)
+        first = run("send", d, "--stage", "full", *FORCE, check=0)
         self.assertIn("12 sent this run", first.stdout)
         files = support.maildir_files(os.path.join(d, "out", "maildir"))
         self.assertEqual(len(files), 12)
@@ -54,7 +54,7 @@ class CliEndToEnd(support.Case):
             self.assertEqual(msg["MIME-Version"], "1.0")
         self.assertEqual(sorted(seen), sorted(expected))
         before = {p: os.stat(p).st_mtime_ns for p in files}
-        second = run("send", d, "--stage", "full", check=0)
+        second = run("send", d, "--stage", "full", *FORCE, check=0)
         self.assertIn("0 sent this run", second.stdout)
         after = {p: os.stat(p).st_mtime_ns for p in support.maildir_files(os.path.join(d, "out", "maildir"))}
         self.assertEqual(before, after, "a second send must write nothing")
@@ -72,7 +72,7 @@ class CliEndToEnd(support.Case):
         out = run("lint", d)
         self.assertEqual(out.returncode, 2)
         self.assertRegex(out.stderr, r"templates/body\.txt:\d+: error: section 'unclosed' is never closed")
-        self.assertEqual(run("send", d, "--stage", "full").returncode, 2)
+        self.assertEqual(run("send", d, "--stage", "full", *FORCE).returncode, 2)
         self.assertEqual(support.maildir_files(os.path.join(d, "out", "maildir")), [])
 
     def test_preview_one_file_per_locale_and_one_recipient(self):
@@ -104,12 +104,12 @@ class CliEndToEnd(support.Case):
     def test_halt_and_release(self):
         d = self.init()
         run("halt", d, "--reason", "checking DNS", "--by", "ops", check=0)
-        out = run("send", d, "--stage", "full")
+        out = run("send", d, "--stage", "full", *FORCE)
         self.assertEqual(out.returncode, 5)
         self.assertIn("checking DNS", out.stderr)
         self.assertIn("HALTED", run("status", d, check=0).stdout)
         run("release", d, "--by", "ops", check=0)
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         audit = run("status", d, "--audit", check=0).stdout
         self.assertIn("halt", audit)
         self.assertIn("release", audit)
@@ -120,13 +120,14 @@ class CliEndToEnd(support.Case):
         d = self.init()
         self.assertEqual(run("send", d, "--stage", "everything").returncode, 2)
         self.assertEqual(run("lint", os.path.join(self.tmp, "missing")).returncode, 2)
-        self.assertEqual(run("send", d, "--stage", "full", "--transport", "carrier-pigeon:x").returncode, 2)
+        self.assertEqual(run("send", d, "--stage", "full", *FORCE, "--transport", "carrier-pigeon:x").returncode, 2)
 
     def test_demo_runs_end_to_end(self):
         d = os.path.join(self.tmp, "demo")
         out = run("demo", d, check=0, timeout=600)
-        self.assertIn("20,000 message files", out.stdout)
-        self.assertEqual(len(support.maildir_files(os.path.join(d, "out", "maildir"))), 20000)
+        self.assertIn("refused by the gates", out.stdout)
+        self.assertIn("20,005 message files", out.stdout)  # 20,000 recipients + 5 test-stage messages
+        self.assertEqual(len(support.maildir_files(os.path.join(d, "out", "maildir"))), 20005)
         run("demo", d, check=0, timeout=600)  # runs again in the same place
 
 

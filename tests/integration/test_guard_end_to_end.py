@@ -6,7 +6,7 @@ import os
 import stat
 
 import support
-from support import run
+from support import FORCE, run
 
 
 class GuardEndToEnd(support.Case):
@@ -31,7 +31,7 @@ class GuardEndToEnd(support.Case):
         self.assertIn("audience.csv:1203: error: privacy guard: invariant 3", lint.stderr)
         self.assertNotIn("victim@example.org", lint.stderr.lower())
 
-        out = run("send", d, "--stage", "full")
+        out = run("send", d, "--stage", "full", *FORCE)
         self.assertEqual(out.returncode, 3, out.stderr)
         self.assertIn("line 1203", out.stderr)
         self.assertIn("invariant 3", out.stderr)
@@ -55,7 +55,7 @@ class GuardEndToEnd(support.Case):
         status = json.loads(run("status", d, "--json", check=0).stdout)
         self.assertEqual(status["halted"]["kind"], "guard")
         self.assertTrue(any(e["kind"] == "guard_violation" for e in status["audit"]))
-        self.assertEqual(run("send", d, "--stage", "full").returncode, 3, "halt holds for every later send")
+        self.assertEqual(run("send", d, "--stage", "full", *FORCE).returncode, 3, "halt holds for every later send")
         self.assertEqual(run("release", d).returncode, 3, "release refused while the content is unchanged")
 
         # Fix the content, release, finish.
@@ -65,7 +65,7 @@ class GuardEndToEnd(support.Case):
             f.write(fixed)
         run("lint", d, check=0)
         run("release", d, check=0)
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         self.assertEqual(len(support.maildir_files(os.path.join(d, "out", "maildir"))), 1202)
 
 

@@ -5,7 +5,7 @@ import html
 import os
 
 import support
-from support import run
+from support import FORCE, run
 
 LOCALES = {
     "en": ("Your statement is ready", "Hello {name}, your statement is ready."),
@@ -43,7 +43,7 @@ class IndependentParser(support.Case):
                 quoted = '"' + name.replace('"', '""') + '"'
                 f.write(f"{email_},{quoted},{loc}\n")
         run("lint", d, check=0)
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         files = support.maildir_files(os.path.join(d, "out", "maildir"))
         self.assertEqual(len(files), len(ROWS))
         by_rcpt = {}

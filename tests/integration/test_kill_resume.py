@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import support
-from support import SmtpPeer, run, status, write_campaign
+from support import FORCE, SmtpPeer, run, status, write_campaign
 
 RECIPIENTS = 20000
 KILLS = 10
@@ -28,7 +28,7 @@ class KillResume(support.Case):
             attempts = 0
             while kills < KILLS and attempts < KILLS * 3:
                 attempts += 1
-                proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", "--transport", url],
+                proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", url],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(rng.uniform(0.3, 2.5))
                 if proc.poll() is None:
@@ -36,7 +36,7 @@ class KillResume(support.Case):
                     kills += 1
                 proc.wait()
             self.assertEqual(kills, KILLS, "the send finished before it could be killed often enough")
-            final = run("send", d, "--stage", "full", "--transport", url, timeout=600)
+            final = run("send", d, "--stage", "full", *FORCE, "--transport", url, timeout=600)
             self.assertEqual(final.returncode, 0, final.stderr)
 
             counts = collections.Counter(m["rcpt_tos"][0] for m in peer.records("message"))

@@ -6,7 +6,7 @@ import threading
 import time
 
 import support
-from support import SmtpPeer, run, status, write_campaign
+from support import FORCE, SmtpPeer, run, status, write_campaign
 
 FAST_RETRY = '[delivery]\nretry = ["1s"]\n'
 
@@ -40,7 +40,7 @@ class SmtpDelivery(support.Case):
         p = self.peer()
         emails = [f"user{i}@example.com" for i in range(300)]
         d = write_campaign(self.tmp, emails)
-        out = run("send", d, "--stage", "full", "--transport", transport(p.port), check=0)
+        out = run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), check=0)
         self.assertIn("300 sent this run", out.stdout)
         got = sorted(m["rcpt_tos"][0] for m in p.records("message"))
         self.assertEqual(got, sorted(emails))
@@ -51,7 +51,7 @@ class SmtpDelivery(support.Case):
         p = self.peer()
         emails = ["ok1@example.com", "reject-me@example.com", "tempfail-once@example.com", "ok2@example.com"]
         d = write_campaign(self.tmp, emails, FAST_RETRY)
-        out = run("send", d, "--stage", "full", "--transport", transport(p.port), timeout=120)
+        out = run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), timeout=120)
         self.assertEqual(out.returncode, 1, out.stderr)  # one recipient bounced
         st = status(d)
         self.assertEqual(st["states"]["sent"], 3)
@@ -68,7 +68,7 @@ class SmtpDelivery(support.Case):
         emails = [f"user{i}@example.com" for i in range(50)] + ["throttle-once@example.com"] + \
                  [f"after{i}@example.com" for i in range(50)]
         d = write_campaign(self.tmp, emails, FAST_RETRY)
-        run("send", d, "--stage", "full", "--transport", transport(p.port), check=0, timeout=120)
+        run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), check=0, timeout=120)
         self.assertIn("421", [r["reply"][:3] for r in p.records("rcpt")], "the peer did send 421")
         delivered = sorted(m["rcpt_tos"][0] for m in p.records("message"))
         self.assertEqual(delivered, sorted(emails))
@@ -78,7 +78,7 @@ class SmtpDelivery(support.Case):
         p = self.peer()
         emails = ["a@example.com", "drop-once@example.com", "b@example.com"]
         d = write_campaign(self.tmp, emails, FAST_RETRY)
-        run("send", d, "--stage", "full", "--transport", transport(p.port), check=0, timeout=120)
+        run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), check=0, timeout=120)
         msgs = [m for m in p.records("message") if m["rcpt_tos"][0] == "drop-once@example.com"]
         self.assertEqual(len(msgs), 2, "dropped after DATA, then retried")
         self.assertTrue(msgs[0].get("dropped"), "the peer did drop the first one")
@@ -96,7 +96,7 @@ class SmtpDelivery(support.Case):
         with open(os.path.join(d, "campaign.toml"), "w") as f:
             f.write(toml)
         start = time.time()
-        run("send", d, "--stage", "full", check=0, timeout=120)
+        run("send", d, "--stage", "full", *FORCE, check=0, timeout=120)
         self.assertLess(time.time() - start, 30)
         self.assertEqual(len(p.records("slow")), 1, "the peer stalled once")
         st = status(d)
@@ -107,7 +107,7 @@ class SmtpDelivery(support.Case):
         emails = ["a@example.com"]
         d = write_campaign(self.tmp, emails, '[delivery]\nretry = ["1h"]\n')
         port = support_free_port()
-        proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", "--transport", transport(port)],
+        proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", transport(port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
@@ -121,7 +121,7 @@ class SmtpDelivery(support.Case):
         p = self.peer("--delay", "0.05")
         emails = [f"user{i}@example.com" for i in range(3000)]
         d = write_campaign(self.tmp, emails)
-        proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", "--transport", transport(p.port)],
+        proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", transport(p.port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(2.5)
         self.assertIsNone(proc.poll(), "still sending")
@@ -134,7 +134,7 @@ class SmtpDelivery(support.Case):
         time.sleep(0.5)
         self.assertLessEqual(len(p.records("message")) - count_after_1s, 0, "no message finished after 1 s")
         self.assertLess(len(p.records("message")), 3000)
-        self.assertEqual(run("send", d, "--stage", "full", "--transport", transport(p.port)).returncode, 5)
+        self.assertEqual(run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port)).returncode, 5)
         self.assertLess(halted_at, time.time())
 
 

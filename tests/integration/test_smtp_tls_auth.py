@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import support
-from support import SmtpPeer, run, status, write_campaign
+from support import FORCE, SmtpPeer, run, status, write_campaign
 
 PASSWORD = "correct-horse-battery-9f3a"
 
@@ -56,7 +56,7 @@ class SmtpTlsAuth(support.Case):
         p = self.peer("--require-tls")
         d = write_campaign(self.tmp, ["a@example.com", "b@example.com"])
         set_transport(d, [f'url = "smtp://127.0.0.1:{p.port}"', 'tls = "required"', f'ca_file = "{self.cert}"'])
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         msgs = p.records("message")
         self.assertEqual(len(msgs), 2)
         self.assertTrue(all(m["tls"] for m in msgs))
@@ -65,7 +65,7 @@ class SmtpTlsAuth(support.Case):
         p = self.peer("--require-tls")
         d = write_campaign(self.tmp, ["a@example.com"])
         set_transport(d, [f'url = "smtp://127.0.0.1:{p.port}"', 'tls = "required"'])
-        out = run("send", d, "--stage", "full")
+        out = run("send", d, "--stage", "full", *FORCE)
         self.assertEqual(out.returncode, 1)
         self.assertIn("certificate", out.stderr)
         self.assertEqual(p.records("message"), [])
@@ -76,7 +76,7 @@ class SmtpTlsAuth(support.Case):
         p = self.peer("--implicit-tls")
         d = write_campaign(self.tmp, ["a@example.com"])
         set_transport(d, [f'url = "smtps://127.0.0.1:{p.port}"', f'ca_file = "{self.cert}"'])
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         self.assertTrue(p.records("message")[0]["tls"])
 
     def test_auth_over_starttls_with_password_file(self):
@@ -85,7 +85,7 @@ class SmtpTlsAuth(support.Case):
         write_secret(d, PASSWORD)
         set_transport(d, [f'url = "smtp://127.0.0.1:{p.port}"', 'tls = "required"', f'ca_file = "{self.cert}"',
                           'username = "mailer"', 'password_file = "secrets/smtp.pass"'])
-        run("send", d, "--stage", "full", check=0)
+        run("send", d, "--stage", "full", *FORCE, check=0)
         self.assertTrue(all(m["auth"] and m["tls"] for m in p.records("message")))
         self.assertEqual(len(p.records("message")), 2)
 
@@ -94,13 +94,13 @@ class SmtpTlsAuth(support.Case):
         set_transport(d, ['url = "smtp://127.0.0.1:1"', 'username = "mailer"', 'password_file = "secrets/smtp.pass"'])
         for mode, part in [(0o644, "chmod 600"), (0o640, "chmod 600"), (0o604, "chmod 600")]:
             write_secret(d, PASSWORD, mode)
-            out = run("send", d, "--stage", "full")
+            out = run("send", d, "--stage", "full", *FORCE)
             self.assertEqual(out.returncode, 2, out.stderr)
             self.assertIn("secrets/smtp.pass", out.stderr)
             self.assertIn(part, out.stderr)
         os.remove(os.path.join(d, "secrets", "smtp.pass"))
         os.mkdir(os.path.join(d, "secrets", "smtp.pass"))
-        out = run("send", d, "--stage", "full")
+        out = run("send", d, "--stage", "full", *FORCE)
         self.assertEqual(out.returncode, 2)
         self.assertIn("not a regular file", out.stderr)
 
@@ -110,7 +110,7 @@ class SmtpTlsAuth(support.Case):
         write_secret(d, PASSWORD)
         set_transport(d, [f'url = "smtp://127.0.0.1:{p.port}"', 'tls = "required"', f'ca_file = "{self.cert}"',
                           'username = "mailer"', 'password_file = "secrets/smtp.pass"'])
-        out = run("send", d, "--stage", "full", "--log-format", "json")
+        out = run("send", d, "--stage", "full", *FORCE, "--log-format", "json")
         self.assertEqual(out.returncode, 1)
         self.assertIn("authentication refused", out.stderr)
         st = run("status", d, "--audit", "--json", check=0)
