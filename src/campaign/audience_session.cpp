@@ -1,5 +1,7 @@
 #include "campaign/audience_session.hpp"
 
+#include "campaign/secrets.hpp"
+
 namespace blindcast::campaign {
 
 Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diagnostics& diags,
@@ -11,6 +13,11 @@ Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diag
     session.columns = peek->columns();
   }
   session.builder = std::make_unique<MessageBuilder>(campaign, session.columns, diags);
+  if (auto secrets = load_campaign_secrets(campaign)) {
+    session.builder->use_secrets(*secrets);
+  } else {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_error, secrets.error().message});
+  }
   for (const auto& c : session.builder->renderer().header_columns()) options.header_columns.insert(c);
   auto loader = audience::AudienceLoader::open(campaign.audience_path(), std::move(options));
   if (!loader) return std::unexpected(loader.error());

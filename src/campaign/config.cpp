@@ -195,6 +195,12 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       error(d, line_of(*n), "'transport' must be a table: [transport]");
     }
   }
+  if (const auto* n = root.get("unsubscribe")) {
+    if (const auto* t = n->as_table()) {
+      warn_unknown(*t, {"secret_file"}, "unsubscribe.", d);
+      cfg.unsubscribe_secret_file = get_string(*t, "secret_file", "unsubscribe.", d).value_or("");
+    }
+  }
   if (const auto* n = root.get("delivery")) {
     if (const auto* t = n->as_table()) {
       warn_unknown(*t, {"retry", "max_retry_age"}, "delivery.", d);
@@ -226,9 +232,27 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       warn_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
       DkimSettings dk;
       dk.domain = get_string(*t, "domain", "dkim.", d).value_or("");
-      dk.selector = get_string(*t, "selector", "dkim.", d).value_or("");
-      dk.key_file = get_string(*t, "key_file", "dkim.", d).value_or("");
-      if (dk.domain.empty() || dk.selector.empty() || dk.key_file.empty()) {
+      auto strings = [&](const char* key, std::vector<std::string>& into) {
+        const auto* kn = t->get(key);
+        if (kn == nullptr) return;
+        if (const auto* one = kn->as_string()) {
+          into.push_back(one->get());
+        } else if (const auto* many = kn->as_array()) {
+          for (const auto& el : *many) {
+            if (const auto* str = el.as_string()) into.push_back(str->get());
+          }
+        } else {
+          error(d, line_of(*kn), fmt::format("'dkim.{}' must be a string or a list of strings", key));
+        }
+      };
+      strings("selector", dk.selectors);
+      strings("key_file", dk.key_files);
+      if (dk.selectors.size() == 1) dk.selectors.resize(dk.key_files.size(), dk.selectors.front());
+      if (dk.selectors.size() != dk.key_files.size()) {
+        error(d, line_of(*n), "[dkim] needs one selector per key_file (or one selector for a single key)");
+      }
+      for (char& c : dk.domain) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+      if (dk.domain.empty() || dk.selectors.empty() || dk.key_files.empty()) {
         error(d, line_of(*n), "[dkim] needs domain, selector and key_file");
       }
       cfg.dkim = dk;

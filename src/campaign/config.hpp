@@ -45,8 +45,8 @@ struct CanarySettings {
 
 struct DkimSettings {
   std::string domain;
-  std::string selector;
-  std::string key_file;
+  std::vector<std::string> selectors;  // one per key (a DNS record holds one key)
+  std::vector<std::string> key_files;  // one signature per key (RSA and/or Ed25519)
 };
 
 struct CampaignConfig {
@@ -56,6 +56,7 @@ struct CampaignConfig {
   std::optional<mail::Mailbox> reply_to;
   std::string default_locale = "en";
   std::string list_unsubscribe;     // Mustache template, may be empty
+  std::string unsubscribe_secret_file;  // HMAC key for {{unsubscribe_token}}
   TransportSettings transport;
   DeliverySettings delivery;
   std::optional<DkimSettings> dkim;

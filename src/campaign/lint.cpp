@@ -53,6 +53,36 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
   report.stats = session->loader->stats();
 
   auto& renderer = session->builder->renderer();
+  // What Gmail and Yahoo require of bulk senders (2024 rules): DKIM, aligned
+  // with From, and one-click unsubscribe (RFC 8058).
+  const auto& cfg = campaign->config;
+  if (!cfg.dkim) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
+                     "no [dkim]: large mailbox providers reject or junk bulk mail without DKIM; add [dkim] with "
+                     "domain, selector and key_file"});
+  } else {
+    const std::string& from_domain = cfg.from.address.domain;
+    if (from_domain != cfg.dkim->domain && !from_domain.ends_with("." + cfg.dkim->domain)) {
+      diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
+                       fmt::format("the From domain '{}' does not align with the DKIM domain '{}' (DMARC needs "
+                                   "them to match)", from_domain, cfg.dkim->domain)});
+    }
+  }
+  if (cfg.list_unsubscribe.empty() || !cfg.list_unsubscribe.starts_with("https://")) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
+                     "no one-click unsubscribe: set list_unsubscribe to an https URL (RFC 8058), e.g. "
+                     "\"https://example.com/u/{{unsubscribe_token}}\""});
+  }
+  if (renderer.unsubscribe_uses_column("email")) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_error,
+                     "list_unsubscribe must not carry the bare address ({{email}}): use {{unsubscribe_token}} "
+                     "with [unsubscribe] secret_file"});
+  }
+  if (renderer.uses_unsubscribe_token() && cfg.unsubscribe_secret_file.empty()) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_error,
+                     "{{unsubscribe_token}} is used but [unsubscribe] secret_file is not set; put a random key in "
+                     "a file under secrets/ (chmod 600) and name it there"});
+  }
   std::vector<std::string> locales = {campaign->config.default_locale};
   for (const auto& [loc, n] : report.locales) {
     if (loc != campaign->config.default_locale) locales.push_back(loc);

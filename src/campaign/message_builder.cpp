@@ -16,12 +16,17 @@ MessageBuilder::MessageBuilder(const LoadedCampaign& campaign, std::vector<std::
       m_envelope_from(campaign.config.from.address.str()),
       m_from_domain(campaign.config.from.address.domain) {}
 
+void MessageBuilder::use_secrets(const CampaignSecrets& secrets) { m_secrets = secrets; }
+
 std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector<std::string>& fields,
                                                                const std::string& email,
                                                                const std::string& name,
                                                                const std::string& locale,
                                                                const BuildOptions& options) {
-  auto rendered = m_renderer.render(fields, locale);
+  const std::string token = m_secrets.unsubscribe_key.empty()
+                                ? std::string()
+                                : unsubscribe_token(m_secrets.unsubscribe_key, m_campaign.config.id, email);
+  auto rendered = m_renderer.render(fields, locale, token);
   if (!rendered) return std::unexpected(rendered.error());
   mail::MessageSpec spec;
   spec.from = m_from;
@@ -51,6 +56,11 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
   BuiltMessage out;
   out.subject = spec.subject;
   out.data = mail::compose(spec);
+  if (m_secrets.dkim) {
+    auto signed_message = m_secrets.dkim->sign(out.data, static_cast<long long>(spec.date));
+    if (!signed_message) return std::unexpected(signed_message.error().message);
+    out.data = std::move(*signed_message);
+  }
   return out;
 }
 

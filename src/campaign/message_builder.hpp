@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "campaign/campaign.hpp"
+#include "campaign/secrets.hpp"
 #include "render/renderer.hpp"
 
 namespace blindcast::campaign {
@@ -38,6 +39,9 @@ class MessageBuilder {
                                                  const std::string& locale,
                                                  const BuildOptions& options = {});
 
+  // Signs every message with `secrets.dkim` and fills {{unsubscribe_token}}.
+  void use_secrets(const CampaignSecrets& secrets);
+
   [[nodiscard]] render::Renderer& renderer() { return m_renderer; }
   [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }
 
@@ -48,6 +52,7 @@ class MessageBuilder {
   std::string m_reply_to;
   std::string m_envelope_from;
   std::string m_from_domain;
+  CampaignSecrets m_secrets;
 };
 
 }  // namespace blindcast::campaign

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "audience/audience_loader.hpp"
+#include "campaign/secrets.hpp"
 #include "delivery/providers.hpp"
 #include "util/strings.hpp"
 
@@ -24,6 +25,8 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
   if (!header) return std::unexpected(header.error());
   const auto columns = header->columns();
   p->m_name_column = header->column_index("name");
+  auto secrets = load_campaign_secrets(campaign);
+  if (!secrets) return std::unexpected(secrets.error());
   for (int i = 0; i < std::max(workers, 1); ++i) {
     util::Diagnostics diags;
     auto own = load_campaign(campaign.dir, diags);
@@ -31,6 +34,7 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
     auto w = std::make_unique<Worker>();
     w->campaign = std::move(*own);
     w->builder = std::make_unique<MessageBuilder>(w->campaign, columns, diags);
+    w->builder->use_secrets(*secrets);
     if (util::error_count(diags) > 0) return fail("the campaign has errors: " + diags.front().str());
     p->m_envelope_from = w->builder->envelope_from();
     p->m_workers.push_back(std::move(w));

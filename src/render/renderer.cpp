@@ -67,6 +67,9 @@ void Renderer::bind(const MustacheTemplate& t, const std::string& file, Bound& o
       slot = {SlotKind::k_catalog, idx};
     } else if (name == "campaign_id") {
       slot = {SlotKind::k_builtin, 0};
+    } else if (name == "unsubscribe_token") {
+      slot = {SlotKind::k_builtin, 1};
+      m_uses_token = true;
     } else {
       for (std::size_t i = 0; i < m_columns.size(); ++i) {
         if (m_columns[i] == name) slot = {SlotKind::k_column, static_cast<int>(i)};
@@ -115,6 +118,12 @@ bool Renderer::render_one(const Bound& b, const std::vector<std::string>& fields
         return static_cast<std::size_t>(s.index) < fields.size() ? fields[static_cast<std::size_t>(s.index)]
                                                                  : k_empty;
       case SlotKind::k_builtin:
+        if (s.index == 1) {
+          if (m_token.empty() && error.empty()) {
+            error = "{{unsubscribe_token}} needs [unsubscribe] secret_file (a key in a file, chmod 600)";
+          }
+          return m_token;
+        }
         return m_campaign_id;
       case SlotKind::k_unknown:
         if (error.empty()) error = fmt::format("unknown variable '{}'", b.tmpl->variables()[v]);
@@ -155,8 +164,18 @@ bool Renderer::render_one(const Bound& b, const std::vector<std::string>& fields
   return error.empty();
 }
 
+bool Renderer::unsubscribe_uses_column(std::string_view column) const {
+  if (m_unsubscribe.tmpl == nullptr) return false;
+  for (const auto& slot : m_unsubscribe.slots) {
+    if (slot.kind == SlotKind::k_column && m_columns[static_cast<std::size_t>(slot.index)] == column) return true;
+  }
+  return false;
+}
+
 std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<std::string>& fields,
-                                                             std::string_view row_locale) {
+                                                             std::string_view row_locale,
+                                                             std::string_view unsubscribe_token) {
+  m_token.assign(unsubscribe_token);
   if (fields.size() != m_columns.size()) {
     return std::unexpected(fmt::format("row has {} fields, expected {}", fields.size(), m_columns.size()));
   }

@@ -55,9 +55,16 @@ class Renderer {
   // cannot resolve, listing those locales.
   void check_locales(const std::vector<std::string>& row_locales, util::Diagnostics& diags) const;
 
-  // Renders for a row with `fields` (in column order) and locale `row_locale`.
+  // Renders for a row with `fields` (in column order) and locale
+  // `row_locale`; `unsubscribe_token` is the value of {{unsubscribe_token}}.
   std::expected<RenderedMessage, std::string> render(const std::vector<std::string>& fields,
-                                                     std::string_view row_locale);
+                                                     std::string_view row_locale,
+                                                     std::string_view unsubscribe_token = {});
+
+  // True when a template uses {{unsubscribe_token}}.
+  [[nodiscard]] bool uses_unsubscribe_token() const { return m_uses_token; }
+  // True when the List-Unsubscribe template uses the column `column`.
+  [[nodiscard]] bool unsubscribe_uses_column(std::string_view column) const;
 
   // Columns whose values can reach a header (subject, List-Unsubscribe, and
   // every argument of a message used in them).
@@ -94,6 +101,8 @@ class Renderer {
   std::unordered_map<const CatalogMessage*, std::vector<int>> m_arg_columns;
   std::unordered_map<std::string, LocaleCache> m_locale_caches;
   std::vector<std::optional<std::string>> m_scratch;
+  std::string m_token;
+  bool m_uses_token = false;
 };
 
 }  // namespace blindcast::render

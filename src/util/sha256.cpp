@@ -1,6 +1,7 @@
 #include "util/sha256.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -45,6 +46,18 @@ std::string sha256_hex(std::string_view data) {
   Sha256 h;
   h.update(data);
   return h.hex_digest();
+}
+
+}  // namespace blindcast::util
+
+namespace blindcast::util {
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &len);
+  return std::string(reinterpret_cast<const char*>(out), len);
 }
 
 }  // namespace blindcast::util

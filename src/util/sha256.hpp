@@ -29,4 +29,7 @@ class Sha256 {
 // Returns the hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+// Returns the raw HMAC-SHA256 of `data` under `key`.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
 }  // namespace blindcast::util

@@ -28,7 +28,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, log_path, slow, delay):
+    def __init__(self, log_path, slow, delay, store=None):
+        self.store = store
+        self.stored = 0
         self.log = open(log_path, "a", buffering=1)
         self.lock = threading.Lock()
         self.seen = collections.Counter()
@@ -91,6 +93,12 @@ class Handler:
             self.write({"event": "slow", "address": rcpt})
             await asyncio.sleep(self.slow)
             record["slow"] = True
+        if self.store:
+            with self.lock:
+                self.stored += 1
+                n = self.stored
+            with open(f"{self.store}/{n:06d}.eml", "wb") as f:
+                f.write(envelope.original_content or envelope.content)
         self.write(record)
         return "250 2.0.0 OK queued"
 
@@ -113,9 +121,10 @@ def main():
     ap.add_argument("--auth-plaintext", action="store_true", help="allow AUTH without TLS")
     ap.add_argument("--slow", type=float, default=5.0)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before every DATA reply")
+    ap.add_argument("--store", help="directory to keep each accepted message's exact bytes in")
     args = ap.parse_args()
 
-    handler = Handler(args.log, args.slow, args.delay)
+    handler = Handler(args.log, args.slow, args.delay, args.store)
     kwargs = {}
     context = None
     if args.cert:

@@ -1,0 +1,48 @@
+#include "campaign/secrets.hpp"
+
+#include "util/secret_file.hpp"
+#include "util/sha256.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::campaign {
+
+Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
+  CampaignSecrets s;
+  const auto& cfg = campaign.config;
+  if (cfg.dkim) {
+    std::vector<std::string> pems;
+    for (const auto& file : cfg.dkim->key_files) {
+      auto secret = util::read_secret_file(campaign.dir / file, file);
+      if (!secret) return std::unexpected(secret.error());
+      pems.push_back(secret->reveal());
+    }
+    auto signer = mail::DkimSigner::create(cfg.dkim->domain, cfg.dkim->selectors, pems, cfg.dkim->key_files);
+    for (auto& p : pems) p.assign(p.size(), '\0');
+    if (!signer) return std::unexpected(signer.error());
+    s.dkim = std::make_shared<const mail::DkimSigner>(std::move(*signer));
+  }
+  if (!cfg.unsubscribe_secret_file.empty()) {
+    auto secret = util::read_secret_file(campaign.dir / cfg.unsubscribe_secret_file, cfg.unsubscribe_secret_file);
+    if (!secret) return std::unexpected(secret.error());
+    s.unsubscribe_key = secret->reveal();
+  }
+  return s;
+}
+
+std::string unsubscribe_token(const std::string& key, const std::string& campaign_id, const std::string& email) {
+  const std::string mac = util::hmac_sha256(key, campaign_id + "\n" + util::to_lower_ascii(email));
+  static constexpr char k_url64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  for (std::size_t i = 0; i + 3 <= mac.size() && out.size() < 32; i += 3) {
+    const unsigned v = (static_cast<unsigned char>(mac[i]) << 16) | (static_cast<unsigned char>(mac[i + 1]) << 8) |
+                       static_cast<unsigned char>(mac[i + 2]);
+    out += k_url64[(v >> 18) & 63];
+    out += k_url64[(v >> 12) & 63];
+    out += k_url64[(v >> 6) & 63];
+    out += k_url64[v & 63];
+  }
+  out.resize(32);
+  return out;
+}
+
+}  // namespace blindcast::campaign

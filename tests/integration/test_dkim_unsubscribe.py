@@ -1,0 +1,167 @@
+"""DKIM (rsa-sha256 and ed25519-sha256) verified by an independent verifier
+(Debian's python3-dkim, given the public keys by the test instead of DNS),
+one-click unsubscribe with HMAC tokens, and the secret-file rules for keys."""
+import base64
+import glob
+import hashlib
+import hmac
+import os
+import subprocess
+
+import dkim
+
+import support
+from support import FORCE, SmtpPeer, run, write_campaign
+
+UNSUB_KEY = "k3y-for-unsubscribe-tokens-7d1c"
+
+
+def openssl(*args, **kw):
+    return subprocess.run(["openssl", *args], check=True, capture_output=True, **kw).stdout
+
+
+class DkimUnsubscribe(support.Case):
+    def make(self, emails=None, keys=("rsa", "ed25519")):
+        emails = emails or ["alice@example.org", "bob@example.net", "carol@bücher.example"]
+        d = write_campaign(self.tmp, emails)
+        secrets = os.path.join(d, "secrets")
+        os.makedirs(secrets, exist_ok=True)
+        self.dns = {}
+        files, selectors = [], []
+        for kind in keys:
+            path = os.path.join(secrets, f"{kind}.pem")
+            if kind == "rsa":
+                openssl("genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
+                der = openssl("pkey", "-in", path, "-pubout", "-outform", "DER")
+                record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+            else:
+                openssl("genpkey", "-algorithm", "ed25519", "-out", path)
+                der = openssl("pkey", "-in", path, "-pubout", "-outform", "DER")
+                record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(der[-32:])
+            os.chmod(path, 0o600)
+            selector = f"s2026{kind[0]}"
+            self.dns[f"{selector}._domainkey.example.com.".encode()] = record
+            files.append(f'"secrets/{kind}.pem"')
+            selectors.append(f'"{selector}"')
+        with open(os.path.join(secrets, "unsub.key"), "w") as f:
+            f.write(UNSUB_KEY + "\n")
+        os.chmod(os.path.join(secrets, "unsub.key"), 0o600)
+        path = os.path.join(d, "campaign.toml")
+        with open(path) as f:
+            toml = f.read()
+        toml = toml.replace('list_unsubscribe = "mailto:unsubscribe@example.com?subject=unsubscribe-{{campaign_id}}"',
+                            'list_unsubscribe = "https://example.com/u/{{unsubscribe_token}}"')
+        toml += (f'\n[dkim]\ndomain = "example.com"\nselector = [{", ".join(selectors)}]\n'
+                 f'key_file = [{", ".join(files)}]\n\n[unsubscribe]\nsecret_file = "secrets/unsub.key"\n')
+        with open(path, "w") as f:
+            f.write(toml)
+        return d
+
+    def dnsfunc(self, name, timeout=5):
+        return self.dns.get(name, b"")
+
+    def verify_all(self, raw):
+        count = raw.count(b"DKIM-Signature:")
+        results = []
+        for i in range(count):
+            try:
+                results.append(bool(dkim.DKIM(raw).verify(idx=i, dnsfunc=self.dnsfunc)))
+            except dkim.ValidationError:
+                results.append(False)
+        return results
+
+    def test_preview_and_smtp_messages_verify_with_both_algorithms(self):
+        d = self.make()
+        lint = run("lint", d, check=0)
+        self.assertNotIn("no [dkim]", lint.stderr)
+        self.assertNotIn("one-click", lint.stderr)
+        out = os.path.join(self.tmp, "preview")
+        run("preview", d, "--out", out, check=0)
+        previews = glob.glob(os.path.join(out, "*.eml"))
+        self.assertTrue(previews)
+        for p in previews:
+            raw = open(p, "rb").read()
+            self.assertIn(b"a=rsa-sha256", raw)
+            self.assertIn(b"a=ed25519-sha256", raw)
+            self.assertEqual(self.verify_all(raw), [True, True], p)
+            # Altered after signing: both signatures fail.
+            altered = raw.replace(b"Hello", b"Hallo", 1)
+            self.assertNotEqual(altered, raw)
+            self.assertEqual(self.verify_all(altered), [False, False])
+        store = os.path.join(self.tmp, "received")
+        os.makedirs(store)
+        peer = SmtpPeer(self.tmp, "--store", store)
+        try:
+            run("send", d, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{peer.port}", check=0)
+        finally:
+            peer.stop()
+        received = sorted(glob.glob(os.path.join(store, "*.eml")))
+        self.assertEqual(len(received), 3)
+        for p in received:
+            self.assertEqual(self.verify_all(open(p, "rb").read()), [True, True], p)
+
+    def test_one_click_unsubscribe_carries_a_token_not_the_address(self):
+        d = self.make(keys=("ed25519",))
+        out = os.path.join(self.tmp, "preview")
+        tokens = {}
+        for addr in ["alice@example.org", "bob@example.net"]:
+            target = os.path.join(out, addr)
+            run("preview", d, "--out", target, "--recipient", addr, check=0)
+            [p] = glob.glob(os.path.join(target, "*.eml"))
+            msg = support.parse(p)
+            self.assertEqual(msg["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+            url = str(msg["List-Unsubscribe"]).strip("<>")
+            self.assertTrue(url.startswith("https://example.com/u/"), url)
+            self.assertNotIn(addr.split("@")[0], url)
+            mac = hmac.new(UNSUB_KEY.encode(), ("index-change-2026-11\n" + addr).encode(), hashlib.sha256).digest()
+            expected = base64.urlsafe_b64encode(mac).decode()[:32]
+            self.assertEqual(url.rsplit("/", 1)[1], expected)
+            tokens[addr] = expected
+            self.assertIn(b"list-unsubscribe-post", open(p, "rb").read().split(b"bh=")[0])
+        self.assertNotEqual(tokens["alice@example.org"], tokens["bob@example.net"])
+
+    def test_lint_warns_for_bulk_senders(self):
+        d = write_campaign(self.tmp, ["a@example.org"], name="plain")
+        lint = run("lint", d, check=0)
+        self.assertIn("no [dkim]", lint.stderr)
+        self.assertIn("no one-click unsubscribe", lint.stderr)
+        d2 = self.make(keys=("ed25519",))
+        path = os.path.join(d2, "campaign.toml")
+        toml = open(path).read().replace('domain = "example.com"', 'domain = "other.example"')
+        toml = toml.replace("{{unsubscribe_token}}", "{{email}}")
+        open(path, "w").write(toml)
+        lint = run("lint", d2)
+        self.assertIn("does not align", lint.stderr)
+        self.assertIn("must not carry the bare address", lint.stderr)
+        self.assertEqual(lint.returncode, 2)
+
+    def test_key_file_permissions(self):
+        d = self.make(keys=("ed25519",))
+        key = os.path.join(d, "secrets", "ed25519.pem")
+        for mode in (0o644, 0o640):
+            os.chmod(key, mode)
+            out = run("lint", d)
+            self.assertEqual(out.returncode, 2)
+            self.assertIn("secrets/ed25519.pem", out.stderr)
+            self.assertIn("chmod 600", out.stderr)
+            self.assertNotIn("PRIVATE KEY", out.stdout + out.stderr)
+        os.chmod(key, 0o600)
+        # A symlink to a key owned by someone else.
+        other = os.path.join(self.tmp, "other.pem")
+        subprocess.run(["cp", key, other], check=True)
+        os.chmod(other, 0o600)
+        os.chown(other, 65534, 65534)
+        os.rename(key, key + ".mine")
+        os.symlink(other, key)
+        out = run("lint", d)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("owned by uid 65534", out.stderr)
+        os.remove(key)
+        os.mkdir(key)
+        out = run("send", d, "--stage", "full", *FORCE)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("not a regular file", out.stderr)
+
+
+if __name__ == "__main__":
+    support.main()
