@@ -57,6 +57,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     }
     j["total"] = counts->total;
     j["possible_duplicates"] = counts->possible_duplicates;
+    j["possible_duplicate_recipients"] = counts->possible_duplicate_recipients;
     j["content_hash"] = hash;
     if (gates) {
       j["gates"] = {{"open", gates->open()},
@@ -113,8 +114,10 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     if (n > 0) std::printf("  %-11s %s\n", store::state_name(static_cast<S>(i)), util::with_commas(n).c_str());
   }
   if (counts->possible_duplicates > 0) {
-    std::printf("possible duplicates (in flight at a crash, sent again): %s\n",
-                util::with_commas(counts->possible_duplicates).c_str());
+    std::printf("possible duplicates: %s extra deliveries to %s recipients (in flight at a crash or a lost "
+                "connection, then sent again)\n",
+                util::with_commas(counts->possible_duplicates).c_str(),
+                util::with_commas(counts->possible_duplicate_recipients).c_str());
   }
   if (rejected && !rejected->empty()) {
     std::printf("rejected audience rows:\n");

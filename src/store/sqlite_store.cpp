@@ -404,13 +404,15 @@ class SqliteStore final : public StateStore {
 
   Result<StateCounts> counts() override {
     StateCounts c;
-    Stmt s(m_db, "SELECT state, COUNT(*), SUM(duplicate_risk > 0) FROM recipients GROUP BY state");
+    Stmt s(m_db,
+           "SELECT state, COUNT(*), SUM(duplicate_risk), SUM(duplicate_risk > 0) FROM recipients GROUP BY state");
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
       const auto st = s.i64(0);
       if (st >= 0 && st < k_state_count) c.by_state[static_cast<std::size_t>(st)] = s.i64(1);
       c.total += s.i64(1);
       c.possible_duplicates += s.i64(2);
+      c.possible_duplicate_recipients += s.i64(3);
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients");
     return c;

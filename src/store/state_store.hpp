@@ -72,7 +72,8 @@ struct Outcome {
 struct StateCounts {
   std::array<std::int64_t, k_state_count> by_state{};
   std::int64_t total = 0;
-  std::int64_t possible_duplicates = 0;
+  std::int64_t possible_duplicates = 0;             // extra deliveries that may have happened
+  std::int64_t possible_duplicate_recipients = 0;   // recipients who may have more than one
   [[nodiscard]] std::int64_t of(RecipientState s) const { return by_state[static_cast<int>(s)]; }
 };
 

@@ -46,11 +46,15 @@ class KillResume(support.Case):
             self.assertEqual(st["states"]["sent"], RECIPIENTS)
             self.assertLessEqual(duplicates, KILLS * IN_FLIGHT_WINDOW)
             self.assertLessEqual(duplicates, st["possible_duplicates"],
-                                 "every duplicate is among those status reports")
+                                 "every extra delivery is among those status reports")
+            self.assertLessEqual(st["possible_duplicates"], KILLS * IN_FLIGHT_WINDOW)
+            doubled = {r for r, n in counts.items() if n > 1}
+            self.assertLessEqual(len(doubled), st["possible_duplicate_recipients"])
             for m in peer.records("message"):
                 self.assertEqual(len(m["rcpt_tos"]), 1)
             print(f"kills={kills} delivered={sum(counts.values())} duplicates={duplicates} "
-                  f"possible_duplicates={st['possible_duplicates']}")
+                  f"possible_duplicates={st['possible_duplicates']} "
+                  f"recipients={st['possible_duplicate_recipients']}")
         finally:
             peer.stop()
 
