@@ -43,7 +43,8 @@ for i in $(seq 1 43); do
 done
 "$bench" render "$work/smtp" 1 | "$py" -c 'import json,sys; print("message size: %d bytes" % json.load(sys.stdin)["avg_bytes"])'
 start=$(date +%s.%N)
-/usr/bin/time -f "%U %S" -o "$work/cpu" build/blindcast send "$work/smtp" --stage full --transport "smtp://127.0.0.1:$port" \
+/usr/bin/time -f "%U %S" -o "$work/cpu" build/blindcast send "$work/smtp" --stage full --force --reason benchmark \
+  --transport "smtp://127.0.0.1:$port" \
   > "$work/send.out" 2>/dev/null
 end=$(date +%s.%N)
 whole=$("$py" -c 'import sys; print(50000/(float(sys.argv[2])-float(sys.argv[1])))' "$start" "$end")
@@ -60,3 +61,28 @@ pyrate=$("$py" bench/python_smtplib.py "$port" 5000 4096)
 echo "python smtplib loop (5,000 messages): $pyrate"
 "$py" -c 'import sys; o,w,t,p=map(float,sys.argv[1:]); print("ratio: sending %.2fx smtp-source (whole command %.2fx) and %.1fx Python smtplib" % (o/t, w/t, o/p))' \
   "$ours" "$whole" "$theirs" "$(field "$pyrate" per_second)"
+
+echo "== DKIM-signed pipeline (RSA-2048) vs the machine's RSA sign rate vs nodemailer with DKIM, same smtp-sink"
+openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:2048 -out "$work/smtp/secrets/dkim.pem" 2>/dev/null
+chmod 600 "$work/smtp/secrets/dkim.pem"
+printf '\n[dkim]\ndomain = "example.com"\nselector = "bench"\nkey_file = "secrets/dkim.pem"\n' >> "$work/smtp/campaign.toml"
+rm -rf "$work/smtp/.blindcast"
+build/blindcast send "$work/smtp" --stage full --force --reason benchmark --transport "smtp://127.0.0.1:$port" \
+  > "$work/signed.out" 2>/dev/null
+grep "sent this run" "$work/signed.out"
+signed=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/signed.out")
+rsa=$(openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}')
+echo "openssl speed -multi 2 rsa2048: $rsa sign/s"
+if [ ! -d "$work/node/node_modules/nodemailer" ]; then
+  mkdir -p "$work/node" && (cd "$work/node" && npm install --silent --no-audit --no-fund nodemailer >/dev/null 2>&1) || true
+fi
+if [ -d "$work/node/node_modules/nodemailer" ]; then
+  node_out=$(NODE_PATH="$work/node/node_modules" node bench/nodemailer_dkim.js "$port" 5000 "$work/smtp/secrets/dkim.pem")
+  echo "nodemailer with DKIM (5,000 messages): $node_out"
+  node_rate=$(field "$node_out" per_second)
+else
+  echo "nodemailer: could not be installed from the npm registry; ratio skipped"
+  node_rate=0
+fi
+"$py" -c 'import sys; s,r,n=map(float,sys.argv[1:]); print("ratio: %.0f signed msg/s = %.2f of the RSA sign rate%s" % (s, s/r, ("; %.1fx nodemailer" % (s/n)) if n else ""))' \
+  "$signed" "$rsa" "$node_rate"
