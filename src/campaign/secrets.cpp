@@ -1,5 +1,6 @@
 #include "campaign/secrets.hpp"
 
+#include "util/base64.hpp"
 #include "util/secret_file.hpp"
 #include "util/sha256.hpp"
 #include "util/strings.hpp"
@@ -31,16 +32,7 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
 
 std::string unsubscribe_token(const std::string& key, const std::string& campaign_id, const std::string& email) {
   const std::string mac = util::hmac_sha256(key, campaign_id + "\n" + util::to_lower_ascii(email));
-  static constexpr char k_url64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  for (std::size_t i = 0; i + 3 <= mac.size() && out.size() < 32; i += 3) {
-    const unsigned v = (static_cast<unsigned char>(mac[i]) << 16) | (static_cast<unsigned char>(mac[i + 1]) << 8) |
-                       static_cast<unsigned char>(mac[i + 2]);
-    out += k_url64[(v >> 18) & 63];
-    out += k_url64[(v >> 12) & 63];
-    out += k_url64[(v >> 6) & 63];
-    out += k_url64[v & 63];
-  }
+  std::string out = util::base64url(mac);
   out.resize(32);
   return out;
 }

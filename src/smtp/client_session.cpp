@@ -1,5 +1,7 @@
 #include "smtp/client_session.hpp"
 
+#include "util/base64.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -27,29 +29,6 @@ constexpr std::array<StateInfo, 14> k_states = {{
     {State::k_quit, "quit", "saying goodbye (QUIT)", 30},
     {State::k_closed, "closed", "connection closed", 0},
 }};
-
-std::string base64(std::string_view in) {
-  static constexpr char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += k_b64[(v >> 18) & 63];
-    out += k_b64[(v >> 12) & 63];
-    out += k_b64[(v >> 6) & 63];
-    out += k_b64[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += k_b64[(v >> 18) & 63];
-    out += k_b64[(v >> 12) & 63];
-    out += i + 1 < in.size() ? k_b64[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -271,7 +250,7 @@ void ClientSession::start_auth() {
   }
   const auto& c = *m_config.credentials;
   if (m_caps.auth_plain) {
-    send("AUTH PLAIN " + base64(std::string(1, '\0') + c.username + std::string(1, '\0') + c.password));
+    send("AUTH PLAIN " + util::base64(std::string(1, '\0') + c.username + std::string(1, '\0') + c.password));
     m_state = State::k_auth;
   } else if (m_caps.auth_login) {
     send("AUTH LOGIN");
@@ -396,7 +375,7 @@ void ClientSession::on_reply(const Reply& reply) {
       if (reply.code == 334) {
         const auto& c = *m_config.credentials;
         const bool user = m_state == State::k_auth_login_user;
-        send(base64(user ? c.username : c.password));
+        send(util::base64(user ? c.username : c.password));
         m_state = user ? State::k_auth_login_pass : State::k_auth;
       } else {
         fail("authentication refused: " + reply.summary(), reply.permanent(), &reply);

@@ -95,6 +95,26 @@ class SmtpPeer:
                 self.proc.kill()
 
 
+class PeerCase(Case):
+    """A test case that starts scripted SMTP peers and stops them afterwards."""
+
+    peer_args = ()
+
+    def setUp(self):
+        super().setUp()
+        self.peers = []
+
+    def tearDown(self):
+        for p in self.peers:
+            p.stop()
+        super().tearDown()
+
+    def peer(self, *args):
+        p = SmtpPeer(self.tmp, *self.peer_args, *args)
+        self.peers.append(p)
+        return p
+
+
 def write_campaign(root, emails, extra_toml="", name="c"):
     """An init'ed campaign whose audience is `emails` (all locale en)."""
     d = os.path.join(root, name)

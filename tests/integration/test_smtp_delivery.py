@@ -15,21 +15,7 @@ def transport(port, scheme="smtp"):
     return f"{scheme}://127.0.0.1:{port}"
 
 
-class SmtpDelivery(support.Case):
-    def setUp(self):
-        super().setUp()
-        self.peers = []
-
-    def tearDown(self):
-        for p in self.peers:
-            p.stop()
-        super().tearDown()
-
-    def peer(self, *args):
-        p = SmtpPeer(self.tmp, *args)
-        self.peers.append(p)
-        return p
-
+class SmtpDelivery(support.PeerCase):
     def assert_one_recipient_each(self, peer):
         for m in peer.records("message"):
             self.assertEqual(len(m["rcpt_tos"]), 1, m)

@@ -36,21 +36,11 @@ def write_secret(d, value, mode=0o600):
     return path
 
 
-class SmtpTlsAuth(support.Case):
+class SmtpTlsAuth(support.PeerCase):
     def setUp(self):
         super().setUp()
         self.cert, self.key = make_cert(self.tmp)
-        self.peers = []
-
-    def tearDown(self):
-        for p in self.peers:
-            p.stop()
-        super().tearDown()
-
-    def peer(self, *args):
-        p = SmtpPeer(self.tmp, "--cert", self.cert, "--key", self.key, *args)
-        self.peers.append(p)
-        return p
+        self.peer_args = ("--cert", self.cert, "--key", self.key)
 
     def test_starttls_required_and_verified(self):
         p = self.peer("--require-tls")

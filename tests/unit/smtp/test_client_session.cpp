@@ -271,11 +271,16 @@ TEST(ClientSession, TlsRequiredButNotOffered) {
   EXPECT_TRUE(t.events.front().fatal);
 }
 
-TEST(ClientSession, AuthPlainOverTls) {
+// A session over TLS with credentials configured.
+SessionConfig with_credentials() {
   SessionConfig c;
   c.tls_active = true;
   c.credentials = Credentials{"user", "s3cret"};
-  Transcript t(c);
+  return c;
+}
+
+TEST(ClientSession, AuthPlainOverTls) {
+  Transcript t(with_credentials());
   t.step("220 mx\r\n");
   // base64("\0user\0s3cret")
   EXPECT_EQ(t.step("250-mx\r\n250 AUTH LOGIN PLAIN\r\n"), "AUTH PLAIN AHVzZXIAczNjcmV0\r\n");
@@ -284,10 +289,7 @@ TEST(ClientSession, AuthPlainOverTls) {
 }
 
 TEST(ClientSession, AuthLogin) {
-  SessionConfig c;
-  c.tls_active = true;
-  c.credentials = Credentials{"user", "s3cret"};
-  Transcript t(c);
+  Transcript t(with_credentials());
   t.step("220 mx\r\n");
   EXPECT_EQ(t.step("250-mx\r\n250 AUTH LOGIN\r\n"), "AUTH LOGIN\r\n");
   EXPECT_EQ(t.step("334 VXNlcm5hbWU6\r\n"), "dXNlcg==\r\n");
@@ -297,10 +299,7 @@ TEST(ClientSession, AuthLogin) {
 }
 
 TEST(ClientSession, AuthRefusedIsFatalAndNeverEchoesThePassword) {
-  SessionConfig c;
-  c.tls_active = true;
-  c.credentials = Credentials{"user", "s3cret"};
-  Transcript t(c);
+  Transcript t(with_credentials());
   t.step("220 mx\r\n");
   t.step("250-mx\r\n250 AUTH PLAIN\r\n");
   EXPECT_EQ(t.step("535 5.7.8 bad credentials\r\n"), "QUIT\r\n");
