@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "campaign/audience_session.hpp"
 #include "campaign/guard_setup.hpp"
@@ -241,6 +242,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   }
   summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto sending_started = std::chrono::steady_clock::now();
+  (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage}, {"at", unix_now()}, {"sent_this_run", 0},
+                                                  {"rate_per_second", 0.0}, {"eta_seconds", -1.0}}
+                                       .dump());
   std::int64_t last_id = 0;
   // Fetches and prepares the next batch of due recipients.
   auto next = [&]() -> Result<std::vector<PreparedMessage>> {
@@ -357,6 +361,19 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     progress.elapsed_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
     if (on_progress) on_progress(progress);
+    // For `status` in another shell: the rate and ETA of this running send.
+    {
+      const double rate = progress.elapsed_seconds > 0 ? static_cast<double>(progress.sent_this_run) /
+                                                            progress.elapsed_seconds : 0.0;
+      const std::int64_t remaining = std::max<std::int64_t>(0, progress.total - progress.done - progress.sent_this_run);
+      (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage},
+                                                      {"at", unix_now()},
+                                                      {"sent_this_run", progress.sent_this_run},
+                                                      {"rate_per_second", rate},
+                                                      {"eta_seconds", rate > 0 ? remaining / rate : -1.0},
+                                                      {"by_lane", progress.sent_by_lane}}
+                                           .dump());
+    }
     if (!report->fatal.empty()) {
       if (auto w = flush(); !w) return std::unexpected(w.error());
       (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
@@ -376,6 +393,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     if (auto w = note_canary_progress(store); !w) return std::unexpected(w.error());
   }
   progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
+  (void)store.delete_meta("progress");  // this send is no longer running
   if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
   if (stop_requested()) {
     return fail("interrupted; state is saved — run send again to continue", ExitCode::k_runtime);

@@ -48,6 +48,12 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   if (loaded) {
     if (auto g = campaign::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
   }
+  // A send updates "progress" after every batch; older than 30 s means none is running.
+  std::optional<nlohmann::json> running;
+  if (auto p = s.get_meta("progress"); p && *p) {
+    auto j = nlohmann::json::parse(**p, nullptr, false);
+    if (j.is_object() && std::time(nullptr) - j.value("at", std::int64_t{0}) <= 30) running = j;
+  }
   using S = store::RecipientState;
   const auto mask = [&](const std::string& t) { return opts.show_addresses ? t : util::mask_addresses_in(t); };
   if (opts.json) {
@@ -56,6 +62,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
       j["states"][store::state_name(static_cast<S>(i))] = counts->by_state[static_cast<std::size_t>(i)];
     }
     j["total"] = counts->total;
+    j["running"] = running ? *running : nlohmann::json(nullptr);
     j["possible_duplicates"] = counts->possible_duplicates;
     j["possible_duplicate_recipients"] = counts->possible_duplicate_recipients;
     j["content_hash"] = hash;
@@ -107,6 +114,12 @@ int cmd_status(const CommonOptions& opts, bool audit) {
                     ? fmt::format("; {} earlier approval(s) voided by content changes", gates->voided_approvals).c_str()
                     : "");
     std::printf("full stage: %s\n", gates->open() ? "open" : "closed");
+  }
+  if (running) {
+    const double eta = running->value("eta_seconds", -1.0);
+    std::printf("running: stage %s, %.0f messages/s, ETA %s\n", running->value("stage", "?").c_str(),
+                running->value("rate_per_second", 0.0),
+                eta < 0 ? "?" : util::format_duration(static_cast<std::int64_t>(eta)).c_str());
   }
   std::printf("recipients: %s\n", util::with_commas(counts->total).c_str());
   for (int i = 0; i < store::k_state_count; ++i) {

@@ -111,6 +111,13 @@ class SmtpDelivery(support.PeerCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(2.5)
         self.assertIsNone(proc.poll(), "still sending")
+        self.assertIsNotNone(status(d)["running"], "status shows the running send")
+        deadline = time.time() + 10
+        while time.time() < deadline and status(d)["running"]["rate_per_second"] == 0:
+            time.sleep(0.25)  # the first batch of 500 takes about 3 s at this peer's pace
+        running = status(d)["running"]
+        self.assertGreater(running["rate_per_second"], 0)
+        self.assertGreater(running["eta_seconds"], 0)
         run("halt", d, "--reason", "bad numbers in the body", check=0)
         halted_at = time.time()
         time.sleep(1.2)
