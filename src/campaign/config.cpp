@@ -195,6 +195,51 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       error(d, line_of(*n), "'transport' must be a table: [transport]");
     }
   }
+  if (const auto* n = root.get("shaping")) {
+    if (const auto* t = n->as_table()) {
+      for (const auto& [lane_name, lane_node] : *t) {
+        const std::string where = fmt::format("shaping.{}.", lane_name.str());
+        const auto* lt = lane_node.as_table();
+        if (lt == nullptr) {
+          error(d, line_of(lane_node), fmt::format("'shaping.{}' must be a table", lane_name.str()));
+          continue;
+        }
+        warn_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
+        delivery::LaneDefaults lane;
+        lane.name = std::string(lane_name.str());
+        lane.rate_per_second = 0;
+        lane.connections = 0;
+        lane.messages_per_connection = 0;
+        if (const auto* dn = lt->get("domains")) {
+          if (const auto* arr = dn->as_array()) {
+            for (const auto& el : *arr) {
+              if (const auto* str = el.as_string()) lane.domains.push_back(util::to_lower_ascii(str->get()));
+            }
+          } else {
+            error(d, line_of(*dn), fmt::format("'{}domains' must be a list like [\"example.com\"]", where));
+          }
+        }
+        if (auto rate = get_string(*lt, "rate", where, d)) {
+          if (auto r = delivery::parse_rate(*rate)) lane.rate_per_second = *r;
+          else error(d, line_of(*lt->get("rate")), fmt::format("'{}rate' must look like \"600/min\", \"10/s\" or \"20000/h\"", where));
+        }
+        for (const char* key : {"burst", "connections", "messages_per_connection"}) {
+          if (const auto* kn = lt->get(key)) {
+            const auto v = kn->value<std::int64_t>();
+            if (!v || *v < 1 || *v > 100000) {
+              error(d, line_of(*kn), fmt::format("'{}{}' must be a whole number from 1 to 100000", where, key));
+              continue;
+            }
+            const int iv = static_cast<int>(*v);
+            if (std::string_view(key) == "burst") lane.burst = iv;
+            else if (std::string_view(key) == "connections") lane.connections = iv;
+            else lane.messages_per_connection = iv;
+          }
+        }
+        cfg.shaping.push_back(std::move(lane));
+      }
+    }
+  }
   if (const auto* n = root.get("unsubscribe")) {
     if (const auto* t = n->as_table()) {
       warn_unknown(*t, {"secret_file"}, "unsubscribe.", d);

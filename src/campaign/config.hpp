@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "delivery/providers.hpp"
 #include "mail/mailbox.hpp"
 #include "util/diagnostic.hpp"
 
@@ -63,6 +64,7 @@ struct CampaignConfig {
   std::vector<std::string> test_addresses;
   CanarySettings canary;
   std::int64_t approvals_required = 1;
+  std::vector<delivery::LaneDefaults> shaping;  // [shaping.<lane>] overrides
 };
 
 // Parses `dir`/campaign.toml; returns nullopt when it cannot be used at all.

@@ -21,6 +21,7 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
     const LoadedCampaign& campaign, std::shared_ptr<const guard::PrivacyGuard> guard, int workers) {
   std::unique_ptr<MessagePreparer> p(new MessagePreparer());
   p->m_guard = std::move(guard);
+  p->m_lanes = std::make_unique<delivery::LaneTable>(campaign.config.shaping);
   auto header = audience::AudienceLoader::open(campaign.audience_path(), {});
   if (!header) return std::unexpected(header.error());
   const auto columns = header->columns();
@@ -53,7 +54,7 @@ std::vector<PreparedMessage> MessagePreparer::prepare(const std::vector<store::S
       p.email = r.email;
       p.attempts = r.attempts;
       p.first_attempt_at = r.first_attempt_at;
-      p.lane = delivery::lane_for_domain(r.email.substr(r.email.rfind('@') + 1));
+      p.lane = m_lanes->lane_for(r.email.substr(r.email.rfind('@') + 1)).name;
       const std::string name =
           m_name_column >= 0 && static_cast<std::size_t>(m_name_column) < r.fields.size()
               ? std::string(util::trim(r.fields[static_cast<std::size_t>(m_name_column)]))

@@ -10,6 +10,7 @@
 
 #include "campaign/campaign.hpp"
 #include "campaign/message_builder.hpp"
+#include "delivery/providers.hpp"
 #include "guard/privacy_guard.hpp"
 #include "store/state_store.hpp"
 
@@ -48,6 +49,7 @@ class MessagePreparer {
   std::shared_ptr<const guard::PrivacyGuard> m_guard;
   std::string m_envelope_from;
   int m_name_column = -1;
+  std::unique_ptr<delivery::LaneTable> m_lanes;
 };
 
 }  // namespace blindcast::campaign

@@ -15,16 +15,17 @@ Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& 
   auto session = open_audience(*campaign, diags, {});
   if (!session) return std::unexpected(session.error());
   SendPlan plan;
+  const delivery::LaneTable table(campaign->config.shaping);
   std::map<std::string, std::int64_t> per_lane;
   audience::AudienceRow row;
   while (session->loader->next(row)) {
-    ++per_lane[delivery::lane_for_domain(row.email.substr(row.email.rfind('@') + 1))];
+    ++per_lane[table.lane_for(row.email.substr(row.email.rfind('@') + 1)).name];
     ++plan.locales[row.locale.empty() ? "(default)" : row.locale];
     ++plan.recipients;
   }
   plan.rejected = session->loader->stats().rejected;
   plan.duplicates = session->loader->stats().duplicates;
-  for (const auto& lane : delivery::builtin_lanes()) {
+  for (const auto& lane : table.lanes()) {
     const auto it = per_lane.find(lane.name);
     if (it == per_lane.end()) continue;
     LanePlan lp{lane.name, it->second, lane.rate_per_second, lane.connections,

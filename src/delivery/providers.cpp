@@ -17,24 +17,76 @@ const std::vector<LaneDefaults>& builtin_lanes() {
   return k_lanes;
 }
 
+namespace {
+
+bool domain_matches(const LaneDefaults& lane, std::string_view domain) {
+  for (const auto& d : lane.domains) {
+    if (d.ends_with(".*")) {
+      const std::string_view prefix(d.data(), d.size() - 1);  // "yahoo."
+      // yahoo.com, yahoo.de, and two-label suffixes such as yahoo.co.uk
+      if (domain.starts_with(prefix) && domain.size() > prefix.size() &&
+          domain.substr(prefix.size()).size() <= 6) {
+        return true;
+      }
+    } else if (domain == d) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<double> parse_rate(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  double n = 0;
+  try {
+    n = std::stod(std::string(text.substr(0, slash)));
+  } catch (...) {
+    return std::nullopt;
+  }
+  const std::string_view unit = text.substr(slash + 1);
+  double per = 0;
+  if (unit == "s" || unit == "sec") per = 1;
+  if (unit == "min" || unit == "m") per = 60;
+  if (unit == "h" || unit == "hour") per = 3600;
+  if (per == 0 || n <= 0) return std::nullopt;
+  return n / per;
+}
+
+LaneTable::LaneTable(std::vector<LaneDefaults> overrides) {
+  std::vector<LaneDefaults> builtin = builtin_lanes();
+  for (auto& o : overrides) {
+    bool known = false;
+    for (auto& b : builtin) {
+      if (b.name != o.name) continue;
+      known = true;
+      if (!o.domains.empty()) b.domains.insert(b.domains.begin(), o.domains.begin(), o.domains.end());
+      if (o.rate_per_second > 0) b.rate_per_second = o.rate_per_second;
+      if (o.connections > 0) b.connections = o.connections;
+      if (o.burst > 0) b.burst = o.burst;
+      if (o.messages_per_connection > 0) b.messages_per_connection = o.messages_per_connection;
+    }
+    if (!known) {
+      if (o.rate_per_second <= 0) o.rate_per_second = 10;
+      if (o.connections <= 0) o.connections = 2;
+      m_lanes.push_back(o);
+    }
+  }
+  for (auto& b : builtin) m_lanes.push_back(std::move(b));
+}
+
+const LaneDefaults& LaneTable::lane_for(std::string_view domain) const {
+  for (const auto& lane : m_lanes) {
+    if (domain_matches(lane, domain)) return lane;
+  }
+  return m_lanes.back();  // default
+}
+
 std::string lane_for_domain(std::string_view domain) {
   for (const auto& lane : builtin_lanes()) {
-    for (const auto& d : lane.domains) {
-      if (d.ends_with(".*")) {
-        const std::string_view prefix(d.data(), d.size() - 1);  // "yahoo."
-        if (domain.starts_with(prefix) && domain.find('.', prefix.size()) == std::string_view::npos) {
-          return lane.name;
-        }
-        // co.uk-style: yahoo.co.uk
-        if (domain.starts_with(prefix) && domain.size() > prefix.size() &&
-            domain.substr(prefix.size()).find('.') != std::string_view::npos &&
-            domain.substr(prefix.size()).size() <= 6) {
-          return lane.name;
-        }
-      } else if (domain == d) {
-        return lane.name;
-      }
-    }
+    if (domain_matches(lane, domain)) return lane.name;
   }
   return "default";
 }

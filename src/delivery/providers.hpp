@@ -3,6 +3,7 @@
 // (SPEC §5). `[shaping.<lane>]` in campaign.toml overrides or extends it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,12 +15,31 @@ struct LaneDefaults {
   std::vector<std::string> domains;        // exact domains or "prefix.*" for any TLD
   double rate_per_second = 10;
   int connections = 2;
+  int burst = 0;                           // messages allowed at once; 0 = one second's worth
+  int messages_per_connection = 100;
 };
 
 // The built-in lanes, "default" last.
 const std::vector<LaneDefaults>& builtin_lanes();
 
-// Returns the lane name for an A-label `domain` ("default" when none matches).
+// Returns the built-in lane name for an A-label `domain` ("default" when none matches).
 std::string lane_for_domain(std::string_view domain);
+
+// The built-in table with a campaign's `[shaping.<lane>]` overrides applied
+// (changed settings of a built-in lane, or new lanes with their own domains,
+// which are matched before the built-in ones).
+class LaneTable {
+ public:
+  explicit LaneTable(std::vector<LaneDefaults> overrides = {});
+  // The lane of an A-label `domain`.
+  [[nodiscard]] const LaneDefaults& lane_for(std::string_view domain) const;
+  [[nodiscard]] const std::vector<LaneDefaults>& lanes() const { return m_lanes; }
+
+ private:
+  std::vector<LaneDefaults> m_lanes;  // custom lanes first, "default" last
+};
+
+// Parses a rate like "600/min", "10/s", "20000/h" into messages per second.
+std::optional<double> parse_rate(std::string_view text);
 
 }  // namespace blindcast::delivery

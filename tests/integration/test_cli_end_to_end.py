@@ -101,6 +101,34 @@ class CliEndToEnd(support.Case):
         self.assertEqual(plan["locales"]["ja-JP"], 1)
         self.assertGreater(plan["eta_seconds"], 0)
 
+    def test_plan_uses_shaping_overrides_and_custom_lanes(self):
+        d = self.init()
+        with open(os.path.join(d, "audience.csv"), "a") as f:
+            for i in range(600):
+                f.write(f"y{i}@yahoo.com,Y,en,1,2026-12-01,\n")
+            for i in range(30):
+                f.write(f"c{i}@corp.example,C,en,1,2026-12-01,\n")
+        with open(os.path.join(d, "campaign.toml"), "a") as f:
+            f.write('\n[shaping.yahoo]\nrate = "60/min"\nconnections = 2\n'
+                    '\n[shaping.corporate]\ndomains = ["corp.example"]\nrate = "30/min"\n')
+        plan = json.loads(run("plan", d, "--json", check=0).stdout)
+        lanes = {l["lane"]: l for l in plan["lanes"]}
+        self.assertEqual(lanes["yahoo"]["recipients"], 600)
+        self.assertAlmostEqual(lanes["yahoo"]["rate_per_second"], 1.0)
+        self.assertAlmostEqual(lanes["yahoo"]["eta_seconds"], 600, delta=1)
+        self.assertEqual(lanes["corporate"]["recipients"], 30)
+        self.assertAlmostEqual(lanes["corporate"]["eta_seconds"], 60, delta=1)
+        self.assertAlmostEqual(plan["eta_seconds"], 600, delta=1)
+        text = run("plan", d, check=0).stdout
+        self.assertIn("warning: yahoo sets the pace", text)
+        bad = os.path.join(self.tmp, "bad")
+        shutil.copytree(d, bad)
+        with open(os.path.join(bad, "campaign.toml"), "a") as f:
+            f.write('\n[shaping.google]\nrate = "fast"\n')
+        out = run("lint", bad)
+        self.assertEqual(out.returncode, 2)
+        self.assertRegex(out.stderr, r"campaign\.toml:\d+: error: 'shaping\.google\.rate' must look like")
+
     def test_halt_and_release(self):
         d = self.init()
         run("halt", d, "--reason", "checking DNS", "--by", "ops", check=0)
