@@ -187,6 +187,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   const auto started = std::chrono::steady_clock::now();
   if (auto h = check_not_halted(store, campaign); !h) return std::unexpected(h.error());
   if (auto s = sync_audience(campaign, store, summary); !s) return std::unexpected(s.error());
+  auto suppressed = store.apply_suppressions();
+  if (!suppressed) return std::unexpected(suppressed.error());
+  if (*suppressed > 0) util::log_info(fmt::format("{} recipients are on the suppression list and will not be sent", *suppressed));
   auto recovered = store.recover_in_flight();
   if (!recovered) return std::unexpected(recovered.error());
   summary.recovered_in_flight = *recovered;

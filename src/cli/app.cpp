@@ -72,6 +72,17 @@ int run(int argc, char** argv) {
   auto* release = app.add_subcommand("release", "lift a halt");
   add_common(release, o);
   release->add_option("--by", by, "who releases (default: the login name)");
+  auto* suppress = app.add_subcommand("suppress", "the campaign's suppression list (bounced addresses join it)");
+  suppress->require_subcommand(1);
+  std::string file, address;
+  auto* sup_import = suppress->add_subcommand("import", "add the addresses in FILE (one per line, or a CSV's first column)");
+  add_common(sup_import, o);
+  sup_import->add_option("FILE", file, "file of addresses")->required();
+  auto* sup_list = suppress->add_subcommand("list", "show the suppression list");
+  add_common(sup_list, o);
+  auto* sup_remove = suppress->add_subcommand("remove", "take ADDRESS off the suppression list");
+  add_common(sup_remove, o);
+  sup_remove->add_option("ADDRESS", address, "the address")->required();
   auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
   add_common(demo, o, false);
   demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
@@ -99,6 +110,9 @@ int run(int argc, char** argv) {
     if (*halt) return cmd_halt(o, reason, by);
     if (*release) return cmd_release(o, by);
     if (*demo) return cmd_demo(o);
+    if (*sup_import) return cmd_suppress_import(o, file);
+    if (*sup_list) return cmd_suppress_list(o);
+    if (*sup_remove) return cmd_suppress_remove(o, address);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "blindcast: internal error: %s\n", e.what());
     return static_cast<int>(ExitCode::k_runtime);

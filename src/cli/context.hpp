@@ -38,6 +38,9 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
 int cmd_plan(const CommonOptions& opts);
 int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason);
 int cmd_approve(const CommonOptions& opts, const std::string& by);
+int cmd_suppress_import(const CommonOptions& opts, const std::string& file);
+int cmd_suppress_list(const CommonOptions& opts);
+int cmd_suppress_remove(const CommonOptions& opts, const std::string& address);
 int cmd_status(const CommonOptions& opts, bool audit);
 int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by);
 int cmd_release(const CommonOptions& opts, const std::string& by);

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS recipients (
   canary INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS recipients_canary ON recipients(id) WHERE canary = 1;
+CREATE TABLE IF NOT EXISTS suppressions (
+  address TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS approvals (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL, content_hash TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
@@ -329,6 +331,52 @@ class SqliteStore final : public StateStore {
     return CanaryStats{s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4), s.i64(5), s.i64(6)};
   }
 
+  Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "adding to the suppression list");
+    Stmt s(m_db, "INSERT OR IGNORE INTO suppressions (address, reason, at) VALUES (?1, ?2, ?3)");
+    std::int64_t added = 0;
+    for (const auto& a : addresses) {
+      s.bind(1, a).bind(2, reason).bind(3, now_seconds());
+      const int rc = s.step();
+      s.reset();
+      if (rc != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
+      added += sqlite3_changes(m_db);
+    }
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return added;
+  }
+
+  Result<bool> remove_suppression(std::string_view address) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "changing the suppression list");
+    Stmt s(m_db, "DELETE FROM suppressions WHERE address = ?1");
+    s.bind(1, address);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "changing the suppression list");
+    const bool removed = sqlite3_changes(m_db) > 0;
+    Stmt back(m_db, "UPDATE recipients SET state = 0, next_attempt_at = 0 WHERE state = 5 AND key = ?1");
+    back.bind(1, address);
+    if (back.step() != SQLITE_DONE) return db_error(m_db, "changing the suppression list");
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return removed;
+  }
+
+  Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) override {
+    Stmt s(m_db, "SELECT address, reason, at FROM suppressions ORDER BY at, address LIMIT ?1");
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<std::tuple<std::string, std::string, std::int64_t>> out;
+    while (s.step() == SQLITE_ROW) out.emplace_back(std::string(s.text(0)), std::string(s.text(1)), s.i64(2));
+    return out;
+  }
+
+  Result<std::int64_t> apply_suppressions() override {
+    Stmt s(m_db,
+           "UPDATE recipients SET state = 5, last_reply = 'on the suppression list' "
+           "WHERE state IN (0, 3) AND key IN (SELECT address FROM suppressions)");
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "applying the suppression list");
+    return static_cast<std::int64_t>(sqlite3_changes(m_db));
+  }
+
   Result<void> add_approval(std::string_view by, std::string_view content_hash) override {
     Stmt s(m_db, "INSERT INTO approvals (at, by, content_hash) VALUES (?1, ?2, ?3)");
     s.bind(1, now_seconds()).bind(2, by).bind(3, content_hash);
@@ -380,12 +428,21 @@ class SqliteStore final : public StateStore {
              "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
              "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6 "
              "WHERE id = ?1");
+      Stmt suppress(m_db,
+                    "INSERT OR IGNORE INTO suppressions (address, reason, at) "
+                    "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
       for (const auto& o : outcomes) {
         s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
             .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0});
         const int rc = s.step();
         s.reset();
         if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
+        if (o.state == RecipientState::k_bounced) {  // a permanent failure is never tried again
+          suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, now);
+          const int src = suppress.step();
+          suppress.reset();
+          if (src != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
+        }
       }
     }
     if (!ids.empty()) {

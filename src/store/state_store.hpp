@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "util/error.hpp"
@@ -144,6 +145,14 @@ class StateStore {
   virtual Result<void> set_canary(std::span<const std::int64_t> ids) = 0;
   // Delivery counts over the canary sample.
   virtual Result<CanaryStats> canary_stats() = 0;
+  // Adds `addresses` (normalised, any case) to the suppression list with `reason`.
+  virtual Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) = 0;
+  // Removes `address` from the suppression list; its unsent recipient becomes pending again.
+  virtual Result<bool> remove_suppression(std::string_view address) = 0;
+  // The suppression list: address, reason, time.
+  virtual Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) = 0;
+  // Marks unsent recipients on the suppression list as suppressed; returns how many changed.
+  virtual Result<std::int64_t> apply_suppressions() = 0;
   // Records an approval of `content_hash` by `by`.
   virtual Result<void> add_approval(std::string_view by, std::string_view content_hash) = 0;
   // Every approval, oldest first.

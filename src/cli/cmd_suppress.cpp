@@ -1,0 +1,87 @@
+// suppress import|list|remove: the campaign's suppression list. Bounced
+// addresses join it by themselves; these commands add, show and remove others.
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.hpp"
+#include "mail/address.hpp"
+#include "util/mask.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::cli {
+
+int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return report(Error{fmt::format("{}: cannot read", file)});
+  std::vector<std::string> keys;
+  std::string line;
+  long n = 0;
+  long bad = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    std::string_view v = util::trim(line);
+    if (const auto comma = v.find(','); comma != std::string_view::npos) v = util::trim(v.substr(0, comma));
+    if (v.empty() || v.front() == '#' || (n == 1 && util::iequals(v, "email"))) continue;
+    auto a = mail::parse_address(v);
+    if (!a) {
+      ++bad;
+      std::fprintf(stderr, "%s:%ld: warning: skipped: %s\n", file.c_str(), n, a.error().c_str());
+      continue;
+    }
+    keys.push_back(a->dedup_key());
+  }
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto added = (*store)->add_suppressions(keys, fmt::format("imported from {}", file));
+  if (!added) return report(added.error());
+  (void)(*store)->append_event("suppress_import", "blindcast",
+                               fmt::format("{} addresses imported from {} ({} new, {} skipped)", keys.size(), file,
+                                           *added, bad));
+  std::printf("suppression list: %lld new of %zu read from %s (%ld lines skipped)\n", static_cast<long long>(*added),
+              keys.size(), file.c_str(), bad);
+  return 0;
+}
+
+int cmd_suppress_list(const CommonOptions& opts) {
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto list = (*store)->suppressions(1000000);
+  if (!list) return report(list.error());
+  const auto shown = [&](const std::string& a) { return opts.show_addresses ? a : util::mask_address(a); };
+  if (opts.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& [a, reason, at] : *list) j.push_back({{"address", shown(a)}, {"reason", util::mask_addresses_in(reason)}, {"at", at}});
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  for (const auto& [a, reason, at] : *list) {
+    std::printf("%s  %s  %s\n", fmt::format("{:%Y-%m-%d %H:%M}", fmt::gmtime(static_cast<std::time_t>(at))).c_str(),
+                shown(a).c_str(), util::mask_addresses_in(reason).c_str());
+  }
+  std::printf("%zu suppressed addresses\n", list->size());
+  return 0;
+}
+
+int cmd_suppress_remove(const CommonOptions& opts, const std::string& address) {
+  auto a = mail::parse_address(address);
+  if (!a) return report(Error{fmt::format("not a valid address: {}", a.error())});
+  auto store = open_store(opts);
+  if (!store) return report(store.error());
+  auto removed = (*store)->remove_suppression(a->dedup_key());
+  if (!removed) return report(removed.error());
+  if (!*removed) {
+    std::printf("%s was not on the suppression list\n", util::mask_address(address).c_str());
+    return 0;
+  }
+  (void)(*store)->append_event("suppress_remove", "blindcast", util::mask_address(address));
+  std::printf("removed %s from the suppression list; an unsent message to it will be sent by the next send\n",
+              util::mask_address(address).c_str());
+  return 0;
+}
+
+}  // namespace blindcast::cli
