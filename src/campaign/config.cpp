@@ -248,7 +248,13 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
   }
   if (const auto* n = root.get("delivery")) {
     if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"retry", "max_retry_age"}, "delivery.", d);
+      warn_unknown(*t, {"retry", "max_retry_age", "throttle_quiet"}, "delivery.", d);
+      if (const auto* q = t->get("throttle_quiet")) {
+        const auto* str = q->as_string();
+        const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+        if (secs && *secs > 0) cfg.delivery.throttle_quiet_seconds = *secs;
+        else error(d, line_of(*q), "'delivery.throttle_quiet' must be a duration like \"60s\"");
+      }
       if (const auto* r = t->get("retry")) {
         const auto* arr = r->as_array();
         std::vector<std::int64_t> steps;

@@ -33,6 +33,7 @@ struct TransportSettings {
 struct DeliverySettings {
   std::vector<std::int64_t> retry_seconds = {60, 300, 1800, 7200};  // the last step repeats
   std::int64_t max_retry_age_seconds = 3 * 86400;
+  std::int64_t throttle_quiet_seconds = 60;  // quiet time before a throttled lane speeds up
 };
 
 struct CanarySettings {

@@ -9,6 +9,10 @@
 
 namespace blindcast::campaign {
 
+namespace {
+constexpr double k_unshaped_rate = 2000;  // messages per second assumed for a lane without a rate
+}
+
 Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& diags) {
   auto campaign = load_campaign(dir, diags);
   if (!campaign) return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
@@ -28,8 +32,12 @@ Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& 
   for (const auto& lane : table.lanes()) {
     const auto it = per_lane.find(lane.name);
     if (it == per_lane.end()) continue;
+    // A shaped lane sends its burst at once, then at its rate; an unshaped one
+    // is estimated at k_unshaped_rate.
+    const double rate = lane.rate_per_second > 0 ? lane.rate_per_second : k_unshaped_rate;
+    const double burst = lane.rate_per_second > 0 ? (lane.burst > 0 ? lane.burst : std::max(1.0, rate)) : 0;
     LanePlan lp{lane.name, it->second, lane.rate_per_second, lane.connections,
-                static_cast<double>(it->second) / lane.rate_per_second};
+                std::max(0.0, static_cast<double>(it->second) - burst) / rate};
     plan.total_seconds = std::max(plan.total_seconds, lp.seconds);
     plan.lanes.push_back(lp);
   }

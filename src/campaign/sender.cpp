@@ -124,6 +124,8 @@ Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaig
   c.messages_per_connection = t.messages_per_connection;
   c.timeout_seconds = t.timeout_seconds;
   c.helo_name = t.helo_name;
+  c.lanes = delivery::LaneTable(campaign.config.shaping).lanes();
+  c.throttle_quiet_seconds = static_cast<int>(campaign.config.delivery.throttle_quiet_seconds);
   if (!t.password_file.empty()) {
     auto secret = util::read_secret_file(campaign.dir / t.password_file, t.password_file);
     if (!secret) return std::unexpected(secret.error());
@@ -167,6 +169,15 @@ Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& ca
 }
 
 namespace {
+
+nlohmann::json lanes_json(const std::vector<delivery::LaneStatus>& lanes) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& l : lanes) {
+    j[l.name] = {{"rate_per_second", l.rate}, {"configured_per_second", l.configured_rate},
+                 {"throttled_at", l.throttled_at}};
+  }
+  return j;
+}
 
 Error halted_error(store::StateStore& store, const LoadedCampaign& campaign) {
   auto halt = read_halt(store);
@@ -303,7 +314,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       }
       ids.push_back(m.id);
       outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id), (*preparer)->envelope_from(), m.email,
-                          std::move(m.data)});
+                          std::move(m.data), m.lane});
       sent_with.push_back(&m);
     }
     if (outgoing.empty()) {
@@ -333,6 +344,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
           break;
         case delivery::DeliveryKind::k_not_attempted:
           o.state = store::RecipientState::k_pending;
+          o.next_attempt_at = res.retry_at;  // set when its lane was at its rate
           break;
         case delivery::DeliveryKind::k_deferred: {
           const PreparedMessage& m = *sent_with[i];
@@ -343,6 +355,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
           if (when) {
             o.state = store::RecipientState::k_deferred;
             o.next_attempt_at = *when;
+            ++progress.deferred_by_lane[m.lane];
           } else {
             o.state = store::RecipientState::k_failed;
             o.reply = "gave up after max_retry_age: " + o.reply;
@@ -353,6 +366,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
         case delivery::DeliveryKind::k_bounced:
           o.state = store::RecipientState::k_bounced;
           ++progress.failed_this_run;
+          ++progress.bounced_by_lane[sent_with[i]->lane];
           break;
         case delivery::DeliveryKind::k_failed:
           o.state = store::RecipientState::k_failed;
@@ -363,6 +377,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     }
     progress.elapsed_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
+    for (const auto& l : report->lanes) progress.rate_by_lane[l.name] = l.rate;
     if (on_progress) on_progress(progress);
     // For `status` in another shell: the rate and ETA of this running send.
     {
@@ -374,7 +389,8 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                                                       {"sent_this_run", progress.sent_this_run},
                                                       {"rate_per_second", rate},
                                                       {"eta_seconds", rate > 0 ? remaining / rate : -1.0},
-                                                      {"by_lane", progress.sent_by_lane}}
+                                                      {"by_lane", progress.sent_by_lane},
+                                                      {"lanes", lanes_json(report->lanes)}}
                                            .dump());
     }
     if (!report->fatal.empty()) {

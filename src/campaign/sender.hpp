@@ -44,6 +44,9 @@ struct SendProgress {
   std::int64_t failed_this_run = 0;
   double elapsed_seconds = 0;
   std::map<std::string, std::int64_t> sent_by_lane;
+  std::map<std::string, std::int64_t> deferred_by_lane;
+  std::map<std::string, std::int64_t> bounced_by_lane;
+  std::map<std::string, double> rate_by_lane;       // shaped lanes: current rate (messages/s)
 };
 
 struct SendSummary {

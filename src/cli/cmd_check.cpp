@@ -125,8 +125,9 @@ int cmd_plan(const CommonOptions& opts) {
   }
   std::printf("%-12s %12s %12s %6s %10s\n", "lane", "recipients", "rate", "conns", "duration");
   for (const auto& l : plan->lanes) {
-    std::printf("%-12s %12s %10.0f/min %6d %10s\n", l.lane.c_str(), util::with_commas(l.recipients).c_str(),
-                l.rate_per_second * 60, l.connections,
+    const std::string rate = l.rate_per_second > 0 ? fmt::format("{:.0f}/min", l.rate_per_second * 60) : "unshaped";
+    std::printf("%-12s %12s %14s %6d %10s\n", l.lane.c_str(), util::with_commas(l.recipients).c_str(), rate.c_str(),
+                l.connections,
                 util::format_duration(static_cast<std::int64_t>(l.seconds + 0.5)).c_str());
   }
   std::printf("\n%-12s %12s\n", "locale", "recipients");

@@ -39,8 +39,20 @@ class ProgressPrinter {
     const double rate = p.elapsed_seconds > 0 ? static_cast<double>(p.sent_this_run) / p.elapsed_seconds : 0;
     const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run);
     const std::string eta = rate > 0 ? util::format_duration(static_cast<std::int64_t>(remaining / rate)) : "?";
+    // Per lane: sent, and deferred / bounced when any, and the shaped rate.
     std::string lanes;
-    for (const auto& [lane, n] : p.sent_by_lane) lanes += fmt::format(" {}={}", lane, n);
+    for (const auto& [lane, n] : p.sent_by_lane) {
+      lanes += fmt::format(" {}={}", lane, n);
+      const auto d = p.deferred_by_lane.find(lane);
+      const auto b = p.bounced_by_lane.find(lane);
+      if (d != p.deferred_by_lane.end() || b != p.bounced_by_lane.end()) {
+        lanes += fmt::format("(d{} b{})", d != p.deferred_by_lane.end() ? d->second : 0,
+                             b != p.bounced_by_lane.end() ? b->second : 0);
+      }
+      if (const auto r = p.rate_by_lane.find(lane); r != p.rate_by_lane.end()) {
+        lanes += fmt::format("@{:.0f}/min", r->second * 60);
+      }
+    }
     const std::string line = fmt::format("sent {}/{}  {:.0f}/s  ETA {}  |{}", p.sent_this_run + p.done, p.total,
                                          rate, eta, lanes);
     if (m_tty) {

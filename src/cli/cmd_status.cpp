@@ -120,6 +120,14 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     std::printf("running: stage %s, %.0f messages/s, ETA %s\n", running->value("stage", "?").c_str(),
                 running->value("rate_per_second", 0.0),
                 eta < 0 ? "?" : util::format_duration(static_cast<std::int64_t>(eta)).c_str());
+    if (running->contains("lanes")) {
+      for (const auto& [lane, l] : (*running)["lanes"].items()) {
+        const double rate = l.value("rate_per_second", 0.0);
+        const double configured = l.value("configured_per_second", 0.0);
+        std::printf("  lane %-10s %6.0f/min%s\n", lane.c_str(), rate * 60,
+                    rate < configured ? fmt::format(" (throttled; configured {:.0f}/min)", configured * 60).c_str() : "");
+      }
+    }
   }
   std::printf("recipients: %s\n", util::with_commas(counts->total).c_str());
   for (int i = 0; i < store::k_state_count; ++i) {

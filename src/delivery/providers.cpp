@@ -12,7 +12,7 @@ const std::vector<LaneDefaults>& builtin_lanes() {
       {"apple", {"icloud.com", "me.com", "mac.com"}, 20, 4},
       {"netease", {"163.com", "126.com", "yeah.net"}, 5, 2},
       {"tencent", {"qq.com", "foxmail.com"}, 10, 2},
-      {"default", {}, 20, 8},
+      {"default", {}, 0, 8},  // unshaped unless [shaping.default] sets a rate
   };
   return k_lanes;
 }
@@ -69,7 +69,7 @@ LaneTable::LaneTable(std::vector<LaneDefaults> overrides) {
       if (o.messages_per_connection > 0) b.messages_per_connection = o.messages_per_connection;
     }
     if (!known) {
-      if (o.rate_per_second <= 0) o.rate_per_second = 10;
+      if (o.rate_per_second <= 0) o.rate_per_second = 10;  // a new lane is shaped
       if (o.connections <= 0) o.connections = 2;
       m_lanes.push_back(o);
     }

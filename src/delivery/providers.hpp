@@ -13,7 +13,7 @@ namespace blindcast::delivery {
 struct LaneDefaults {
   std::string name;
   std::vector<std::string> domains;        // exact domains or "prefix.*" for any TLD
-  double rate_per_second = 10;
+  double rate_per_second = 10;             // 0 = not shaped
   int connections = 2;
   int burst = 0;                           // messages allowed at once; 0 = one second's worth
   int messages_per_connection = 100;

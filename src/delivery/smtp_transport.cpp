@@ -2,18 +2,30 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <ctime>
 #include <deque>
+#include <map>
 
 #include <fmt/format.h>
 
+#include "delivery/lane_shaper.hpp"
+#include "delivery/reply_policy.hpp"
 #include "delivery/smtp_connection.hpp"
+#include "util/log.hpp"
 
 namespace blindcast::delivery {
 
 namespace {
 
 constexpr int k_max_consecutive_failures = 3;
+// A message its lane cannot start within this many seconds goes back to the
+// store with the time it can, so a slow lane never holds up a batch.
+constexpr double k_shaping_horizon = 2.0;
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 struct ParsedUrl {
   bool implicit_tls = false;
@@ -70,6 +82,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   int target = 8;
   std::vector<std::shared_ptr<SmtpConnection>> connections;
   std::function<bool()> stop_check;
+  std::unique_ptr<LaneShaper> shaper;  // null: no shaping
 
   // The batch being delivered.
   std::span<const OutgoingMessage> batch;
@@ -91,19 +104,44 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   std::optional<std::size_t> next_message() override {
     if (stopping || !fatal.empty() || queue.empty()) return std::nullopt;
-    const std::size_t i = queue.front();
-    queue.pop_front();
-    ++in_progress;
-    return i;
+    if (!shaper) {
+      const std::size_t i = queue.front();
+      queue.pop_front();
+      ++in_progress;
+      return i;
+    }
+    // The first queued message whose lane may start one now.
+    const auto now = LaneShaper::Clock::now();
+    std::vector<std::string_view> blocked;
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      const std::string& lane = batch[*it].lane;
+      if (std::find(blocked.begin(), blocked.end(), lane) != blocked.end()) continue;
+      if (shaper->try_acquire(lane, now)) {
+        const std::size_t i = *it;
+        queue.erase(it);
+        ++in_progress;
+        return i;
+      }
+      blocked.push_back(lane);
+    }
+    return std::nullopt;
   }
 
   void requeue(std::size_t index) override {
     --in_progress;
+    if (shaper) shaper->release(batch[index].lane);
     queue.push_front(index);
   }
 
   void result(std::size_t index, const smtp::SessionEvent& e) override {
     --in_progress;
+    if (shaper) {
+      shaper->release(batch[index].lane);
+      if (!e.connection_lost &&
+          classify_reply(e.reply.code, e.reply.enhanced, e.reply.summary()).throttling) {
+        if (auto line = shaper->throttled(batch[index].lane, LaneShaper::Clock::now())) util::log_warn(*line);
+      }
+    }
     if (e.connection_lost && !e.maybe_delivered) {
       // Nothing of it reached the end of DATA: try it on another connection.
       ++consecutive_failures;
@@ -219,6 +257,9 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   impl->description = fmt::format("{} ({} connections{})", config.url, impl->target,
                                   s.verify ? ", TLS verified" : "");
+  if (!config.lanes.empty()) {
+    impl->shaper = std::make_unique<LaneShaper>(config.lanes, config.throttle_quiet_seconds, LaneShaper::Clock::now());
+  }
   return std::unique_ptr<SmtpTransport>(new SmtpTransport(std::move(impl)));
 }
 
@@ -237,6 +278,24 @@ Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> m
   p.consecutive_failures = 0;
   p.stopping = false;
   p.io.restart();
+  if (p.shaper) {
+    // What a lane cannot start soon goes back to the store with the time it can
+    // (rounded down: early, the bucket holds it; late, the lane would idle).
+    const auto now = LaneShaper::Clock::now();
+    std::map<std::string, std::size_t> position;
+    std::deque<std::size_t> kept;
+    for (const std::size_t i : p.queue) {
+      const double wait = p.shaper->wait_for(messages[i].lane, position[messages[i].lane]++, now);
+      if (wait > k_shaping_horizon) {
+        p.set(i, DeliveryResult{messages[i].recipient_id, DeliveryKind::k_not_attempted,
+                                fmt::format("lane {} is at its rate; due in {:.0f}s", messages[i].lane, wait), false, "",
+                                0, unix_now() + static_cast<std::int64_t>(std::floor(wait))});
+      } else {
+        kept.push_back(i);
+      }
+    }
+    p.queue = std::move(kept);
+  }
 
   auto last_check = std::chrono::steady_clock::now();
   while (p.done < messages.size()) {
@@ -251,16 +310,21 @@ Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> m
     }
     p.ensure_connections();
     if (p.done >= messages.size()) break;
-    p.io.run_one_for(std::chrono::milliseconds(100));
+    // With shaping, look again often: a lane's next token may be due any moment.
+    p.io.run_one_for(std::chrono::milliseconds(p.shaper ? 10 : 100));
     p.io.poll();  // everything else that is ready, before looking around again
     const auto now = std::chrono::steady_clock::now();
     if (now - p.last_tick > std::chrono::milliseconds(100)) {
       p.last_tick = now;
       for (auto& c : p.connections) c->check_deadline(now);
+      if (p.shaper) {
+        for (const auto& line : p.shaper->recover(now)) util::log_info(line);
+      }
     }
   }
   DeliveryReport report;
   report.fatal = p.fatal;
+  if (p.shaper) report.lanes = p.shaper->status(LaneShaper::Clock::now(), unix_now());
   report.results.reserve(messages.size());
   for (auto& r : p.results) report.results.push_back(std::move(*r));
   p.fatal.clear();

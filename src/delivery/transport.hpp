@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "delivery/providers.hpp"
 #include "util/error.hpp"
 
 namespace blindcast::delivery {
@@ -25,6 +26,7 @@ struct OutgoingMessage {
   std::string envelope_from;
   std::string recipient;      // the one envelope recipient
   std::string data;           // exact bytes, CRLF line ends, already guarded
+  std::string lane;           // provider lane, for shaping
 };
 
 enum class DeliveryKind {
@@ -42,11 +44,20 @@ struct DeliveryResult {
   bool maybe_delivered = false;  // lost after the end of DATA: a retry may duplicate it
   std::string enhanced;          // RFC 3463 code when the server gave one
   int code = 0;                  // SMTP reply code, 0 when local
+  std::int64_t retry_at = 0;     // k_not_attempted by shaping: when the lane can take it
+};
+
+struct LaneStatus {
+  std::string name;
+  double configured_rate = 0;  // messages per second
+  double rate = 0;             // now, after throttling
+  std::int64_t throttled_at = 0;
 };
 
 struct DeliveryReport {
   std::vector<DeliveryResult> results;  // one per message, same order
   std::string fatal;                    // non-empty: settings problem, stop sending (e.g. AUTH refused)
+  std::vector<LaneStatus> lanes;        // shaping state after this batch (SMTP only)
 };
 
 struct TransportConfig {
@@ -61,6 +72,8 @@ struct TransportConfig {
   int messages_per_connection = 1000;
   int timeout_seconds = 0;        // 0: RFC 5321 defaults per phase
   std::string helo_name;          // default: this host's name
+  std::vector<LaneDefaults> lanes;       // shaping per provider lane (SMTP); empty = no shaping
+  int throttle_quiet_seconds = 60;         // after a throttling reply, how long before speeding up again
 };
 
 class Transport {

@@ -392,7 +392,8 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::optional<std::int64_t>> next_retry_at() override {
-    Stmt s(m_db, "SELECT MIN(next_attempt_at) FROM recipients WHERE state = 3");
+    // Deferred recipients, and pending ones held back by shaping.
+    Stmt s(m_db, "SELECT MIN(next_attempt_at) FROM recipients WHERE state IN (0, 3) AND next_attempt_at > 0");
     const int rc = s.step();
     if (rc != SQLITE_ROW) return db_error(m_db, "reading the retry schedule");
     if (s.is_null(0)) return std::optional<std::int64_t>();

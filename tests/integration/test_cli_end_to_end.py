@@ -115,10 +115,11 @@ class CliEndToEnd(support.Case):
         lanes = {l["lane"]: l for l in plan["lanes"]}
         self.assertEqual(lanes["yahoo"]["recipients"], 600)
         self.assertAlmostEqual(lanes["yahoo"]["rate_per_second"], 1.0)
-        self.assertAlmostEqual(lanes["yahoo"]["eta_seconds"], 600, delta=1)
+        # A shaped lane: (recipients - burst) / rate; the burst is one second's worth, at least 1.
+        self.assertAlmostEqual(lanes["yahoo"]["eta_seconds"], 599, delta=0.01)
         self.assertEqual(lanes["corporate"]["recipients"], 30)
-        self.assertAlmostEqual(lanes["corporate"]["eta_seconds"], 60, delta=1)
-        self.assertAlmostEqual(plan["eta_seconds"], 600, delta=1)
+        self.assertAlmostEqual(lanes["corporate"]["eta_seconds"], 58, delta=0.01)
+        self.assertAlmostEqual(plan["eta_seconds"], 599, delta=0.01)
         text = run("plan", d, check=0).stdout
         self.assertIn("warning: yahoo sets the pace", text)
         bad = os.path.join(self.tmp, "bad")

@@ -22,14 +22,18 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, log_path, slow, delay, store=None):
+    def __init__(self, log_path, slow, delay, store=None, throttle_domain=None, throttle_count=0):
         self.store = store
+        self.throttle_domain = throttle_domain
+        self.throttle_count = throttle_count
+        self.throttled = 0
         self.stored = 0
         self.log = open(log_path, "a", buffering=1)
         self.lock = threading.Lock()
@@ -58,7 +62,14 @@ class Handler:
             reply = "450 4.2.1 mailbox busy, try later"
         elif local.startswith("throttle-once") and self.first("rcpt", address):
             reply = "421 4.7.0 too many messages, slow down"
-        self.write({"event": "rcpt", "address": address, "reply": reply, "count": len(envelope.rcpt_tos) + 1})
+        elif self.throttle_domain and address.lower().endswith("@" + self.throttle_domain):
+            with self.lock:
+                self.throttled += 1
+                throttle_now = self.throttled <= self.throttle_count
+            if throttle_now:
+                reply = "421 4.7.0 [TSS04] Messages temporarily deferred due to unexpected volume"
+        self.write({"event": "rcpt", "address": address, "reply": reply, "count": len(envelope.rcpt_tos) + 1,
+                    "t": time.time()})
         if reply.startswith("421"):
             await server.push(reply)
             server.transport.close()
@@ -83,6 +94,7 @@ class Handler:
             "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "auth": bool(getattr(session, "authenticated", False)),
             "message_id": msg["Message-ID"],
+            "t": time.time(),
         }
         if local.startswith("drop-once") and self.first("data", rcpt):
             record["dropped"] = True
@@ -122,9 +134,11 @@ def main():
     ap.add_argument("--slow", type=float, default=5.0)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before every DATA reply")
     ap.add_argument("--store", help="directory to keep each accepted message's exact bytes in")
+    ap.add_argument("--throttle-domain", help="answer 421 4.7.0 [TSS04] to RCPTs for this domain ...")
+    ap.add_argument("--throttle-count", type=int, default=0, help="... this many times")
     args = ap.parse_args()
 
-    handler = Handler(args.log, args.slow, args.delay, args.store)
+    handler = Handler(args.log, args.slow, args.delay, args.store, args.throttle_domain, args.throttle_count)
     kwargs = {}
     context = None
     if args.cert:
