@@ -34,7 +34,6 @@ struct SendOptions {
   std::string state_path;           // the store's file, for the halt watcher's own connection
   std::size_t batch_size = 500;     // recipients per group commit (the in-flight window)
   int workers = 2;                  // threads rendering, composing and guarding
-  bool show_addresses = false;
 };
 
 struct SendProgress {

@@ -134,7 +134,6 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.stage = stage;
   so.transport_url = opts.transport;
   so.state_path = state_path(opts);
-  so.show_addresses = opts.show_addresses;
   ProgressPrinter printer(opts.json);
   auto summary = campaign::run_send(*loaded, **store, so, [&](const campaign::SendProgress& p) { printer(p); });
   printer.finish();

@@ -84,11 +84,4 @@ const LaneDefaults& LaneTable::lane_for(std::string_view domain) const {
   return m_lanes.back();  // default
 }
 
-std::string lane_for_domain(std::string_view domain) {
-  for (const auto& lane : builtin_lanes()) {
-    if (domain_matches(lane, domain)) return lane.name;
-  }
-  return "default";
-}
-
 }  // namespace blindcast::delivery

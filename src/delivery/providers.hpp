@@ -22,9 +22,6 @@ struct LaneDefaults {
 // The built-in lanes, "default" last.
 const std::vector<LaneDefaults>& builtin_lanes();
 
-// Returns the built-in lane name for an A-label `domain` ("default" when none matches).
-std::string lane_for_domain(std::string_view domain);
-
 // The built-in table with a campaign's `[shaping.<lane>]` overrides applied
 // (changed settings of a built-in lane, or new lanes with their own domains,
 // which are matched before the built-in ones).
