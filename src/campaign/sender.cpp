@@ -254,6 +254,16 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     summary.progress.total = st->size;
     summary.progress.done = st->size - st->unfinished;
   }
+  {
+    // Unsent recipients per lane, for the per-lane progress and ETA.
+    const delivery::LaneTable lanes(campaign.config.shaping);
+    auto r = store.for_each_recipient(
+        [&](std::int64_t, std::string_view email) {
+          ++summary.progress.todo_by_lane[lanes.lane_for(email.substr(email.rfind('@') + 1)).name];
+        },
+        true);
+    if (!r) return std::unexpected(r.error());
+  }
   summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto sending_started = std::chrono::steady_clock::now();
   (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage}, {"at", unix_now()}, {"sent_this_run", 0},

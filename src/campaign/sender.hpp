@@ -46,6 +46,7 @@ struct SendProgress {
   std::map<std::string, std::int64_t> deferred_by_lane;
   std::map<std::string, std::int64_t> bounced_by_lane;
   std::map<std::string, double> rate_by_lane;       // shaped lanes: current rate (messages/s)
+  std::map<std::string, std::int64_t> todo_by_lane; // unsent when this run started
 };
 
 struct SendSummary {

@@ -51,6 +51,12 @@ class ProgressPrinter {
       }
       if (const auto r = p.rate_by_lane.find(lane); r != p.rate_by_lane.end()) {
         lanes += fmt::format("@{:.0f}/min", r->second * 60);
+        // A shaped lane finishes at its own rate.
+        const auto todo = p.todo_by_lane.find(lane);
+        if (todo != p.todo_by_lane.end() && r->second > 0) {
+          const auto left = std::max<std::int64_t>(0, todo->second - n - (b != p.bounced_by_lane.end() ? b->second : 0));
+          lanes += fmt::format(" ETA {}", util::format_duration(static_cast<std::int64_t>(left / r->second)));
+        }
       }
     }
     const std::string line = fmt::format("sent {}/{}  {:.0f}/s  ETA {}  |{}", p.sent_this_run + p.done, p.total,
