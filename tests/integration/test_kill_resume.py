@@ -30,11 +30,15 @@ class KillResume(support.Case):
                 attempts += 1
                 proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", url],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(rng.uniform(0.3, 2.5))
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-                proc.wait()
+                try:
+                    time.sleep(rng.uniform(0.3, 2.5))
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGKILL)
+                        kills += 1
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                    proc.wait()
             self.assertEqual(kills, KILLS, "the send finished before it could be killed often enough")
             final = run("send", d, "--stage", "full", *FORCE, "--transport", url, timeout=600)
             self.assertEqual(final.returncode, 0, final.stderr)

@@ -95,6 +95,7 @@ class SmtpDelivery(support.PeerCase):
         port = support_free_port()
         proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", transport(port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -109,6 +110,7 @@ class SmtpDelivery(support.PeerCase):
         d = write_campaign(self.tmp, emails)
         proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", transport(p.port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())  # never leave a sender behind
         time.sleep(2.5)
         self.assertIsNone(proc.poll(), "still sending")
         self.assertIsNotNone(status(d)["running"], "status shows the running send")
