@@ -281,6 +281,12 @@ void ClientSession::send_rcpt() {
   m_expect.push_back(Expect::k_rcpt);
 }
 
+void ClientSession::send_rset() {
+  send("RSET");
+  m_expect.push_back(Expect::k_rset);
+  m_state = State::k_rset;
+}
+
 void ClientSession::send_data() {
   send("DATA");
   m_expect.push_back(Expect::k_data);
@@ -455,9 +461,7 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
         finish(cause.permanent() ? Outcome::k_bounced : Outcome::k_deferred, cause);
       }
       if (m_mail_ok || m_failure) {
-        send("RSET");
-        m_expect.push_back(Expect::k_rset);
-        m_state = State::k_rset;
+        send_rset();
       } else {
         become_ready();
       }
@@ -472,9 +476,7 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
     case Expect::k_dot_discard: {
       const Reply& cause = *m_failure;
       finish(cause.permanent() ? Outcome::k_bounced : Outcome::k_deferred, cause);
-      send("RSET");
-      m_expect.push_back(Expect::k_rset);
-      m_state = State::k_rset;
+      send_rset();
       return;
     }
     case Expect::k_rset:

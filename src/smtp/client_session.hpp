@@ -143,6 +143,8 @@ class ClientSession {
   void send_mail();
   void send_rcpt();
   void send_data();
+  // Ends a refused transaction (RFC 5321 §4.1.1.5).
+  void send_rset();
   void finish(Outcome outcome, const Reply& reply, std::string detail = {});
   void finish_slot(std::optional<Message>& slot, Outcome outcome, const Reply& reply, std::string detail,
                    bool connection_lost, bool maybe_delivered);
