@@ -37,12 +37,7 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
   while (session->loader->next(row)) {
     index->add(row.email);
     if (!wanted.empty()) {
-      const auto at = row.email.rfind('@');
-      std::string key = row.email;
-      for (std::size_t i = 0; i < at; ++i) {
-        if (key[i] >= 'A' && key[i] <= 'Z') key[i] = static_cast<char>(key[i] - 'A' + 'a');
-      }
-      if (key == wanted && chosen.empty()) chosen.emplace(row.locale, row);
+      if (mail::dedup_key_of(row.email) == wanted && chosen.empty()) chosen.emplace(row.locale, row);
     } else if (!chosen.contains(row.locale)) {
       chosen.emplace(row.locale, row);
     }

@@ -22,6 +22,7 @@
 #include "delivery/providers.hpp"
 #include "delivery/transport.hpp"
 #include "guard/privacy_guard.hpp"
+#include "mail/address.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
@@ -91,7 +92,7 @@ Result<void> sync_audience(const LoadedCampaign& campaign, store::StateStore& st
     ir.email = row.email;
     const auto at = row.email.rfind('@');
     ir.domain = row.email.substr(at + 1);
-    ir.key = util::to_lower_ascii(row.email.substr(0, at)) + "@" + ir.domain;
+    ir.key = mail::dedup_key_of(row.email);
     ir.locale = row.locale;
     ir.fields = std::move(row.fields);
     if (auto w = (*import)->add(ir); !w) failure = w.error();

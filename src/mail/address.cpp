@@ -102,7 +102,9 @@ std::expected<void, std::string> check_ascii_domain(std::string_view domain) {
 
 }  // namespace
 
-std::string Address::dedup_key() const { return util::to_lower_ascii(local) + "@" + domain; }
+std::string dedup_key_of(std::string_view normalized_address) { return util::to_lower_ascii(normalized_address); }
+
+std::string Address::dedup_key() const { return dedup_key_of(str()); }
 
 std::expected<std::string, std::string> domain_to_ascii(std::string_view domain) {
   if (domain.empty()) return std::unexpected("empty domain");

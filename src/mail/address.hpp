@@ -26,6 +26,10 @@ struct Address {
   [[nodiscard]] std::string dedup_key() const;
 };
 
+// The duplicate key of an already normalised address ("local@domain"): ASCII
+// case folded in the whole address.
+std::string dedup_key_of(std::string_view normalized_address);
+
 // Parses and normalises `text` (surrounding white space ignored); the error is
 // a short reason fit to show next to a row number.
 std::expected<Address, std::string> parse_address(std::string_view text);
