@@ -3,6 +3,8 @@
 //   import DIR          import DIR/audience.csv into a fresh state store
 //   guard N_AUDIENCE M  guard M ~4 KB messages against an index of N_AUDIENCE
 //   gen DIR N           write the example campaign with N synthetic recipients
+//   wire URL N SIZE     the SMTP transport alone: N ready SIZE-byte messages
+//                       to URL in batches of 500 (no render, guard or store)
 // Each prints one line of JSON; bench/run.sh runs them beside the peers.
 #include <sys/resource.h>
 
@@ -18,6 +20,7 @@
 #include "campaign/audience_session.hpp"
 #include "campaign/example.hpp"
 #include "campaign/sender.hpp"
+#include "delivery/transport.hpp"
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
 #include "store/state_store.hpp"
@@ -149,6 +152,48 @@ int bench_guard(long audience, long m) {
   return violations == 0 ? 0 : 1;
 }
 
+// How fast the transport alone moves ready messages: the ceiling the full
+// pipeline can reach against the same peer.
+int bench_wire(const char* url, long n, long size) {
+  delivery::TransportConfig config;
+  config.url = url;
+  auto transport = delivery::make_transport(config);
+  if (!transport) {
+    std::fprintf(stderr, "%s\n", transport.error().message.c_str());
+    return 2;
+  }
+  std::string body;
+  while (static_cast<long>(body.size()) < size) body += std::string(76, 'x') + "\r\n";
+  constexpr long k_batch = 500;
+  std::vector<delivery::OutgoingMessage> batch(static_cast<std::size_t>(k_batch));
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
+  long sent = 0;
+  for (long first = 0; first < n; first += k_batch) {
+    const long count = std::min(k_batch, n - first);
+    batch.resize(static_cast<std::size_t>(count));
+    for (long i = 0; i < count; ++i) {
+      auto& m = batch[static_cast<std::size_t>(i)];
+      m.recipient_id = first + i + 1;
+      m.envelope_from = "noreply@example.com";
+      m.recipient = fmt::format("user{}@example.com", first + i);
+      m.data = fmt::format("From: noreply@example.com\r\nTo: {}\r\nSubject: wire {}\r\n\r\n{}", m.recipient,
+                           first + i, body);
+    }
+    auto report = (*transport)->deliver(batch);
+    if (!report) {
+      std::fprintf(stderr, "%s\n", report.error().message.c_str());
+      return 1;
+    }
+    for (const auto& r : report->results) sent += r.kind == delivery::DeliveryKind::k_sent ? 1 : 0;
+  }
+  const double wall = seconds_since(t0);
+  std::printf("{\"bench\":\"wire\",\"messages\":%ld,\"sent\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,"
+              "\"cpu_us_per_message\":%.2f}\n",
+              n, sent, wall, static_cast<double>(n) / wall, (cpu_seconds() - c0) * 1e6 / static_cast<double>(n));
+  return sent == n ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +204,7 @@ int main(int argc, char** argv) {
     return campaign::write_synthetic_audience(argv[2], std::atol(argv[3]), false) ? 0 : 1;
   }
   if (argc >= 4 && std::strcmp(argv[1], "guard") == 0) return bench_guard(std::atol(argv[2]), std::atol(argv[3]));
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N\n");
+  if (argc >= 5 && std::strcmp(argv[1], "wire") == 0) return bench_wire(argv[2], std::atol(argv[3]), std::atol(argv[4]));
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N | wire URL N SIZE\n");
   return 2;
 }

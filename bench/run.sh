@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
-# Usage: bench/run.sh BUILD_DIR   (make bench)
+# Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
+# Sections: render import guard smtp dkim. `dkim` sets up the SMTP campaign too.
 set -euo pipefail
 build=${1:-build}
+shift || true
+sections=${*:-render import guard smtp dkim}
+want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
 work=$(mktemp -d /tmp/blindcast-bench.XXXXXX)
@@ -11,6 +15,7 @@ field() { "$py" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
+if want render; then
 echo "== render + compose, one thread, 100,000 messages (example campaign, 5 locales)"
 "$bench" gen "$work/c" 20000 >/dev/null
 ours=$("$bench" render "$work/c" 100000)
@@ -20,14 +25,22 @@ echo "python EmailMessage:  $peer"
 "$py" -c 'import sys; print("ratio: blindcast is %.1fx the Python peer" % (float(sys.argv[1]) / float(sys.argv[2])))' \
   "$(field "$ours" per_second)" "$(field "$peer" per_second)"
 
+fi
+
+if want import; then
 echo "== audience import, 1,000,000 rows into SQLite (WAL)"
 "$bench" gen "$work/big" 1000000 >/dev/null
 ls -l "$work/big/audience.csv" | awk '{printf "file: %.1f MB\n", $5/1048576}'
 "$bench" import "$work/big"
 
+fi
+
+if want guard; then
 echo "== privacy guard, one thread, against a 1,000,000-address index"
 "$bench" guard 1000000 300000
+fi
 
+if want smtp || want dkim; then
 echo "== SMTP: full pipeline vs smtp-source vs Python smtplib, all against one Postfix smtp-sink on 127.0.0.1"
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -u nobody "127.0.0.1:$port" 1024 &
@@ -43,6 +56,8 @@ filler=$("$py" -c 'print(("Lorem ipsum dolor sit amet, consectetur adipiscing el
 for i in $(seq 1 43); do
   printf '%s\n' "${filler:0:76}" >> "$work/smtp/templates/body.txt"
 done
+fi
+if want smtp; then
 "$bench" render "$work/smtp" 1 | "$py" -c 'import json,sys; print("message size: %d bytes" % json.load(sys.stdin)["avg_bytes"])'
 start=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$work/cpu" build/blindcast send "$work/smtp" --stage full --force --reason benchmark \
@@ -64,6 +79,9 @@ echo "python smtplib loop (5,000 messages): $pyrate"
 "$py" -c 'import sys; o,w,t,p=map(float,sys.argv[1:]); print("ratio: sending %.2fx smtp-source (whole command %.2fx) and %.1fx Python smtplib" % (o/t, w/t, o/p))' \
   "$ours" "$whole" "$theirs" "$(field "$pyrate" per_second)"
 
+fi
+
+if want dkim; then
 echo "== DKIM-signed pipeline (RSA-2048) vs the machine's RSA sign rate vs nodemailer with DKIM, same smtp-sink"
 openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:2048 -out "$work/smtp/secrets/dkim.pem" 2>/dev/null
 chmod 600 "$work/smtp/secrets/dkim.pem"
@@ -88,3 +106,4 @@ else
 fi
 "$py" -c 'import sys; s,r,n=map(float,sys.argv[1:]); print("ratio: %.0f signed msg/s = %.2f of the RSA sign rate%s" % (s, s/r, ("; %.1fx nodemailer" % (s/n)) if n else ""))' \
   "$signed" "$rsa" "$node_rate"
+fi

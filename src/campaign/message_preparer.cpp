@@ -1,11 +1,14 @@
 #include "campaign/message_preparer.hpp"
 
 #include <thread>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "audience/audience_loader.hpp"
 #include "campaign/secrets.hpp"
 #include "delivery/providers.hpp"
 #include "util/strings.hpp"
+#include "util/thread_name.hpp"
 
 namespace blindcast::campaign {
 
@@ -15,7 +18,15 @@ struct MessagePreparer::Worker {
 };
 
 MessagePreparer::MessagePreparer() = default;
-MessagePreparer::~MessagePreparer() = default;
+
+MessagePreparer::~MessagePreparer() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_work_ready.notify_all();
+  for (auto& t : m_threads) t.join();
+}
 
 Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
     const LoadedCampaign& campaign, std::shared_ptr<const guard::PrivacyGuard> guard, int workers) {
@@ -40,51 +51,76 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
     p->m_envelope_from = w->builder->envelope_from();
     p->m_workers.push_back(std::move(w));
   }
+  for (auto& w : p->m_workers) p->m_threads.emplace_back([pp = p.get(), wp = w.get()] { pp->run(*wp); });
   return p;
 }
 
-std::vector<PreparedMessage> MessagePreparer::prepare(const std::vector<store::StoredRecipient>& rows) {
-  std::vector<PreparedMessage> out(rows.size());
-  auto work = [&](Worker& w, std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      const auto& r = rows[i];
-      auto& p = out[i];
-      p.id = r.id;
-      p.line = r.line;
-      p.email = r.email;
-      p.attempts = r.attempts;
-      p.first_attempt_at = r.first_attempt_at;
-      p.lane = m_lanes->lane_for(r.email.substr(r.email.rfind('@') + 1)).name;
-      const std::string name =
-          m_name_column >= 0 && static_cast<std::size_t>(m_name_column) < r.fields.size()
-              ? std::string(util::trim(r.fields[static_cast<std::size_t>(m_name_column)]))
-              : std::string();
-      auto built = w.builder->build(r.fields, r.email, name, r.locale);
-      if (!built) {
-        p.render_error = built.error();
-        continue;
-      }
-      const std::string rcpt[] = {r.email};
-      p.violation = m_guard->check(built->data, {m_envelope_from, rcpt});
-      p.data = std::move(built->data);
+void MessagePreparer::run(Worker& w) {
+  util::set_thread_name("bc-prepare");
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock lock(m_mutex);
+      m_work_ready.wait(lock, [&] { return m_stopping || !m_todo.empty(); });
+      if (m_stopping) return;
+      job = std::move(m_todo.front());
+      m_todo.pop_front();
     }
-  };
-  const std::size_t n = rows.size();
-  const std::size_t workers = std::min(m_workers.size(), std::max<std::size_t>(1, n / 64));
-  if (workers <= 1) {
-    work(*m_workers[0], 0, n);
-    return out;
+    build(w, job->rows, job->out);
+    {
+      std::lock_guard lock(m_mutex);
+      job->done = true;
+    }
+    m_job_done.notify_all();
   }
-  std::vector<std::thread> threads;
-  const std::size_t chunk = (n + workers - 1) / workers;
-  for (std::size_t t = 1; t < workers; ++t) {
-    const std::size_t b = t * chunk;
-    const std::size_t e = std::min(n, b + chunk);
-    if (b < e) threads.emplace_back(work, std::ref(*m_workers[t]), b, e);
+}
+
+void MessagePreparer::submit(std::vector<store::StoredRecipient> rows) {
+  auto job = std::make_shared<Job>();
+  job->rows = std::move(rows);
+  {
+    std::lock_guard lock(m_mutex);
+    job->seq = m_submitted++;
+    m_todo.push_back(job);
+    m_jobs.push_back(std::move(job));
   }
-  work(*m_workers[0], 0, std::min(n, chunk));
-  for (auto& th : threads) th.join();
-  return out;
+  m_work_ready.notify_one();
+}
+
+std::vector<PreparedMessage> MessagePreparer::take() {
+  std::unique_lock lock(m_mutex);
+  if (m_jobs.empty()) return {};
+  auto job = m_jobs.front();
+  m_job_done.wait(lock, [&] { return job->done; });
+  m_jobs.pop_front();
+  ++m_taken;
+  return std::move(job->out);
+}
+
+void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>& rows,
+                            std::vector<PreparedMessage>& out) {
+  out.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    auto& p = out[i];
+    p.id = r.id;
+    p.line = r.line;
+    p.email = r.email;
+    p.attempts = r.attempts;
+    p.first_attempt_at = r.first_attempt_at;
+    p.lane = m_lanes->lane_for(r.email.substr(r.email.rfind('@') + 1)).name;
+    const std::string name = m_name_column >= 0 && static_cast<std::size_t>(m_name_column) < r.fields.size()
+                                 ? std::string(util::trim(r.fields[static_cast<std::size_t>(m_name_column)]))
+                                 : std::string();
+    auto built = w.builder->build(r.fields, r.email, name, r.locale);
+    if (!built) {
+      p.render_error = built.error();
+      continue;
+    }
+    const std::string rcpt[] = {r.email};
+    p.violation = m_guard->check(built->data, {m_envelope_from, rcpt});
+    p.data = std::move(built->data);
+  }
 }
 
 }  // namespace blindcast::campaign

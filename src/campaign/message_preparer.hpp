@@ -1,9 +1,17 @@
-// Builds and guards a batch of messages on worker threads (render, compose,
+// Builds and guards batches of messages on worker threads (render, compose,
 // privacy guard), one MessageBuilder per worker because renderers keep
 // per-locale caches. The guard and its index are shared read-only.
+//
+// The workers live as long as the preparer and take whole batches from a
+// queue, so batches the sender will need next are built while the current
+// one is delivered: preparing never waits for sending, nor sending for it.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,8 +42,13 @@ class MessagePreparer {
   static Result<std::unique_ptr<MessagePreparer>> create(const LoadedCampaign& campaign,
                                                          std::shared_ptr<const guard::PrivacyGuard> guard,
                                                          int workers);
-  // Builds and guards `rows` in parallel; the result keeps their order.
-  std::vector<PreparedMessage> prepare(const std::vector<store::StoredRecipient>& rows);
+  // Queues `rows` to be built and guarded; returns at once.
+  void submit(std::vector<store::StoredRecipient> rows);
+  // The oldest submitted batch, built, in the order of its rows; waits for it.
+  // Call only while pending() > 0.
+  std::vector<PreparedMessage> take();
+  // Batches submitted and not yet taken.
+  [[nodiscard]] std::size_t pending() const { return m_submitted - m_taken; }
 
   [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }
   ~MessagePreparer();
@@ -44,8 +57,25 @@ class MessagePreparer {
 
  private:
   struct Worker;
+  struct Job {
+    std::uint64_t seq = 0;
+    std::vector<store::StoredRecipient> rows;
+    std::vector<PreparedMessage> out;
+    bool done = false;
+  };
   MessagePreparer();
+  void run(Worker& w);
+  void build(Worker& w, const std::vector<store::StoredRecipient>& rows, std::vector<PreparedMessage>& out);
   std::vector<std::unique_ptr<Worker>> m_workers;
+  std::vector<std::thread> m_threads;
+  std::mutex m_mutex;
+  std::condition_variable m_work_ready;
+  std::condition_variable m_job_done;
+  std::deque<std::shared_ptr<Job>> m_todo;   // not started
+  std::deque<std::shared_ptr<Job>> m_jobs;   // every job not taken, oldest first
+  std::uint64_t m_submitted = 0;
+  std::uint64_t m_taken = 0;
+  bool m_stopping = false;
   std::shared_ptr<const guard::PrivacyGuard> m_guard;
   std::string m_envelope_from;
   int m_name_column = -1;

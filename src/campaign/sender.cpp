@@ -28,6 +28,7 @@
 #include "util/mask.hpp"
 #include "util/sha256.hpp"
 #include "util/strings.hpp"
+#include "util/thread_name.hpp"
 
 namespace blindcast::campaign {
 
@@ -270,19 +271,40 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage}, {"at", unix_now()}, {"sent_this_run", 0},
                                                   {"rate_per_second", 0.0}, {"eta_seconds", -1.0}}
                                        .dump());
+  // However this send ends, `status` must not go on showing it as running.
+  struct ProgressCleared {
+    store::StateStore& store;
+    ~ProgressCleared() { (void)store.delete_meta("progress"); }
+  } progress_cleared{store};
   std::int64_t last_id = 0;
-  // Fetches and prepares the next batch of due recipients.
+  bool exhausted = false;  // no due recipient after last_id
+  // Batches being built beyond the one in hand: the workers always have the
+  // next one to build while the current one is delivered.
+  constexpr std::size_t k_batches_ahead = 2;
+  auto refill = [&]() -> Result<void> {
+    while (!exhausted && (*preparer)->pending() < k_batches_ahead) {
+      auto batch = store.next_batch(unix_now(), options.batch_size, last_id, canary_only);
+      if (!batch) return std::unexpected(batch.error());
+      if (batch->empty()) {
+        exhausted = true;
+        break;
+      }
+      last_id = batch->back().id;
+      (*preparer)->submit(std::move(*batch));
+    }
+    return {};
+  };
+  // The next built batch of due recipients; empty when none is due.
   auto next = [&]() -> Result<std::vector<PreparedMessage>> {
-    auto batch = store.next_batch(unix_now(), options.batch_size, last_id, canary_only);
-    if (!batch) return std::unexpected(batch.error());
-    if (batch->empty()) return std::vector<PreparedMessage>{};
-    last_id = batch->back().id;
-    return (*preparer)->prepare(*batch);
+    if (auto r = refill(); !r) return std::unexpected(r.error());
+    if ((*preparer)->pending() == 0) return std::vector<PreparedMessage>{};
+    auto built = (*preparer)->take();
+    if (auto r = refill(); !r) return std::unexpected(r.error());
+    return built;
   };
   auto stopped = [&] { return watcher.halted() || stop_requested(); };
 
-  // Results of the batch just delivered; committed together with the next
-  // batch's in-flight mark (one transaction, one sync per batch).
+  // Outcomes not yet in the store (delivery results, render failures).
   std::vector<store::Outcome> unrecorded;
   auto flush = [&]() -> Result<void> {
     if (unrecorded.empty()) return {};
@@ -291,74 +313,39 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     return w;
   };
 
-  auto current = next();
-  if (!current) return std::unexpected(current.error());
-  while (true) {
-    if (current->empty()) {
-      if (auto w = flush(); !w) return std::unexpected(w.error());
-      // Nothing due now: finish, or wait for the next retry of deferred recipients.
-      auto retry_at = store.next_retry_at();
-      if (!retry_at) return std::unexpected(retry_at.error());
-      if (!*retry_at) break;
-      while (unix_now() < **retry_at && !stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (stopped()) break;
-      last_id = 0;
-      current = next();
-      if (!current) return std::unexpected(current.error());
-      continue;
-    }
-    if (stopped()) break;
+  // The batch on the wire. Store writes (its predecessor's outcomes, the
+  // next batch's in-flight mark) and preparing the next batch run on this
+  // thread while it is delivered, so the connections never wait for the disk.
+  struct OnTheWire {
+    std::vector<PreparedMessage> batch;  // owns what sent_with points into
     std::vector<delivery::OutgoingMessage> outgoing;
-    std::vector<std::int64_t> ids;
     std::vector<const PreparedMessage*> sent_with;
-    for (auto& m : *current) {
-      if (!m.render_error.empty()) {
-        unrecorded.push_back({m.id, store::RecipientState::k_failed,
-                              util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
-        ++progress.failed_this_run;
-        continue;
-      }
-      if (m.violation) {
-        Error e = guard_halt(campaign, store, m.line, m.data, *m.violation);
-        (void)flush();
-        return std::unexpected(std::move(e));
-      }
-      ids.push_back(m.id);
-      outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id), (*preparer)->envelope_from(), m.email,
-                          std::move(m.data), m.lane});
-      sent_with.push_back(&m);
-    }
-    if (outgoing.empty()) {
-      current = next();
-      if (!current) return std::unexpected(current.error());
-      continue;
-    }
-    // Durably in flight before any byte of these messages is handed over.
-    if (auto w = store.record_and_mark(unrecorded, ids); !w) return std::unexpected(w.error());
-    unrecorded.clear();
-    // Deliver this batch while the next one is prepared on the other core(s).
-    auto delivering = std::async(std::launch::async, [&] { return (*transport)->deliver(outgoing); });
-    Result<std::vector<PreparedMessage>> upcoming = std::vector<PreparedMessage>{};
-    const bool prefetch = !stopped();
-    if (prefetch) upcoming = next();
-    auto report = delivering.get();
+    std::future<Result<delivery::DeliveryReport>> report;
+  };
+  std::unique_ptr<OnTheWire> wire;
+
+  // Waits for the batch on the wire and turns its report into outcomes.
+  auto settle = [&]() -> Result<void> {
+    if (!wire) return {};
+    auto report = wire->report.get();
+    const auto done = std::move(wire);
     if (!report) return std::unexpected(report.error());
     const std::int64_t now = unix_now();
     for (std::size_t i = 0; i < report->results.size(); ++i) {
       const auto& res = report->results[i];
+      const PreparedMessage& m = *done->sent_with[i];
       store::Outcome o{res.recipient_id, store::RecipientState::k_sent, util::mask_addresses_in(res.reply), 0,
                        res.maybe_delivered};
       switch (res.kind) {
         case delivery::DeliveryKind::k_sent:
           ++progress.sent_this_run;
-          ++progress.sent_by_lane[sent_with[i]->lane];
+          ++progress.sent_by_lane[m.lane];
           break;
         case delivery::DeliveryKind::k_not_attempted:
           o.state = store::RecipientState::k_pending;
           o.next_attempt_at = res.retry_at;  // set when its lane was at its rate
           break;
         case delivery::DeliveryKind::k_deferred: {
-          const PreparedMessage& m = *sent_with[i];
           // record_and_mark counted this attempt: it is number attempts + 1.
           auto when = delivery::next_attempt_at(retry, now, m.attempts + 1,
                                                 m.first_attempt_at > 0 ? m.first_attempt_at : now,
@@ -377,7 +364,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
         case delivery::DeliveryKind::k_bounced:
           o.state = store::RecipientState::k_bounced;
           ++progress.failed_this_run;
-          ++progress.bounced_by_lane[sent_with[i]->lane];
+          ++progress.bounced_by_lane[m.lane];
           break;
         case delivery::DeliveryKind::k_failed:
           o.state = store::RecipientState::k_failed;
@@ -390,20 +377,6 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
     for (const auto& l : report->lanes) progress.rate_by_lane[l.name] = l.rate;
     if (on_progress) on_progress(progress);
-    // For `status` in another shell: the rate and ETA of this running send.
-    {
-      const double rate = progress.elapsed_seconds > 0 ? static_cast<double>(progress.sent_this_run) /
-                                                            progress.elapsed_seconds : 0.0;
-      const std::int64_t remaining = std::max<std::int64_t>(0, progress.total - progress.done - progress.sent_this_run);
-      (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage},
-                                                      {"at", unix_now()},
-                                                      {"sent_this_run", progress.sent_this_run},
-                                                      {"rate_per_second", rate},
-                                                      {"eta_seconds", rate > 0 ? remaining / rate : -1.0},
-                                                      {"by_lane", progress.sent_by_lane},
-                                                      {"lanes", lanes_json(report->lanes)}}
-                                           .dump());
-    }
     if (!report->fatal.empty()) {
       if (auto w = flush(); !w) return std::unexpected(w.error());
       (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
@@ -411,19 +384,104 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                               util::mask_addresses_in(report->fatal)),
                   ExitCode::k_runtime);
     }
-    if (!prefetch) break;
-    if (!upcoming) {
-      (void)flush();
-      return std::unexpected(upcoming.error());
+    // For `status` in another shell: the rate and ETA of this running send.
+    const double rate =
+        progress.elapsed_seconds > 0 ? static_cast<double>(progress.sent_this_run) / progress.elapsed_seconds : 0.0;
+    const std::int64_t remaining = std::max<std::int64_t>(0, progress.total - progress.done - progress.sent_this_run);
+    (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage},
+                                                    {"at", unix_now()},
+                                                    {"sent_this_run", progress.sent_this_run},
+                                                    {"rate_per_second", rate},
+                                                    {"eta_seconds", rate > 0 ? remaining / rate : -1.0},
+                                                    {"by_lane", progress.sent_by_lane},
+                                                    {"lanes", lanes_json(report->lanes)}}
+                                         .dump());
+    return {};
+  };
+  // Leaves through an error: the batch on the wire is settled and every
+  // known outcome recorded first, so nothing that was sent is forgotten.
+  auto abandon = [&](Error e) -> Result<SendSummary> {
+    (void)settle();
+    (void)flush();
+    return std::unexpected(std::move(e));
+  };
+
+  auto current = next();
+  if (!current) return std::unexpected(current.error());
+  while (true) {
+    if (stopped()) break;
+    if (current->empty()) {
+      if (auto s = settle(); !s) return abandon(s.error());
+      if (auto w = flush(); !w) return std::unexpected(w.error());
+      // Nothing due now: finish, or wait for the next retry of deferred recipients.
+      auto retry_at = store.next_retry_at();
+      if (!retry_at) return std::unexpected(retry_at.error());
+      if (!*retry_at) break;
+      while (unix_now() < **retry_at && !stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (stopped()) break;
+      last_id = 0;
+      exhausted = false;
+      current = next();
+      if (!current) return std::unexpected(current.error());
+      continue;
     }
-    current = std::move(upcoming);
+    auto next_wire = std::make_unique<OnTheWire>();
+    std::vector<std::int64_t> ids;
+    for (auto& m : *current) {
+      if (!m.render_error.empty()) {
+        unrecorded.push_back({m.id, store::RecipientState::k_failed,
+                              util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
+        ++progress.failed_this_run;
+        continue;
+      }
+      if (m.violation) {
+        (void)settle();
+        Error e = guard_halt(campaign, store, m.line, m.data, *m.violation);
+        (void)flush();
+        return std::unexpected(std::move(e));
+      }
+      ids.push_back(m.id);
+      next_wire->outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id),
+                                     (*preparer)->envelope_from(), m.email, std::move(m.data), m.lane});
+      next_wire->sent_with.push_back(&m);
+    }
+    if (ids.empty()) {
+      current = next();
+      if (!current) return abandon(current.error());
+      continue;
+    }
+    // Durably in flight before any byte of these messages is handed over.
+    if (auto w = store.record_and_mark(unrecorded, ids); !w) return abandon(w.error());
+    unrecorded.clear();
+    // Marked but never handed over: back to pending, not possible duplicates.
+    auto unmark = [&] {
+      for (const auto id : ids) unrecorded.push_back({id, store::RecipientState::k_pending, "", 0, false});
+    };
+    if (auto s = settle(); !s) {
+      unmark();
+      return abandon(s.error());
+    }
+    if (stopped()) {
+      unmark();
+      break;
+    }
+    next_wire->batch = std::move(*current);
+    wire = std::move(next_wire);
+    wire->report = std::async(std::launch::async, [t = transport->get(), w = wire.get()] {
+      util::set_thread_name("bc-deliver");
+      return t->deliver(w->outgoing);
+    });
+    // While it is delivered: record the previous batch's outcomes, prepare the next.
+    if (auto w = flush(); !w) return abandon(w.error());
+    current = next();
+    if (!current) return abandon(current.error());
   }
+  if (auto s = settle(); !s) return abandon(s.error());
   if (auto w = flush(); !w) return std::unexpected(w.error());
   if (canary_only) {
     if (auto w = note_canary_progress(store); !w) return std::unexpected(w.error());
   }
   progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
-  (void)store.delete_meta("progress");  // this send is no longer running
   if (watcher.halted()) return std::unexpected(halted_error(store, campaign));
   if (stop_requested()) {
     return fail("interrupted; state is saved — run send again to continue", ExitCode::k_runtime);

@@ -33,6 +33,19 @@ void SmtpConnection::start() {
     }
     asio::error_code ignored;
     self->m_socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    // Connecting left the socket registered for writability, and the reactor
+    // never drops that: every ACK would then wake the loop for nothing.
+    // Registering the socket afresh watches reads only until a write blocks.
+    const auto protocol = self->m_settings.endpoint.protocol();
+    const auto fd = self->m_socket.release(ignored);
+    if (!ignored) self->m_socket.assign(protocol, fd, ignored);
+    if (ignored) {
+      self->m_owner.connection_failed("cannot set up the connection to " + self->m_settings.host + ": " +
+                                          ignored.message(), false);
+      self->finish();
+      return;
+    }
+    self->m_socket.non_blocking(true, ignored);
     if (self->m_settings.implicit_tls) {
       self->start_tls();
     } else {
@@ -79,21 +92,47 @@ void SmtpConnection::start_tls() {
 
 void SmtpConnection::read() {
   auto self = shared_from_this();
-  auto handler = [self](const asio::error_code& ec, std::size_t n) {
+  if (m_tls) {
+    m_tls->async_read_some(asio::buffer(m_read_buffer), [self](const asio::error_code& ec, std::size_t n) {
+      if (self->m_closed) return;
+      if (ec) {
+        self->lost(ec == asio::error::eof ? "the server closed the connection" : ec.message());
+        return;
+      }
+      self->received(n);
+    });
+    return;
+  }
+  // Plain TCP: wait for readiness, then read. async_read_some would first try
+  // a recv that, right after a command went out, almost always finds nothing:
+  // one wasted system call per message.
+  m_socket.async_wait(asio::ip::tcp::socket::wait_read, [self](const asio::error_code& ec) {
     if (self->m_closed) return;
     if (ec) {
-      self->lost(ec == asio::error::eof ? "the server closed the connection" : ec.message());
+      self->lost(ec.message());
       return;
     }
-    self->m_session.receive(std::string_view(self->m_read_buffer.data(), n));
-    self->pump();
+    // The reactor reports edges: drain what is there before waiting again.
+    while (!self->m_closed) {
+      asio::error_code rec;
+      const std::size_t n = self->m_socket.read_some(asio::buffer(self->m_read_buffer), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec) {
+        self->lost(rec == asio::error::eof ? "the server closed the connection" : rec.message());
+        return;
+      }
+      self->m_session.receive(std::string_view(self->m_read_buffer.data(), n));
+      self->pump();
+      if (n < self->m_read_buffer.size() || self->m_handshaking) break;
+    }
     if (!self->m_closed && !self->m_handshaking) self->read();
-  };
-  if (m_tls) {
-    m_tls->async_read_some(asio::buffer(m_read_buffer), handler);
-  } else {
-    m_socket.async_read_some(asio::buffer(m_read_buffer), handler);
-  }
+  });
+}
+
+void SmtpConnection::received(std::size_t n) {
+  m_session.receive(std::string_view(m_read_buffer.data(), n));
+  pump();
+  if (!m_closed && !m_handshaking) read();
 }
 
 void SmtpConnection::pump() {
@@ -113,6 +152,18 @@ void SmtpConnection::pump() {
 
 void SmtpConnection::flush() {
   if (m_closed || m_handshaking || !m_writing.empty() || m_pending.empty()) return;
+  if (!m_tls) {
+    // Plain TCP: write now. The socket buffer almost always takes it all,
+    // and then no completion handler is queued (each costs the reactor a
+    // look at the sockets). What is left, or an error, takes the async path.
+    asio::error_code ec;
+    const std::size_t n = m_socket.write_some(asio::buffer(m_pending), ec);
+    if (!ec && n == m_pending.size()) {
+      m_pending.clear();
+      return;
+    }
+    if (!ec) m_pending.erase(0, n);
+  }
   m_writing.swap(m_pending);
   auto self = shared_from_this();
   auto handler = [self](const asio::error_code& ec, std::size_t) {

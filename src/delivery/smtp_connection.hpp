@@ -61,6 +61,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
 
  private:
   void read();
+  void received(std::size_t n);  // TLS: n bytes arrived in the read buffer
   void pump();
   void flush();
   void handle(const smtp::SessionEvent& event);

@@ -312,7 +312,6 @@ Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> m
     if (p.done >= messages.size()) break;
     // With shaping, look again often: a lane's next token may be due any moment.
     p.io.run_one_for(std::chrono::milliseconds(p.shaper ? 10 : 100));
-    p.io.poll();  // everything else that is ready, before looking around again
     const auto now = std::chrono::steady_clock::now();
     if (now - p.last_tick > std::chrono::milliseconds(100)) {
       p.last_tick = now;

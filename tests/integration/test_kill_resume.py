@@ -13,7 +13,7 @@ from support import FORCE, SmtpPeer, run, status, write_campaign
 
 RECIPIENTS = 20000
 KILLS = 10
-IN_FLIGHT_WINDOW = 500  # the sender's batch size
+IN_FLIGHT_WINDOW = 1000  # two batches of 500: one on the wire, the next marked while it goes out
 
 
 class KillResume(support.Case):

@@ -115,6 +115,24 @@ class SmtpTlsAuth(support.PeerCase):
         import base64
         self.assertNotIn(base64.b64encode(PASSWORD.encode()).decode()[:12], haystack)
 
+    def test_auth_refused_leaves_nobody_in_flight(self):
+        # The batch after the refused one is already marked in flight when the
+        # refusal arrives: it must go back to pending, not count as a possible
+        # duplicate on the next run.
+        p = self.peer("--auth", "mailer:something-else")
+        d = write_campaign(self.tmp, [f"user{i}@example.com" for i in range(1200)])
+        write_secret(d, PASSWORD)
+        set_transport(d, [f'url = "smtp://127.0.0.1:{p.port}"', 'tls = "required"', f'ca_file = "{self.cert}"',
+                          'username = "mailer"', 'password_file = "secrets/smtp.pass"'])
+        out = run("send", d, "--stage", "full", *FORCE)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        st = status(d)
+        self.assertEqual(st["states"]["in_flight"], 0, st)
+        self.assertEqual(st["states"]["pending"], 1200, st)
+        self.assertEqual(st["possible_duplicates"], 0, st)
+        self.assertIsNone(st["running"], "a send that stopped is not shown as running")
+        self.assertEqual(p.records("message"), [])
+
 
 if __name__ == "__main__":
     support.main()
