@@ -35,6 +35,17 @@ std::string normalize_crlf(std::string_view text) {
   out.reserve(text.size() + text.size() / 32 + 2);
   const char* p = text.data();
   const char* const end = p + text.size();
+  if (std::memchr(p, '\r', text.size()) == nullptr) {
+    // Rendered templates have bare LF line ends: copy line by line.
+    while (const void* hit = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
+      const char* nl = static_cast<const char*>(hit);
+      out.append(p, static_cast<std::size_t>(nl - p));
+      out += "\r\n";
+      p = nl + 1;
+    }
+    out.append(p, static_cast<std::size_t>(end - p));
+    return out;
+  }
   const char* chunk = p;
   while (p < end) {
     const char c = *p;
@@ -59,6 +70,38 @@ inline bool word_has_high(const char* p) {
   std::memcpy(&w, p, 8);
   return (w & 0x8080808080808080ULL) != 0;
 }
+
+constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
+constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
+
+// True when some byte of `w` is below `n` (n <= 128).
+inline bool word_has_less(std::uint64_t w, std::uint64_t n) { return ((w - k_ones * n) & ~w & k_highs) != 0; }
+// True when some byte of `w` equals `c`.
+inline bool word_has_byte(std::uint64_t w, std::uint64_t c) {
+  const std::uint64_t v = w ^ (k_ones * c);
+  return ((v - k_ones) & ~v & k_highs) != 0;
+}
+
+// True when all 8 bytes at `p` are printable ASCII other than '=', or spaces.
+inline bool qp_literal_word(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return (w & k_highs) == 0 && !word_has_less(w, 0x20) && !word_has_byte(w, 0x7F) && !word_has_byte(w, '=');
+}
+
+// True when every byte of [p, p+n) is printable ASCII other than '=', or a
+// space: what quoted-printable writes unchanged inside a line.
+bool qp_literal(const char* p, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (!qp_literal_word(p + i)) return false;
+  }
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c > 0x7E || c == '=') return false;
+  }
+  return true;
+}
 }  // namespace
 
 bool has_8bit(std::string_view text) {
@@ -75,7 +118,13 @@ bool has_8bit(std::string_view text) {
 TransferEncoding choose_encoding(std::string_view text) {
   std::size_t high = 0;
   if (has_8bit(text)) {
-    for (const char ch : text) high += static_cast<unsigned char>(ch) >= 0x80 ? 1 : 0;
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, text.data() + i, 8);
+      high += static_cast<std::size_t>((((w & k_highs) >> 7) * k_ones) >> 56);  // bytes with the high bit
+    }
+    for (; i < text.size(); ++i) high += static_cast<unsigned char>(text[i]) >= 0x80 ? 1 : 0;
   }
   bool long_line = false;
   std::size_t start = 0;
@@ -114,12 +163,10 @@ void append_quoted_printable(std::string& out, std::string_view text) {
     const bool last = crlf == std::string_view::npos;
     if (last) crlf = text.size();
     const std::string_view line = text.substr(line_start, crlf - line_start);
-    // Fast path: a short line of literal characters (spaces inside, not at the end).
-    bool plain = line.size() <= k_qp_line - 1 && (line.empty() || (line.back() != ' ' && line.back() != '\t'));
-    for (std::size_t k = 0; plain && k < line.size(); ++k) {
-      const auto c = static_cast<unsigned char>(line[k]);
-      plain = k_literal[c] || c == ' ' || c == '\t';
-    }
+    // Fast path: a line of at most 76 literal characters (spaces inside, not at the end).
+    const bool plain = line.size() <= k_qp_line &&
+                       (line.empty() || (line.back() != ' ' && line.back() != '\t')) &&
+                       qp_literal(line.data(), line.size());
     if (plain) {
       out.append(line);
     } else {
@@ -134,6 +181,7 @@ void append_quoted_printable(std::string& out, std::string_view text) {
       std::size_t k = 0;
       while (k < n) {
         std::size_t run = k;
+        while (run + 8 < n && qp_literal_word(line.data() + run)) run += 8;  // the last byte decides alone
         while (run < n && literal_at(run)) ++run;
         while (k < run) {
           if (col == k_qp_line - 1) {

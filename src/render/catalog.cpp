@@ -142,6 +142,28 @@ CatalogMessage::~CatalogMessage() = default;
 
 std::expected<std::string, std::string> CatalogMessage::format(
     const std::vector<std::string_view>& values) const {
+  // The memo key: each value with its length in front, so no two lists collide.
+  std::string key;
+  for (std::size_t i = 0; i < m_args.size(); ++i) {
+    const std::string_view v = i < values.size() ? values[i] : std::string_view();
+    const auto n = static_cast<std::uint32_t>(v.size());
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+    key.append(v);
+  }
+  {
+    std::lock_guard lock(m_memo_mutex);
+    if (const auto it = m_memo.find(key); it != m_memo.end()) return it->second;
+  }
+  auto formatted = format_with_icu(values);
+  if (formatted) {
+    std::lock_guard lock(m_memo_mutex);
+    if (m_memo.size() < k_memo_limit) m_memo.emplace(std::move(key), *formatted);
+  }
+  return formatted;
+}
+
+std::expected<std::string, std::string> CatalogMessage::format_with_icu(
+    const std::vector<std::string_view>& values) const {
   std::vector<icu::Formattable> args(m_args.size());
   for (std::size_t i = 0; i < m_args.size(); ++i) {
     const std::string_view v = i < values.size() ? values[i] : std::string_view();

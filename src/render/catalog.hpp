@@ -11,13 +11,17 @@
 // - locale resolution (SPEC §1): the row's tag (BCP 47, `_` accepted for `-`),
 //   then its parents ("pt-BR" -> "pt"), then `default_locale`;
 // - dates and times are formatted in UTC.
-// ICU formatters are kept per message and reused; format() is const.
+// ICU formatters are kept per message and reused; format() is const and
+// thread-safe. Results are remembered per message for up to 4,096 distinct
+// argument lists: the same date, count or locale text across a whole
+// audience is formatted by ICU once, not once per recipient.
 #pragma once
 
 #include <filesystem>
 #include <expected>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -59,11 +63,16 @@ class CatalogMessage {
       const std::vector<std::string_view>& values) const;
 
  private:
+  [[nodiscard]] std::expected<std::string, std::string> format_with_icu(
+      const std::vector<std::string_view>& values) const;
   std::string m_key;
   long m_line;
   std::vector<MessageArg> m_args;
   struct Icu;
   std::unique_ptr<Icu> m_icu;
+  static constexpr std::size_t k_memo_limit = 4096;
+  mutable std::mutex m_memo_mutex;
+  mutable std::unordered_map<std::string, std::string> m_memo;  // argument values -> result
 };
 
 class Catalogs {

@@ -48,6 +48,36 @@ TEST_F(CatalogTest, PluralSelectNumberDate) {
   EXPECT_EQ(format(c, "ar", "items", {"3"}), "٣ قليلة");
 }
 
+TEST_F(CatalogTest, RememberedResultsMatchFreshOnesAndNeverMixArguments) {
+  dir.write("locales/en.toml",
+            "pair = \"[{a}|{b}]\"\n"
+            "day = \"{d, date, long}: {n, plural, one {# item} other {# items}}\"\n");
+  const auto c = load();
+  ASSERT_TRUE(diags.empty()) << diags.front().str();
+  // Argument lists that a plain concatenation would confuse.
+  EXPECT_EQ(format(c, "en", "pair", {"a", "bc"}), "[a|bc]");
+  EXPECT_EQ(format(c, "en", "pair", {"ab", "c"}), "[ab|c]");
+  EXPECT_EQ(format(c, "en", "pair", {"a", "bc"}), "[a|bc]");
+  EXPECT_EQ(format(c, "en", "pair", {"", ""}), "[|]");
+  // The same values again and again.
+  for (int i = 0; i < 300; ++i) {
+    const std::string n = std::to_string(i % 3 == 0 ? 1 : i);
+    const std::string want = "December 1, 2026: " + n + (n == "1" ? " item" : " items");
+    ASSERT_EQ(format(c, "en", "day", {"2026-12-01", n}), want) << i;
+  }
+  // Past the memo's limit of distinct argument lists, and back.
+  for (int i = 0; i < 5000; ++i) {
+    const std::string v = std::to_string(i);
+    ASSERT_EQ(format(c, "en", "pair", {v, "x"}), "[" + v + "|x]") << i;
+  }
+  EXPECT_EQ(format(c, "en", "pair", {"ab", "c"}), "[ab|c]");
+  // A bad value is an error every time, never a remembered result.
+  const auto* m = c.find("en", "day");
+  ASSERT_NE(m, nullptr);
+  EXPECT_FALSE(m->format({"not a date", "1"}).has_value());
+  EXPECT_FALSE(m->format({"not a date", "1"}).has_value());
+}
+
 TEST_F(CatalogTest, FallbackChain) {
   dir.write("locales/en.toml", "a = \"en a\"\nb = \"en b\"\nc = \"en c\"\n");
   dir.write("locales/pt.toml", "a = \"pt a\"\nb = \"pt b\"\n");
