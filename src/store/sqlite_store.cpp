@@ -61,7 +61,9 @@ CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
 CREATE TRIGGER IF NOT EXISTS approvals_no_delete BEFORE DELETE ON approvals
   BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
 CREATE INDEX IF NOT EXISTS recipients_todo ON recipients(id) WHERE state IN (0, 3);
-CREATE INDEX IF NOT EXISTS recipients_inflight ON recipients(id) WHERE state = 1;
+-- In-flight rows are found by a scan once per send (recover_in_flight): an
+-- index on them would cost two B-tree writes per message sent.
+DROP INDEX IF EXISTS recipients_inflight;
 CREATE TABLE IF NOT EXISTS rejected_rows (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
