@@ -325,10 +325,21 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   std::unique_ptr<OnTheWire> wire;
 
   // Waits for the batch on the wire and turns its report into outcomes.
-  auto settle = [&]() -> Result<void> {
-    if (!wire) return {};
+  struct Landed {
+    std::unique_ptr<OnTheWire> batch;
+    Result<delivery::DeliveryReport> report;
+  };
+  // Waits for the batch on the wire to finish.
+  auto land = [&]() -> std::optional<Landed> {
+    if (!wire) return std::nullopt;
     auto report = wire->report.get();
-    const auto done = std::move(wire);
+    return Landed{std::move(wire), std::move(report)};
+  };
+  // Turns a finished batch's report into outcomes and progress.
+  auto absorb = [&](std::optional<Landed> landed) -> Result<void> {
+    if (!landed) return {};
+    const auto& done = landed->batch;
+    auto& report = landed->report;
     if (!report) return std::unexpected(report.error());
     const std::int64_t now = unix_now();
     for (std::size_t i = 0; i < report->results.size(); ++i) {
@@ -398,6 +409,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                                          .dump());
     return {};
   };
+  auto settle = [&]() -> Result<void> { return absorb(land()); };
   // Leaves through an error: the batch on the wire is settled and every
   // known outcome recorded first, so nothing that was sent is forgotten.
   auto abandon = [&](Error e) -> Result<SendSummary> {
@@ -457,20 +469,23 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     auto unmark = [&] {
       for (const auto id : ids) unrecorded.push_back({id, store::RecipientState::k_pending, "", 0, false});
     };
-    if (auto s = settle(); !s) {
+    // The connections wait for nothing but the previous batch: this one goes
+    // out the moment that one lands, and the landed one is absorbed after.
+    auto landed = land();
+    const bool healthy = !landed || (landed->report && landed->report->fatal.empty());
+    const bool launch = healthy && !stopped();
+    if (launch) {
+      next_wire->batch = std::move(*current);
+      wire = std::move(next_wire);
+      wire->report = std::async(std::launch::async, [t = transport->get(), w = wire.get()] {
+        util::set_thread_name("bc-deliver");
+        return t->deliver(w->outgoing);
+      });
+    } else {
       unmark();
-      return abandon(s.error());
     }
-    if (stopped()) {
-      unmark();
-      break;
-    }
-    next_wire->batch = std::move(*current);
-    wire = std::move(next_wire);
-    wire->report = std::async(std::launch::async, [t = transport->get(), w = wire.get()] {
-      util::set_thread_name("bc-deliver");
-      return t->deliver(w->outgoing);
-    });
+    if (auto s = absorb(std::move(landed)); !s) return abandon(s.error());
+    if (!launch) break;
     // While it is delivered: record the previous batch's outcomes, prepare the next.
     if (auto w = flush(); !w) return abandon(w.error());
     current = next();
