@@ -1,8 +1,6 @@
 #include "campaign/message_preparer.hpp"
 
 #include <thread>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "audience/audience_loader.hpp"
 #include "campaign/secrets.hpp"
@@ -80,7 +78,7 @@ void MessagePreparer::submit(std::vector<store::StoredRecipient> rows) {
   job->rows = std::move(rows);
   {
     std::lock_guard lock(m_mutex);
-    job->seq = m_submitted++;
+    ++m_submitted;
     m_todo.push_back(job);
     m_jobs.push_back(std::move(job));
   }

@@ -58,7 +58,6 @@ class MessagePreparer {
  private:
   struct Worker;
   struct Job {
-    std::uint64_t seq = 0;
     std::vector<store::StoredRecipient> rows;
     std::vector<PreparedMessage> out;
     bool done = false;

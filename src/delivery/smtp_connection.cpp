@@ -36,12 +36,13 @@ void SmtpConnection::start() {
     // Connecting left the socket registered for writability, and the reactor
     // never drops that: every ACK would then wake the loop for nothing.
     // Registering the socket afresh watches reads only until a write blocks.
+    asio::error_code fresh;
     const auto protocol = self->m_settings.endpoint.protocol();
-    const auto fd = self->m_socket.release(ignored);
-    if (!ignored) self->m_socket.assign(protocol, fd, ignored);
-    if (ignored) {
+    const auto fd = self->m_socket.release(fresh);
+    if (!fresh) self->m_socket.assign(protocol, fd, fresh);
+    if (fresh) {
       self->m_owner.connection_failed("cannot set up the connection to " + self->m_settings.host + ": " +
-                                          ignored.message(), false);
+                                          fresh.message(), false);
       self->finish();
       return;
     }
