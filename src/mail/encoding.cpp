@@ -64,13 +64,6 @@ std::string normalize_crlf(std::string_view text) {
 }
 
 namespace {
-// True when any of the 8 bytes at `p` has its high bit set.
-inline bool word_has_high(const char* p) {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
-  return (w & 0x8080808080808080ULL) != 0;
-}
-
 constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
 constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
 
@@ -104,20 +97,9 @@ bool qp_literal(const char* p, std::size_t n) {
 }
 }  // namespace
 
-bool has_8bit(std::string_view text) {
-  std::size_t i = 0;
-  for (; i + 8 <= text.size(); i += 8) {
-    if (word_has_high(text.data() + i)) return true;
-  }
-  for (; i < text.size(); ++i) {
-    if (static_cast<unsigned char>(text[i]) >= 0x80) return true;
-  }
-  return false;
-}
-
 TransferEncoding choose_encoding(std::string_view text) {
   std::size_t high = 0;
-  if (has_8bit(text)) {
+  if (!util::is_ascii(text)) {
     std::size_t i = 0;
     for (; i + 8 <= text.size(); i += 8) {
       std::uint64_t w;

@@ -18,9 +18,6 @@ enum class TransferEncoding { k_7bit, k_quoted_printable, k_base64 };
 // Returns `text` with every line end (LF, CRLF or lone CR) turned into CRLF.
 std::string normalize_crlf(std::string_view text);
 
-// True when `text` has a byte above 0x7F (eight bytes at a time).
-bool has_8bit(std::string_view text);
-
 // Picks the transfer encoding for CRLF `text`: 7bit when ASCII with short
 // lines, base64 when mostly non-ASCII (CJK), quoted-printable otherwise.
 TransferEncoding choose_encoding(std::string_view text);

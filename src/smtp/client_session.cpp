@@ -1,6 +1,7 @@
 #include "smtp/client_session.hpp"
 
 #include "util/base64.hpp"
+#include "util/utf8.hpp"
 
 #include <array>
 #include <cstdint>
@@ -36,19 +37,6 @@ std::string upper(std::string_view s) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
   return out;
-}
-
-bool has_high_bytes(std::string_view s) {
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {  // eight bytes at a time: message bodies are long
-    std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if ((w & 0x8080808080808080ULL) != 0) return true;
-  }
-  for (; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
-  }
-  return false;
 }
 
 Reply local_reply(int code, std::string text) {
@@ -268,8 +256,8 @@ void ClientSession::become_ready() {
 void ClientSession::send_mail() {
   std::string cmd = "MAIL FROM:<" + std::string(m_message->mail_from) + ">";
   if (m_caps.size_limit > 0) cmd += " SIZE=" + std::to_string(m_message->data.size());
-  if (m_caps.eightbitmime && has_high_bytes(m_message->data)) cmd += " BODY=8BITMIME";
-  if (m_caps.smtputf8 && (has_high_bytes(m_message->mail_from) || has_high_bytes(m_message->rcpt))) {
+  if (m_caps.eightbitmime && !util::is_ascii(m_message->data)) cmd += " BODY=8BITMIME";
+  if (m_caps.smtputf8 && (!util::is_ascii(m_message->mail_from) || !util::is_ascii(m_message->rcpt))) {
     cmd += " SMTPUTF8";
   }
   send(cmd);
@@ -304,7 +292,7 @@ void ClientSession::submit(const Message& message) {
     if (!pipelined_after_dot) become_ready();
     return;
   }
-  if ((has_high_bytes(message.mail_from) || has_high_bytes(message.rcpt)) && !m_caps.smtputf8) {
+  if ((!util::is_ascii(message.mail_from) || !util::is_ascii(message.rcpt)) && !m_caps.smtputf8) {
     finish(Outcome::k_bounced, local_reply(553, "5.6.7 non-ASCII address and the server lacks SMTPUTF8"));
     if (!pipelined_after_dot) become_ready();
     return;

@@ -1,6 +1,7 @@
 #include "util/utf8.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace blindcast::util {
 
@@ -43,8 +44,14 @@ bool is_valid_utf8(std::string_view text) {
 }
 
 bool is_ascii(std::string_view text) {
-  for (char ch : text) {
-    if (static_cast<unsigned char>(ch) >= 0x80) return false;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {  // eight bytes at a time: message bodies are long
+    std::uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    if ((w & 0x8080808080808080ULL) != 0) return false;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) >= 0x80) return false;
   }
   return true;
 }
