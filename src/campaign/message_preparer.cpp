@@ -6,7 +6,7 @@
 #include "campaign/secrets.hpp"
 #include "delivery/providers.hpp"
 #include "util/strings.hpp"
-#include "util/thread_name.hpp"
+#include "util/threads.hpp"
 
 namespace blindcast::campaign {
 
@@ -55,6 +55,8 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
 
 void MessagePreparer::run(Worker& w) {
   util::set_thread_name("bc-prepare");
+  // Builders run two batches ahead; the delivery thread must never wait for them.
+  util::lower_thread_priority();
   while (true) {
     std::shared_ptr<Job> job;
     {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/audience_session.hpp"
+#include "campaign/delivery_thread.hpp"
 #include "campaign/guard_setup.hpp"
 #include "campaign/halt.hpp"
 #include "campaign/halt_watcher.hpp"
@@ -28,7 +29,6 @@
 #include "util/mask.hpp"
 #include "util/sha256.hpp"
 #include "util/strings.hpp"
-#include "util/thread_name.hpp"
 
 namespace blindcast::campaign {
 
@@ -323,6 +323,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     std::future<Result<delivery::DeliveryReport>> report;
   };
   std::unique_ptr<OnTheWire> wire;
+  // Declared after `wire`: on the way out it finishes (and joins) before the
+  // batch it may still be sending is destroyed.
+  DeliveryThread courier(**transport);
 
   // Waits for the batch on the wire and turns its report into outcomes.
   struct Landed {
@@ -477,10 +480,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     if (launch) {
       next_wire->batch = std::move(*current);
       wire = std::move(next_wire);
-      wire->report = std::async(std::launch::async, [t = transport->get(), w = wire.get()] {
-        util::set_thread_name("bc-deliver");
-        return t->deliver(w->outgoing);
-      });
+      wire->report = courier.start(wire->outgoing);
     } else {
       unmark();
     }
