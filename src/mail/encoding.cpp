@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "util/utf8.hpp"
 
 namespace blindcast::mail {
@@ -67,33 +71,88 @@ namespace {
 constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
 constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
 
-// True when some byte of `w` is below `n` (n <= 128).
-inline bool word_has_less(std::uint64_t w, std::uint64_t n) { return ((w - k_ones * n) & ~w & k_highs) != 0; }
-// True when some byte of `w` equals `c`.
-inline bool word_has_byte(std::uint64_t w, std::uint64_t c) {
-  const std::uint64_t v = w ^ (k_ones * c);
-  return ((v - k_ones) & ~v & k_highs) != 0;
+// What quoted-printable writes unchanged inside a line: printable ASCII other
+// than '=', and space (RFC 2045 §6.7 rules 2 and 3).
+inline bool qp_literal_byte(unsigned char c) { return c >= 0x20 && c <= 0x7E && c != '='; }
+
+// Position of the first byte at or after `from` that is not qp_literal_byte
+// (CR and LF among them), or text.size(). Sixteen bytes per step: this runs
+// over every byte of every message body.
+std::size_t next_qp_special(std::string_view text, std::size_t from) {
+  const char* const p = text.data();
+  const std::size_t n = text.size();
+#if defined(__SSE2__)
+  const __m128i below = _mm_set1_epi8(0x20);
+  const __m128i del = _mm_set1_epi8(0x7F);
+  const __m128i equals = _mm_set1_epi8('=');
+  for (; from + 16 <= n; from += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + from));
+    // Signed compares: bytes from 0x80 up are negative, so they fail "> 0x1F".
+    const __m128i printable = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_sub_epi8(below, _mm_set1_epi8(1))),
+                                            _mm_cmplt_epi8(v, del));
+    const __m128i literal = _mm_andnot_si128(_mm_cmpeq_epi8(v, equals), printable);
+    const unsigned special = ~static_cast<unsigned>(_mm_movemask_epi8(literal)) & 0xFFFFU;
+    if (special != 0) return from + static_cast<std::size_t>(__builtin_ctz(special));
+  }
+#endif
+  for (; from < n; ++from) {
+    if (!qp_literal_byte(static_cast<unsigned char>(p[from]))) return from;
+  }
+  return n;
 }
 
-// True when all 8 bytes at `p` are printable ASCII other than '=', or spaces.
-inline bool qp_literal_word(const char* p) {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
-  return (w & k_highs) == 0 && !word_has_less(w, 0x20) && !word_has_byte(w, 0x7F) && !word_has_byte(w, '=');
-}
-
-// True when every byte of [p, p+n) is printable ASCII other than '=', or a
-// space: what quoted-printable writes unchanged inside a line.
-bool qp_literal(const char* p, std::size_t n) {
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if (!qp_literal_word(p + i)) return false;
-  }
-  for (; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(p[i]);
-    if (c < 0x20 || c > 0x7E || c == '=') return false;
-  }
-  return true;
+// Encodes one line (no CRLF inside) that needs more than copying: runs of
+// literal characters are appended whole, broken with soft line breaks so no
+// encoded line exceeds 76 characters including the '='; white space at the
+// end is encoded (rule 3).
+void append_qp_line(std::string& out, std::string_view line) {
+  const std::size_t n = line.size();
+  const char* const in = line.data();
+  auto literal_at = [&](std::size_t k) {
+    const auto c = static_cast<unsigned char>(in[k]);
+    return (qp_literal_byte(c) && !(c == ' ' && k + 1 == n)) || (c == '\t' && k + 1 < n);
+  };
+  // Written through a pointer into room for the worst case: every byte as
+  // =XX, and a soft break after every 73 characters at the least.
+  const std::size_t most = 3 * n + 3 * (3 * n / (k_qp_line - 3) + 1);
+  const std::size_t start = out.size();
+  // (GCC 12 may pass a size larger than asked for, so start from `start`.)
+  out.resize_and_overwrite(start + most, [&](char* buf, std::size_t) {
+    char* o = buf + start;
+    std::size_t col = 0;
+    auto soft_break = [&] {
+      o[0] = '=';
+      o[1] = '\r';
+      o[2] = '\n';
+      o += 3;
+      col = 0;
+    };
+    std::size_t k = 0;
+    while (k < n) {
+      // The last byte decides alone (white space there is encoded).
+      std::size_t run = literal_at(k) ? std::min(next_qp_special(line, k), n - 1) : k;
+      while (run < n && literal_at(run)) ++run;
+      while (k < run) {
+        if (col == k_qp_line - 1) soft_break();
+        const std::size_t take = std::min(k_qp_line - 1 - col, run - k);
+        std::memcpy(o, in + k, take);
+        o += take;
+        k += take;
+        col += take;
+      }
+      if (k < n) {
+        if (col + 3 > k_qp_line - 1) soft_break();
+        const auto c = static_cast<unsigned char>(in[k]);
+        o[0] = '=';
+        o[1] = k_hex[c >> 4];
+        o[2] = k_hex[c & 0xF];
+        o += 3;
+        col += 3;
+        ++k;
+      }
+    }
+    return static_cast<std::size_t>(o - buf);
+  });
 }
 }  // namespace
 
@@ -101,6 +160,21 @@ TransferEncoding choose_encoding(std::string_view text) {
   std::size_t high = 0;
   if (!util::is_ascii(text)) {
     std::size_t i = 0;
+#if defined(__SSE2__)
+    // Per byte lane: subtract the compare's -1 for each byte from 0x80 up;
+    // fold the lanes into `high` before any of them can pass 255.
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= text.size()) {
+      __m128i lanes = zero;
+      for (int step = 0; step < 255 && i + 16 <= text.size(); ++step, i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+        lanes = _mm_sub_epi8(lanes, _mm_cmplt_epi8(v, zero));
+      }
+      const __m128i sums = _mm_sad_epu8(lanes, zero);
+      high += static_cast<std::size_t>(_mm_cvtsi128_si32(sums)) +
+              static_cast<std::size_t>(_mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+    }
+#endif
     for (; i + 8 <= text.size(); i += 8) {
       std::uint64_t w;
       std::memcpy(&w, text.data() + i, 8);
@@ -133,64 +207,34 @@ const char* encoding_name(TransferEncoding encoding) {
 }
 
 void append_quoted_printable(std::string& out, std::string_view text) {
-  // Printable ASCII except '=' goes through as is (RFC 2045 §6.7 rule 2).
-  static const auto k_literal = [] {
-    std::array<bool, 256> t{};
-    for (int c = 33; c <= 126; ++c) t[static_cast<std::size_t>(c)] = c != '=';
-    return t;
-  }();
+  // One pass: jump from one byte that is not copied as is to the next. In
+  // most text those are only the CRLFs, and a line of at most 76 literal
+  // characters not ending in a space is copied whole.
   std::size_t line_start = 0;
-  while (line_start <= text.size()) {
-    std::size_t crlf = text.find("\r\n", line_start);
-    const bool last = crlf == std::string_view::npos;
-    if (last) crlf = text.size();
-    const std::string_view line = text.substr(line_start, crlf - line_start);
-    // Fast path: a line of at most 76 literal characters (spaces inside, not at the end).
-    const bool plain = line.size() <= k_qp_line &&
-                       (line.empty() || (line.back() != ' ' && line.back() != '\t')) &&
-                       qp_literal(line.data(), line.size());
-    if (plain) {
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t special = next_qp_special(text, pos);
+    const bool at_end = special == text.size();
+    const bool at_crlf = !at_end && text[special] == '\r' && special + 1 < text.size() && text[special + 1] == '\n';
+    if (!at_end && !at_crlf) {
+      // Something to encode inside this line: the slow path for the whole line.
+      std::size_t eol = text.find("\r\n", special);
+      if (eol == std::string_view::npos) eol = text.size();
+      append_qp_line(out, text.substr(line_start, eol - line_start));
+      if (eol == text.size()) return;
+      out += "\r\n";
+      line_start = pos = eol + 2;
+      continue;
+    }
+    const std::string_view line = text.substr(line_start, special - line_start);
+    if (line.size() <= k_qp_line && (line.empty() || line.back() != ' ')) {
       out.append(line);
     } else {
-      // Runs of literal characters are appended whole, broken with soft line
-      // breaks so no encoded line exceeds 76 characters including the '='.
-      const std::size_t n = line.size();
-      auto literal_at = [&](std::size_t k) {
-        const auto c = static_cast<unsigned char>(line[k]);
-        return k_literal[c] || ((c == ' ' || c == '\t') && k + 1 < n);
-      };
-      std::size_t col = 0;
-      std::size_t k = 0;
-      while (k < n) {
-        std::size_t run = k;
-        while (run + 8 < n && qp_literal_word(line.data() + run)) run += 8;  // the last byte decides alone
-        while (run < n && literal_at(run)) ++run;
-        while (k < run) {
-          if (col == k_qp_line - 1) {
-            out += "=\r\n";
-            col = 0;
-          }
-          const std::size_t take = std::min(k_qp_line - 1 - col, run - k);
-          out.append(line.data() + k, take);
-          k += take;
-          col += take;
-        }
-        if (k < n) {
-          if (col + 3 > k_qp_line - 1) {
-            out += "=\r\n";
-            col = 0;
-          }
-          const auto c = static_cast<unsigned char>(line[k]);
-          const char enc[3] = {'=', k_hex[c >> 4], k_hex[c & 0xF]};
-          out.append(enc, 3);
-          col += 3;
-          ++k;
-        }
-      }
+      append_qp_line(out, line);
     }
-    if (last) break;
+    if (at_end) return;
     out += "\r\n";
-    line_start = crlf + 2;
+    line_start = pos = special + 2;
   }
 }
 

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "guard/decoders.hpp"
@@ -31,6 +32,47 @@ TEST(Encoding, QuotedPrintableRoundTrips) {
       EXPECT_LE(line, 77U);
     }
   }
+}
+
+// Random lines of every length around the 16-byte steps and the 76-character
+// limit, mixing literal text with CR, LF, tab, space, '=' and 8-bit bytes.
+TEST(Encoding, QuotedPrintableRandomLines) {
+  std::mt19937 rng(20261122);
+  const std::string alphabet = std::string("abcXYZ019 .,@-") + "=\t\r\n\x7F\x80\xC3\xA9\xFF";
+  for (int round = 0; round < 3000; ++round) {
+    std::string t;
+    const int lines = 1 + static_cast<int>(rng() % 4);
+    for (int l = 0; l < lines; ++l) {
+      const std::size_t len = rng() % 100;
+      const bool plain = rng() % 2 == 0;  // half the lines are plain text
+      for (std::size_t i = 0; i < len; ++i) {
+        t += plain ? alphabet[rng() % 14] : alphabet[rng() % alphabet.size()];
+      }
+      if (l + 1 < lines || rng() % 2 == 0) t += "\r\n";
+    }
+    std::string enc;
+    append_quoted_printable(enc, t);
+    ASSERT_EQ(guard::decode_quoted_printable(enc), t) << enc;
+    std::size_t start = 0;
+    while (start <= enc.size()) {
+      std::size_t eol = enc.find("\r\n", start);
+      if (eol == std::string::npos) eol = enc.size();
+      const std::string_view line(enc.data() + start, eol - start);
+      ASSERT_LE(line.size(), 76U) << enc;
+      ASSERT_TRUE(line.empty() || (line.back() != ' ' && line.back() != '\t')) << enc;
+      for (char c : line) {
+        const auto u = static_cast<unsigned char>(c);
+        ASSERT_TRUE(u == '\t' || (u >= 0x20 && u <= 0x7E)) << enc;
+      }
+      start = eol + 2;
+    }
+  }
+  std::string unchanged;
+  // Plain lines of up to 76 characters come out unchanged.
+  for (int i = 0; i < 38; ++i) unchanged += std::string(static_cast<std::size_t>(i * 2), 'a') + "b\r\n";
+  std::string enc;
+  append_quoted_printable(enc, unchanged);
+  EXPECT_EQ(enc, unchanged);
 }
 
 TEST(Encoding, Base64RoundTrips) {
