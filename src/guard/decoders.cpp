@@ -1,6 +1,7 @@
 #include "guard/decoders.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace blindcast::guard {
 
@@ -78,37 +79,45 @@ std::string decode_base64(std::string_view in) {
 }
 
 std::string decode_quoted_printable(std::string_view in) {
+  // Decoding never lengthens: write through a pointer into room for `in`.
   std::string out;
-  out.reserve(in.size());
-  std::size_t i = 0;
-  while (i < in.size()) {
-    const std::size_t eq = in.find('=', i);
-    if (eq == std::string_view::npos) {
-      out.append(in.substr(i));
-      break;
-    }
-    out.append(in.substr(i, eq - i));
-    // Soft line break: '=' then optional white space then CRLF or LF.
-    std::size_t j = eq + 1;
-    while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
-    if (j < in.size() && (in[j] == '\r' || in[j] == '\n')) {
-      if (in[j] == '\r' && j + 1 < in.size() && in[j + 1] == '\n') ++j;
-      i = j + 1;
-      continue;
-    }
-    if (j == in.size()) break;
-    if (eq + 2 < in.size()) {
-      const int hi = hex_value(in[eq + 1]);
-      const int lo = hex_value(in[eq + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i = eq + 3;
+  out.resize_and_overwrite(in.size(), [&](char* buf, std::size_t) {
+    char* o = buf;
+    const char* p = in.data();
+    const char* const end = p + in.size();
+    while (p < end) {
+      if (*p != '=') {
+        const auto* eq = static_cast<const char*>(std::memchr(p, '=', static_cast<std::size_t>(end - p)));
+        const char* const stop = eq != nullptr ? eq : end;
+        std::memcpy(o, p, static_cast<std::size_t>(stop - p));
+        o += stop - p;
+        p = stop;
+        if (p == end) break;
+      }
+      // At '=': an escape (=XX), a soft line break ('=', optional white
+      // space, CRLF or LF) or a literal '='.
+      if (end - p >= 3) {
+        const int hi = hex_value(p[1]);
+        const int lo = hex_value(p[2]);
+        if (hi >= 0 && lo >= 0) {
+          *o++ = static_cast<char>(hi * 16 + lo);
+          p += 3;
+          continue;
+        }
+      }
+      const char* j = p + 1;
+      while (j < end && (*j == ' ' || *j == '\t')) ++j;
+      if (j < end && (*j == '\r' || *j == '\n')) {
+        if (*j == '\r' && j + 1 < end && j[1] == '\n') ++j;
+        p = j + 1;
         continue;
       }
+      if (j == end) break;  // '=' and white space at the very end: dropped
+      *o++ = '=';
+      ++p;
     }
-    out += '=';
-    i = eq + 1;
-  }
+    return static_cast<std::size_t>(o - buf);
+  });
   return out;
 }
 
@@ -145,15 +154,22 @@ std::string decode_encoded_words(std::string_view in) {
         continue;
       }
     }
-    const char c = in[i];
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-      if (pending_ws_start == std::string::npos) pending_ws_start = out.size();
-    } else {
+    // Plain text up to the next "=?" (or one byte, when this "=?" starts no
+    // encoded-word), copied whole. Afterwards `pending_ws_start` marks its
+    // trailing white space, which goes if an encoded-word follows directly.
+    std::size_t stop = in.find("=?", i + 1);
+    if (stop == std::string_view::npos) stop = in.size();
+    const std::string_view run = in.substr(i, stop - i);
+    const std::size_t before = out.size();
+    out.append(run);
+    const std::size_t last_text = run.find_last_not_of(" \t\r\n");
+    if (last_text != std::string_view::npos) {
       last_was_word = false;
-      pending_ws_start = std::string::npos;
+      pending_ws_start = last_text + 1 < run.size() ? before + last_text + 1 : std::string::npos;
+    } else if (pending_ws_start == std::string::npos) {
+      pending_ws_start = before;
     }
-    out += c;
-    ++i;
+    i = stop;
   }
   return out;
 }

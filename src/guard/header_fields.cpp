@@ -1,5 +1,7 @@
 #include "guard/header_fields.hpp"
 
+#include <cstring>
+
 namespace blindcast::guard {
 
 namespace {
@@ -51,6 +53,7 @@ bool is_addr_spec(std::string_view s) {
 
 HeaderSection split_header_fields(std::string_view m) {
   HeaderSection hs;
+  hs.fields.reserve(16);
   std::size_t pos = 0;
   while (true) {
     if (pos >= m.size()) {
@@ -71,15 +74,13 @@ HeaderSection split_header_fields(std::string_view m) {
       hs.error = "a header line is " + std::to_string(line.size()) + " octets (limit 998)";
       return hs;
     }
-    for (char c : line) {
-      if (c == '\r') {
-        hs.error = "bare CR in the header section";
-        return hs;
-      }
-      if (c == '\0') {
-        hs.error = "NUL in the header section";
-        return hs;
-      }
+    if (std::memchr(line.data(), '\r', line.size()) != nullptr) {
+      hs.error = "bare CR in the header section";
+      return hs;
+    }
+    if (std::memchr(line.data(), '\0', line.size()) != nullptr) {
+      hs.error = "NUL in the header section";
+      return hs;
     }
     pos = lf + 1;
     if (line.empty()) {
