@@ -248,7 +248,9 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   s.session.timeout_override = config.timeout_seconds;
   if (!config.username.empty()) s.session.credentials = smtp::Credentials{config.username, config.password};
   impl->target = config.connections > 0 ? config.connections : 8;
-  impl->tls.set_default_verify_paths(ec);
+  // The system's CA bundle takes tens of milliseconds to load: only when
+  // certificates are checked (opportunistic STARTTLS does not check them).
+  if (s.verify) impl->tls.set_default_verify_paths(ec);
   if (!config.ca_file.empty()) {
     impl->tls.load_verify_file(config.ca_file, ec);
     if (ec) return fail(fmt::format("[transport] ca_file {}: {}", config.ca_file, ec.message()));

@@ -58,13 +58,20 @@ std::string make_boundary() {
 }  // namespace
 
 std::string format_date(std::time_t t) {
+  // Every message of a send formats the same few seconds: remember the last
+  // one per thread (builders each have their own).
+  thread_local std::time_t last_time = -1;
+  thread_local std::string last_text;
+  if (t == last_time) return last_text;
   static constexpr const char* k_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr const char* k_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", k_days[tm.tm_wday], tm.tm_mday,
-                     k_months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  last_text = fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", k_days[tm.tm_wday], tm.tm_mday,
+                          k_months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  last_time = t;
+  return last_text;
 }
 
 std::string make_message_id(std::string_view domain) {

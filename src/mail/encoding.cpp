@@ -36,20 +36,30 @@ bool is_atom_char(char c) {
 
 std::string normalize_crlf(std::string_view text) {
   std::string out;
-  out.reserve(text.size() + text.size() / 32 + 2);
+  if (text.empty()) return out;
   const char* p = text.data();
   const char* const end = p + text.size();
   if (std::memchr(p, '\r', text.size()) == nullptr) {
-    // Rendered templates have bare LF line ends: copy line by line.
-    while (const void* hit = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
-      const char* nl = static_cast<const char*>(hit);
-      out.append(p, static_cast<std::size_t>(nl - p));
-      out += "\r\n";
-      p = nl + 1;
-    }
-    out.append(p, static_cast<std::size_t>(end - p));
+    // Rendered templates have bare LF line ends: copy line by line, through
+    // a pointer into room for a CR before every byte at most.
+    out.resize_and_overwrite(2 * text.size(), [&](char* buf, std::size_t) {
+      char* o = buf;
+      while (const void* hit = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
+        const char* nl = static_cast<const char*>(hit);
+        std::memcpy(o, p, static_cast<std::size_t>(nl - p));
+        o += nl - p;
+        o[0] = '\r';
+        o[1] = '\n';
+        o += 2;
+        p = nl + 1;
+      }
+      std::memcpy(o, p, static_cast<std::size_t>(end - p));
+      o += end - p;
+      return static_cast<std::size_t>(o - buf);
+    });
     return out;
   }
+  out.reserve(text.size() + text.size() / 32 + 2);
   const char* chunk = p;
   while (p < end) {
     const char c = *p;

@@ -75,6 +75,14 @@ TEST(Encoding, QuotedPrintableRandomLines) {
   EXPECT_EQ(enc, unchanged);
 }
 
+TEST(Encoding, NormalizesLineEndsToCrlf) {
+  EXPECT_EQ(normalize_crlf(""), "");
+  EXPECT_EQ(normalize_crlf("no line end"), "no line end");
+  EXPECT_EQ(normalize_crlf("a\nb\n"), "a\r\nb\r\n");           // rendered templates: bare LF
+  EXPECT_EQ(normalize_crlf("\n\n"), "\r\n\r\n");
+  EXPECT_EQ(normalize_crlf("a\r\nb\rc\nd"), "a\r\nb\r\nc\r\nd");  // mixed, bare CR included
+}
+
 TEST(Encoding, Base64RoundTrips) {
   for (std::size_t n = 0; n < 200; n += 7) {
     std::string data;
