@@ -11,7 +11,8 @@ namespace blindcast::util {
 // Returns true when `text` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view text);
 
-// Returns true when every byte of `text` is below 0x80 (eight bytes at a time).
+// Returns true when every byte of `text` is below 0x80 (64 bytes per step with
+// SSE2, else eight).
 bool is_ascii(std::string_view text);
 
 // Returns the length of the longest prefix of `text` no longer than `max_bytes`
