@@ -24,7 +24,7 @@ struct TransportSettings {
   std::string username;
   std::string password_file;  // relative to the campaign dir
   std::string ca_file;        // trust anchors for TLS verification
-  int connections = 8;
+  int connections = 20;
   int messages_per_connection = 1000;
   int timeout_seconds = 0;    // 0: RFC 5321 defaults per phase
   std::string helo_name;

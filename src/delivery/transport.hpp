@@ -68,7 +68,7 @@ struct TransportConfig {
   std::string ca_file;            // trust anchors for TLS verification; default: the system's
   std::string username;
   std::string password;           // from password_file, never from settings or environment
-  int connections = 8;
+  int connections = 20;
   int messages_per_connection = 1000;
   int timeout_seconds = 0;        // 0: RFC 5321 defaults per phase
   std::string helo_name;          // default: this host's name
