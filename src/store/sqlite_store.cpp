@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <mutex>
 #include <fmt/format.h>
 
 #include "store/field_codec.hpp"
@@ -534,8 +535,14 @@ class SqliteStore final : public StateStore {
 }  // namespace
 
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
+  // SQLite's memory statistics take a global mutex on every allocation; they
+  // are never read here. Only possible before the library initialises.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  // A store (one connection) belongs to one thread: the halt watcher opens its
+  // own. So no mutex around every call (NOMUTEX, SQLite's "multi-thread" mode).
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

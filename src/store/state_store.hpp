@@ -180,7 +180,9 @@ class StateStore {
   virtual Result<std::vector<AuditEvent>> events(std::size_t limit) = 0;
 };
 
-// Opens (creating if needed) the SQLite store at `path`.
+// Opens (creating if needed) the SQLite store at `path`. The store is used by
+// one thread at a time (it takes no lock around its calls); another thread
+// opens a store of its own.
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path);
 
 }  // namespace blindcast::store
