@@ -120,6 +120,7 @@ void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>
     const std::string rcpt[] = {r.email};
     p.violation = m_guard->check(built->data, {m_envelope_from, rcpt});
     p.data = std::move(built->data);
+    p.traits = smtp::scan_data(p.data);
   }
 }
 

@@ -20,6 +20,7 @@
 #include "campaign/message_builder.hpp"
 #include "delivery/providers.hpp"
 #include "guard/privacy_guard.hpp"
+#include "smtp/data_traits.hpp"
 #include "store/state_store.hpp"
 
 namespace blindcast::campaign {
@@ -34,6 +35,7 @@ struct PreparedMessage {
   std::string data;                          // the built bytes (kept on a violation, for quarantine)
   std::string render_error;
   std::optional<guard::Violation> violation;
+  smtp::DataTraits traits;                   // of `data`, scanned here while it is in this core's cache
 };
 
 class MessagePreparer {

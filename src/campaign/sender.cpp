@@ -457,7 +457,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       }
       ids.push_back(m.id);
       next_wire->outgoing.push_back({m.id, fmt::format("{}-{}", options.stage, m.id),
-                                     (*preparer)->envelope_from(), m.email, std::move(m.data), m.lane});
+                                     (*preparer)->envelope_from(), m.email, std::move(m.data), m.lane, m.traits});
       next_wire->sent_with.push_back(&m);
     }
     if (ids.empty()) {

@@ -61,7 +61,7 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
         return std::unexpected(guard_halt(campaign, store, sample.line, built->data, *v));
       }
       ++n;
-      outgoing.push_back({n, fmt::format("test-{}", n), session->builder->envelope_from(), seed, std::move(built->data), ""});
+      outgoing.push_back({n, fmt::format("test-{}", n), session->builder->envelope_from(), seed, std::move(built->data), "", std::nullopt});
       labels.push_back(fmt::format("{} -> {}", shown, util::mask_address(seed)));
     }
   }

@@ -203,7 +203,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   smtp::Message message(std::size_t index) override {
     const auto& m = batch[index];
-    return smtp::Message{index, m.envelope_from, m.recipient, m.data};
+    return smtp::Message{index, m.envelope_from, m.recipient, m.data, m.traits};
   }
 
   std::size_t open_connections() const {

@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "delivery/providers.hpp"
+#include "smtp/data_traits.hpp"
 #include "util/error.hpp"
 
 namespace blindcast::delivery {
@@ -27,6 +29,7 @@ struct OutgoingMessage {
   std::string recipient;      // the one envelope recipient
   std::string data;           // exact bytes, CRLF line ends, already guarded
   std::string lane;           // provider lane, for shaping
+  std::optional<smtp::DataTraits> traits;  // smtp::scan_data(data), when the builder did it
 };
 
 enum class DeliveryKind {

@@ -50,11 +50,11 @@ Reply local_reply(int code, std::string text) {
 
 const StateInfo& state_info(State state) { return k_states[static_cast<std::size_t>(state)]; }
 
-void append_data_with_terminator(std::string& out, std::string_view data) {
+void append_data_with_terminator(std::string& out, std::string_view data, const DataTraits& traits) {
   out.reserve(out.size() + data.size() + data.size() / 64 + 8);
   if (!data.empty() && data.front() == '.') out += '.';
   std::size_t pos = 0;
-  while (true) {
+  while (traits.dot_lines()) {
     const std::size_t hit = data.find("\r\n.", pos);
     if (hit == std::string_view::npos) break;
     out.append(data.substr(pos, hit + 2 - pos));
@@ -256,7 +256,7 @@ void ClientSession::become_ready() {
 void ClientSession::send_mail() {
   std::string cmd = "MAIL FROM:<" + std::string(m_message->mail_from) + ">";
   if (m_caps.size_limit > 0) cmd += " SIZE=" + std::to_string(m_message->data.size());
-  if (m_caps.eightbitmime && !util::is_ascii(m_message->data)) cmd += " BODY=8BITMIME";
+  if (m_caps.eightbitmime && m_message->traits->eight_bit()) cmd += " BODY=8BITMIME";
   if (m_caps.smtputf8 && (!util::is_ascii(m_message->mail_from) || !util::is_ascii(m_message->rcpt))) {
     cmd += " SMTPUTF8";
   }
@@ -284,6 +284,7 @@ void ClientSession::submit(const Message& message) {
   const bool pipelined_after_dot = m_state == State::k_data_body && m_finishing && !m_message && m_caps.pipelining;
   if ((m_state != State::k_ready && !pipelined_after_dot) || m_message) return;
   m_message = message;
+  if (!m_message->traits) m_message->traits = scan_data(message.data);
   m_failure.reset();
   m_mail_ok = false;
   if (m_caps.size_limit > 0 && message.data.size() > m_caps.size_limit) {
@@ -433,7 +434,7 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
           m_expect.push_back(Expect::k_dot_discard);
           return;
         }
-        append_data_with_terminator(m_out, m_message->data);
+        append_data_with_terminator(m_out, m_message->data, *m_message->traits);
         m_expect.push_back(Expect::k_dot);
         m_state = State::k_data_body;
         m_finishing = std::move(m_message);

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "smtp/data_traits.hpp"
 #include "smtp/reply.hpp"
 
 namespace blindcast::smtp {
@@ -65,6 +66,7 @@ struct Message {
   std::string_view mail_from;
   std::string_view rcpt;            // exactly one recipient
   std::string_view data;            // CRLF message; must outlive the transaction
+  std::optional<DataTraits> traits; // scan_data(data) if the caller has it; else the session scans
 };
 
 enum class Outcome { k_sent, k_deferred, k_bounced };
@@ -166,6 +168,8 @@ class ClientSession {
 };
 
 // Appends `data` to `out` dot-stuffed (RFC 5321 §4.5.2), ending with CRLF "." CRLF.
-void append_data_with_terminator(std::string& out, std::string_view data);
+// With traits from scan_data(data) that say no line starts with '.', the
+// bytes are copied without looking for lines.
+void append_data_with_terminator(std::string& out, std::string_view data, const DataTraits& traits = DataTraits());
 
 }  // namespace blindcast::smtp

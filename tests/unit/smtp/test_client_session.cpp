@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <random>
 
 #include "smtp/client_session.hpp"
 
@@ -35,7 +36,7 @@ class Transcript {
   }
   void submit(std::uint64_t tag, const std::string& rcpt = "b@example.org") {
     rcpts.push_back(rcpt);
-    s.submit({tag, "a@example.com", rcpts.back(), k_data});
+    s.submit({tag, "a@example.com", rcpts.back(), k_data, std::nullopt});
     auto ev = s.take_events();
     events.insert(events.end(), ev.begin(), ev.end());
   }
@@ -361,6 +362,76 @@ TEST(DotStuffing, Table) {
     std::string out;
     append_data_with_terminator(out, c.in);
     EXPECT_EQ(out, c.out) << c.in;
+    std::string scanned;  // traits from the one-pass scan must not skip a needed stuffing
+    append_data_with_terminator(scanned, c.in, scan_data(c.in));
+    EXPECT_EQ(scanned, c.out) << c.in;
+  }
+}
+
+// The scan decides whether dot-stuffing may be skipped: it must never miss a
+// line that starts with '.', at any position relative to its 16-byte steps.
+TEST(DataTraits, AgreeWithAByteByByteScan) {
+  std::mt19937 rng(20261122);
+  const char alphabet[] = {'a', '.', '\r', '\n', '\n', '.', 'z', static_cast<char>(0xC3), ' '};
+  int dotted = 0;
+  int eight = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string data(rng() % 70, 'x');
+    const int sparse = static_cast<int>(rng() % 4);  // mostly plain text, sometimes dense
+    for (auto& ch : data) {
+      if (sparse == 0 || rng() % 8 == 0) ch = alphabet[rng() % sizeof alphabet];
+    }
+    bool want_dot = !data.empty() && data[0] == '.';
+    bool want_eight = false;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      if (static_cast<unsigned char>(data[i]) >= 0x80) want_eight = true;
+      if (i > 0 && data[i] == '.' && data[i - 1] == '\n') want_dot = true;
+    }
+    const DataTraits t = scan_data(data);
+    ASSERT_EQ(t.dot_lines(), want_dot) << testing::PrintToString(data);
+    ASSERT_EQ(t.eight_bit(), want_eight) << testing::PrintToString(data);
+    dotted += want_dot ? 1 : 0;
+    eight += want_eight ? 1 : 0;
+  }
+  // Both answers were exercised many times.
+  EXPECT_GT(dotted, 2000);
+  EXPECT_GT(eight, 2000);
+  EXPECT_LT(dotted, 18000);
+}
+
+TEST(DataTraits, UnknownMeansAssumeBoth) {
+  const DataTraits unknown;
+  EXPECT_TRUE(unknown.dot_lines());
+  EXPECT_TRUE(unknown.eight_bit());
+  EXPECT_FALSE(scan_data("plain\r\ntext\r\n").dot_lines());
+  EXPECT_FALSE(scan_data("plain\r\ntext\r\n").eight_bit());
+}
+
+// BODY=8BITMIME follows the bytes, whether the caller scanned them (the
+// builders do) or the session has to; stuffing is never skipped by traits.
+TEST(ClientSession, EightBitBodyAndStuffingWithOrWithoutCallerTraits) {
+  const std::string eight = "Subject: x\r\n\r\nGr\xC3\xBC\xC3\x9F\r\n.dot\r\n";
+  const std::string ascii = "Subject: x\r\n\r\nplain\r\n";
+  for (const bool caller_scans : {false, true}) {
+    for (const std::string* data : {&eight, &ascii}) {
+      ClientSession s{SessionConfig{}};
+      s.receive("220 mx ESMTP\r\n");
+      (void)s.take_output();
+      s.receive(k_ehlo_pipelining);
+      (void)s.take_events();
+      Message m{1, "a@example.com", "b@example.org", *data, std::nullopt};
+      if (caller_scans) m.traits = scan_data(*data);
+      s.submit(m);
+      const std::string mail = s.take_output();
+      EXPECT_EQ(mail.find("BODY=8BITMIME") != std::string::npos, data == &eight) << mail;
+      s.receive("250 ok\r\n250 ok\r\n354 go\r\n");
+      const std::string body = s.take_output();
+      if (data == &eight) {
+        EXPECT_NE(body.find("\r\n..dot\r\n"), std::string::npos) << body;
+      } else {
+        EXPECT_EQ(body, ascii + ".\r\n");
+      }
+    }
   }
 }
 
