@@ -304,12 +304,15 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   };
   auto stopped = [&] { return watcher.halted() || stop_requested(); };
 
-  // Outcomes not yet in the store (delivery results, render failures).
+  // Outcomes not yet in the store (delivery results, render failures), and
+  // the flights they land (or that were never handed over).
   std::vector<store::Outcome> unrecorded;
+  std::vector<std::int64_t> landed_flights;
   auto flush = [&]() -> Result<void> {
-    if (unrecorded.empty()) return {};
-    auto w = store.record_outcomes(unrecorded);
+    if (unrecorded.empty() && landed_flights.empty()) return {};
+    auto w = store.record_outcomes(unrecorded, landed_flights);
     unrecorded.clear();
+    landed_flights.clear();
     return w;
   };
 
@@ -320,6 +323,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     std::vector<PreparedMessage> batch;  // owns what sent_with points into
     std::vector<delivery::OutgoingMessage> outgoing;
     std::vector<const PreparedMessage*> sent_with;
+    std::int64_t flight = 0;  // the store's record of this batch in flight
     std::future<Result<delivery::DeliveryReport>> report;
   };
   std::unique_ptr<OnTheWire> wire;
@@ -349,7 +353,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       const auto& res = report->results[i];
       const PreparedMessage& m = *done->sent_with[i];
       store::Outcome o{res.recipient_id, store::RecipientState::k_sent, util::mask_addresses_in(res.reply), 0,
-                       res.maybe_delivered};
+                       res.maybe_delivered, res.kind != delivery::DeliveryKind::k_not_attempted};
       switch (res.kind) {
         case delivery::DeliveryKind::k_sent:
           ++progress.sent_this_run;
@@ -360,7 +364,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
           o.next_attempt_at = res.retry_at;  // set when its lane was at its rate
           break;
         case delivery::DeliveryKind::k_deferred: {
-          // record_and_mark counted this attempt: it is number attempts + 1.
+          // This attempt is number attempts + 1 (recorded with the outcome).
           auto when = delivery::next_attempt_at(retry, now, m.attempts + 1,
                                                 m.first_attempt_at > 0 ? m.first_attempt_at : now,
                                                 static_cast<std::uint64_t>(res.recipient_id));
@@ -387,6 +391,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       }
       unrecorded.push_back(std::move(o));
     }
+    landed_flights.push_back(done->flight);  // lands with these outcomes
     progress.elapsed_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
     for (const auto& l : report->lanes) progress.rate_by_lane[l.name] = l.rate;
@@ -445,7 +450,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     for (auto& m : *current) {
       if (!m.render_error.empty()) {
         unrecorded.push_back({m.id, store::RecipientState::k_failed,
-                              util::mask_addresses_in("cannot render: " + m.render_error), 0, false});
+                              util::mask_addresses_in("cannot render: " + m.render_error), 0, false, false});
         ++progress.failed_this_run;
         continue;
       }
@@ -466,12 +471,14 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       continue;
     }
     // Durably in flight before any byte of these messages is handed over.
-    if (auto w = store.record_and_mark(unrecorded, ids); !w) return abandon(w.error());
+    auto flight = store.record_and_mark(unrecorded, landed_flights, ids);
+    if (!flight) return abandon(flight.error());
     unrecorded.clear();
-    // Marked but never handed over: back to pending, not possible duplicates.
-    auto unmark = [&] {
-      for (const auto id : ids) unrecorded.push_back({id, store::RecipientState::k_pending, "", 0, false});
-    };
+    landed_flights.clear();
+    next_wire->flight = *flight;
+    // Marked but never handed over: the flight lands without outcomes (the
+    // recipients stay due, not possible duplicates).
+    auto unmark = [&] { landed_flights.push_back(*flight); };
     // The connections wait for nothing but the previous batch: this one goes
     // out the moment that one lands, and the landed one is absorbed after.
     auto landed = land();

@@ -62,9 +62,13 @@ CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
 CREATE TRIGGER IF NOT EXISTS approvals_no_delete BEFORE DELETE ON approvals
   BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
 CREATE INDEX IF NOT EXISTS recipients_todo ON recipients(id) WHERE state IN (0, 3);
--- In-flight rows are found by a scan once per send (recover_in_flight): an
--- index on them would cost two B-tree writes per message sent.
 DROP INDEX IF EXISTS recipients_inflight;
+-- A batch handed to the transport. Its recipients (8-byte little-endian ids)
+-- are in flight until the transaction that records the batch's outcomes
+-- deletes the row: one write per batch instead of one per recipient. Rows
+-- left by a crash are what recover_in_flight() counts as possible duplicates.
+-- (Stores written before flights existed may still hold state 1 rows.)
+CREATE TABLE IF NOT EXISTS flights (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, recipients BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected_rows (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -136,6 +140,26 @@ Result<void> exec(sqlite3* db, const char* sql) {
                 ExitCode::k_runtime);
   }
   return {};
+}
+
+std::string encode_ids(std::span<const std::int64_t> ids) {
+  std::string out(ids.size() * 8, '\0');
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto v = static_cast<std::uint64_t>(ids[i]);
+    for (int b = 0; b < 8; ++b, v >>= 8) out[i * 8 + static_cast<std::size_t>(b)] = static_cast<char>(v & 0xFF);
+  }
+  return out;
+}
+
+// Returns false when `blob` is not a whole number of ids.
+bool decode_ids(std::string_view blob, std::vector<std::int64_t>& out) {
+  if (blob.size() % 8 != 0) return false;
+  for (std::size_t i = 0; i < blob.size(); i += 8) {
+    std::uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(blob[i + static_cast<std::size_t>(b)]);
+    out.push_back(static_cast<std::int64_t>(v));
+  }
+  return true;
 }
 
 // A transaction that rolls back unless commit() is called.
@@ -257,12 +281,28 @@ class SqliteStore final : public StateStore {
   Result<std::int64_t> recover_in_flight() override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "starting recovery");
+    const auto now = now_seconds();
     Stmt s(m_db,
            "UPDATE recipients SET state = 0, duplicate_risk = duplicate_risk + 1, updated_at = ?1 "
            "WHERE state = 1");
-    s.bind(1, now_seconds());
+    s.bind(1, now);
     if (s.step() != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
-    const std::int64_t n = sqlite3_changes(m_db);
+    std::int64_t n = sqlite3_changes(m_db);
+    // Every recipient of a flight left open was handed over and may have
+    // been delivered, whatever another command did to its row since.
+    auto members = open_flight_members();
+    if (!members) return std::unexpected(members.error());
+    Stmt u(m_db,
+           "UPDATE recipients SET duplicate_risk = duplicate_risk + 1, attempts = attempts + 1, "
+           "first_attempt_at = COALESCE(first_attempt_at, ?2), updated_at = ?2 WHERE id = ?1");
+    for (const auto id : *members) {
+      u.bind(1, id).bind(2, now);
+      const int rc = u.step();
+      u.reset();
+      if (rc != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
+      n += sqlite3_changes(m_db);
+    }
+    if (auto r = exec(m_db, "DELETE FROM flights"); !r) return db_error(m_db, "recovering in-flight recipients");
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return n;
   }
@@ -419,25 +459,35 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
-  Result<void> mark_in_flight(std::span<const std::int64_t> ids) override { return record_and_mark({}, ids); }
+  Result<std::int64_t> mark_in_flight(std::span<const std::int64_t> ids) override {
+    return record_and_mark({}, {}, ids);
+  }
 
-  Result<void> record_outcomes(std::span<const Outcome> outcomes) override { return record_and_mark(outcomes, {}); }
+  Result<void> record_outcomes(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed) override {
+    auto r = record_and_mark(outcomes, landed, {});
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
 
-  Result<void> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> ids) override {
+  Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
+                                       std::span<const std::int64_t> ids) override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "recording delivery state");
     const auto now = now_seconds();
     if (!outcomes.empty()) {
       Stmt s(m_db,
              "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
-             "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6 "
+             "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
+             "attempts = attempts + ?7, "
+             "first_attempt_at = CASE WHEN ?7 = 1 THEN COALESCE(first_attempt_at, ?5) ELSE first_attempt_at END "
              "WHERE id = ?1");
       Stmt suppress(m_db,
                     "INSERT OR IGNORE INTO suppressions (address, reason, at) "
                     "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
       for (const auto& o : outcomes) {
         s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
-            .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0});
+            .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
+            .bind(7, std::int64_t{o.attempted ? 1 : 0});
         const int rc = s.step();
         s.reset();
         if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
@@ -449,18 +499,36 @@ class SqliteStore final : public StateStore {
         }
       }
     }
-    if (!ids.empty()) {
-      Stmt s(m_db,
-             "UPDATE recipients SET state = 1, attempts = attempts + 1, updated_at = ?2, "
-             "first_attempt_at = COALESCE(first_attempt_at, ?2) WHERE id = ?1");
-      for (const auto id : ids) {
-        s.bind(1, id).bind(2, now);
+    if (!landed.empty()) {
+      Stmt s(m_db, "DELETE FROM flights WHERE id = ?1");
+      for (const auto flight : landed) {
+        s.bind(1, flight);
         const int rc = s.step();
         s.reset();
-        if (rc != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
+        if (rc != SQLITE_DONE) return db_error(m_db, "closing a batch in flight");
       }
     }
-    return txn.commit();
+    std::int64_t flight = 0;
+    if (!ids.empty()) {
+      Stmt s(m_db, "INSERT INTO flights (at, recipients) VALUES (?1, ?2)");
+      s.bind(1, now).bind_blob(2, encode_ids(ids));
+      if (s.step() != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
+      flight = sqlite3_last_insert_rowid(m_db);
+    }
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return flight;
+  }
+
+  // The recipients of every open flight.
+  Result<std::vector<std::int64_t>> open_flight_members() {
+    Stmt s(m_db, "SELECT recipients FROM flights ORDER BY id");
+    std::vector<std::int64_t> ids;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      if (!decode_ids(s.blob(0), ids)) return fail("state store: a batch in flight is corrupt", ExitCode::k_runtime);
+    }
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading the batches in flight");
+    return ids;
   }
 
   Result<StateCounts> counts() override {
@@ -476,6 +544,23 @@ class SqliteStore final : public StateStore {
       c.possible_duplicate_recipients += s.i64(3);
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients");
+    // Recipients of open flights still show their state from before: count
+    // them as in flight.
+    auto members = open_flight_members();
+    if (!members) return std::unexpected(members.error());
+    Stmt st(m_db, "SELECT state FROM recipients WHERE id = ?1");
+    for (const auto id : *members) {
+      st.bind(1, id);
+      if (st.step() == SQLITE_ROW) {
+        const auto state = st.i64(0);
+        if (state == static_cast<std::int64_t>(RecipientState::k_pending) ||
+            state == static_cast<std::int64_t>(RecipientState::k_deferred)) {
+          --c.by_state[static_cast<std::size_t>(state)];
+          ++c.by_state[static_cast<std::size_t>(RecipientState::k_in_flight)];
+        }
+      }
+      st.reset();
+    }
     return c;
   }
 

@@ -3,9 +3,11 @@
 //
 // Policy:
 // - a recipient is `in_flight` (durably) before the end of its DATA is sent
-//   and `sent` only after the server's 2xx reply; after a crash,
-//   recover_in_flight() puts in-flight recipients back to pending and counts
-//   them as possible duplicates;
+//   and `sent` only after the server's 2xx reply. A batch goes in flight as
+//   one "flight" record (one write, not one per recipient) and lands when its
+//   outcomes are recorded, in the same transaction; after a crash,
+//   recover_in_flight() counts the recipients of open flights as possible
+//   duplicates and they are sent again;
 // - writes are batched by the caller (group commit); every write either
 //   commits or returns an Error with ExitCode::k_runtime — the sender stops on
 //   it, so nothing is sent that is not recorded;
@@ -68,6 +70,7 @@ struct Outcome {
   std::string reply;                // last server reply or error, addresses masked
   std::int64_t next_attempt_at = 0; // for deferred
   bool maybe_delivered = false;     // a retry may duplicate it (lost after end of DATA)
+  bool attempted = false;           // handed to the server: counts as an attempt
 };
 
 struct StateCounts {
@@ -131,7 +134,8 @@ class StateStore {
   // Starts replacing the audience (one transaction).
   virtual Result<std::unique_ptr<ImportSession>> begin_import() = 0;
 
-  // Puts every in-flight recipient back to pending; returns how many.
+  // Counts every recipient of an open flight (and any row left in state
+  // in_flight) as a possible duplicate, due again; returns how many.
   virtual Result<std::int64_t> recover_in_flight() = 0;
   // Returns up to `limit` recipients due at `now` with id > `after_id`, by
   // id; with `canary_only`, only those in the canary sample.
@@ -161,13 +165,18 @@ class StateStore {
   virtual Result<std::optional<std::int64_t>> next_retry_at() = 0;
   // Returns recipients with ids in `ids` (for staged subsets).
   virtual Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) = 0;
-  // Durably marks `ids` in flight (one transaction).
-  virtual Result<void> mark_in_flight(std::span<const std::int64_t> ids) = 0;
-  // Durably records `outcomes` (one transaction).
-  virtual Result<void> record_outcomes(std::span<const Outcome> outcomes) = 0;
-  // Records `outcomes` of one batch and marks the next batch's `ids` in flight
-  // in a single transaction: one sync per batch instead of two.
-  virtual Result<void> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> ids) = 0;
+  // Durably puts `ids` in flight as one flight (one transaction); returns its id.
+  virtual Result<std::int64_t> mark_in_flight(std::span<const std::int64_t> ids) = 0;
+  // Durably records `outcomes` and lands the flights `landed` (whose outcomes
+  // are among them, or who were never handed over), in one transaction.
+  virtual Result<void> record_outcomes(std::span<const Outcome> outcomes,
+                                       std::span<const std::int64_t> landed = {}) = 0;
+  // Both in a single transaction (one sync per batch instead of two): records
+  // `outcomes`, lands `landed` and puts the next batch's `ids` in flight;
+  // returns the new flight's id (0 when `ids` is empty).
+  virtual Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes,
+                                               std::span<const std::int64_t> landed,
+                                               std::span<const std::int64_t> ids) = 0;
 
   virtual Result<StateCounts> counts() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;

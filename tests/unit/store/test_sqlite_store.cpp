@@ -41,14 +41,20 @@ TEST(SqliteStore, ImportBatchInFlightAndOutcomes) {
   EXPECT_EQ((*batch)[0].fields[1], "Name 2");
   std::vector<std::int64_t> ids;
   for (const auto& r : *batch) ids.push_back(r.id);
-  ASSERT_TRUE(s->mark_in_flight(ids));
-  EXPECT_EQ(s->counts()->of(RecipientState::k_in_flight), 4);
-  std::vector<Outcome> outs = {{ids[0], RecipientState::k_sent, "250 ok", 0},
-                               {ids[1], RecipientState::k_bounced, "550 no such user", 0},
-                               {ids[2], RecipientState::k_deferred, "451 later", 4'000'000'000},
-                               {ids[3], RecipientState::k_sent, "250 ok", 0}};
-  ASSERT_TRUE(s->record_outcomes(outs));
+  auto flight = s->mark_in_flight(ids);
+  ASSERT_TRUE(flight.has_value());
+  EXPECT_GT(*flight, 0);
   c = s->counts();
+  EXPECT_EQ(c->of(RecipientState::k_in_flight), 4);
+  EXPECT_EQ(c->of(RecipientState::k_pending), 6);
+  EXPECT_EQ(c->total, 10);
+  std::vector<Outcome> outs = {{ids[0], RecipientState::k_sent, "250 ok", 0, false, true},
+                               {ids[1], RecipientState::k_bounced, "550 no such user", 0, false, true},
+                               {ids[2], RecipientState::k_deferred, "451 later", 4'000'000'000, false, true},
+                               {ids[3], RecipientState::k_sent, "250 ok", 0, false, true}};
+  ASSERT_TRUE(s->record_outcomes(outs, std::vector<std::int64_t>{*flight}));
+  c = s->counts();
+  EXPECT_EQ(c->of(RecipientState::k_in_flight), 0);
   EXPECT_EQ(c->of(RecipientState::k_sent), 2);
   EXPECT_EQ(c->of(RecipientState::k_bounced), 1);
   EXPECT_EQ(c->of(RecipientState::k_deferred), 1);
@@ -73,11 +79,70 @@ TEST(SqliteStore, RecoverInFlightCountsPossibleDuplicates) {
   }  // "crash": the process goes away with three in flight
   auto s = open_sqlite_store((dir.path() / "state.db").string());
   ASSERT_TRUE(s.has_value());
+  EXPECT_EQ((*s)->counts()->of(RecipientState::k_in_flight), 3);
   auto n = (*s)->recover_in_flight();
   EXPECT_EQ(*n, 3);
   auto c = (*s)->counts();
   EXPECT_EQ(c->of(RecipientState::k_pending), 5);
+  EXPECT_EQ(c->of(RecipientState::k_in_flight), 0);
   EXPECT_EQ(c->possible_duplicates, 3);
+  EXPECT_EQ(c->possible_duplicate_recipients, 3);
+  // The interrupted attempt counts; the recipients are due again.
+  auto again = (*s)->next_batch(0, 10, 0);
+  ASSERT_EQ(again->size(), 5U);
+  EXPECT_EQ((*again)[0].attempts, 1);
+  EXPECT_GT((*again)[0].first_attempt_at, 0);
+  EXPECT_EQ((*again)[4].attempts, 0);
+  // Recovered once: a second run finds nothing more.
+  EXPECT_EQ(*(*s)->recover_in_flight(), 0);
+  EXPECT_EQ((*s)->counts()->possible_duplicates, 3);
+}
+
+// Only the flights left open count: those that landed with their outcomes, or
+// without (never handed over), are not possible duplicates.
+TEST(SqliteStore, LandedFlightsAreNotRecovered) {
+  testing::TempDir dir;
+  {
+    auto s = open_with(dir, 6);
+    auto first = s->mark_in_flight(std::vector<std::int64_t>{1, 2});
+    auto never_sent = s->mark_in_flight(std::vector<std::int64_t>{3, 4});
+    // Batch 1's outcomes land it and put batch 3 in flight, in one transaction.
+    auto third = s->record_and_mark(std::vector<Outcome>{{1, RecipientState::k_sent, "250", 0, false, true},
+                                                         {2, RecipientState::k_pending, "lane busy", 0, false, false}},
+                                    std::vector<std::int64_t>{*first}, std::vector<std::int64_t>{5});
+    ASSERT_TRUE(third.has_value());
+    EXPECT_NE(*third, *first);
+    ASSERT_TRUE(s->record_outcomes({}, std::vector<std::int64_t>{*never_sent}));
+    auto c = s->counts();
+    EXPECT_EQ(c->of(RecipientState::k_in_flight), 1);
+    EXPECT_EQ(c->of(RecipientState::k_sent), 1);
+    EXPECT_EQ(c->of(RecipientState::k_pending), 4);
+  }  // crash with recipient 5 in flight
+  auto s = open_sqlite_store((dir.path() / "state.db").string());
+  EXPECT_EQ(*(*s)->recover_in_flight(), 1);
+  auto c = (*s)->counts();
+  EXPECT_EQ(c->possible_duplicates, 1);
+  EXPECT_EQ(c->of(RecipientState::k_pending), 5);
+  // Not attempted (2) and never handed over (3, 4): attempts unchanged.
+  auto due = (*s)->next_batch(0, 10, 0);
+  ASSERT_EQ(due->size(), 5U);
+  for (const auto& r : *due) EXPECT_EQ(r.attempts, r.id == 5 ? 1 : 0) << r.id;
+}
+
+// A store written before flights existed keeps in-flight rows in state 1.
+TEST(SqliteStore, RecoversRowsLeftInTheOldInFlightState) {
+  testing::TempDir dir;
+  { auto s = open_with(dir, 3); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / "state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE recipients SET state = 1 WHERE id <= 2", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open_sqlite_store((dir.path() / "state.db").string());
+  EXPECT_EQ((*s)->counts()->of(RecipientState::k_in_flight), 2);
+  EXPECT_EQ(*(*s)->recover_in_flight(), 2);
+  auto c = (*s)->counts();
+  EXPECT_EQ(c->of(RecipientState::k_pending), 3);
+  EXPECT_EQ(c->possible_duplicates, 2);
 }
 
 TEST(SqliteStore, ReimportKeepsStateAndMarksRemovedRows) {
