@@ -8,6 +8,7 @@ DeliveryThread::DeliveryThread(delivery::Transport& transport)
     : m_transport(transport), m_thread([this] { run(); }) {}
 
 DeliveryThread::~DeliveryThread() {
+  m_transport.stop_starting();
   {
     std::lock_guard lock(m_mutex);
     m_stopping = true;
@@ -20,9 +21,12 @@ std::future<Result<delivery::DeliveryReport>> DeliveryThread::start(
     std::span<const delivery::OutgoingMessage> batch) {
   std::packaged_task<Result<delivery::DeliveryReport>()> task([this, batch] { return m_transport.deliver(batch); });
   auto result = task.get_future();
+  // Offered before the task can run: deliver() then finds it among the
+  // offers, and never starts it a second time.
+  m_transport.offer(batch);
   {
     std::lock_guard lock(m_mutex);
-    m_task = std::move(task);
+    m_tasks.push_back(std::move(task));
   }
   m_wake.notify_one();
   return result;
@@ -34,10 +38,10 @@ void DeliveryThread::run() {
     std::packaged_task<Result<delivery::DeliveryReport>()> task;
     {
       std::unique_lock lock(m_mutex);
-      m_wake.wait(lock, [&] { return m_stopping || m_task.has_value(); });
-      if (!m_task) return;  // stopping with nothing in hand
-      task = std::move(*m_task);
-      m_task.reset();
+      m_wake.wait(lock, [&] { return m_stopping || !m_tasks.empty(); });
+      if (m_tasks.empty()) return;  // stopping with nothing in hand
+      task = std::move(m_tasks.front());
+      m_tasks.pop_front();
     }
     task();
   }

@@ -1,14 +1,18 @@
 // The thread that talks to the network for a whole send.
 //
-// Batches are handed over one at a time; the caller records the previous
-// batch's outcomes and prepares the next while this one is on the wire. One
-// long-lived thread instead of one per batch: no thread start per batch, and
-// the scheduler keeps seeing the same thread, which wakes for every reply.
-// Builders run at a lower priority (util::lower_thread_priority), so when
-// this thread wakes it gets a core at once.
+// Batches are handed over in order; the caller records the previous batch's
+// outcomes and prepares the next while one is on the wire. A batch started
+// while another is still being delivered waits behind it, and is offered to
+// the transport (Transport::offer) so that its messages can go out as soon
+// as the running batch's last ones are handed over: the connections do not
+// drain at every batch boundary. One long-lived thread instead of one per
+// batch: no thread start per batch, and the scheduler keeps seeing the same
+// thread. Builders run at a lower priority (util::lower_thread_priority), so
+// when this thread wakes it gets a core at once.
 #pragma once
 
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -23,12 +27,14 @@ namespace blindcast::campaign {
 class DeliveryThread {
  public:
   explicit DeliveryThread(delivery::Transport& transport);
-  ~DeliveryThread();  // finishes the batch in hand, then joins
+  // Tells the transport to start no new message, settles every batch handed
+  // over (their futures become ready), then joins.
+  ~DeliveryThread();
   DeliveryThread(const DeliveryThread&) = delete;
   DeliveryThread& operator=(const DeliveryThread&) = delete;
 
-  // Starts delivering `batch`, which must stay alive until the future is
-  // ready. Call again only after the previous future is ready.
+  // Delivers `batch` after the batches started before it; `batch` must stay
+  // alive until its future is ready.
   std::future<Result<delivery::DeliveryReport>> start(std::span<const delivery::OutgoingMessage> batch);
 
  private:
@@ -37,7 +43,7 @@ class DeliveryThread {
   delivery::Transport& m_transport;
   std::mutex m_mutex;
   std::condition_variable m_wake;
-  std::optional<std::packaged_task<Result<delivery::DeliveryReport>()>> m_task;
+  std::deque<std::packaged_task<Result<delivery::DeliveryReport>()>> m_tasks;
   bool m_stopping = false;
   std::thread m_thread;  // last: starts after the members it uses exist
 };

@@ -342,6 +342,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     auto report = wire->report.get();
     return Landed{std::move(wire), std::move(report)};
   };
+  bool stop_logged = false;  // a settings failure is logged once, not per batch it stops
   // Turns a finished batch's report into outcomes and progress.
   auto absorb = [&](std::optional<Landed> landed) -> Result<void> {
     if (!landed) return {};
@@ -398,7 +399,8 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     if (on_progress) on_progress(progress);
     if (!report->fatal.empty()) {
       if (auto w = flush(); !w) return std::unexpected(w.error());
-      (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
+      if (!stop_logged) (void)store.append_event("stage_stop", "blindcast", util::mask_addresses_in(report->fatal));
+      stop_logged = true;
       return fail(fmt::format("sending stopped: {}; fix the [transport] settings and run send again",
                               util::mask_addresses_in(report->fatal)),
                   ExitCode::k_runtime);
@@ -476,23 +478,17 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     unrecorded.clear();
     landed_flights.clear();
     next_wire->flight = *flight;
-    // Marked but never handed over: the flight lands without outcomes (the
-    // recipients stay due, not possible duplicates).
-    auto unmark = [&] { landed_flights.push_back(*flight); };
-    // The connections wait for nothing but the previous batch: this one goes
-    // out the moment that one lands, and the landed one is absorbed after.
+    // Handed over at once, behind the batch on the wire: the transport may
+    // start it as soon as that batch's last messages are out, so the
+    // connections never drain between batches. If that batch ends in a
+    // settings failure or a stop, this one comes back "not attempted" and
+    // lands without having been sent.
+    next_wire->batch = std::move(*current);
+    next_wire->report = courier.start(next_wire->outgoing);
     auto landed = land();
-    const bool healthy = !landed || (landed->report && landed->report->fatal.empty());
-    const bool launch = healthy && !stopped();
-    if (launch) {
-      next_wire->batch = std::move(*current);
-      wire = std::move(next_wire);
-      wire->report = courier.start(wire->outgoing);
-    } else {
-      unmark();
-    }
+    wire = std::move(next_wire);
     if (auto s = absorb(std::move(landed)); !s) return abandon(s.error());
-    if (!launch) break;
+    if (stopped()) break;
     // While it is delivered: record the previous batch's outcomes, prepare the next.
     if (auto w = flush(); !w) return abandon(w.error());
     current = next();

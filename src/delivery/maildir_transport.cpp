@@ -76,6 +76,14 @@ Result<std::unique_ptr<MaildirTransport>> MaildirTransport::open(const std::file
 std::string MaildirTransport::describe() const { return "maildir:" + m_root.string(); }
 
 Result<DeliveryReport> MaildirTransport::deliver(std::span<const OutgoingMessage> messages) {
+  if (m_stopped.load()) {
+    DeliveryReport report;
+    for (const auto& m : messages) {
+      report.results.push_back({m.recipient_id, DeliveryKind::k_not_attempted, "not attempted: sending was stopped",
+                                false, "", 0});
+    }
+    return report;
+  }
   std::vector<std::string> names;
   names.reserve(messages.size());
   for (const auto& m : messages) {

@@ -9,6 +9,8 @@
 // after a crash replaces its earlier copy instead of adding a second one.
 #pragma once
 
+#include <atomic>
+
 #include <filesystem>
 
 #include "delivery/transport.hpp"
@@ -26,6 +28,7 @@ class MaildirTransport final : public Transport {
 
   [[nodiscard]] std::string describe() const override;
   Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) override;
+  void stop_starting() override { m_stopped.store(true); }
 
  private:
   MaildirTransport(std::filesystem::path root, std::string campaign_id, int tmp_fd, int new_fd);
@@ -34,6 +37,7 @@ class MaildirTransport final : public Transport {
   std::string m_host;
   int m_tmp_fd = -1;
   int m_new_fd = -1;
+  std::atomic<bool> m_stopped{false};
 };
 
 }  // namespace blindcast::delivery

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -99,12 +101,25 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::function<bool()> stop_check;
   std::unique_ptr<LaneShaper> shaper;  // null: no shaping
 
-  // The batch being delivered.
-  std::span<const OutgoingMessage> batch;
-  std::deque<std::size_t> queue;
-  std::vector<std::optional<DeliveryResult>> results;
-  std::size_t done = 0;
+  // Batches under way: the one deliver() was called with, and the next one
+  // when it was offered and taken while the first one's last messages were
+  // still in progress. Messages are named by tokens: batch serial << 32 | index.
+  struct Active {
+    std::uint64_t serial = 0;
+    std::span<const OutgoingMessage> batch;
+    std::vector<std::optional<DeliveryResult>> results;
+    std::size_t done = 0;
+  };
+  std::deque<Active> active;
+  std::uint64_t next_serial = 1;
+  std::deque<std::size_t> queue;  // tokens not yet handed to a connection
   std::size_t in_progress = 0;
+  // Batches offered by the sending thread (offer()), taken in order by the
+  // delivery loop when its queue runs dry.
+  std::mutex offer_mutex;
+  std::deque<std::span<const OutgoingMessage>> offers;
+  std::atomic<bool> has_offer{false};
+  std::atomic<bool> stop_requested{false};  // stop_starting(): sticky
   int consecutive_failures = 0;
   std::string last_failure;
   std::string fatal;
@@ -116,14 +131,31 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::chrono::steady_clock::time_point sample_start{};
   std::chrono::nanoseconds reply_interval{0};
 
-  void set(std::size_t index, DeliveryResult r) {
-    if (results[index]) return;
-    results[index] = std::move(r);
-    ++done;
+  static std::size_t token(std::uint64_t serial, std::size_t index) {
+    return static_cast<std::size_t>((serial << 32) | index);
+  }
+  Active& slot(std::size_t t) {
+    const std::uint64_t serial = static_cast<std::uint64_t>(t) >> 32;
+    for (auto& a : active) {
+      if (a.serial == serial) return a;
+    }
+    std::abort();  // a token outlived its batch: a bug, never bad input
+  }
+  static std::size_t index_of(std::size_t t) { return t & 0xFFFFFFFFu; }
+  const OutgoingMessage& msg(std::size_t t) { return slot(t).batch[index_of(t)]; }
+
+  void set(std::size_t t, DeliveryResult r) {
+    Active& a = slot(t);
+    auto& cell = a.results[index_of(t)];
+    if (cell) return;
+    cell = std::move(r);
+    ++a.done;
   }
 
   std::optional<std::size_t> next_message() override {
-    if (stopping || !fatal.empty() || queue.empty()) return std::nullopt;
+    if (stopping || !fatal.empty()) return std::nullopt;
+    if (queue.empty() && has_offer.load(std::memory_order_acquire)) take_offers();
+    if (queue.empty()) return std::nullopt;
     if (!shaper) {
       const std::size_t i = queue.front();
       queue.pop_front();
@@ -134,7 +166,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     const auto now = LaneShaper::Clock::now();
     std::vector<std::string_view> blocked;
     for (auto it = queue.begin(); it != queue.end(); ++it) {
-      const std::string& lane = batch[*it].lane;
+      const std::string& lane = msg(*it).lane;
       if (std::find(blocked.begin(), blocked.end(), lane) != blocked.end()) continue;
       if (shaper->try_acquire(lane, now)) {
         const std::size_t i = *it;
@@ -149,7 +181,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   void requeue(std::size_t index) override {
     --in_progress;
-    if (shaper) shaper->release(batch[index].lane);
+    if (shaper) shaper->release(msg(index).lane);
     queue.push_front(index);
   }
 
@@ -157,10 +189,10 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     --in_progress;
     ++replies;
     if (shaper) {
-      shaper->release(batch[index].lane);
+      shaper->release(msg(index).lane);
       if (!e.connection_lost &&
           classify_reply(e.reply.code, e.reply.enhanced, e.reply.summary()).throttling) {
-        if (auto line = shaper->throttled(batch[index].lane, LaneShaper::Clock::now())) util::log_warn(*line);
+        if (auto line = shaper->throttled(msg(index).lane, LaneShaper::Clock::now())) util::log_warn(*line);
       }
     }
     if (e.connection_lost && !e.maybe_delivered) {
@@ -171,7 +203,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       return;
     }
     DeliveryResult r;
-    r.recipient_id = batch[index].recipient_id;
+    r.recipient_id = msg(index).recipient_id;
     r.reply = e.reply.summary();
     r.code = e.connection_lost ? 0 : e.reply.code;
     r.enhanced = e.reply.enhanced;
@@ -202,8 +234,45 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   void connection_closed(SmtpConnection*) override {}
 
   smtp::Message message(std::size_t index) override {
-    const auto& m = batch[index];
+    const auto& m = msg(index);
     return smtp::Message{index, m.envelope_from, m.recipient, m.data, m.traits};
+  }
+
+  // Starts `messages` as a batch under way: its messages join the queue,
+  // except those whose lane cannot start them soon (they go back to the
+  // store with the time it can, rounded down: early, the bucket holds them;
+  // late, the lane would idle).
+  void admit(std::span<const OutgoingMessage> messages) {
+    Active& a = active.emplace_back();
+    a.serial = next_serial++;
+    a.batch = messages;
+    a.results.assign(messages.size(), std::nullopt);
+    const auto now = LaneShaper::Clock::now();
+    std::map<std::string, std::size_t> position;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const std::size_t t = token(a.serial, i);
+      if (shaper) {
+        const double wait = shaper->wait_for(messages[i].lane, position[messages[i].lane]++, now);
+        if (wait > k_shaping_horizon) {
+          set(t, DeliveryResult{messages[i].recipient_id, DeliveryKind::k_not_attempted,
+                                fmt::format("lane {} is at its rate; due in {:.0f}s", messages[i].lane, wait), false,
+                                "", 0, unix_now() + static_cast<std::int64_t>(std::floor(wait))});
+          continue;
+        }
+      }
+      queue.push_back(t);
+    }
+  }
+
+  // Admits the offered batches, oldest first.
+  void take_offers() {
+    std::deque<std::span<const OutgoingMessage>> taken;
+    {
+      std::lock_guard lock(offer_mutex);
+      taken.swap(offers);
+      has_offer.store(false, std::memory_order_release);
+    }
+    for (const auto& b : taken) admit(b);
   }
 
   std::size_t open_connections() const {
@@ -242,9 +311,9 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   void drain_queue(DeliveryKind kind, const std::string& reply) {
     while (!queue.empty()) {
-      const std::size_t i = queue.front();
+      const std::size_t t = queue.front();
       queue.pop_front();
-      set(i, DeliveryResult{batch[i].recipient_id, kind, reply, false, "", 0});
+      set(t, DeliveryResult{msg(t).recipient_id, kind, reply, false, "", 0});
     }
   }
 };
@@ -306,51 +375,51 @@ std::string SmtpTransport::describe() const { return m_impl->description; }
 
 void SmtpTransport::set_stop_check(std::function<bool()> check) { m_impl->stop_check = std::move(check); }
 
+void SmtpTransport::offer(std::span<const OutgoingMessage> next) {
+  Impl& p = *m_impl;
+  std::lock_guard lock(p.offer_mutex);
+  p.offers.push_back(next);
+  p.has_offer.store(true, std::memory_order_release);
+}
+
+void SmtpTransport::stop_starting() { m_impl->stop_requested.store(true); }
+
 Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> messages) {
   Impl& p = *m_impl;
-  p.batch = messages;
-  p.queue.clear();
-  for (std::size_t i = 0; i < messages.size(); ++i) p.queue.push_back(i);
-  p.results.assign(messages.size(), std::nullopt);
-  p.done = 0;
-  p.in_progress = 0;
   p.consecutive_failures = 0;
-  p.stopping = false;
   p.replies = 0;
   p.sample_start = std::chrono::steady_clock::now();
   p.io.restart();
-  if (p.shaper) {
-    // What a lane cannot start soon goes back to the store with the time it can
-    // (rounded down: early, the bucket holds it; late, the lane would idle).
-    const auto now = LaneShaper::Clock::now();
-    std::map<std::string, std::size_t> position;
-    std::deque<std::size_t> kept;
-    for (const std::size_t i : p.queue) {
-      const double wait = p.shaper->wait_for(messages[i].lane, position[messages[i].lane]++, now);
-      if (wait > k_shaping_horizon) {
-        p.set(i, DeliveryResult{messages[i].recipient_id, DeliveryKind::k_not_attempted,
-                                fmt::format("lane {} is at its rate; due in {:.0f}s", messages[i].lane, wait), false, "",
-                                0, unix_now() + static_cast<std::int64_t>(std::floor(wait))});
-      } else {
-        kept.push_back(i);
-      }
-    }
-    p.queue = std::move(kept);
+  // A stop asked for between batches holds from the first message on.
+  p.stopping = p.stop_requested.load() || (p.stop_check && p.stop_check());
+  // The batch may be under way already: offered, and taken while the one
+  // before it finished. Offers are taken in order, so it is then the oldest.
+  const auto is_this = [&](const Impl::Active& a) {
+    return a.batch.data() == messages.data() && a.batch.size() == messages.size();
+  };
+  if (std::none_of(p.active.begin(), p.active.end(), is_this)) {
+    // Not taken yet: take the offers in order (this batch is among them), or
+    // start it now if it was never offered.
+    if (p.has_offer.load(std::memory_order_acquire)) p.take_offers();
+    if (std::none_of(p.active.begin(), p.active.end(), is_this)) p.admit(messages);
   }
+  const std::uint64_t serial = std::find_if(p.active.begin(), p.active.end(), is_this)->serial;
+  const auto current = [&]() -> Impl::Active& { return p.slot(Impl::token(serial, 0)); };
 
   auto last_check = std::chrono::steady_clock::now();
-  while (p.done < messages.size()) {
+  while (current().done < messages.size()) {
     if (p.stop_check && std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(200)) {
       last_check = std::chrono::steady_clock::now();
       if (!p.stopping && p.stop_check()) p.stopping = true;
     }
+    if (!p.stopping && p.stop_requested.load()) p.stopping = true;
     if (!p.fatal.empty()) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: " + p.fatal);
     if (p.stopping) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: sending was stopped");
     if (p.consecutive_failures >= k_max_consecutive_failures && p.in_progress == 0) {
       p.drain_queue(DeliveryKind::k_deferred, "451 4.4.1 " + p.last_failure);
     }
     p.ensure_connections();
-    if (p.done >= messages.size()) break;
+    if (current().done >= messages.size()) break;
     // With shaping, look again often: a lane's next token may be due any moment.
     p.io.run_one_for(std::chrono::milliseconds(p.shaper ? 10 : 100));
     p.io.poll();  // whatever else is ready, before the connections are looked at again
@@ -362,14 +431,15 @@ Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> m
         for (const auto& line : p.shaper->recover(now)) util::log_info(line);
       }
     }
-    if (p.done < messages.size()) p.pace(now);
+    if (current().done < messages.size()) p.pace(now);
   }
   DeliveryReport report;
+  // A settings failure (AUTH refused) stays: later batches are not attempted.
   report.fatal = p.fatal;
   if (p.shaper) report.lanes = p.shaper->status(LaneShaper::Clock::now(), unix_now());
   report.results.reserve(messages.size());
-  for (auto& r : p.results) report.results.push_back(std::move(*r));
-  p.fatal.clear();
+  for (auto& r : current().results) report.results.push_back(std::move(*r));
+  std::erase_if(p.active, [&](const Impl::Active& a) { return a.serial == serial; });
   return report;
 }
 

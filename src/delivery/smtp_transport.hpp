@@ -13,6 +13,12 @@
 // - per-phase timeouts from the session's state table;
 // - a connection lost before the end of DATA returns its message to the
 //   queue; lost after it, the message is "deferred, maybe delivered";
+// - batches overlap: a batch offered (offer()) while another is delivered is
+//   started as soon as the other's messages are all handed out, so the
+//   connections do not drain and idle at every batch boundary; deliver()
+//   still returns one batch's results, when all of them are known;
+// - a settings failure stays for the transport's life: later batches are
+//   reported not attempted;
 // - three connection failures in a row with nothing delivered in between
 //   defer the rest of the batch with the reason; a settings failure (AUTH
 //   refused, TLS required but absent) stops the batch and is reported as fatal.
@@ -35,6 +41,8 @@ class SmtpTransport final : public Transport {
 
   [[nodiscard]] std::string describe() const override;
   Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) override;
+  void offer(std::span<const OutgoingMessage> next) override;
+  void stop_starting() override;
   void set_stop_check(std::function<bool()> check) override;
 
   struct Impl;

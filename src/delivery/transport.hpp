@@ -88,6 +88,14 @@ class Transport {
   // means the transport itself failed (cannot write); the report's `fatal`
   // means the settings are wrong and sending must stop.
   virtual Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) = 0;
+  // Called from another thread while a deliver() runs: `next` is what the
+  // next deliver() call will get (it must stay alive until that call
+  // returns). A transport may start it as soon as the running batch's
+  // messages are all handed out. Default: ignored.
+  virtual void offer(std::span<const OutgoingMessage> next) { (void)next; }
+  // Thread-safe: start no new message from now on (every later deliver()
+  // reports its messages not attempted); messages already started finish.
+  virtual void stop_starting() {}
   // Sets a check polled while delivering: when it returns true no new message
   // is started (halt, Ctrl-C); messages already started finish.
   virtual void set_stop_check(std::function<bool()> check) { (void)check; }

@@ -33,6 +33,30 @@ class SmtpDelivery(support.PeerCase):
         self.assert_one_recipient_each(p)
         self.assertEqual(status(d)["states"]["sent"], 300)
 
+    def test_next_batch_goes_out_while_a_slow_reply_holds_the_previous_one(self):
+        # Batches are 500 recipients. One slow reply in the first batch must not
+        # hold back the second: its messages go out on the other connections
+        # as soon as the first batch's last messages are handed over.
+        p = self.peer("--slow", "4")
+        emails = [f"user{i}@example.com" for i in range(1000)]
+        emails[400] = "slow-once@example.com"
+        d = write_campaign(self.tmp, emails)
+        out = run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), check=0, timeout=120)
+        self.assertIn("1,000 sent this run", out.stdout)
+        msgs = p.records("message")
+        self.assertEqual(sorted(m["rcpt_tos"][0] for m in msgs), sorted(emails), "every recipient once")
+        self.assert_one_recipient_each(p)
+        slow = [m for m in msgs if m.get("slow")]
+        self.assertEqual(len(slow), 1, "the peer stalled once")
+        answered = slow[0]["t"] + 4  # "t" is when DATA ended; the reply came 4 s later
+        second = {f"user{i}@example.com" for i in range(500, 1000)}
+        early = [m for m in msgs if m["rcpt_tos"][0] in second and m["t"] < answered - 0.5]
+        self.assertGreaterEqual(len(early), 200, "the second batch waited for the first one's slow reply")
+        st = status(d)
+        self.assertEqual(st["states"]["sent"], 1000)
+        self.assertEqual(st["states"]["in_flight"], 0)
+        self.assertEqual(st["possible_duplicates"], 0)
+
     def test_550_bounces_and_is_never_retried_450_is_retried(self):
         p = self.peer()
         emails = ["ok1@example.com", "reject-me@example.com", "tempfail-once@example.com", "ok2@example.com"]
