@@ -420,9 +420,11 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     return {};
   };
   auto settle = [&]() -> Result<void> { return absorb(land()); };
-  // Leaves through an error: the batch on the wire is settled and every
-  // known outcome recorded first, so nothing that was sent is forgotten.
+  // Leaves through an error: no new message is started, the batches handed
+  // over are settled (what was not started comes back "not attempted") and
+  // every known outcome recorded first, so nothing that was sent is forgotten.
   auto abandon = [&](Error e) -> Result<SendSummary> {
+    (*transport)->stop_starting();
     (void)settle();
     (void)flush();
     return std::unexpected(std::move(e));
