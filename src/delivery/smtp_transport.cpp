@@ -37,6 +37,7 @@ constexpr double k_shaping_horizon = 2.0;
 // them in one pass. Never longer than k_max_pace: a slow or remote server
 // only sees its replies handled a fraction of a millisecond later.
 constexpr std::size_t k_pace_min_busy = 4;
+constexpr std::size_t k_pace_share = 4;  // wait for about 1/4 of the busy connections' replies
 constexpr auto k_max_pace = std::chrono::microseconds(300);
 constexpr auto k_min_pace = std::chrono::microseconds(20);
 // Replies over which the interval between replies is measured.
@@ -305,7 +306,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     std::size_t busy = 0;
     for (const auto& c : connections) busy += (!c->idle() && !c->closed()) ? 1 : 0;
     if (busy < k_pace_min_busy) return;
-    const auto wait = std::min<std::chrono::nanoseconds>(k_max_pace, reply_interval * (busy / 4));
+    const auto wait = std::min<std::chrono::nanoseconds>(k_max_pace, reply_interval * (busy / k_pace_share));
     if (wait >= k_min_pace) std::this_thread::sleep_for(wait);
   }
 
