@@ -104,6 +104,13 @@ class Stmt {
     return *this;
   }
   int step() { return sqlite3_step(m_stmt); }
+  // Runs a statement that returns no rows and makes it ready for the next
+  // bindings; false on failure (see db_error).
+  [[nodiscard]] bool run() {
+    const int rc = step();
+    reset();
+    return rc == SQLITE_DONE;
+  }
   void reset() {
     sqlite3_reset(m_stmt);
     sqlite3_clear_bindings(m_stmt);
@@ -205,17 +212,13 @@ class SqliteImport final : public ImportSession {
   Result<void> add(const ImportRow& row) override {
     m_upsert.bind(1, row.key).bind(2, row.line).bind(3, row.email).bind(4, row.domain)
         .bind(5, row.locale).bind_blob(6, pack_fields(row.fields)).bind(7, m_generation);
-    const int rc = m_upsert.step();
-    m_upsert.reset();
-    if (rc != SQLITE_DONE) return db_error(m_db, "storing an audience row");
+    if (!m_upsert.run()) return db_error(m_db, "storing an audience row");
     return {};
   }
 
   Result<void> reject(std::int64_t line, std::string_view reason) override {
     m_reject.bind(1, line).bind(2, reason);
-    const int rc = m_reject.step();
-    m_reject.reset();
-    if (rc != SQLITE_DONE) return db_error(m_db, "storing a rejected row");
+    if (!m_reject.run()) return db_error(m_db, "storing a rejected row");
     return {};
   }
 
@@ -297,9 +300,7 @@ class SqliteStore final : public StateStore {
            "first_attempt_at = COALESCE(first_attempt_at, ?2), updated_at = ?2 WHERE id = ?1");
     for (const auto id : *members) {
       u.bind(1, id).bind(2, now);
-      const int rc = u.step();
-      u.reset();
-      if (rc != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
+      if (!u.run()) return db_error(m_db, "recovering in-flight recipients");
       n += sqlite3_changes(m_db);
     }
     if (auto r = exec(m_db, "DELETE FROM flights"); !r) return db_error(m_db, "recovering in-flight recipients");
@@ -359,9 +360,7 @@ class SqliteStore final : public StateStore {
     Stmt s(m_db, "UPDATE recipients SET canary = 1 WHERE id = ?1");
     for (const auto id : ids) {
       s.bind(1, id);
-      const int rc = s.step();
-      s.reset();
-      if (rc != SQLITE_DONE) return db_error(m_db, "choosing the canary");
+      if (!s.run()) return db_error(m_db, "choosing the canary");
     }
     return txn.commit();
   }
@@ -381,9 +380,7 @@ class SqliteStore final : public StateStore {
     std::int64_t added = 0;
     for (const auto& a : addresses) {
       s.bind(1, a).bind(2, reason).bind(3, now_seconds());
-      const int rc = s.step();
-      s.reset();
-      if (rc != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
+      if (!s.run()) return db_error(m_db, "adding to the suppression list");
       added += sqlite3_changes(m_db);
     }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
@@ -488,14 +485,10 @@ class SqliteStore final : public StateStore {
         s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
             .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
             .bind(7, std::int64_t{o.attempted ? 1 : 0});
-        const int rc = s.step();
-        s.reset();
-        if (rc != SQLITE_DONE) return db_error(m_db, "recording delivery results");
+        if (!s.run()) return db_error(m_db, "recording delivery results");
         if (o.state == RecipientState::k_bounced) {  // a permanent failure is never tried again
           suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, now);
-          const int src = suppress.step();
-          suppress.reset();
-          if (src != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
+          if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
         }
       }
     }
@@ -503,9 +496,7 @@ class SqliteStore final : public StateStore {
       Stmt s(m_db, "DELETE FROM flights WHERE id = ?1");
       for (const auto flight : landed) {
         s.bind(1, flight);
-        const int rc = s.step();
-        s.reset();
-        if (rc != SQLITE_DONE) return db_error(m_db, "closing a batch in flight");
+        if (!s.run()) return db_error(m_db, "closing a batch in flight");
       }
     }
     std::int64_t flight = 0;
