@@ -15,7 +15,6 @@
 #include <deque>
 #include <future>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <thread>
 
