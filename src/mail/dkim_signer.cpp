@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "mail/encoding.hpp"
+#include "util/base64.hpp"
 
 namespace blindcast::mail {
 
@@ -49,12 +49,6 @@ std::size_t split_fields(std::string_view message, std::vector<Field>& fields) {
     pos = eol + 2;
   }
   return message.size();
-}
-
-std::string b64(std::string_view data) {
-  std::string out;
-  append_base64(out, data);
-  return out;
 }
 
 std::string sha256(std::string_view data) {
@@ -179,7 +173,7 @@ std::vector<std::string> DkimSigner::algorithms() const {
 Result<std::string> DkimSigner::sign(std::string_view message, long long now) const {
   std::vector<Field> fields;
   const std::size_t body_at = split_fields(message, fields);
-  const std::string bh = b64(sha256(dkim_relaxed_body(message.substr(std::min(body_at, message.size())))));
+  const std::string bh = util::base64(sha256(dkim_relaxed_body(message.substr(std::min(body_at, message.size())))));
 
   // The fields to sign, each instance from the bottom up (RFC 6376 §5.4.2),
   // plus one more "from" than there are: it signs the absence of another From.
@@ -226,7 +220,7 @@ Result<std::string> DkimSigner::sign(std::string_view message, long long now) co
     EVP_MD_CTX_free(ctx);
     if (!ok) return fail("DKIM signing failed (OpenSSL)", ExitCode::k_runtime);
     sig.resize(len);
-    const std::string b = b64(sig);
+    const std::string b = util::base64(sig);
     for (std::size_t i = 0; i < b.size(); i += 72) {
       if (i > 0) field += "\r\n\t";
       field += b.substr(i, 72);

@@ -9,13 +9,13 @@
 #include <emmintrin.h>
 #endif
 
+#include "util/base64.hpp"
 #include "util/utf8.hpp"
 
 namespace blindcast::mail {
 
 namespace {
 constexpr char k_hex[] = "0123456789ABCDEF";
-constexpr char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::size_t k_qp_line = 76;
 constexpr std::size_t k_b64_line = 76;
 constexpr std::size_t k_fold_at = 78;
@@ -248,35 +248,10 @@ void append_quoted_printable(std::string& out, std::string_view text) {
   }
 }
 
-void append_base64(std::string& out, std::string_view data) {
-  const auto* s = reinterpret_cast<const unsigned char*>(data.data());
-  std::size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const unsigned v = (s[i] << 16) | (s[i + 1] << 8) | s[i + 2];
-    out += k_b64[(v >> 18) & 63];
-    out += k_b64[(v >> 12) & 63];
-    out += k_b64[(v >> 6) & 63];
-    out += k_b64[v & 63];
-  }
-  const std::size_t rest = data.size() - i;
-  if (rest == 1) {
-    const unsigned v = s[i] << 16;
-    out += k_b64[(v >> 18) & 63];
-    out += k_b64[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    const unsigned v = (s[i] << 16) | (s[i + 1] << 8);
-    out += k_b64[(v >> 18) & 63];
-    out += k_b64[(v >> 12) & 63];
-    out += k_b64[(v >> 6) & 63];
-    out += '=';
-  }
-}
-
 void append_base64_lines(std::string& out, std::string_view data) {
   constexpr std::size_t k_chunk = k_b64_line / 4 * 3;  // 57 input bytes per line
   for (std::size_t i = 0; i < data.size(); i += k_chunk) {
-    append_base64(out, data.substr(i, k_chunk));
+    util::append_base64(out, data.substr(i, k_chunk));
     out += "\r\n";
   }
 }
@@ -309,7 +284,7 @@ void append_unstructured(std::string& out, std::string_view value, std::size_t n
     const std::size_t n = util::utf8_prefix_length(value, k_word_payload);
     if (!first) out += "\r\n ";
     out += "=?UTF-8?B?";
-    append_base64(out, value.substr(0, n == 0 ? value.size() : n));
+    util::append_base64(out, value.substr(0, n == 0 ? value.size() : n));
     out += "?=";
     value.remove_prefix(n == 0 ? value.size() : n);
     first = false;

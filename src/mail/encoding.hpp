@@ -31,9 +31,6 @@ void append_quoted_printable(std::string& out, std::string_view text);
 // Appends `data` as base64 in 76-character CRLF lines to `out`.
 void append_base64_lines(std::string& out, std::string_view data);
 
-// Appends `data` as one unbroken base64 string to `out`.
-void append_base64(std::string& out, std::string_view data);
-
 // Appends header text `value` for a field whose name is `name_len` long:
 // folded plain text when ASCII, RFC 2047 encoded-words otherwise.
 void append_unstructured(std::string& out, std::string_view value, std::size_t name_len);

@@ -4,9 +4,11 @@ namespace blindcast::util {
 
 namespace {
 
-std::string encode(std::string_view in, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
+constexpr const char* k_standard = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr const char* k_url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void encode(std::string& out, std::string_view in, const char* alphabet, bool pad) {
+  out.reserve(out.size() + (in.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
     const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
@@ -25,17 +27,22 @@ std::string encode(std::string_view in, const char* alphabet, bool pad) {
     if (two) out += alphabet[(v >> 6) & 63];
     if (pad) out += two ? "=" : "==";
   }
-  return out;
 }
 
 }  // namespace
 
+void append_base64(std::string& out, std::string_view data) { encode(out, data, k_standard, true); }
+
 std::string base64(std::string_view data) {
-  return encode(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
+  std::string out;
+  encode(out, data, k_standard, true);
+  return out;
 }
 
 std::string base64url(std::string_view data) {
-  return encode(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
+  std::string out;
+  encode(out, data, k_url, false);
+  return out;
 }
 
 }  // namespace blindcast::util

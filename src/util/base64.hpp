@@ -1,6 +1,6 @@
-// Base64 (RFC 4648 §4) and base64url without padding (§5), for short values:
-// SMTP AUTH exchanges and unsubscribe tokens. Message bodies use the
-// line-wrapping encoder in mail/encoding.hpp.
+// Base64 (RFC 4648 §4) and base64url without padding (§5): SMTP AUTH
+// exchanges, unsubscribe tokens, DKIM values, and the lines of base64 message
+// bodies (mail::append_base64_lines wraps this).
 #pragma once
 
 #include <string>
@@ -8,6 +8,8 @@
 
 namespace blindcast::util {
 
+// Appends `data` to `out` in standard base64 with padding, unbroken.
+void append_base64(std::string& out, std::string_view data);
 // Returns `data` in standard base64 with padding.
 std::string base64(std::string_view data);
 

@@ -2,6 +2,7 @@
 
 #include "guard/privacy_guard.hpp"
 #include "mail/encoding.hpp"
+#include "util/base64.hpp"
 
 namespace blindcast::guard {
 namespace {
@@ -13,7 +14,7 @@ std::string b64(std::string_view s) {
 }
 std::string b64_word(std::string_view s) {
   std::string out = "=?UTF-8?B?";
-  mail::append_base64(out, s);
+  util::append_base64(out, s);
   return out + "?=";
 }
 
