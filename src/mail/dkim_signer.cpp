@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "util/base64.hpp"
+#include "util/sha256.hpp"
 
 namespace blindcast::mail {
 
@@ -49,13 +50,6 @@ std::size_t split_fields(std::string_view message, std::vector<Field>& fields) {
     pos = eol + 2;
   }
   return message.size();
-}
-
-std::string sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), len);
 }
 
 }  // namespace
@@ -173,7 +167,7 @@ std::vector<std::string> DkimSigner::algorithms() const {
 Result<std::string> DkimSigner::sign(std::string_view message, long long now) const {
   std::vector<Field> fields;
   const std::size_t body_at = split_fields(message, fields);
-  const std::string bh = util::base64(sha256(dkim_relaxed_body(message.substr(std::min(body_at, message.size())))));
+  const std::string bh = util::base64(util::sha256(dkim_relaxed_body(message.substr(std::min(body_at, message.size())))));
 
   // The fields to sign, each instance from the bottom up (RFC 6376 §5.4.2),
   // plus one more "from" than there are: it signs the absence of another From.
@@ -204,7 +198,7 @@ Result<std::string> DkimSigner::sign(std::string_view message, long long now) co
     bool ok = false;
     if (key->ed25519) {
       // RFC 8463 §3: Ed25519 signs the SHA-256 of the canonical data (PureEdDSA).
-      const std::string digest = sha256(data);
+      const std::string digest = util::sha256(data);
       ok = EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key->pkey) == 1 &&
            EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(digest.data()), digest.size()) == 1;
       sig.resize(len);

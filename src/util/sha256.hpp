@@ -26,6 +26,8 @@ class Sha256 {
   std::unique_ptr<Impl> m_impl;
 };
 
+// Returns the raw (32-byte) SHA-256 of `data`.
+std::string sha256(std::string_view data);
 // Returns the hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
