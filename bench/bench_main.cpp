@@ -5,6 +5,9 @@
 //   gen DIR N           write the example campaign with N synthetic recipients
 //   wire URL N SIZE     the SMTP transport alone: N ready SIZE-byte messages
 //                       to URL in batches of 500 (no render, guard or store)
+//   sign PEM N          DKIM-sign N ~4 KB messages with the key in PEM, next to
+//                       OpenSSL signing a bare digest with the same key: the
+//                       difference is what canonicalization and hashing add
 // Each prints one line of JSON; bench/run.sh runs them beside the peers.
 #include <sys/resource.h>
 
@@ -16,6 +19,8 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "campaign/audience_session.hpp"
 #include "campaign/example.hpp"
@@ -23,6 +28,7 @@
 #include "delivery/transport.hpp"
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
+#include "mail/dkim_signer.hpp"
 #include "store/state_store.hpp"
 
 using namespace blindcast;
@@ -96,16 +102,8 @@ int bench_import(const char* dir) {
   return 0;
 }
 
-int bench_guard(long audience, long m) {
-  auto index = std::make_shared<guard::AddressIndex>();
-  index->reserve(static_cast<std::size_t>(audience));
-  const long rss0 = peak_rss_kb();
-  for (long i = 0; i < audience; ++i) index->add(fmt::format("member{}@example{}.com", i, i % 97));
-  const double index_mb = static_cast<double>(index->memory_bytes()) / (1024.0 * 1024.0);
-  guard::PrivacyGuard g(index, {"noreply@example.com", "support@example.com"});
-  // ~4 KB: a multipart message with a QP text part and a base64 HTML part.
-  std::vector<std::string> messages;
-  std::vector<std::string> rcpts;
+// 64 messages of ~4 KB: multipart, a QP text part and a base64 HTML part.
+void sample_messages(std::vector<std::string>& messages, std::vector<std::string>& rcpts) {
   for (int k = 0; k < 64; ++k) {
     const std::string rcpt = fmt::format("member{}@example{}.com", k * 7919, (k * 7919) % 97);
     mail::MessageSpec spec;
@@ -129,6 +127,18 @@ int bench_guard(long audience, long m) {
     messages.push_back(mail::compose(spec));
     rcpts.push_back(rcpt);
   }
+}
+
+int bench_guard(long audience, long m) {
+  auto index = std::make_shared<guard::AddressIndex>();
+  index->reserve(static_cast<std::size_t>(audience));
+  const long rss0 = peak_rss_kb();
+  for (long i = 0; i < audience; ++i) index->add(fmt::format("member{}@example{}.com", i, i % 97));
+  const double index_mb = static_cast<double>(index->memory_bytes()) / (1024.0 * 1024.0);
+  guard::PrivacyGuard g(index, {"noreply@example.com", "support@example.com"});
+  std::vector<std::string> messages;
+  std::vector<std::string> rcpts;
+  sample_messages(messages, rcpts);
   std::size_t bytes = 0;
   std::size_t ats = 0;
   for (const auto& msg : messages) {
@@ -194,6 +204,68 @@ int bench_wire(const char* url, long n, long size) {
   return sent == n ? 0 : 1;
 }
 
+// Signs a bare 32-byte digest `n` times: the key's own cost, the floor for
+// DkimSigner::sign.
+double bare_sign_us(const std::string& pem, long n) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (pkey == nullptr) return -1;
+  const bool ed = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519;
+  unsigned char digest[32] = {1, 2, 3};
+  unsigned char sig[1024];
+  const double c0 = cpu_seconds();
+  bool ok = true;
+  for (long i = 0; i < n && ok; ++i) {
+    digest[0] = static_cast<unsigned char>(i);
+    std::size_t len = sizeof sig;
+    if (ed) {
+      EVP_MD_CTX* md = EVP_MD_CTX_new();
+      ok = EVP_DigestSignInit(md, nullptr, nullptr, nullptr, pkey) == 1 &&
+           EVP_DigestSign(md, sig, &len, digest, sizeof digest) == 1;
+      EVP_MD_CTX_free(md);
+    } else {
+      EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pkey, nullptr);
+      ok = EVP_PKEY_sign_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 && EVP_PKEY_sign(ctx, sig, &len, digest, sizeof digest) == 1;
+      EVP_PKEY_CTX_free(ctx);
+    }
+  }
+  const double us = (cpu_seconds() - c0) * 1e6 / static_cast<double>(n);
+  EVP_PKEY_free(pkey);
+  return ok ? us : -1;
+}
+
+int bench_sign(const char* pem_path, long n) {
+  std::string pem;
+  if (std::FILE* f = std::fopen(pem_path, "rb")) {
+    char buf[4096];
+    for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) pem.append(buf, got);
+    std::fclose(f);
+  }
+  auto signer = mail::DkimSigner::create("example.com", {"bench"}, {pem}, {pem_path});
+  if (!signer) {
+    std::fprintf(stderr, "%s\n", signer.error().message.c_str());
+    return 2;
+  }
+  std::vector<std::string> messages;
+  std::vector<std::string> rcpts;
+  sample_messages(messages, rcpts);
+  const double bare = bare_sign_us(pem, n);
+  const double c0 = cpu_seconds();
+  std::size_t bytes = 0;
+  for (long i = 0; i < n; ++i) {
+    auto signed_msg = signer->sign(messages[static_cast<std::size_t>(i) % messages.size()], 1795392000 + i);
+    if (!signed_msg) return 1;
+    bytes += signed_msg->size();
+  }
+  const double ours = (cpu_seconds() - c0) * 1e6 / static_cast<double>(n);
+  std::printf("{\"bench\":\"sign\",\"algorithm\":\"%s\",\"messages\":%ld,\"avg_bytes\":%zu,"
+              "\"us_per_message\":%.2f,\"bare_sign_us\":%.2f,\"overhead_us\":%.2f}\n",
+              signer->algorithms().front().c_str(), n, bytes / static_cast<std::size_t>(n), ours, bare, ours - bare);
+  return bare < 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +277,7 @@ int main(int argc, char** argv) {
   }
   if (argc >= 4 && std::strcmp(argv[1], "guard") == 0) return bench_guard(std::atol(argv[2]), std::atol(argv[3]));
   if (argc >= 5 && std::strcmp(argv[1], "wire") == 0) return bench_wire(argv[2], std::atol(argv[3]), std::atol(argv[4]));
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N | wire URL N SIZE\n");
+  if (argc >= 4 && std::strcmp(argv[1], "sign") == 0) return bench_sign(argv[2], std::atol(argv[3]));
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N | wire URL N SIZE | sign PEM N\n");
   return 2;
 }
