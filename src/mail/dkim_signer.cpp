@@ -20,17 +20,19 @@ constexpr const char* k_signed_fields[] = {"from",         "to",           "subj
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equals_ignoring_case(std::string_view a, std::string_view lower_b) {
+  if (a.size() != lower_b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != lower_b[i]) return false;
   }
-  return out;
+  return true;
 }
 
 struct Field {
-  std::string name;   // lower-case
-  std::string_view raw;  // "Name: value\r\n continuation" without the final CRLF
+  std::string_view name;  // as written
+  std::string_view raw;   // "Name: value\r\n continuation" without the final CRLF
 };
 
 // Splits the header section of `message`; returns the offset of the body.
@@ -41,80 +43,144 @@ std::size_t split_fields(std::string_view message, std::vector<Field>& fields) {
     if (eol == std::string_view::npos) return message.size();
     if (eol == pos) return pos + 2;  // the blank line
     if (is_wsp(message[pos]) && !fields.empty()) {
-      fields.back().raw = message.substr(fields.back().raw.data() - message.data(),
-                                         eol - static_cast<std::size_t>(fields.back().raw.data() - message.data()));
+      const auto start = static_cast<std::size_t>(fields.back().raw.data() - message.data());
+      fields.back().raw = message.substr(start, eol - start);
     } else {
-      const std::size_t colon = message.find(':', pos);
-      fields.push_back({lower(message.substr(pos, colon - pos)), message.substr(pos, eol - pos)});
+      const std::size_t colon = std::min(message.find(':', pos), eol);
+      fields.push_back({message.substr(pos, colon - pos), message.substr(pos, eol - pos)});
     }
     pos = eol + 2;
   }
   return message.size();
 }
 
-}  // namespace
-
-std::string dkim_relaxed_header(std::string_view field) {
-  const std::size_t colon = field.find(':');
-  std::string out = lower(field.substr(0, colon));
-  while (!out.empty() && is_wsp(out.back())) out.pop_back();
-  out += ':';
-  std::string_view value = colon == std::string_view::npos ? std::string_view() : field.substr(colon + 1);
+// Appends one body line [p, end) with its WSP runs reduced to one SP and its
+// trailing WSP dropped (RFC 6376 §3.4.4 a); returns whether anything was left.
+bool append_relaxed_line(std::string& out, const char* p, const char* end) {
+  while (end > p && is_wsp(end[-1])) --end;
+  if (end == p) return false;
+  const std::string_view line(p, static_cast<std::size_t>(end - p));
+  // Most lines (base64, quoted-printable, prose) have no tab and no double space.
+  if (line.find('\t') == std::string_view::npos && line.find("  ") == std::string_view::npos) {
+    out.append(line);
+    return true;
+  }
   bool in_wsp = false;
-  std::string v;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    if (c == '\r' || c == '\n') continue;  // unfold
+  for (const char c : line) {
     if (is_wsp(c)) {
       in_wsp = true;
       continue;
     }
-    if (in_wsp && !v.empty()) v += ' ';
+    if (in_wsp) out += ' ';
     in_wsp = false;
-    v += c;
+    out += c;
   }
-  return out + v;
+  return true;
+}
+
+}  // namespace
+
+void append_relaxed_header(std::string& out, std::string_view field) {
+  const std::size_t colon = field.find(':');
+  std::string_view name = field.substr(0, colon);
+  while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
+  for (const char c : name) out += ascii_lower(c);
+  out += ':';
+  const std::string_view value = colon == std::string_view::npos ? std::string_view() : field.substr(colon + 1);
+  bool pending_space = false;
+  bool any = false;
+  for (const char c : value) {
+    if (c == '\r' || c == '\n') continue;  // unfold
+    if (is_wsp(c)) {
+      pending_space = any;
+      continue;
+    }
+    if (pending_space) out += ' ';
+    pending_space = false;
+    any = true;
+    out += c;
+  }
+}
+
+std::string dkim_relaxed_header(std::string_view field) {
+  std::string out;
+  append_relaxed_header(out, field);
+  return out;
+}
+
+void append_relaxed_body(std::string& out, std::string_view body) {
+  std::size_t pending_empty = 0;  // empty lines are kept only when more text follows
+  std::size_t pos = 0;
+  while (pos < body.size()) {
+    std::size_t eol = body.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = body.size();
+    const std::size_t mark = out.size();
+    for (std::size_t i = 0; i < pending_empty; ++i) out += "\r\n";
+    if (append_relaxed_line(out, body.data() + pos, body.data() + eol)) {
+      out += "\r\n";
+      pending_empty = 0;
+    } else {
+      out.resize(mark);
+      ++pending_empty;
+    }
+    pos = eol + 2;
+  }
 }
 
 std::string dkim_relaxed_body(std::string_view body) {
   std::string out;
-  out.reserve(body.size());
-  std::size_t pos = 0;
-  std::size_t pending_empty = 0;
-  while (pos < body.size()) {
-    std::size_t eol = body.find("\r\n", pos);
-    const bool last = eol == std::string_view::npos;
-    if (last) eol = body.size();
-    std::string line;
-    bool in_wsp = false;
-    for (std::size_t i = pos; i < eol; ++i) {
-      const char c = body[i];
-      if (is_wsp(c)) {
-        in_wsp = true;
-        continue;
-      }
-      if (in_wsp) line += ' ';
-      in_wsp = false;
-      line += c;
-    }
-    if (line.empty()) {
-      ++pending_empty;  // trailing empty lines are dropped; inner ones kept
-    } else {
-      for (; pending_empty > 0; --pending_empty) out += "\r\n";
-      out += line;
-      out += "\r\n";
-    }
-    if (last) break;
-    pos = eol + 2;
-  }
+  out.reserve(body.size() + 2);
+  append_relaxed_body(out, body);
   return out;
 }
 
+// Each key keeps a context set up for signing; sign() duplicates it (a copy
+// of a few fields) instead of setting one up, which would look the algorithm
+// up in OpenSSL's provider store under a lock for every message. Duplicating
+// only reads the template, so threads can share it.
 struct DkimSigner::Key {
   EVP_PKEY* pkey = nullptr;
   bool ed25519 = false;
   std::string selector;
-  ~Key() { EVP_PKEY_free(pkey); }
+  EVP_PKEY_CTX* rsa_template = nullptr;    // RSA: PKCS#1 v1.5 over a SHA-256 digest
+  EVP_MD_CTX* ed25519_template = nullptr;  // Ed25519: PureEdDSA
+  ~Key() {
+    EVP_PKEY_CTX_free(rsa_template);
+    EVP_MD_CTX_free(ed25519_template);
+    EVP_PKEY_free(pkey);
+  }
+  bool prepare() {
+    if (ed25519) {
+      ed25519_template = EVP_MD_CTX_new();
+      return ed25519_template != nullptr &&
+             EVP_DigestSignInit(ed25519_template, nullptr, nullptr, nullptr, pkey) == 1;
+    }
+    rsa_template = EVP_PKEY_CTX_new(pkey, nullptr);
+    return rsa_template != nullptr && EVP_PKEY_sign_init(rsa_template) == 1 &&
+           EVP_PKEY_CTX_set_rsa_padding(rsa_template, RSA_PKCS1_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_signature_md(rsa_template, EVP_sha256()) == 1;
+  }
+  // Signs the SHA-256 `digest` of the canonical data into `sig`.
+  bool sign_digest(std::string_view digest, std::string& sig) const {
+    const auto* in = reinterpret_cast<const unsigned char*>(digest.data());
+    sig.resize(static_cast<std::size_t>(EVP_PKEY_get_size(pkey)));
+    std::size_t len = sig.size();
+    bool ok = false;
+    if (ed25519) {
+      // RFC 8463 §3: Ed25519 signs the SHA-256 of the canonical data.
+      EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+      ok = ctx != nullptr && EVP_MD_CTX_copy_ex(ctx, ed25519_template) == 1 &&
+           EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, in, digest.size()) == 1;
+      EVP_MD_CTX_free(ctx);
+    } else {
+      EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_dup(rsa_template);
+      ok = ctx != nullptr &&
+           EVP_PKEY_sign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, in, digest.size()) == 1;
+      EVP_PKEY_CTX_free(ctx);
+    }
+    sig.resize(ok ? len : 0);
+    return ok;
+  }
 };
 
 DkimSigner::DkimSigner() = default;
@@ -152,6 +218,7 @@ Result<DkimSigner> DkimSigner::create(std::string domain, const std::vector<std:
     } else {
       return fail(fmt::format("[dkim] key_file {}: only RSA and Ed25519 keys can sign DKIM", name));
     }
+    if (!key->prepare()) return fail(fmt::format("[dkim] key_file {}: OpenSSL cannot sign with this key", name));
     s.m_keys.push_back(std::move(key));
   }
   if (s.m_keys.empty()) return fail("[dkim] needs at least one key_file");
@@ -166,60 +233,46 @@ std::vector<std::string> DkimSigner::algorithms() const {
 
 Result<std::string> DkimSigner::sign(std::string_view message, long long now) const {
   std::vector<Field> fields;
+  fields.reserve(16);
   const std::size_t body_at = split_fields(message, fields);
-  const std::string bh = util::base64(util::sha256(dkim_relaxed_body(message.substr(std::min(body_at, message.size())))));
+  std::string canonical;
+  canonical.reserve(message.size() - std::min(body_at, message.size()) + 2);
+  append_relaxed_body(canonical, message.substr(std::min(body_at, message.size())));
+  const std::string bh = util::base64(util::sha256(canonical));
 
   // The fields to sign, each instance from the bottom up (RFC 6376 §5.4.2),
   // plus one more "from" than there are: it signs the absence of another From.
   std::string h_tag;
-  std::string signed_headers;
+  canonical.clear();  // now the canonical signed fields
   for (const char* name : k_signed_fields) {
-    int count = 0;
     for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
-      if (it->name != name) continue;
-      signed_headers += dkim_relaxed_header(it->raw) + "\r\n";
-      h_tag += (h_tag.empty() ? "" : ":") + std::string(name);
-      ++count;
+      if (!equals_ignoring_case(it->name, name)) continue;
+      append_relaxed_header(canonical, it->raw);
+      canonical += "\r\n";
+      if (!h_tag.empty()) h_tag += ':';
+      h_tag += name;
     }
     if (std::string_view(name) == "from") h_tag += ":from";
-    (void)count;
   }
+  const std::size_t fields_end = canonical.size();
 
   std::string out;
+  out.reserve(message.size() + 512 * m_keys.size());
+  std::string sig;
   for (const auto& key : m_keys) {
-    const std::string algo = key->ed25519 ? "ed25519-sha256" : "rsa-sha256";
     // Folded so no line is long; relaxed canonicalization makes the folds irrelevant.
     std::string field = fmt::format("DKIM-Signature: v=1; a={}; c=relaxed/relaxed; d={}; s={};\r\n\tt={}; h={};\r\n\tbh={};\r\n\tb=",
-                                    algo, m_domain, key->selector, now, h_tag, bh);
-    const std::string data = signed_headers + dkim_relaxed_header(field);
-    std::string sig;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    std::size_t len = 0;
-    bool ok = false;
-    if (key->ed25519) {
-      // RFC 8463 §3: Ed25519 signs the SHA-256 of the canonical data (PureEdDSA).
-      const std::string digest = util::sha256(data);
-      ok = EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key->pkey) == 1 &&
-           EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(digest.data()), digest.size()) == 1;
-      sig.resize(len);
-      ok = ok && EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                                reinterpret_cast<const unsigned char*>(digest.data()), digest.size()) == 1;
-    } else {
-      ok = EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key->pkey) == 1 &&
-           EVP_DigestSignUpdate(ctx, data.data(), data.size()) == 1 &&
-           EVP_DigestSignFinal(ctx, nullptr, &len) == 1;
-      sig.resize(len);
-      ok = ok && EVP_DigestSignFinal(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len) == 1;
-    }
-    EVP_MD_CTX_free(ctx);
-    if (!ok) return fail("DKIM signing failed (OpenSSL)", ExitCode::k_runtime);
-    sig.resize(len);
+                                    key->ed25519 ? "ed25519-sha256" : "rsa-sha256", m_domain, key->selector, now, h_tag, bh);
+    canonical.resize(fields_end);
+    append_relaxed_header(canonical, field);
+    if (!key->sign_digest(util::sha256(canonical), sig)) return fail("DKIM signing failed (OpenSSL)", ExitCode::k_runtime);
     const std::string b = util::base64(sig);
     for (std::size_t i = 0; i < b.size(); i += 72) {
       if (i > 0) field += "\r\n\t";
-      field += b.substr(i, 72);
+      field.append(b, i, 72);
     }
-    out += field + "\r\n";
+    out += field;
+    out += "\r\n";
   }
   out.append(message);
   return out;

@@ -44,10 +44,12 @@ class DkimSigner {
 };
 
 // Relaxed header canonicalization of one field "Name: value" (RFC 6376 §3.4.2),
-// without the final CRLF.
+// without the final CRLF: appended to `out`, or returned.
+void append_relaxed_header(std::string& out, std::string_view field);
 std::string dkim_relaxed_header(std::string_view field);
 
-// Relaxed body canonicalization (RFC 6376 §3.4.4).
+// Relaxed body canonicalization (RFC 6376 §3.4.4): appended to `out`, or returned.
+void append_relaxed_body(std::string& out, std::string_view body);
 std::string dkim_relaxed_body(std::string_view body);
 
 }  // namespace blindcast::mail

@@ -10,13 +10,24 @@
 
 namespace blindcast::util {
 
+namespace {
+
+// SHA-256 fetched from the default provider once. EVP_sha256() makes OpenSSL 3
+// look the algorithm up again, under a lock, on every use.
+const EVP_MD* sha256_md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+
+}  // namespace
+
 struct Sha256::Impl {
   EVP_MD_CTX* ctx = nullptr;
 };
 
 Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
   m_impl->ctx = EVP_MD_CTX_new();
-  if (m_impl->ctx == nullptr || EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr) != 1) {
+  if (m_impl->ctx == nullptr || EVP_DigestInit_ex(m_impl->ctx, sha256_md(), nullptr) != 1) {
     throw std::runtime_error("OpenSSL SHA-256 initialisation failed");
   }
 }
@@ -45,7 +56,7 @@ std::string Sha256::hex_digest() {
 std::string sha256(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md, &len, sha256_md(), nullptr);
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
