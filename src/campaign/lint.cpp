@@ -61,6 +61,9 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
                      "no [dkim]: large mailbox providers reject or junk bulk mail without DKIM; add [dkim] with "
                      "domain, selector and key_file"});
   } else {
+    if (const auto& signer = session->builder->secrets().dkim) {
+      for (auto& r : signer->dns_records()) report.dkim_records.emplace_back(std::move(r.name), std::move(r.value));
+    }
     const std::string& from_domain = cfg.from.address.domain;
     if (from_domain != cfg.dkim->domain && !from_domain.ends_with("." + cfg.dkim->domain)) {
       diags.push_back({"campaign.toml", 0, util::Severity::k_warning,

@@ -5,7 +5,8 @@
 // audience (rejected rows and duplicates are warnings: they are never sent),
 // then renders and composes every row — or every k-th row with `sample` —
 // and runs the privacy guard on each message against the full audience
-// index. Guard violations and rows that cannot be rendered are errors.
+// index. Guard violations and rows that cannot be rendered are errors. With
+// [dkim], the report also names the DNS TXT record each key needs.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "audience/audience_loader.hpp"
 #include "util/diagnostic.hpp"
@@ -32,6 +35,7 @@ struct LintReport {
   std::int64_t guard_violations = 0;
   std::int64_t suppressed_findings = 0;          // row findings beyond the cap
   std::string content_hash;
+  std::vector<std::pair<std::string, std::string>> dkim_records;  // DNS name, TXT value, per key
   bool loaded = false;                           // settings and templates usable
 };
 

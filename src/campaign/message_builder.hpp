@@ -41,6 +41,7 @@ class MessageBuilder {
 
   // Signs every message with `secrets.dkim` and fills {{unsubscribe_token}}.
   void use_secrets(const CampaignSecrets& secrets);
+  [[nodiscard]] const CampaignSecrets& secrets() const { return m_secrets; }
 
   [[nodiscard]] render::Renderer& renderer() { return m_renderer; }
   [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }

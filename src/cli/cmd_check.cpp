@@ -53,6 +53,8 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
     j["guard_violations"] = report_.guard_violations;
     j["content_hash"] = report_.content_hash;
     j["locales"] = report_.locales;
+    j["dkim_records"] = nlohmann::json::array();
+    for (const auto& [name, value] : report_.dkim_records) j["dkim_records"].push_back({{"name", name}, {"value", value}});
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     print_diagnostics(report_.diags);
@@ -69,6 +71,9 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
       std::printf("guard: %s messages rendered and checked, %s violations\n",
                   util::with_commas(report_.rendered).c_str(),
                   util::with_commas(report_.guard_violations).c_str());
+    }
+    for (const auto& [name, value] : report_.dkim_records) {
+      std::printf("dkim: publish TXT at %s: %s\n", name.c_str(), value.c_str());
     }
     std::printf("content hash: %s\n", report_.content_hash.c_str());
   }

@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/rsa.h>
 
 #include <fmt/format.h>
@@ -228,6 +229,29 @@ Result<DkimSigner> DkimSigner::create(std::string domain, const std::vector<std:
 std::vector<std::string> DkimSigner::algorithms() const {
   std::vector<std::string> out;
   for (const auto& k : m_keys) out.emplace_back(k->ed25519 ? "ed25519-sha256" : "rsa-sha256");
+  return out;
+}
+
+std::vector<DkimSigner::DnsRecord> DkimSigner::dns_records() const {
+  std::vector<DnsRecord> out;
+  for (const auto& key : m_keys) {
+    std::string pub;
+    if (key->ed25519) {
+      // RFC 8463 §4.2: the bare 32-byte key, not wrapped in SubjectPublicKeyInfo.
+      std::size_t len = 32;
+      pub.resize(len);
+      if (EVP_PKEY_get_raw_public_key(key->pkey, reinterpret_cast<unsigned char*>(pub.data()), &len) != 1) continue;
+      pub.resize(len);
+    } else {
+      unsigned char* der = nullptr;
+      const int len = i2d_PUBKEY(key->pkey, &der);
+      if (len <= 0) continue;
+      pub.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+      OPENSSL_free(der);
+    }
+    out.push_back({key->selector + "._domainkey." + m_domain,
+                   fmt::format("v=DKIM1; k={}; p={}", key->ed25519 ? "ed25519" : "rsa", util::base64(pub))});
+  }
   return out;
 }
 

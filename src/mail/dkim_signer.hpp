@@ -36,6 +36,14 @@ class DkimSigner {
   // "rsa-sha256", "ed25519-sha256", ... in signing order.
   [[nodiscard]] std::vector<std::string> algorithms() const;
 
+  // The DNS TXT record each key needs (RFC 6376 §3.6.1, RFC 8463 §4): name
+  // "<selector>._domainkey.<domain>", value "v=DKIM1; k=rsa; p=<public key>".
+  struct DnsRecord {
+    std::string name;
+    std::string value;
+  };
+  [[nodiscard]] std::vector<DnsRecord> dns_records() const;
+
  private:
   struct Key;
   DkimSigner();

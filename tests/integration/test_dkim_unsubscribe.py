@@ -5,6 +5,7 @@ import base64
 import glob
 import hashlib
 import hmac
+import json
 import os
 import subprocess
 
@@ -75,6 +76,17 @@ class DkimUnsubscribe(support.Case):
         lint = run("lint", d, check=0)
         self.assertNotIn("no [dkim]", lint.stderr)
         self.assertNotIn("one-click", lint.stderr)
+        # lint names the TXT record each key needs; the test derived its own
+        # from the key files with openssl.
+        published = {}
+        for line in lint.stdout.splitlines():
+            if line.startswith("dkim: publish TXT at "):
+                name, value = line[len("dkim: publish TXT at "):].split(": ", 1)
+                published[(name + ".").encode()] = value.encode()
+        self.assertEqual(published, self.dns)
+        lint_json = json.loads(run("lint", d, "--json", check=0).stdout)
+        self.assertEqual({(r["name"] + ".").encode(): r["value"].encode() for r in lint_json["dkim_records"]},
+                         self.dns)
         out = os.path.join(self.tmp, "preview")
         run("preview", d, "--out", out, check=0)
         previews = glob.glob(os.path.join(out, "*.eml"))
