@@ -25,13 +25,13 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
   if (!cfg.unsubscribe_secret_file.empty()) {
     auto secret = util::read_secret_file(campaign.dir / cfg.unsubscribe_secret_file, cfg.unsubscribe_secret_file);
     if (!secret) return std::unexpected(secret.error());
-    s.unsubscribe_key = secret->reveal();
+    s.unsubscribe_mac = std::make_shared<const util::HmacSha256>(secret->reveal());
   }
   return s;
 }
 
-std::string unsubscribe_token(const std::string& key, const std::string& campaign_id, const std::string& email) {
-  const std::string mac = util::hmac_sha256(key, campaign_id + "\n" + util::to_lower_ascii(email));
+std::string unsubscribe_token(const util::HmacSha256& hmac, const std::string& campaign_id, const std::string& email) {
+  const std::string mac = hmac.mac(campaign_id + "\n" + util::to_lower_ascii(email));
   std::string out = util::base64url(mac);
   out.resize(32);
   return out;

@@ -1,7 +1,8 @@
 #include "util/sha256.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -62,12 +63,38 @@ std::string sha256(std::string_view data) {
 
 std::string sha256_hex(std::string_view data) { return to_hex(sha256(data)); }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
+struct HmacSha256::Impl {
+  EVP_MAC_CTX* keyed = nullptr;
+};
+
+HmacSha256::HmacSha256(std::string_view key) : m_impl(std::make_unique<Impl>()) {
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  m_impl->keyed = hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr;
+  if (m_impl->keyed == nullptr ||
+      EVP_MAC_init(m_impl->keyed, reinterpret_cast<const unsigned char*>(key.empty() ? "" : key.data()), key.size(),
+                   params) != 1) {
+    EVP_MAC_CTX_free(m_impl->keyed);
+    throw std::runtime_error("OpenSSL HMAC-SHA256 initialisation failed");
+  }
+}
+
+HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(m_impl->keyed); }
+
+std::string HmacSha256::mac(std::string_view data) const {
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(m_impl->keyed);
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
+  std::size_t len = 0;
+  const bool ok = ctx != nullptr &&
+                  EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+                  EVP_MAC_final(ctx, out, &len, sizeof out) == 1;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
   return std::string(reinterpret_cast<const char*>(out), len);
 }
+
+std::string hmac_sha256(std::string_view key, std::string_view data) { return HmacSha256(key).mac(data); }
 
 }  // namespace blindcast::util

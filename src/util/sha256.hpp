@@ -31,6 +31,24 @@ std::string sha256(std::string_view data);
 // Returns the hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+// HMAC-SHA256 (RFC 2104) under a key given once. mac() is const and
+// thread-safe: it duplicates a context keyed at construction, so per call
+// OpenSSL neither looks the algorithm up again nor re-derives the key pads.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key);
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+
+  // Returns the raw (32-byte) HMAC of `data`.
+  [[nodiscard]] std::string mac(std::string_view data) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
 // Returns the raw HMAC-SHA256 of `data` under `key`.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
