@@ -8,6 +8,10 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "util/base64.hpp"
 #include "util/sha256.hpp"
 
@@ -62,7 +66,11 @@ bool append_relaxed_line(std::string& out, const char* p, const char* end) {
   if (end == p) return false;
   const std::string_view line(p, static_cast<std::size_t>(end - p));
   // Most lines (base64, quoted-printable, prose) have no tab and no double space.
-  if (line.find('\t') == std::string_view::npos && line.find("  ") == std::string_view::npos) {
+  bool as_is = true;
+  for (std::size_t i = 0; i < line.size() && as_is; ++i) {
+    as_is = line[i] != '\t' && !(line[i] == ' ' && i + 1 < line.size() && line[i + 1] == ' ');
+  }
+  if (as_is) {
     out.append(line);
     return true;
   }
@@ -77,6 +85,45 @@ bool append_relaxed_line(std::string& out, const char* p, const char* end) {
     out += c;
   }
   return true;
+}
+
+// Whether relaxed canonicalization leaves every line of `body` as it is: no
+// tab, no run of two spaces, no space before a CR, and no space at the very
+// end. Then only trailing empty lines go. 16 bytes at a time.
+bool body_lines_are_canonical(std::string_view body) {
+  const char* const p = body.data();
+  const std::size_t n = body.size();
+  if (n > 0 && is_wsp(p[n - 1])) return false;
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i sp = _mm_set1_epi8(' ');
+  const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i cr = _mm_set1_epi8('\r');
+  unsigned carry = 0;  // 1 when the previous block ended with a space
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const auto spaces = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp)));
+    const auto tabs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, tab)));
+    const auto crs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)));
+    // Bit k of after_space: byte k follows a space.
+    const unsigned after_space = (spaces << 1) | carry;
+    if (tabs != 0 || (after_space & (spaces | crs)) != 0) return false;
+    carry = spaces >> 15;
+  }
+  if (carry != 0 && i < n && (p[i] == ' ' || p[i] == '\r')) return false;
+#endif
+  for (; i < n; ++i) {
+    if (p[i] == '\t') return false;
+    if (p[i] == ' ' && i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\r')) return false;
+  }
+  return true;
+}
+
+// The length of `body` without its trailing CRLFs.
+std::size_t without_trailing_crlfs(std::string_view body) {
+  std::size_t end = body.size();
+  while (end >= 2 && body[end - 2] == '\r' && body[end - 1] == '\n') end -= 2;
+  return end;
 }
 
 }  // namespace
@@ -110,6 +157,14 @@ std::string dkim_relaxed_header(std::string_view field) {
 }
 
 void append_relaxed_body(std::string& out, std::string_view body) {
+  if (body_lines_are_canonical(body)) {
+    const std::size_t end = without_trailing_crlfs(body);
+    if (end > 0) {
+      out.append(body.substr(0, end));
+      out += "\r\n";
+    }
+    return;
+  }
   std::size_t pending_empty = 0;  // empty lines are kept only when more text follows
   std::size_t pos = 0;
   while (pos < body.size()) {
