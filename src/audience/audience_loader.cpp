@@ -1,5 +1,7 @@
 #include "audience/audience_loader.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "mail/address.hpp"
@@ -88,7 +90,11 @@ Result<AudienceLoader> AudienceLoader::open(const std::filesystem::path& path,
     loader.m_reaches_header.push_back(c == "email" || c == "name" ||
                                       loader.m_options.header_columns.contains(c));
   }
-  loader.m_seen.reserve(1024);
+  // One entry per row: sized from the file (rows of a real audience are
+  // rarely under 40 bytes) so a large import does not rehash as it grows.
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  loader.m_seen.reserve(ec ? 1024 : std::clamp<std::size_t>(bytes / 40, 1024, std::size_t{1} << 24));
   return loader;
 }
 
