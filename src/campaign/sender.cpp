@@ -268,6 +268,7 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   }
   summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto sending_started = std::chrono::steady_clock::now();
+  auto progress_written = sending_started;
   (void)store.set_meta("progress", nlohmann::json{{"stage", options.stage}, {"at", unix_now()}, {"sent_this_run", 0},
                                                   {"rate_per_second", 0.0}, {"eta_seconds", -1.0}}
                                        .dump());
@@ -405,7 +406,11 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
                               util::mask_addresses_in(report->fatal)),
                   ExitCode::k_runtime);
     }
-    // For `status` in another shell: the rate and ETA of this running send.
+    // For `status` in another shell: the rate and ETA of this running send,
+    // at most once a second (each write is a transaction of its own).
+    const auto written_at = std::chrono::steady_clock::now();
+    if (written_at - progress_written < std::chrono::seconds(1)) return {};
+    progress_written = written_at;
     const double rate =
         progress.elapsed_seconds > 0 ? static_cast<double>(progress.sent_this_run) / progress.elapsed_seconds : 0.0;
     const std::int64_t remaining = std::max<std::int64_t>(0, progress.total - progress.done - progress.sent_this_run);

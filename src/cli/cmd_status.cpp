@@ -48,7 +48,8 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   if (loaded) {
     if (auto g = campaign::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
   }
-  // A send updates "progress" after every batch; older than 30 s means none is running.
+  // A send updates "progress" after a batch, at most once a second; older than
+  // 30 s means none is running.
   std::optional<nlohmann::json> running;
   if (auto p = s.get_meta("progress"); p && *p) {
     auto j = nlohmann::json::parse(**p, nullptr, false);
