@@ -126,6 +126,8 @@ std::size_t without_trailing_crlfs(std::string_view body) {
   return end;
 }
 
+int no_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) { return -1; }
+
 }  // namespace
 
 void append_relaxed_header(std::string& out, std::string_view field) {
@@ -252,8 +254,17 @@ Result<DkimSigner> DkimSigner::create(std::string domain, const std::vector<std:
   if (selectors.size() != pem_keys.size()) return fail("[dkim] needs one selector per key_file");
   for (std::size_t i = 0; i < pem_keys.size(); ++i) {
     const std::string& name = i < key_names.size() ? key_names[i] : "key";
-    BIO* bio = BIO_new_mem_buf(pem_keys[i].data(), static_cast<int>(pem_keys[i].size()));
-    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    const std::string& pem = pem_keys[i];
+    if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
+        pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos) {
+      return fail(fmt::format("[dkim] key_file {}: the key is encrypted with a passphrase, which blindcast does not "
+                              "ask for (the file's permissions protect the key); write it out unencrypted once with "
+                              "`openssl pkey -in {} -out NEW.pem`, chmod 600 NEW.pem and name NEW.pem in key_file",
+                              name, name));
+    }
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    // No passphrase callback: OpenSSL's default one would prompt on the terminal.
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, no_passphrase, nullptr);
     BIO_free(bio);
     if (pkey == nullptr) {
       return fail(fmt::format("[dkim] key_file {}: not a PEM private key (make one with: openssl genpkey "

@@ -174,6 +174,25 @@ class DkimUnsubscribe(support.Case):
         self.assertEqual(out.returncode, 2)
         self.assertIn("not a regular file", out.stderr)
 
+    def test_encrypted_or_unreadable_key_is_refused_without_a_prompt(self):
+        d = self.make(keys=("ed25519",))
+        key = os.path.join(d, "secrets", "ed25519.pem")
+        openssl("pkey", "-in", key, "-out", key + ".enc", "-aes-256-cbc", "-passout", "pass:hunter2-passphrase")
+        os.replace(key + ".enc", key)
+        os.chmod(key, 0o600)
+        for command in (["lint", d], ["send", d, "--stage", "full", *FORCE]):
+            out = run(*command)
+            self.assertEqual(out.returncode, 2, out.stderr)
+            self.assertIn("secrets/ed25519.pem", out.stderr)
+            self.assertIn("encrypted with a passphrase", out.stderr)
+            self.assertNotIn("pass phrase", (out.stdout + out.stderr).lower())  # OpenSSL's own prompt
+        with open(key, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+        out = run("lint", d)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("not a PEM private key", out.stderr)
+        self.assertNotIn("pass phrase", (out.stdout + out.stderr).lower())
+
 
 if __name__ == "__main__":
     support.main()
