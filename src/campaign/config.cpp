@@ -15,6 +15,24 @@ constexpr const char* k_file = "campaign.toml";
 
 long line_of(const toml::node& node) { return static_cast<long>(node.source().begin.line); }
 
+// A DNS name as DKIM writes it (d= and s=, RFC 6376 §3.5): dot-separated
+// labels of 1 to 63 letters, digits, '-' or '_', no '-' at either end.
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t dot = std::min(name.find('.', start), name.size());
+    const std::string_view label = name.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (const char c : label) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+      if (!ok) return false;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
 void error(util::Diagnostics& d, long line, std::string msg) {
   d.push_back({k_file, line, util::Severity::k_error, std::move(msg)});
 }
@@ -305,6 +323,18 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       for (char& c : dk.domain) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
       if (dk.domain.empty() || dk.selectors.empty() || dk.key_files.empty()) {
         error(d, line_of(*n), "[dkim] needs domain, selector and key_file");
+      }
+      if (!dk.domain.empty() && !is_dns_name(dk.domain)) {
+        error(d, line_of(*t->get("domain")),
+              fmt::format("'dkim.domain' is '{}', not a domain name; write it in ASCII (an internationalized "
+                          "domain in its xn-- form), e.g. \"example.com\"", dk.domain));
+      }
+      for (const auto& sel : dk.selectors) {
+        if (!is_dns_name(sel)) {
+          error(d, line_of(*t->get("selector")),
+                fmt::format("'dkim.selector' '{}' is not a DNS name (letters, digits, '-', '_' and '.'): it is "
+                            "published as SELECTOR._domainkey.DOMAIN, e.g. \"s2026\"", sel));
+        }
       }
       cfg.dkim = dk;
     }

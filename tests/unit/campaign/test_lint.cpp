@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "campaign/example.hpp"
@@ -48,6 +49,26 @@ TEST_F(LintTest, ExampleCampaignIsClean) {
   EXPECT_EQ(r.rendered, 12);
   EXPECT_EQ(r.guard_violations, 0);
   EXPECT_EQ(r.content_hash.size(), 64U);
+}
+
+// d= and s= end up in the DKIM-Signature field and in a DNS name: a space or
+// ';' would make every signature unverifiable.
+TEST_F(LintTest, DkimDomainAndSelectorMustBeDnsNames) {
+  const auto text = util::read_file(dir.path() / "campaign.toml");
+  ASSERT_TRUE(text.has_value());
+  const auto base = static_cast<long>(std::count(text->begin(), text->end(), '\n'));
+  append("campaign.toml", "\n[dkim]\ndomain = \"exa mple.com\"\nselector = \"s1; x\"\nkey_file = \"secrets/k.pem\"\n");
+  auto r = lint_campaign(dir.path(), {});
+  EXPECT_TRUE(has_error(r, "campaign.toml", base + 3, "not a domain name"));
+  EXPECT_TRUE(has_error(r, "campaign.toml", base + 4, "'s1; x' is not a DNS name"));
+
+  replace("campaign.toml", "exa mple.com", "Mail.Example.com");
+  replace("campaign.toml", "s1; x", "s-2026.a_b");
+  r = lint_campaign(dir.path(), {});
+  for (const auto& d : r.diags) {
+    EXPECT_EQ(d.str().find("DNS name"), std::string::npos) << d.str();
+    EXPECT_EQ(d.str().find("not a domain name"), std::string::npos) << d.str();
+  }
 }
 
 TEST_F(LintTest, TwentyThousandRowsAllLocalesNoFalsePositives) {
