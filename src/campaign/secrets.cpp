@@ -1,11 +1,17 @@
 #include "campaign/secrets.hpp"
 
+#include <fmt/format.h>
+
 #include "util/base64.hpp"
 #include "util/secret_file.hpp"
 #include "util/sha256.hpp"
 #include "util/strings.hpp"
 
 namespace blindcast::campaign {
+
+namespace {
+constexpr std::size_t k_min_unsubscribe_key = 16;
+}  // namespace
 
 Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
   CampaignSecrets s;
@@ -25,6 +31,15 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
   if (!cfg.unsubscribe_secret_file.empty()) {
     auto secret = util::read_secret_file(campaign.dir / cfg.unsubscribe_secret_file, cfg.unsubscribe_secret_file);
     if (!secret) return std::unexpected(secret.error());
+    // Anyone holding one token and their own address could search a short key
+    // offline, then forge the tokens of every other recipient.
+    if (secret->reveal().size() < k_min_unsubscribe_key) {
+      return fail(fmt::format("[unsubscribe] secret_file {}: {} bytes; the key of unsubscribe tokens needs at least {} "
+                              "random bytes, e.g. head -c 32 /dev/urandom | base64 > {}",
+                              cfg.unsubscribe_secret_file, secret->reveal().size(), k_min_unsubscribe_key,
+                              cfg.unsubscribe_secret_file),
+                  ExitCode::k_usage);
+    }
     s.unsubscribe_mac = std::make_shared<const util::HmacSha256>(secret->reveal());
   }
   return s;

@@ -132,6 +132,18 @@ class DkimUnsubscribe(support.Case):
             self.assertIn(b"list-unsubscribe-post", open(p, "rb").read().split(b"bh=")[0])
         self.assertNotEqual(tokens["alice@example.org"], tokens["bob@example.net"])
 
+    def test_a_short_unsubscribe_key_is_refused(self):
+        d = self.make(keys=("ed25519",))
+        path = os.path.join(d, "secrets", "unsub.key")
+        with open(path, "w") as f:
+            f.write("pw-1234\n")  # a token and one's own address would give it away offline
+        for command in (["lint", d], ["preview", d, "--out", os.path.join(self.tmp, "p")]):
+            out = run(*command)
+            self.assertEqual(out.returncode, 2, out.stderr)
+            self.assertIn("secrets/unsub.key: 7 bytes", out.stderr)
+            self.assertIn("at least 16", out.stderr)
+            self.assertNotIn("pw-1234", out.stdout + out.stderr)
+
     def test_lint_warns_for_bulk_senders(self):
         d = write_campaign(self.tmp, ["a@example.org"], name="plain")
         lint = run("lint", d, check=0)
