@@ -1,5 +1,7 @@
 #include "campaign/config.hpp"
 
+#include <algorithm>
+
 #include <set>
 
 #include <fmt/format.h>
@@ -173,7 +175,33 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
     else error(d, line_of(*root.get("reply_to")), fmt::format("'reply_to' is not a valid mailbox: {}", mb.error()));
   }
   if (auto loc = get_string(root, "default_locale", "", d)) cfg.default_locale = *loc;
-  if (auto lu = get_string(root, "list_unsubscribe", "", d)) cfg.list_unsubscribe = *lu;
+  if (const auto* lu = root.get("list_unsubscribe")) {
+    // RFC 2369 / 8058: an https URL (one-click), a mailto URL, or both.
+    std::vector<std::string> urls;
+    if (const auto* one = lu->as_string()) {
+      urls.push_back(one->get());
+    } else if (const auto* many = lu->as_array()) {
+      for (const auto& el : *many) {
+        if (const auto* str = el.as_string()) urls.push_back(str->get());
+      }
+    }
+    const auto https = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("https://"); });
+    const auto mailto = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("mailto:"); });
+    if (urls.empty() || urls.size() > 2 || https > 1 || mailto > 1 ||
+        static_cast<std::size_t>(https + mailto) != urls.size()) {
+      error(d, line_of(*lu),
+            "'list_unsubscribe' must be an https URL, a mailto URL, or a list of one of each, e.g. "
+            "[\"https://example.com/u/{{unsubscribe_token}}\", \"mailto:unsubscribe@example.com\"]");
+    } else {
+      for (const auto& u : urls) {
+        if (u.find_first_of("\r\n") != std::string::npos) {
+          error(d, line_of(*lu), "'list_unsubscribe' must not contain a line break");
+        }
+      }
+      cfg.list_unsubscribe = urls.front();
+      if (urls.size() == 2) cfg.list_unsubscribe += "\n" + urls.back();
+    }
+  }
 
   if (const auto* n = root.get("transport")) {
     if (const auto* t = n->as_table()) {

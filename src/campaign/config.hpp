@@ -57,7 +57,9 @@ struct CampaignConfig {
   mail::Mailbox from;
   std::optional<mail::Mailbox> reply_to;
   std::string default_locale = "en";
-  std::string list_unsubscribe;     // Mustache template, may be empty
+  // Mustache template, may be empty: one https and/or one mailto URL, two
+  // joined by a line feed (rendered values cannot hold one).
+  std::string list_unsubscribe;
   std::string unsubscribe_secret_file;  // HMAC key for {{unsubscribe_token}}
   TransportSettings transport;
   DeliverySettings delivery;

@@ -71,7 +71,7 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
                                    "them to match)", from_domain, cfg.dkim->domain)});
     }
   }
-  if (cfg.list_unsubscribe.empty() || !cfg.list_unsubscribe.starts_with("https://")) {
+  if (cfg.list_unsubscribe.find("https://") != 0 && cfg.list_unsubscribe.find("\nhttps://") == std::string::npos) {
     diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
                      "no one-click unsubscribe: set list_unsubscribe to an https URL (RFC 8058), e.g. "
                      "\"https://example.com/u/{{unsubscribe_token}}\""});

@@ -1,5 +1,7 @@
 #include "campaign/message_builder.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "mail/composer.hpp"
@@ -40,18 +42,37 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
   spec.message_id = options.message_id.empty() ? mail::make_message_id(m_from_domain) : options.message_id;
   spec.boundary = options.boundary;
   if (!rendered->list_unsubscribe.empty()) {
-    const std::string& url = rendered->list_unsubscribe;
-    for (char c : url) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 33 || u > 126 || c == '<' || c == '>' || c == ',') {
-        return std::unexpected("list_unsubscribe renders to a value with spaces, non-ASCII or <>, "
-                               "which cannot go in a header; percent-encode the values it uses");
+    // One URL, or an https and a mailto URL joined by a line feed (config.hpp).
+    const std::string& urls = rendered->list_unsubscribe;
+    const std::size_t expected = 1 + static_cast<std::size_t>(
+        std::count(m_campaign.config.list_unsubscribe.begin(), m_campaign.config.list_unsubscribe.end(), '\n'));
+    std::string value;
+    bool https = false;
+    std::size_t count = 0;
+    for (std::size_t start = 0; start <= urls.size(); ++count) {
+      const std::size_t end = std::min(urls.find('\n', start), urls.size());
+      const std::string_view url(urls.data() + start, end - start);
+      for (char c : url) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 33 || u > 126 || c == '<' || c == '>' || c == ',') {
+          return std::unexpected("list_unsubscribe renders to a value with spaces, line breaks, non-ASCII or <>, "
+                                 "which cannot go in a header; percent-encode the values it uses");
+        }
       }
+      if (!url.starts_with("https://") && !url.starts_with("mailto:")) {
+        return std::unexpected("list_unsubscribe renders to a value with line breaks, which cannot go in a header; "
+                               "percent-encode the values it uses");
+      }
+      https = https || url.starts_with("https://");
+      value += (value.empty() ? "<" : ", <") + std::string(url) + ">";
+      start = end + 1;
     }
-    spec.extra_headers.emplace_back("List-Unsubscribe", "<" + url + ">");
-    if (url.starts_with("https://")) {
-      spec.extra_headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    if (count != expected) {
+      return std::unexpected("list_unsubscribe renders to a value with line breaks, which cannot go in a header; "
+                             "percent-encode the values it uses");
     }
+    spec.extra_headers.emplace_back("List-Unsubscribe", value);
+    if (https) spec.extra_headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   BuiltMessage out;
   out.subject = spec.subject;

@@ -132,6 +132,32 @@ class DkimUnsubscribe(support.Case):
             self.assertIn(b"list-unsubscribe-post", open(p, "rb").read().split(b"bh=")[0])
         self.assertNotEqual(tokens["alice@example.org"], tokens["bob@example.net"])
 
+    def test_https_and_mailto_together(self):
+        d = self.make(keys=("ed25519",))
+        path = os.path.join(d, "campaign.toml")
+        toml = open(path).read().replace(
+            'list_unsubscribe = "https://example.com/u/{{unsubscribe_token}}"',
+            'list_unsubscribe = ["https://example.com/u/{{unsubscribe_token}}", '
+            '"mailto:unsubscribe@example.com?subject=u-{{unsubscribe_token}}"]')
+        open(path, "w").write(toml)
+        self.assertNotIn("one-click", run("lint", d, check=0).stderr)
+        out = os.path.join(self.tmp, "preview")
+        run("preview", d, "--out", out, "--recipient", "alice@example.org", check=0)
+        [p] = glob.glob(os.path.join(out, "*.eml"))
+        raw = open(p, "rb").read()
+        msg = support.parse(p)
+        mac = hmac.new(UNSUB_KEY.encode(), b"index-change-2026-11\nalice@example.org", hashlib.sha256).digest()
+        token = base64.urlsafe_b64encode(mac).decode()[:32]
+        self.assertEqual(str(msg["List-Unsubscribe"]),
+                         f"<https://example.com/u/{token}>, <mailto:unsubscribe@example.com?subject=u-{token}>")
+        self.assertEqual(msg["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        self.assertEqual(self.verify_all(raw), [True])
+        for bad in ('["https://a.example/u", "https://b.example/u"]', '"ftp://example.com/u"', "[]"):
+            open(path, "w").write(toml.replace(toml.split("list_unsubscribe = ", 1)[1].split("\n", 1)[0], bad))
+            lint = run("lint", d)
+            self.assertEqual(lint.returncode, 2, bad)
+            self.assertIn("'list_unsubscribe' must be an https URL, a mailto URL, or a list of one of each", lint.stderr)
+
     def test_a_short_unsubscribe_key_is_refused(self):
         d = self.make(keys=("ed25519",))
         path = os.path.join(d, "secrets", "unsub.key")
