@@ -47,10 +47,15 @@ void warn_unknown(const toml::table& t, const std::set<std::string>& known,
     const std::string key(k.str());
     if (known.contains(key)) continue;
     if (k_secret_words.contains(key)) {
+      // Name the *_file setting this table really has, when it has one.
+      std::string file_setting = key + "_file";
+      for (const auto& k2 : known) {
+        if (k2.ends_with("_file") && k2 != "ca_file") file_setting = k2;
+      }
       error(d, line_of(node),
             fmt::format("'{}{}' holds a secret inline; put it in a file under secrets/ (mode 0600) "
-                        "and name it with '{}_file'",
-                        where, key, key));
+                        "and name it with '{}{}'",
+                        where, key, where, file_setting));
       continue;
     }
     d.push_back({k_file, line_of(node), util::Severity::k_warning,

@@ -71,6 +71,18 @@ TEST_F(LintTest, DkimDomainAndSelectorMustBeDnsNames) {
   }
 }
 
+TEST_F(LintTest, InlineDkimKeyNamesTheKeyFileSetting) {
+  append("campaign.toml", "\n[dkim]\ndomain = \"example.com\"\nselector = \"s1\"\nprivate_key = \"MC4CAQAwBQYDK2VwBCIEI\"\n");
+  const auto r = lint_campaign(dir.path(), {});
+  bool found = false;
+  for (const auto& d : r.diags) {
+    found = found || d.str().find("'dkim.private_key' holds a secret inline; put it in a file under secrets/ (mode "
+                                  "0600) and name it with 'dkim.key_file'") != std::string::npos;
+    EXPECT_EQ(d.str().find("MC4CAQAwBQYDK2VwBCIEI"), std::string::npos) << d.str();
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(LintTest, TwentyThousandRowsAllLocalesNoFalsePositives) {
   ASSERT_TRUE(write_synthetic_audience(dir.path(), 20000, false));
   const auto r = lint_campaign(dir.path(), {});
@@ -120,6 +132,7 @@ TEST_F(LintTest, InlineSecretAndBadSettings) {
   replace("campaign.toml", "reply_to = \"support@example.com\"", "reply_to = \"not an address\"");
   const auto r = lint_campaign(dir.path(), {});
   EXPECT_TRUE(has_error(r, "campaign.toml", 11, "holds a secret inline"));
+  EXPECT_TRUE(has_error(r, "campaign.toml", 11, "name it with 'transport.password_file'"));
   EXPECT_TRUE(has_error(r, "campaign.toml", 4, "'reply_to' is not a valid mailbox"));
   for (const auto& d : r.diags) EXPECT_EQ(d.str().find("hunter2"), std::string::npos);
 }
