@@ -55,7 +55,7 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
 
 void MessagePreparer::run(Worker& w) {
   util::set_thread_name("bc-prepare");
-  // Builders run two batches ahead; the delivery thread must never wait for them.
+  // Builders run batches ahead; the delivery thread must never wait for them.
   util::lower_thread_priority();
   while (true) {
     std::shared_ptr<Job> job;

@@ -1,5 +1,6 @@
 #include "campaign/sender.hpp"
 
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -172,6 +173,15 @@ Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& ca
 
 namespace {
 
+// CPUs this process may run on (its affinity mask, which containers and
+// taskset narrow), not every CPU of the machine.
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::thread::hardware_concurrency());
+}
+
 nlohmann::json lanes_json(const std::vector<delivery::LaneStatus>& lanes) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& l : lanes) {
@@ -227,7 +237,8 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     return std::unexpected(r.error());
   }
   auto guard = std::make_shared<const guard::PrivacyGuard>(index, guard_policy(campaign.config));
-  auto preparer = MessagePreparer::create(campaign, guard, options.workers);
+  const int workers = options.workers > 0 ? options.workers : std::max(2, usable_cpus());
+  auto preparer = MessagePreparer::create(campaign, guard, workers);
   if (!preparer) return std::unexpected(preparer.error());
   const delivery::RetryPolicy retry{campaign.config.delivery.retry_seconds,
                                     campaign.config.delivery.max_retry_age_seconds};
@@ -279,9 +290,10 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   } progress_cleared{store};
   std::int64_t last_id = 0;
   bool exhausted = false;  // no due recipient after last_id
-  // Batches being built beyond the one in hand: the workers always have the
-  // next one to build while the current one is delivered.
-  constexpr std::size_t k_batches_ahead = 2;
+  // Batches being built beyond the one in hand, one per worker (a worker
+  // builds a whole batch): the workers always have the next one to build
+  // while the current one is delivered, and with DKIM, signing uses every CPU.
+  const auto k_batches_ahead = static_cast<std::size_t>(workers);
   auto refill = [&]() -> Result<void> {
     while (!exhausted && (*preparer)->pending() < k_batches_ahead) {
       auto batch = store.next_batch(unix_now(), options.batch_size, last_id, canary_only);

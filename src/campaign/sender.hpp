@@ -33,7 +33,8 @@ struct SendOptions {
   std::string transport_url;        // overrides campaign.toml when not empty
   std::string state_path;           // the store's file, for the halt watcher's own connection
   std::size_t batch_size = 500;     // recipients per group commit (the in-flight window)
-  int workers = 2;                  // threads rendering, composing and guarding
+  int workers = 0;                  // threads rendering, composing, signing and guarding;
+                                    // 0: one per CPU this process may run on, at least 2
 };
 
 struct SendProgress {
