@@ -14,6 +14,7 @@
 
 #include "util/base64.hpp"
 #include "util/sha256.hpp"
+#include "util/strings.hpp"
 
 namespace blindcast::mail {
 
@@ -26,14 +27,6 @@ constexpr const char* k_signed_fields[] = {"from",         "to",           "subj
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view lower_b) {
-  if (a.size() != lower_b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != lower_b[i]) return false;
-  }
-  return true;
-}
 
 struct Field {
   std::string_view name;  // as written
@@ -336,7 +329,7 @@ Result<std::string> DkimSigner::sign(std::string_view message, long long now) co
   canonical.clear();  // now the canonical signed fields
   for (const char* name : k_signed_fields) {
     for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
-      if (!equals_ignoring_case(it->name, name)) continue;
+      if (!util::iequals(it->name, name)) continue;
       append_relaxed_header(canonical, it->raw);
       canonical += "\r\n";
       if (!h_tag.empty()) h_tag += ':';
