@@ -83,6 +83,15 @@ TEST_F(LintTest, InlineDkimKeyNamesTheKeyFileSetting) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(LintTest, ListUnsubscribeWithBothUrlsAndValuesThatCannotGoInAHeader) {
+  replace("campaign.toml", "list_unsubscribe = \"mailto:unsubscribe@example.com?subject=unsubscribe-{{campaign_id}}\"",
+          "list_unsubscribe = [\"https://example.com/u/{{ticket}}\", \"mailto:u@example.com?subject={{name}}\"]");
+  const auto r = lint_campaign(dir.path(), {});
+  // "Alice Smith" has a space: that row cannot be sent with this header.
+  EXPECT_TRUE(has_error(r, "audience.csv", 2, "list_unsubscribe renders to a value with spaces"));
+  EXPECT_LT(r.rendered, r.stats.accepted);
+}
+
 TEST_F(LintTest, TwentyThousandRowsAllLocalesNoFalsePositives) {
   ASSERT_TRUE(write_synthetic_audience(dir.path(), 20000, false));
   const auto r = lint_campaign(dir.path(), {});
