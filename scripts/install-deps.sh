@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   cmake ninja-build g++ pkg-config ccache make
-  libicu-dev libidn2-dev libsqlite3-dev libssl-dev
+  libicu-dev libidn2-dev libpsl-dev publicsuffix libsqlite3-dev libssl-dev
   libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libasio-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).

@@ -4,6 +4,7 @@
 
 #include "campaign/audience_session.hpp"
 #include "campaign/guard_setup.hpp"
+#include "mail/alignment.hpp"
 
 namespace blindcast::campaign {
 
@@ -65,10 +66,11 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
       for (auto& r : signer->dns_records()) report.dkim_records.emplace_back(std::move(r.name), std::move(r.value));
     }
     const std::string& from_domain = cfg.from.address.domain;
-    if (from_domain != cfg.dkim->domain && !from_domain.ends_with("." + cfg.dkim->domain)) {
+    if (!mail::dmarc_relaxed_aligned(from_domain, cfg.dkim->domain)) {
       diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
-                       fmt::format("the From domain '{}' does not align with the DKIM domain '{}' (DMARC needs "
-                                   "them to match)", from_domain, cfg.dkim->domain)});
+                       fmt::format("the From domain '{}' does not align with the DKIM domain '{}': DMARC needs "
+                                   "both under one organizational domain (e.g. example.com and mail.example.com)",
+                                   from_domain, cfg.dkim->domain)});
     }
   }
   if (cfg.list_unsubscribe.find("https://") != 0 && cfg.list_unsubscribe.find("\nhttps://") == std::string::npos) {
