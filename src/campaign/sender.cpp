@@ -237,7 +237,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     return std::unexpected(r.error());
   }
   auto guard = std::make_shared<const guard::PrivacyGuard>(index, guard_policy(campaign.config));
-  const int workers = options.workers > 0 ? options.workers : std::max(2, usable_cpus());
+  // At most 16: that signs faster than any relay takes mail, and each worker
+  // holds a batch ahead (500 built messages) and its own renderer caches.
+  const int workers = options.workers > 0 ? options.workers : std::clamp(usable_cpus(), 2, 16);
   auto preparer = MessagePreparer::create(campaign, guard, workers);
   if (!preparer) return std::unexpected(preparer.error());
   const delivery::RetryPolicy retry{campaign.config.delivery.retry_seconds,

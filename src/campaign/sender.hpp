@@ -34,7 +34,7 @@ struct SendOptions {
   std::string state_path;           // the store's file, for the halt watcher's own connection
   std::size_t batch_size = 500;     // recipients per group commit (the in-flight window)
   int workers = 0;                  // threads rendering, composing, signing and guarding;
-                                    // 0: one per CPU this process may run on, at least 2
+                                    // 0: one per CPU this process may run on, 2 to 16
 };
 
 struct SendProgress {
