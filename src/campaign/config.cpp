@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "mail/address.hpp"
 #include "util/strings.hpp"
 #include "util/toml_file.hpp"
 
@@ -17,20 +18,17 @@ constexpr const char* k_file = "campaign.toml";
 
 long line_of(const toml::node& node) { return static_cast<long>(node.source().begin.line); }
 
-// A DNS name as DKIM writes it (d= and s=, RFC 6376 §3.5): dot-separated
-// labels of 1 to 63 letters, digits, '-' or '_', no '-' at either end.
-bool is_dns_name(std::string_view name) {
+// A DKIM selector (RFC 6376 §3.1): dot-separated labels of 1 to 63 letters,
+// digits, '-' or '_', no '-' at either end. (Domains go through
+// mail::domain_to_ascii, which also takes internationalized names.)
+bool is_selector(std::string_view name) {
   if (name.empty() || name.size() > 253) return false;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const std::size_t dot = std::min(name.find('.', start), name.size());
-    const std::string_view label = name.substr(start, dot - start);
+  for (const auto label : util::split(name, '.')) {
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (const char c : label) {
       const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
       if (!ok) return false;
     }
-    start = dot + 1;
   }
   return true;
 }
@@ -353,17 +351,17 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       if (dk.selectors.size() != dk.key_files.size()) {
         error(d, line_of(*n), "[dkim] needs one selector per key_file (or one selector for a single key)");
       }
-      for (char& c : dk.domain) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
       if (dk.domain.empty() || dk.selectors.empty() || dk.key_files.empty()) {
         error(d, line_of(*n), "[dkim] needs domain, selector and key_file");
-      }
-      if (!dk.domain.empty() && !is_dns_name(dk.domain)) {
+      } else if (auto ascii = mail::domain_to_ascii(dk.domain)) {
+        dk.domain = std::move(*ascii);  // lower-case A-label form, as d= needs
+      } else {
         error(d, line_of(*t->get("domain")),
-              fmt::format("'dkim.domain' is '{}', not a domain name; write it in ASCII (an internationalized "
-                          "domain in its xn-- form), e.g. \"example.com\"", dk.domain));
+              fmt::format("'dkim.domain' is '{}', not a domain name ({}), e.g. \"example.com\"", dk.domain,
+                          ascii.error()));
       }
       for (const auto& sel : dk.selectors) {
-        if (!is_dns_name(sel)) {
+        if (!is_selector(sel)) {
           error(d, line_of(*t->get("selector")),
                 fmt::format("'dkim.selector' '{}' is not a DNS name (letters, digits, '-', '_' and '.'): it is "
                             "published as SELECTOR._domainkey.DOMAIN, e.g. \"s2026\"", sel));
