@@ -69,7 +69,7 @@ std::optional<LoadedCampaign> load_campaign(const std::filesystem::path& dir, ut
     if (trimmed) subject = std::move(*trimmed);
   }
   if (config && !config->list_unsubscribe.empty()) {
-    auto lu = render::MustacheTemplate::compile(config->list_unsubscribe);
+    auto lu = render::MustacheTemplate::compile(fmt::format("{}", fmt::join(config->list_unsubscribe, "\n")));
     if (lu) {
       set->list_unsubscribe = std::move(*lu);
     } else {

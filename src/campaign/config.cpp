@@ -201,8 +201,7 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
           error(d, line_of(*lu), "'list_unsubscribe' must not contain a line break");
         }
       }
-      cfg.list_unsubscribe = urls.front();
-      if (urls.size() == 2) cfg.list_unsubscribe += "\n" + urls.back();
+      cfg.list_unsubscribe = std::move(urls);
     }
   }
 

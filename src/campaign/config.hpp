@@ -57,9 +57,10 @@ struct CampaignConfig {
   mail::Mailbox from;
   std::optional<mail::Mailbox> reply_to;
   std::string default_locale = "en";
-  // Mustache template, may be empty: one https and/or one mailto URL, two
-  // joined by a line feed (rendered values cannot hold one).
-  std::string list_unsubscribe;
+  // Mustache templates of List-Unsubscribe URLs: none, one, or an https and a
+  // mailto URL. They render as one template, joined by a line feed (which no
+  // rendered value may hold), and the builder splits them again.
+  std::vector<std::string> list_unsubscribe;
   std::string unsubscribe_secret_file;  // HMAC key for {{unsubscribe_token}}
   TransportSettings transport;
   DeliverySettings delivery;

@@ -1,5 +1,7 @@
 #include "campaign/lint.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "campaign/audience_session.hpp"
@@ -73,7 +75,8 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
                                    from_domain, cfg.dkim->domain)});
     }
   }
-  if (cfg.list_unsubscribe.find("https://") != 0 && cfg.list_unsubscribe.find("\nhttps://") == std::string::npos) {
+  if (std::none_of(cfg.list_unsubscribe.begin(), cfg.list_unsubscribe.end(),
+                   [](const std::string& url) { return url.starts_with("https://"); })) {
     diags.push_back({"campaign.toml", 0, util::Severity::k_warning,
                      "no one-click unsubscribe: set list_unsubscribe to an https URL (RFC 8058), e.g. "
                      "\"https://example.com/u/{{unsubscribe_token}}\""});

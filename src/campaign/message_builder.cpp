@@ -16,9 +16,7 @@ MessageBuilder::MessageBuilder(const LoadedCampaign& campaign, std::vector<std::
       m_from(mail::format_mailbox(campaign.config.from)),
       m_reply_to(campaign.config.reply_to ? mail::format_mailbox(*campaign.config.reply_to) : ""),
       m_envelope_from(campaign.config.from.address.str()),
-      m_from_domain(campaign.config.from.address.domain),
-      m_unsubscribe_urls(1 + static_cast<std::size_t>(std::count(campaign.config.list_unsubscribe.begin(),
-                                                                  campaign.config.list_unsubscribe.end(), '\n'))) {}
+      m_from_domain(campaign.config.from.address.domain) {}
 
 void MessageBuilder::use_secrets(const CampaignSecrets& secrets) { m_secrets = secrets; }
 
@@ -65,7 +63,7 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
       value += (value.empty() ? "<" : ", <") + std::string(url) + ">";
       start = end + 1;
     }
-    if (count != m_unsubscribe_urls) return unusable;
+    if (count != m_campaign.config.list_unsubscribe.size()) return unusable;
     spec.extra_headers.emplace_back("List-Unsubscribe", value);
     if (https) spec.extra_headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }

@@ -53,7 +53,6 @@ class MessageBuilder {
   std::string m_reply_to;
   std::string m_envelope_from;
   std::string m_from_domain;
-  std::size_t m_unsubscribe_urls;  // in list_unsubscribe: 1, or 2 (https and mailto)
   CampaignSecrets m_secrets;
 };
 
