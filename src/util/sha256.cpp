@@ -95,6 +95,4 @@ std::string HmacSha256::mac(std::string_view data) const {
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) { return HmacSha256(key).mac(data); }
-
 }  // namespace blindcast::util

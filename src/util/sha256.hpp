@@ -49,7 +49,4 @@ class HmacSha256 {
   std::unique_ptr<Impl> m_impl;
 };
 
-// Returns the raw HMAC-SHA256 of `data` under `key`.
-std::string hmac_sha256(std::string_view key, std::string_view data);
-
 }  // namespace blindcast::util

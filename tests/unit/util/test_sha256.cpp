@@ -20,7 +20,7 @@ TEST(Sha256, KnownDigests) {
 
 // RFC 4231 §4.2, §4.3 and §4.7.
 TEST(HmacSha256, Rfc4231Vectors) {
-  EXPECT_EQ(to_hex(hmac_sha256(std::string(20, '\x0b'), "Hi There")),
+  EXPECT_EQ(to_hex(HmacSha256(std::string(20, '\x0b')).mac("Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(to_hex(HmacSha256("Jefe").mac("what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
