@@ -65,7 +65,7 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
                      "domain, selector and key_file"});
   } else {
     if (const auto& signer = session->builder->secrets().dkim) {
-      for (auto& r : signer->dns_records()) report.dkim_records.emplace_back(std::move(r.name), std::move(r.value));
+      report.dkim_records = signer->dns_records();
     }
     const std::string& from_domain = cfg.from.address.domain;
     if (!mail::dmarc_relaxed_aligned(from_domain, cfg.dkim->domain)) {

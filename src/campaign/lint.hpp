@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "audience/audience_loader.hpp"
+#include "mail/dkim_signer.hpp"
 #include "util/diagnostic.hpp"
 
 namespace blindcast::campaign {
@@ -35,7 +36,7 @@ struct LintReport {
   std::int64_t guard_violations = 0;
   std::int64_t suppressed_findings = 0;          // row findings beyond the cap
   std::string content_hash;
-  std::vector<std::pair<std::string, std::string>> dkim_records;  // DNS name, TXT value, per key
+  std::vector<mail::DkimSigner::DnsRecord> dkim_records;  // the TXT record each DKIM key needs
   bool loaded = false;                           // settings and templates usable
 };
 

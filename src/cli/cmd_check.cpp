@@ -54,7 +54,7 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
     j["content_hash"] = report_.content_hash;
     j["locales"] = report_.locales;
     j["dkim_records"] = nlohmann::json::array();
-    for (const auto& [name, value] : report_.dkim_records) j["dkim_records"].push_back({{"name", name}, {"value", value}});
+    for (const auto& r : report_.dkim_records) j["dkim_records"].push_back({{"name", r.name}, {"value", r.value}});
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     print_diagnostics(report_.diags);
@@ -72,8 +72,8 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
                   util::with_commas(report_.rendered).c_str(),
                   util::with_commas(report_.guard_violations).c_str());
     }
-    for (const auto& [name, value] : report_.dkim_records) {
-      std::printf("dkim: publish TXT at %s: %s\n", name.c_str(), value.c_str());
+    for (const auto& r : report_.dkim_records) {
+      std::printf("dkim: publish TXT at %s: %s\n", r.name.c_str(), r.value.c_str());
     }
     std::printf("content hash: %s\n", report_.content_hash.c_str());
   }
