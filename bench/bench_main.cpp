@@ -137,7 +137,10 @@ int bench_guard(long audience, long m) {
   const long rss0 = peak_rss_kb();
   for (long i = 0; i < audience; ++i) index->add(fmt::format("member{}@example{}.com", i, i % 97));
   const double index_mb = static_cast<double>(index->memory_bytes()) / (1024.0 * 1024.0);
-  guard::PrivacyGuard g(index, {"noreply@example.com", "support@example.com"});
+  guard::GuardPolicy policy;
+  policy.from_address = "noreply@example.com";
+  policy.reply_to_address = "support@example.com";
+  guard::PrivacyGuard g(index, policy);
   std::vector<std::string> messages;
   std::vector<std::string> rcpts;
   sample_messages(messages, rcpts);

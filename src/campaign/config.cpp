@@ -133,6 +133,74 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
   }
 }
 
+// An address pattern for [guard] allow: one '@', address characters and '*'.
+bool valid_allow_pattern(std::string_view p) {
+  const auto at = p.find('@');
+  if (at == std::string_view::npos || at == 0 || p.find('@', at + 1) != std::string_view::npos || at + 1 == p.size()) {
+    return false;
+  }
+  for (char c : p) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 32 || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' || c == ';' || c == '<' || c == '>' ||
+        c == '[' || c == ']' || c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void load_guard(const toml::node& node, GuardSettings& g, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    error(d, line_of(node), "'guard' must be a table: [guard]");
+    return;
+  }
+  warn_unknown(*t, {"strict", "allow", "own_columns", "max_rate"}, "guard.", d);
+  if (const auto* n = t->get("strict")) {
+    if (const auto* b = n->as_boolean()) g.strict = b->get();
+    else error(d, line_of(*n), "'guard.strict' must be true or false");
+  }
+  auto strings = [&](const char* key, std::vector<std::string>& into) {
+    const auto* n = t->get(key);
+    if (n == nullptr) return;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      error(d, line_of(*n), fmt::format("'guard.{}' must be a list of strings", key));
+      return;
+    }
+    for (const auto& el : *arr) {
+      if (const auto* str = el.as_string()) {
+        into.push_back(str->get());
+      } else {
+        error(d, line_of(el), fmt::format("'guard.{}' must be a list of strings", key));
+      }
+    }
+  };
+  strings("allow", g.allow);
+  for (const auto& p : g.allow) {
+    if (!valid_allow_pattern(p)) {
+      error(d, line_of(*t->get("allow")),
+            fmt::format("'guard.allow' entry '{}' is not an address pattern: write an address, or '*' for any "
+                        "run of characters in it, e.g. \"*@example.com\"", p));
+    } else if (p.substr(p.find('@') + 1).find_first_not_of("*.") == std::string::npos) {
+      error(d, line_of(*t->get("allow")),
+            fmt::format("'guard.allow' entry '{}' allows every domain; name the domains that may appear (or set "
+                        "strict = false to turn strict mode off)", p));
+    }
+  }
+  strings("own_columns", g.own_columns);
+  for (auto& c : g.own_columns) c = util::to_lower_ascii(c);
+  if (const auto* n = t->get("max_rate")) {
+    const auto* str = n->as_string();
+    const auto r = str != nullptr ? delivery::parse_rate(str->get()) : std::nullopt;
+    if (r && *r > 0 && *r <= 1e6) {
+      g.max_rate = *r;
+    } else {
+      error(d, line_of(*n), "'guard.max_rate' must be a rate like \"500/s\" or \"20000/min\" (at most 1000000/s)");
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util::Diagnostics& d) {
@@ -150,7 +218,7 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
   const std::size_t errors_before = util::error_count(d);
 
   warn_unknown(root, {"id", "from", "reply_to", "default_locale", "list_unsubscribe", "transport",
-                      "dkim", "stages", "shaping", "delivery", "unsubscribe"},
+                      "dkim", "stages", "shaping", "delivery", "unsubscribe", "guard"},
                "", d);
   if (auto id = get_string(root, "id", "", d)) {
     cfg.id = *id;
@@ -392,6 +460,7 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
       }
     }
   }
+  if (const auto* n = root.get("guard")) load_guard(*n, cfg.guard, d);
   if (util::error_count(d) > errors_before && (cfg.id.empty() || cfg.from_text.empty())) {
     return std::nullopt;
   }

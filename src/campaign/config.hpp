@@ -51,6 +51,14 @@ struct DkimSettings {
   std::vector<std::string> key_files;  // one signature per key (RSA and/or Ed25519)
 };
 
+// [guard]: what strict mode lets appear, and the guard's own limits.
+struct GuardSettings {
+  bool strict = true;                    // every address must be own, reviewed or allowed
+  std::vector<std::string> allow;        // address patterns that may appear ("*@example.com")
+  std::vector<std::string> own_columns;  // audience columns holding the recipient's other addresses
+  double max_rate = 0;                   // messages per second of a stage; 0: no limit
+};
+
 struct CampaignConfig {
   std::string id;
   std::string from_text;            // as written
@@ -69,6 +77,7 @@ struct CampaignConfig {
   CanarySettings canary;
   std::int64_t approvals_required = 1;
   std::vector<delivery::LaneDefaults> shaping;  // [shaping.<lane>] overrides
+  GuardSettings guard;
 };
 
 // Parses `dir`/campaign.toml; returns nullopt when it cannot be used at all.

@@ -1,15 +1,51 @@
-// Builds the privacy guard for a campaign: the policy from its settings and
-// the index of every audience address (SPEC §3).
+// The privacy guard of one campaign, built the one way every command builds
+// it (lint, preview, the test stage, send): the index of every audience
+// address, the From and Reply-To constants, strict mode with the addresses
+// written in the reviewed content (templates, catalogs, settings) and
+// `[guard] allow`, and which columns hold a recipient's own other addresses
+// (`[guard] own_columns`). SPEC §3.
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
-#include "campaign/config.hpp"
+#include "campaign/campaign.hpp"
 #include "guard/privacy_guard.hpp"
+#include "store/state_store.hpp"
+#include "util/error.hpp"
 
 namespace blindcast::campaign {
 
-// Returns the guard's policy (From and Reply-To constants) for `config`.
-guard::GuardPolicy guard_policy(const CampaignConfig& config);
+class CampaignGuard {
+ public:
+  // Builds the guard of `campaign` over `index` (every audience address);
+  // `columns` is the audience header, for [guard] own_columns.
+  static Result<CampaignGuard> create(const LoadedCampaign& campaign, std::shared_ptr<const guard::AddressIndex> index,
+                                      std::span<const std::string> columns);
+
+  // Checks `data` for `recipient`, whose audience row is `fields`; nullopt when it may be sent.
+  [[nodiscard]] std::optional<guard::Violation> check(std::string_view data, const std::string& recipient,
+                                                      std::span<const std::string> fields) const;
+
+  [[nodiscard]] const std::shared_ptr<const guard::PrivacyGuard>& guard() const { return m_guard; }
+  [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }
+
+ private:
+  std::shared_ptr<const guard::PrivacyGuard> m_guard;
+  std::vector<std::size_t> m_own_columns;
+  std::string m_envelope_from;
+};
+
+// Returns every address written in the campaign's reviewed content (settings,
+// templates, catalogs), with {{campaign_id}} filled in and
+// {{unsubscribe_token}} as '*' (it renders to letters, digits, '-' and '_').
+Result<std::vector<std::string>> reviewed_addresses(const LoadedCampaign& campaign);
+
+// Returns an index of every audience address in `store`.
+Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store);
 
 }  // namespace blindcast::campaign

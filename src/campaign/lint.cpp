@@ -107,8 +107,11 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
   util::Diagnostics repeated;  // binding findings were reported by the first pass
   auto second = open_audience(*campaign, repeated, audience::LoadOptions{});
   if (!second) return report;
-  const guard::PrivacyGuard guard(index, guard_policy(campaign->config));
-  const std::string envelope_from = campaign->config.from.address.str();
+  auto guard = CampaignGuard::create(*campaign, index, second->columns);
+  if (!guard) {
+    diags.push_back({"campaign.toml", 0, util::Severity::k_error, guard.error().message});
+    return report;
+  }
   std::int64_t n = 0;
   while (second->loader->next(row)) {
     if (n++ % stride != 0) continue;
@@ -119,8 +122,7 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
       continue;
     }
     ++report.rendered;
-    const std::string rcpt[] = {row.email};
-    if (auto v = guard.check(built->data, {envelope_from, rcpt})) {
+    if (auto v = guard->check(built->data, row.email, row.fields)) {
       ++report.guard_violations;
       row_finding(row_errors_shown, {k_audience, static_cast<long>(row.line), util::Severity::k_error,
                                      "privacy guard: " + v->describe()});

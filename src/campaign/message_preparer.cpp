@@ -27,7 +27,7 @@ MessagePreparer::~MessagePreparer() {
 }
 
 Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
-    const LoadedCampaign& campaign, std::shared_ptr<const guard::PrivacyGuard> guard, int workers) {
+    const LoadedCampaign& campaign, std::shared_ptr<const CampaignGuard> guard, int workers) {
   std::unique_ptr<MessagePreparer> p(new MessagePreparer());
   p->m_guard = std::move(guard);
   p->m_lanes = std::make_unique<delivery::LaneTable>(campaign.config.shaping);
@@ -117,8 +117,7 @@ void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>
       p.render_error = built.error();
       continue;
     }
-    const std::string rcpt[] = {r.email};
-    p.violation = m_guard->check(built->data, {m_envelope_from, rcpt});
+    p.violation = m_guard->check(built->data, r.email, r.fields);
     p.data = std::move(built->data);
     p.traits = smtp::scan_data(p.data);
   }

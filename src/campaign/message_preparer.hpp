@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "campaign/campaign.hpp"
+#include "campaign/guard_setup.hpp"
 #include "campaign/message_builder.hpp"
 #include "delivery/providers.hpp"
 #include "guard/privacy_guard.hpp"
@@ -42,7 +43,7 @@ class MessagePreparer {
  public:
   // Creates `workers` builders for `campaign` (each loads its own catalogs).
   static Result<std::unique_ptr<MessagePreparer>> create(const LoadedCampaign& campaign,
-                                                         std::shared_ptr<const guard::PrivacyGuard> guard,
+                                                         std::shared_ptr<const CampaignGuard> guard,
                                                          int workers);
   // Queues `rows` to be built and guarded; returns at once.
   void submit(std::vector<store::StoredRecipient> rows);
@@ -77,7 +78,7 @@ class MessagePreparer {
   std::uint64_t m_submitted = 0;
   std::uint64_t m_taken = 0;
   bool m_stopping = false;
-  std::shared_ptr<const guard::PrivacyGuard> m_guard;
+  std::shared_ptr<const CampaignGuard> m_guard;
   std::string m_envelope_from;
   int m_name_column = -1;
   std::unique_ptr<delivery::LaneTable> m_lanes;

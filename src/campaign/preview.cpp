@@ -51,7 +51,8 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
   std::filesystem::create_directories(out, ec);
   if (ec) return fail(fmt::format("{}: cannot create: {}", out.string(), ec.message()), ExitCode::k_runtime);
 
-  const guard::PrivacyGuard guard(index, guard_policy(campaign->config));
+  auto guard = CampaignGuard::create(*campaign, index, session->columns);
+  if (!guard) return std::unexpected(guard.error());
   std::vector<PreviewFile> files;
   for (const auto& [locale, r] : chosen) {
     auto built = session->builder->build(r.fields, r.email, r.name, r.locale);
@@ -63,8 +64,7 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
     f.line = static_cast<long>(r.line);
     f.subject = built->subject;
     f.path = out / fmt::format("{}-line{}.eml", f.locale, r.line);
-    const std::string rcpt[] = {r.email};
-    if (auto v = guard.check(built->data, {session->builder->envelope_from(), rcpt})) {
+    if (auto v = guard->check(built->data, r.email, r.fields)) {
       f.guard_violation = v->describe(false);
     }
     if (auto w = util::write_file_atomic(f.path, built->data, 0600); !w) return std::unexpected(w.error());

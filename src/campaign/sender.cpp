@@ -232,15 +232,16 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   HaltWatcher watcher(options.state_path);
   (*transport)->set_stop_check([&watcher] { return watcher.halted() || stop_requested(); });
 
-  auto index = std::make_shared<guard::AddressIndex>();
-  if (auto r = store.for_each_address([&](std::string_view a) { index->add(a); }); !r) {
-    return std::unexpected(r.error());
-  }
-  auto guard = std::make_shared<const guard::PrivacyGuard>(index, guard_policy(campaign.config));
+  auto index = index_from_store(store);
+  if (!index) return std::unexpected(index.error());
+  auto header = audience::AudienceLoader::open(campaign.audience_path(), {});
+  if (!header) return std::unexpected(header.error());
+  auto guard = CampaignGuard::create(campaign, *index, header->columns());
+  if (!guard) return std::unexpected(guard.error());
   // At most 16: that signs faster than any relay takes mail, and each worker
   // holds a batch ahead (500 built messages) and its own renderer caches.
   const int workers = options.workers > 0 ? options.workers : std::clamp(usable_cpus(), 2, 16);
-  auto preparer = MessagePreparer::create(campaign, guard, workers);
+  auto preparer = MessagePreparer::create(campaign, std::make_shared<const CampaignGuard>(std::move(*guard)), workers);
   if (!preparer) return std::unexpected(preparer.error());
   const delivery::RetryPolicy retry{campaign.config.delivery.retry_seconds,
                                     campaign.config.delivery.max_retry_age_seconds};

@@ -33,11 +33,10 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
   }
   if (by_locale.empty()) return fail("the audience has no valid rows to build test messages from");
 
-  auto index = std::make_shared<guard::AddressIndex>();
-  if (auto r = store.for_each_address([&](std::string_view a) { index->add(a); }); !r) {
-    return std::unexpected(r.error());
-  }
-  const guard::PrivacyGuard guard(index, guard_policy(campaign.config));
+  auto index = index_from_store(store);
+  if (!index) return std::unexpected(index.error());
+  auto guard = CampaignGuard::create(campaign, *index, session->columns);
+  if (!guard) return std::unexpected(guard.error());
   const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
   auto tconfig = transport_config(campaign, url);
   if (!tconfig) return std::unexpected(tconfig.error());
@@ -56,8 +55,7 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
       o.subject_prefix = fmt::format("[TEST {}] ", shown);
       auto built = session->builder->build(fields, seed, "", sample.locale, o);
       if (!built) return fail(fmt::format("audience.csv:{}: cannot render: {}", sample.line, built.error()));
-      const std::string rcpt[] = {seed};
-      if (auto v = guard.check(built->data, {session->builder->envelope_from(), rcpt})) {
+      if (auto v = guard->check(built->data, seed, fields)) {
         return std::unexpected(guard_halt(campaign, store, sample.line, built->data, *v));
       }
       ++n;

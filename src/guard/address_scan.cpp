@@ -1,18 +1,184 @@
 #include "guard/address_scan.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
-namespace blindcast::guard::detail {
+#include "guard/address_index.hpp"
 
-ScanTables::ScanTables() : local{}, alnum{}, domain{} {
-  for (int c = 0; c < 256; ++c) {
-    const bool an = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    alnum[c] = an;
-    local[c] = an || (c != 0 && c < 128 && std::strchr("!#$%&'*+-/=?^_`{|}~.", c) != nullptr);
-    domain[c] = an || c == '.' || c == '-' || c >= 0x80;
+namespace blindcast::guard {
+
+namespace {
+
+constexpr std::size_t k_max_local = 64;    // RFC 5321 §4.5.3.1.1
+constexpr std::size_t k_max_domain = 255;  // RFC 5321 §4.5.3.1.2
+constexpr std::size_t k_max_quoted = 130;  // a quoted local part with every character escaped
+
+struct Classes {
+  std::array<bool, 256> local{};      // atext and '.'
+  std::array<bool, 256> separator{};  // atext that separates words in URLs and prose
+  std::array<bool, 256> domain{};     // letters, digits, '-', '.', non-ASCII
+  Classes() {
+    for (int c = 0; c < 256; ++c) {
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      separator[c] = c != 0 && c < 128 && std::strchr("!#$%&'*/=?^`{|}~", c) != nullptr;
+      local[c] = alnum || separator[c] || c == '.' || c == '+' || c == '-' || c == '_';
+      domain[c] = alnum || c == '.' || c == '-' || c >= 0x80;
+    }
   }
+};
+const Classes k_classes;
+
+bool is_break(std::span<const std::uint32_t> breaks, std::size_t pos) {
+  return std::binary_search(breaks.begin(), breaks.end(), static_cast<std::uint32_t>(pos));
 }
 
-const ScanTables k_scan_tables;
+bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-}  // namespace blindcast::guard::detail
+bool ascii_domain_shaped(std::string_view d) {
+  if (d.empty() || d.size() > 253) return false;
+  std::size_t labels = 0;
+  std::size_t start = 0;
+  while (start <= d.size()) {
+    std::size_t end = d.find('.', start);
+    if (end == std::string_view::npos) end = d.size();
+    const std::string_view label = d.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      const bool ok = is_letter(c) || (c >= '0' && c <= '9') || c == '-';
+      if (!ok) return false;
+    }
+    ++labels;
+    if (end == d.size()) {
+      const bool a_label = label.size() > 4 && (label[0] == 'x' || label[0] == 'X') &&
+                           (label[1] == 'n' || label[1] == 'N') && label[2] == '-' && label[3] == '-';
+      const bool letters = label.size() >= 2 && std::all_of(label.begin(), label.end(), is_letter);
+      return labels >= 2 && (letters || a_label);
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool address_shaped(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at > k_max_local) return false;
+  const std::string_view local = address.substr(0, at);
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+  for (char c : local) {
+    if (!k_classes.local[static_cast<unsigned char>(c)]) return false;
+  }
+  const std::string_view domain = address.substr(at + 1);
+  for (char c : domain) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::string ascii = normalize_for_guard(address);
+      const std::size_t a = ascii.rfind('@');
+      const std::string_view d = std::string_view(ascii).substr(a + 1);
+      return std::all_of(d.begin(), d.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; }) &&
+             ascii_domain_shaped(d);
+    }
+  }
+  return ascii_domain_shaped(domain);
+}
+
+bool reading_shaped(const Reading& r) {
+  if (!r.quoted) return address_shaped(r.address);
+  const std::size_t at = r.address.rfind('@');
+  return address_shaped("q" + std::string(r.address.substr(at)));
+}
+
+std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> breaks, std::size_t at,
+                        std::span<Reading, k_max_readings> out, ScanScratch& scratch) {
+  const auto u = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const std::size_t n = text.size();
+  std::size_t right = at + 1;
+  while (right < n && right - at - 1 < k_max_domain && k_classes.domain[u(right)]) ++right;
+  std::size_t left = at;
+  while (left > 0 && at - left < 4 * k_max_local && k_classes.local[u(left - 1)]) --left;
+  // Markup breaks inside the runs.
+  const auto first_break = std::lower_bound(breaks.begin(), breaks.end(), static_cast<std::uint32_t>(left));
+  const auto last_break = std::upper_bound(first_break, breaks.end(), static_cast<std::uint32_t>(right));
+  const std::span<const std::uint32_t> near(first_break, last_break);
+
+  // The domain: where it may end.
+  struct End {
+    std::size_t pos;
+    bool high;  // non-ASCII before it: hashed after IDNA conversion
+  };
+  End ends[8];
+  std::size_t n_ends = 0;
+  auto add_end = [&](std::size_t e) {
+    while (e > at + 1 && (text[e - 1] == '.' || text[e - 1] == '-')) --e;
+    if (e <= at + 1 || n_ends == std::size(ends)) return;
+    for (std::size_t k = 0; k < n_ends; ++k) {
+      if (ends[k].pos == e) return;
+    }
+    const std::string_view domain = text.substr(at + 1, e - at - 1);
+    const bool high = std::any_of(domain.begin(), domain.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    ends[n_ends++] = End{e, high};
+  };
+  add_end(right);
+  bool seen_dot = false;
+  for (std::size_t i = at + 1; i < right; ++i) {
+    if (text[i] == '.') seen_dot = true;
+    const bool edge = i > at + 1 && u(i) >= 0x80 && u(i - 1) < 0x80 && seen_dot;
+    if (edge || (!near.empty() && is_break(near, i))) add_end(i);
+  }
+  if (n_ends == 0) return 0;
+
+  std::size_t count = 0;
+  auto emit = [&](std::string_view address, const End& e, bool quoted) {
+    if (count == out.size()) return;
+    Reading& r = out[count++];
+    r.address = address;
+    r.hash = e.high ? address_hash(address) : guard_hash(address);
+    r.quoted = quoted;
+  };
+
+  // A quoted local part: `"bob"@x.org`, `"b\ob"@x.org`, `"john smith"@x.org`.
+  if (at > 0 && text[at - 1] == '"') {
+    std::size_t open = std::string_view::npos;
+    for (std::size_t i = at - 1; i > 0 && at - i <= k_max_quoted;) {
+      --i;
+      if (text[i] == '"' && (i == 0 || text[i - 1] != '\\')) {
+        open = i;
+        break;
+      }
+    }
+    if (open != std::string_view::npos && at - open > 2) {
+      std::string unquoted;
+      bool dot_atom = true;
+      for (std::size_t i = open + 1; i + 1 < at; ++i) {
+        char c = text[i];
+        if (c == '\\' && i + 2 < at) c = text[++i];
+        unquoted += c;
+        if (!k_classes.local[static_cast<unsigned char>(c)]) dot_atom = false;
+      }
+      dot_atom = dot_atom && !unquoted.empty() && unquoted.front() != '.' && unquoted.back() != '.' &&
+                 unquoted.find("..") == std::string::npos;  // else read with its quotes
+      for (std::size_t e = 0; e < n_ends && e < std::size(scratch.quoted); ++e) {
+        std::string& s = scratch.quoted[e];
+        if (dot_atom) {
+          s = unquoted;
+        } else {
+          s.assign(text.substr(open, at - open));
+        }
+        s.append(text.substr(at, ends[e].pos - at));
+        emit(s, ends[e], !dot_atom);
+      }
+    }
+  }
+
+  // The local part: where it may start.
+  for (std::size_t s = left; s < at; ++s) {
+    if (at - s > k_max_local || text[s] == '.') continue;
+    const bool starts = s == left || k_classes.separator[u(s - 1)] || (!near.empty() && is_break(near, s));
+    if (!starts) continue;
+    for (std::size_t e = 0; e < n_ends; ++e) emit(text.substr(s, ends[e].pos - s), ends[e], false);
+  }
+  return count;
+}
+
+}  // namespace blindcast::guard

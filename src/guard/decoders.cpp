@@ -1,27 +1,40 @@
 #include "guard/decoders.hpp"
 
 #include <cstdint>
+#include <bit>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace blindcast::guard {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Byte -> value tables: -1 for bytes outside the alphabet.
+struct Alphabets {
+  signed char hex[256];
+  signed char b64[256];  // standard and URL-safe alphabets
+  Alphabets() : hex{}, b64{} {
+    for (int c = 0; c < 256; ++c) {
+      hex[c] = static_cast<signed char>(c >= '0' && c <= '9' ? c - '0'
+                                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                               : -1);
+      b64[c] = static_cast<signed char>(c >= 'A' && c <= 'Z' ? c - 'A'
+                                        : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                                        : c >= '0' && c <= '9' ? c - '0' + 52
+                                        : c == '+' || c == '-' ? 62
+                                        : c == '/' || c == '_' ? 63
+                                                               : -1);
+    }
+  }
+};
+const Alphabets k_alphabets;
 
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
+int hex_value(char c) { return k_alphabets.hex[static_cast<unsigned char>(c)]; }
+int b64_value(char c) { return k_alphabets.b64[static_cast<unsigned char>(c)]; }
 
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -61,20 +74,23 @@ constexpr Named k_named[] = {
 
 std::string decode_base64(std::string_view in) {
   std::string out;
-  out.reserve(in.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = b64_value(c);
-    if (v < 0) continue;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
+  out.resize_and_overwrite(in.size() * 3 / 4 + 3, [&](char* buf, std::size_t) {
+    char* o = buf;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+      if (c == '=') break;
+      const int v = b64_value(c);
+      if (v < 0) continue;
+      acc = (acc << 6) | static_cast<std::uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        *o++ = static_cast<char>((acc >> bits) & 0xFF);
+      }
     }
-  }
+    return static_cast<std::size_t>(o - buf);
+  });
   return out;
 }
 
@@ -87,9 +103,26 @@ std::string decode_quoted_printable(std::string_view in) {
     const char* const end = p + in.size();
     while (p < end) {
       if (*p != '=') {
-        const auto* eq = static_cast<const char*>(std::memchr(p, '=', static_cast<std::size_t>(end - p)));
-        const char* const stop = eq != nullptr ? eq : end;
-        std::memcpy(o, p, static_cast<std::size_t>(stop - p));
+        // Copy up to the next '=': 16 bytes at a time (escapes come every few
+        // characters in non-Latin text, too often for a call to memchr).
+        const char* stop = p;
+#if defined(__SSE2__)
+        const __m128i eq = _mm_set1_epi8('=');
+        while (end - stop >= 16) {
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(stop));
+          const int hits = _mm_movemask_epi8(_mm_cmpeq_epi8(v, eq));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(o + (stop - p)), v);
+          if (hits != 0) {
+            stop += std::countr_zero(static_cast<unsigned>(hits));
+            break;
+          }
+          stop += 16;
+        }
+#endif
+        while (stop < end && *stop != '=') {
+          o[stop - p] = *stop;
+          ++stop;
+        }
         o += stop - p;
         p = stop;
         if (p == end) break;
@@ -243,6 +276,34 @@ std::string decode_percent(std::string_view in) {
     out += in[i];
   }
   return out;
+}
+
+bool has_percent_escape(std::string_view in) {
+  for (std::size_t i = in.find('%'); i != std::string_view::npos && i + 2 < in.size(); i = in.find('%', i + 1)) {
+    if (hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) return true;
+  }
+  return false;
+}
+
+void for_each_data_uri(std::string_view in, const std::function<void(std::string_view)>& payload) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (std::size_t colon = in.find(':'); colon != std::string_view::npos; colon = in.find(':', colon + 1)) {
+    if (colon < 4 || lower(in[colon - 4]) != 'd' || lower(in[colon - 3]) != 'a' || lower(in[colon - 2]) != 't' ||
+        lower(in[colon - 1]) != 'a') {
+      continue;
+    }
+    std::size_t end = colon + 1;
+    while (end < in.size() && std::strchr(" \t\r\n\"'<>)", in[end]) == nullptr) ++end;
+    const std::string_view uri = in.substr(colon + 1, end - colon - 1);
+    const std::size_t comma = uri.find(',');
+    if (comma == std::string_view::npos) continue;
+    std::string header(uri.substr(0, comma));
+    for (char& c : header) c = lower(c);
+    const std::string data = decode_percent(uri.substr(comma + 1));
+    const bool base64 = header.size() >= 7 && header.compare(header.size() - 7, 7, ";base64") == 0;
+    payload(base64 ? decode_base64(data) : data);
+    colon = end;
+  }
 }
 
 }  // namespace blindcast::guard

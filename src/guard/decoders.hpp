@@ -7,6 +7,7 @@
 // whatever a mail client might show.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,5 +23,11 @@ std::string decode_encoded_words(std::string_view in);
 std::string decode_html_entities(std::string_view in);
 // Percent-encoding (RFC 3986 §2.1); '+' is left as is.
 std::string decode_percent(std::string_view in);
+// True when `in` holds a percent-escape ('%' and two hex digits).
+bool has_percent_escape(std::string_view in);
+// Calls `payload(decoded)` for every data: URI in `in` (RFC 2397: the data
+// percent-decoded, then base64-decoded when marked ";base64"); the URI ends
+// at white space, a quote, '<', '>' or ')'.
+void for_each_data_uri(std::string_view in, const std::function<void(std::string_view)>& payload);
 
 }  // namespace blindcast::guard

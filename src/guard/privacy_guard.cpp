@@ -1,10 +1,13 @@
 #include "guard/privacy_guard.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "guard/address_scan.hpp"
 #include "guard/decoders.hpp"
 #include "guard/header_fields.hpp"
+#include "guard/reader_view.hpp"
 
 namespace blindcast::guard {
 
@@ -68,48 +71,207 @@ std::string param_value(std::string_view header_value, std::string_view param) {
   return "";
 }
 
-struct Scan {
-  const AddressIndex& index;
-  const std::vector<std::uint64_t>& allowed;  // hashes of the recipient and the campaign's constants
-  std::optional<Violation> violation;
+bool is_message_id_field(std::string_view name) {
+  return name == "message-id" || name == "in-reply-to" || name == "references" || name == "content-id";
+}
 
-  // Looks for foreign audience addresses in `t`; `where` + `suffix` names the view.
-  bool text(std::string_view t, const std::string& where, const char* suffix = "") {
-    scan_for_addresses(t, index, [&](std::string_view found, std::uint64_t h) {
-      for (const auto a : allowed) {
-        if (a == h) return true;
-      }
-      violation = Violation{3, where + suffix, "another audience member's address appears",
-                            normalize_for_guard(found)};
+// Matches `text` against `pattern`, where '*' stands for any run of characters but '@'.
+bool glob_match(std::string_view pattern, std::string_view text) {
+  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos && text[mark] != '@') {
+      p = star + 1;
+      t = ++mark;
+    } else {
       return false;
-    });
-    return !violation;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// The part of `view` a person is told about: ", percent-decoded" etc.
+constexpr int k_max_reading_depth = 3;
+
+}  // namespace
+
+struct PrivacyGuard::Permitted {
+  std::vector<std::uint64_t> constants;  // From and Reply-To (hashes): exempt from the audience rule too
+  std::vector<std::uint64_t> reviewed;   // addresses written in the reviewed content (sorted hashes)
+  std::vector<std::string> patterns;     // reviewed addresses with '*', and [guard] allow (normalised)
+
+  [[nodiscard]] bool is_constant(std::uint64_t h) const {
+    return std::find(constants.begin(), constants.end(), h) != constants.end();
+  }
+  // True when strict mode lets `r` appear.
+  [[nodiscard]] bool contains(const Reading& r) const {
+    if (is_constant(r.hash) || std::binary_search(reviewed.begin(), reviewed.end(), r.hash)) return true;
+    if (patterns.empty()) return false;
+    const std::string norm = normalize_for_guard(r.address);
+    for (const auto& p : patterns) {
+      if (glob_match(p, norm)) return true;
+    }
+    return false;
+  }
+};
+
+namespace {
+
+// Buffers a check reuses: one per thread, so checking allocates little.
+struct Scratch {
+  ReaderView views[k_max_reading_depth + 1][2];
+};
+
+struct Check {
+  const AddressIndex& index;
+  const PrivacyGuard::Permitted& permitted;
+  bool strict;
+  std::uint64_t recipient;                  // hash of the recipient's address
+  std::span<const std::uint64_t> own;       // the recipient's other addresses (strict mode only)
+  Scratch& scratch;
+  std::vector<std::string_view> where = {}; // where in the message, for the violation's text
+  std::optional<Violation> violation = {};
+
+  // Names the current place while it lives ("part 2 (text/html, base64)", ", as read").
+  struct Place {
+    Check& c;
+    Place(Check& check, std::string_view what) : c(check) { c.where.push_back(what); }  // `what` outlives it
+    ~Place() { c.where.pop_back(); }
+    Place(const Place&) = delete;
+    Place& operator=(const Place&) = delete;
+  };
+
+  // Index lookups are cache misses in a large table; a message repeats its
+  // few addresses across its views, so the last answers are kept.
+  std::uint64_t seen_hash[8] = {};
+  bool seen_found[8] = {};
+  bool in_audience(std::uint64_t h) {
+    const std::size_t slot = h & 7;
+    if (seen_hash[slot] == h) return seen_found[slot];
+    seen_hash[slot] = h;
+    return seen_found[slot] = index.contains_hash(h);
   }
 
-  // Scans `t` as is and with HTML references and percent-encoding decoded.
-  bool all_views(std::string_view t, const std::string& where) {
-    if (!text(t, where)) return false;
-    if (t.find('&') != std::string_view::npos) {
-      const std::string h = decode_html_entities(t);
-      if (!text(h, where, ", HTML references decoded")) return false;
-      if (h.find('%') != std::string::npos && !text(decode_percent(h), where, ", HTML and percent-decoded")) {
-        return false;
+  std::string place() const {
+    std::string out;
+    for (auto w : where) out += w;
+    return out;
+  }
+
+  // Checks the readings at every '@' of `t`: the audience rule always,
+  // strict mode when `strict_here`.
+  bool readings(std::string_view t, std::span<const std::uint32_t> breaks, bool strict_here) {
+    if (index.size() == 0 && !(strict && strict_here)) return true;
+    return scan_addresses(t, breaks, [&](std::span<const Reading> rs) {
+      bool allowed = false;
+      for (const Reading& r : rs) {
+        if (r.hash == recipient || permitted.is_constant(r.hash)) {
+          allowed = true;
+        } else if (in_audience(r.hash)) {
+          violation = Violation{3, "", place(), "another audience member's address appears",
+                                normalize_for_guard(r.address)};
+          return false;
+        }
       }
+      if (allowed || !strict || !strict_here) return true;
+      // Strict mode: one reading at this '@' must be an address that may appear.
+      const Reading* shown = nullptr;
+      for (const Reading& r : rs) {
+        if (!reading_shaped(r)) continue;
+        if (std::find(own.begin(), own.end(), r.hash) != own.end() || permitted.contains(r)) return true;
+        if (shown == nullptr || r.address.size() < shown->address.size()) shown = &r;
+      }
+      if (shown == nullptr) return true;
+      violation = Violation{0, "strict mode", place(),
+                            "an address that is neither the recipient's nor in the reviewed content (templates, "
+                            "catalogs, settings) nor in [guard] allow appears",
+                            normalize_for_guard(shown->address)};
+      return false;
+    });
+  }
+
+  // Checks `t` as a person reads it: as written when reading changes
+  // nothing, else with markup removed (`html`; plain text is read both ways),
+  // references decoded, Unicode folded and overrides applied; then its
+  // percent-decoded forms and data: URIs, down to k_max_reading_depth.
+  bool text(std::string_view t, bool html, bool strict_here, int depth = 0) {
+    if (!could_hold_address(t)) return true;
+    std::string_view seen[2] = {t, {}};
+    if (reads_as_written(t)) {
+      if (!readings(t, {}, strict_here)) return false;
+    } else {
+      ReaderView& v = scratch.views[depth][0];
+      read_as_person(t, html, v);
+      {
+        const Place p(*this, ", as read");
+        if (!readings(v.text, v.breaks, strict_here)) return false;
+      }
+      if (!v.hidden.empty()) {
+        const Place p(*this, ", in markup attributes or comments");
+        if (!readings(v.hidden, {}, strict_here)) return false;
+      }
+      if (!v.reversed.empty()) {
+        const Place p(*this, ", right-to-left override shown");
+        if (!readings(v.reversed, {}, strict_here)) return false;
+      }
+      if (!html && t.find('<') != std::string_view::npos) {
+        // Plain text holding markup: a reader may take the tags for noise.
+        ReaderView& h = scratch.views[depth][1];
+        read_as_person(t, true, h);
+        const Place p(*this, ", markup removed");
+        if (!readings(h.text, h.breaks, strict_here)) return false;
+      }
+      seen[0] = v.text;
+      seen[1] = v.hidden;
     }
-    if (t.find('%') != std::string_view::npos && !text(decode_percent(t), where, ", percent-decoded")) return false;
+    if (depth >= k_max_reading_depth) return true;
+    for (const std::string_view s : seen) {
+      if (has_percent_escape(s)) {
+        const Place p(*this, ", percent-decoded");
+        if (!text(decode_percent(s), html, strict_here, depth + 1)) return false;
+      }
+      if (s.find(':') == std::string_view::npos) continue;
+      bool ok = true;
+      for_each_data_uri(s, [&](std::string_view payload) {
+        const Place p(*this, ", in a data: URI");
+        if (ok) ok = text(payload, true, strict_here, depth + 1);
+      });
+      if (!ok) return false;
+    }
     return true;
   }
 
-  // Walks a MIME entity (headers + body) and scans every decoded leaf.
+  // Checks a header field's value (RFC 2047 words decoded).
+  bool field(const HeaderField& f) {
+    const bool strict_here = !is_message_id_field(f.name);
+    if (f.value.find("=?") == std::string::npos) return text(f.value, false, strict_here);
+    return text(decode_encoded_words(f.value), false, strict_here);
+  }
+
+  // Walks a MIME entity (headers + body) and checks every decoded leaf.
   bool entity(std::string_view bytes, int depth, int& parts, const std::string& label,
               const HeaderSection* parsed = nullptr) {
     if (++parts > k_max_parts || depth > k_max_depth) {
-      violation = Violation{4, label, "MIME structure too deep or too many parts to check", ""};
+      violation = Violation{4, "", label, "MIME structure too deep or too many parts to check", ""};
       return false;
     }
-    HeaderSection own;
-    if (parsed == nullptr) own = split_header_fields(bytes);
-    const HeaderSection& hs = parsed != nullptr ? *parsed : own;
+    HeaderSection own_section;
+    if (parsed == nullptr) own_section = split_header_fields(bytes);
+    const HeaderSection& hs = parsed != nullptr ? *parsed : own_section;
     std::string_view body = bytes;
     std::string content_type = "text/plain";
     std::string cte;
@@ -124,7 +286,10 @@ struct Scan {
             if (c != ' ' && c != '\t') cte += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
           }
         }
-        if (depth > 0 && !all_views(decode_encoded_words(f.value), label + " header " + f.name)) return false;
+        const Place p1(*this, label);
+        const Place p2(*this, label.empty() ? "header " : " header ");
+        const Place p3(*this, f.name);
+        if (!field(f)) return false;
       }
       if (!ct_value.empty()) {
         content_type.clear();
@@ -139,60 +304,126 @@ struct Scan {
     }
     if (content_type.starts_with("multipart/")) {
       const std::string boundary = param_value(ct_value, "boundary");
-      if (boundary.empty()) return all_views(body, label + " (multipart without boundary)");
+      if (boundary.empty()) {
+        const std::string name = label + " (multipart without boundary)";
+        const Place p(*this, name);
+        return text(body, false, true);
+      }
       const std::string delim = "--" + boundary;
-      std::size_t pos = 0;
+      // The next delimiter line at or after `from` ("--boundary" at the start of a line).
+      auto next_delimiter = [&](std::size_t from) {
+        for (std::size_t at = body.find(delim, from); at != std::string_view::npos; at = body.find(delim, at + 1)) {
+          if (at == 0 || body[at - 1] == '\n') return at;
+        }
+        return std::string_view::npos;
+      };
       int index_in_parent = 0;
       std::size_t part_start = std::string_view::npos;
-      while (pos <= body.size()) {
+      const std::size_t first = next_delimiter(0);
+      {
+        // The preamble: clients without MIME show it.
+        const std::string name = label + (label.empty() ? "" : " ") + "preamble";
+        const Place p(*this, name);
+        if (!text(body.substr(0, std::min(first, body.size())), false, true)) return false;
+      }
+      for (std::size_t pos = first; pos != std::string_view::npos;) {
         std::size_t eol = body.find('\n', pos);
         if (eol == std::string_view::npos) eol = body.size();
-        std::string_view line = body.substr(pos, eol - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.starts_with(delim)) {
-          if (part_start != std::string_view::npos) {
-            const std::size_t part_end = pos >= 2 && body[pos - 2] == '\r' ? pos - 2 : (pos > 0 ? pos - 1 : pos);
-            const std::string sub = (depth == 0 ? std::string() : label + ".") + "part " +
-                                    std::to_string(++index_in_parent);
-            if (!entity(body.substr(part_start, part_end - part_start), depth + 1, parts, sub)) return false;
+        if (part_start != std::string_view::npos) {
+          const std::size_t part_end = pos >= 2 && body[pos - 2] == '\r' ? pos - 2 : (pos > 0 ? pos - 1 : pos);
+          const std::string sub = (depth == 0 ? std::string() : label + ".") + "part " +
+                                  std::to_string(++index_in_parent);
+          if (part_end >= part_start &&
+              !entity(body.substr(part_start, part_end - part_start), depth + 1, parts, sub)) {
+            return false;
           }
-          if (line.substr(delim.size()).starts_with("--")) break;
-          part_start = eol + 1;
         }
-        pos = eol + 1;
+        if (body.substr(pos + delim.size()).starts_with("--")) {
+          const std::string name = label + (label.empty() ? "" : " ") + "epilogue";
+          const Place p(*this, name);
+          return text(body.substr(std::min(eol + 1, body.size())), false, true);
+        }
+        part_start = eol + 1;
+        pos = next_delimiter(eol + 1);
       }
       return true;
     }
-    const std::string where = (label.empty() ? std::string("body") : label) + " (" + content_type;
-    if (cte == "base64") {
-      return all_views(decode_base64(body), where + ", base64)");
+    const std::string charset = lower_ascii(param_value(ct_value, "charset"));
+    if (!charset.empty() && charset != "utf-8" && charset != "us-ascii") {
+      violation = Violation{4, "", label.empty() ? "body" : label,
+                            "charset '" + charset + "' cannot be read by the guard (only UTF-8 is sent)", ""};
+      return false;
     }
-    if (cte == "quoted-printable") {
-      return all_views(decode_quoted_printable(body), where + ", quoted-printable)");
-    }
-    return all_views(body, where + ")");
+    const bool html = content_type == "text/html";
+    const std::string name = (label.empty() ? std::string("body") : label) + " (" + content_type +
+                             (cte == "base64" || cte == "quoted-printable" ? ", " + cte : std::string()) + ")";
+    const Place p(*this, name);
+    if (cte == "base64") return text(decode_base64(body), html, true);
+    if (cte == "quoted-printable") return text(decode_quoted_printable(body), html, true);
+    return text(body, html, true);
   }
 };
 
 }  // namespace
 
 std::string Violation::describe(bool show_addresses) const {
-  std::string out = fmt::format("invariant {} broken in {}: {}", invariant, where, detail);
+  std::string out = invariant > 0 ? fmt::format("invariant {} broken in {}: {}", invariant, where, detail)
+                                  : fmt::format("{}: {} in {}", rule, detail, where);
   if (!address.empty()) out += fmt::format(" ({})", show_addresses ? address : mask(address));
   return out;
+}
+
+void collect_addresses(std::string_view text, std::vector<std::string>& out) {
+  auto collect = [&](std::string_view t, std::span<const std::uint32_t> breaks) {
+    scan_addresses(t, breaks, [&](std::span<const Reading> rs) {
+      for (const Reading& r : rs) {
+        if (r.address.find('*') != std::string_view::npos || reading_shaped(r)) {
+          out.push_back(normalize_for_guard(r.address));
+        }
+      }
+      return true;
+    });
+  };
+  collect(text, {});
+  ReaderView v;
+  read_as_person(text, true, v);
+  collect(v.text, v.breaks);
+  collect(v.hidden, {});
+  if (has_percent_escape(v.hidden)) collect(decode_percent(v.hidden), {});
 }
 
 PrivacyGuard::PrivacyGuard(std::shared_ptr<const AddressIndex> index, GuardPolicy policy)
     : m_index(std::move(index)),
       m_policy(std::move(policy)),
       m_from_norm(normalize_for_guard(m_policy.from_address)),
-      m_reply_to_norm(normalize_for_guard(m_policy.reply_to_address)) {}
+      m_reply_to_norm(normalize_for_guard(m_policy.reply_to_address)) {
+  auto p = std::make_unique<Permitted>();
+  p->constants.push_back(guard_hash(m_from_norm));
+  if (!m_reply_to_norm.empty()) p->constants.push_back(guard_hash(m_reply_to_norm));
+  auto add = [&](const std::string& a) {
+    const std::string norm = normalize_for_guard(a);
+    if (norm.find('*') != std::string::npos) {
+      p->patterns.push_back(norm);
+    } else {
+      p->reviewed.push_back(guard_hash(norm));
+    }
+  };
+  for (const auto& a : m_policy.reviewed_addresses) add(a);
+  for (const auto& a : m_policy.allow) add(a);
+  std::sort(p->reviewed.begin(), p->reviewed.end());
+  p->reviewed.erase(std::unique(p->reviewed.begin(), p->reviewed.end()), p->reviewed.end());
+  std::sort(p->patterns.begin(), p->patterns.end());
+  p->patterns.erase(std::unique(p->patterns.begin(), p->patterns.end()), p->patterns.end());
+  m_permitted = std::move(p);
+}
+
+PrivacyGuard::~PrivacyGuard() = default;
 
 std::optional<Violation> PrivacyGuard::check(std::string_view message,
                                              const Envelope& envelope) const {
   // 1. One envelope recipient.
   if (envelope.recipients.size() != 1) {
-    return Violation{1, "envelope",
+    return Violation{1, "", "envelope",
                      fmt::format("{} envelope recipients; exactly one is allowed", envelope.recipients.size()),
                      envelope.recipients.size() > 1 ? envelope.recipients[1] : std::string()};
   }
@@ -200,13 +431,13 @@ std::optional<Violation> PrivacyGuard::check(std::string_view message,
 
   // 4. Well-formed header lines (checked while splitting).
   const HeaderSection hs = split_header_fields(message);
-  if (!hs.error.empty()) return Violation{4, "header section", hs.error, ""};
+  if (!hs.error.empty()) return Violation{4, "", "header section", hs.error, ""};
 
   // 2. Recipient-bearing and constant fields.
   int to_count = 0, from_count = 0, reply_count = 0, sender_count = 0;
   for (const auto& f : hs.fields) {
     if (is_recipient_field(f.name)) {
-      return Violation{2, "header " + f.name, "recipient-bearing field is not allowed", ""};
+      return Violation{2, "", "header " + f.name, "recipient-bearing field is not allowed", ""};
     }
     const bool is_to = f.name == "to";
     const bool is_from = f.name == "from";
@@ -216,42 +447,37 @@ std::optional<Violation> PrivacyGuard::check(std::string_view message,
     (is_to ? to_count : is_from ? from_count : is_reply ? reply_count : sender_count)++;
     const auto mailbox = parse_single_mailbox(f.value);
     if (!mailbox) {
-      return Violation{2, "header " + f.name, "must hold exactly one mailbox", ""};
+      return Violation{2, "", "header " + f.name, "must hold exactly one mailbox", ""};
     }
     const std::string norm = normalize_for_guard(*mailbox);
     if (is_to && norm != rcpt) {
-      return Violation{2, "header to", "To differs from the envelope recipient", *mailbox};
+      return Violation{2, "", "header to", "To differs from the envelope recipient", *mailbox};
     }
     if ((is_from || is_sender) && norm != m_from_norm) {
-      return Violation{2, "header " + f.name, "not the campaign's From address", *mailbox};
+      return Violation{2, "", "header " + f.name, "not the campaign's From address", *mailbox};
     }
     if (is_reply && (m_reply_to_norm.empty() || norm != m_reply_to_norm)) {
-      return Violation{2, "header reply-to", "not the campaign's Reply-To address", *mailbox};
+      return Violation{2, "", "header reply-to", "not the campaign's Reply-To address", *mailbox};
     }
   }
   if (to_count != 1) {
-    return Violation{2, "header to", fmt::format("{} To fields; exactly one is required", to_count), ""};
+    return Violation{2, "", "header to", fmt::format("{} To fields; exactly one is required", to_count), ""};
   }
   if (from_count != 1) {
-    return Violation{2, "header from", fmt::format("{} From fields; exactly one is required", from_count), ""};
+    return Violation{2, "", "header from", fmt::format("{} From fields; exactly one is required", from_count), ""};
   }
   if (reply_count > 1 || sender_count > 1) {
-    return Violation{2, "header section", "more than one Reply-To or Sender field", ""};
+    return Violation{2, "", "header section", "more than one Reply-To or Sender field", ""};
   }
 
-  // 3. No other audience address, in every view of the message.
-  const std::vector<std::uint64_t> allowed = {guard_hash(rcpt), guard_hash(m_from_norm),
-                                              guard_hash(m_reply_to_norm)};
-  Scan scan{*m_index, allowed, std::nullopt};
-  const std::string_view header_bytes = message.substr(0, hs.body_offset);
-  if (!scan.all_views(header_bytes, "header section")) return scan.violation;
-  if (header_bytes.find("=?") != std::string_view::npos &&
-      !scan.all_views(decode_encoded_words(header_bytes), "header section (RFC 2047 decoded)")) {
-    return scan.violation;
-  }
-  if (!scan.text(message.substr(hs.body_offset), "body", " (raw)")) return scan.violation;
+  // 3 and strict mode: every address a reader could see, in every view.
+  std::vector<std::uint64_t> own;
+  own.reserve(envelope.own_addresses.size());
+  for (const auto& a : envelope.own_addresses) own.push_back(address_hash(a));
+  thread_local Scratch scratch;
+  Check check{*m_index, *m_permitted, m_policy.strict, guard_hash(rcpt), own, scratch};
   int parts = 0;
-  if (!scan.entity(message, 0, parts, "", &hs)) return scan.violation;
+  if (!check.entity(message, 0, parts, "", &hs)) return check.violation;
   return std::nullopt;
 }
 

@@ -33,8 +33,9 @@ TEST(MessagePreparer, ManyWorkersHandBatchesOutInSubmittedOrder) {
     rows.push_back({static_cast<std::int64_t>(rows.size()) + 1, row.line, row.email, row.locale, row.fields, 0, 0});
   }
   ASSERT_EQ(rows.size(), 2000U);
-  auto guard = std::make_shared<const guard::PrivacyGuard>(index, guard_policy(campaign->config));
-  auto preparer = MessagePreparer::create(*campaign, guard, 4);
+  auto guard = CampaignGuard::create(*campaign, index, session->columns);
+  ASSERT_TRUE(guard.has_value()) << guard.error().message;
+  auto preparer = MessagePreparer::create(*campaign, std::make_shared<const CampaignGuard>(std::move(*guard)), 4);
   ASSERT_TRUE(preparer.has_value()) << preparer.error().message;
 
   // One large batch, then small ones that the other workers finish first.

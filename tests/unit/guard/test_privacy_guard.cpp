@@ -57,12 +57,18 @@ class GuardTest : public ::testing::Test {
       idx->add(a);
     }
     for (int i = 0; i < 1000; ++i) idx->add("filler" + std::to_string(i) + "@example.com");
-    m_guard = std::make_unique<PrivacyGuard>(idx, GuardPolicy{"noreply@example.com", "support@example.com"});
+    GuardPolicy policy;
+    policy.from_address = "noreply@example.com";
+    policy.reply_to_address = "support@example.com";
+    m_guard = std::make_unique<PrivacyGuard>(idx, policy);
+    policy.strict = false;
+    m_lenient = std::make_unique<PrivacyGuard>(idx, policy);
   }
   std::optional<Violation> check(const std::string& message, std::vector<std::string> rcpts = {"alice@example.com"}) {
     return m_guard->check(message, Envelope{"noreply@example.com", rcpts});
   }
-  std::unique_ptr<PrivacyGuard> m_guard;
+  std::unique_ptr<PrivacyGuard> m_guard;    // strict mode (the default)
+  std::unique_ptr<PrivacyGuard> m_lenient;  // strict mode off: the audience rule alone
 };
 
 struct Leak {
@@ -117,7 +123,10 @@ TEST_F(GuardTest, PlantedLeaksAreAllBlocked) {
   add("end of sentence", with_body("7bit", "Write to victim@example.org.\r\n"), 3);
   {
     Msg p = multipart("Content-Type: text/plain; name=\"" + b64_word("victim@example.org.txt") + "\"\r\n", "x", plain, "y");
-    add("part header parameter", p, 3);
+    // A whole address is "victim@example.org.txt" (a domain is never read as a
+    // prefix of a longer one: maria@yahoo.com is not maria@yahoo.com.br), so
+    // the audience rule lets it pass; strict mode blocks it.
+    add("part header parameter", p, 0);
   }
   m = Msg{}; m.to = "alice@example.com, victim@example.org"; add("second To mailbox", m, 2);
   m = Msg{}; m.to = "list: alice@example.com, victim@example.org;"; add("group in To", m, 2);
@@ -141,6 +150,11 @@ TEST_F(GuardTest, PlantedLeaksAreAllBlocked) {
     const auto v = check(leak.message, leak.rcpts);
     ASSERT_TRUE(v.has_value()) << "not blocked: " << leak.name;
     EXPECT_EQ(v->invariant, leak.invariant) << leak.name << ": " << v->describe(true);
+    if (leak.invariant == 3) {
+      const auto lenient = m_lenient->check(leak.message, Envelope{"noreply@example.com", leak.rcpts});
+      ASSERT_TRUE(lenient.has_value()) << "the audience rule alone misses: " << leak.name;
+      EXPECT_EQ(lenient->invariant, 3) << leak.name << ": " << lenient->describe(true);
+    }
     EXPECT_EQ(v->describe().find("victim@"), std::string::npos) << "unmasked address printed: " << v->describe();
   }
 }
@@ -156,13 +170,24 @@ TEST_F(GuardTest, CleanMessagesPass) {
       {"encoded display name", [] { Msg m; m.to = "=?UTF-8?B?5bGx55Sw?= <alice@example.com>"; return m; }()},
       {"campaign reply-to", [] { Msg m; m.extra_headers = "Reply-To: support@example.com\r\n"; return m; }()},
       {"support address in body", with_body("7bit", "Questions? support@example.com\r\n")},
-      {"address not in audience", with_body("7bit", "stranger@example.net and 100% of 50@ offers\r\n")},
       {"CJK text", with_body("base64", b64("山田様、alice@example.com宛のお知らせです。\r\n"))},
   };
   for (const auto& [name, m] : clean) {
     const auto v = check(m.bytes());
     EXPECT_FALSE(v.has_value()) << name << ": " << v->describe(true);
   }
+}
+
+TEST_F(GuardTest, StrictModeBlocksAnAddressOutsideTheAudienceAndTheReviewedContent) {
+  const Msg m = with_body("7bit", "stranger@example.net and 100% of 50@ offers\r\n");
+  const auto v = check(m.bytes());
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->invariant, 0);
+  EXPECT_EQ(v->rule, "strict mode");
+  EXPECT_NE(v->describe().find("s***@e***.net"), std::string::npos) << v->describe();
+  const std::string rcpt[] = {"alice@example.com"};
+  EXPECT_FALSE(m_lenient->check(m.bytes(), Envelope{"noreply@example.com", rcpt}).has_value())
+      << "not an audience address: only strict mode blocks it";
 }
 
 TEST_F(GuardTest, ViolationDescriptionMasksAddresses) {
