@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "guard/address_index.hpp"
+#include "guard/reader_view.hpp"
 
 namespace blindcast::guard {
 
@@ -15,23 +16,21 @@ constexpr std::size_t k_max_domain = 255;  // RFC 5321 §4.5.3.1.2
 constexpr std::size_t k_max_quoted = 130;  // a quoted local part with every character escaped
 
 struct Classes {
-  std::array<bool, 256> local{};      // atext and '.'
+  std::array<bool, 256> local{};      // atext, '.' and markup breaks
   std::array<bool, 256> separator{};  // atext that separates words in URLs and prose
-  std::array<bool, 256> domain{};     // letters, digits, '-', '.', non-ASCII
+  std::array<bool, 256> domain{};     // letters, digits, '-', '.', non-ASCII and markup breaks
+  std::array<bool, 256> hex{};
   Classes() {
     for (int c = 0; c < 256; ++c) {
       const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
       separator[c] = c != 0 && c < 128 && std::strchr("!#$%&'*/=?^`{|}~", c) != nullptr;
-      local[c] = alnum || separator[c] || c == '.' || c == '+' || c == '-' || c == '_';
-      domain[c] = alnum || c == '.' || c == '-' || c >= 0x80;
+      local[c] = alnum || separator[c] || c == '.' || c == '+' || c == '-' || c == '_' || c == k_break;
+      domain[c] = alnum || c == '.' || c == '-' || c >= 0x80 || c == k_break;
+      hex[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
     }
   }
 };
 const Classes k_classes;
-
-bool is_break(std::span<const std::uint32_t> breaks, std::size_t pos) {
-  return std::binary_search(breaks.begin(), breaks.end(), static_cast<std::uint32_t>(pos));
-}
 
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
@@ -89,18 +88,15 @@ bool reading_shaped(const Reading& r) {
   return address_shaped("q" + std::string(r.address.substr(at)));
 }
 
-std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> breaks, std::size_t at,
-                        std::span<Reading, k_max_readings> out, ScanScratch& scratch) {
+std::size_t readings_at(std::string_view text, std::size_t at, std::span<Reading, k_max_readings> out,
+                        ScanScratch& scratch) {
   const auto u = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
   const std::size_t n = text.size();
   std::size_t right = at + 1;
   while (right < n && right - at - 1 < k_max_domain && k_classes.domain[u(right)]) ++right;
   std::size_t left = at;
   while (left > 0 && at - left < 4 * k_max_local && k_classes.local[u(left - 1)]) --left;
-  // Markup breaks inside the runs.
-  const auto first_break = std::lower_bound(breaks.begin(), breaks.end(), static_cast<std::uint32_t>(left));
-  const auto last_break = std::upper_bound(first_break, breaks.end(), static_cast<std::uint32_t>(right));
-  const std::span<const std::uint32_t> near(first_break, last_break);
+  const bool marked = std::memchr(text.data() + left, k_break, right - left) != nullptr;
 
   // The domain: where it may end.
   struct End {
@@ -110,7 +106,7 @@ std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> br
   End ends[8];
   std::size_t n_ends = 0;
   auto add_end = [&](std::size_t e) {
-    while (e > at + 1 && (text[e - 1] == '.' || text[e - 1] == '-')) --e;
+    while (e > at + 1 && (text[e - 1] == '.' || text[e - 1] == '-' || text[e - 1] == k_break)) --e;
     if (e <= at + 1 || n_ends == std::size(ends)) return;
     for (std::size_t k = 0; k < n_ends; ++k) {
       if (ends[k].pos == e) return;
@@ -124,13 +120,29 @@ std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> br
   for (std::size_t i = at + 1; i < right; ++i) {
     if (text[i] == '.') seen_dot = true;
     const bool edge = i > at + 1 && u(i) >= 0x80 && u(i - 1) < 0x80 && seen_dot;
-    if (edge || (!near.empty() && is_break(near, i))) add_end(i);
+    if (edge || text[i] == k_break) add_end(i);
   }
   if (n_ends == 0) return 0;
 
   std::size_t count = 0;
-  auto emit = [&](std::string_view address, const End& e, bool quoted) {
+  // Adds the reading text[from, `e`) (or `own` + text[at, `e`) when given),
+  // with markup breaks taken out.
+  auto emit = [&](std::size_t from, const End& e, bool quoted, const std::string* own = nullptr) {
     if (count == out.size()) return;
+    std::string_view address = text.substr(from, e.pos - from);
+    if (own != nullptr || (marked && address.find(k_break) != std::string_view::npos)) {
+      std::string& s = scratch.owned[count];
+      if (own != nullptr) {
+        s = *own;
+        address = text.substr(at, e.pos - at);
+      } else {
+        s.clear();
+      }
+      for (char c : address) {
+        if (c != k_break) s += c;
+      }
+      address = s;
+    }
     Reading& r = out[count++];
     r.address = address;
     r.hash = e.high ? address_hash(address) : guard_hash(address);
@@ -152,31 +164,28 @@ std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> br
       bool dot_atom = true;
       for (std::size_t i = open + 1; i + 1 < at; ++i) {
         char c = text[i];
+        if (c == k_break) continue;
         if (c == '\\' && i + 2 < at) c = text[++i];
         unquoted += c;
         if (!k_classes.local[static_cast<unsigned char>(c)]) dot_atom = false;
       }
       dot_atom = dot_atom && !unquoted.empty() && unquoted.front() != '.' && unquoted.back() != '.' &&
                  unquoted.find("..") == std::string::npos;  // else read with its quotes
-      for (std::size_t e = 0; e < n_ends && e < std::size(scratch.quoted); ++e) {
-        std::string& s = scratch.quoted[e];
-        if (dot_atom) {
-          s = unquoted;
-        } else {
-          s.assign(text.substr(open, at - open));
-        }
-        s.append(text.substr(at, ends[e].pos - at));
-        emit(s, ends[e], !dot_atom);
-      }
+      if (!dot_atom) unquoted.assign(text.substr(open, at - open));
+      for (std::size_t e = 0; e < n_ends; ++e) emit(at, ends[e], !dot_atom, &unquoted);
     }
   }
 
   // The local part: where it may start.
   for (std::size_t s = left; s < at; ++s) {
-    if (at - s > k_max_local || text[s] == '.') continue;
-    const bool starts = s == left || k_classes.separator[u(s - 1)] || (!near.empty() && is_break(near, s));
+    if (at - s > k_max_local || text[s] == '.' || text[s] == k_break) continue;
+    bool starts = s == left || text[s - 1] == k_break;
+    if (!starts && k_classes.separator[u(s - 1)]) {
+      // Not inside a percent-escape: "o%27brien" is read decoded, elsewhere.
+      starts = !(text[s - 1] == '%' && s + 1 < at && k_classes.hex[u(s)] && k_classes.hex[u(s + 1)]);
+    }
     if (!starts) continue;
-    for (std::size_t e = 0; e < n_ends; ++e) emit(text.substr(s, ends[e].pos - s), ends[e], false);
+    for (std::size_t e = 0; e < n_ends; ++e) emit(s, ends[e], false);
   }
   return count;
 }

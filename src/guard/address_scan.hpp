@@ -6,13 +6,17 @@
 // them every address a person could read there:
 //  - the local part starts at the run's start, after a character that
 //    separates words in URLs and prose (`?u=bob@...`, `mailto:...` —
-//    ! # $ % & ' * / = ? ^ ` { | } ~), or at a markup break; never after
-//    '.', '+', '-', '_' or a letter, so `john.smith@` is not `smith@` and
-//    `bob+news@` is not `news@` (a sub-address is its own mailbox);
+//    ! # $ % & ' * / = ? ^ ` { | } ~, but not a '%' that starts a
+//    percent-escape: the decoded text is read on its own), or at a markup
+//    break (k_break, guard/reader_view.hpp); never after '.', '+', '-', '_'
+//    or a letter, so `john.smith@` is not `smith@` and `bob+news@` is not
+//    `news@` (a sub-address is its own mailbox);
 //  - the domain ends where the run ends (trailing '.' and '-' are
 //    punctuation), at a markup break, or where ASCII meets non-ASCII text
 //    after a dot (`bob@x.com様`); never at an inner dot, so `yahoo.com.br`
 //    is not `yahoo.com`;
+//  - a markup break inside the runs is also read as nothing at all (the
+//    text on both sides joined), and is never part of a reading;
 //  - a quoted local part that RFC 5321 makes the same mailbox as a dot-atom
 //    (`"bob"@x.org`, `"b\ob"@x.org`) is read unquoted; another quoted local
 //    part is read with its quotes.
@@ -38,28 +42,28 @@ struct Reading {
 
 inline constexpr std::size_t k_max_readings = 48;
 
-// Room the scanner writes unquoted local parts into.
+// Room the scanner writes readings into that are not a piece of the text
+// (unquoted local parts, readings with a markup break taken out).
 struct ScanScratch {
-  std::string quoted[4];
+  std::string owned[k_max_readings];
 };
 
 // Fills `out` with the readings of the '@' at text[at]; returns how many.
-// `breaks` are sorted offsets where markup was removed (may be empty).
-std::size_t readings_at(std::string_view text, std::span<const std::uint32_t> breaks, std::size_t at,
-                        std::span<Reading, k_max_readings> out, ScanScratch& scratch);
+std::size_t readings_at(std::string_view text, std::size_t at, std::span<Reading, k_max_readings> out,
+                        ScanScratch& scratch);
 
 // Calls `at_sign(std::span<const Reading>)` for every '@' in `text` that has
 // a reading; stops and returns false as soon as it returns false.
 template <class AtSign>
-bool scan_addresses(std::string_view text, std::span<const std::uint32_t> breaks, AtSign&& at_sign) {
+bool scan_addresses(std::string_view text, AtSign&& at_sign) {
   Reading readings[k_max_readings];
-  ScanScratch scratch;
+  thread_local ScanScratch scratch;
   std::size_t from = 0;
   while (true) {
     const std::size_t at = text.find('@', from);
     if (at == std::string_view::npos) return true;
     from = at + 1;
-    const std::size_t n = readings_at(text, breaks, at, readings, scratch);
+    const std::size_t n = readings_at(text, at, readings, scratch);
     if (n > 0 && !at_sign(std::span<const Reading>(readings, n))) return false;
   }
 }

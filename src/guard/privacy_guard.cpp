@@ -144,7 +144,9 @@ struct Check {
   std::span<const std::uint64_t> own;       // the recipient's other addresses (strict mode only)
   Scratch& scratch;
   std::vector<std::string_view> where = {}; // where in the message, for the violation's text
-  std::optional<Violation> violation = {};
+  std::optional<Violation> violation = {};         // an audience address: stops the check
+  std::optional<Violation> strict_violation = {};  // the first strict-mode finding: the check goes on,
+                                                   // so an audience address found later is named instead
 
   // Names the current place while it lives ("part 2 (text/html, base64)", ", as read").
   struct Place {
@@ -174,9 +176,9 @@ struct Check {
 
   // Checks the readings at every '@' of `t`: the audience rule always,
   // strict mode when `strict_here`.
-  bool readings(std::string_view t, std::span<const std::uint32_t> breaks, bool strict_here) {
+  bool readings(std::string_view t, bool strict_here) {
     if (index.size() == 0 && !(strict && strict_here)) return true;
-    return scan_addresses(t, breaks, [&](std::span<const Reading> rs) {
+    return scan_addresses(t, [&](std::span<const Reading> rs) {
       bool allowed = false;
       for (const Reading& r : rs) {
         if (r.hash == recipient || permitted.is_constant(r.hash)) {
@@ -187,20 +189,22 @@ struct Check {
           return false;
         }
       }
-      if (allowed || !strict || !strict_here) return true;
+      if (allowed || !strict || !strict_here || strict_violation) return true;
       // Strict mode: one reading at this '@' must be an address that may appear.
       const Reading* shown = nullptr;
       for (const Reading& r : rs) {
-        if (!reading_shaped(r)) continue;
+        // A percent-escape is read decoded, in a view of its own.
+        if (has_percent_escape(r.address) || !reading_shaped(r)) continue;
         if (std::find(own.begin(), own.end(), r.hash) != own.end() || permitted.contains(r)) return true;
         if (shown == nullptr || r.address.size() < shown->address.size()) shown = &r;
       }
-      if (shown == nullptr) return true;
-      violation = Violation{0, "strict mode", place(),
-                            "an address that is neither the recipient's nor in the reviewed content (templates, "
-                            "catalogs, settings) nor in [guard] allow appears",
-                            normalize_for_guard(shown->address)};
-      return false;
+      if (shown != nullptr && !strict_violation) {
+        strict_violation = Violation{0, "strict mode", place(),
+                                     "an address that is neither the recipient's nor in the reviewed content "
+                                     "(templates, catalogs, settings) nor in [guard] allow appears",
+                                     normalize_for_guard(shown->address)};
+      }
+      return true;
     });
   }
 
@@ -212,28 +216,28 @@ struct Check {
     if (!could_hold_address(t)) return true;
     std::string_view seen[2] = {t, {}};
     if (reads_as_written(t)) {
-      if (!readings(t, {}, strict_here)) return false;
+      if (!readings(t, strict_here)) return false;
     } else {
       ReaderView& v = scratch.views[depth][0];
       read_as_person(t, html, v);
       {
         const Place p(*this, ", as read");
-        if (!readings(v.text, v.breaks, strict_here)) return false;
+        if (!readings(v.text, strict_here)) return false;
       }
       if (!v.hidden.empty()) {
         const Place p(*this, ", in markup attributes or comments");
-        if (!readings(v.hidden, {}, strict_here)) return false;
+        if (!readings(v.hidden, strict_here)) return false;
       }
       if (!v.reversed.empty()) {
         const Place p(*this, ", right-to-left override shown");
-        if (!readings(v.reversed, {}, strict_here)) return false;
+        if (!readings(v.reversed, strict_here)) return false;
       }
       if (!html && t.find('<') != std::string_view::npos) {
         // Plain text holding markup: a reader may take the tags for noise.
         ReaderView& h = scratch.views[depth][1];
         read_as_person(t, true, h);
         const Place p(*this, ", markup removed");
-        if (!readings(h.text, h.breaks, strict_here)) return false;
+        if (!readings(h.text, strict_here)) return false;
       }
       seen[0] = v.text;
       seen[1] = v.hidden;
@@ -374,8 +378,8 @@ std::string Violation::describe(bool show_addresses) const {
 }
 
 void collect_addresses(std::string_view text, std::vector<std::string>& out) {
-  auto collect = [&](std::string_view t, std::span<const std::uint32_t> breaks) {
-    scan_addresses(t, breaks, [&](std::span<const Reading> rs) {
+  auto collect = [&](std::string_view t) {
+    scan_addresses(t, [&](std::span<const Reading> rs) {
       for (const Reading& r : rs) {
         if (r.address.find('*') != std::string_view::npos || reading_shaped(r)) {
           out.push_back(normalize_for_guard(r.address));
@@ -384,12 +388,12 @@ void collect_addresses(std::string_view text, std::vector<std::string>& out) {
       return true;
     });
   };
-  collect(text, {});
+  collect(text);
   ReaderView v;
   read_as_person(text, true, v);
-  collect(v.text, v.breaks);
-  collect(v.hidden, {});
-  if (has_percent_escape(v.hidden)) collect(decode_percent(v.hidden), {});
+  collect(v.text);
+  collect(v.hidden);
+  if (has_percent_escape(v.hidden)) collect(decode_percent(v.hidden));
 }
 
 PrivacyGuard::PrivacyGuard(std::shared_ptr<const AddressIndex> index, GuardPolicy policy)
@@ -477,8 +481,8 @@ std::optional<Violation> PrivacyGuard::check(std::string_view message,
   thread_local Scratch scratch;
   Check check{*m_index, *m_permitted, m_policy.strict, guard_hash(rcpt), own, scratch};
   int parts = 0;
-  if (!check.entity(message, 0, parts, "", &hs)) return check.violation;
-  return std::nullopt;
+  if (!check.entity(message, 0, parts, "", &hs) && check.violation) return check.violation;
+  return check.strict_violation;
 }
 
 }  // namespace blindcast::guard

@@ -329,10 +329,26 @@ void read_text(std::string_view in, S& sink) {
   }
 }
 
-// Skips the markup at in[i] == '<' (its attribute values and comment text go
-// to `hidden`); returns the index after it, or `i` when '<' starts no markup.
-std::size_t skip_markup(std::string_view in, std::size_t i, Sink& hidden) {
+// Inline formatting elements: without attributes they cannot separate text.
+bool joins_text(std::string_view name) {
+  static constexpr std::string_view k_inline[] = {
+      "a",   "abbr", "b",   "bdi", "bdo",  "big",  "cite", "code", "data", "del",    "dfn",    "em",  "font",
+      "i",   "ins",  "kbd", "mark", "nobr", "q",   "s",    "samp", "small", "span", "strike", "strong", "sub",
+      "sup", "time", "tt",  "u",    "var",  "wbr"};
+  std::string lower(name);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return std::find(std::begin(k_inline), std::end(k_inline), lower) != std::end(k_inline);
+}
+
+// Skips the markup at in[i] == '<' (its attribute names and values and its
+// comment text go to `hidden`); returns the index after it, or `i` when '<'
+// starts no markup. `joins` tells whether it vanishes without separating
+// the text around it (a comment, an inline tag without attributes).
+std::size_t skip_markup(std::string_view in, std::size_t i, Sink& hidden, bool& joins) {
   const std::size_t n = in.size();
+  joins = false;
   if (i + 1 >= n) return i;
   const char c = in[i + 1];
   auto to_hidden = [&](std::string_view text) {
@@ -342,25 +358,34 @@ std::size_t skip_markup(std::string_view in, std::size_t i, Sink& hidden) {
   if (in.substr(i, 4) == "<!--") {
     const std::size_t end = in.find("-->", i + 4);
     to_hidden(in.substr(i + 4, end == std::string_view::npos ? std::string_view::npos : end - i - 4));
+    joins = true;
     return end == std::string_view::npos ? n : end + 3;
   }
-  if (c == '!' || c == '?' || (c == '/' && i + 2 < n && is_alpha(in[i + 2]))) {
+  const bool closing = c == '/' && i + 2 < n && is_alpha(in[i + 2]);
+  if (c == '!' || c == '?') {
     const std::size_t end = in.find('>', i + 2);
     to_hidden(in.substr(i + 2, end == std::string_view::npos ? std::string_view::npos : end - i - 2));
     return end == std::string_view::npos ? n : end + 1;
   }
-  if (!is_alpha(c)) return i;
-  std::size_t j = i + 2;
+  if (!is_alpha(c) && !closing) return i;
+  const std::size_t name_start = closing ? i + 2 : i + 1;
+  std::size_t j = name_start + 1;
   while (j < n && (is_alnum(in[j]) || in[j] == '-' || in[j] == ':' || in[j] == '_')) ++j;
   // "<bob@example.org>" is text: a tag name ends at space, '/' or '>'.
   if (j < n && !is_space(in[j]) && in[j] != '/' && in[j] != '>') return i;
+  const bool inline_tag = joins_text(in.substr(name_start, j - name_start));
+  bool attributes = false;
   while (j < n) {
     while (j < n && (is_space(in[j]) || in[j] == '/')) ++j;
     if (j >= n) break;
-    if (in[j] == '>') return j + 1;
-    const std::size_t name_start = j;
+    if (in[j] == '>') {
+      joins = inline_tag && !attributes;
+      return j + 1;
+    }
+    attributes = true;
+    const std::size_t attr_start = j;
     while (j < n && !is_space(in[j]) && in[j] != '/' && in[j] != '>' && in[j] != '=') ++j;
-    if (j > name_start) to_hidden(in.substr(name_start, j - name_start));
+    if (j > attr_start) to_hidden(in.substr(attr_start, j - attr_start));
     while (j < n && is_space(in[j])) ++j;
     if (j >= n || in[j] != '=') continue;
     ++j;
@@ -400,7 +425,6 @@ void reverse_span(std::string& text, std::uint32_t from, std::uint32_t to) {
 
 void ReaderView::clear() {
   text.clear();
-  breaks.clear();
   hidden.clear();
   reversed.clear();
 }
@@ -460,12 +484,13 @@ void read_as_person(std::string_view in, bool html, ReaderView& out) {
     if (c == '&') {
       i = decode_reference(in, j, text);
     } else if (c == '<') {
-      i = skip_markup(in, j, hidden);
+      bool joins = false;
+      i = skip_markup(in, j, hidden, joins);
       if (i == j) {
         text.ascii("<");
         ++i;
-      } else if (out.breaks.empty() || out.breaks.back() != out.text.size()) {
-        out.breaks.push_back(static_cast<std::uint32_t>(out.text.size()));
+      } else if (!joins && (out.text.empty() || out.text.back() != k_break)) {
+        out.text += k_break;
       }
     } else {
       char32_t cp = 0;

@@ -34,9 +34,11 @@
 
 namespace blindcast::guard {
 
+// Marks where markup was removed in a reader's text (see above).
+inline constexpr char k_break = '\x01';
+
 struct ReaderView {
-  std::string text;                   // what the reader sees, in logical order
-  std::vector<std::uint32_t> breaks;  // offsets in `text` where markup was removed
+  std::string text;                   // what the reader sees, in logical order, with k_break marks
   std::string hidden;                 // attribute values and comments, '\n'-separated
   std::string reversed;               // `text` with right-to-left overrides applied, or empty
 
