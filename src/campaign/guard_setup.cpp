@@ -1,6 +1,7 @@
 #include "campaign/guard_setup.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -62,6 +63,28 @@ Result<std::vector<std::string>> reviewed_addresses(const LoadedCampaign& campai
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+Result<std::unique_ptr<guard::SendLedger>> open_ledger(const LoadedCampaign& campaign, std::size_t window) {
+  std::string error;
+  auto ledger = guard::SendLedger::open(campaign.state_dir() / "guard-ledger",
+                                        {window, campaign.config.guard.max_rate}, error);
+  if (!ledger) return fail(error, ExitCode::k_runtime);
+  return ledger;
+}
+
+Result<std::string> release_ledger(const std::filesystem::path& dir) {
+  const auto path = dir / ".blindcast" / "guard-ledger";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::string();
+  std::string error;
+  auto ledger = guard::SendLedger::open(path, {}, error);
+  if (!ledger) return fail(error, ExitCode::k_runtime);
+  std::string limit = ledger->halted();
+  if (limit.empty()) return limit;
+  ledger->clear_halt(static_cast<std::int64_t>(std::time(nullptr)), error);
+  if (!error.empty()) return fail(error, ExitCode::k_runtime);
+  return limit;
 }
 
 Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store) {

@@ -15,6 +15,7 @@
 
 #include "campaign/campaign.hpp"
 #include "guard/privacy_guard.hpp"
+#include "guard/send_ledger.hpp"
 #include "store/state_store.hpp"
 #include "util/error.hpp"
 
@@ -44,6 +45,15 @@ class CampaignGuard {
 // templates, catalogs), with {{campaign_id}} filled in and
 // {{unsubscribe_token}} as '*' (it renders to letters, digits, '-' and '_').
 Result<std::vector<std::string>> reviewed_addresses(const LoadedCampaign& campaign);
+
+// Opens the guard's ledger of `campaign` (CAMPAIGN/.blindcast/guard-ledger,
+// independent of --state) with the limits of its settings; `window` is the
+// sender's in-flight window (its possible duplicates per crash).
+Result<std::unique_ptr<guard::SendLedger>> open_ledger(const LoadedCampaign& campaign, std::size_t window);
+
+// Lifts a halt of the guard's ledger of the campaign in `dir`; returns the
+// limit that had tripped, or an empty string when the ledger was not halted.
+Result<std::string> release_ledger(const std::filesystem::path& dir);
 
 // Returns an index of every audience address in `store`.
 Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store);

@@ -145,14 +145,24 @@ Error guard_halt(const LoadedCampaign& campaign, store::StateStore& store, std::
                  const guard::Violation& violation) {
   const std::string reason = fmt::format("audience.csv line {}: {}", line, violation.describe(false));
   auto q = quarantine(campaign, line, data, reason);
-  HaltState h{"guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
+  // A limit of the guard's ledger is no content problem: it is released
+  // once understood, without a content change.
+  const bool limit = violation.invariant == 0 && violation.rule.starts_with("limit");
+  HaltState h{limit ? "limit" : "guard", reason, "privacy guard", unix_now(), content_hash(campaign.dir).value_or("")};
   if (auto w = write_halt(store, h); !w) return w.error();
   (void)store.append_event("guard_violation", "privacy guard", reason);
+  const std::string where = q ? q->string() : std::string("(quarantine failed: ") + q.error().message + ")";
+  if (limit) {
+    return Error{fmt::format("privacy guard {} — nothing more is sent. {}. The campaign is halted for every sender; "
+                             "the message that would have gone is quarantined at {}. Find out why (is another send "
+                             "of this campaign running? see 'blindcast status'), then run 'blindcast release {}'.",
+                             violation.rule, reason, where, campaign.dir.string()),
+                 ExitCode::k_guard};
+  }
   return Error{fmt::format("privacy guard violation — nothing of this message was sent. {}. "
                            "The campaign is halted for every sender; the message is quarantined at {}. "
                            "Fix the content, then run 'blindcast release {}'.",
-                           reason, q ? q->string() : std::string("(quarantine failed: ") + q.error().message + ")",
-                           campaign.dir.string()),
+                           reason, where, campaign.dir.string()),
                ExitCode::k_guard};
 }
 
@@ -163,6 +173,11 @@ Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& ca
   const auto& h = **halt;
   if (h.kind == "guard") {
     return fail(fmt::format("campaign is halted by the privacy guard: {}; fix the content, then run "
+                            "'blindcast release {}'", h.reason, campaign.dir.string()),
+                ExitCode::k_guard);
+  }
+  if (h.kind == "limit") {
+    return fail(fmt::format("campaign is halted by a limit of the privacy guard: {}; find out why, then run "
                             "'blindcast release {}'", h.reason, campaign.dir.string()),
                 ExitCode::k_guard);
   }
@@ -197,7 +212,7 @@ Error halted_error(store::StateStore& store, const LoadedCampaign& campaign) {
     const auto& h = **halt;
     return Error{fmt::format("halted by {} while sending: {}; run 'blindcast release {}' to continue",
                              h.by.empty() ? "an operator" : h.by, h.reason, campaign.dir.string()),
-                 h.kind == "guard" ? ExitCode::k_guard : ExitCode::k_halted};
+                 h.kind == "guard" || h.kind == "limit" ? ExitCode::k_guard : ExitCode::k_halted};
   }
   return Error{"halted while sending", ExitCode::k_halted};
 }
@@ -242,6 +257,11 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
   // holds a batch ahead (500 built messages) and its own renderer caches.
   const int workers = options.workers > 0 ? options.workers : std::clamp(usable_cpus(), 2, 16);
   auto preparer = MessagePreparer::create(campaign, std::make_shared<const CampaignGuard>(std::move(*guard)), workers);
+  // The guard's own record and limits: the batch on the wire, the one marked
+  // behind it and the one admitted but not yet marked are what a crash can
+  // leave to be sent again.
+  auto ledger = open_ledger(campaign, 3 * options.batch_size);
+  if (!ledger) return std::unexpected(ledger.error());
   if (!preparer) return std::unexpected(preparer.error());
   const delivery::RetryPolicy retry{campaign.config.delivery.retry_seconds,
                                     campaign.config.delivery.max_retry_age_seconds};
@@ -366,9 +386,13 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
     auto& report = landed->report;
     if (!report) return std::unexpected(report.error());
     const std::int64_t now = unix_now();
+    std::vector<std::uint64_t> not_delivered;  // for the guard's ledger
     for (std::size_t i = 0; i < report->results.size(); ++i) {
       const auto& res = report->results[i];
       const PreparedMessage& m = *done->sent_with[i];
+      if (res.kind != delivery::DeliveryKind::k_sent && !res.maybe_delivered) {
+        not_delivered.push_back(guard::SendLedger::key(m.email));
+      }
       store::Outcome o{res.recipient_id, store::RecipientState::k_sent, util::mask_addresses_in(res.reply), 0,
                        res.maybe_delivered, res.kind != delivery::DeliveryKind::k_not_attempted};
       switch (res.kind) {
@@ -409,6 +433,9 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       unrecorded.push_back(std::move(o));
     }
     landed_flights.push_back(done->flight);  // lands with these outcomes
+    std::string ledger_error;
+    (*ledger)->release(not_delivered, now, ledger_error);
+    if (!ledger_error.empty()) util::log_warn(ledger_error);
     progress.elapsed_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - sending_started).count();
     for (const auto& l : report->lanes) progress.rate_by_lane[l.name] = l.rate;
@@ -493,6 +520,21 @@ Result<SendSummary> run_send(const LoadedCampaign& campaign, store::StateStore& 
       current = next();
       if (!current) return abandon(current.error());
       continue;
+    }
+    {
+      // The guard's limits, on its own record, before anything is recorded or sent.
+      std::vector<std::uint64_t> keys;
+      keys.reserve(next_wire->outgoing.size());
+      for (const auto& o : next_wire->outgoing) keys.push_back(guard::SendLedger::key(o.recipient));
+      std::string error;
+      std::size_t which = 0;
+      if (auto v = (*ledger)->admit(keys, unix_now(), error, &which)) {
+        (void)settle();
+        Error e = guard_halt(campaign, store, next_wire->sent_with[which]->line, next_wire->outgoing[which].data, *v);
+        (void)flush();
+        return std::unexpected(std::move(e));
+      }
+      if (!error.empty()) return abandon(Error{error + "; nothing more is sent", ExitCode::k_runtime});
     }
     // Durably in flight before any byte of these messages is handed over.
     auto flight = store.record_and_mark(unrecorded, landed_flights, ids);

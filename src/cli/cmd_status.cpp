@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
+#include "campaign/guard_setup.hpp"
 #include "campaign/halt.hpp"
 #include "campaign/stages.hpp"
 #include "cli/context.hpp"
@@ -182,12 +183,8 @@ int cmd_release(const CommonOptions& opts, const std::string& by) {
   if (!store) return report(store.error());
   auto halt = campaign::read_halt(**store);
   if (!halt) return report(halt.error());
-  if (!*halt) {
-    std::printf("%s is not halted\n", opts.dir.c_str());
-    return 0;
-  }
   const std::string who = by.empty() ? login_name() : by;
-  if ((*halt)->kind == "guard") {
+  if (*halt && (*halt)->kind == "guard") {
     const auto now_hash = campaign::content_hash(opts.dir).value_or("");
     if (!now_hash.empty() && now_hash == (*halt)->content_hash) {
       return report(Error{"the privacy guard halted this campaign and its content has not changed since; fix the "
@@ -196,10 +193,26 @@ int cmd_release(const CommonOptions& opts, const std::string& by) {
                           ExitCode::k_guard});
     }
   }
-  if (auto w = campaign::clear_halt(**store); !w) return report(w.error());
-  if (auto w = (*store)->append_event("release", who, fmt::format("released {} halt: {}", (*halt)->kind, (*halt)->reason));
-      !w) {
-    return report(w.error());
+  // The guard's ledger keeps its own halt (a limit tripped by any sender,
+  // whatever its --state): released here too.
+  auto ledger = campaign::release_ledger(opts.dir);
+  if (!ledger) return report(ledger.error());
+  if (!*halt && ledger->empty()) {
+    std::printf("%s is not halted\n", opts.dir.c_str());
+    return 0;
+  }
+  if (*halt) {
+    if (auto w = campaign::clear_halt(**store); !w) return report(w.error());
+    if (auto w = (*store)->append_event("release", who,
+                                        fmt::format("released {} halt: {}", (*halt)->kind, (*halt)->reason));
+        !w) {
+      return report(w.error());
+    }
+  }
+  if (!ledger->empty()) {
+    if (auto w = (*store)->append_event("release", who, fmt::format("released the guard's ledger: {}", *ledger)); !w) {
+      return report(w.error());
+    }
   }
   std::printf("released %s\n", opts.dir.c_str());
   return 0;
