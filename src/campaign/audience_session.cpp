@@ -5,10 +5,11 @@
 namespace blindcast::campaign {
 
 Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diagnostics& diags,
-                                      audience::LoadOptions options) {
+                                      audience::LoadOptions options, const std::filesystem::path& path) {
+  const auto csv = path.empty() ? campaign.audience_path() : path;
   AudienceSession session;
   {
-    auto peek = audience::AudienceLoader::open(campaign.audience_path(), {});
+    auto peek = audience::AudienceLoader::open(csv, {});
     if (!peek) return std::unexpected(peek.error());
     session.columns = peek->columns();
   }
@@ -19,7 +20,7 @@ Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diag
     diags.push_back({"campaign.toml", 0, util::Severity::k_error, secrets.error().message});
   }
   for (const auto& c : session.builder->renderer().header_columns()) options.header_columns.insert(c);
-  auto loader = audience::AudienceLoader::open(campaign.audience_path(), std::move(options));
+  auto loader = audience::AudienceLoader::open(csv, std::move(options));
   if (!loader) return std::unexpected(loader.error());
   session.loader = std::make_unique<audience::AudienceLoader>(std::move(*loader));
   return session;

@@ -17,8 +17,9 @@ struct AudienceSession {
   std::unique_ptr<audience::AudienceLoader> loader;
 };
 
-// Opens `campaign`'s audience; `options` supplies the reject/duplicate callbacks.
+// Opens `campaign`'s audience (or the CSV at `path`, e.g. samples.csv);
+// `options` supplies the reject/duplicate callbacks.
 Result<AudienceSession> open_audience(const LoadedCampaign& campaign, util::Diagnostics& diags,
-                                      audience::LoadOptions options = {});
+                                      audience::LoadOptions options = {}, const std::filesystem::path& path = {});
 
 }  // namespace blindcast::campaign

@@ -103,6 +103,7 @@ Result<std::string> content_hash(const std::filesystem::path& dir) {
     files.insert(files.end(), locales.begin(), locales.end());
   }
   files.emplace_back("audience.csv");
+  files.emplace_back("samples.csv");  // what the test stage sends (skipped when absent)
   util::Sha256 hash;
   for (const auto& rel : files) {
     const auto path = dir / rel;

@@ -23,6 +23,8 @@ struct LoadedCampaign {
   std::shared_ptr<const render::Catalogs> catalogs;
 
   [[nodiscard]] std::filesystem::path audience_path() const { return dir / "audience.csv"; }
+  // Synthetic rows for the test stage and previews (optional).
+  [[nodiscard]] std::filesystem::path samples_path() const { return dir / "samples.csv"; }
   [[nodiscard]] std::filesystem::path state_dir() const { return dir / ".blindcast"; }
 };
 
@@ -31,7 +33,7 @@ struct LoadedCampaign {
 std::optional<LoadedCampaign> load_campaign(const std::filesystem::path& dir, util::Diagnostics& diags);
 
 // Returns the campaign's content hash: SHA-256 over campaign.toml, every
-// template, every catalog and the audience file, each named and
+// template, every catalog, the audience file and samples.csv, each named and
 // length-prefixed (SPEC §4).
 Result<std::string> content_hash(const std::filesystem::path& dir);
 

@@ -121,6 +121,16 @@ kai@bücher.example,Kai Becker,de,2,2026-12-01,
 sam@example.org,Sam Lee,,9,2026-12-01,
 )";
 
+// Synthetic rows for the test stage: one per catalog, so the internal seed
+// list never receives a real customer's name or holdings.
+constexpr const char* k_samples = R"(email,name,locale,assets,effective_date,ticket
+sample.en@example.com,Sample Customer,en,3,2026-12-01,T-0001
+sample.de@example.com,Beispiel Kundin,de,1,2026-12-01,
+sample.ja@example.com,見本 太郎,ja,2,2026-12-01,T-0002
+sample.ar@example.com,عميل تجريبي,ar,5,2026-12-01,
+sample.pt@example.com,Cliente Exemplo,pt-BR,0,2026-12-01,T-0003
+)";
+
 constexpr const char* k_gitignore = R"(# Credentials never go into version control (see README, "Secrets").
 secrets/
 # Local state: delivery journal, quarantine, previews.
@@ -150,6 +160,7 @@ Result<void> write_example_campaign(const std::filesystem::path& dir) {
       {"locales/en.toml", k_en},              {"locales/de.toml", k_de},
       {"locales/ja.toml", k_ja},              {"locales/ar.toml", k_ar},
       {"locales/pt.toml", k_pt},              {"audience.csv", k_audience},
+      {"samples.csv", k_samples},
       {".gitignore", k_gitignore},
   };
   for (const auto& [rel, content] : files) {

@@ -6,6 +6,7 @@
 
 #include "campaign/audience_session.hpp"
 #include "campaign/guard_setup.hpp"
+#include "campaign/test_stage.hpp"
 #include "mail/alignment.hpp"
 
 namespace blindcast::campaign {
@@ -126,6 +127,29 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
       ++report.guard_violations;
       row_finding(row_errors_shown, {k_audience, static_cast<long>(row.line), util::Severity::k_error,
                                      "privacy guard: " + v->describe()});
+    }
+  }
+  // samples.csv: synthetic rows the test stage sends; guarded like the audience.
+  auto samples = read_samples(*campaign, second->columns);
+  if (!samples) {
+    diags.push_back({"samples.csv", 0, util::Severity::k_error, samples.error().message});
+    return report;
+  }
+  for (const auto& c : samples->missing_columns) {
+    diags.push_back({"samples.csv", 1, util::Severity::k_warning,
+                     fmt::format("no column '{}' (audience.csv has one): the test stage shows it empty", c)});
+  }
+  for (const auto& s : samples->rows) {
+    auto built = second->builder->build(s.fields, s.email, "", s.locale);
+    if (!built) {
+      diags.push_back({"samples.csv", static_cast<long>(s.line), util::Severity::k_error,
+                       "cannot render this row: " + built.error()});
+      continue;
+    }
+    if (auto v = guard->check(built->data, s.email, s.fields)) {
+      ++report.guard_violations;
+      diags.push_back({"samples.csv", static_cast<long>(s.line), util::Severity::k_error,
+                       "privacy guard: " + v->describe()});
     }
   }
   return report;

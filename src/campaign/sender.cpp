@@ -52,7 +52,7 @@ Result<std::filesystem::path> quarantine(const LoadedCampaign& campaign, std::in
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   ::chmod(dir.c_str(), 0700);
-  const auto base = dir / fmt::format("{}-line{}", unix_now(), line);
+  const auto base = dir / (line > 0 ? fmt::format("{}-line{}", unix_now(), line) : fmt::format("{}-test", unix_now()));
   auto eml = base;
   eml += ".eml";
   auto txt = base;
@@ -143,7 +143,8 @@ Result<delivery::TransportConfig> transport_config(const LoadedCampaign& campaig
 
 Error guard_halt(const LoadedCampaign& campaign, store::StateStore& store, std::int64_t line, const std::string& data,
                  const guard::Violation& violation) {
-  const std::string reason = fmt::format("audience.csv line {}: {}", line, violation.describe(false));
+  const std::string reason = line > 0 ? fmt::format("audience.csv line {}: {}", line, violation.describe(false))
+                                      : fmt::format("test stage: {}", violation.describe(false));
   auto q = quarantine(campaign, line, data, reason);
   // A limit of the guard's ledger is no content problem: it is released
   // once understood, without a content change.

@@ -69,6 +69,8 @@ Result<void> check_not_halted(store::StateStore& store, const LoadedCampaign& ca
 
 // Quarantines `data`, halts the campaign for every sender, records the
 // violation, and returns the error to stop with (exit code 3).
+// `line` is the audience line of the message (0 for the test stage, whose
+// rows are samples or placeholders).
 Error guard_halt(const LoadedCampaign& campaign, store::StateStore& store, std::int64_t line,
                  const std::string& data, const guard::Violation& violation);
 

@@ -7,8 +7,71 @@
 #include "campaign/audience_session.hpp"
 #include "campaign/guard_setup.hpp"
 #include "util/mask.hpp"
+#include "util/strings.hpp"
 
 namespace blindcast::campaign {
+
+namespace {
+
+// One test message: the catalog it shows and the row it is built from.
+struct TestRow {
+  std::string locale;               // the row's locale
+  std::vector<std::string> fields;  // in audience.csv's column order
+  std::string source;               // "samples.csv line 3" / "placeholders for audience.csv line 12"
+};
+
+// The catalog a row of `locale` reads (its most specific one).
+std::string catalog_of(const LoadedCampaign& campaign, const std::string& locale) {
+  const auto chain = campaign.catalogs->chain(locale);
+  return chain.empty() ? campaign.config.default_locale : chain.front()->tag;
+}
+
+}  // namespace
+
+Result<Samples> read_samples(const LoadedCampaign& campaign, const std::vector<std::string>& columns) {
+  Samples out;
+  std::error_code ec;
+  if (!std::filesystem::exists(campaign.samples_path(), ec)) return out;
+  util::Diagnostics diags;
+  std::vector<std::string> rejected;
+  audience::LoadOptions lo;
+  lo.on_reject = [&](const audience::Rejection& r) { rejected.push_back(fmt::format("line {}: {}", r.line, r.reason)); };
+  auto samples = open_audience(campaign, diags, lo, campaign.samples_path());
+  if (!samples) return std::unexpected(samples.error());
+  std::vector<int> from;  // sample column for each audience column (-1: missing)
+  for (const auto& c : columns) {
+    from.push_back(samples->loader->column_index(util::to_lower_ascii(c)));
+    if (from.back() < 0) out.missing_columns.push_back(c);
+  }
+  audience::AudienceRow row;
+  while (samples->loader->next(row)) {
+    SampleRow s{row.line, row.email, row.locale, {}};
+    for (const int i : from) s.fields.push_back(i < 0 ? std::string() : row.fields[static_cast<std::size_t>(i)]);
+    out.rows.push_back(std::move(s));
+  }
+  if (!rejected.empty()) return fail("samples.csv " + rejected.front() + "; fix or remove the row");
+  return out;
+}
+
+std::string placeholder_of(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= '0' && c <= '9') {
+      out += '1';
+    } else if (c >= 'A' && c <= 'Z') {
+      out += 'X';
+    } else if (c >= 'a' && c <= 'z') {
+      out += 'x';
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);  // punctuation and spaces keep the shape
+    } else if ((c & 0xC0) != 0x80) {
+      out += 'x';  // one per character outside ASCII (continuation bytes skipped)
+    }
+  }
+  return out;
+}
 
 Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::StateStore& store,
                                        const SendOptions& options) {
@@ -26,12 +89,32 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
   if (!session) return std::unexpected(session.error());
   if (util::error_count(diags) > 0) return fail("the campaign has errors: " + diags.front().str());
   const int email_col = session->loader->column_index("email");
-  std::map<std::string, audience::AudienceRow> by_locale;
+  const int locale_col = session->loader->column_index("locale");
+  auto sample_rows = read_samples(campaign, session->columns);
+  if (!sample_rows) return std::unexpected(sample_rows.error());
+  std::map<std::string, TestRow> samples;  // the first sample of each catalog
+  for (auto& s : sample_rows->rows) {
+    samples.try_emplace(catalog_of(campaign, s.locale),
+                        TestRow{s.locale, std::move(s.fields), fmt::format("samples.csv line {}", s.line)});
+  }
+
+  // One row per catalog the audience uses: a sample, or placeholders.
+  std::map<std::string, TestRow> rows;
   audience::AudienceRow row;
   while (session->loader->next(row)) {
-    if (!by_locale.contains(row.locale)) by_locale.emplace(row.locale, row);
+    const std::string catalog = catalog_of(campaign, row.locale);
+    if (rows.contains(catalog)) continue;
+    if (auto s = samples.find(catalog); s != samples.end()) {
+      rows.emplace(catalog, s->second);
+      continue;
+    }
+    TestRow t{row.locale, {}, fmt::format("placeholders for audience.csv line {}", row.line)};
+    for (std::size_t i = 0; i < row.fields.size(); ++i) {
+      t.fields.push_back(static_cast<int>(i) == locale_col ? row.fields[i] : placeholder_of(row.fields[i]));
+    }
+    rows.emplace(catalog, std::move(t));
   }
-  if (by_locale.empty()) return fail("the audience has no valid rows to build test messages from");
+  if (rows.empty()) return fail("the audience has no valid rows to build test messages from");
 
   auto index = index_from_store(store);
   if (!index) return std::unexpected(index.error());
@@ -46,21 +129,20 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
   std::vector<delivery::OutgoingMessage> outgoing;
   std::vector<std::string> labels;
   std::int64_t n = 0;
-  for (const auto& [locale, sample] : by_locale) {
-    const std::string shown = locale.empty() ? "default" : locale;
+  for (const auto& [catalog, t] : rows) {
     for (const auto& seed : seeds) {
-      auto fields = sample.fields;
+      auto fields = t.fields;
       fields[static_cast<std::size_t>(email_col)] = seed;
       BuildOptions o;
-      o.subject_prefix = fmt::format("[TEST {}] ", shown);
-      auto built = session->builder->build(fields, seed, "", sample.locale, o);
-      if (!built) return fail(fmt::format("audience.csv:{}: cannot render: {}", sample.line, built.error()));
+      o.subject_prefix = fmt::format("[TEST {}] ", catalog);
+      auto built = session->builder->build(fields, seed, "", t.locale, o);
+      if (!built) return fail(fmt::format("{}: cannot render: {}", t.source, built.error()));
       if (auto v = guard->check(built->data, seed, fields)) {
-        return std::unexpected(guard_halt(campaign, store, sample.line, built->data, *v));
+        return std::unexpected(guard_halt(campaign, store, 0, built->data, *v));
       }
       ++n;
       outgoing.push_back({n, fmt::format("test-{}", n), session->builder->envelope_from(), seed, std::move(built->data), "", std::nullopt});
-      labels.push_back(fmt::format("{} -> {}", shown, util::mask_address(seed)));
+      labels.push_back(fmt::format("{} ({}) -> {}", catalog, t.source, util::mask_address(seed)));
     }
   }
   auto report = (*transport)->deliver(outgoing);
@@ -76,8 +158,8 @@ Result<TestStageResult> run_test_stage(const LoadedCampaign& campaign, store::St
   auto hash = content_hash(campaign.dir);
   if (hash) (void)store.set_meta("test_hash", *hash);
   (void)store.append_event("stage_test", "blindcast",
-                           fmt::format("test stage: {} locales x {} addresses: {} sent, {} not delivered",
-                                       by_locale.size(), seeds.size(), result.sent, result.failed));
+                           fmt::format("test stage: {} catalogs x {} addresses: {} sent, {} not delivered",
+                                       rows.size(), seeds.size(), result.sent, result.failed));
   return result;
 }
 

@@ -69,6 +69,66 @@ class Stages(support.Case):
         self.assertEqual(len(seen), 8)
         self.assertEqual(status(d)["states"]["pending"], 403, "the test stage sends nobody in the audience")
 
+    def test_test_stage_never_sends_a_customers_data(self):
+        """Data minimisation: samples.csv rows, or placeholders of real rows; one message
+        per catalog used (pt-BR and pt both read pt.toml), never a customer's values."""
+        d = self.campaign(n=0, emails=[])
+        customers = [("maria.souza@example.com.br", "Maria Aparecida Souza", "pt-BR", "T-77231"),
+                     ("joao@example.pt", "João Gonçalves", "pt", "T-90412"),
+                     ("j.mueller@example.de", "Jürgen Müller", "de-AT", "T-31337"),
+                     ("hanako.yamada@example.jp", "山田 花子", "ja", "T-55501")]
+        with open(os.path.join(d, "audience.csv"), "w") as f:
+            f.write("email,name,locale,assets,effective_date,ticket\n")
+            for e, n, loc, t in customers:
+                f.write(f"{e},{n},{loc},7,2026-12-01,{t}\n")
+
+        def sent_texts():
+            out = []
+            for p in self.files(d):
+                msg = support.parse(p)
+                out.append((str(msg["Subject"]), msg.get_body(preferencelist=("plain",)).get_content()
+                            + msg.get_body(preferencelist=("html",)).get_content()))
+            return out
+
+        def assert_no_customer_data(texts):
+            for subject, body in texts:
+                for e, n, _, t in customers:
+                    for value in (e, n, t, n.split()[0], n.split()[-1]):
+                        self.assertNotIn(value, body + subject, f"customer value {value!r} in a test message")
+
+        # Without samples.csv: placeholders of the same shape.
+        os.remove(os.path.join(d, "samples.csv"))
+        run("send", d, "--stage", "test", check=0)
+        texts = sent_texts()
+        self.assertEqual(sorted(re.match(r"\[TEST (\S+)\]", s).group(1) for s, _ in texts), ["de", "ja", "pt"],
+                         "one message per catalog used, not per locale value")
+        assert_no_customer_data(texts)
+        self.assertTrue(any("Xxxxx Xxxxxx" in b for _, b in texts), "the name's shape is kept: Jürgen Müller")
+        self.assertTrue(any("X-11111" in b for _, b in texts), "the ticket's shape is kept (T-77231)")
+
+        # With samples.csv: its synthetic rows (a German one for de-AT's catalog).
+        for p in self.files(d):
+            os.remove(p)
+        with open(os.path.join(d, "samples.csv"), "w") as f:
+            f.write("email,name,locale,assets,effective_date,ticket\n"
+                    "s1@example.com,Erika Mustermann,de,1,2026-12-01,T-0001\n"
+                    "s2@example.com,Fulano de Tal,pt-BR,2,2026-12-01,\n")
+        run("send", d, "--stage", "test", check=0)
+        texts = sent_texts()
+        self.assertEqual(len(texts), 3)
+        assert_no_customer_data(texts)
+        self.assertTrue(any("Erika Mustermann" in b for _, b in texts))
+        self.assertTrue(any("Fulano de Tal" in b for _, b in texts))
+        self.assertTrue(any("xx xx" in b for s, b in texts if "[TEST ja]" in s), "ja has no sample: placeholders")
+
+        # A leak in a sample row is found by lint and stopped by the test stage like any other.
+        with open(os.path.join(d, "samples.csv"), "a") as f:
+            f.write("s3@example.com,\"Ask hanako.yamada@example.jp\",ja,1,2026-12-01,\n")
+        lint = run("lint", d)
+        self.assertEqual(lint.returncode, 2)
+        self.assertRegex(lint.stderr, r"samples\.csv:4: error: privacy guard: invariant 3")
+        self.assertEqual(run("send", d, "--stage", "test").returncode, 3)
+
     def test_canary_sample_is_identical_across_runs_and_machines(self):
         a = self.campaign(name="a")
         b = self.campaign(name="b")
