@@ -3,7 +3,9 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test-deps bench-deps demo test bench clean
+FUZZ_SECONDS ?= 300
+
+.PHONY: all build deps test-deps bench-deps demo test bench fuzz clean
 
 all: build
 
@@ -27,6 +29,11 @@ demo: build
 
 test: test-deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# Each fuzz target for FUZZ_SECONDS (make test runs them for 20 s).
+fuzz: test-deps build
+	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) reply_parser
+	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) guard
 
 bench: bench-deps build
 	bench/run.sh $(BUILD_DIR)

@@ -171,7 +171,12 @@ std::size_t readings_at(std::string_view text, std::size_t at, std::span<Reading
       }
       dot_atom = dot_atom && !unquoted.empty() && unquoted.front() != '.' && unquoted.back() != '.' &&
                  unquoted.find("..") == std::string::npos;  // else read with its quotes
-      if (!dot_atom) unquoted.assign(text.substr(open, at - open));
+      if (!dot_atom) {
+        unquoted.clear();
+        for (const char c : text.substr(open, at - open)) {
+          if (c != k_break) unquoted += c;
+        }
+      }
       for (std::size_t e = 0; e < n_ends; ++e) emit(at, ends[e], !dot_atom, &unquoted);
     }
   }

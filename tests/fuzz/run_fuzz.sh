@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
-# Builds the reply-parser fuzz target with clang's libFuzzer and runs it briefly.
-# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS
+# Builds a fuzz target with clang's libFuzzer (ASan + UBSan) and runs it.
+# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS [reply_parser|guard]
 set -euo pipefail
-src=$1 build=$2 seconds=${3:-20}
-out="$build/fuzz"
+src=$1 build=$2 seconds=${3:-20} target=${4:-reply_parser}
+out="$build/fuzz/$target"
 mkdir -p "$out/corpus"
 if ! command -v clang++ >/dev/null; then echo "clang++ not found (package clang)"; exit 1; fi
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -I "$src/src" "$src/src/smtp/reply.cpp" "$src/tests/fuzz/fuzz_reply_parser.cpp" -o "$out/fuzz_reply_parser"
-# Seeds: real reply shapes.
-printf '\x05220 mx ESMTP\r\n' > "$out/corpus/greeting"
-printf '\x09250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n' > "$out/corpus/ehlo"
-printf '\x03421 4.7.0 slow down\r\n550 5.1.1 no\r\n' > "$out/corpus/errors"
-"$out/fuzz_reply_parser" -artifact_prefix="$out/" -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "$out/corpus" 2>&1 | tail -5
+flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I "$src/src")
+case "$target" in
+  reply_parser)
+    clang++ "${flags[@]}" "$src/src/smtp/reply.cpp" "$src/tests/fuzz/fuzz_reply_parser.cpp" -o "$out/fuzz"
+    # Seeds: real reply shapes.
+    printf '\x05220 mx ESMTP\r\n' > "$out/corpus/greeting"
+    printf '\x09250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n' > "$out/corpus/ehlo"
+    printf '\x03421 4.7.0 slow down\r\n550 5.1.1 no\r\n' > "$out/corpus/errors"
+    ;;
+  guard)
+    # The guard links nothing of blindcast but itself (ICU, libidn2 and fmt).
+    clang++ "${flags[@]}" -std=c++2b "$src"/src/guard/*.cpp "$src/tests/fuzz/fuzz_guard.cpp" -o "$out/fuzz" \
+      $(pkg-config --cflags --libs icu-uc icu-i18n libidn2) -lfmt
+    # Seeds: every leak and clean payload of the corpora, as HTML and as plain text.
+    i=0
+    while IFS=$'\t' read -r a b c _; do
+      [[ -z "$a" || "$a" == \#* ]] && continue
+      payload=$c; [[ "$a" == *@* ]] && payload=$b
+      printf '\x01%s' "$payload" > "$out/corpus/html-$i"
+      printf '\x00%s' "$payload" > "$out/corpus/plain-$i"
+      i=$((i + 1))
+    done < <(cat "$src/tests/data/guard/leaks.tsv" "$src/tests/data/guard/clean.tsv")
+    ;;
+  *) echo "unknown fuzz target $target"; exit 2 ;;
+esac
+"$out/fuzz" -artifact_prefix="$out/" -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 \
+  -rss_limit_mb=2048 "$out/corpus" 2>&1 | tail -5
