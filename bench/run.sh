@@ -2,6 +2,8 @@
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
 # Sections: render import guard smtp dkim. `dkim` sets up the SMTP campaign too.
+# `guard` (and the before/after rows elsewhere) build an earlier revision with
+# bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
@@ -36,8 +38,24 @@ ls -l "$work/big/audience.csv" | awk '{printf "file: %.1f MB\n", $5/1048576}'
 fi
 
 if want guard; then
-echo "== privacy guard, one thread, against a 1,000,000-address index"
-"$bench" guard 1000000 300000
+# Before: the first-generation guard (bench/baseline.sh builds that revision).
+base=$(bench/baseline.sh "$build")
+echo "== privacy guard, one thread, ~4.6 KB messages against a 1,000,000-address index: before ($(basename "$(dirname "$base")")) and after, in turns"
+pairs=""
+for round in 1 2 3; do
+  before=$("$base/blindcast_bench" guard 1000000 300000)
+  after=$("$bench" guard 1000000 300000)
+  echo "before: $before"
+  echo "after:  $after"
+  pairs="$pairs $(field "$before" per_second):$(field "$after" per_second)"
+done
+"$py" -c '
+import statistics, sys
+rows = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
+ratios = sorted(a / b for b, a in rows)
+after = statistics.median(a for _, a in rows)
+print("ratio: after/before median %.2f (%.2f-%.2f); after median %.0f msg/s per core; the target (150,000 where "
+      "before ran 190,000) needs >= 0.79" % (statistics.median(ratios), ratios[0], ratios[-1], after))' "$pairs"
 fi
 
 if want smtp || want dkim; then

@@ -22,6 +22,16 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Characters that end an addr-spec outside a quoted string.
+struct Stops {
+  bool stop[256] = {};
+  Stops() {
+    for (int c = 0; c < 32; ++c) stop[c] = true;
+    for (const char c : std::string_view(" \t,;<>():[]\\")) stop[static_cast<unsigned char>(c)] = true;
+  }
+};
+const Stops k_stops;
+
 bool is_addr_spec(std::string_view s) {
   if (s.empty()) return false;
   bool in_quote = false;
@@ -41,10 +51,7 @@ bool is_addr_spec(std::string_view s) {
       continue;
     }
     if (c == '@') ++ats;
-    if (c == ' ' || c == '\t' || c == ',' || c == ';' || c == '<' || c == '>' || c == '(' ||
-        c == ')' || c == ':' || c == '[' || c == ']' || c == '\\' || static_cast<unsigned char>(c) < 32) {
-      return false;
-    }
+    if (k_stops.stop[static_cast<unsigned char>(c)]) return false;
   }
   return !in_quote && ats == 1 && s.back() != '@' && s.front() != '@';
 }

@@ -41,31 +41,27 @@ bool is_recipient_field(std::string_view name) {
   return false;
 }
 
+// The value of parameter `param` (lower case) in a Content-Type value.
 std::string param_value(std::string_view header_value, std::string_view param) {
-  const std::string lower = [&] {
-    std::string s(header_value);
-    for (char& c : s) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return s;
-  }();
-  std::size_t pos = 0;
-  while ((pos = lower.find(param, pos)) != std::string::npos) {
-    const bool boundary_ok = pos == 0 || lower[pos - 1] == ';' || lower[pos - 1] == ' ' || lower[pos - 1] == '\t';
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  const std::size_t n = header_value.size();
+  for (std::size_t pos = 0; pos + param.size() <= n; ++pos) {
+    bool match = true;
+    for (std::size_t k = 0; k < param.size() && match; ++k) match = lower(header_value[pos + k]) == param[k];
+    if (!match) continue;
+    const bool boundary_ok = pos == 0 || header_value[pos - 1] == ';' || header_value[pos - 1] == ' ' ||
+                             header_value[pos - 1] == '\t';
     std::size_t eq = pos + param.size();
-    while (eq < lower.size() && (lower[eq] == ' ' || lower[eq] == '\t')) ++eq;
-    if (!boundary_ok || eq >= lower.size() || lower[eq] != '=') {
-      pos += param.size();
-      continue;
-    }
+    while (eq < n && (header_value[eq] == ' ' || header_value[eq] == '\t')) ++eq;
+    if (!boundary_ok || eq >= n || header_value[eq] != '=') continue;
     std::size_t v = eq + 1;
-    while (v < header_value.size() && (header_value[v] == ' ' || header_value[v] == '\t')) ++v;
-    if (v < header_value.size() && header_value[v] == '"') {
+    while (v < n && (header_value[v] == ' ' || header_value[v] == '\t')) ++v;
+    if (v < n && header_value[v] == '"') {
       const auto close = header_value.find('"', v + 1);
       return std::string(header_value.substr(v + 1, close == std::string_view::npos ? std::string_view::npos : close - v - 1));
     }
     std::size_t e = v;
-    while (e < header_value.size() && header_value[e] != ';' && header_value[e] != ' ' && header_value[e] != '\t') ++e;
+    while (e < n && header_value[e] != ';' && header_value[e] != ' ' && header_value[e] != '\t') ++e;
     return std::string(header_value.substr(v, e - v));
   }
   return "";
@@ -359,9 +355,13 @@ struct Check {
       return false;
     }
     const bool html = content_type == "text/html";
-    const std::string name = (label.empty() ? std::string("body") : label) + " (" + content_type +
-                             (cte == "base64" || cte == "quoted-printable" ? ", " + cte : std::string()) + ")";
-    const Place p(*this, name);
+    const bool encoded = cte == "base64" || cte == "quoted-printable";
+    const Place p1(*this, label.empty() ? std::string_view("body") : std::string_view(label));
+    const Place p2(*this, " (");
+    const Place p3(*this, content_type);
+    const Place p4(*this, encoded ? ", " : "");
+    const Place p5(*this, encoded ? std::string_view(cte) : std::string_view());
+    const Place p6(*this, ")");
     if (cte == "base64") return text(decode_base64(body), html, true);
     if (cte == "quoted-printable") return text(decode_quoted_printable(body), html, true);
     return text(body, html, true);

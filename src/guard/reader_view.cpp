@@ -8,6 +8,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 #if defined(__SSE2__)
@@ -45,16 +46,21 @@ CharClass classify(char32_t cp) {
   return k_keep;
 }
 
-// The classes of the Basic Multilingual Plane, computed once at start-up (a few ms).
-const std::array<std::uint8_t, 0x10000> k_bmp_classes = [] {
-  std::array<std::uint8_t, 0x10000> t{};
-  for (char32_t cp = 0x80; cp < 0x10000; ++cp) t[cp] = classify(cp);
-  return t;
-}();
+// The classes of the Basic Multilingual Plane, computed on first use (about
+// 10 ms; commands that never read text outside ASCII skip it).
+const std::array<std::uint8_t, 0x10000>& bmp_classes() {
+  static const auto table = [] {
+    auto t = std::make_unique<std::array<std::uint8_t, 0x10000>>();
+    t->fill(k_keep);
+    for (char32_t cp = 0x80; cp < 0x10000; ++cp) (*t)[cp] = classify(cp);
+    return t;
+  }();
+  return *table;
+}
 
 CharClass class_of(char32_t cp) {
   if (cp < 0x80) return k_keep;
-  if (cp < 0x10000) return static_cast<CharClass>(k_bmp_classes[cp]);
+  if (cp < 0x10000) return static_cast<CharClass>(bmp_classes()[cp]);
   return classify(cp);
 }
 
@@ -103,6 +109,10 @@ void append_folded(std::string& out, char32_t cp) {
 // `cp` = U+FFFD and length 1 for a malformed byte.
 std::size_t decode_utf8(const char* p, const char* end, char32_t& cp) {
   const auto b0 = static_cast<unsigned char>(*p);
+  if (b0 >= 0xC2 && b0 < 0xE0 && end - p >= 2 && (static_cast<unsigned char>(p[1]) & 0xC0) == 0x80) {
+    cp = (static_cast<char32_t>(b0 & 0x1F) << 6) | (static_cast<unsigned char>(p[1]) & 0x3F);  // the common case
+    return 2;
+  }
   std::size_t len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
   if (len == 0 || b0 > 0xF4 || static_cast<std::size_t>(end - p) < len) {
     cp = k_replacement;
