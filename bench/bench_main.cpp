@@ -24,9 +24,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "campaign/audience_session.hpp"
+#include "compose/audience_session.hpp"
 #include "campaign/example.hpp"
-#include "campaign/sender.hpp"
+#include "send/sender.hpp"
 #include "delivery/transport.hpp"
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
@@ -58,7 +58,7 @@ int bench_render(const char* dir, long n) {
   util::Diagnostics diags;
   auto campaign = campaign::load_campaign(dir, diags);
   if (!campaign) return 2;
-  auto session = campaign::open_audience(*campaign, diags, {});
+  auto session = compose::open_audience(*campaign, diags, {});
   if (!session || util::error_count(diags) > 0) return 2;
   std::vector<audience::AudienceRow> rows;
   audience::AudienceRow row;
@@ -91,9 +91,9 @@ int bench_import(const char* dir) {
   std::filesystem::remove(db.string() + "-shm");
   auto store = store::open_sqlite_store(db.string());
   if (!store) return 2;
-  campaign::SendSummary summary;
+  send::SendSummary summary;
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = campaign::sync_audience(*campaign, **store, summary);
+  auto r = send::sync_audience(*campaign, **store, summary);
   const double wall = seconds_since(t0);
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());

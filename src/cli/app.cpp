@@ -6,7 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "campaign/sender.hpp"
+#include "send/sender.hpp"
 #include "cli/context.hpp"
 #include "util/log.hpp"
 
@@ -15,7 +15,7 @@ namespace blindcast::cli {
 namespace {
 
 void on_signal(int) {
-  campaign::request_stop();
+  send::request_stop();
   // A second signal ends the process at once (the store stays consistent).
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/example.hpp"
-#include "campaign/lint.hpp"
-#include "campaign/plan.hpp"
-#include "campaign/preview.hpp"
-#include "campaign/stages.hpp"
+#include "check/lint.hpp"
+#include "check/plan.hpp"
+#include "check/preview.hpp"
+#include "send/stages.hpp"
 #include "cli/context.hpp"
 #include "util/strings.hpp"
 
@@ -23,14 +23,14 @@ int cmd_init(const CommonOptions& opts) {
 }
 
 int cmd_lint(const CommonOptions& opts, long long sample) {
-  campaign::LintOptions lo;
+  check::LintOptions lo;
   if (sample > 0) lo.sample = sample;
-  const auto report_ = campaign::lint_campaign(opts.dir, lo);
+  const auto report_ = check::lint_campaign(opts.dir, lo);
   const auto errors = util::error_count(report_.diags);
   if (report_.loaded && sample <= 0 && !report_.content_hash.empty()) {
     // A full lint is one of the gates of the full stage: remember it for this content.
     if (auto store = open_store(opts)) {
-      (void)campaign::record_lint_result(**store, report_.content_hash,
+      (void)send::record_lint_result(**store, report_.content_hash,
                                          errors == 0 && report_.guard_violations == 0,
                                          errors + static_cast<std::size_t>(report_.guard_violations));
     }
@@ -83,7 +83,7 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
 
 int cmd_preview(const CommonOptions& opts, const std::string& out, const std::string& recipient) {
   util::Diagnostics diags;
-  auto files = campaign::write_previews(opts.dir, out, recipient, diags);
+  auto files = check::write_previews(opts.dir, out, recipient, diags);
   print_diagnostics(diags);
   if (!files) return report(files.error());
   bool blocked = false;
@@ -108,7 +108,7 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
 
 int cmd_plan(const CommonOptions& opts) {
   util::Diagnostics diags;
-  auto plan = campaign::make_plan(opts.dir, diags);
+  auto plan = check::make_plan(opts.dir, diags);
   if (!plan) {
     print_diagnostics(diags);
     return report(plan.error());

@@ -7,9 +7,9 @@
 #include <fmt/format.h>
 
 #include "campaign/example.hpp"
-#include "campaign/lint.hpp"
-#include "campaign/preview.hpp"
-#include "campaign/stages.hpp"
+#include "check/lint.hpp"
+#include "check/preview.hpp"
+#include "send/stages.hpp"
 #include "cli/context.hpp"
 #include "util/file.hpp"
 #include "util/strings.hpp"
@@ -49,7 +49,7 @@ int cmd_demo(const CommonOptions& in) {
               util::with_commas(k_rows).c_str());
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto lint = campaign::lint_campaign(dir, {});
+  const auto lint = check::lint_campaign(dir, {});
   const double lint_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (const auto& d : lint.diags) std::printf("   %s\n", d.str().c_str());
   std::printf("2. lint: %zu errors; %s recipients, %s rejected, %s duplicates; the privacy guard checked %s\n"
@@ -60,11 +60,11 @@ int cmd_demo(const CommonOptions& in) {
   if (util::error_count(lint.diags) > 0) return static_cast<int>(ExitCode::k_usage);
 
   if (auto store = open_store(opts)) {
-    (void)campaign::record_lint_result(**store, lint.content_hash, true, 0);
+    (void)send::record_lint_result(**store, lint.content_hash, true, 0);
   }
   util::Diagnostics diags;
   const auto preview_dir = dir / "out" / "preview";
-  auto previews = campaign::write_previews(dir, preview_dir, "", diags);
+  auto previews = check::write_previews(dir, preview_dir, "", diags);
   if (!previews) return report(previews.error());
   std::printf("3. preview: %zu messages, one per locale, in %s\n", previews->size(), preview_dir.string().c_str());
   for (const auto& p : *previews) std::printf("   %-6s %s\n", p.locale.c_str(), p.subject.c_str());

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
-#include "campaign/sender.hpp"
-#include "campaign/stages.hpp"
-#include "campaign/test_stage.hpp"
+#include "send/sender.hpp"
+#include "send/stages.hpp"
+#include "send/seed_stage.hpp"
 #include "cli/context.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -31,7 +31,7 @@ class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool quiet) : m_tty(!quiet && ::isatty(STDERR_FILENO) == 1), m_quiet(quiet) {}
 
-  void operator()(const campaign::SendProgress& p) {
+  void operator()(const send::SendProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     const double since = std::chrono::duration<double>(now - m_last).count();
     if (m_quiet || since < (m_tty ? 0.2 : 5.0)) return;
@@ -105,7 +105,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   }
   if (stage == "full") {
     // A forced send does not need lint to run: its result would only be listed.
-    auto gates = campaign::evaluate_gates(*loaded, **store, !force);
+    auto gates = send::evaluate_gates(*loaded, **store, !force);
     if (!gates) return report(gates.error());
     const auto closed = gates->closed_gates(opts.dir);
     if (!closed.empty() && !force) {
@@ -125,23 +125,23 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
       }
     }
   } else if (stage == "test") {
-    campaign::SendOptions so;
+    send::SendOptions so;
     so.stage = stage;
     so.transport_url = opts.transport;
     so.state_path = state_path(opts);
-    auto result = campaign::run_test_stage(*loaded, **store, so);
+    auto result = send::run_seed_stage(*loaded, **store, so);
     if (!result) return report(result.error());
     for (const auto& line : result->lines) std::printf("  %s\n", line.c_str());
     std::printf("test stage: %lld sent, %lld not delivered\n", static_cast<long long>(result->sent),
                 static_cast<long long>(result->failed));
     return result->failed > 0 ? static_cast<int>(ExitCode::k_runtime) : 0;
   }
-  campaign::SendOptions so;
+  send::SendOptions so;
   so.stage = stage;
   so.transport_url = opts.transport;
   so.state_path = state_path(opts);
   ProgressPrinter printer(opts.json);
-  auto summary = campaign::run_send(*loaded, **store, so, [&](const campaign::SendProgress& p) { printer(p); });
+  auto summary = send::run_send(*loaded, **store, so, [&](const send::SendProgress& p) { printer(p); });
   printer.finish();
   if (!summary) return report(summary.error());
   const auto& c = summary->counts;
@@ -189,7 +189,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
                   util::with_commas(c.possible_duplicates).c_str());
     }
     if (stage == "canary") {
-      auto verdict = campaign::canary_verdict(*loaded, **store, campaign::content_hash(opts.dir).value_or(""));
+      auto verdict = send::canary_verdict(*loaded, **store, campaign::content_hash(opts.dir).value_or(""));
       if (verdict) std::printf("canary: %s\n", verdict->why.c_str());
     }
   }
@@ -210,13 +210,13 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
   }
   auto store = open_store(opts);
   if (!store) return report(store.error());
-  auto gates = campaign::evaluate_gates(*loaded, **store, false);
+  auto gates = send::evaluate_gates(*loaded, **store, false);
   if (!gates) return report(gates.error());
   if (auto w = (*store)->add_approval(by, gates->content_hash); !w) return report(w.error());
   if (auto w = (*store)->append_event("approve", by, fmt::format("approved content {}", gates->content_hash)); !w) {
     return report(w.error());
   }
-  auto after = campaign::evaluate_gates(*loaded, **store, false);
+  auto after = send::evaluate_gates(*loaded, **store, false);
   if (!after) return report(after.error());
   std::printf("approved content %s by %s: %zu of %lld approvals\n", gates->content_hash.substr(0, 12).c_str(),
               by.c_str(), after->approvers.size(), static_cast<long long>(after->approvals_required));

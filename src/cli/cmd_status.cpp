@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
-#include "campaign/guard_setup.hpp"
-#include "campaign/halt.hpp"
-#include "campaign/stages.hpp"
+#include "compose/guard_setup.hpp"
+#include "send/halt.hpp"
+#include "send/stages.hpp"
 #include "cli/context.hpp"
 #include "util/mask.hpp"
 #include "util/strings.hpp"
@@ -37,7 +37,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   auto& s = **store;
   auto counts = s.counts();
   if (!counts) return report(counts.error());
-  auto halt = campaign::read_halt(s);
+  auto halt = send::read_halt(s);
   if (!halt) return report(halt.error());
   auto errors = s.recent_errors(10);
   auto events = s.events(audit ? 100000 : 10);
@@ -45,9 +45,9 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   const auto hash = campaign::content_hash(opts.dir).value_or("");
   util::Diagnostics ignored;
   const auto loaded = campaign::load_campaign(opts.dir, ignored);
-  std::optional<campaign::GateReport> gates;
+  std::optional<send::GateReport> gates;
   if (loaded) {
-    if (auto g = campaign::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
+    if (auto g = send::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
   }
   // A send updates "progress" after a batch, at most once a second; older than
   // 30 s means none is running.
@@ -165,12 +165,12 @@ int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::st
   auto store = open_store(opts);
   if (!store) return report(store.error());
   const std::string who = by.empty() ? login_name() : by;
-  campaign::HaltState h{"operator", reason, who, static_cast<std::int64_t>(std::time(nullptr)),
+  send::HaltState h{"operator", reason, who, static_cast<std::int64_t>(std::time(nullptr)),
                         campaign::content_hash(opts.dir).value_or("")};
-  auto existing = campaign::read_halt(**store);
+  auto existing = send::read_halt(**store);
   if (existing && *existing && (*existing)->kind == "guard") {
     std::printf("already halted by the privacy guard; recording the operator's halt in the audit log\n");
-  } else if (auto w = campaign::write_halt(**store, h); !w) {
+  } else if (auto w = send::write_halt(**store, h); !w) {
     return report(w.error());
   }
   if (auto w = (*store)->append_event("halt", who, reason); !w) return report(w.error());
@@ -181,7 +181,7 @@ int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::st
 int cmd_release(const CommonOptions& opts, const std::string& by) {
   auto store = open_store(opts);
   if (!store) return report(store.error());
-  auto halt = campaign::read_halt(**store);
+  auto halt = send::read_halt(**store);
   if (!halt) return report(halt.error());
   const std::string who = by.empty() ? login_name() : by;
   if (*halt && (*halt)->kind == "guard") {
@@ -195,14 +195,14 @@ int cmd_release(const CommonOptions& opts, const std::string& by) {
   }
   // The guard's ledger keeps its own halt (a limit tripped by any sender,
   // whatever its --state): released here too.
-  auto ledger = campaign::release_ledger(opts.dir);
+  auto ledger = compose::release_ledger(opts.dir);
   if (!ledger) return report(ledger.error());
   if (!*halt && ledger->empty()) {
     std::printf("%s is not halted\n", opts.dir.c_str());
     return 0;
   }
   if (*halt) {
-    if (auto w = campaign::clear_halt(**store); !w) return report(w.error());
+    if (auto w = send::clear_halt(**store); !w) return report(w.error());
     if (auto w = (*store)->append_event("release", who,
                                         fmt::format("released {} halt: {}", (*halt)->kind, (*halt)->reason));
         !w) {

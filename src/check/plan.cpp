@@ -1,0 +1,52 @@
+#include "check/plan.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "compose/audience_session.hpp"
+#include "delivery/providers.hpp"
+
+namespace blindcast::check {
+
+namespace {
+constexpr double k_unshaped_rate = 2000;  // messages per second assumed for a lane without a rate
+}
+
+Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& diags) {
+  auto campaign = campaign::load_campaign(dir, diags);
+  if (!campaign) return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
+  auto session = compose::open_audience(*campaign, diags, {});
+  if (!session) return std::unexpected(session.error());
+  SendPlan plan;
+  const delivery::LaneTable table(campaign->config.shaping);
+  std::map<std::string, std::int64_t> per_lane;
+  audience::AudienceRow row;
+  while (session->loader->next(row)) {
+    ++per_lane[table.lane_for(row.email.substr(row.email.rfind('@') + 1)).name];
+    ++plan.locales[row.locale.empty() ? "(default)" : row.locale];
+    ++plan.recipients;
+  }
+  plan.rejected = session->loader->stats().rejected;
+  plan.duplicates = session->loader->stats().duplicates;
+  for (const auto& lane : table.lanes()) {
+    const auto it = per_lane.find(lane.name);
+    if (it == per_lane.end()) continue;
+    // A shaped lane sends its burst at once, then at its rate; an unshaped one
+    // is estimated at k_unshaped_rate.
+    const double rate = lane.rate_per_second > 0 ? lane.rate_per_second : k_unshaped_rate;
+    const double burst = lane.rate_per_second > 0 ? (lane.burst > 0 ? lane.burst : std::max(1.0, rate)) : 0;
+    LanePlan lp{lane.name, it->second, lane.rate_per_second, lane.connections,
+                std::max(0.0, static_cast<double>(it->second) - burst) / rate};
+    plan.total_seconds = std::max(plan.total_seconds, lp.seconds);
+    plan.lanes.push_back(lp);
+  }
+  std::sort(plan.lanes.begin(), plan.lanes.end(),
+            [](const LanePlan& a, const LanePlan& b) { return a.seconds > b.seconds; });
+  if (plan.lanes.size() > 1 && plan.lanes[0].seconds > 2 * plan.lanes[1].seconds && plan.lanes[0].seconds > 60) {
+    plan.dominant_lane = plan.lanes[0].lane;
+  }
+  return plan;
+}
+
+}  // namespace blindcast::check

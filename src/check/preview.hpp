@@ -1,0 +1,31 @@
+// `preview`: writes the exact bytes that would be sent, as .eml files (mode
+// 0600: they hold personal data) — the first row of every locale in the
+// audience, or the one row of `recipient`. Every preview is checked by the
+// privacy guard; a message the guard would block is still written, for
+// inspection, and reported.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "util/diagnostic.hpp"
+#include "util/error.hpp"
+
+namespace blindcast::check {
+
+struct PreviewFile {
+  std::filesystem::path path;
+  std::string locale;
+  long line = 0;
+  std::string subject;
+  std::string guard_violation;  // empty when the guard passes it (masked)
+};
+
+// Writes previews of the campaign in `dir` into `out`.
+Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir,
+                                                const std::filesystem::path& out,
+                                                const std::string& recipient,
+                                                util::Diagnostics& diags);
+
+}  // namespace blindcast::check

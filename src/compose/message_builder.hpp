@@ -1,0 +1,59 @@
+// Turns one audience row into the exact bytes to send: render (templates and
+// catalogs), then compose (headers, MIME). The privacy guard is applied by the
+// caller on the result, never here.
+#pragma once
+
+#include <ctime>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "campaign/campaign.hpp"
+#include "campaign/secrets.hpp"
+#include "render/renderer.hpp"
+
+namespace blindcast::compose {
+
+struct BuildOptions {
+  std::string subject_prefix;              // "[TEST en] " for the test stage
+  std::optional<std::time_t> date;         // fixed Date (golden files); default now
+  std::string message_id;                  // fixed Message-ID; default a new one
+  std::string boundary;                    // fixed multipart boundary; default random
+};
+
+struct BuiltMessage {
+  std::string data;         // CRLF bytes
+  std::string subject;      // rendered subject (for previews and tests)
+};
+
+class MessageBuilder {
+ public:
+  // Binds `campaign`'s templates to the audience `columns`; findings go to `diags`.
+  MessageBuilder(const campaign::LoadedCampaign& campaign, std::vector<std::string> columns,
+                 util::Diagnostics& diags);
+
+  // Builds the message for the row (`fields` in column order) addressed to `email`.
+  std::expected<BuiltMessage, std::string> build(const std::vector<std::string>& fields,
+                                                 const std::string& email, const std::string& name,
+                                                 const std::string& locale,
+                                                 const BuildOptions& options = {});
+
+  // Signs every message with `secrets.dkim` and fills {{unsubscribe_token}}.
+  void use_secrets(const campaign::CampaignSecrets& secrets);
+  [[nodiscard]] const campaign::CampaignSecrets& secrets() const { return m_secrets; }
+
+  [[nodiscard]] render::Renderer& renderer() { return m_renderer; }
+  [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }
+
+ private:
+  const campaign::LoadedCampaign& m_campaign;
+  render::Renderer m_renderer;
+  std::string m_from;
+  std::string m_reply_to;
+  std::string m_envelope_from;
+  std::string m_from_domain;
+  campaign::CampaignSecrets m_secrets;
+};
+
+}  // namespace blindcast::compose
