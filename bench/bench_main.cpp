@@ -28,6 +28,7 @@
 #include "campaign/example.hpp"
 #include "send/sender.hpp"
 #include "delivery/transport.hpp"
+#include "send/audience_import.hpp"
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
 #include "mail/dkim_signer.hpp"
@@ -91,7 +92,7 @@ int bench_import(const char* dir) {
   std::filesystem::remove(db.string() + "-shm");
   auto store = store::open_sqlite_store(db.string());
   if (!store) return 2;
-  send::SendSummary summary;
+  send::ImportSummary summary;
   const auto t0 = std::chrono::steady_clock::now();
   auto r = send::sync_audience(*campaign, **store, summary);
   const double wall = seconds_since(t0);
@@ -179,28 +180,33 @@ int bench_wire(const char* url, long n, long size) {
   }
   std::string body;
   while (static_cast<long>(body.size()) < size) body += std::string(76, 'x') + "\r\n";
-  constexpr long k_batch = 500;
-  std::vector<delivery::OutgoingMessage> batch(static_cast<std::size_t>(k_batch));
+  // As the send engine does: at most a window of messages under way (2 x connections).
+  const long window = 2L * config.connections;
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = cpu_seconds();
   long sent = 0;
-  for (long first = 0; first < n; first += k_batch) {
-    const long count = std::min(k_batch, n - first);
-    batch.resize(static_cast<std::size_t>(count));
-    for (long i = 0; i < count; ++i) {
-      auto& m = batch[static_cast<std::size_t>(i)];
-      m.recipient_id = first + i + 1;
+  long submitted = 0;
+  long finished = 0;
+  std::vector<delivery::DeliveryResult> results;
+  while (finished < n) {
+    std::vector<delivery::OutgoingMessage> more;
+    for (; submitted < n && submitted - finished < window; ++submitted) {
+      delivery::OutgoingMessage m;
+      m.recipient_id = submitted + 1;
       m.envelope_from = "noreply@example.com";
-      m.recipient = fmt::format("user{}@example.com", first + i);
+      m.recipient = fmt::format("user{}@example.com", submitted);
       m.data = fmt::format("From: noreply@example.com\r\nTo: {}\r\nSubject: wire {}\r\n\r\n{}", m.recipient,
-                           first + i, body);
+                           submitted, body);
+      more.push_back(std::move(m));
     }
-    auto report = (*transport)->deliver(batch);
-    if (!report) {
-      std::fprintf(stderr, "%s\n", report.error().message.c_str());
+    if (!more.empty()) (*transport)->submit(std::move(more));
+    results.clear();
+    if (auto r = (*transport)->poll(std::chrono::milliseconds(10), results); !r) {
+      std::fprintf(stderr, "%s\n", r.error().message.c_str());
       return 1;
     }
-    for (const auto& r : report->results) sent += r.kind == delivery::DeliveryKind::k_sent ? 1 : 0;
+    for (const auto& r : results) sent += r.sent() ? 1 : 0;
+    finished += static_cast<long>(results.size());
   }
   const double wall = seconds_since(t0);
   std::printf("{\"bench\":\"wire\",\"messages\":%ld,\"sent\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,"

@@ -1,6 +1,7 @@
 // send: runs a stage, with live progress on a terminal and periodic log lines
 // without one.
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,6 +28,8 @@ std::string login_name() {
   return fmt::format("uid {}", ::getuid());
 }
 
+// A live line on a terminal (clipped to its width, redrawn in place); a
+// progress log line every 5 s without one.
 class ProgressPrinter {
  public:
   explicit ProgressPrinter(bool quiet) : m_tty(!quiet && ::isatty(STDERR_FILENO) == 1), m_quiet(quiet) {}
@@ -36,32 +39,33 @@ class ProgressPrinter {
     const double since = std::chrono::duration<double>(now - m_last).count();
     if (m_quiet || since < (m_tty ? 0.2 : 5.0)) return;
     m_last = now;
-    const double rate = p.elapsed_seconds > 0 ? static_cast<double>(p.sent_this_run) / p.elapsed_seconds : 0;
-    const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run);
-    const std::string eta = rate > 0 ? util::format_duration(static_cast<std::int64_t>(remaining / rate)) : "?";
-    // Per lane: sent, and deferred / bounced when any, and the shaped rate.
+    const double rate = p.recent_rate;
+    const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run - p.failed_this_run);
+    // Overall ETA: the slowest lane's, each lane at its own current rate.
+    double eta_seconds = rate > 0 ? static_cast<double>(remaining) / rate : -1;
     std::string lanes;
-    for (const auto& [lane, n] : p.sent_by_lane) {
-      lanes += fmt::format(" {}={}", lane, n);
-      const auto d = p.deferred_by_lane.find(lane);
-      const auto b = p.bounced_by_lane.find(lane);
-      if (d != p.deferred_by_lane.end() || b != p.bounced_by_lane.end()) {
-        lanes += fmt::format("(d{} b{})", d != p.deferred_by_lane.end() ? d->second : 0,
-                             b != p.bounced_by_lane.end() ? b->second : 0);
-      }
-      if (const auto r = p.rate_by_lane.find(lane); r != p.rate_by_lane.end()) {
+    for (const auto& [lane, todo] : p.todo_by_lane) {
+      const auto get = [&](const std::map<std::string, std::int64_t>& m) {
+        const auto it = m.find(lane);
+        return it == m.end() ? std::int64_t{0} : it->second;
+      };
+      const std::int64_t sent = get(p.sent_by_lane), deferred = get(p.deferred_by_lane), bounced = get(p.bounced_by_lane);
+      lanes += fmt::format(" {}={}/{}", lane, sent, todo);
+      if (deferred > 0 || bounced > 0) lanes += fmt::format("(d{} b{})", deferred, bounced);
+      if (const auto r = p.rate_by_lane.find(lane); r != p.rate_by_lane.end() && r->second > 0) {
+        const double left = static_cast<double>(std::max<std::int64_t>(0, todo - sent - bounced));
         lanes += fmt::format("@{:.0f}/min", r->second * 60);
-        // A shaped lane finishes at its own rate.
-        const auto todo = p.todo_by_lane.find(lane);
-        if (todo != p.todo_by_lane.end() && r->second > 0) {
-          const auto left = std::max<std::int64_t>(0, todo->second - n - (b != p.bounced_by_lane.end() ? b->second : 0));
-          lanes += fmt::format(" ETA {}", util::format_duration(static_cast<std::int64_t>(left / r->second)));
-        }
+        eta_seconds = std::max(eta_seconds, left / r->second);
       }
     }
-    const std::string line = fmt::format("sent {}/{}  {:.0f}/s  ETA {}  |{}", p.sent_this_run + p.done, p.total,
-                                         rate, eta, lanes);
+    const std::string eta = eta_seconds >= 0 ? util::format_duration(static_cast<std::int64_t>(eta_seconds)) : "?";
+    std::string line = fmt::format("sent {}/{}  {:.0f}/s  ETA {}  in flight {}  |{}", p.sent_this_run + p.done,
+                                   p.total, rate, eta, p.in_flight, lanes);
+    if (!p.last_reply.empty()) line += "  last: " + p.last_reply;
     if (m_tty) {
+      winsize ws{};
+      const std::size_t width = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+      if (line.size() >= width) line.resize(width - 1);  // one line, never wrapped
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       m_dirty = true;
     } else {
@@ -103,6 +107,9 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   if (!*id) {
     if (auto w = (*store)->set_meta("campaign_id", loaded->config.id); !w) return report(w.error());
   }
+  // One send owns the campaign at a time (whatever the stage).
+  auto lease = send::own_campaign(**store, opts.dir);
+  if (!lease) return report(lease.error());
   if (stage == "full") {
     // A forced send does not need lint to run: its result would only be listed.
     auto gates = send::evaluate_gates(*loaded, **store, !force);

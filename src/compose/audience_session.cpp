@@ -19,7 +19,7 @@ Result<AudienceSession> open_audience(const campaign::LoadedCampaign& campaign, 
   } else {
     diags.push_back({"campaign.toml", 0, util::Severity::k_error, secrets.error().message});
   }
-  for (const auto& c : session.builder->renderer().header_columns()) options.header_columns.insert(c);
+  for (const auto& c : render::header_variables(*campaign.templates, *campaign.catalogs)) options.header_columns.insert(c);
   auto loader = audience::AudienceLoader::open(csv, std::move(options));
   if (!loader) return std::unexpected(loader.error());
   session.loader = std::make_unique<audience::AudienceLoader>(std::move(*loader));

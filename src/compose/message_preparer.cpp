@@ -87,6 +87,20 @@ void MessagePreparer::submit(std::vector<store::StoredRecipient> rows) {
   m_work_ready.notify_one();
 }
 
+std::optional<std::vector<PreparedMessage>> MessagePreparer::try_take() {
+  std::lock_guard lock(m_mutex);
+  if (m_jobs.empty() || !m_jobs.front()->done) return std::nullopt;
+  auto job = std::move(m_jobs.front());
+  m_jobs.pop_front();
+  ++m_taken;
+  return std::move(job->out);
+}
+
+bool MessagePreparer::wait_ready(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(m_mutex);
+  return m_job_done.wait_for(lock, timeout, [&] { return !m_jobs.empty() && m_jobs.front()->done; });
+}
+
 std::vector<PreparedMessage> MessagePreparer::take() {
   std::unique_lock lock(m_mutex);
   if (m_jobs.empty()) return {};
@@ -108,7 +122,7 @@ void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>
     p.email = r.email;
     p.attempts = r.attempts;
     p.first_attempt_at = r.first_attempt_at;
-    p.lane = m_lanes->lane_for(r.email.substr(r.email.rfind('@') + 1)).name;
+    p.lane = !r.lane.empty() ? r.lane : m_lanes->lane_for(r.email.substr(r.email.rfind('@') + 1)).name;
     const std::string name = m_name_column >= 0 && static_cast<std::size_t>(m_name_column) < r.fields.size()
                                  ? std::string(util::trim(r.fields[static_cast<std::size_t>(m_name_column)]))
                                  : std::string();

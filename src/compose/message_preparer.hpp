@@ -7,6 +7,7 @@
 // one is delivered: preparing never waits for sending, nor sending for it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -50,6 +51,10 @@ class MessagePreparer {
   // The oldest submitted batch, built, in the order of its rows; waits for it.
   // Call only while pending() > 0.
   std::vector<PreparedMessage> take();
+  // The oldest submitted batch when it is built; nullopt when none is ready.
+  std::optional<std::vector<PreparedMessage>> try_take();
+  // Waits up to `timeout` for the oldest batch to be built; true when it is.
+  bool wait_ready(std::chrono::milliseconds timeout);
   // Batches submitted and not yet taken.
   [[nodiscard]] std::size_t pending() const { return m_submitted - m_taken; }
 
@@ -81,7 +86,7 @@ class MessagePreparer {
   std::shared_ptr<const CampaignGuard> m_guard;
   std::string m_envelope_from;
   int m_name_column = -1;
-  std::unique_ptr<delivery::LaneTable> m_lanes;
+  std::unique_ptr<delivery::LaneTable> m_lanes;  // for rows without a stored lane
 };
 
 }  // namespace blindcast::compose

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "delivery/transport.hpp"
 
 namespace blindcast::delivery {
 

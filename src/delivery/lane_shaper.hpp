@@ -4,10 +4,12 @@
 // period without one, the rate climbs back by a tenth of the configured rate
 // per period (additive increase, multiplicative decrease). Lanes are
 // independent: one lane's empty bucket never blocks another lane.
-// Pure logic on an injected clock; not thread-safe (the pool's I/O thread owns it).
+// Pure logic on an injected clock; not thread-safe (the send engine's journal
+// thread owns it).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,7 +19,12 @@
 
 namespace blindcast::delivery {
 
-struct LaneStatus;
+struct LaneStatus {
+  std::string name;
+  double configured_rate = 0;  // messages per second
+  double rate = 0;             // now, after throttling
+  std::int64_t throttled_at = 0;
+};
 
 class LaneShaper {
  public:
@@ -30,6 +37,8 @@ class LaneShaper {
   bool try_acquire(const std::string& lane, Clock::time_point now);
   // A message of `lane` finished or went back to the queue.
   void release(const std::string& lane);
+  // True when `lane` is shaped (has a rate).
+  [[nodiscard]] bool shaped(const std::string& lane) const { return m_lanes.contains(lane); }
   // Seconds from `now` until message number `position` (0 = next) of `lane` may start.
   [[nodiscard]] double wait_for(const std::string& lane, std::size_t position, Clock::time_point now) const;
   // Records a throttling reply; returns a log line when the rate changed.

@@ -75,14 +75,39 @@ Result<std::unique_ptr<MaildirTransport>> MaildirTransport::open(const std::file
 
 std::string MaildirTransport::describe() const { return "maildir:" + m_root.string(); }
 
-Result<DeliveryReport> MaildirTransport::deliver(std::span<const OutgoingMessage> messages) {
+void MaildirTransport::submit(std::vector<OutgoingMessage> messages) {
+  m_submitted.fetch_add(messages.size());
+  {
+    std::lock_guard lock(m_mutex);
+    for (auto& m : messages) m_inbox.push_back(std::move(m));
+  }
+  m_wake.notify_one();
+}
+
+void MaildirTransport::stop_starting() {
+  m_stopped.store(true);
+  m_wake.notify_one();
+}
+
+Result<void> MaildirTransport::poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) {
+  std::vector<OutgoingMessage> messages;
+  {
+    std::unique_lock lock(m_mutex);
+    m_wake.wait_for(lock, max_wait, [&] { return !m_inbox.empty() || m_stopped.load(); });
+    messages.swap(m_inbox);
+  }
+  if (messages.empty()) return {};
+  m_returned.fetch_add(messages.size());
   if (m_stopped.load()) {
-    DeliveryReport report;
     for (const auto& m : messages) {
-      report.results.push_back({m.recipient_id, DeliveryKind::k_not_attempted, "not attempted: sending was stopped",
-                                false, "", 0});
+      DeliveryResult r;
+      r.recipient_id = m.recipient_id;
+      r.attempted = false;
+      r.phase = Phase::k_none;
+      r.reply = "not attempted: sending was stopped";
+      results.push_back(std::move(r));
     }
-    return report;
+    return {};
   }
   std::vector<std::string> names;
   names.reserve(messages.size());
@@ -101,21 +126,23 @@ Result<DeliveryReport> MaildirTransport::deliver(std::span<const OutgoingMessage
   if (::syncfs(m_tmp_fd) != 0) {
     return fail(fmt::format("maildir: sync failed: {}", std::strerror(errno)), ExitCode::k_runtime);
   }
-  DeliveryReport report;
-  auto& results = report.results;
-  results.reserve(messages.size());
   for (std::size_t i = 0; i < messages.size(); ++i) {
     if (::renameat(m_tmp_fd, names[i].c_str(), m_new_fd, names[i].c_str()) != 0) {
       return fail(fmt::format("maildir: cannot move {} into new/: {}", names[i], std::strerror(errno)),
                   ExitCode::k_runtime);
     }
-    results.push_back({messages[i].recipient_id, DeliveryKind::k_sent, "250 written to maildir", false, "", 250});
   }
   if (::fsync(m_new_fd) != 0) {
     return fail(fmt::format("maildir: fsync of new/ failed: {}", std::strerror(errno)), ExitCode::k_runtime);
   }
-  return report;
+  for (const auto& m : messages) {
+    DeliveryResult r;
+    r.recipient_id = m.recipient_id;
+    r.code = 250;
+    r.reply = "250 written to maildir";
+    results.push_back(std::move(r));
+  }
+  return {};
 }
-
 
 }  // namespace blindcast::delivery

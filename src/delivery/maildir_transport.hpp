@@ -2,16 +2,18 @@
 // tmp/ and renamed into new/ (the Maildir protocol), exactly the bytes that
 // would go on the wire.
 //
-// Durability per batch: all files are written, the file system is synced once
-// (syncfs), the files are renamed, and new/ is fsynced — a group commit, so a
-// batch of a thousand costs two syncs instead of a thousand. File names derive
+// Durability per group: every message submitted since the last poll() is
+// written, the file system is synced once (syncfs), the files are renamed,
+// and new/ is fsynced — a group commit, so a group of a hundred costs two
+// syncs instead of a hundred. File names derive
 // from the campaign id and the message's delivery key, so a message retried
 // after a crash replaces its earlier copy instead of adding a second one.
 #pragma once
 
 #include <atomic>
-
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 
 #include "delivery/transport.hpp"
 
@@ -27,8 +29,12 @@ class MaildirTransport final : public Transport {
   MaildirTransport& operator=(const MaildirTransport&) = delete;
 
   [[nodiscard]] std::string describe() const override;
-  Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) override;
-  void stop_starting() override { m_stopped.store(true); }
+  void submit(std::vector<OutgoingMessage> messages) override;
+  Result<void> poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) override;
+  [[nodiscard]] std::size_t unfinished() const override { return m_submitted.load() - m_returned.load(); }
+  void stop_starting() override;
+  [[nodiscard]] bool paced() const override { return false; }
+  [[nodiscard]] bool idempotent() const override { return true; }
 
  private:
   MaildirTransport(std::filesystem::path root, std::string campaign_id, int tmp_fd, int new_fd);
@@ -38,6 +44,11 @@ class MaildirTransport final : public Transport {
   int m_tmp_fd = -1;
   int m_new_fd = -1;
   std::atomic<bool> m_stopped{false};
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  std::vector<OutgoingMessage> m_inbox;
+  std::atomic<std::size_t> m_submitted{0};
+  std::atomic<std::size_t> m_returned{0};
 };
 
 }  // namespace blindcast::delivery

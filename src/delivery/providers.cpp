@@ -84,4 +84,10 @@ const LaneDefaults& LaneTable::lane_for(std::string_view domain) const {
   return m_lanes.back();  // default
 }
 
+LaneTable LaneTable::unpaced() const {
+  LaneTable t = *this;
+  for (auto& l : t.m_lanes) l.rate_per_second = 0;
+  return t;
+}
+
 }  // namespace blindcast::delivery

@@ -31,6 +31,8 @@ class LaneTable {
   // The lane of an A-label `domain`.
   [[nodiscard]] const LaneDefaults& lane_for(std::string_view domain) const;
   [[nodiscard]] const std::vector<LaneDefaults>& lanes() const { return m_lanes; }
+  // The same lanes without rates (for a transport no provider throttles).
+  [[nodiscard]] LaneTable unpaced() const;
 
  private:
   std::vector<LaneDefaults> m_lanes;  // custom lanes first, "default" last

@@ -14,8 +14,6 @@
 
 #include <fmt/format.h>
 
-#include "delivery/lane_shaper.hpp"
-#include "delivery/reply_policy.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
 
@@ -24,9 +22,6 @@ namespace blindcast::delivery {
 namespace {
 
 constexpr int k_max_consecutive_failures = 3;
-// A message its lane cannot start within this many seconds goes back to the
-// store with the time it can, so a slow lane never holds up a batch.
-constexpr double k_shaping_horizon = 2.0;
 
 // Reply pacing (see Impl::pace). A busy server answers the connections one at
 // a time, and each answer would wake the delivery thread on its own: a sleep
@@ -42,8 +37,6 @@ constexpr auto k_max_pace = std::chrono::microseconds(300);
 constexpr auto k_min_pace = std::chrono::microseconds(20);
 // Replies over which the interval between replies is measured.
 constexpr std::size_t k_pace_sample = 64;
-
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 struct ParsedUrl {
   bool implicit_tls = false;
@@ -99,32 +92,26 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::string description;
   int target = 8;
   std::vector<std::shared_ptr<SmtpConnection>> connections;
-  std::function<bool()> stop_check;
-  std::unique_ptr<LaneShaper> shaper;  // null: no shaping
 
-  // Batches under way: the one deliver() was called with, and the next one
-  // when it was offered and taken while the first one's last messages were
-  // still in progress. Messages are named by tokens: batch serial << 32 | index.
-  struct Active {
-    std::uint64_t serial = 0;
-    std::span<const OutgoingMessage> batch;
-    std::vector<std::optional<DeliveryResult>> results;
-    std::size_t done = 0;
-  };
-  std::deque<Active> active;
-  std::uint64_t next_serial = 1;
-  std::deque<std::size_t> queue;  // tokens not yet handed to a connection
-  std::size_t in_progress = 0;
-  // Batches offered by the sending thread (offer()), taken in order by the
-  // delivery loop when its queue runs dry.
-  std::mutex offer_mutex;
-  std::deque<std::span<const OutgoingMessage>> offers;
-  std::atomic<bool> has_offer{false};
+  // Messages submitted from other threads, not yet taken by the I/O thread.
+  std::mutex inbox_mutex;
+  std::vector<OutgoingMessage> inbox;
+  std::atomic<bool> has_inbox{false};
+  std::atomic<std::size_t> submitted{0};
+  std::atomic<std::size_t> returned{0};
   std::atomic<bool> stop_requested{false};  // stop_starting(): sticky
+
+  // Messages on the I/O thread, by slot: queued (not yet handed to a
+  // connection) or in progress on one.
+  std::vector<std::optional<OutgoingMessage>> slots;
+  std::vector<std::size_t> free_slots;
+  std::deque<std::size_t> queue;
+  std::size_t in_progress = 0;
+  std::vector<DeliveryResult> ready;  // results poll() has not returned yet
+
   int consecutive_failures = 0;
   std::string last_failure;
   std::string fatal;
-  bool stopping = false;
   std::chrono::steady_clock::time_point last_tick{};
   // Reply pacing: replies counted since `sample_start`, and the measured mean
   // interval between two replies (zero: not measured yet).
@@ -132,98 +119,72 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::chrono::steady_clock::time_point sample_start{};
   std::chrono::nanoseconds reply_interval{0};
 
-  static std::size_t token(std::uint64_t serial, std::size_t index) {
-    return static_cast<std::size_t>((serial << 32) | index);
-  }
-  Active& slot(std::size_t t) {
-    const std::uint64_t serial = static_cast<std::uint64_t>(t) >> 32;
-    for (auto& a : active) {
-      if (a.serial == serial) return a;
-    }
-    std::abort();  // a token outlived its batch: a bug, never bad input
-  }
-  static std::size_t index_of(std::size_t t) { return t & 0xFFFFFFFFu; }
-  const OutgoingMessage& msg(std::size_t t) { return slot(t).batch[index_of(t)]; }
+  const OutgoingMessage& msg(std::size_t slot) { return *slots[slot]; }
 
-  void set(std::size_t t, DeliveryResult r) {
-    Active& a = slot(t);
-    auto& cell = a.results[index_of(t)];
-    if (cell) return;
-    cell = std::move(r);
-    ++a.done;
+  // Hands the result of `slot` back and frees the slot.
+  void finish(std::size_t slot, DeliveryResult r) {
+    r.recipient_id = msg(slot).recipient_id;
+    ready.push_back(std::move(r));
+    slots[slot].reset();
+    free_slots.push_back(slot);
+  }
+
+  // Moves what other threads submitted into the queue.
+  void take_inbox() {
+    if (!has_inbox.load(std::memory_order_acquire)) return;
+    std::vector<OutgoingMessage> taken;
+    {
+      std::lock_guard lock(inbox_mutex);
+      taken.swap(inbox);
+      has_inbox.store(false, std::memory_order_release);
+    }
+    for (auto& m : taken) {
+      std::size_t slot;
+      if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+      } else {
+        slot = slots.size();
+        slots.emplace_back();
+      }
+      slots[slot] = std::move(m);
+      queue.push_back(slot);
+    }
   }
 
   std::optional<std::size_t> next_message() override {
-    if (stopping || !fatal.empty()) return std::nullopt;
-    if (queue.empty() && has_offer.load(std::memory_order_acquire)) take_offers();
+    if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
+    if (queue.empty()) take_inbox();
     if (queue.empty()) return std::nullopt;
-    if (!shaper) {
-      const std::size_t i = queue.front();
-      queue.pop_front();
-      ++in_progress;
-      return i;
-    }
-    // The first queued message whose lane may start one now.
-    const auto now = LaneShaper::Clock::now();
-    std::vector<std::string_view> blocked;
-    for (auto it = queue.begin(); it != queue.end(); ++it) {
-      const std::string& lane = msg(*it).lane;
-      if (std::find(blocked.begin(), blocked.end(), lane) != blocked.end()) continue;
-      if (shaper->try_acquire(lane, now)) {
-        const std::size_t i = *it;
-        queue.erase(it);
-        ++in_progress;
-        return i;
-      }
-      blocked.push_back(lane);
-    }
-    return std::nullopt;
+    const std::size_t slot = queue.front();
+    queue.pop_front();
+    ++in_progress;
+    return slot;
   }
 
-  void requeue(std::size_t index) override {
+  void requeue(std::size_t slot) override {
     --in_progress;
-    if (shaper) shaper->release(msg(index).lane);
-    queue.push_front(index);
+    queue.push_front(slot);
   }
 
-  void result(std::size_t index, const smtp::SessionEvent& e) override {
+  void result(std::size_t slot, const smtp::SessionEvent& e) override {
     --in_progress;
     ++replies;
-    if (shaper) {
-      shaper->release(msg(index).lane);
-      if (!e.connection_lost &&
-          classify_reply(e.reply.code, e.reply.enhanced, e.reply.summary()).throttling) {
-        if (auto line = shaper->throttled(msg(index).lane, LaneShaper::Clock::now())) util::log_warn(*line);
-      }
-    }
     if (e.connection_lost && !e.maybe_delivered) {
       // Nothing of it reached the end of DATA: try it on another connection.
       ++consecutive_failures;
       last_failure = e.detail;
-      queue.push_front(index);
+      queue.push_front(slot);
       return;
     }
     DeliveryResult r;
-    r.recipient_id = msg(index).recipient_id;
-    r.reply = e.reply.summary();
     r.code = e.connection_lost ? 0 : e.reply.code;
     r.enhanced = e.reply.enhanced;
+    r.reply = e.connection_lost ? e.detail : e.reply.summary();
+    r.phase = e.at_data_end ? Phase::k_data_end : Phase::k_envelope;
     r.maybe_delivered = e.maybe_delivered;
-    switch (e.outcome) {
-      case smtp::Outcome::k_sent:
-        r.kind = DeliveryKind::k_sent;
-        consecutive_failures = 0;
-        break;
-      case smtp::Outcome::k_deferred:
-        r.kind = DeliveryKind::k_deferred;
-        if (e.connection_lost) r.reply = e.detail;
-        break;
-      case smtp::Outcome::k_bounced:
-        r.kind = DeliveryKind::k_bounced;
-        consecutive_failures = 0;
-        break;
-    }
-    set(index, std::move(r));
+    if (e.outcome != smtp::Outcome::k_deferred) consecutive_failures = 0;
+    finish(slot, std::move(r));
   }
 
   void connection_failed(const std::string& detail, bool is_fatal) override {
@@ -234,46 +195,9 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   void connection_closed(SmtpConnection*) override {}
 
-  smtp::Message message(std::size_t index) override {
-    const auto& m = msg(index);
-    return smtp::Message{index, m.envelope_from, m.recipient, m.data, m.traits};
-  }
-
-  // Starts `messages` as a batch under way: its messages join the queue,
-  // except those whose lane cannot start them soon (they go back to the
-  // store with the time it can, rounded down: early, the bucket holds them;
-  // late, the lane would idle).
-  void admit(std::span<const OutgoingMessage> messages) {
-    Active& a = active.emplace_back();
-    a.serial = next_serial++;
-    a.batch = messages;
-    a.results.assign(messages.size(), std::nullopt);
-    const auto now = LaneShaper::Clock::now();
-    std::map<std::string, std::size_t> position;
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      const std::size_t t = token(a.serial, i);
-      if (shaper) {
-        const double wait = shaper->wait_for(messages[i].lane, position[messages[i].lane]++, now);
-        if (wait > k_shaping_horizon) {
-          set(t, DeliveryResult{messages[i].recipient_id, DeliveryKind::k_not_attempted,
-                                fmt::format("lane {} is at its rate; due in {:.0f}s", messages[i].lane, wait), false,
-                                "", 0, unix_now() + static_cast<std::int64_t>(std::floor(wait))});
-          continue;
-        }
-      }
-      queue.push_back(t);
-    }
-  }
-
-  // Admits the offered batches, oldest first.
-  void take_offers() {
-    std::deque<std::span<const OutgoingMessage>> taken;
-    {
-      std::lock_guard lock(offer_mutex);
-      taken.swap(offers);
-      has_offer.store(false, std::memory_order_release);
-    }
-    for (const auto& b : taken) admit(b);
+  smtp::Message message(std::size_t slot) override {
+    const auto& m = msg(slot);
+    return smtp::Message{slot, m.envelope_from, m.recipient, m.data, m.traits};
   }
 
   std::size_t open_connections() const {
@@ -286,7 +210,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     std::erase_if(connections, [](const auto& c) { return c->closed(); });
     for (auto& c : connections) c->wake();
     const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(target), queue.size() + in_progress);
-    while (connections.size() < want && fatal.empty() && !stopping &&
+    while (connections.size() < want && fatal.empty() && !stop_requested.load(std::memory_order_relaxed) &&
            consecutive_failures < k_max_consecutive_failures) {
       auto c = std::make_shared<SmtpConnection>(io, tls, *this, settings);
       connections.push_back(c);
@@ -310,11 +234,12 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     if (wait >= k_min_pace) std::this_thread::sleep_for(wait);
   }
 
-  void drain_queue(DeliveryKind kind, const std::string& reply) {
+  // Ends every queued message with `r` (its recipient filled in per message).
+  void drain_queue(const DeliveryResult& r) {
     while (!queue.empty()) {
-      const std::size_t t = queue.front();
+      const std::size_t slot = queue.front();
       queue.pop_front();
-      set(t, DeliveryResult{msg(t).recipient_id, kind, reply, false, "", 0});
+      finish(slot, r);
     }
   }
 };
@@ -366,82 +291,78 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   impl->description = fmt::format("{} ({} connections{})", config.url, impl->target,
                                   s.verify ? ", TLS verified" : "");
-  if (!config.lanes.empty()) {
-    impl->shaper = std::make_unique<LaneShaper>(config.lanes, config.throttle_quiet_seconds, LaneShaper::Clock::now());
-  }
   return std::unique_ptr<SmtpTransport>(new SmtpTransport(std::move(impl)));
 }
 
 std::string SmtpTransport::describe() const { return m_impl->description; }
 
-void SmtpTransport::set_stop_check(std::function<bool()> check) { m_impl->stop_check = std::move(check); }
-
-void SmtpTransport::offer(std::span<const OutgoingMessage> next) {
+void SmtpTransport::submit(std::vector<OutgoingMessage> messages) {
   Impl& p = *m_impl;
-  std::lock_guard lock(p.offer_mutex);
-  p.offers.push_back(next);
-  p.has_offer.store(true, std::memory_order_release);
+  if (messages.empty()) return;
+  p.submitted.fetch_add(messages.size());
+  {
+    std::lock_guard lock(p.inbox_mutex);
+    if (p.inbox.empty()) {
+      p.inbox = std::move(messages);
+    } else {
+      for (auto& m : messages) p.inbox.push_back(std::move(m));
+    }
+    p.has_inbox.store(true, std::memory_order_release);
+  }
+  asio::post(p.io, [] {});  // wakes a poll() waiting for replies
 }
 
-void SmtpTransport::stop_starting() { m_impl->stop_requested.store(true); }
+std::size_t SmtpTransport::unfinished() const { return m_impl->submitted.load() - m_impl->returned.load(); }
 
-Result<DeliveryReport> SmtpTransport::deliver(std::span<const OutgoingMessage> messages) {
+void SmtpTransport::stop_starting() {
+  m_impl->stop_requested.store(true);
+  asio::post(m_impl->io, [] {});
+}
+
+Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) {
   Impl& p = *m_impl;
-  p.consecutive_failures = 0;
-  p.replies = 0;
-  p.sample_start = std::chrono::steady_clock::now();
-  p.io.restart();
-  // A stop asked for between batches holds from the first message on.
-  p.stopping = p.stop_requested.load() || (p.stop_check && p.stop_check());
-  // The batch may be under way already: offered, and taken while the one
-  // before it finished. Offers are taken in order, so it is then the oldest.
-  const auto is_this = [&](const Impl::Active& a) {
-    return a.batch.data() == messages.data() && a.batch.size() == messages.size();
-  };
-  if (std::none_of(p.active.begin(), p.active.end(), is_this)) {
-    // Not taken yet: take the offers in order (this batch is among them), or
-    // start it now if it was never offered.
-    if (p.has_offer.load(std::memory_order_acquire)) p.take_offers();
-    if (std::none_of(p.active.begin(), p.active.end(), is_this)) p.admit(messages);
+  if (p.sample_start == std::chrono::steady_clock::time_point{}) p.sample_start = std::chrono::steady_clock::now();
+  p.take_inbox();
+  if (p.stop_requested.load()) {
+    DeliveryResult r;
+    r.attempted = false;
+    r.phase = Phase::k_none;
+    r.reply = "not attempted: sending was stopped";
+    p.drain_queue(r);
   }
-  const std::uint64_t serial = std::find_if(p.active.begin(), p.active.end(), is_this)->serial;
-  const auto current = [&]() -> Impl::Active& { return p.slot(Impl::token(serial, 0)); };
-
-  auto last_check = std::chrono::steady_clock::now();
-  while (current().done < messages.size()) {
-    if (p.stop_check && std::chrono::steady_clock::now() - last_check > std::chrono::milliseconds(200)) {
-      last_check = std::chrono::steady_clock::now();
-      if (!p.stopping && p.stop_check()) p.stopping = true;
-    }
-    if (!p.stopping && p.stop_requested.load()) p.stopping = true;
-    if (!p.fatal.empty()) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: " + p.fatal);
-    if (p.stopping) p.drain_queue(DeliveryKind::k_not_attempted, "not attempted: sending was stopped");
-    if (p.consecutive_failures >= k_max_consecutive_failures && p.in_progress == 0) {
-      p.drain_queue(DeliveryKind::k_deferred, "451 4.4.1 " + p.last_failure);
-    }
-    p.ensure_connections();
-    if (current().done >= messages.size()) break;
-    // With shaping, look again often: a lane's next token may be due any moment.
-    p.io.run_one_for(std::chrono::milliseconds(p.shaper ? 10 : 100));
+  if (!p.fatal.empty()) {
+    DeliveryResult r;
+    r.attempted = false;
+    r.settings_failure = true;
+    r.phase = Phase::k_none;
+    r.reply = "not attempted: " + p.fatal;
+    p.drain_queue(r);
+  }
+  if (p.consecutive_failures >= k_max_consecutive_failures && p.in_progress == 0 && !p.queue.empty()) {
+    // The server cannot be reached: every queued message waits for a retry.
+    DeliveryResult r;
+    r.code = 451;
+    r.enhanced = "4.4.1";
+    r.phase = Phase::k_connect;
+    r.reply = "451 4.4.1 " + p.last_failure;
+    p.drain_queue(r);
+    p.consecutive_failures = 0;  // the next submitted messages try again
+  }
+  p.ensure_connections();
+  if (p.ready.empty()) {
+    p.pace(std::chrono::steady_clock::now());
+    p.io.run_one_for(max_wait);
     p.io.poll();  // whatever else is ready, before the connections are looked at again
-    const auto now = std::chrono::steady_clock::now();
-    if (now - p.last_tick > std::chrono::milliseconds(100)) {
-      p.last_tick = now;
-      for (auto& c : p.connections) c->check_deadline(now);
-      if (p.shaper) {
-        for (const auto& line : p.shaper->recover(now)) util::log_info(line);
-      }
-    }
-    if (current().done < messages.size()) p.pace(now);
   }
-  DeliveryReport report;
-  // A settings failure (AUTH refused) stays: later batches are not attempted.
-  report.fatal = p.fatal;
-  if (p.shaper) report.lanes = p.shaper->status(LaneShaper::Clock::now(), unix_now());
-  report.results.reserve(messages.size());
-  for (auto& r : current().results) report.results.push_back(std::move(*r));
-  std::erase_if(p.active, [&](const Impl::Active& a) { return a.serial == serial; });
-  return report;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - p.last_tick > std::chrono::milliseconds(100)) {
+    p.last_tick = now;
+    for (auto& c : p.connections) c->check_deadline(now);
+  }
+  p.returned.fetch_add(p.ready.size());
+  for (auto& r : p.ready) results.push_back(std::move(r));
+  p.ready.clear();
+  return {};
 }
 
 }  // namespace blindcast::delivery

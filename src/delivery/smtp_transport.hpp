@@ -12,16 +12,16 @@
 // - credentials only over TLS, or in clear to a loopback address;
 // - per-phase timeouts from the session's state table;
 // - a connection lost before the end of DATA returns its message to the
-//   queue; lost after it, the message is "deferred, maybe delivered";
-// - batches overlap: a batch offered (offer()) while another is delivered is
-//   started as soon as the other's messages are all handed out, so the
-//   connections do not drain and idle at every batch boundary; deliver()
-//   still returns one batch's results, when all of them are known;
-// - a settings failure stays for the transport's life: later batches are
-//   reported not attempted;
+//   queue; lost after it, the message is "no reply, maybe delivered";
+// - submitted messages join one queue; a connection takes the next as soon as
+//   it can (with PIPELINING, right behind the previous end of DATA), and each
+//   result goes back on its own as soon as it is known;
+// - a settings failure (AUTH refused, TLS required but absent) stays for the
+//   transport's life: every queued and later message comes back not
+//   attempted, marked as a settings failure;
 // - three connection failures in a row with nothing delivered in between
-//   defer the rest of the batch with the reason; a settings failure (AUTH
-//   refused, TLS required but absent) stops the batch and is reported as fatal.
+//   end every queued message with "451 4.4.1" and the reason (the outcome
+//   policy schedules their retry); the next messages try again.
 #pragma once
 
 #include <functional>
@@ -40,10 +40,10 @@ class SmtpTransport final : public Transport {
   SmtpTransport& operator=(const SmtpTransport&) = delete;
 
   [[nodiscard]] std::string describe() const override;
-  Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) override;
-  void offer(std::span<const OutgoingMessage> next) override;
+  void submit(std::vector<OutgoingMessage> messages) override;
+  Result<void> poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) override;
+  [[nodiscard]] std::size_t unfinished() const override;
   void stop_starting() override;
-  void set_stop_check(std::function<bool()> check) override;
 
   struct Impl;
 

@@ -1,21 +1,26 @@
-// The seam between the sender and a way of delivering mail.
+// The seam between a sender and a way of delivering mail.
 //
 // Policy: a message carries exactly one recipient — there is no way to hand a
 // transport a list of recipients for one message (SPEC §3 invariant 1, §5).
 // The caller has already run the privacy guard on `data` and recorded the
-// recipient as in flight before calling deliver(). Transports report one
-// result per message, in order; a transport-wide failure (cannot write, cannot
-// connect) is an Error and nothing after it is reported as sent.
+// recipient as in flight before it submits the message.
+//
+// A transport is a stream: submit() hands messages over (from any thread),
+// they start in the order given as soon as the transport can, and poll()
+// (on the one delivery thread) returns each result as soon as it is known,
+// in whatever order they finish, so one slow reply never holds up the rest.
+// A result states the facts (reply, phase, whether it may have arrived);
+// what they mean is delivery/outcome_policy's decision, nobody else's.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
+#include "delivery/outcome_policy.hpp"
 #include "delivery/providers.hpp"
 #include "smtp/data_traits.hpp"
 #include "util/error.hpp"
@@ -23,44 +28,31 @@
 namespace blindcast::delivery {
 
 struct OutgoingMessage {
-  std::int64_t recipient_id = 0;
-  std::string delivery_key;   // unique per (stage, recipient); makes retries idempotent where possible
+  std::int64_t recipient_id = 0;  // echoed in the result; unique among the messages under way
+  std::string delivery_key;       // unique per (stage, recipient); makes retries idempotent where possible
   std::string envelope_from;
-  std::string recipient;      // the one envelope recipient
-  std::string data;           // exact bytes, CRLF line ends, already guarded
-  std::string lane;           // provider lane, for shaping
+  std::string recipient;          // the one envelope recipient
+  std::string data;               // exact bytes, CRLF line ends, already guarded
+  std::string lane;               // provider lane (for logs; the sender shapes lanes)
   std::optional<smtp::DataTraits> traits;  // smtp::scan_data(data), when the builder did it
 };
 
-enum class DeliveryKind {
-  k_sent,
-  k_deferred,       // try again later
-  k_bounced,        // permanent failure
-  k_failed,         // local failure that retrying will not fix
-  k_not_attempted,  // no byte of it was sent (the transport stopped first)
-};
-
+// What happened to one message, as the transport saw it.
 struct DeliveryResult {
   std::int64_t recipient_id = 0;
-  DeliveryKind kind = DeliveryKind::k_sent;
-  std::string reply;             // server reply or local reason
-  bool maybe_delivered = false;  // lost after the end of DATA: a retry may duplicate it
-  std::string enhanced;          // RFC 3463 code when the server gave one
-  int code = 0;                  // SMTP reply code, 0 when local
-  std::int64_t retry_at = 0;     // k_not_attempted by shaping: when the lane can take it
-};
+  bool attempted = true;          // false: no byte of it reached a server (stopped, or a settings failure)
+  bool settings_failure = false;  // with !attempted: AUTH refused, TLS required but absent
+  int code = 0;                   // SMTP reply code; 0 when there was no reply
+  std::string enhanced;           // RFC 3463 status when the server gave one
+  std::string reply;              // the server's reply or the local reason
+  Phase phase = Phase::k_data_end;
+  bool maybe_delivered = false;   // lost after the end of DATA: a retry may duplicate it
 
-struct LaneStatus {
-  std::string name;
-  double configured_rate = 0;  // messages per second
-  double rate = 0;             // now, after throttling
-  std::int64_t throttled_at = 0;
-};
-
-struct DeliveryReport {
-  std::vector<DeliveryResult> results;  // one per message, same order
-  std::string fatal;                    // non-empty: settings problem, stop sending (e.g. AUTH refused)
-  std::vector<LaneStatus> lanes;        // shaping state after this batch (SMTP only)
+  [[nodiscard]] bool sent() const { return attempted && code / 100 == 2; }
+  // The facts for delivery::OutcomePolicy (views into this result).
+  [[nodiscard]] AttemptFacts facts() const {
+    return {attempted, settings_failure, code, enhanced, reply, phase, maybe_delivered};
+  }
 };
 
 struct TransportConfig {
@@ -75,8 +67,6 @@ struct TransportConfig {
   int messages_per_connection = 1000;
   int timeout_seconds = 0;        // 0: RFC 5321 defaults per phase
   std::string helo_name;          // default: this host's name
-  std::vector<LaneDefaults> lanes;       // shaping per provider lane (SMTP); empty = no shaping
-  int throttle_quiet_seconds = 60;         // after a throttling reply, how long before speeding up again
 };
 
 class Transport {
@@ -84,24 +74,30 @@ class Transport {
   virtual ~Transport() = default;
   // A short description for logs ("maildir:/path").
   [[nodiscard]] virtual std::string describe() const = 0;
-  // Delivers `messages`, one result per message in the same order. An Error
-  // means the transport itself failed (cannot write); the report's `fatal`
-  // means the settings are wrong and sending must stop.
-  virtual Result<DeliveryReport> deliver(std::span<const OutgoingMessage> messages) = 0;
-  // Called from another thread while a deliver() runs: `next` is what the
-  // next deliver() call will get (it must stay alive until that call
-  // returns). A transport may start it as soon as the running batch's
-  // messages are all handed out. Default: ignored.
-  virtual void offer(std::span<const OutgoingMessage> next) { (void)next; }
-  // Thread-safe: start no new message from now on (every later deliver()
-  // reports its messages not attempted); messages already started finish.
-  virtual void stop_starting() {}
-  // Sets a check polled while delivering: when it returns true no new message
-  // is started (halt, Ctrl-C); messages already started finish.
-  virtual void set_stop_check(std::function<bool()> check) { (void)check; }
+  // Thread-safe: queues `messages` to start, in this order, as soon as possible.
+  virtual void submit(std::vector<OutgoingMessage> messages) = 0;
+  // On the delivery thread: works for up to `max_wait` (less once a result
+  // is ready) and appends every result known by then. An Error means the
+  // transport itself failed (cannot write) and nothing more can be sent.
+  virtual Result<void> poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) = 0;
+  // Thread-safe: messages submitted whose results poll() has not returned.
+  [[nodiscard]] virtual std::size_t unfinished() const = 0;
+  // Thread-safe: start no new message from now on; the queued ones come back
+  // not attempted; messages already started finish.
+  virtual void stop_starting() = 0;
+  // True when the provider lanes' rates apply to what it delivers (it talks
+  // to mail servers); a maildir writes files, which no provider throttles.
+  [[nodiscard]] virtual bool paced() const { return true; }
+  // True when delivering a message again replaces the earlier copy (a
+  // maildir file keyed by the delivery key): nothing can arrive twice.
+  [[nodiscard]] virtual bool idempotent() const { return false; }
 };
 
 // Creates the transport for `config`.
 Result<std::unique_ptr<Transport>> make_transport(const TransportConfig& config);
+
+// Submits `messages` and waits for all of their results, in the order given
+// (for small jobs: the seed-list stage, benchmarks).
+Result<std::vector<DeliveryResult>> deliver_all(Transport& transport, std::vector<OutgoingMessage> messages);
 
 }  // namespace blindcast::delivery

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "delivery/maildir_transport.hpp"
@@ -24,6 +26,30 @@ Result<std::unique_ptr<Transport>> make_transport(const TransportConfig& config)
   return fail(fmt::format("transport '{}' is not understood; use maildir:PATH, smtp://HOST:PORT or "
                           "smtps://HOST:PORT",
                           url));
+}
+
+}  // namespace blindcast::delivery
+
+namespace blindcast::delivery {
+
+Result<std::vector<DeliveryResult>> deliver_all(Transport& transport, std::vector<OutgoingMessage> messages) {
+  std::vector<std::int64_t> order;
+  order.reserve(messages.size());
+  for (const auto& m : messages) order.push_back(m.recipient_id);
+  transport.submit(std::move(messages));
+  std::vector<DeliveryResult> got;
+  while (transport.unfinished() > 0) {
+    if (auto r = transport.poll(std::chrono::milliseconds(50), got); !r) return std::unexpected(r.error());
+  }
+  std::vector<DeliveryResult> out;
+  out.reserve(order.size());
+  for (const auto id : order) {
+    const auto it = std::find_if(got.begin(), got.end(), [&](const DeliveryResult& r) { return r.recipient_id == id; });
+    if (it == got.end()) return fail("transport: a result went missing", ExitCode::k_runtime);
+    out.push_back(std::move(*it));
+    got.erase(it);
+  }
+  return out;
 }
 
 }  // namespace blindcast::delivery

@@ -198,24 +198,25 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
   return out;
 }
 
-std::vector<std::string> Renderer::header_columns() const {
-  std::set<std::string> cols;
-  auto collect = [&](const Bound& b) {
-    if (b.tmpl == nullptr) return;
-    for (const auto& s : b.slots) {
-      if (s.kind == SlotKind::k_column) cols.insert(m_columns[static_cast<std::size_t>(s.index)]);
-      if (s.kind == SlotKind::k_catalog) {
-        for (const auto& [tag, catalog] : m_catalogs->all()) {
-          auto it = catalog.messages.find(m_keys[static_cast<std::size_t>(s.index)]);
-          if (it == catalog.messages.end()) continue;
-          for (const auto& a : it->second->args()) cols.insert(a.name);
-        }
+std::vector<std::string> header_variables(const TemplateSet& templates, const Catalogs& catalogs) {
+  std::set<std::string> names;
+  auto collect = [&](const MustacheTemplate& t) {
+    for (const auto& v : t.variables()) {
+      if (!v.starts_with(k_catalog_prefix)) {
+        names.insert(v);
+        continue;
+      }
+      const std::string key = v.substr(k_catalog_prefix.size());
+      for (const auto& [tag, catalog] : catalogs.all()) {
+        auto it = catalog.messages.find(key);
+        if (it == catalog.messages.end()) continue;
+        for (const auto& a : it->second->args()) names.insert(a.name);
       }
     }
   };
-  collect(m_subject);
-  collect(m_unsubscribe);
-  return {cols.begin(), cols.end()};
+  collect(templates.subject);
+  if (templates.list_unsubscribe) collect(*templates.list_unsubscribe);
+  return {names.begin(), names.end()};
 }
 
 }  // namespace blindcast::render

@@ -37,6 +37,12 @@ struct TemplateSet {
   std::optional<MustacheTemplate> list_unsubscribe;
 };
 
+// The names of the values that reach a header: the variables of the subject
+// and List-Unsubscribe templates, and the arguments of the catalog messages
+// they use (any locale). Needs no renderer: the audience import uses it to
+// refuse CR/LF in exactly those columns.
+std::vector<std::string> header_variables(const TemplateSet& templates, const Catalogs& catalogs);
+
 struct RenderedMessage {
   std::string subject;
   std::string text;
@@ -66,9 +72,6 @@ class Renderer {
   // True when the List-Unsubscribe template uses the column `column`.
   [[nodiscard]] bool unsubscribe_uses_column(std::string_view column) const;
 
-  // Columns whose values can reach a header (subject, List-Unsubscribe, and
-  // every argument of a message used in them).
-  [[nodiscard]] std::vector<std::string> header_columns() const;
 
  private:
   enum class SlotKind { k_column, k_catalog, k_builtin, k_unknown };

@@ -6,6 +6,8 @@
 
 #include "compose/audience_session.hpp"
 #include "compose/guard_setup.hpp"
+#include "send/audience_import.hpp"
+#include "send/halt.hpp"
 #include "util/mask.hpp"
 #include "util/strings.hpp"
 
@@ -36,7 +38,7 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
     return fail("[stages] test is empty: list the internal addresses that receive the test stage, e.g. "
                 "test = [\"ops@example.com\"]");
   }
-  SendSummary import;
+  ImportSummary import;
   if (auto s = sync_audience(campaign, store, import); !s) return std::unexpected(s.error());
 
   util::Diagnostics diags;
@@ -100,16 +102,19 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
       labels.push_back(fmt::format("{} ({}) -> {}", catalog, t.source, util::mask_address(seed)));
     }
   }
-  auto report = (*transport)->deliver(outgoing);
-  if (!report) return std::unexpected(report.error());
+  auto results = delivery::deliver_all(**transport, std::move(outgoing));
+  if (!results) return std::unexpected(results.error());
   SeedStageResult result;
-  for (std::size_t i = 0; i < report->results.size(); ++i) {
-    const auto& r = report->results[i];
-    const bool ok = r.kind == delivery::DeliveryKind::k_sent;
-    (ok ? result.sent : result.failed)++;
-    result.lines.push_back(fmt::format("{}: {}", labels[i], ok ? "sent" : util::mask_addresses_in(r.reply)));
+  std::string settings_failure;
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const auto& r = (*results)[i];
+    (r.sent() ? result.sent : result.failed)++;
+    if (r.settings_failure && settings_failure.empty()) settings_failure = r.reply;
+    result.lines.push_back(fmt::format("{}: {}", labels[i], r.sent() ? "sent" : util::mask_addresses_in(r.reply)));
   }
-  if (!report->fatal.empty()) return fail("sending stopped: " + util::mask_addresses_in(report->fatal), ExitCode::k_runtime);
+  if (!settings_failure.empty()) {
+    return fail("sending stopped: " + util::mask_addresses_in(settings_failure), ExitCode::k_runtime);
+  }
   auto hash = campaign::content_hash(campaign.dir);
   if (hash) (void)store.set_meta("test_hash", *hash);
   (void)store.append_event("stage_test", "blindcast",

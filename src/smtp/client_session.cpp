@@ -112,6 +112,7 @@ void ClientSession::finish_slot(std::optional<Message>& slot, Outcome outcome, c
   e.detail = std::move(detail);
   e.connection_lost = connection_lost;
   e.maybe_delivered = maybe_delivered;
+  e.at_data_end = &slot == &m_finishing;
   m_events.push_back(std::move(e));
   slot.reset();
 }

@@ -88,6 +88,7 @@ struct SessionEvent {
   bool maybe_delivered = false;     // lost after the end of DATA was written
   bool fatal = false;
   bool connection_lost = false;     // the result comes from a broken connection, not a reply
+  bool at_data_end = false;         // the reply to (or the loss after) the end of DATA; else MAIL, RCPT or DATA
 };
 
 enum class State {

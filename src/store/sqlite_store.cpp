@@ -4,9 +4,15 @@
 // and `halt`/`approve` from another process write through SQLite's own
 // locking (busy timeout 5 s). Every write is inside an explicit transaction
 // that rolls back unless committed.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <fmt/format.h>
 
@@ -78,6 +84,19 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql";
+
+// Columns added since the first schema, with their definitions; added to
+// older stores when they are opened.
+constexpr std::pair<const char*, const char*> k_added_columns[] = {
+    // The provider lane of the recipient's domain (send/engine draws per lane).
+    {"lane", "TEXT NOT NULL DEFAULT ''"},
+    // The flight of the last recorded attempt: an open flight's member whose
+    // row names that flight has its outcome recorded (not a possible duplicate).
+    {"flight", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+constexpr const char* k_lane_index =
+    "CREATE INDEX IF NOT EXISTS recipients_lane_todo ON recipients(lane, id) WHERE state IN (0, 3)";
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -200,18 +219,18 @@ class SqliteImport final : public ImportSession {
         m_txn(db),
         m_generation(generation),
         m_upsert(db,
-                 "INSERT INTO recipients (key, line, email, domain, locale, fields, generation) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(key) DO UPDATE SET "
+                 "INSERT INTO recipients (key, line, email, domain, locale, fields, generation, lane) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(key) DO UPDATE SET "
                  "line = excluded.line, email = excluded.email, domain = excluded.domain, "
                  "locale = excluded.locale, fields = excluded.fields, generation = excluded.generation, "
-                 "state = CASE WHEN state = 7 THEN 0 ELSE state END"),
+                 "lane = excluded.lane, state = CASE WHEN state = 7 THEN 0 ELSE state END"),
         m_reject(db, "INSERT OR REPLACE INTO rejected_rows (line, reason) VALUES (?1, ?2)") {}
 
   [[nodiscard]] bool ok() const { return m_txn.ok() && m_upsert.ok() && m_reject.ok(); }
 
   Result<void> add(const ImportRow& row) override {
     m_upsert.bind(1, row.key).bind(2, row.line).bind(3, row.email).bind(4, row.domain)
-        .bind(5, row.locale).bind_blob(6, pack_fields(row.fields)).bind(7, m_generation);
+        .bind(5, row.locale).bind_blob(6, pack_fields(row.fields)).bind(7, m_generation).bind(8, row.lane);
     if (!m_upsert.run()) return db_error(m_db, "storing an audience row");
     return {};
   }
@@ -242,10 +261,24 @@ class SqliteImport final : public ImportSession {
   Stmt m_reject;
 };
 
+class SqliteLease final : public OwnerLease {
+ public:
+  explicit SqliteLease(int fd) : m_fd(fd) {}
+  ~SqliteLease() override { ::close(m_fd); }  // closing releases the flock
+  SqliteLease(const SqliteLease&) = delete;
+  SqliteLease& operator=(const SqliteLease&) = delete;
+
+ private:
+  int m_fd;
+};
+
 class SqliteStore final : public StateStore {
  public:
-  explicit SqliteStore(sqlite3* db) : m_db(db) {}
-  ~SqliteStore() override { sqlite3_close(m_db); }
+  SqliteStore(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
+  ~SqliteStore() override {
+    for (auto& s : m_cached) s.reset();  // finalized before the connection closes
+    sqlite3_close(m_db);
+  }
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
@@ -291,21 +324,62 @@ class SqliteStore final : public StateStore {
     s.bind(1, now);
     if (s.step() != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
     std::int64_t n = sqlite3_changes(m_db);
-    // Every recipient of a flight left open was handed over and may have
-    // been delivered, whatever another command did to its row since.
+    // Every member of a flight left open whose outcome was not recorded was
+    // handed over and may have been delivered, whatever another command did
+    // to its row since.
     auto members = open_flight_members();
     if (!members) return std::unexpected(members.error());
     Stmt u(m_db,
            "UPDATE recipients SET duplicate_risk = duplicate_risk + 1, attempts = attempts + 1, "
-           "first_attempt_at = COALESCE(first_attempt_at, ?2), updated_at = ?2 WHERE id = ?1");
-    for (const auto id : *members) {
-      u.bind(1, id).bind(2, now);
+           "first_attempt_at = COALESCE(first_attempt_at, ?2), updated_at = ?2, flight = ?3 "
+           "WHERE id = ?1 AND flight != ?3");
+    for (const auto& [flight, id] : *members) {
+      u.bind(1, id).bind(2, now).bind(3, flight);
       if (!u.run()) return db_error(m_db, "recovering in-flight recipients");
       n += sqlite3_changes(m_db);
     }
     if (auto r = exec(m_db, "DELETE FROM flights"); !r) return db_error(m_db, "recovering in-flight recipients");
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return n;
+  }
+
+  Result<void> assign_lanes(const std::function<std::string(std::string_view)>& lane_of) override {
+    Txn txn(m_db);
+    if (!txn.ok()) return db_error(m_db, "assigning lanes");
+    if (auto r = exec(m_db, "CREATE TEMP TABLE IF NOT EXISTS domain_lanes (domain TEXT PRIMARY KEY, lane TEXT NOT NULL);"
+                            "DELETE FROM temp.domain_lanes");
+        !r) {
+      return r;
+    }
+    {
+      Stmt domains(m_db, "SELECT DISTINCT domain FROM recipients");
+      Stmt add(m_db, "INSERT INTO temp.domain_lanes (domain, lane) VALUES (?1, ?2)");
+      std::vector<std::string> all;
+      while (domains.step() == SQLITE_ROW) all.emplace_back(domains.text(0));
+      for (const auto& d : all) {
+        add.bind(1, d).bind(2, lane_of(d));
+        if (!add.run()) return db_error(m_db, "assigning lanes");
+      }
+    }
+    if (auto r = exec(m_db, "UPDATE recipients SET lane = (SELECT lane FROM temp.domain_lanes d "
+                            "WHERE d.domain = recipients.domain)");
+        !r) {
+      return r;
+    }
+    return txn.commit();
+  }
+
+  Result<std::vector<LaneBacklog>> due_by_lane(std::int64_t now, bool canary_only) override {
+    Stmt s(m_db, canary_only ? "SELECT lane, COUNT(*) FROM recipients WHERE state IN (0, 3) AND canary = 1 "
+                               "AND next_attempt_at <= ?1 GROUP BY lane ORDER BY lane"
+                             : "SELECT lane, COUNT(*) FROM recipients WHERE state IN (0, 3) "
+                               "AND next_attempt_at <= ?1 GROUP BY lane ORDER BY lane");
+    s.bind(1, now);
+    std::vector<LaneBacklog> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back({std::string(s.text(0)), s.i64(1)});
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading the lanes");
+    return out;
   }
 
   std::vector<StoredRecipient> read_rows(Stmt& s, bool& corrupt) {
@@ -324,21 +398,23 @@ class SqliteStore final : public StateStore {
       r.fields = std::move(*fields);
       r.attempts = static_cast<int>(s.i64(5));
       r.first_attempt_at = s.i64(6);
+      r.lane = s.text(7);
       out.push_back(std::move(r));
     }
     return out;
   }
 
-  Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit, std::int64_t after_id,
-                                                  bool canary_only) override {
-    Stmt s(m_db, canary_only
-                     ? "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
-                       "WHERE canary = 1 AND state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3"
-                     : "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
-                       "WHERE state IN (0, 3) AND id > ?1 AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3");
-    s.bind(1, after_id).bind(2, now).bind(3, static_cast<std::int64_t>(limit));
+  Result<std::vector<StoredRecipient>> next_for_lane(std::string_view lane, std::int64_t now, std::size_t limit,
+                                                     std::int64_t after_id, bool canary_only) override {
+    Stmt& s = cached(k_next_for_lane,
+                     "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0), lane FROM recipients "
+                     "WHERE lane = ?1 AND state IN (0, 3) AND id > ?2 AND next_attempt_at <= ?3 AND canary >= ?5 "
+                     "ORDER BY id LIMIT ?4");
+    s.bind(1, lane).bind(2, after_id).bind(3, now).bind(4, static_cast<std::int64_t>(limit))
+        .bind(5, std::int64_t{canary_only ? 1 : 0});
     bool corrupt = false;
     auto rows = read_rows(s, corrupt);
+    s.reset();
     if (corrupt) return fail("state store: a stored row is corrupt", ExitCode::k_runtime);
     return rows;
   }
@@ -431,9 +507,11 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
-  Result<std::optional<std::int64_t>> next_retry_at() override {
-    // Deferred recipients, and pending ones held back by shaping.
-    Stmt s(m_db, "SELECT MIN(next_attempt_at) FROM recipients WHERE state IN (0, 3) AND next_attempt_at > 0");
+  Result<std::optional<std::int64_t>> next_retry_at(bool canary_only) override {
+    // Deferred recipients, and pending ones held back.
+    Stmt s(m_db, canary_only ? "SELECT MIN(next_attempt_at) FROM recipients WHERE state IN (0, 3) AND canary = 1 "
+                               "AND next_attempt_at > 0"
+                             : "SELECT MIN(next_attempt_at) FROM recipients WHERE state IN (0, 3) AND next_attempt_at > 0");
     const int rc = s.step();
     if (rc != SQLITE_ROW) return db_error(m_db, "reading the retry schedule");
     if (s.is_null(0)) return std::optional<std::int64_t>();
@@ -442,7 +520,7 @@ class SqliteStore final : public StateStore {
 
   Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) override {
     Stmt s(m_db,
-           "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0) FROM recipients "
+           "SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0), lane FROM recipients "
            "WHERE id = ?1");
     std::vector<StoredRecipient> out;
     for (const auto id : ids) {
@@ -456,44 +534,37 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
-  Result<std::int64_t> mark_in_flight(std::span<const std::int64_t> ids) override {
-    return record_and_mark({}, {}, ids);
-  }
-
-  Result<void> record_outcomes(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed) override {
-    auto r = record_and_mark(outcomes, landed, {});
-    if (!r) return std::unexpected(r.error());
-    return {};
-  }
-
   Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
                                        std::span<const std::int64_t> ids) override {
+    // Run for every group the send engine commits (hundreds a second): the
+    // statements are prepared once.
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "recording delivery state");
     const auto now = now_seconds();
     if (!outcomes.empty()) {
-      Stmt s(m_db,
-             "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
-             "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
-             "attempts = attempts + ?7, "
-             "first_attempt_at = CASE WHEN ?7 = 1 THEN COALESCE(first_attempt_at, ?5) ELSE first_attempt_at END "
-             "WHERE id = ?1");
-      Stmt suppress(m_db,
-                    "INSERT OR IGNORE INTO suppressions (address, reason, at) "
-                    "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
+      Stmt& s = cached(k_record_outcome,
+                       "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
+                       "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
+                       "attempts = attempts + ?7, "
+                       "first_attempt_at = CASE WHEN ?7 = 1 THEN COALESCE(first_attempt_at, ?5) ELSE first_attempt_at END, "
+                       "flight = CASE WHEN ?8 != 0 THEN ?8 ELSE flight END "
+                       "WHERE id = ?1");
+      Stmt& suppress = cached(k_suppress_recipient,
+                              "INSERT OR IGNORE INTO suppressions (address, reason, at) "
+                              "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
       for (const auto& o : outcomes) {
         s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
             .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
-            .bind(7, std::int64_t{o.attempted ? 1 : 0});
+            .bind(7, std::int64_t{o.attempted ? 1 : 0}).bind(8, o.flight);
         if (!s.run()) return db_error(m_db, "recording delivery results");
-        if (o.state == RecipientState::k_bounced) {  // a permanent failure is never tried again
+        if (o.suppress) {  // a mailbox that does not exist is never tried again
           suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, now);
           if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
         }
       }
     }
     if (!landed.empty()) {
-      Stmt s(m_db, "DELETE FROM flights WHERE id = ?1");
+      Stmt& s = cached(k_land_flight, "DELETE FROM flights WHERE id = ?1");
       for (const auto flight : landed) {
         s.bind(1, flight);
         if (!s.run()) return db_error(m_db, "closing a batch in flight");
@@ -501,25 +572,28 @@ class SqliteStore final : public StateStore {
     }
     std::int64_t flight = 0;
     if (!ids.empty()) {
-      Stmt s(m_db, "INSERT INTO flights (at, recipients) VALUES (?1, ?2)");
+      Stmt& s = cached(k_open_flight, "INSERT INTO flights (at, recipients) VALUES (?1, ?2)");
       s.bind(1, now).bind_blob(2, encode_ids(ids));
-      if (s.step() != SQLITE_DONE) return db_error(m_db, "recording messages in flight");
+      if (!s.run()) return db_error(m_db, "recording messages in flight");
       flight = sqlite3_last_insert_rowid(m_db);
     }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return flight;
   }
 
-  // The recipients of every open flight.
-  Result<std::vector<std::int64_t>> open_flight_members() {
-    Stmt s(m_db, "SELECT recipients FROM flights ORDER BY id");
+  // The members of every open flight: (flight, recipient).
+  Result<std::vector<std::pair<std::int64_t, std::int64_t>>> open_flight_members() {
+    Stmt s(m_db, "SELECT id, recipients FROM flights ORDER BY id");
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
     std::vector<std::int64_t> ids;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
-      if (!decode_ids(s.blob(0), ids)) return fail("state store: a batch in flight is corrupt", ExitCode::k_runtime);
+      ids.clear();
+      if (!decode_ids(s.blob(1), ids)) return fail("state store: a batch in flight is corrupt", ExitCode::k_runtime);
+      for (const auto id : ids) out.emplace_back(s.i64(0), id);
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "reading the batches in flight");
-    return ids;
+    return out;
   }
 
   Result<StateCounts> counts() override {
@@ -535,13 +609,13 @@ class SqliteStore final : public StateStore {
       c.possible_duplicate_recipients += s.i64(3);
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients");
-    // Recipients of open flights still show their state from before: count
-    // them as in flight.
+    // Members of open flights without a recorded outcome still show their
+    // state from before: count them as in flight.
     auto members = open_flight_members();
     if (!members) return std::unexpected(members.error());
-    Stmt st(m_db, "SELECT state FROM recipients WHERE id = ?1");
-    for (const auto id : *members) {
-      st.bind(1, id);
+    Stmt st(m_db, "SELECT state FROM recipients WHERE id = ?1 AND flight != ?2");
+    for (const auto& [flight, id] : *members) {
+      st.bind(1, id).bind(2, flight);
       if (st.step() == SQLITE_ROW) {
         const auto state = st.i64(0);
         if (state == static_cast<std::int64_t>(RecipientState::k_pending) ||
@@ -604,8 +678,55 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
+ Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() override {
+    // A lock file beside the store: flock(2) is released by the kernel when
+    // the process ends, however it ends (kill -9 included); the file holds
+    // the owner's host, pid and start time for the one that is refused.
+    const std::string lock_path = m_path + ".owner";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail(fmt::format("{}: cannot open the owner lock: {}", lock_path, std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      Owner o;
+      char buf[512] = {0};
+      const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+      ::close(fd);
+      if (err != EWOULDBLOCK) {
+        return fail(fmt::format("{}: cannot lock: {}", lock_path, std::strerror(err)), ExitCode::k_runtime);
+      }
+      if (n > 0) {
+        char host[256] = {0};
+        long long pid = 0, since = 0;
+        if (std::sscanf(buf, "%255s %lld %lld", host, &pid, &since) == 3) o = Owner{host, pid, since};
+      }
+      return std::variant<std::unique_ptr<OwnerLease>, Owner>(o);
+    }
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    const std::string line = fmt::format("{} {} {}\n", host[0] != 0 ? host : "localhost", ::getpid(), now_seconds());
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
+      ::close(fd);
+      return fail(fmt::format("{}: cannot write the owner lock: {}", lock_path, std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    return std::variant<std::unique_ptr<OwnerLease>, Owner>(std::make_unique<SqliteLease>(fd));
+  }
+
  private:
+  // Statements the send engine runs for every group, prepared once.
+  enum Cached { k_next_for_lane, k_record_outcome, k_suppress_recipient, k_land_flight, k_open_flight, k_cached_count };
+  Stmt& cached(Cached which, const char* sql) {
+    auto& slot = m_cached[which];
+    if (!slot) slot = std::make_unique<Stmt>(m_db, sql);
+    return *slot;
+  }
+
   sqlite3* m_db;
+  std::string m_path;
+  std::unique_ptr<Stmt> m_cached[k_cached_count];
 };
 
 }  // namespace
@@ -625,7 +746,7 @@ Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
     return fail(fmt::format("{}: cannot open the state store: {}", path, msg), ExitCode::k_runtime);
   }
   sqlite3_busy_timeout(db, 5000);
-  auto store = std::make_unique<SqliteStore>(db);
+  auto store = std::make_unique<SqliteStore>(db, path);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                              "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-16384"}) {
     if (auto r = exec(db, pragma); !r) {
@@ -635,6 +756,18 @@ Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
   if (auto r = exec(db, k_schema); !r) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message),
                 ExitCode::k_runtime);
+  }
+  for (const auto& [column, definition] : k_added_columns) {
+    Stmt has(db, "SELECT 1 FROM pragma_table_info('recipients') WHERE name = ?1");
+    has.bind(1, std::string_view(column));
+    if (has.step() == SQLITE_ROW) continue;
+    const std::string sql = fmt::format("ALTER TABLE recipients ADD COLUMN {} {}", column, definition);
+    if (auto r = exec(db, sql.c_str()); !r) {
+      return fail(fmt::format("{}: cannot upgrade the schema: {}", path, r.error().message), ExitCode::k_runtime);
+    }
+  }
+  if (auto r = exec(db, k_lane_index); !r) {
+    return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message), ExitCode::k_runtime);
   }
   return std::unique_ptr<StateStore>(std::move(store));
 }

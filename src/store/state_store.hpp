@@ -1,13 +1,15 @@
 // The state store: every recipient's delivery state, campaign metadata, the
-// halt flag and the append-only audit log (SPEC §4, §7).
+// halt flag and the append-only audit log (SPEC §4, §7), as roles (Journal,
+// AuditLog, Gates, Suppressions, Ownership) that one implementation provides.
 //
 // Policy:
 // - a recipient is `in_flight` (durably) before the end of its DATA is sent
-//   and `sent` only after the server's 2xx reply. A batch goes in flight as
-//   one "flight" record (one write, not one per recipient) and lands when its
-//   outcomes are recorded, in the same transaction; after a crash,
-//   recover_in_flight() counts the recipients of open flights as possible
-//   duplicates and they are sent again;
+//   and `sent` only after the server's 2xx reply. A group of messages goes
+//   in flight as one "flight" record (one write, not one per recipient); each
+//   outcome records the flight it belongs to, and the flight lands once
+//   every member's outcome is recorded. After a crash, recover_in_flight()
+//   counts the members of open flights without a recorded outcome as
+//   possible duplicates, and they are sent again;
 // - writes are batched by the caller (group commit); every write either
 //   commits or returns an Error with ExitCode::k_runtime — the sender stops on
 //   it, so nothing is sent that is not recorded;
@@ -24,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "util/error.hpp"
@@ -53,6 +56,7 @@ struct StoredRecipient {
   std::vector<std::string> fields;
   int attempts = 0;
   std::int64_t first_attempt_at = 0;  // unix seconds; 0 before the first attempt
+  std::string lane;
 };
 
 struct ImportRow {
@@ -60,6 +64,7 @@ struct ImportRow {
   std::string key;      // duplicate key (case-folded address)
   std::string email;
   std::string domain;
+  std::string lane;     // provider lane of the domain
   std::string locale;
   std::vector<std::string> fields;
 };
@@ -68,9 +73,11 @@ struct Outcome {
   std::int64_t id = 0;
   RecipientState state = RecipientState::k_sent;
   std::string reply;                // last server reply or error, addresses masked
-  std::int64_t next_attempt_at = 0; // for deferred
+  std::int64_t next_attempt_at = 0; // for deferred (and pending held back)
   bool maybe_delivered = false;     // a retry may duplicate it (lost after end of DATA)
   bool attempted = false;           // handed to the server: counts as an attempt
+  std::int64_t flight = 0;          // the flight the attempt went out in (0: none)
+  bool suppress = false;            // with k_bounced: the address joins the suppression list
 };
 
 struct StateCounts {
@@ -123,24 +130,32 @@ class ImportSession {
   virtual Result<std::int64_t> commit() = 0;
 };
 
-class StateStore {
+// Recipients waiting in one lane: how many are due now.
+struct LaneBacklog {
+  std::string lane;
+  std::int64_t due = 0;
+};
+
+// Role: the journal of every recipient's delivery state (SPEC §7).
+class Journal {
  public:
-  virtual ~StateStore() = default;
-
-  virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
-  virtual Result<void> set_meta(std::string_view key, std::string_view value) = 0;
-  virtual Result<void> delete_meta(std::string_view key) = 0;
-
+  virtual ~Journal() = default;
   // Starts replacing the audience (one transaction).
   virtual Result<std::unique_ptr<ImportSession>> begin_import() = 0;
-
-  // Counts every recipient of an open flight (and any row left in state
-  // in_flight) as a possible duplicate, due again; returns how many.
+  // Gives every recipient the lane `lane_of(domain)` says (after the lanes
+  // changed); one transaction.
+  virtual Result<void> assign_lanes(const std::function<std::string(std::string_view domain)>& lane_of) = 0;
+  // Counts every recipient of an open flight whose outcome was not recorded
+  // (and any row left in state in_flight) as a possible duplicate, due
+  // again; lands those flights; returns how many.
   virtual Result<std::int64_t> recover_in_flight() = 0;
-  // Returns up to `limit` recipients due at `now` with id > `after_id`, by
-  // id; with `canary_only`, only those in the canary sample.
-  virtual Result<std::vector<StoredRecipient>> next_batch(std::int64_t now, std::size_t limit,
-                                                          std::int64_t after_id, bool canary_only = false) = 0;
+  // Recipients due at `now` per lane; with `canary_only`, of the canary sample.
+  virtual Result<std::vector<LaneBacklog>> due_by_lane(std::int64_t now, bool canary_only) = 0;
+  // Returns up to `limit` recipients of `lane` due at `now` with id >
+  // `after_id`, by id; with `canary_only`, only those in the canary sample.
+  virtual Result<std::vector<StoredRecipient>> next_for_lane(std::string_view lane, std::int64_t now,
+                                                             std::size_t limit, std::int64_t after_id,
+                                                             bool canary_only) = 0;
   // Calls `fn(id, email)` for every recipient not removed from the audience;
   // with `unsent_only`, only those still pending or deferred.
   virtual Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
@@ -149,45 +164,87 @@ class StateStore {
   virtual Result<void> set_canary(std::span<const std::int64_t> ids) = 0;
   // Delivery counts over the canary sample.
   virtual Result<CanaryStats> canary_stats() = 0;
-  // Adds `addresses` (normalised, any case) to the suppression list with `reason`.
-  virtual Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) = 0;
-  // Removes `address` from the suppression list; its unsent recipient becomes pending again.
-  virtual Result<bool> remove_suppression(std::string_view address) = 0;
-  // The suppression list: address, reason, time.
-  virtual Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) = 0;
-  // Marks unsent recipients on the suppression list as suppressed; returns how many changed.
-  virtual Result<std::int64_t> apply_suppressions() = 0;
-  // Records an approval of `content_hash` by `by`.
-  virtual Result<void> add_approval(std::string_view by, std::string_view content_hash) = 0;
-  // Every approval, oldest first.
-  virtual Result<std::vector<Approval>> approvals() = 0;
-  // Returns the earliest next_attempt_at of deferred recipients, if any.
-  virtual Result<std::optional<std::int64_t>> next_retry_at() = 0;
-  // Returns recipients with ids in `ids` (for staged subsets).
+  // Returns the earliest next_attempt_at of recipients waiting for a retry, if any.
+  virtual Result<std::optional<std::int64_t>> next_retry_at(bool canary_only = false) = 0;
+  // Returns recipients with ids in `ids`.
   virtual Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) = 0;
-  // Durably puts `ids` in flight as one flight (one transaction); returns its id.
-  virtual Result<std::int64_t> mark_in_flight(std::span<const std::int64_t> ids) = 0;
-  // Durably records `outcomes` and lands the flights `landed` (whose outcomes
-  // are among them, or who were never handed over), in one transaction.
-  virtual Result<void> record_outcomes(std::span<const Outcome> outcomes,
-                                       std::span<const std::int64_t> landed = {}) = 0;
-  // Both in a single transaction (one sync per batch instead of two): records
-  // `outcomes`, lands `landed` and puts the next batch's `ids` in flight;
-  // returns the new flight's id (0 when `ids` is empty).
+  // In one transaction (one sync): records `outcomes`, lands the flights
+  // `landed` (every member has its outcome among these or earlier ones) and
+  // puts `ids` in flight as one new flight; returns its id (0 when `ids` is
+  // empty). A recipient is durably in flight before the transport sees it.
   virtual Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes,
                                                std::span<const std::int64_t> landed,
                                                std::span<const std::int64_t> ids) = 0;
-
   virtual Result<StateCounts> counts() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
   // Calls `fn` with every audience address (for the guard's index).
   virtual Result<void> for_each_address(const std::function<void(std::string_view)>& fn) = 0;
+};
 
-  virtual Result<void> append_event(std::string_view kind, std::string_view actor,
-                                    std::string_view detail) = 0;
+// Role: the append-only audit log (SPEC §4).
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  virtual Result<void> append_event(std::string_view kind, std::string_view actor, std::string_view detail) = 0;
   virtual Result<std::vector<AuditEvent>> events(std::size_t limit) = 0;
 };
+
+// Role: gates and flags: approvals, and small named values (halt, lint
+// results, the audience digest, the progress of a running send).
+class Gates {
+ public:
+  virtual ~Gates() = default;
+  virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
+  virtual Result<void> set_meta(std::string_view key, std::string_view value) = 0;
+  virtual Result<void> delete_meta(std::string_view key) = 0;
+  // Records an approval of `content_hash` by `by`.
+  virtual Result<void> add_approval(std::string_view by, std::string_view content_hash) = 0;
+  // Every approval, oldest first.
+  virtual Result<std::vector<Approval>> approvals() = 0;
+};
+
+// Role: the suppression list.
+class Suppressions {
+ public:
+  virtual ~Suppressions() = default;
+  // Adds `addresses` (normalised, any case) with `reason`; returns how many were new.
+  virtual Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) = 0;
+  // Removes `address`; its unsent recipient becomes pending again.
+  virtual Result<bool> remove_suppression(std::string_view address) = 0;
+  // The suppression list: address, reason, time.
+  virtual Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) = 0;
+  // Marks unsent recipients on the suppression list as suppressed; returns how many changed.
+  virtual Result<std::int64_t> apply_suppressions() = 0;
+};
+
+// Held while a process owns the campaign's sending (one `send` at a time
+// per store): the kernel releases it when the process dies, however it dies.
+class OwnerLease {
+ public:
+  virtual ~OwnerLease() = default;
+};
+
+// Who holds the lease: "pid 4242 on host mail1 since 2026-11-29T05:12:44Z".
+struct Owner {
+  std::string host;
+  std::int64_t pid = 0;
+  std::int64_t since = 0;  // unix seconds
+};
+
+// Role: ownership of sending.
+class Ownership {
+ public:
+  virtual ~Ownership() = default;
+  // Takes the lease, or returns the current owner (no lease) when another
+  // process holds it. An Error when the lock itself fails.
+  virtual Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() = 0;
+};
+
+// Every role of one store. Commands take the store; components take the
+// narrowest role they need, so a second implementation (PostgreSQL) can
+// provide them one by one.
+class StateStore : public Journal, public AuditLog, public Gates, public Suppressions, public Ownership {};
 
 // Opens (creating if needed) the SQLite store at `path`. The store is used by
 // one thread at a time (it takes no lock around its calls); another thread

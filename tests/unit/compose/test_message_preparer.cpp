@@ -30,7 +30,7 @@ TEST(MessagePreparer, ManyWorkersHandBatchesOutInSubmittedOrder) {
   audience::AudienceRow row;
   while (session->loader->next(row)) {
     index->add(row.email);
-    rows.push_back({static_cast<std::int64_t>(rows.size()) + 1, row.line, row.email, row.locale, row.fields, 0, 0});
+    rows.push_back({static_cast<std::int64_t>(rows.size()) + 1, row.line, row.email, row.locale, row.fields, 0, 0, ""});
   }
   ASSERT_EQ(rows.size(), 2000U);
   auto guard = CampaignGuard::create(*campaign, index, session->columns);

@@ -6,12 +6,29 @@
 #include "store/state_store.hpp"
 #include "test_support.hpp"
 
+#include <unistd.h>
+
 namespace blindcast::store {
 namespace {
 
-ImportRow row(std::int64_t line, const std::string& email) {
-  return {line, email, email, email.substr(email.find('@') + 1), "en", {email, "Name " + std::to_string(line)}};
+ImportRow row(std::int64_t line, const std::string& email, const std::string& lane = "default") {
+  return {line, email, email, email.substr(email.find('@') + 1), lane, "en", {email, "Name " + std::to_string(line)}};
 }
+
+// Every recipient due at `now` in the default lane, by id.
+std::vector<StoredRecipient> due(StateStore& s, std::int64_t now = 0, std::size_t limit = 100) {
+  auto rows = s.next_for_lane("default", now, limit, 0, false);
+  EXPECT_TRUE(rows.has_value());
+  return rows ? *rows : std::vector<StoredRecipient>{};
+}
+
+Outcome outcome(std::int64_t id, RecipientState state, std::string reply, std::int64_t flight,
+                std::int64_t next = 0, bool attempted = true) {
+  return {id, state, std::move(reply), next, false, attempted, flight, state == RecipientState::k_bounced};
+}
+
+// Puts `ids` in flight alone (no outcomes, no landings).
+Result<std::int64_t> mark(StateStore& s, std::vector<std::int64_t> ids) { return s.record_and_mark({}, {}, ids); }
 
 std::unique_ptr<StateStore> open_with(const testing::TempDir& dir, int n) {
   auto s = open_sqlite_store((dir.path() / "state.db").string());
@@ -35,32 +52,34 @@ TEST(SqliteStore, ImportBatchInFlightAndOutcomes) {
   auto c = s->counts();
   EXPECT_EQ(c->total, 10);
   EXPECT_EQ(c->of(RecipientState::k_pending), 10);
-  auto batch = s->next_batch(0, 4, 0);
+  auto batch = s->next_for_lane("default", 0, 4, 0, false);
   ASSERT_EQ(batch->size(), 4U);
   EXPECT_EQ((*batch)[0].email, "u0@example.com");
   EXPECT_EQ((*batch)[0].fields[1], "Name 2");
+  EXPECT_EQ((*batch)[0].lane, "default");
   std::vector<std::int64_t> ids;
   for (const auto& r : *batch) ids.push_back(r.id);
-  auto flight = s->mark_in_flight(ids);
+  auto flight = mark(*s, ids);
   ASSERT_TRUE(flight.has_value());
   EXPECT_GT(*flight, 0);
   c = s->counts();
   EXPECT_EQ(c->of(RecipientState::k_in_flight), 4);
   EXPECT_EQ(c->of(RecipientState::k_pending), 6);
   EXPECT_EQ(c->total, 10);
-  std::vector<Outcome> outs = {{ids[0], RecipientState::k_sent, "250 ok", 0, false, true},
-                               {ids[1], RecipientState::k_bounced, "550 no such user", 0, false, true},
-                               {ids[2], RecipientState::k_deferred, "451 later", 4'000'000'000, false, true},
-                               {ids[3], RecipientState::k_sent, "250 ok", 0, false, true}};
-  ASSERT_TRUE(s->record_outcomes(outs, std::vector<std::int64_t>{*flight}));
+  std::vector<Outcome> outs = {outcome(ids[0], RecipientState::k_sent, "250 ok", *flight),
+                               outcome(ids[1], RecipientState::k_bounced, "550 no such user", *flight),
+                               outcome(ids[2], RecipientState::k_deferred, "451 later", *flight, 4'000'000'000),
+                               outcome(ids[3], RecipientState::k_sent, "250 ok", *flight)};
+  ASSERT_TRUE(s->record_and_mark(outs, std::vector<std::int64_t>{*flight}, {}));
   c = s->counts();
   EXPECT_EQ(c->of(RecipientState::k_in_flight), 0);
   EXPECT_EQ(c->of(RecipientState::k_sent), 2);
   EXPECT_EQ(c->of(RecipientState::k_bounced), 1);
   EXPECT_EQ(c->of(RecipientState::k_deferred), 1);
-  // The deferred one is not due yet; the next batch continues after the last id.
-  auto next = s->next_batch(1000, 100, 0);
-  EXPECT_EQ(next->size(), 6U);
+  EXPECT_EQ(s->suppressions(10)->size(), 1U) << "a bad mailbox joins the suppression list";
+  // The deferred one is not due yet.
+  EXPECT_EQ(due(*s, 1000).size(), 6U);
+  EXPECT_EQ(*s->next_retry_at(), 4'000'000'000);
   auto errors = s->recent_errors(10);
   EXPECT_EQ(errors->size(), 2U);
   auto rejected = s->rejected_rows(10);
@@ -68,14 +87,34 @@ TEST(SqliteStore, ImportBatchInFlightAndOutcomes) {
   EXPECT_EQ((*rejected)[0].first, 99);
 }
 
+TEST(SqliteStore, LanesAreReadApartAndCanBeReassigned) {
+  testing::TempDir dir;
+  auto s = open_sqlite_store((dir.path() / "state.db").string());
+  auto imp = (*s)->begin_import();
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE((*imp)->add(row(i + 2, "u" + std::to_string(i) + (i % 2 == 0 ? "@gmail.com" : "@example.org"),
+                                i % 2 == 0 ? "google" : "default")));
+  }
+  ASSERT_TRUE((*imp)->commit());
+  auto backlog = (*s)->due_by_lane(0, false);
+  ASSERT_EQ(backlog->size(), 2U);
+  EXPECT_EQ((*backlog)[0].lane, "default");
+  EXPECT_EQ((*backlog)[0].due, 3);
+  EXPECT_EQ((*s)->next_for_lane("google", 0, 10, 0, false)->size(), 3U);
+  auto after = (*s)->next_for_lane("google", 0, 10, (*(*s)->next_for_lane("google", 0, 1, 0, false))[0].id, false);
+  EXPECT_EQ(after->size(), 2U) << "reading resumes after the last id";
+  ASSERT_TRUE((*s)->assign_lanes([](std::string_view d) { return d == "gmail.com" ? "big" : "rest"; }));
+  EXPECT_EQ((*s)->next_for_lane("big", 0, 10, 0, false)->size(), 3U);
+  EXPECT_EQ((*s)->next_for_lane("google", 0, 10, 0, false)->size(), 0U);
+}
+
 TEST(SqliteStore, RecoverInFlightCountsPossibleDuplicates) {
   testing::TempDir dir;
   {
     auto s = open_with(dir, 5);
-    auto batch = s->next_batch(0, 3, 0);
     std::vector<std::int64_t> ids;
-    for (const auto& r : *batch) ids.push_back(r.id);
-    ASSERT_TRUE(s->mark_in_flight(ids));
+    for (const auto& r : due(*s, 0, 3)) ids.push_back(r.id);
+    ASSERT_TRUE(mark(*s, ids));
   }  // "crash": the process goes away with three in flight
   auto s = open_sqlite_store((dir.path() / "state.db").string());
   ASSERT_TRUE(s.has_value());
@@ -88,45 +127,61 @@ TEST(SqliteStore, RecoverInFlightCountsPossibleDuplicates) {
   EXPECT_EQ(c->possible_duplicates, 3);
   EXPECT_EQ(c->possible_duplicate_recipients, 3);
   // The interrupted attempt counts; the recipients are due again.
-  auto again = (*s)->next_batch(0, 10, 0);
-  ASSERT_EQ(again->size(), 5U);
-  EXPECT_EQ((*again)[0].attempts, 1);
-  EXPECT_GT((*again)[0].first_attempt_at, 0);
-  EXPECT_EQ((*again)[4].attempts, 0);
+  auto again = due(**s);
+  ASSERT_EQ(again.size(), 5U);
+  EXPECT_EQ(again[0].attempts, 1);
+  EXPECT_GT(again[0].first_attempt_at, 0);
+  EXPECT_EQ(again[4].attempts, 0);
   // Recovered once: a second run finds nothing more.
   EXPECT_EQ(*(*s)->recover_in_flight(), 0);
   EXPECT_EQ((*s)->counts()->possible_duplicates, 3);
 }
 
-// Only the flights left open count: those that landed with their outcomes, or
-// without (never handed over), are not possible duplicates.
+// A flight lands when every member has its outcome; a crash before that
+// counts only the members without one: those are the possible duplicates.
+TEST(SqliteStore, OnlyMembersWithoutAnOutcomeAreRecovered) {
+  testing::TempDir dir;
+  {
+    auto s = open_with(dir, 6);
+    auto first = mark(*s, {1, 2, 3});
+    // 1 and 2 come back (2 never started); 3 is still on the wire. The same
+    // commit puts 4 and 5 in flight.
+    auto second = s->record_and_mark(std::vector<Outcome>{outcome(1, RecipientState::k_sent, "250", *first),
+                                                          outcome(2, RecipientState::k_pending, "not attempted", *first, 0, false)},
+                                     {}, std::vector<std::int64_t>{4, 5});
+    ASSERT_TRUE(second.has_value());
+    EXPECT_NE(*second, *first);
+    // 4 comes back; 3 and 5 are on the wire at the crash.
+    ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(4, RecipientState::k_sent, "250", *second)}, {}, {}));
+    auto c = s->counts();
+    EXPECT_EQ(c->of(RecipientState::k_in_flight), 2);
+    EXPECT_EQ(c->of(RecipientState::k_sent), 2);
+    EXPECT_EQ(c->of(RecipientState::k_pending), 2);
+  }
+  auto s = open_sqlite_store((dir.path() / "state.db").string());
+  EXPECT_EQ(*(*s)->recover_in_flight(), 2);
+  auto c = (*s)->counts();
+  EXPECT_EQ(c->possible_duplicates, 2);
+  EXPECT_EQ(c->of(RecipientState::k_sent), 2) << "recorded outcomes stand";
+  EXPECT_EQ(c->of(RecipientState::k_pending), 4);
+  // Not attempted (2) and never handed over (6): attempts unchanged.
+  for (const auto& r : due(**s)) EXPECT_EQ(r.attempts, r.id == 3 || r.id == 5 ? 1 : 0) << r.id;
+}
+
+// Only the flights left open count: those that landed are not possible duplicates.
 TEST(SqliteStore, LandedFlightsAreNotRecovered) {
   testing::TempDir dir;
   {
     auto s = open_with(dir, 6);
-    auto first = s->mark_in_flight(std::vector<std::int64_t>{1, 2});
-    auto never_sent = s->mark_in_flight(std::vector<std::int64_t>{3, 4});
-    // Batch 1's outcomes land it and put batch 3 in flight, in one transaction.
-    auto third = s->record_and_mark(std::vector<Outcome>{{1, RecipientState::k_sent, "250", 0, false, true},
-                                                         {2, RecipientState::k_pending, "lane busy", 0, false, false}},
-                                    std::vector<std::int64_t>{*first}, std::vector<std::int64_t>{5});
-    ASSERT_TRUE(third.has_value());
-    EXPECT_NE(*third, *first);
-    ASSERT_TRUE(s->record_outcomes({}, std::vector<std::int64_t>{*never_sent}));
-    auto c = s->counts();
-    EXPECT_EQ(c->of(RecipientState::k_in_flight), 1);
-    EXPECT_EQ(c->of(RecipientState::k_sent), 1);
-    EXPECT_EQ(c->of(RecipientState::k_pending), 4);
+    auto first = mark(*s, {1, 2});
+    ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(1, RecipientState::k_sent, "250", *first),
+                                                        outcome(2, RecipientState::k_sent, "250", *first)},
+                                   std::vector<std::int64_t>{*first}, {}));
+    ASSERT_TRUE(mark(*s, {5}));
   }  // crash with recipient 5 in flight
   auto s = open_sqlite_store((dir.path() / "state.db").string());
   EXPECT_EQ(*(*s)->recover_in_flight(), 1);
-  auto c = (*s)->counts();
-  EXPECT_EQ(c->possible_duplicates, 1);
-  EXPECT_EQ(c->of(RecipientState::k_pending), 5);
-  // Not attempted (2) and never handed over (3, 4): attempts unchanged.
-  auto due = (*s)->next_batch(0, 10, 0);
-  ASSERT_EQ(due->size(), 5U);
-  for (const auto& r : *due) EXPECT_EQ(r.attempts, r.id == 5 ? 1 : 0) << r.id;
+  EXPECT_EQ((*s)->counts()->possible_duplicates, 1);
 }
 
 // A store written before flights existed keeps in-flight rows in state 1.
@@ -148,8 +203,8 @@ TEST(SqliteStore, RecoversRowsLeftInTheOldInFlightState) {
 TEST(SqliteStore, ReimportKeepsStateAndMarksRemovedRows) {
   testing::TempDir dir;
   auto s = open_with(dir, 3);
-  auto batch = s->next_batch(0, 1, 0);
-  ASSERT_TRUE(s->record_outcomes(std::vector<Outcome>{{(*batch)[0].id, RecipientState::k_sent, "250", 0}}));
+  ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(due(*s, 0, 1)[0].id, RecipientState::k_sent, "250", 0)},
+                                 {}, {}));
   auto imp = s->begin_import();
   ASSERT_TRUE((*imp)->add(row(2, "u0@example.com")));
   ASSERT_TRUE((*imp)->add(row(3, "new@example.com")));
@@ -186,13 +241,32 @@ TEST(SqliteStore, UnwritableStoreFailsWithAClearError) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir.path() / "state.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
-  auto w = s->mark_in_flight(std::vector<std::int64_t>{1});
+  auto w = mark(*s, {1});
   sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   ASSERT_FALSE(w.has_value());
   EXPECT_EQ(w.error().exit_code, ExitCode::k_runtime);
   EXPECT_NE(w.error().message.find("sending stopped"), std::string::npos) << w.error().message;
   EXPECT_EQ(s->counts()->of(RecipientState::k_in_flight), 0);
+}
+
+TEST(SqliteStore, OneOwnerAtATimeAndTheLeaseGoesWithItsHolder) {
+  testing::TempDir dir;
+  auto a = open_with(dir, 1);
+  auto b = open_sqlite_store((dir.path() / "state.db").string());
+  auto first = a->acquire_owner();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<OwnerLease>>(*first));
+  auto second = (*b)->acquire_owner();
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(std::holds_alternative<Owner>(*second)) << "a second owner is refused";
+  const auto& owner = std::get<Owner>(*second);
+  EXPECT_EQ(owner.pid, ::getpid());
+  EXPECT_GT(owner.since, 0);
+  first->emplace<Owner>();  // the lease goes (as it does when its process dies)
+  auto third = (*b)->acquire_owner();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_TRUE(std::holds_alternative<std::unique_ptr<OwnerLease>>(*third));
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+#include "send/audience_import.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "audience/audience_loader.hpp"
+#include "delivery/providers.hpp"
+#include "mail/address.hpp"
+#include "render/renderer.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+
+namespace blindcast::send {
+
+namespace {
+
+Result<std::string> file_digest(const std::filesystem::path& path) {
+  auto data = util::read_file(path);
+  if (!data) return std::unexpected(data.error());
+  return util::sha256_hex(*data);
+}
+
+// A digest of the lane table: when it changes, recipients get their lanes again.
+std::string lanes_digest(const delivery::LaneTable& lanes) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& l : lanes.lanes()) j.push_back({l.name, l.domains});
+  return util::sha256_hex(j.dump());
+}
+
+Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary,
+                         const std::string& digest) {
+  auto import = store.begin_import();
+  if (!import) return std::unexpected(import.error());
+  std::optional<Error> failure;
+  audience::LoadOptions lo;
+  lo.on_reject = [&](const audience::Rejection& r) {
+    ++summary.rejected_rows;
+    if (auto w = (*import)->reject(r.line, r.reason); !w && !failure) failure = w.error();
+  };
+  lo.on_duplicate = [&](std::int64_t, std::int64_t) { ++summary.duplicate_rows; };
+  for (const auto& c : render::header_variables(*campaign.templates, *campaign.catalogs)) lo.header_columns.insert(c);
+  auto loader = audience::AudienceLoader::open(campaign.audience_path(), std::move(lo));
+  if (!loader) return std::unexpected(loader.error());
+  const delivery::LaneTable lanes(campaign.config.shaping);
+  audience::AudienceRow row;
+  store::ImportRow ir;
+  while (loader->next(row) && !failure) {
+    ir.line = row.line;
+    ir.email = row.email;
+    const auto at = row.email.rfind('@');
+    ir.domain = row.email.substr(at + 1);
+    ir.lane = lanes.lane_for(ir.domain).name;
+    ir.key = mail::dedup_key_of(row.email);
+    ir.locale = row.locale;
+    ir.fields = std::move(row.fields);
+    if (auto w = (*import)->add(ir); !w) failure = w.error();
+    ++summary.imported;
+  }
+  if (failure) return std::unexpected(*failure);
+  auto removed = (*import)->commit();
+  if (!removed) return std::unexpected(removed.error());
+  if (*removed > 0) {
+    util::log_warn(fmt::format("{} unsent recipients are no longer in audience.csv and will not be sent",
+                               *removed));
+  }
+  if (auto w = store.set_meta("audience_digest", digest); !w) return w;
+  return store.append_event("import", "blindcast",
+                            fmt::format("audience imported: {} rows, {} rejected, {} duplicates",
+                                        summary.imported, summary.rejected_rows, summary.duplicate_rows));
+}
+
+}  // namespace
+
+Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary) {
+  auto digest = file_digest(campaign.audience_path());
+  if (!digest) return std::unexpected(digest.error());
+  auto stored = store.get_meta("audience_digest");
+  if (!stored) return std::unexpected(stored.error());
+  const delivery::LaneTable lanes(campaign.config.shaping);
+  const std::string want = lanes_digest(lanes);
+  if (!*stored || **stored != *digest) {
+    if (auto r = import_file(campaign, store, summary, *digest); !r) return r;
+    return store.set_meta("lanes_digest", want);  // the import gave every row its lane
+  }
+  auto have = store.get_meta("lanes_digest");
+  if (!have) return std::unexpected(have.error());
+  if (*have && **have == want) return {};
+  if (auto r = store.assign_lanes([&](std::string_view domain) { return lanes.lane_for(domain).name; }); !r) return r;
+  return store.set_meta("lanes_digest", want);
+}
+
+}  // namespace blindcast::send

@@ -1,0 +1,664 @@
+#include "send/engine.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "delivery/lane_shaper.hpp"
+#include "util/log.hpp"
+#include "util/mask.hpp"
+#include "util/threads.hpp"
+
+namespace blindcast::send {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using compose::PreparedMessage;
+using delivery::Action;
+using delivery::DeliveryResult;
+using store::RecipientState;
+
+constexpr int k_priorities = 2;               // 0: transactional, 1: campaigns
+constexpr int k_campaign_priority = 1;
+constexpr auto k_recheck = std::chrono::seconds(10);  // an exhausted lane is read again (retries due)
+constexpr std::size_t k_min_stock = 32;
+constexpr auto k_gather = std::chrono::microseconds(300);  // results gathered into one commit
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(const campaign::LoadedCampaign& c, store::Journal& r, store::StateStore& w, delivery::Transport& t,
+       compose::MessagePreparer& p, guard::SendLedger& l, const delivery::LaneTable& table,
+       delivery::OutcomePolicy pol, EngineSettings s)
+      : campaign(c),
+        reader(r),
+        writer(w),
+        transport(t),
+        preparer(p),
+        ledger(l),
+        policy(std::move(pol)),
+        settings(std::move(s)),
+        shaper(table.lanes(), settings.throttle_quiet_seconds, Clock::now()) {
+    for (const auto& d : table.lanes()) rate_of[d.name] = d.rate_per_second;
+  }
+
+  const campaign::LoadedCampaign& campaign;
+  store::Journal& reader;
+  store::StateStore& writer;
+  delivery::Transport& transport;
+  compose::MessagePreparer& preparer;
+  guard::SendLedger& ledger;
+  const delivery::OutcomePolicy policy;
+  const EngineSettings settings;
+  std::map<std::string, double> rate_of;  // configured messages/s per lane; 0 = unshaped
+
+  // ---- shared between the threads, under `mutex`
+  std::mutex mutex;
+  std::condition_variable feeder_wake;
+  std::condition_variable journal_wake;
+  struct Lane {
+    std::deque<PreparedMessage> ready[k_priorities];  // built and guarded, waiting for their turn
+    std::size_t building = 0;                          // handed to the builders
+    std::int64_t cursor = 0;                           // the last id read from the store
+    bool exhausted = false;                            // nothing due after `cursor` ...
+    Clock::time_point exhausted_at{};                  // ... since then
+    [[nodiscard]] std::size_t ready_count() const { return ready[0].size() + ready[1].size(); }
+  };
+  std::map<std::string, Lane> lanes;
+  std::unordered_set<std::int64_t> in_hand;  // read from the store, outcome not recorded yet
+  // Recipients whose outcome a recent commit recorded (id -> commit number):
+  // a read of the store that began before that commit still shows them due.
+  std::unordered_map<std::int64_t, std::uint64_t> released;
+  std::deque<std::pair<std::uint64_t, std::int64_t>> released_order;  // (commit, id), oldest first
+  std::uint64_t commits = 0;
+  std::vector<store::Outcome> local_outcomes;  // render failures: recorded by the journal thread
+  std::vector<DeliveryResult> results;        // from the delivery thread
+  bool stop = false;
+  bool feeding_done = false;
+  bool journal_done = false;
+  EngineResult outcome;  // reason, detail, violation
+  SendProgress progress;  // the journal thread's (read by run() after it ends)
+
+  // Stops starting messages, for `reason` (the first reason wins). Under `mutex`.
+  void stop_for(StopReason reason, std::string detail = {}) {
+    if (!stop) {
+      stop = true;
+      outcome.reason = reason;
+      outcome.detail = std::move(detail);
+      transport.stop_starting();
+    }
+    journal_wake.notify_all();
+    feeder_wake.notify_all();
+  }
+
+  // ---- the journal thread's own
+  struct InFlight {
+    std::int64_t flight = 0;
+    std::string lane;
+    std::string email;
+    int attempts = 0;
+    std::int64_t first_attempt_at = 0;
+  };
+  delivery::LaneShaper shaper;
+  std::unordered_map<std::int64_t, InFlight> flying;     // by recipient id
+  std::unordered_map<std::int64_t, std::size_t> open_members;  // flight -> members without an outcome
+  std::vector<std::int64_t> landed;
+  Clock::time_point started = Clock::now();
+  Clock::time_point last_progress{};
+  Clock::time_point last_meta{};
+  Clock::time_point last_recover{};
+  Clock::time_point last_commit{};
+  std::deque<std::pair<Clock::time_point, std::int64_t>> rate_samples;  // (time, sent so far)
+  std::string last_lane;  // round-robin position
+
+  std::size_t stock_for(const std::string& lane) const {
+    const auto it = rate_of.find(lane);
+    const double rate = it == rate_of.end() ? 0 : it->second;
+    if (rate <= 0) return settings.stock_unshaped;
+    return std::max<std::size_t>(k_min_stock, static_cast<std::size_t>(rate * settings.stock_seconds));
+  }
+
+  // ---- feeder (the caller's thread)
+  void feed(const std::function<bool()>& stopped) {
+    std::size_t round = 0;
+    while (true) {
+      if (stopped()) {
+        std::lock_guard lock(mutex);
+        stop_for(StopReason::k_stopped);
+      }
+      {
+        std::lock_guard lock(mutex);
+        if (stop) return;
+      }
+      bool worked = take_built();
+      const std::int64_t now = unix_now();
+      const auto clock_now = Clock::now();
+      // Stock each lane, starting at a different one each round.
+      std::vector<std::string> names;
+      {
+        std::lock_guard lock(mutex);
+        for (auto& [name, lane] : lanes) {
+          if (lane.exhausted && clock_now - lane.exhausted_at >= k_recheck) {
+            lane.exhausted = false;  // retries may be due: read it again from the start
+            lane.cursor = 0;
+          }
+          names.push_back(name);
+        }
+      }
+      if (!names.empty()) std::rotate(names.begin(), names.begin() + static_cast<long>(round++ % names.size()), names.end());
+      for (const auto& name : names) {
+        std::size_t want = 0;
+        std::int64_t cursor = 0;
+        std::uint64_t seen_commits = 0;
+        {
+          std::lock_guard lock(mutex);
+          Lane& lane = lanes[name];
+          const std::size_t have = lane.ready_count() + lane.building;
+          const std::size_t stock = stock_for(name);
+          if (lane.exhausted || have >= stock) continue;
+          want = std::min(settings.claim, stock - have);
+          cursor = lane.cursor;
+          seen_commits = commits;
+        }
+        auto rows = reader.next_for_lane(name, now, want, cursor, settings.canary_only);
+        if (!rows) {
+          std::lock_guard lock(mutex);
+          stop_for(StopReason::k_failure, rows.error().message);
+          return;
+        }
+        std::vector<store::StoredRecipient> fresh;
+        {
+          std::lock_guard lock(mutex);
+          Lane& lane = lanes[name];
+          if (rows->size() < want) {
+            lane.exhausted = true;
+            lane.exhausted_at = clock_now;
+          }
+          if (!rows->empty()) lane.cursor = rows->back().id;
+          for (auto& r : *rows) {
+            if (in_hand.contains(r.id)) continue;
+            // Its outcome was recorded after this read began: the row read is older.
+            if (const auto rel = released.find(r.id); rel != released.end() && rel->second > seen_commits) continue;
+            in_hand.insert(r.id);
+            fresh.push_back(std::move(r));
+          }
+          lane.building += fresh.size();
+          while (!released_order.empty() && released_order.front().first <= seen_commits) {
+            const auto [commit, id] = released_order.front();
+            if (const auto rel = released.find(id); rel != released.end() && rel->second == commit) released.erase(rel);
+            released_order.pop_front();
+          }
+        }
+        if (!fresh.empty()) {
+          preparer.submit(std::move(fresh));
+          worked = true;
+        }
+      }
+      // Finished for this run when nothing is due, in hand or waiting.
+      bool idle = false;
+      {
+        std::lock_guard lock(mutex);
+        idle = in_hand.empty() && std::all_of(lanes.begin(), lanes.end(), [](const auto& l) {
+                 return l.second.exhausted && l.second.building == 0 && l.second.ready_count() == 0;
+               });
+      }
+      if (idle && preparer.pending() == 0) {
+        auto retry = reader.next_retry_at(settings.canary_only);
+        if (!retry) {
+          std::lock_guard lock(mutex);
+          stop_for(StopReason::k_failure, retry.error().message);
+          return;
+        }
+        if (!*retry) {
+          std::lock_guard lock(mutex);
+          feeding_done = true;
+          journal_wake.notify_all();
+          return;
+        }
+        // Deferred recipients wait for their retry: sleep until then (or a stop).
+        while (unix_now() < **retry && !stopped()) {
+          std::unique_lock lock(mutex);
+          if (stop) return;
+          feeder_wake.wait_for(lock, std::chrono::milliseconds(100));
+        }
+        std::lock_guard lock(mutex);
+        for (auto& [name, lane] : lanes) {
+          lane.exhausted = false;
+          lane.cursor = 0;
+        }
+        continue;
+      }
+      if (!worked) {
+        if (preparer.pending() > 0) {
+          preparer.wait_ready(std::chrono::milliseconds(20));
+        } else {
+          std::unique_lock lock(mutex);
+          feeder_wake.wait_for(lock, std::chrono::milliseconds(20));
+        }
+      }
+    }
+  }
+
+  // Moves built batches into their lanes; true when there was one.
+  bool take_built() {
+    bool any = false;
+    while (preparer.pending() > 0) {
+      auto batch = preparer.try_take();
+      if (!batch) break;
+      any = true;
+      std::lock_guard lock(mutex);
+      for (auto& m : *batch) {
+        Lane& lane = lanes[m.lane];
+        if (lane.building > 0) --lane.building;
+        if (!m.render_error.empty()) {
+          local_outcomes.push_back({m.id, RecipientState::k_failed,
+                                    util::mask_addresses_in("cannot render: " + m.render_error), 0, false, false, 0,
+                                    false});
+          continue;
+        }
+        if (m.violation) {
+          if (!stop) {
+            outcome.violation = m.violation;
+            outcome.violation_line = m.line;
+            outcome.violation_data = std::move(m.data);
+            stop_for(StopReason::k_guard);
+          }
+          continue;
+        }
+        lane.ready[k_campaign_priority].push_back(std::move(m));
+      }
+      journal_wake.notify_all();
+    }
+    return any;
+  }
+
+  // ---- the journal thread
+  void journal() {
+    util::set_thread_name("bc-journal");
+    while (true) {
+      std::vector<DeliveryResult> got;
+      std::vector<store::Outcome> local;
+      bool stopping = false;
+      bool finishing = false;
+      {
+        std::unique_lock lock(mutex);
+        journal_wake.wait_for(lock, next_wait(), [&] {
+          return !results.empty() || !local_outcomes.empty() || stop || (feeding_done && flying.empty()) ||
+                 can_select();
+        });
+        // Group commit: while half the window or more is still on the wire,
+        // let results gather for up to a millisecond after the last commit
+        // (a commit is a sync; one per result would cost more than sending).
+        const auto since = Clock::now() - last_commit;
+        if (!stop && flying.size() >= settings.window / 2 && since < k_gather) {
+          journal_wake.wait_for(lock, k_gather - since, [&] { return stop; });
+        }
+        got.swap(results);
+        local.swap(local_outcomes);
+        stopping = stop;
+        finishing = feeding_done;
+      }
+      const auto now_clock = Clock::now();
+      const std::int64_t now = unix_now();
+      std::vector<store::Outcome> outcomes = std::move(local);
+      std::vector<std::int64_t> recorded;  // ids whose outcome this commit records
+      for (const auto& o : outcomes) recorded.push_back(o.id);
+      std::vector<std::uint64_t> not_delivered;
+      for (const auto& r : got) decide(r, now, now_clock, outcomes, recorded, not_delivered);
+      if (!not_delivered.empty()) {
+        std::string error;
+        ledger.release(not_delivered, now, error);
+        if (!error.empty()) util::log_warn(error);
+      }
+      if (now_clock - last_recover > std::chrono::milliseconds(100)) {
+        last_recover = now_clock;
+        for (const auto& line : shaper.recover(now_clock)) util::log_info(line);
+      }
+      // The next messages, lane by lane in turn, within the window.
+      std::vector<PreparedMessage> selected;
+      if (!stopping) selected = select(now_clock);
+      if (!selected.empty() && !admit(selected, now)) {
+        for (const auto& m : selected) shaper.release(m.lane);
+        selected.clear();
+        stopping = true;
+      }
+      if (!outcomes.empty() || !selected.empty() || !landed.empty()) {
+        std::vector<std::int64_t> ids;
+        ids.reserve(selected.size());
+        for (const auto& m : selected) ids.push_back(m.id);
+        auto flight = writer.record_and_mark(outcomes, landed, ids);
+        if (!flight) {
+          // Nothing more is sent: what was marked before stays in flight
+          // in the store and is recovered by the next run.
+          std::lock_guard lock(mutex);
+          stop_for(StopReason::k_failure, flight.error().message);
+          for (const auto& m : selected) in_hand.erase(m.id);
+          journal_done = true;
+          journal_wake.notify_all();
+          return;
+        }
+        landed.clear();
+        last_commit = Clock::now();
+        bool drained = false;
+        {
+          std::lock_guard lock(mutex);
+          ++commits;
+          for (const auto id : recorded) {
+            in_hand.erase(id);
+            released[id] = commits;
+            released_order.emplace_back(commits, id);
+          }
+          drained = in_hand.empty();
+        }
+        // The feeder sleeps until a lane runs low (select) or the last
+        // outcome is in (it may be finished): a wake-up per commit would cost
+        // a context switch per millisecond.
+        if (drained) feeder_wake.notify_all();
+        if (!selected.empty()) hand_over(std::move(selected), *flight);
+      }
+      report(now_clock, now, false);
+      bool done = false;
+      {
+        std::lock_guard lock(mutex);
+        const bool queues_empty = std::all_of(lanes.begin(), lanes.end(),
+                                              [](const auto& l) { return l.second.ready_count() == 0; });
+        done = flying.empty() && results.empty() && local_outcomes.empty() &&
+               (stop || (finishing && queues_empty && in_hand.empty()));
+        if (done) journal_done = true;
+      }
+      if (done) {
+        report(now_clock, now, true);
+        journal_wake.notify_all();
+        feeder_wake.notify_all();
+        return;
+      }
+    }
+  }
+
+  // How long the journal may sleep: until a shaped lane's next token, at most 20 ms.
+  std::chrono::milliseconds next_wait() const { return std::chrono::milliseconds(flying.empty() ? 20 : 5); }
+
+  // True when a message could be selected now (under `mutex`).
+  bool can_select() {
+    if (stop || flying.size() >= settings.window) return false;
+    const auto now = Clock::now();
+    for (const auto& [name, lane] : lanes) {
+      if (lane.ready_count() > 0 && shaper.wait_for(name, 0, now) <= 0) return true;
+    }
+    return false;
+  }
+
+  std::vector<PreparedMessage> select(Clock::time_point now) {
+    std::vector<PreparedMessage> out;
+    std::lock_guard lock(mutex);
+    std::size_t free = settings.window > flying.size() ? settings.window - flying.size() : 0;
+    if (free == 0 || lanes.empty()) return out;
+    bool low = false;  // a lane fell under half its stock
+    // Priority 0 first; within a priority, one message per lane per turn,
+    // starting after the lane that went last.
+    for (int prio = 0; prio < k_priorities && free > 0; ++prio) {
+      std::vector<Lane*> order;
+      std::vector<std::string> names;
+      auto start = lanes.upper_bound(last_lane);
+      for (std::size_t i = 0; i < lanes.size(); ++i, ++start) {
+        if (start == lanes.end()) start = lanes.begin();
+        if (!start->second.ready[prio].empty()) {
+          order.push_back(&start->second);
+          names.push_back(start->first);
+        }
+      }
+      std::vector<bool> blocked(order.size(), false);
+      bool progress_made = true;
+      while (free > 0 && progress_made) {
+        progress_made = false;
+        for (std::size_t i = 0; i < order.size() && free > 0; ++i) {
+          if (blocked[i] || order[i]->ready[prio].empty()) continue;
+          if (!shaper.try_acquire(names[i], now)) {
+            blocked[i] = true;
+            continue;
+          }
+          out.push_back(std::move(order[i]->ready[prio].front()));
+          order[i]->ready[prio].pop_front();
+          last_lane = names[i];
+          --free;
+          progress_made = true;
+          if (order[i]->ready_count() + order[i]->building < stock_for(names[i]) / 2) low = true;
+        }
+      }
+    }
+    if (low) feeder_wake.notify_all();  // a lane to stock again
+    return out;
+  }
+
+  // Admits `selected` on the guard's ledger; false (and the engine stopped) on a limit.
+  bool admit(std::vector<PreparedMessage>& selected, std::int64_t now) {
+    std::vector<std::uint64_t> keys;
+    keys.reserve(selected.size());
+    for (const auto& m : selected) keys.push_back(guard::SendLedger::key(m.email));
+    std::string error;
+    std::size_t which = 0;
+    auto v = ledger.admit(keys, now, error, &which);
+    std::lock_guard lock(mutex);
+    if (v) {
+      outcome.violation = std::move(v);
+      outcome.violation_line = selected[which].line;
+      outcome.violation_data = std::move(selected[which].data);
+      stop_for(StopReason::k_limit);
+    } else if (!error.empty()) {
+      stop_for(StopReason::k_failure, error + "; nothing more is sent");
+    } else {
+      return true;
+    }
+    for (const auto& m : selected) in_hand.erase(m.id);  // never recorded: still due in the store
+    return false;
+  }
+
+  // Hands `selected`, now recorded in flight `flight`, to the transport.
+  void hand_over(std::vector<PreparedMessage> selected, std::int64_t flight) {
+    std::vector<delivery::OutgoingMessage> out;
+    out.reserve(selected.size());
+    open_members[flight] = selected.size();
+    for (auto& m : selected) {
+      flying[m.id] = InFlight{flight, m.lane, m.email, m.attempts, m.first_attempt_at};
+      out.push_back({m.id, fmt::format("{}-{}", settings.stage, m.id), preparer.envelope_from(), m.email,
+                     std::move(m.data), m.lane, m.traits});
+    }
+    progress.in_flight = static_cast<std::int64_t>(flying.size());
+    transport.submit(std::move(out));
+  }
+
+  // Turns one result into its outcome.
+  void decide(const DeliveryResult& r, std::int64_t now, Clock::time_point now_clock,
+              std::vector<store::Outcome>& outcomes, std::vector<std::int64_t>& recorded,
+              std::vector<std::uint64_t>& not_delivered) {
+    const auto it = flying.find(r.recipient_id);
+    if (it == flying.end()) return;  // not ours (cannot happen)
+    const InFlight f = it->second;
+    flying.erase(it);
+    shaper.release(f.lane);
+    const auto d = policy.decide(r.facts(), {f.attempts, f.first_attempt_at}, now,
+                                 static_cast<std::uint64_t>(r.recipient_id));
+    store::Outcome o{r.recipient_id, RecipientState::k_sent, util::mask_addresses_in(d.reason), 0,
+                     d.possible_duplicate, d.counts_attempt, f.flight, d.suppress};
+    switch (d.action) {
+      case Action::k_sent:
+        ++progress.sent_this_run;
+        ++progress.sent_by_lane[f.lane];
+        break;
+      case Action::k_not_attempted:
+        o.state = RecipientState::k_pending;
+        break;
+      case Action::k_retry:
+        o.state = RecipientState::k_deferred;
+        o.next_attempt_at = d.retry_at;
+        ++progress.deferred_by_lane[f.lane];
+        break;
+      case Action::k_bounce:
+        o.state = RecipientState::k_bounced;
+        ++progress.failed_this_run;
+        ++progress.bounced_by_lane[f.lane];
+        break;
+      case Action::k_fail:
+        o.state = RecipientState::k_failed;
+        ++progress.failed_this_run;
+        break;
+    }
+    if (d.action != Action::k_sent) progress.last_reply = o.reply;
+    if (d.slow_lane) {
+      if (auto line = shaper.throttled(f.lane, now_clock)) util::log_warn(*line);
+    }
+    if (d.stop_transport) {
+      std::lock_guard lock(mutex);
+      stop_for(StopReason::k_settings, r.reply);
+    }
+    if (d.action != Action::k_sent && !d.possible_duplicate) not_delivered.push_back(guard::SendLedger::key(f.email));
+    if (auto m = open_members.find(f.flight); m != open_members.end() && --m->second == 0) {
+      landed.push_back(f.flight);
+      open_members.erase(m);
+    }
+    recorded.push_back(r.recipient_id);
+    outcomes.push_back(std::move(o));
+  }
+
+  // Progress for the caller and for `status` in another shell.
+  void report(Clock::time_point now_clock, std::int64_t now, bool final) {
+    const bool call = on_progress && (final || now_clock - last_progress >= std::chrono::milliseconds(100));
+    const bool write = !final && now_clock - last_meta >= std::chrono::seconds(1);
+    if (!call && !write && !final) return;
+    SendProgress p;
+    {
+      progress.elapsed_seconds = std::chrono::duration<double>(now_clock - started).count();
+      progress.in_flight = static_cast<std::int64_t>(flying.size());
+      rate_samples.emplace_back(now_clock, progress.sent_this_run);
+      while (rate_samples.size() > 2 && now_clock - rate_samples.front().first > std::chrono::seconds(5)) {
+        rate_samples.pop_front();
+      }
+      const double span = std::chrono::duration<double>(now_clock - rate_samples.front().first).count();
+      progress.recent_rate = span > 0.5 ? static_cast<double>(progress.sent_this_run - rate_samples.front().second) / span
+                                        : (progress.elapsed_seconds > 0 ? static_cast<double>(progress.sent_this_run) /
+                                                                              progress.elapsed_seconds
+                                                                        : 0);
+      for (const auto& l : shaper.status(now_clock, now)) {
+        progress.rate_by_lane[l.name] = l.rate;
+        progress.configured_by_lane[l.name] = l.configured_rate;
+      }
+      p = progress;
+    }
+    if (call) {
+      last_progress = now_clock;
+      on_progress(p);
+    }
+    // For `status` in another shell: at most once a second (each write is a
+    // transaction of its own).
+    if (write) {
+      last_meta = now_clock;
+      const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run);
+      nlohmann::json lanes_json = nlohmann::json::object();
+      for (const auto& [name, rate] : p.rate_by_lane) {
+        lanes_json[name] = {{"rate_per_second", rate}, {"configured_per_second", p.configured_by_lane[name]}};
+      }
+      (void)writer.set_meta("progress", nlohmann::json{{"stage", settings.stage},
+                                                       {"at", now},
+                                                       {"sent_this_run", p.sent_this_run},
+                                                       {"rate_per_second", p.recent_rate},
+                                                       {"eta_seconds", p.recent_rate > 0 ? remaining / p.recent_rate : -1.0},
+                                                       {"in_flight", p.in_flight},
+                                                       {"by_lane", p.sent_by_lane},
+                                                       {"lanes", lanes_json}}
+                                            .dump());
+    }
+  }
+
+  // ---- the delivery thread
+  void deliver() {
+    util::set_thread_name("bc-deliver");
+    std::vector<DeliveryResult> got;
+    while (true) {
+      {
+        std::lock_guard lock(mutex);
+        if (journal_done) return;
+      }
+      got.clear();
+      auto r = transport.poll(std::chrono::milliseconds(10), got);
+      std::lock_guard lock(mutex);
+      if (!r) {
+        stop_for(StopReason::k_failure, r.error().message);
+        // The transport is gone: what it held is in flight in the store.
+        journal_done = true;
+        journal_wake.notify_all();
+        return;
+      }
+      if (!got.empty()) {
+        for (auto& x : got) results.push_back(std::move(x));
+        journal_wake.notify_all();
+      }
+    }
+  }
+
+  std::function<void(const SendProgress&)> on_progress;
+};
+
+Engine::Engine(const campaign::LoadedCampaign& campaign, store::Journal& reader, store::StateStore& writer,
+               delivery::Transport& transport, compose::MessagePreparer& preparer, guard::SendLedger& ledger,
+               const delivery::LaneTable& lanes, delivery::OutcomePolicy policy, EngineSettings settings)
+    : m_impl(std::make_unique<Impl>(campaign, reader, writer, transport, preparer, ledger, lanes, std::move(policy),
+                                    std::move(settings))) {}
+
+Engine::~Engine() = default;
+
+EngineResult Engine::run(const std::function<bool()>& stopped,
+                         const std::function<void(const SendProgress&)>& on_progress) {
+  Impl& p = *m_impl;
+  p.on_progress = on_progress;
+  // The lanes with recipients due now, and how many: the progress's "todo".
+  auto due = p.reader.due_by_lane(unix_now(), p.settings.canary_only);
+  if (!due) {
+    EngineResult r;
+    r.reason = StopReason::k_failure;
+    r.detail = due.error().message;
+    return r;
+  }
+  {
+    std::lock_guard lock(p.mutex);
+    for (const auto& b : *due) {
+      p.lanes[b.lane];
+      p.progress.todo_by_lane[b.lane] = b.due;
+    }
+    // Lanes with deferred recipients only are read when their retries are due.
+    for (const auto& [name, rate] : p.rate_of) p.lanes[name];
+    p.started = Clock::now();
+    p.progress.total = p.settings.total;
+    p.progress.done = p.settings.done;
+  }
+  std::thread journal([&p] { p.journal(); });
+  std::thread delivery([&p] { p.deliver(); });
+  p.feed(stopped);
+  {
+    // The feeder is done (finished, or stopped): wait for the journal to
+    // record every outcome of what was handed over.
+    std::unique_lock lock(p.mutex);
+    while (!p.journal_done) {
+      if (!p.stop && stopped()) p.stop_for(StopReason::k_stopped);
+      p.feeder_wake.wait_for(lock, std::chrono::milliseconds(50));
+    }
+  }
+  journal.join();
+  delivery.join();
+  // Built messages that never went out stay due in the store.
+  EngineResult r = std::move(p.outcome);
+  r.progress = p.progress;
+  return r;
+}
+
+}  // namespace blindcast::send
