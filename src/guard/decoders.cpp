@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstring>
 
+#include <unicode/ucnv.h>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -69,6 +71,25 @@ constexpr Named k_named[] = {
     {"lsqb", '['},    {"rsqb", ']'},    {"lpar", '('},      {"rpar", ')'},    {"comma", ','},
     {"semi", ';'},    {"bsol", '\\'},   {"shy", 0xAD},      {"ZeroWidthSpace", 0x200B},
 };
+
+// `bytes` in `charset`, as UTF-8 (ICU converters); as they are when the
+// charset is UTF-8, US-ASCII or unknown to ICU.
+std::string to_utf8(std::string_view charset, std::string bytes) {
+  std::string name(charset);
+  for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (name == "utf-8" || name == "utf8" || name == "us-ascii" || name.empty()) return bytes;
+  UErrorCode err = U_ZERO_ERROR;
+  const std::int32_t need = ucnv_convert("UTF-8", name.c_str(), nullptr, 0, bytes.data(),
+                                         static_cast<std::int32_t>(bytes.size()), &err);
+  if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err)) return bytes;
+  std::string out(static_cast<std::size_t>(need) + 1, '\0');
+  err = U_ZERO_ERROR;
+  const std::int32_t len = ucnv_convert("UTF-8", name.c_str(), out.data(), static_cast<std::int32_t>(out.size()),
+                                        bytes.data(), static_cast<std::int32_t>(bytes.size()), &err);
+  if (U_FAILURE(err)) return bytes;
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
 
 }  // namespace
 
@@ -170,14 +191,17 @@ std::string decode_encoded_words(std::string_view in) {
         const std::string_view text = in.substr(q2 + 1, end - q2 - 1);
         // White space between two adjacent encoded-words is dropped (RFC 2047 §6.2).
         if (last_was_word && pending_ws_start != std::string::npos) out.resize(pending_ws_start);
+        // The charset, without an RFC 2231 language ("utf-8*en").
+        std::string_view charset = in.substr(i + 2, q1 - i - 2);
+        charset = charset.substr(0, charset.find('*'));
         if (enc == 'B' || enc == 'b') {
-          out += decode_base64(text);
+          out += to_utf8(charset, decode_base64(text));
         } else if (enc == 'Q' || enc == 'q') {
           std::string t(text);
           for (char& ch : t) {
             if (ch == '_') ch = ' ';
           }
-          out += decode_quoted_printable(t);
+          out += to_utf8(charset, decode_quoted_printable(t));
         } else {
           out.append(in.substr(i, end + 2 - i));
         }
@@ -261,15 +285,21 @@ std::string decode_html_entities(std::string_view in) {
 }
 
 std::string decode_percent(std::string_view in) {
+  constexpr char k_break = '\x01';  // guard/reader_view.hpp
   std::string out;
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      const int hi = hex_value(in[i + 1]);
-      const int lo = hex_value(in[i + 2]);
+    if (in[i] == '%') {
+      // Two hex digits, markup breaks between them read through.
+      std::size_t j = i + 1;
+      while (j < in.size() && in[j] == k_break) ++j;
+      const int hi = j < in.size() ? hex_value(in[j]) : -1;
+      std::size_t k = j + 1;
+      while (k < in.size() && in[k] == k_break) ++k;
+      const int lo = k < in.size() ? hex_value(in[k]) : -1;
       if (hi >= 0 && lo >= 0) {
         out += static_cast<char>(hi * 16 + lo);
-        i += 2;
+        i = k;
         continue;
       }
     }
@@ -279,26 +309,36 @@ std::string decode_percent(std::string_view in) {
 }
 
 bool has_percent_escape(std::string_view in) {
-  for (std::size_t i = in.find('%'); i != std::string_view::npos && i + 2 < in.size(); i = in.find('%', i + 1)) {
-    if (hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) return true;
+  constexpr char k_break = '\x01';  // guard/reader_view.hpp: read through, as decode_percent does
+  for (std::size_t i = in.find('%'); i != std::string_view::npos; i = in.find('%', i + 1)) {
+    std::size_t j = i + 1;
+    while (j < in.size() && in[j] == k_break) ++j;
+    if (j >= in.size() || hex_value(in[j]) < 0) continue;
+    ++j;
+    while (j < in.size() && in[j] == k_break) ++j;
+    if (j < in.size() && hex_value(in[j]) >= 0) return true;
   }
   return false;
 }
 
-void for_each_data_uri(std::string_view in, const std::function<void(std::string_view)>& payload) {
+void for_each_data_uri(std::string_view in, bool by_line,
+                       const std::function<void(std::string_view)>& payload) {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  const char* const stops = by_line ? "\n" : " \t\r\n\"'<>)";
   for (std::size_t colon = in.find(':'); colon != std::string_view::npos; colon = in.find(':', colon + 1)) {
     if (colon < 4 || lower(in[colon - 4]) != 'd' || lower(in[colon - 3]) != 'a' || lower(in[colon - 2]) != 't' ||
         lower(in[colon - 1]) != 'a') {
       continue;
     }
     std::size_t end = colon + 1;
-    while (end < in.size() && std::strchr(" \t\r\n\"'<>)", in[end]) == nullptr) ++end;
+    while (end < in.size() && std::strchr(stops, in[end]) == nullptr) ++end;
     const std::string_view uri = in.substr(colon + 1, end - colon - 1);
     const std::size_t comma = uri.find(',');
     if (comma == std::string_view::npos) continue;
-    std::string header(uri.substr(0, comma));
-    for (char& c : header) c = lower(c);
+    std::string header;
+    for (char c : uri.substr(0, comma)) {
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') header += lower(c);
+    }
     const std::string data = decode_percent(uri.substr(comma + 1));
     const bool base64 = header.size() >= 7 && header.compare(header.size() - 7, 7, ";base64") == 0;
     payload(base64 ? decode_base64(data) : data);

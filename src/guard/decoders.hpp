@@ -17,17 +17,21 @@ namespace blindcast::guard {
 std::string decode_base64(std::string_view in);
 // Quoted-printable (RFC 2045 §6.7); soft line breaks joined, bad escapes kept.
 std::string decode_quoted_printable(std::string_view in);
-// RFC 2047 encoded-words ("=?cs?B?...?=" and "=?cs?Q?...?=") decoded in place.
+// RFC 2047 encoded-words ("=?cs?B?...?=" and "=?cs?Q?...?=") decoded in
+// place and converted from their charset (ICU converters) to UTF-8; a
+// charset ICU does not know is taken as UTF-8.
 std::string decode_encoded_words(std::string_view in);
 // HTML character references: named (a mail-relevant set), decimal and hex.
 std::string decode_html_entities(std::string_view in);
-// Percent-encoding (RFC 3986 §2.1); '+' is left as is.
+// Percent-encoding (RFC 3986 §2.1); '+' is left as is; a markup break
+// (k_break) inside an escape is read through: `%4<b class=x>0`.
 std::string decode_percent(std::string_view in);
 // True when `in` holds a percent-escape ('%' and two hex digits).
 bool has_percent_escape(std::string_view in);
 // Calls `payload(decoded)` for every data: URI in `in` (RFC 2397: the data
-// percent-decoded, then base64-decoded when marked ";base64"); the URI ends
-// at white space, a quote, '<', '>' or ')'.
-void for_each_data_uri(std::string_view in, const std::function<void(std::string_view)>& payload);
+// percent-decoded, then base64-decoded when marked ";base64", white space
+// skipped). With `by_line` (one attribute value per line) a URI ends at the
+// line's end; in running text at white space, a quote, '<', '>' or ')'.
+void for_each_data_uri(std::string_view in, bool by_line, const std::function<void(std::string_view)>& payload);
 
 }  // namespace blindcast::guard

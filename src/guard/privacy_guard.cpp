@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "guard/address_scan.hpp"
+#include "guard/confusables.hpp"
 #include "guard/decoders.hpp"
 #include "guard/header_fields.hpp"
 #include "guard/reader_view.hpp"
@@ -143,6 +144,7 @@ struct Check {
   std::optional<Violation> violation = {};         // an audience address: stops the check
   std::optional<Violation> strict_violation = {};  // the first strict-mode finding: the check goes on,
                                                    // so an audience address found later is named instead
+  std::vector<std::string>* collected = nullptr;   // collect mode: gather addresses, check nothing
 
   // Names the current place while it lives ("part 2 (text/html, base64)", ", as read").
   struct Place {
@@ -171,18 +173,51 @@ struct Check {
   }
 
   // Checks the readings at every '@' of `t`: the audience rule always,
-  // strict mode when `strict_here`.
+  // strict mode when `strict_here`. For each end of the domain the longest
+  // reading that is an audience address (or the recipient's, or a campaign
+  // constant) decides: `o'neil@x` is not read as `neil@x` when o'neil is a
+  // recipient. In collect mode the shaped readings are gathered instead.
   bool readings(std::string_view t, bool strict_here) {
-    if (index.size() == 0 && !(strict && strict_here)) return true;
-    return scan_addresses(t, [&](std::span<const Reading> rs) {
+    if (collected == nullptr && index.size() == 0 && !(strict && strict_here)) return true;
+    return scan_addresses(t, [&](std::span<const Reading> rs, bool overflow) {
+      if (collected != nullptr) {
+        for (const Reading& r : rs) {
+          if (r.address.find('*') != std::string_view::npos || reading_shaped(r)) {
+            collected->push_back(normalize_for_guard(r.address));
+          }
+        }
+        return true;
+      }
+      if (overflow) {
+        violation = Violation{3, "", place(),
+                              "an address with more possible readings than the guard can check (markup or "
+                              "punctuation around it); refused",
+                              ""};
+        return false;
+      }
       bool allowed = false;
+      std::uint32_t decided = 0;  // ends of the domain a longer reading decided
       for (const Reading& r : rs) {
+        const std::uint32_t bit = 1u << (r.end & 31);
+        if ((decided & bit) != 0) continue;
         if (r.hash == recipient || permitted.is_constant(r.hash)) {
           allowed = true;
-        } else if (in_audience(r.hash)) {
+          decided |= bit;
+          continue;
+        }
+        if (in_audience(r.hash)) {
           violation = Violation{3, "", place(), "another audience member's address appears",
                                 normalize_for_guard(r.address)};
           return false;
+        }
+        // A look-alike of an audience address (Cyrillic letters for Latin ones).
+        if (const auto alike = ascii_look_alike(r.address)) {
+          const std::uint64_t h = guard_hash(*alike);
+          if (h != recipient && !permitted.is_constant(h) && in_audience(h)) {
+            violation = Violation{3, "", place(), "another audience member's address appears in look-alike letters",
+                                  *alike};
+            return false;
+          }
         }
       }
       if (allowed || !strict || !strict_here || strict_violation) return true;
@@ -206,49 +241,64 @@ struct Check {
 
   // Checks `t` as a person reads it: as written when reading changes
   // nothing, else with markup removed (`html`; plain text is read both ways),
-  // references decoded, Unicode folded and overrides applied; then its
-  // percent-decoded forms and data: URIs, down to k_max_reading_depth.
+  // references decoded, Unicode folded, bidi applied, combining marks on
+  // ASCII dropped; then its percent-decoded forms and data: URIs, down to
+  // k_max_reading_depth.
   bool text(std::string_view t, bool html, bool strict_here, int depth = 0) {
     if (!could_hold_address(t)) return true;
-    std::string_view seen[2] = {t, {}};
-    if (reads_as_written(t)) {
+    // Texts read further (percent, data:), with whether they hold one value
+    // per line and whether strict mode applies to what is read from them.
+    struct Seen {
+      std::string_view text;
+      bool by_line;
+      bool strict;
+    };
+    Seen seen[7] = {{t, false, strict_here}};
+    std::size_t n_seen = 1;
+    if (reads_as_written(t, html)) {
       if (!readings(t, strict_here)) return false;
     } else {
       ReaderView& v = scratch.views[depth][0];
       read_as_person(t, html, v);
-      {
-        const Place p(*this, ", as read");
-        if (!readings(v.text, strict_here)) return false;
+      n_seen = 0;
+      const std::pair<const std::string*, const char*> views[] = {
+          {&v.text, ", as read"},
+          {&v.hidden, ", in markup attributes, comments or hidden content"},
+          {&v.visual, ", as displayed (bidirectional text)"},
+          {&v.hidden_visual, ", in markup attributes as displayed (bidirectional text)"},
+          {&v.unmarked, ", without combining marks"}};
+      for (const auto& [view, name] : views) {
+        if (view->empty()) continue;
+        const Place p(*this, name);
+        // Without its marks a text is no longer what was written: the audience
+        // rule only, for it and for everything read from it.
+        const bool strict_view = strict_here && view != &v.unmarked;
+        if (!readings(*view, strict_view)) return false;
+        seen[n_seen++] = {*view, view == &v.hidden || view == &v.hidden_visual, strict_view};
       }
-      if (!v.hidden.empty()) {
-        const Place p(*this, ", in markup attributes or comments");
-        if (!readings(v.hidden, strict_here)) return false;
-      }
-      if (!v.reversed.empty()) {
-        const Place p(*this, ", right-to-left override shown");
-        if (!readings(v.reversed, strict_here)) return false;
-      }
-      if (!html && t.find('<') != std::string_view::npos) {
-        // Plain text holding markup: a reader may take the tags for noise.
-        ReaderView& h = scratch.views[depth][1];
-        read_as_person(t, true, h);
-        const Place p(*this, ", markup removed");
-        if (!readings(h.text, strict_here)) return false;
-      }
-      seen[0] = v.text;
-      seen[1] = v.hidden;
+    }
+    if (!html && t.find('<') != std::string_view::npos) {
+      // Plain text holding markup: a reader may take the tags for noise.
+      ReaderView& h = scratch.views[depth][1];
+      read_as_person(t, true, h);
+      const Place p(*this, ", markup removed");
+      if (!readings(h.text, strict_here)) return false;
+      seen[n_seen++] = {h.text, false, strict_here};
     }
     if (depth >= k_max_reading_depth) return true;
-    for (const std::string_view s : seen) {
+    for (std::size_t k = 0; k < n_seen; ++k) {
+      const std::string_view s = seen[k].text;
+      const bool by_line = seen[k].by_line;
+      const bool strict_next = seen[k].strict;
       if (has_percent_escape(s)) {
         const Place p(*this, ", percent-decoded");
-        if (!text(decode_percent(s), html, strict_here, depth + 1)) return false;
+        if (!text(decode_percent(s), html, strict_next, depth + 1)) return false;
       }
       if (s.find(':') == std::string_view::npos) continue;
       bool ok = true;
-      for_each_data_uri(s, [&](std::string_view payload) {
+      for_each_data_uri(s, by_line, [&](std::string_view payload) {
         const Place p(*this, ", in a data: URI");
-        if (ok) ok = text(payload, true, strict_here, depth + 1);
+        if (ok) ok = text(payload, true, strict_next, depth + 1);
       });
       if (!ok) return false;
     }
@@ -378,22 +428,15 @@ std::string Violation::describe(bool show_addresses) const {
 }
 
 void collect_addresses(std::string_view text, std::vector<std::string>& out) {
-  auto collect = [&](std::string_view t) {
-    scan_addresses(t, [&](std::span<const Reading> rs) {
-      for (const Reading& r : rs) {
-        if (r.address.find('*') != std::string_view::npos || reading_shaped(r)) {
-          out.push_back(normalize_for_guard(r.address));
-        }
-      }
-      return true;
-    });
-  };
-  collect(text);
-  ReaderView v;
-  read_as_person(text, true, v);
-  collect(v.text);
-  collect(v.hidden);
-  if (has_percent_escape(v.hidden)) collect(decode_percent(v.hidden));
+  // Read exactly as a message is checked (every view, percent, data: URIs),
+  // so what strict mode finds in a message it finds in the reviewed content.
+  static const AddressIndex k_empty;
+  static const PrivacyGuard::Permitted k_none;
+  thread_local Scratch scratch;
+  Check collect{k_empty, k_none, false, 0, {}, scratch};
+  collect.collected = &out;
+  collect.text(text, true, false);
+  collect.text(text, false, false);
 }
 
 PrivacyGuard::PrivacyGuard(std::shared_ptr<const AddressIndex> index, GuardPolicy policy)

@@ -1,6 +1,7 @@
 #include "guard/reader_view.hpp"
 
 #include <unicode/normalizer2.h>
+#include <unicode/ubidi.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
 
@@ -30,20 +31,50 @@ constexpr Entity k_entities[] = {
 };
 constexpr std::size_t k_longest_entity = 32;
 
-constexpr char32_t k_rlo = 0x202E;  // right-to-left override
-constexpr char32_t k_lro = 0x202D;  // left-to-right override
-constexpr char32_t k_pdf = 0x202C;  // pop directional formatting
+constexpr char32_t k_lre = 0x202A, k_rle = 0x202B, k_pdf = 0x202C, k_lro = 0x202D, k_rlo = 0x202E;
 constexpr char32_t k_replacement = 0xFFFD;
 
-// What reading does to a character: keep it, drop it (format and other
-// default-ignorable characters), or replace it by its NFKC_Casefold mapping.
-enum CharClass : std::uint8_t { k_keep = 0, k_drop = 1, k_map = 2 };
+// Numeric references to 0x80-0x9F mean windows-1252 characters (WHATWG).
+constexpr char32_t k_c1[32] = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+                               0x2039, 0x0152, 0x8D,   0x017D, 0x8F,   0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+                               0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
 
-CharClass classify(char32_t cp) {
+// What reading does to a character: keep it, drop it (format and other
+// default-ignorable characters), or replace it by its NFKC mapping; and
+// whether it matters for the order a reader sees (bidi: controls and
+// right-to-left letters) or is a combining mark.
+enum CharClass : std::uint8_t { k_keep = 0, k_drop = 1, k_map = 2 };
+enum CharFlag : std::uint8_t { k_class_mask = 3, k_bidi = 4, k_mark = 8 };
+
+const icu::Normalizer2* nfkc() {
+  static const icu::Normalizer2* n = [] {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::Normalizer2* p = icu::Normalizer2::getNFKCInstance(err);
+    return U_SUCCESS(err) ? p : nullptr;
+  }();
+  return n;
+}
+
+std::uint8_t classify(char32_t cp) {
   const auto c = static_cast<UChar32>(cp);
-  if (u_charType(c) == U_FORMAT_CHAR || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) return k_drop;
-  if (u_hasBinaryProperty(c, UCHAR_CHANGES_WHEN_NFKC_CASEFOLDED)) return k_map;
-  return k_keep;
+  std::uint8_t flags = 0;
+  const auto dir = u_charDirection(c);
+  if (dir == U_RIGHT_TO_LEFT || dir == U_RIGHT_TO_LEFT_ARABIC || dir == U_RIGHT_TO_LEFT_EMBEDDING ||
+      dir == U_RIGHT_TO_LEFT_OVERRIDE || dir == U_LEFT_TO_RIGHT_EMBEDDING || dir == U_LEFT_TO_RIGHT_OVERRIDE ||
+      dir == U_POP_DIRECTIONAL_FORMAT || dir == U_LEFT_TO_RIGHT_ISOLATE || dir == U_RIGHT_TO_LEFT_ISOLATE ||
+      dir == U_FIRST_STRONG_ISOLATE || dir == U_POP_DIRECTIONAL_ISOLATE || cp == 0x200E || cp == 0x200F ||
+      cp == 0x061C) {
+    flags |= k_bidi;
+  }
+  const auto type = u_charType(c);
+  if (type == U_NON_SPACING_MARK || type == U_ENCLOSING_MARK) flags |= k_mark;
+  if (type == U_FORMAT_CHAR || u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) return flags | k_drop;
+  if (u_getIntPropertyValue(c, UCHAR_NFKC_QUICK_CHECK) != UNORM_YES && nfkc() != nullptr) {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::UnicodeString one(c);
+    if (nfkc()->normalize(one, err) != one && U_SUCCESS(err)) return flags | k_map;
+  }
+  return flags | k_keep;
 }
 
 // The classes of the Basic Multilingual Plane, computed on first use (about
@@ -58,9 +89,9 @@ const std::array<std::uint8_t, 0x10000>& bmp_classes() {
   return *table;
 }
 
-CharClass class_of(char32_t cp) {
+std::uint8_t flags_of(char32_t cp) {
   if (cp < 0x80) return k_keep;
-  if (cp < 0x10000) return static_cast<CharClass>(bmp_classes()[cp]);
+  if (cp < 0x10000) return bmp_classes()[cp];
   return classify(cp);
 }
 
@@ -82,27 +113,23 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
-// Appends the NFKC_Casefold mapping of `cp`. Mappings are remembered per
-// thread: text repeats its characters, and ICU's call costs a conversion.
-void append_folded(std::string& out, char32_t cp) {
+// The NFKC mapping of `cp`, remembered per thread: text repeats its
+// characters, and ICU's call costs a conversion.
+const std::string& mapping_of(char32_t cp) {
   thread_local std::unordered_map<char32_t, std::string> cache;
   auto it = cache.find(cp);
   if (it == cache.end()) {
     if (cache.size() > 4096) cache.clear();
-    UErrorCode err = U_ZERO_ERROR;
-    const icu::Normalizer2* nfkc_cf = icu::Normalizer2::getNFKCCasefoldInstance(err);
     std::string mapped;
-    if (U_SUCCESS(err)) {
-      const icu::UnicodeString folded = nfkc_cf->normalize(icu::UnicodeString(static_cast<UChar32>(cp)), err);
-      if (U_SUCCESS(err)) folded.toUTF8String(mapped);
+    UErrorCode err = U_ZERO_ERROR;
+    if (nfkc() != nullptr) {
+      const icu::UnicodeString n = nfkc()->normalize(icu::UnicodeString(static_cast<UChar32>(cp)), err);
+      if (U_SUCCESS(err)) n.toUTF8String(mapped);
     }
-    if (U_FAILURE(err)) {
-      mapped.clear();
-      append_utf8(mapped, cp);
-    }
+    if (mapped.empty() && U_FAILURE(err)) append_utf8(mapped, cp);
     it = cache.emplace(cp, std::move(mapped)).first;
   }
-  out += it->second;
+  return it->second;
 }
 
 // Decodes one UTF-8 sequence at `p` (< `end`); returns its length, with
@@ -136,84 +163,150 @@ std::size_t decode_utf8(const char* p, const char* end, char32_t& cp) {
   return len;
 }
 
-// Where text is written: the reader's text (which follows bidi overrides)
-// or the hidden view (which drops them).
+bool ascii_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// Where read text is written. Besides the text itself it keeps, from the
+// first character that needs them on, a copy that keeps the bidi controls
+// (for the reordered view) and one without combining marks on ASCII.
 class Sink {
  public:
-  Sink(std::string& out, bool track_overrides) : m_out(out), m_track(track_overrides) {}
+  explicit Sink(std::string& out) : m_out(out) {}
 
-  // Writes `run`, which reads as it is written.
-  void ascii(std::string_view run) {
-    if (m_track && !m_open.empty() && run.find('\n') != std::string_view::npos) {
-      // An override ends with its paragraph.
-      const auto nl = run.find('\n');
-      m_out.append(run.substr(0, nl));
-      close_all();
-      m_out.append(run.substr(nl));
-      return;
-    }
-    m_out.append(run);
+  // Writes `run`, which reads as it is written (ASCII, or characters NFKC keeps).
+  void run(std::string_view run) {
+    if (run.empty()) return;
+    if (m_last_mapped && ascii_alnum(run.front()) && !m_out.empty() && ascii_alnum(m_out.back())) mark_break();
+    m_last_mapped = false;
+    write(run);
   }
 
-  // Writes `cp`, read from `raw` (its UTF-8 bytes, or empty when it was a reference).
+  // Writes the character `cp`, read from `raw` (its UTF-8 bytes, or empty
+  // when it came from a reference).
   void code_point(char32_t cp, std::string_view raw = {}) {
+    if (cp == k_replacement) raw = {};  // a malformed byte reads as U+FFFD, never as itself
     if (cp < 0x80) {
-      if (cp == '\n' && m_track) close_all();
-      m_out += static_cast<char>(cp);
+      const char c = static_cast<char>(cp);
+      run(std::string_view(&c, 1));
       return;
     }
-    if (m_track && (cp == k_rlo || cp == k_lro)) {
-      if (m_open.size() < 16) m_open.push_back({static_cast<std::uint32_t>(m_out.size()), cp == k_rlo});
-      return;
+    const std::uint8_t f = flags_of(cp);
+    if ((f & k_bidi) != 0) start_bidi();
+    if ((f & k_mark) != 0 && !m_out.empty() && static_cast<unsigned char>(m_out.back()) < 0x80 &&
+        m_out.back() != '\n') {
+      start_unmarked();
+      m_mark_dropped = true;  // the next write skips it in `unmarked`
     }
-    if (m_track && cp == k_pdf) {
-      if (!m_open.empty()) close_one();
-      return;
-    }
-    switch (class_of(cp)) {
-      case k_keep:
-        if (raw.empty()) {
-          append_utf8(m_out, cp);
-        } else {
-          m_out.append(raw);
-        }
+    switch (f & k_class_mask) {
+      case k_keep: {
+        std::string tmp;
+        if (raw.empty()) append_utf8(tmp, cp);
+        m_last_mapped = false;
+        write(raw.empty() ? std::string_view(tmp) : raw);
         break;
-      case k_drop: break;
-      case k_map: append_folded(m_out, cp); break;
+      }
+      case k_drop:
+        if (m_bidi != nullptr && (f & k_bidi) != 0) {
+          std::string tmp;
+          append_utf8(tmp, cp);
+          m_bidi->append(tmp);  // controls stay in the copy that is reordered
+        }
+        m_mark_dropped = false;
+        break;
+      case k_map: {
+        const std::string& m = mapping_of(cp);
+        if (!m_last_mapped && !m_out.empty() && !m.empty() && ascii_alnum(m.front()) && ascii_alnum(m_out.back())) {
+          mark_break();  // a letter or digit next to one that became ASCII ("org²")
+        }
+        m_last_mapped = true;
+        write(m);
+        break;
+      }
     }
   }
 
-  // Closes overrides left open at the end of the text.
-  void finish() { close_all(); }
+  // A bidi control that markup stands for (<bdo dir=rtl> is U+202E).
+  void control(char32_t cp) {
+    start_bidi();
+    std::string tmp;
+    append_utf8(tmp, cp);
+    m_bidi->append(tmp);
+  }
 
-  // Spans of the text shown reversed, innermost first.
-  [[nodiscard]] const std::vector<std::pair<std::uint32_t, std::uint32_t>>& reversed() const { return m_reversed; }
+  // An optional boundary (markup was here).
+  void mark_break() {
+    if (m_out.empty() || m_out.back() == k_break) return;
+    write(std::string_view(&k_break, 1));
+  }
+
+  // Ends a line (a value of the hidden view).
+  void line() {
+    m_last_mapped = false;
+    const bool was = m_url;
+    m_url = false;
+    write("\n");
+    m_url = was;
+  }
+
+  // While on, tabs and line breaks are not written (an attribute value: URL
+  // parsers strip them, so `bob&#9;@x.org` in an href is bob@x.org).
+  void url_mode(bool on) { m_url = on; }
+
+  [[nodiscard]] bool has_bidi() const { return m_bidi != nullptr; }
+  [[nodiscard]] const std::string* bidi() const { return m_bidi.get(); }
+  [[nodiscard]] const std::string* unmarked() const { return m_unmarked.get(); }
 
  private:
-  struct Open {
-    std::uint32_t start;
-    bool right_to_left;
-  };
-  void close_one() {
-    const Open o = m_open.back();
-    m_open.pop_back();
-    if (o.right_to_left && o.start < m_out.size()) {
-      m_reversed.emplace_back(o.start, static_cast<std::uint32_t>(m_out.size()));
+  void write(std::string_view s) {
+    if (m_url && s.find_first_of("\t\r\n") != std::string_view::npos) {
+      std::string clean;
+      for (char c : s) {
+        if (c != '\t' && c != '\r' && c != '\n') clean += c;
+      }
+      m_url = false;
+      write(clean);
+      m_url = true;
+      return;
+    }
+    m_out.append(s);
+    if (m_bidi) m_bidi->append(s);
+    if (m_unmarked) {
+      if (!m_mark_dropped) m_unmarked->append(s);
+      m_mark_dropped = false;
     }
   }
-  void close_all() {
-    while (!m_open.empty()) close_one();
+  void start_bidi() {
+    if (!m_bidi) m_bidi = std::make_unique<std::string>(m_out);
+  }
+  void start_unmarked() {
+    if (!m_unmarked) m_unmarked = std::make_unique<std::string>(m_out);
   }
 
   std::string& m_out;
-  bool m_track;
-  std::vector<Open> m_open;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> m_reversed;
+  std::unique_ptr<std::string> m_bidi;
+  std::unique_ptr<std::string> m_unmarked;
+  bool m_last_mapped = false;
+  bool m_mark_dropped = false;
+  bool m_url = false;
 };
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_alnum(char c) { return is_alpha(c) || (c >= '0' && c <= '9'); }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+// ASCII case-insensitive equality; `lower_b` is lower case.
+bool iequals(std::string_view a, std::string_view lower_b) {
+  if (a.size() != lower_b.size()) return false;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    if (lower(a[k]) != lower_b[k]) return false;
+  }
+  return true;
+}
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -231,8 +324,7 @@ const Entity* find_entity(std::string_view name) {
 
 // Decodes the character reference at in[i] == '&' into `sink`; returns the
 // index after it ('&' alone when it starts none).
-template <class S>
-std::size_t decode_reference(std::string_view in, std::size_t i, S& sink) {
+std::size_t decode_reference(std::string_view in, std::size_t i, Sink& sink) {
   const std::size_t n = in.size();
   std::size_t j = i + 1;
   if (j < n && in[j] == '#') {
@@ -248,18 +340,20 @@ std::size_t decode_reference(std::string_view in, std::size_t i, S& sink) {
       ++j;
     }
     if (j == digits_start) {
-      sink.ascii("&");
+      sink.run("&");
       return i + 1;
     }
     if (j < n && in[j] == ';') ++j;
     const bool invalid = v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF);
-    sink.code_point(invalid ? k_replacement : static_cast<char32_t>(v));
+    char32_t cp = invalid ? k_replacement : static_cast<char32_t>(v);
+    if (cp >= 0x80 && cp <= 0x9F) cp = k_c1[cp - 0x80];
+    sink.code_point(cp);
     return j;
   }
   std::size_t k = j;
-  while (k < n && k - j < k_longest_entity && is_alnum(in[k])) ++k;
+  while (k < n && k - j < k_longest_entity && ascii_alnum(in[k])) ++k;
   if (k == j) {
-    sink.ascii("&");
+    sink.run("&");
     return i + 1;
   }
   if (k < n && in[k] == ';') {
@@ -278,7 +372,7 @@ std::size_t decode_reference(std::string_view in, std::size_t i, S& sink) {
       return j + len;
     }
   }
-  sink.ascii("&");
+  sink.run("&");
   return i + 1;
 }
 
@@ -304,29 +398,31 @@ std::size_t next_special(std::string_view in, std::size_t i, bool html) {
   return n;
 }
 
-// The index of the first byte at or after `i` that reading changes: like
-// next_special(), but characters outside ASCII that read as they are stay in
-// the run (most non-Latin text).
-std::size_t next_change(std::string_view in, std::size_t i, bool html) {
+// Like next_special(), but characters outside ASCII that read as they are
+// stay in the run (most non-Latin text); a bidi character stops it until
+// the sink keeps a bidi copy, a combining mark right after ASCII always.
+std::size_t next_change(std::string_view in, std::size_t i, bool html, const Sink& sink) {
   const std::size_t n = in.size();
   while (true) {
     i = next_special(in, i, html);
     if (i >= n || static_cast<unsigned char>(in[i]) < 0x80) return i;
     char32_t cp = 0;
     const std::size_t len = decode_utf8(in.data() + i, in.data() + n, cp);
-    if (cp == k_replacement || class_of(cp) != k_keep) return i;
+    const std::uint8_t f = flags_of(cp);
+    if (cp == k_replacement || (f & k_class_mask) != k_keep) return i;
+    if ((f & k_bidi) != 0 && !sink.has_bidi()) return i;
+    if ((f & k_mark) != 0 && i > 0 && static_cast<unsigned char>(in[i - 1]) < 0x80) return i;
     i += len;
   }
 }
 
 // Reads `in` (no markup) into `sink`: references decoded, characters folded.
-template <class S>
-void read_text(std::string_view in, S& sink) {
+void read_text(std::string_view in, Sink& sink) {
   std::size_t i = 0;
   const std::size_t n = in.size();
   while (i < n) {
-    const std::size_t j = next_change(in, i, false);
-    if (j > i) sink.ascii(in.substr(i, j - i));
+    const std::size_t j = next_change(in, i, false, sink);
+    if (j > i) sink.run(in.substr(i, j - i));
     if (j >= n) break;
     if (in[j] == '&') {
       i = decode_reference(in, j, sink);
@@ -339,96 +435,379 @@ void read_text(std::string_view in, S& sink) {
   }
 }
 
+// Adds the strings of a style sheet (or a style attribute) to `hidden`,
+// CSS escapes decoded and strings that follow one another joined:
+// `content: "bob" "@" "x.org"` reads "bob@x.org".
+void read_css_strings(std::string_view css, Sink& hidden) {
+  std::string joined;
+  bool open = false;  // a group of adjacent strings is being joined
+  std::size_t i = 0;
+  auto flush = [&] {
+    if (open) {
+      read_text(joined, hidden);
+      hidden.line();
+    }
+    joined.clear();
+    open = false;
+  };
+  while (i < css.size()) {
+    const char q = css[i];
+    if (q != '"' && q != '\'') {
+      if (!is_space(q)) flush();
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < css.size() && css[j] != q) {
+      if (css[j] == '\\' && j + 1 < css.size()) {
+        std::size_t k = j + 1;
+        char32_t cp = 0;
+        std::size_t digits = 0;
+        while (k < css.size() && digits < 6 && hex_digit(css[k]) >= 0) {
+          cp = cp * 16 + static_cast<char32_t>(hex_digit(css[k]));
+          ++k;
+          ++digits;
+        }
+        if (digits > 0) {
+          if (k < css.size() && is_space(css[k])) ++k;  // one white space ends the escape
+          append_utf8(joined, cp == 0 || cp > 0x10FFFF ? k_replacement : cp);
+          j = k;
+          continue;
+        }
+        if (css[k] != '\n') joined += css[k];
+        j = k + 1;
+        continue;
+      }
+      joined += css[j++];
+    }
+    open = true;
+    i = j + 1;
+  }
+  flush();
+}
+
+// Elements whose content a reader never sees (raw text or not rendered).
+bool hides_content(std::string_view name) {
+  return name == "script" || name == "style" || name == "title" || name == "template" || name == "iframe" ||
+         name == "noembed" || name == "noframes" || name == "head";
+}
+// Raw-text elements: their content holds no markup, up to the end tag.
+bool raw_text(std::string_view name) {
+  return name == "script" || name == "style" || name == "title" || name == "iframe" || name == "noembed" ||
+         name == "noframes" || name == "xmp" || name == "textarea";
+}
+bool void_element(std::string_view name) {
+  static constexpr std::string_view k_void[] = {"area", "base", "br",   "col",   "embed", "hr",    "img",
+                                               "input", "link", "meta", "param", "source", "track", "wbr"};
+  return std::find(std::begin(k_void), std::end(k_void), name) != std::end(k_void);
+}
 // Inline formatting elements: without attributes they cannot separate text.
 bool joins_text(std::string_view name) {
   static constexpr std::string_view k_inline[] = {
       "a",   "abbr", "b",   "bdi", "bdo",  "big",  "cite", "code", "data", "del",    "dfn",    "em",  "font",
       "i",   "ins",  "kbd", "mark", "nobr", "q",   "s",    "samp", "small", "span", "strike", "strong", "sub",
       "sup", "time", "tt",  "u",    "var",  "wbr"};
-  std::string lower(name);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return std::find(std::begin(k_inline), std::end(k_inline), lower) != std::end(k_inline);
+  return std::find(std::begin(k_inline), std::end(k_inline), name) != std::end(k_inline);
 }
 
-// Skips the markup at in[i] == '<' (its attribute names and values and its
-// comment text go to `hidden`); returns the index after it, or `i` when '<'
-// starts no markup. `joins` tells whether it vanishes without separating
-// the text around it (a comment, an inline tag without attributes).
-std::size_t skip_markup(std::string_view in, std::size_t i, Sink& hidden, bool& joins) {
-  const std::size_t n = in.size();
-  joins = false;
-  if (i + 1 >= n) return i;
-  const char c = in[i + 1];
-  auto to_hidden = [&](std::string_view text) {
-    read_text(text, hidden);
-    hidden.ascii("\n");
+// True when an inline style hides what it applies to.
+bool style_hides(std::string_view style) {
+  std::string s;
+  for (char c : style) {
+    if (!is_space(c)) s += lower(c);
+  }
+  auto has = [&](std::string_view what) { return s.find(what) != std::string::npos; };
+  auto zero = [&](std::string_view prop) {  // "prop:0" followed by a unit, ';', '!' or the end
+    for (std::size_t at = s.find(prop); at != std::string::npos; at = s.find(prop, at + 1)) {
+      const std::size_t v = at + prop.size();
+      if (v < s.size() && s[v] == '0' &&
+          (v + 1 == s.size() || (!(s[v + 1] >= '1' && s[v + 1] <= '9') && s[v + 1] != '.'))) {
+        return true;
+      }
+    }
+    return false;
   };
-  if (in.substr(i, 4) == "<!--") {
-    const std::size_t end = in.find("-->", i + 4);
-    to_hidden(in.substr(i + 4, end == std::string_view::npos ? std::string_view::npos : end - i - 4));
-    joins = true;
-    return end == std::string_view::npos ? n : end + 3;
-  }
-  const bool closing = c == '/' && i + 2 < n && is_alpha(in[i + 2]);
-  if (c == '!' || c == '?') {
-    const std::size_t end = in.find('>', i + 2);
-    to_hidden(in.substr(i + 2, end == std::string_view::npos ? std::string_view::npos : end - i - 2));
-    return end == std::string_view::npos ? n : end + 1;
-  }
-  if (!is_alpha(c) && !closing) return i;
-  const std::size_t name_start = closing ? i + 2 : i + 1;
-  std::size_t j = name_start + 1;
-  while (j < n && (is_alnum(in[j]) || in[j] == '-' || in[j] == ':' || in[j] == '_')) ++j;
-  // "<bob@example.org>" is text: a tag name ends at space, '/' or '>'.
-  if (j < n && !is_space(in[j]) && in[j] != '/' && in[j] != '>') return i;
-  const bool inline_tag = joins_text(in.substr(name_start, j - name_start));
-  bool attributes = false;
-  while (j < n) {
-    while (j < n && (is_space(in[j]) || in[j] == '/')) ++j;
-    if (j >= n) break;
-    if (in[j] == '>') {
-      joins = inline_tag && !attributes;
-      return j + 1;
-    }
-    attributes = true;
-    const std::size_t attr_start = j;
-    while (j < n && !is_space(in[j]) && in[j] != '/' && in[j] != '>' && in[j] != '=') ++j;
-    if (j > attr_start) to_hidden(in.substr(attr_start, j - attr_start));
-    while (j < n && is_space(in[j])) ++j;
-    if (j >= n || in[j] != '=') continue;
-    ++j;
-    while (j < n && is_space(in[j])) ++j;
-    if (j >= n) break;
-    std::size_t value_start = j;
-    std::size_t value_end = 0;
-    if (in[j] == '"' || in[j] == '\'') {
-      const std::size_t close = in.find(in[j], j + 1);
-      value_start = j + 1;
-      value_end = close == std::string_view::npos ? n : close;
-      j = close == std::string_view::npos ? n : close + 1;
-    } else {
-      while (j < n && !is_space(in[j]) && in[j] != '>') ++j;
-      value_end = j;
-    }
-    to_hidden(in.substr(value_start, value_end - value_start));
-  }
-  return n;
+  return has("display:none") || has("visibility:hidden") || zero("font-size:") || zero("opacity:") ||
+         ((zero("max-height:") || zero("height:") || zero("max-width:") || zero("width:")) && has("overflow:hidden"));
 }
 
-// Reverses the order of the code points of text[from, to), in place.
-void reverse_span(std::string& text, std::uint32_t from, std::uint32_t to) {
-  std::string part;
-  part.reserve(to - from);
-  std::size_t end = to;
-  while (end > from) {
-    std::size_t start = end - 1;
-    while (start > from && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-    part.append(text, start, end - start);
-    end = start;
+// The HTML reader: a tokenizer after the WHATWG one, enough to know what a
+// reader sees.
+class HtmlReader {
+ public:
+  HtmlReader(std::string_view in, Sink& text, Sink& hidden) : m_in(in), m_text(text), m_hidden(hidden) {}
+
+  void read() {
+    const std::size_t n = m_in.size();
+    std::size_t i = 0;
+    while (i < n) {
+      Sink& out = hiding() ? m_hidden : m_text;
+      const std::size_t j = next_change(m_in, i, true, out);
+      if (j > i) out.run(m_in.substr(i, j - i));
+      if (j >= n) break;
+      const char c = m_in[j];
+      if (c == '&') {
+        i = decode_reference(m_in, j, out);
+      } else if (c == '<') {
+        i = markup(j);
+      } else {
+        char32_t cp = 0;
+        const std::size_t len = decode_utf8(m_in.data() + j, m_in.data() + n, cp);
+        out.code_point(cp, m_in.substr(j, len));
+        i = j + len;
+      }
+    }
   }
-  text.replace(from, to - from, part);
+
+ private:
+  struct Effect {
+    std::string name;
+    int depth = 1;
+    bool hide = false;
+    char32_t bidi = 0;  // the override or embedding it opened, 0: none
+  };
+
+  [[nodiscard]] bool hiding() const { return m_hiding > 0; }
+
+  void to_hidden(std::string_view text) {
+    m_hidden.url_mode(true);
+    read_text(text, m_hidden);
+    m_hidden.url_mode(false);
+    m_hidden.line();
+  }
+
+  // Reads the markup at m_in[i] == '<'; returns the index after it.
+  std::size_t markup(std::size_t i) {
+    const std::size_t n = m_in.size();
+    const auto rest = m_in.substr(i);
+    if (rest.starts_with("<!--")) {
+      std::size_t body = i + 4;
+      std::size_t end;
+      std::size_t after;
+      if (m_in.substr(body).starts_with(">")) {
+        end = body, after = body + 1;  // <!-->
+      } else if (m_in.substr(body).starts_with("->")) {
+        end = body, after = body + 2;  // <!--->
+      } else {
+        const std::size_t a = m_in.find("-->", body);
+        const std::size_t b = m_in.find("--!>", body);
+        end = std::min(a, b);
+        after = end == std::string_view::npos ? n : end + (end == a ? 3 : 4);
+      }
+      to_hidden(m_in.substr(body, end == std::string_view::npos ? std::string_view::npos : end - body));
+      return after;  // a comment joins what is around it
+    }
+    if (rest.starts_with("<![CDATA[")) {
+      // Text in SVG and MathML (a comment elsewhere): read as text.
+      const std::size_t end = m_in.find("]]>", i + 9);
+      read_text(m_in.substr(i + 9, end == std::string_view::npos ? std::string_view::npos : end - i - 9),
+                hiding() ? m_hidden : m_text);
+      return end == std::string_view::npos ? n : end + 3;
+    }
+    if (i + 1 >= n) return plain_lt(i);
+    const char c = m_in[i + 1];
+    if (c == '!' || c == '?' || (c == '/' && i + 2 < n && !is_alpha(m_in[i + 2]) && m_in[i + 2] != '>')) {
+      const std::size_t from = i + 2;  // a bogus comment, up to '>'
+      const std::size_t end = m_in.find('>', from);
+      to_hidden(m_in.substr(from, end == std::string_view::npos ? std::string_view::npos : end - from));
+      (hiding() ? m_hidden : m_text).mark_break();
+      return end == std::string_view::npos ? n : end + 1;
+    }
+    if (c == '/' && i + 2 < n && m_in[i + 2] == '>') return i + 3;  // </> is nothing
+    const bool closing = c == '/';
+    if (closing ? i + 2 >= n || !is_alpha(m_in[i + 2]) : !is_alpha(c)) return plain_lt(i);
+    // A tag: its name runs to white space, '/' or '>'.
+    const std::size_t name_start = closing ? i + 2 : i + 1;
+    std::size_t j = name_start;
+    while (j < n && !is_space(m_in[j]) && m_in[j] != '/' && m_in[j] != '>') ++j;
+    const std::string_view raw_name = m_in.substr(name_start, j - name_start);
+    m_name.assign(raw_name);
+    for (char& ch : m_name) ch = lower(ch);
+    const std::string_view name = m_name;  // valid until the next tag
+    if (closing) {
+      end_tag(name);
+      to_hidden(raw_name);  // `</bob@example.org>` too: a name is a value the guard reads
+      j = attributes(j);
+    } else {
+      to_hidden(raw_name);  // `<bob@example.org>` is an element named so
+      j = attributes(j);
+      start_tag(name);
+      if (raw_text(name)) j = raw_content(name, j);
+    }
+    return j;
+  }
+
+  std::size_t plain_lt(std::size_t i) {
+    (hiding() ? m_hidden : m_text).run("<");
+    return i + 1;
+  }
+
+  // Reads the attributes from `j` to the end of the tag into m_attrs;
+  // returns the index after it.
+  std::size_t attributes(std::size_t j) {
+    m_attrs.clear();
+    const std::size_t n = m_in.size();
+    while (j < n) {
+      while (j < n && (is_space(m_in[j]) || m_in[j] == '/')) ++j;
+      if (j >= n) break;
+      if (m_in[j] == '>') return j + 1;
+      const std::size_t attr_start = j;
+      ++j;  // a '=' may start a name
+      while (j < n && !is_space(m_in[j]) && m_in[j] != '/' && m_in[j] != '>' && m_in[j] != '=') ++j;
+      const std::string_view attr = m_in.substr(attr_start, j - attr_start);
+      to_hidden(attr);
+      while (j < n && is_space(m_in[j])) ++j;
+      std::string_view value;
+      if (j < n && m_in[j] == '=') {
+        ++j;
+        while (j < n && is_space(m_in[j])) ++j;
+        if (j >= n) break;
+        if (m_in[j] == '"' || m_in[j] == '\'') {
+          const std::size_t close = m_in.find(m_in[j], j + 1);
+          value = m_in.substr(j + 1, close == std::string_view::npos ? std::string_view::npos : close - j - 1);
+          j = close == std::string_view::npos ? n : close + 1;
+        } else {
+          const std::size_t start = j;
+          while (j < n && !is_space(m_in[j]) && m_in[j] != '>') ++j;
+          value = m_in.substr(start, j - start);
+        }
+        to_hidden(value);
+      }
+      m_attrs.emplace_back(attr, value);
+    }
+    return n;
+  }
+
+  void start_tag(std::string_view name) {
+    Sink& out = hiding() ? m_hidden : m_text;
+    auto attr = [&](std::string_view key) -> const std::string_view* {
+      for (const auto& [k, v] : m_attrs) {
+        if (iequals(k, key)) return &v;
+      }
+      return nullptr;
+    };
+    const std::string_view* style = attr("style");
+    if (style != nullptr) read_css_strings(*style, m_hidden);
+    if (!joins_text(name) || !m_attrs.empty()) out.mark_break();
+    // An image's alt text stands where the image is (clients show it when
+    // they block images): optional boundaries around it.
+    if (const std::string_view* alt = attr("alt"); alt != nullptr && (name == "img" || name == "area" || name == "input")) {
+      read_text(*alt, out);
+      out.mark_break();
+    }
+    if (void_element(name)) return;
+    for (auto& e : m_effects) {
+      if (e.name == name) ++e.depth;
+    }
+    Effect e{std::string(name), 1, false, 0};
+    e.hide = hides_content(name) || attr("hidden") != nullptr || (style != nullptr && style_hides(*style));
+    const std::string_view* dir = attr("dir");
+    const std::string lstyle = style != nullptr ? lowered(*style) : std::string();
+    const bool css_override = lstyle.find("bidi-override") != std::string::npos;
+    const bool rtl = (dir != nullptr && iequals(*dir, "rtl")) ||
+                     (style != nullptr && lstyle.find("direction:rtl") != std::string::npos) ||
+                     (style != nullptr && lstyle.find("direction: rtl") != std::string::npos);
+    if (name == "bdo" || css_override) {
+      e.bidi = rtl ? k_rlo : k_lro;
+    } else if (dir != nullptr) {
+      e.bidi = rtl ? k_rle : k_lre;
+    }
+    if (e.bidi != 0) out.control(e.bidi);
+    if (e.hide) ++m_hiding;
+    if (e.hide || e.bidi != 0) m_effects.push_back(std::move(e));
+  }
+
+  void end_tag(std::string_view name) {
+    for (auto it = m_effects.rbegin(); it != m_effects.rend(); ++it) {
+      if (it->name != name) continue;
+      if (--it->depth == 0) {
+        if (it->bidi != 0) (hiding() ? m_hidden : m_text).control(k_pdf);
+        const bool ends_hiding = it->hide;
+        if (ends_hiding) --m_hiding;
+        m_effects.erase(std::next(it).base());
+        if (ends_hiding) m_hidden.line();  // hidden content is a value of its own
+      }
+      break;
+    }
+    if (!joins_text(name)) (hiding() ? m_hidden : m_text).mark_break();
+  }
+
+  // The content of a raw-text element up to its end tag, which it consumes.
+  std::size_t raw_content(std::string_view name, std::size_t j) {
+    const std::size_t n = m_in.size();
+    std::size_t end = j;
+    while (true) {
+      end = m_in.find("</", end);
+      if (end == std::string_view::npos) break;
+      if (iequals(m_in.substr(end + 2, name.size()), name)) break;
+      end += 2;
+    }
+    const std::string_view content = m_in.substr(j, end == std::string_view::npos ? std::string_view::npos : end - j);
+    if (name == "style") read_css_strings(content, m_hidden);
+    if (name == "textarea" || name == "xmp") {
+      read_text(content, hiding() ? m_hidden : m_text);  // shown as text
+    } else {
+      to_hidden(content);
+    }
+    if (end == std::string_view::npos) return n;
+    const std::size_t close = m_in.find('>', end);
+    end_tag(name);
+    return close == std::string_view::npos ? n : close + 1;
+  }
+
+  std::string_view m_in;
+  Sink& m_text;
+  Sink& m_hidden;
+  std::vector<Effect> m_effects;
+  int m_hiding = 0;  // effects in m_effects that hide
+  std::string m_name;  // the current tag's name, lower case
+  std::vector<std::pair<std::string_view, std::string_view>> m_attrs;  // the current tag's attributes
+};
+
+// `text` in the order a reader sees it: ICU's bidi algorithm, bidi controls
+// removed. `bidi` is `text` with its controls kept. Each line and each
+// stretch between markup breaks is reordered on its own (a break stays
+// where it is: the text on either side of markup is not moved across it);
+// explicit embeddings and overrides still open carry into the next stretch.
+std::string reorder(const std::string& bidi) {
+  const icu::UnicodeString all = icu::UnicodeString::fromUTF8(bidi);
+  std::string out;
+  UBiDi* para = ubidi_open();
+  if (para == nullptr) return bidi;
+  std::vector<char16_t> open;  // embeddings, overrides and isolates open at a stretch's end
+  int32_t start = 0;
+  while (start <= all.length()) {
+    int32_t end = start;
+    while (end < all.length() && all[end] != u'\n' && all[end] != static_cast<char16_t>(k_break)) ++end;
+    icu::UnicodeString stretch;
+    for (const char16_t c : open) stretch.append(c);
+    stretch.append(all, start, end - start);
+    for (int32_t k = start; k < end; ++k) {
+      const char16_t c = all[k];
+      if ((c >= 0x202A && c <= 0x202E && c != 0x202C) || (c >= 0x2066 && c <= 0x2068)) {
+        open.push_back(c);
+      } else if ((c == 0x202C || c == 0x2069) && !open.empty()) {
+        open.pop_back();
+      }
+    }
+    if (end < all.length() && all[end] == u'\n') open.clear();  // a paragraph ends them all
+    UErrorCode err = U_ZERO_ERROR;
+    ubidi_setPara(para, stretch.getBuffer(), stretch.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
+    std::u16string visual(static_cast<std::size_t>(stretch.length()) + 16, u'\0');
+    const int32_t len = U_SUCCESS(err) ? ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
+                                                              static_cast<int32_t>(visual.size()),
+                                                              UBIDI_REMOVE_BIDI_CONTROLS, &err)
+                                       : 0;
+    if (U_SUCCESS(err)) {
+      icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(out);
+    } else {
+      stretch.toUTF8String(out);
+    }
+    if (end < all.length()) out += static_cast<char>(all[end]);
+    start = end + 1;
+  }
+  ubidi_close(para);
+  return out;
 }
 
 }  // namespace
@@ -436,16 +815,19 @@ void reverse_span(std::string& text, std::uint32_t from, std::uint32_t to) {
 void ReaderView::clear() {
   text.clear();
   hidden.clear();
-  reversed.clear();
+  visual.clear();
+  hidden_visual.clear();
+  unmarked.clear();
 }
 
-bool reads_as_written(std::string_view text) { return next_special(text, 0, true) == text.size(); }
+bool reads_as_written(std::string_view text, bool html) { return next_special(text, 0, html) == text.size(); }
 
 bool could_hold_address(std::string_view text) {
-  // Looks only at the bytes that can start one: '@', '&', '%', ':' and 0xEF.
+  // Looks only at the bytes that can start one: '@', '&', '%', '\\' (a CSS
+  // escape), ':' and 0xEF.
   auto hit = [&](std::size_t i) {
     const char c = text[i];
-    if (c == '@' || c == '&' || c == '%') return true;
+    if (c == '@' || c == '&' || c == '%' || c == '\\') return true;
     if (static_cast<unsigned char>(c) == 0xEF) {
       if (i + 2 >= text.size()) return false;
       const auto b1 = static_cast<unsigned char>(text[i + 1]);
@@ -460,12 +842,12 @@ bool could_hold_address(std::string_view text) {
   const std::size_t n = text.size();
 #if defined(__SSE2__)
   const __m128i at = _mm_set1_epi8('@'), amp = _mm_set1_epi8('&'), pct = _mm_set1_epi8('%'),
-                colon = _mm_set1_epi8(':'), ef = _mm_set1_epi8(static_cast<char>(0xEF));
+                colon = _mm_set1_epi8(':'), ef = _mm_set1_epi8(static_cast<char>(0xEF)), bs = _mm_set1_epi8('\\');
   for (; i + 16 <= n; i += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
-    const __m128i any = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, at), _mm_cmpeq_epi8(v, amp)),
-                                     _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, colon)),
-                                                  _mm_cmpeq_epi8(v, ef)));
+    const __m128i any = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, at), _mm_cmpeq_epi8(v, amp)), _mm_cmpeq_epi8(v, bs)),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, colon)), _mm_cmpeq_epi8(v, ef)));
     auto bits = static_cast<unsigned>(_mm_movemask_epi8(any));
     while (bits != 0) {
       if (hit(i + static_cast<std::size_t>(std::countr_zero(bits)))) return true;
@@ -482,38 +864,16 @@ bool could_hold_address(std::string_view text) {
 void read_as_person(std::string_view in, bool html, ReaderView& out) {
   out.clear();
   out.text.reserve(in.size());
-  Sink text(out.text, true);
-  Sink hidden(out.hidden, false);
-  const std::size_t n = in.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const std::size_t j = next_change(in, i, html);
-    if (j > i) text.ascii(in.substr(i, j - i));
-    if (j >= n) break;
-    const char c = in[j];
-    if (c == '&') {
-      i = decode_reference(in, j, text);
-    } else if (c == '<') {
-      bool joins = false;
-      i = skip_markup(in, j, hidden, joins);
-      if (i == j) {
-        text.ascii("<");
-        ++i;
-      } else if (!joins && (out.text.empty() || out.text.back() != k_break)) {
-        out.text += k_break;
-      }
-    } else {
-      char32_t cp = 0;
-      const std::size_t len = decode_utf8(in.data() + j, in.data() + n, cp);
-      text.code_point(cp, in.substr(j, len));
-      i = j + len;
-    }
+  Sink text(out.text);
+  Sink hidden(out.hidden);
+  if (html) {
+    HtmlReader(in, text, hidden).read();
+  } else {
+    read_text(in, text);
   }
-  text.finish();
-  if (!text.reversed().empty()) {
-    out.reversed = out.text;
-    for (const auto& [from, to] : text.reversed()) reverse_span(out.reversed, from, to);
-  }
+  if (const std::string* b = text.bidi()) out.visual = reorder(*b);
+  if (const std::string* b = hidden.bidi()) out.hidden_visual = reorder(*b);
+  if (const std::string* u = text.unmarked()) out.unmarked = *u;
 }
 
 }  // namespace blindcast::guard

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import unicodedata
 import unittest
 
 BINARY = None
@@ -39,9 +40,14 @@ def parse(path):
 
 
 def normalise(address):
-    """Independent normalisation: lower-case domain in IDNA form."""
+    """Independent normalisation: lower-case domain in IDNA2008 form (Python's
+    "idna" codec is IDNA 2003, which maps ß to ss: fußball.de is not fussball.de)."""
     local, _, domain = address.strip().rpartition("@")
-    return local + "@" + domain.encode("idna").decode("ascii").lower()
+    labels = []
+    for label in domain.split("."):
+        label = unicodedata.normalize("NFC", label.lower())
+        labels.append(label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii"))
+    return local + "@" + ".".join(labels)
 
 
 def audience_emails(path):

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "guard/privacy_guard.hpp"
 #include "mail/encoding.hpp"
 #include "util/base64.hpp"
@@ -190,6 +192,39 @@ TEST_F(GuardTest, StrictModeBlocksAnAddressOutsideTheAudienceAndTheReviewedConte
       << "not an audience address: only strict mode blocks it";
 }
 
+// A mail client decodes an encoded-word in its charset, even inside a quoted
+// display name: ISO-2022-JP, UTF-16 and Shift_JIS spell the address too.
+TEST_F(GuardTest, EncodedWordsAreReadInTheirCharset) {
+  const char* names[] = {"=?ISO-2022-JP?B?dmljdGltGyRCIXcbKEJleGFtcGxlLm9yZw==?=",  // victim＠example.org
+                         "=?UTF-16BE?B?AHYAaQBjAHQAaQBtAEAAZQB4AGEAbQBwAGwAZQAuAG8AcgBn?=",
+                         "=?Shift_JIS?B?dmljdGltgZdleGFtcGxlLm9yZw==?=",
+                         "=?iso-8859-1?Q?victim=40example=2Eorg?="};
+  for (const char* name : names) {
+    Msg m;
+    m.to = std::string("\"") + name + "\" <alice@example.com>";
+    const auto v = m_lenient->check(m.bytes(), Envelope{"noreply@example.com", std::vector<std::string>{"alice@example.com"}});
+    ASSERT_TRUE(v.has_value()) << name;
+    EXPECT_EQ(v->invariant, 3) << name << ": " << v->describe(true);
+  }
+}
+
+// What strict mode finds in a message it finds in the reviewed content: the
+// same reading, in every form a template may write an address.
+TEST(CollectAddresses, ReadsReviewedContentAsMessagesAreRead) {
+  const std::string forms[] = {
+      "<a href=\"https://t.example/c?u=help%2540example.com\">help</a>",
+      "<a href=\"data:text/vcard;base64,QkVHSU46VkNBUkQKRU1BSUw6aGVscEBleGFtcGxlLmNvbQpFTkQ6VkNBUkQ=\">card</a>",
+      "<p>Write to help%40example.com</p>",
+      "<p>\xE2\x80\xAEmoc.elpmaxe@pleh\xE2\x80\xAC</p>",
+      "help&#64;example&period;com",
+      "<style>.x::after{content:\"help\\40 example.com\"}</style>"};
+  for (const auto& form : forms) {
+    std::vector<std::string> found;
+    collect_addresses(form, found);
+    EXPECT_NE(std::find(found.begin(), found.end(), "help@example.com"), found.end()) << form;
+  }
+}
+
 TEST_F(GuardTest, ViolationDescriptionMasksAddresses) {
   const auto v = check(with_body("7bit", "victim@example.org").bytes());
   ASSERT_TRUE(v.has_value());
@@ -207,5 +242,29 @@ TEST(AddressIndex, MillionAddressesFitIn64MB) {
   EXPECT_FALSE(idx.contains("user1000000@example.com"));
 }
 
+// Text read without its combining marks is no longer what was written: what
+// is decoded from it (percent-escapes) is held to the audience rule only. A
+// recipient's own address written in NFD beside a percent-encoded copy of it
+// is no strict-mode finding ("kai@bucher.example" was).
+TEST(GuardStrict, WhatIsDecodedFromTheUnmarkedViewIsNotStrict) {
+  auto idx = std::make_shared<AddressIndex>();
+  idx->add("kai@bücher.example");
+  idx->add("victim@example.org");
+  GuardPolicy policy;
+  policy.from_address = "noreply@example.com";
+  policy.strict = true;
+  const PrivacyGuard g(idx, policy);
+  const std::string rcpt[] = {"kai@bücher.example"};
+  Msg m = with_body("7bit", "kai@bu\u0308cher.example ; kai%40b%C3%BCcher.example\r\n");
+  m.to = rcpt[0];
+  const auto v = g.check(m.bytes(), Envelope{"noreply@example.com", rcpt});
+  EXPECT_FALSE(v.has_value()) << v->describe(true);
+  // The audience rule still reads that path: another member's address is found.
+  m = with_body("7bit", "kai@bu\u0308cher.example ; victim%40example.org\r\n");
+  m.to = rcpt[0];
+  const auto leak = g.check(m.bytes(), Envelope{"noreply@example.com", rcpt});
+  ASSERT_TRUE(leak.has_value());
+  EXPECT_EQ(leak->invariant, 3);
+}
 }  // namespace
 }  // namespace blindcast::guard
