@@ -764,49 +764,161 @@ class HtmlReader {
   std::vector<std::pair<std::string_view, std::string_view>> m_attrs;  // the current tag's attributes
 };
 
+// The bidi control encoded at `p` (UTF-8), or 0: the embeddings,
+// overrides, isolates and their ends, and the marks (LRM, RLM, ALM).
+char32_t bidi_control_at(const char* p, const char* end, std::size_t& len) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(p[k]); };
+  if (end - p >= 2 && b(0) == 0xD8 && b(1) == 0x9C) {
+    len = 2;
+    return 0x061C;
+  }
+  if (end - p < 3 || b(0) != 0xE2) return 0;
+  const char32_t cp = (static_cast<char32_t>(b(1) & 0x3F) << 6 | (b(2) & 0x3F)) | 0x2000;
+  if (b(1) < 0x80 || b(1) > 0x81 || (b(2) & 0xC0) != 0x80) return 0;
+  if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E || cp == 0x200F) {
+    len = 3;
+    return cp;
+  }
+  return 0;
+}
+
+// True when a stretch could hold an address as displayed: an '@' (or a
+// full-width or small one), or a percent-escape that may decode to one.
+// Reordering cannot make one where there is none, so only such stretches
+// go through the bidi algorithm (it costs more than the rest of reading).
+bool reorder_matters(std::string_view stretch) {
+  if (stretch.find('@') != std::string_view::npos || stretch.find('%') != std::string_view::npos) return true;
+  for (std::size_t i = stretch.find('\xEF'); i != std::string_view::npos; i = stretch.find('\xEF', i + 1)) {
+    if (i + 2 >= stretch.size()) break;
+    const auto b1 = static_cast<unsigned char>(stretch[i + 1]);
+    const auto b2 = static_cast<unsigned char>(stretch[i + 2]);
+    if ((b1 == 0xBC && b2 == 0xA0) || (b1 == 0xB9 && b2 == 0xAB)) return true;  // U+FF20, U+FE6B
+  }
+  return false;
+}
+
 // `text` in the order a reader sees it: ICU's bidi algorithm, bidi controls
 // removed. `bidi` is `text` with its controls kept. Each line and each
 // stretch between markup breaks is reordered on its own (a break stays
 // where it is: the text on either side of markup is not moved across it);
 // explicit embeddings and overrides still open carry into the next stretch.
-std::string reorder(const std::string& bidi) {
-  const icu::UnicodeString all = icu::UnicodeString::fromUTF8(bidi);
+// Empty when no stretch that could hold an address is reordered.
+// True when `text` holds a bidi control (see bidi_control_at).
+bool has_bidi_control(std::string_view text) {
+  const char* const end = text.data() + text.size();
+  for (const char* p = text.data(); p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c != 0xE2 && c != 0xD8) continue;
+    std::size_t len = 0;
+    if (bidi_control_at(p, end, len) != 0) return true;
+  }
+  return false;
+}
+
+// Without controls no embedding carries from one stretch into the next:
+// only the stretches that could hold an address are reordered, and only
+// those that reordering changes are kept (one per line).
+std::string reorder_stretches(std::string_view bidi) {
   std::string out;
-  UBiDi* para = ubidi_open();
-  if (para == nullptr) return bidi;
-  std::vector<char16_t> open;  // embeddings, overrides and isolates open at a stretch's end
-  int32_t start = 0;
-  while (start <= all.length()) {
-    int32_t end = start;
-    while (end < all.length() && all[end] != u'\n' && all[end] != static_cast<char16_t>(k_break)) ++end;
-    icu::UnicodeString stretch;
-    for (const char16_t c : open) stretch.append(c);
-    stretch.append(all, start, end - start);
-    for (int32_t k = start; k < end; ++k) {
-      const char16_t c = all[k];
+  UBiDi* para = nullptr;
+  std::size_t next = 0;
+  while (next < bidi.size()) {
+    std::size_t at = std::string_view::npos;
+    for (std::size_t k = next; k < bidi.size(); ++k) {
+      const auto c = static_cast<unsigned char>(bidi[k]);
+      if (c == '@' || c == '%' ||
+          (c == 0xEF && k + 2 < bidi.size() && reorder_matters(bidi.substr(k, 3)))) {
+        at = k;
+        break;
+      }
+    }
+    if (at == std::string_view::npos) break;
+    std::size_t first = at;
+    while (first > 0 && bidi[first - 1] != '\n' && bidi[first - 1] != k_break) --first;
+    std::size_t last = at;
+    while (last < bidi.size() && bidi[last] != '\n' && bidi[last] != k_break) ++last;
+    next = last + 1;
+    const std::string_view stretch = bidi.substr(first, last - first);
+    if (para == nullptr && (para = ubidi_open()) == nullptr) break;
+    const icu::UnicodeString u = icu::UnicodeString::fromUTF8(stretch);
+    UErrorCode err = U_ZERO_ERROR;
+    ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
+    if (U_FAILURE(err) || ubidi_getDirection(para) == UBIDI_LTR) continue;  // displayed as written
+    std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
+    const int32_t len = ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
+                                             static_cast<int32_t>(visual.size()), UBIDI_REMOVE_BIDI_CONTROLS, &err);
+    if (U_FAILURE(err)) continue;
+    std::string shown;
+    icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(shown);
+    if (shown == stretch) continue;
+    out += shown;
+    out += '\n';
+  }
+  if (para != nullptr) ubidi_close(para);
+  return out;
+}
+
+std::string reorder(const std::string& bidi) {
+  if (!reorder_matters(bidi)) return {};  // no stretch could change what the scanner finds
+  if (!has_bidi_control(bidi)) return reorder_stretches(bidi);
+  std::string out;
+  out.reserve(bidi.size());
+  UBiDi* para = nullptr;
+  bool reordered = false;
+  std::u16string open;  // embeddings, overrides and isolates open at a stretch's end
+  const char* const end = bidi.data() + bidi.size();
+  const char* start = bidi.data();
+  while (start <= end) {
+    const char* stop = start;
+    while (stop < end && *stop != '\n' && *stop != k_break) ++stop;
+    const std::string_view stretch(start, static_cast<std::size_t>(stop - start));
+    const std::u16string carried = open;
+    // The controls it opens and closes; and the stretch without them.
+    std::string plain;
+    plain.reserve(stretch.size());
+    for (const char* p = start; p < stop;) {
+      const char* q = p;  // the next byte that may start a control
+      while (q < stop && static_cast<unsigned char>(*q) != 0xE2 && static_cast<unsigned char>(*q) != 0xD8) ++q;
+      plain.append(p, static_cast<std::size_t>(q - p));
+      p = q;
+      if (p == stop) break;
+      std::size_t len = 0;
+      const char32_t c = bidi_control_at(p, stop, len);
+      if (c == 0) {
+        plain += *p++;
+        continue;
+      }
       if ((c >= 0x202A && c <= 0x202E && c != 0x202C) || (c >= 0x2066 && c <= 0x2068)) {
-        open.push_back(c);
+        open.push_back(static_cast<char16_t>(c));
       } else if ((c == 0x202C || c == 0x2069) && !open.empty()) {
         open.pop_back();
       }
+      p += len;
     }
-    if (end < all.length() && all[end] == u'\n') open.clear();  // a paragraph ends them all
-    UErrorCode err = U_ZERO_ERROR;
-    ubidi_setPara(para, stretch.getBuffer(), stretch.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
-    std::u16string visual(static_cast<std::size_t>(stretch.length()) + 16, u'\0');
-    const int32_t len = U_SUCCESS(err) ? ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
-                                                              static_cast<int32_t>(visual.size()),
-                                                              UBIDI_REMOVE_BIDI_CONTROLS, &err)
-                                       : 0;
-    if (U_SUCCESS(err)) {
-      icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(out);
-    } else {
-      stretch.toUTF8String(out);
+    if (stop < end && *stop == '\n') open.clear();  // a paragraph ends them all
+    bool done = false;
+    if (reorder_matters(plain) && (para != nullptr || (para = ubidi_open()) != nullptr)) {
+      icu::UnicodeString u(carried.data(), static_cast<int32_t>(carried.size()));
+      u.append(icu::UnicodeString::fromUTF8(stretch));
+      UErrorCode err = U_ZERO_ERROR;
+      ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
+      std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
+      const int32_t len = U_SUCCESS(err) ? ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
+                                                                static_cast<int32_t>(visual.size()),
+                                                                UBIDI_REMOVE_BIDI_CONTROLS, &err)
+                                         : 0;
+      if (U_SUCCESS(err)) {
+        icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(out);
+        done = true;
+        reordered = true;
+      }
     }
-    if (end < all.length()) out += static_cast<char>(all[end]);
-    start = end + 1;
+    if (!done) out += plain;
+    if (stop < end) out += *stop;
+    start = stop + 1;
   }
-  ubidi_close(para);
+  if (para != nullptr) ubidi_close(para);
+  if (!reordered) out.clear();
   return out;
 }
 
