@@ -5,6 +5,7 @@
 #include "audience/audience_loader.hpp"
 #include "campaign/secrets.hpp"
 #include "delivery/providers.hpp"
+#include "guard/send_ledger.hpp"
 #include "util/strings.hpp"
 #include "util/threads.hpp"
 
@@ -134,6 +135,7 @@ void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>
     p.violation = m_guard->check(built->data, r.email, r.fields);
     p.data = std::move(built->data);
     p.traits = smtp::scan_data(p.data);
+    p.ledger_key = guard::SendLedger::key(p.email);
   }
 }
 

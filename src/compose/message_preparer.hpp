@@ -38,6 +38,7 @@ struct PreparedMessage {
   std::string render_error;
   std::optional<guard::Violation> violation;
   smtp::DataTraits traits;                   // of `data`, scanned here while it is in this core's cache
+  std::uint64_t ledger_key = 0;              // guard::SendLedger::key(email), computed by the builder
 };
 
 class MessagePreparer {

@@ -194,6 +194,13 @@ void SmtpConnection::handle(const smtp::SessionEvent& e) {
     case K::k_can_pipeline:
       submit_next();  // RFC 2920: the next envelope rides behind this end of DATA
       return;
+    case K::k_body_wanted:
+      if (m_owner.may_end_data(static_cast<std::size_t>(e.tag))) {
+        m_session.release_body();
+      } else {
+        m_body_waiting = static_cast<std::size_t>(e.tag);
+      }
+      return;
     case K::k_start_tls:
       start_tls();
       return;
@@ -220,6 +227,14 @@ void SmtpConnection::wake() {
   if (!m_idle || m_closed) return;
   m_idle = false;
   handle(smtp::SessionEvent{});  // k_ready
+  pump();
+}
+
+void SmtpConnection::resume() {
+  if (!m_body_waiting || m_closed || !m_session.body_held()) return;
+  if (!m_owner.may_end_data(*m_body_waiting)) return;
+  m_body_waiting.reset();
+  m_session.release_body();
   pump();
 }
 

@@ -32,6 +32,9 @@ class ConnectionOwner {
   virtual void connection_closed(class SmtpConnection* connection) = 0;
   // The message bytes and envelope for `index`.
   virtual smtp::Message message(std::size_t index) = 0;
+  // True when message `index` may have its body and end of DATA written now
+  // (then counted as written); false: ask again on resume().
+  virtual bool may_end_data(std::size_t index) = 0;
 };
 
 struct ConnectionSettings {
@@ -51,12 +54,16 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   void start();
   // Offers work to an idle connection.
   void wake();
+  // Writes a body that waits for may_end_data(), if it may go now.
+  void resume();
   // Ends the session (QUIT when idle).
   void stop();
   // Ends the current phase when its deadline has passed (called by the pool's tick).
   void check_deadline(std::chrono::steady_clock::time_point now);
   [[nodiscard]] bool idle() const { return m_idle; }
   [[nodiscard]] bool closed() const { return m_closed; }
+  // True while a body waits for may_end_data() (no reply is coming).
+  [[nodiscard]] bool held() const { return m_body_waiting.has_value() && m_session.body_held(); }
   [[nodiscard]] int delivered() const { return m_delivered; }
 
  private:
@@ -90,6 +97,7 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   bool m_closed = false;
   bool m_handshaking = false;
   bool m_stopping = false;
+  std::optional<std::size_t> m_body_waiting;  // a message whose body waits for may_end_data()
   int m_delivered = 0;
 };
 

@@ -73,6 +73,41 @@ Result<ParsedUrl> parse_url(const std::string& url) {
   return p;
 }
 
+// Queued messages by lane, taken in turn: a lane whose messages came in a
+// burst does not make another lane's wait behind them for a connection (the
+// engine shapes each lane's rate; the pool shares its connections fairly).
+class LaneQueue {
+ public:
+  void push_back(const std::string& lane, std::size_t slot) { queue_of(lane).push_back(slot); ++m_size; }
+  void push_front(const std::string& lane, std::size_t slot) { queue_of(lane).push_front(slot); ++m_size; }
+  // The next message, from the lane after the one that went last.
+  std::size_t pop() {
+    for (std::size_t k = 0; k < m_lanes.size(); ++k) {
+      m_turn = (m_turn + 1) % m_lanes.size();
+      auto& q = m_lanes[m_turn].second;
+      if (q.empty()) continue;
+      const std::size_t slot = q.front();
+      q.pop_front();
+      --m_size;
+      return slot;
+    }
+    return 0;  // not reached: callers check empty()
+  }
+  [[nodiscard]] bool empty() const { return m_size == 0; }
+  [[nodiscard]] std::size_t size() const { return m_size; }
+
+ private:
+  std::deque<std::size_t>& queue_of(const std::string& lane) {
+    for (auto& [name, q] : m_lanes) {
+      if (name == lane) return q;
+    }
+    return m_lanes.emplace_back(lane, std::deque<std::size_t>()).second;
+  }
+  std::vector<std::pair<std::string, std::deque<std::size_t>>> m_lanes;  // a handful
+  std::size_t m_turn = 0;
+  std::size_t m_size = 0;
+};
+
 std::string host_name() {
   char buf[256] = {0};
   ::gethostname(buf, sizeof buf - 1);
@@ -100,12 +135,27 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::atomic<std::size_t> submitted{0};
   std::atomic<std::size_t> returned{0};
   std::atomic<bool> stop_requested{false};  // stop_starting(): sticky
+  // The unconfirmed limit (limit_unconfirmed): a message's end of DATA is
+  // written only while fewer than the limit are written and not confirmed
+  // as recorded. `confirmed` counts the results confirm()ed (other threads);
+  // the rest is the I/O thread's: which slots had their end of DATA
+  // written, the same for each result returned by poll() and not yet
+  // matched with a confirmation (in the order returned, which is the order
+  // the journal records them), and how many ends of DATA are open.
+  std::atomic<std::size_t> unconfirmed_limit{0};
+  std::atomic<std::size_t> confirmed{0};
+  std::size_t confirmed_seen = 0;
+  std::vector<char> dotted;             // by slot
+  std::vector<char> ready_dotted;       // parallel to `ready`
+  std::deque<char> returned_dotted;
+  std::size_t dots_open = 0;
+  std::atomic<bool> gated{false};       // a connection's body waits for confirmations
 
   // Messages on the I/O thread, by slot: queued (not yet handed to a
   // connection) or in progress on one.
   std::vector<std::optional<OutgoingMessage>> slots;
   std::vector<std::size_t> free_slots;
-  std::deque<std::size_t> queue;
+  LaneQueue queue;
   std::size_t in_progress = 0;
   std::vector<DeliveryResult> ready;  // results poll() has not returned yet
 
@@ -125,8 +175,34 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   void finish(std::size_t slot, DeliveryResult r) {
     r.recipient_id = msg(slot).recipient_id;
     ready.push_back(std::move(r));
+    ready_dotted.push_back(dotted[slot]);
+    dotted[slot] = 0;
     slots[slot].reset();
     free_slots.push_back(slot);
+  }
+
+  // Matches confirmations with the results they confirm.
+  void settle() {
+    const std::size_t c = confirmed.load(std::memory_order_acquire);
+    while (confirmed_seen < c && !returned_dotted.empty()) {
+      if (returned_dotted.front() != 0) --dots_open;
+      returned_dotted.pop_front();
+      ++confirmed_seen;
+    }
+  }
+
+  bool may_end_data(std::size_t slot) override {
+    const std::size_t limit = unconfirmed_limit.load(std::memory_order_relaxed);
+    if (limit > 0) {
+      settle();
+      if (dots_open >= limit) {
+        gated.store(true, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    dotted[slot] = 1;
+    ++dots_open;
+    return true;
   }
 
   // Moves what other threads submitted into the queue.
@@ -146,9 +222,10 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       } else {
         slot = slots.size();
         slots.emplace_back();
+        dotted.push_back(0);
       }
       slots[slot] = std::move(m);
-      queue.push_back(slot);
+      queue.push_back(slots[slot]->lane, slot);
     }
   }
 
@@ -156,15 +233,14 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
     if (queue.empty()) take_inbox();
     if (queue.empty()) return std::nullopt;
-    const std::size_t slot = queue.front();
-    queue.pop_front();
+    const std::size_t slot = queue.pop();
     ++in_progress;
     return slot;
   }
 
   void requeue(std::size_t slot) override {
     --in_progress;
-    queue.push_front(slot);
+    queue.push_front(msg(slot).lane, slot);
   }
 
   void result(std::size_t slot, const smtp::SessionEvent& e) override {
@@ -174,7 +250,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       // Nothing of it reached the end of DATA: try it on another connection.
       ++consecutive_failures;
       last_failure = e.detail;
-      queue.push_front(slot);
+      queue.push_front(msg(slot).lane, slot);
       return;
     }
     DeliveryResult r;
@@ -208,7 +284,13 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   void ensure_connections() {
     std::erase_if(connections, [](const auto& c) { return c->closed(); });
-    for (auto& c : connections) c->wake();
+    bool held = false;
+    for (auto& c : connections) {
+      c->wake();
+      c->resume();  // a body held by the unconfirmed limit
+      held = held || c->held();
+    }
+    gated.store(held, std::memory_order_relaxed);
     const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(target), queue.size() + in_progress);
     while (connections.size() < want && fatal.empty() && !stop_requested.load(std::memory_order_relaxed) &&
            consecutive_failures < k_max_consecutive_failures) {
@@ -228,7 +310,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     }
     if (reply_interval.count() == 0) return;
     std::size_t busy = 0;
-    for (const auto& c : connections) busy += (!c->idle() && !c->closed()) ? 1 : 0;
+    for (const auto& c : connections) busy += (!c->idle() && !c->closed() && !c->held()) ? 1 : 0;
     if (busy < k_pace_min_busy) return;
     const auto wait = std::min<std::chrono::nanoseconds>(k_max_pace, reply_interval * (busy / k_pace_share));
     if (wait >= k_min_pace) std::this_thread::sleep_for(wait);
@@ -237,8 +319,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   // Ends every queued message with `r` (its recipient filled in per message).
   void drain_queue(const DeliveryResult& r) {
     while (!queue.empty()) {
-      const std::size_t slot = queue.front();
-      queue.pop_front();
+      const std::size_t slot = queue.pop();
       finish(slot, r);
     }
   }
@@ -278,6 +359,7 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   s.session.tls_active = url->implicit_tls;
   s.session.plaintext_auth_ok = s.endpoint.address().is_loopback();
   s.session.timeout_override = config.timeout_seconds;
+  s.session.hold_body = true;  // see may_end_data
   if (!config.username.empty()) s.session.credentials = smtp::Credentials{config.username, config.password};
   impl->target = config.connections > 0 ? config.connections : 20;
   // The system's CA bundle takes tens of milliseconds to load: only when
@@ -318,6 +400,20 @@ void SmtpTransport::stop_starting() {
   m_impl->stop_requested.store(true);
   asio::post(m_impl->io, [] {});
 }
+
+void SmtpTransport::limit_unconfirmed(std::size_t n) {
+  m_impl->unconfirmed_limit.store(n);
+  asio::post(m_impl->io, [] {});
+}
+
+void SmtpTransport::confirm(std::size_t n) {
+  if (n == 0) return;
+  m_impl->confirmed.fetch_add(n, std::memory_order_release);
+  // Connections left idle by the limit take work again on the next poll.
+  if (m_impl->unconfirmed_limit.load(std::memory_order_relaxed) > 0) asio::post(m_impl->io, [] {});
+}
+
+bool SmtpTransport::waiting_for_confirm() const { return m_impl->gated.load(std::memory_order_relaxed); }
 
 Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) {
   Impl& p = *m_impl;
@@ -362,6 +458,8 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   p.returned.fetch_add(p.ready.size());
   for (auto& r : p.ready) results.push_back(std::move(r));
   p.ready.clear();
+  p.returned_dotted.insert(p.returned_dotted.end(), p.ready_dotted.begin(), p.ready_dotted.end());
+  p.ready_dotted.clear();
   return {};
 }
 

@@ -16,6 +16,9 @@
 // - submitted messages join one queue; a connection takes the next as soon as
 //   it can (with PIPELINING, right behind the previous end of DATA), and each
 //   result goes back on its own as soon as it is known;
+// - with limit_unconfirmed(n), a connection takes a message only while fewer
+//   than n are on connections or finished but not confirmed as recorded:
+//   what a crash can deliver twice stays under n however fast the server is;
 // - a settings failure (AUTH refused, TLS required but absent) stays for the
 //   transport's life: every queued and later message comes back not
 //   attempted, marked as a settings failure;
@@ -44,6 +47,9 @@ class SmtpTransport final : public Transport {
   Result<void> poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) override;
   [[nodiscard]] std::size_t unfinished() const override;
   void stop_starting() override;
+  void limit_unconfirmed(std::size_t n) override;
+  void confirm(std::size_t n) override;
+  [[nodiscard]] bool waiting_for_confirm() const override;
 
   struct Impl;
 

@@ -85,6 +85,17 @@ class Transport {
   // Thread-safe: start no new message from now on; the queued ones come back
   // not attempted; messages already started finish.
   virtual void stop_starting() = 0;
+  // Thread-safe: from now on a message is started only while fewer than `n`
+  // are on a connection or finished without confirm() (0, the default: no
+  // limit). A message can reach a server twice only if a crash comes after
+  // its end of DATA was written and before its outcome was recorded: this
+  // bounds those, whatever the queue behind them holds.
+  virtual void limit_unconfirmed(std::size_t n) { (void)n; }
+  // Thread-safe: `n` more results returned by poll() are durably recorded.
+  virtual void confirm(std::size_t n) { (void)n; }
+  // Thread-safe: true while a message waits for confirm() to start or end
+  // (the limit is reached): the recorder should not hold its results back.
+  [[nodiscard]] virtual bool waiting_for_confirm() const { return false; }
   // True when the provider lanes' rates apply to what it delivers (it talks
   // to mail servers); a maildir writes files, which no provider throttles.
   [[nodiscard]] virtual bool paced() const { return true; }

@@ -31,7 +31,8 @@ constexpr int k_priorities = 2;               // 0: transactional, 1: campaigns
 constexpr int k_campaign_priority = 1;
 constexpr auto k_recheck = std::chrono::seconds(10);  // an exhausted lane is read again (retries due)
 constexpr std::size_t k_min_stock = 32;
-constexpr auto k_gather = std::chrono::microseconds(300);  // results gathered into one commit
+constexpr auto k_cycle = std::chrono::milliseconds(2);  // results gathered into one commit, at most
+constexpr auto k_sync = std::chrono::milliseconds(4);   // messages wait for their flight's sync, at most
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -109,11 +110,14 @@ struct Engine::Impl {
     std::string email;
     int attempts = 0;
     std::int64_t first_attempt_at = 0;
+    std::uint64_t ledger_key = 0;
   };
   delivery::LaneShaper shaper;
   std::unordered_map<std::int64_t, InFlight> flying;     // by recipient id
   std::unordered_map<std::int64_t, std::size_t> open_members;  // flight -> members without an outcome
   std::vector<std::int64_t> landed;
+  std::vector<PreparedMessage> unsynced;  // recorded in flight, the record not yet synced
+  Clock::time_point last_sync{};
   Clock::time_point started = Clock::now();
   Clock::time_point last_progress{};
   Clock::time_point last_meta{};
@@ -297,13 +301,17 @@ struct Engine::Impl {
           return !results.empty() || !local_outcomes.empty() || stop || (feeding_done && flying.empty()) ||
                  can_select();
         });
-        // Group commit: while half the window or more is still on the wire,
-        // let results gather for up to a millisecond after the last commit
-        // (a commit is a sync; one per result would cost more than sending).
+        // Group commit by time: a commit is a transaction and wakes every
+        // thread, so results gather for up to k_cycle after the last commit, unless
+        // something waits for this one: the transport (an end of DATA waits
+        // for results to be confirmed, or it is running out of messages
+        // while some are ready), the end of the stage, or a stop.
+        const auto urgent = [&] {
+          return stop || feeding_done || transport.waiting_for_confirm() ||
+                 (transport.unfinished() < settings.window / 4 && (can_select() || !unsynced.empty()));
+        };
         const auto since = Clock::now() - last_commit;
-        if (!stop && flying.size() >= settings.window / 2 && since < k_gather) {
-          journal_wake.wait_for(lock, k_gather - since, [&] { return stop; });
-        }
+        if (since < k_cycle && !urgent()) journal_wake.wait_for(lock, k_cycle - since, urgent);
         got.swap(results);
         local.swap(local_outcomes);
         stopping = stop;
@@ -333,11 +341,32 @@ struct Engine::Impl {
         selected.clear();
         stopping = true;
       }
-      if (!outcomes.empty() || !selected.empty() || !landed.empty()) {
+      if (stopping && !unsynced.empty()) {
+        // Recorded in flight, never handed over: due again.
+        for (const auto& m : unsynced) {
+          DeliveryResult r;
+          r.recipient_id = m.id;
+          r.attempted = false;
+          r.phase = delivery::Phase::k_none;
+          r.reply = "not attempted: sending was stopped";
+          decide(r, now, now_clock, outcomes, recorded, not_delivered);
+        }
+        unsynced.clear();
+      }
+      // Messages recorded in flight reach the transport only once that
+      // record is synced, so that not even a power loss forgets a message
+      // that may have been delivered. A sync comes every k_sync, or at once
+      // when the transport runs short; the commits in between are written
+      // but not synced (a killed process keeps them), which is what lets
+      // results be confirmed to the transport every cycle.
+      const bool waiting = !selected.empty() || !unsynced.empty();
+      const bool sync = waiting && (now_clock - last_sync >= k_sync || finishing ||
+                                    transport.unfinished() < settings.window / 4);
+      if (!outcomes.empty() || !selected.empty() || !landed.empty() || sync) {
         std::vector<std::int64_t> ids;
         ids.reserve(selected.size());
         for (const auto& m : selected) ids.push_back(m.id);
-        auto flight = writer.record_and_mark(outcomes, landed, ids);
+        auto flight = writer.record_and_mark(outcomes, landed, ids, sync);
         if (!flight) {
           // Nothing more is sent: what was marked before stays in flight
           // in the store and is recovered by the next run.
@@ -350,6 +379,7 @@ struct Engine::Impl {
         }
         landed.clear();
         last_commit = Clock::now();
+        transport.confirm(got.size());  // every result poll() returned, now recorded
         bool drained = false;
         {
           std::lock_guard lock(mutex);
@@ -365,7 +395,11 @@ struct Engine::Impl {
         // outcome is in (it may be finished): a wake-up per commit would cost
         // a context switch per millisecond.
         if (drained) feeder_wake.notify_all();
-        if (!selected.empty()) hand_over(std::move(selected), *flight);
+        if (!selected.empty()) enter_flight(std::move(selected), *flight);
+        if (sync) {
+          last_sync = last_commit;
+          hand_over();
+        }
       }
       report(now_clock, now, false);
       bool done = false;
@@ -387,7 +421,10 @@ struct Engine::Impl {
   }
 
   // How long the journal may sleep: until a shaped lane's next token, at most 20 ms.
-  std::chrono::milliseconds next_wait() const { return std::chrono::milliseconds(flying.empty() ? 20 : 5); }
+  std::chrono::milliseconds next_wait() const {
+    if (!unsynced.empty()) return std::chrono::milliseconds(1);  // their sync is due within k_sync
+    return std::chrono::milliseconds(flying.empty() ? 20 : 5);
+  }
 
   // True when a message could be selected now (under `mutex`).
   bool can_select() {
@@ -445,7 +482,7 @@ struct Engine::Impl {
   bool admit(std::vector<PreparedMessage>& selected, std::int64_t now) {
     std::vector<std::uint64_t> keys;
     keys.reserve(selected.size());
-    for (const auto& m : selected) keys.push_back(guard::SendLedger::key(m.email));
+    for (const auto& m : selected) keys.push_back(m.ledger_key);
     std::string error;
     std::size_t which = 0;
     auto v = ledger.admit(keys, now, error, &which);
@@ -464,17 +501,27 @@ struct Engine::Impl {
     return false;
   }
 
-  // Hands `selected`, now recorded in flight `flight`, to the transport.
-  void hand_over(std::vector<PreparedMessage> selected, std::int64_t flight) {
-    std::vector<delivery::OutgoingMessage> out;
-    out.reserve(selected.size());
+  // Notes `selected` as recorded in flight `flight`; they wait in
+  // `unsynced` until the record is synced.
+  void enter_flight(std::vector<PreparedMessage> selected, std::int64_t flight) {
     open_members[flight] = selected.size();
     for (auto& m : selected) {
-      flying[m.id] = InFlight{flight, m.lane, m.email, m.attempts, m.first_attempt_at};
+      flying[m.id] = InFlight{flight, m.lane, m.email, m.attempts, m.first_attempt_at, m.ledger_key};
+      unsynced.push_back(std::move(m));
+    }
+    progress.in_flight = static_cast<std::int64_t>(flying.size());
+  }
+
+  // Hands the messages whose flight record is now synced to the transport.
+  void hand_over() {
+    if (unsynced.empty()) return;
+    std::vector<delivery::OutgoingMessage> out;
+    out.reserve(unsynced.size());
+    for (auto& m : unsynced) {
       out.push_back({m.id, fmt::format("{}-{}", settings.stage, m.id), preparer.envelope_from(), m.email,
                      std::move(m.data), m.lane, m.traits});
     }
-    progress.in_flight = static_cast<std::int64_t>(flying.size());
+    unsynced.clear();
     transport.submit(std::move(out));
   }
 
@@ -522,7 +569,7 @@ struct Engine::Impl {
       std::lock_guard lock(mutex);
       stop_for(StopReason::k_settings, r.reply);
     }
-    if (d.action != Action::k_sent && !d.possible_duplicate) not_delivered.push_back(guard::SendLedger::key(f.email));
+    if (d.action != Action::k_sent && !d.possible_duplicate) not_delivered.push_back(f.ledger_key);
     if (auto m = open_members.find(f.flight); m != open_members.end() && --m->second == 0) {
       landed.push_back(f.flight);
       open_members.erase(m);
@@ -584,6 +631,7 @@ struct Engine::Impl {
   void deliver() {
     util::set_thread_name("bc-deliver");
     std::vector<DeliveryResult> got;
+    bool was_gated = false;
     while (true) {
       {
         std::lock_guard lock(mutex);
@@ -599,10 +647,12 @@ struct Engine::Impl {
         journal_wake.notify_all();
         return;
       }
-      if (!got.empty()) {
+      const bool gated = transport.waiting_for_confirm();
+      if (!got.empty() || (gated && !was_gated)) {
         for (auto& x : got) results.push_back(std::move(x));
         journal_wake.notify_all();
       }
+      was_gated = gated;
     }
   }
 
@@ -641,6 +691,7 @@ EngineResult Engine::run(const std::function<bool()>& stopped,
     p.progress.total = p.settings.total;
     p.progress.done = p.settings.done;
   }
+  p.transport.limit_unconfirmed(p.settings.unconfirmed);
   std::thread journal([&p] { p.journal(); });
   std::thread delivery([&p] { p.deliver(); });
   p.feed(stopped);

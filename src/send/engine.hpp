@@ -16,9 +16,12 @@
 //    messages lane by lane in turn — a lane only when its bucket has a token
 //    and it is under its cap — admits them on the guard's ledger, and
 //    records outcomes and the new flight in ONE transaction before it hands
-//    the new messages to the transport. At most `window` messages are in
-//    flight (recorded in flight, outcome not recorded): those and nothing
-//    else can be sent twice after a crash.
+//    the new messages to the transport, then confirms the recorded results
+//    to the transport. At most `window` messages are in flight (recorded in
+//    flight, outcome not recorded): after a crash those and nothing else
+//    are "possibly delivered". Of them, the transport starts a message only
+//    while fewer than `unconfirmed` are on a connection or finished without
+//    a confirmation: those and nothing else can actually arrive twice.
 //  - the delivery thread polls the transport and passes each result back
 //    the moment it is known, so one slow reply holds up nothing.
 //  - the builders (compose::MessagePreparer), at a lower priority.
@@ -73,7 +76,9 @@ struct SendProgress {
 struct EngineSettings {
   std::string stage = "full";
   bool canary_only = false;
-  std::size_t window = 40;          // messages in flight at most (2 x connections)
+  std::size_t window = 80;          // messages recorded in flight at most (outcome not recorded)
+  std::size_t unconfirmed = 40;     // of them, on a connection or finished but not recorded (0: no limit;
+                                    // Transport::limit_unconfirmed): what a crash can deliver twice
   std::size_t claim = 500;          // recipients read from the store at a time, per lane
   std::size_t stock_unshaped = 4000;  // built messages kept ready for an unshaped lane
   double stock_seconds = 3;         // ... for a shaped lane: its rate for this long (at least 32)

@@ -182,13 +182,21 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   auto preparer =
       compose::MessagePreparer::create(campaign, std::make_shared<const compose::CampaignGuard>(std::move(*guard)), workers);
   if (!preparer) return std::unexpected(preparer.error());
-  // The in-flight window: what a crash can leave to be sent twice, and what
-  // the guard's ledger lets a run send twice (a resume after a crash).
-  // (A transport whose repeats replace the earlier copy, a maildir, cannot
-  // deliver twice: there the window only sets how many files share a sync.)
+  // The in-flight window: recorded in flight, outcome not recorded. That is
+  // what a crash leaves "possibly delivered", and what the guard's ledger
+  // lets a run send twice (a resume after a crash). Of it, at most 2 x
+  // connections are let reach the end of DATA before their outcome is
+  // recorded: one awaiting its reply per connection and about as many
+  // answered since the last commit. Those alone can actually arrive twice.
+  // The rest keeps the connections fed while a flight's record is synced
+  // (engine.hpp). (A transport whose repeats replace the earlier copy, a
+  // maildir, cannot deliver twice: there the window only sets how many
+  // files share a sync.)
+  const auto connections = static_cast<std::size_t>(std::max(campaign.config.transport.connections, 1));
   summary.window = options.window > 0            ? options.window
                    : (*transport)->idempotent() ? 1000
-                                                : static_cast<std::size_t>(4 * std::max(campaign.config.transport.connections, 8));
+                                                : 8 * connections;
+  summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
   auto ledger = compose::open_ledger(campaign, summary.window);
   if (!ledger) return std::unexpected(ledger.error());
   // The journal thread's own connection to the store.
@@ -205,6 +213,7 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   settings.stage = options.stage;
   settings.canary_only = canary_only;
   settings.window = summary.window;
+  settings.unconfirmed = summary.unconfirmed;
   settings.throttle_quiet_seconds = static_cast<int>(campaign.config.delivery.throttle_quiet_seconds);
   settings.total = prepared->total;
   settings.done = prepared->done;

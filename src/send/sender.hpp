@@ -36,7 +36,7 @@ struct SendOptions {
   std::string stage = "full";
   std::string transport_url;        // overrides campaign.toml when not empty
   std::string state_path;           // the store's file, for the halt watcher's and the journal's own connections
-  std::size_t window = 0;           // messages in flight at most; 0: 2 x [transport] connections
+  std::size_t window = 0;           // messages in flight at most; 0: 4 x [transport] connections
   int workers = 0;                  // threads rendering, composing, signing and guarding;
                                     // 0: one per CPU this process may run on, 2 to 16
 };
@@ -50,6 +50,7 @@ struct SendSummary {
   std::int64_t rejected_rows = 0;
   std::int64_t duplicate_rows = 0;
   std::size_t window = 0;           // the in-flight window of this run
+  std::size_t unconfirmed = 0;      // of it, what may be on a connection or answered, not recorded
   std::string transport;
 };
 

@@ -114,6 +114,7 @@ void ClientSession::finish_slot(std::optional<Message>& slot, Outcome outcome, c
   e.maybe_delivered = maybe_delivered;
   e.at_data_end = &slot == &m_finishing;
   m_events.push_back(std::move(e));
+  if (&slot == &m_message) m_body_held = false;  // a held body is never written now
   slot.reset();
 }
 
@@ -281,6 +282,23 @@ void ClientSession::send_data() {
   m_expect.push_back(Expect::k_data);
 }
 
+void ClientSession::send_body() {
+  append_data_with_terminator(m_out, m_message->data, *m_message->traits);
+  m_expect.push_back(Expect::k_dot);
+  m_state = State::k_data_body;
+  m_finishing = std::move(m_message);
+  m_message.reset();
+  if (m_caps.pipelining) {
+    m_events.push_back(SessionEvent{SessionEvent::Kind::k_can_pipeline, 0, Outcome::k_sent, {}, {}, false, false, false});
+  }
+}
+
+void ClientSession::release_body() {
+  if (!m_body_held || !m_message || m_state != State::k_transaction) return;
+  m_body_held = false;
+  send_body();
+}
+
 void ClientSession::submit(const Message& message) {
   const bool pipelined_after_dot = m_state == State::k_data_body && m_finishing && !m_message && m_caps.pipelining;
   if ((m_state != State::k_ready && !pipelined_after_dot) || m_message) return;
@@ -435,15 +453,13 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
           m_expect.push_back(Expect::k_dot_discard);
           return;
         }
-        append_data_with_terminator(m_out, m_message->data, *m_message->traits);
-        m_expect.push_back(Expect::k_dot);
-        m_state = State::k_data_body;
-        m_finishing = std::move(m_message);
-        m_message.reset();
-        if (m_caps.pipelining) {
-          m_events.push_back(
-              SessionEvent{SessionEvent::Kind::k_can_pipeline, 0, Outcome::k_sent, {}, {}, false, false, false});
+        if (m_config.hold_body) {
+          m_body_held = true;
+          m_events.push_back(SessionEvent{SessionEvent::Kind::k_body_wanted, m_message->tag, Outcome::k_sent, {}, {},
+                                          false, false, false});
+          return;
         }
+        send_body();
         return;
       }
       {

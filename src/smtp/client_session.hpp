@@ -47,6 +47,10 @@ struct SessionConfig {
   bool plaintext_auth_ok = false;   // the peer is a loopback address
   std::optional<Credentials> credentials;
   int timeout_override = 0;         // seconds for every phase; 0 = RFC 5321 §4.5.3.2 values
+  // After the server's 354, wait for release_body() before writing the
+  // message and its end of DATA (k_body_wanted): the driver decides when a
+  // message may become "possibly delivered".
+  bool hold_body = false;
 };
 
 struct Capabilities {
@@ -75,6 +79,7 @@ struct SessionEvent {
   enum class Kind {
     k_ready,         // idle: submit() the next message or quit()
     k_can_pipeline,  // end of DATA written and PIPELINING offered: submit() the next one now, or wait for k_ready
+    k_body_wanted,   // (hold_body) the server said 354 for message `tag`: call release_body() when it may go
     k_start_tls,     // do the TLS handshake, then call tls_established()
     k_result,     // a message finished (see outcome)
     k_failed,     // the session cannot be used (see detail; fatal = settings problem)
@@ -114,6 +119,8 @@ class ClientSession {
   // Starts `message`; valid after k_ready, and after k_can_pipeline (RFC 2920
   // §3.1: the next MAIL may follow the end of DATA without waiting).
   void submit(const Message& message);
+  // (hold_body) Writes the message waiting after its 354, and its end of DATA.
+  void release_body();
   // Ends the session politely (QUIT) when idle, at once otherwise.
   void quit();
   // The driver finished the TLS handshake asked for by k_start_tls.
@@ -133,6 +140,7 @@ class ClientSession {
   [[nodiscard]] const Capabilities& capabilities() const { return m_caps; }
   [[nodiscard]] bool tls_active() const { return m_config.tls_active; }
   [[nodiscard]] bool busy() const { return m_message.has_value() || m_finishing.has_value(); }
+  [[nodiscard]] bool body_held() const { return m_body_held; }
 
  private:
   enum class Expect { k_mail, k_rcpt, k_data, k_dot, k_dot_discard, k_rset };
@@ -146,6 +154,8 @@ class ClientSession {
   void send_mail();
   void send_rcpt();
   void send_data();
+  // Writes the message after 354, dot-stuffed, with its end of DATA.
+  void send_body();
   // Ends a refused transaction (RFC 5321 §4.1.1.5).
   void send_rset();
   void finish(Outcome outcome, const Reply& reply, std::string detail = {});
@@ -166,6 +176,7 @@ class ClientSession {
   std::deque<Expect> m_expect;
   std::optional<Reply> m_failure;   // first failing reply of the current transaction
   bool m_mail_ok = false;
+  bool m_body_held = false;         // 354 received, release_body() not yet called
 };
 
 // Appends `data` to `out` dot-stuffed (RFC 5321 §4.5.2), ending with CRLF "." CRLF.

@@ -535,9 +535,17 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
-                                       std::span<const std::int64_t> ids) override {
+                                       std::span<const std::int64_t> ids, bool sync) override {
     // Run for every group the send engine commits (hundreds a second): the
-    // statements are prepared once.
+    // statements are prepared once. In WAL mode, synchronous=NORMAL writes
+    // the commit to the log without syncing it; FULL syncs the log, which
+    // makes every earlier commit durable too.
+    if (sync != m_synced) {
+      if (auto r = exec(m_db, sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r) {
+        return std::unexpected(r.error());
+      }
+      m_synced = sync;
+    }
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "recording delivery state");
     const auto now = now_seconds();
@@ -576,6 +584,13 @@ class SqliteStore final : public StateStore {
       s.bind(1, now).bind_blob(2, encode_ids(ids));
       if (!s.run()) return db_error(m_db, "recording messages in flight");
       flight = sqlite3_last_insert_rowid(m_db);
+    }
+    if (sync && outcomes.empty() && landed.empty() && ids.empty()) {
+      // Nothing to write, but earlier commits to make durable: a commit
+      // that writes nothing syncs nothing.
+      Stmt& s = cached(k_note_sync, "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?1)");
+      s.bind(1, std::to_string(now));
+      if (!s.run()) return db_error(m_db, "syncing the delivery state");
     }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return flight;
@@ -717,7 +732,9 @@ class SqliteStore final : public StateStore {
 
  private:
   // Statements the send engine runs for every group, prepared once.
-  enum Cached { k_next_for_lane, k_record_outcome, k_suppress_recipient, k_land_flight, k_open_flight, k_cached_count };
+  enum Cached {
+    k_next_for_lane, k_record_outcome, k_suppress_recipient, k_land_flight, k_open_flight, k_note_sync, k_cached_count
+  };
   Stmt& cached(Cached which, const char* sql) {
     auto& slot = m_cached[which];
     if (!slot) slot = std::make_unique<Stmt>(m_db, sql);
@@ -727,6 +744,7 @@ class SqliteStore final : public StateStore {
   sqlite3* m_db;
   std::string m_path;
   std::unique_ptr<Stmt> m_cached[k_cached_count];
+  bool m_synced = true;  // PRAGMA synchronous is FULL (opened so)
 };
 
 }  // namespace

@@ -168,13 +168,16 @@ class Journal {
   virtual Result<std::optional<std::int64_t>> next_retry_at(bool canary_only = false) = 0;
   // Returns recipients with ids in `ids`.
   virtual Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) = 0;
-  // In one transaction (one sync): records `outcomes`, lands the flights
-  // `landed` (every member has its outcome among these or earlier ones) and
-  // puts `ids` in flight as one new flight; returns its id (0 when `ids` is
-  // empty). A recipient is durably in flight before the transport sees it.
+  // In one transaction: records `outcomes`, lands the flights `landed`
+  // (every member has its outcome among these or earlier ones) and puts
+  // `ids` in flight as one new flight; returns its id (0 when `ids` is
+  // empty). With `sync` the commit is synced to disk, and so is every
+  // earlier one: it survives a power loss. Without, it is written (it
+  // survives the process being killed) and becomes durable with the next
+  // synced commit; a power loss in between loses it.
   virtual Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes,
                                                std::span<const std::int64_t> landed,
-                                               std::span<const std::int64_t> ids) = 0;
+                                               std::span<const std::int64_t> ids, bool sync = true) = 0;
   virtual Result<StateCounts> counts() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;

@@ -1,7 +1,7 @@
 """Crash safety (SPEC §7): a 20,000-recipient SMTP send is killed with SIGKILL
 at ten random moments and resumed each time. Every recipient must be
-delivered; only messages in flight at a kill may arrive twice, and `status`
-counts them as possible duplicates."""
+delivered; at most 2 x connections messages per kill may arrive twice, and
+`status` counts every one of them among its possible duplicates."""
 import collections
 import random
 import signal
@@ -13,7 +13,8 @@ from support import FORCE, SmtpPeer, run, status, write_campaign
 
 RECIPIENTS = 20000
 KILLS = 10
-IN_FLIGHT_WINDOW = 80  # the send engine's window: 4 x [transport] connections (20)
+DUPLICATE_BOUND = 40    # what one kill can deliver twice: 2 x [transport] connections (20)
+IN_FLIGHT_WINDOW = 160  # what one kill leaves "possibly delivered": the window, 8 x connections
 
 
 class KillResume(support.Case):
@@ -31,7 +32,16 @@ class KillResume(support.Case):
                 proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", url],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
-                    time.sleep(rng.uniform(0.3, 2.5))
+                    # A random moment after the run has sent again what the
+                    # last kill left in flight: a run killed before that halts
+                    # on the guard's "third message" limit, by design.
+                    before = len(peer.records("message"))
+                    deadline = time.time() + 30
+                    while len(peer.records("message")) < before + IN_FLIGHT_WINDOW + 20 and time.time() < deadline:
+                        if proc.poll() is not None:
+                            break
+                        time.sleep(0.05)
+                    time.sleep(rng.uniform(0.0, 2.0))
                     if proc.poll() is None:
                         proc.send_signal(signal.SIGKILL)
                         kills += 1
@@ -48,7 +58,7 @@ class KillResume(support.Case):
             duplicates = sum(n - 1 for n in counts.values())
             st = status(d)
             self.assertEqual(st["states"]["sent"], RECIPIENTS)
-            self.assertLessEqual(duplicates, KILLS * IN_FLIGHT_WINDOW)
+            self.assertLessEqual(duplicates, KILLS * DUPLICATE_BOUND)
             self.assertLessEqual(duplicates, st["possible_duplicates"],
                                  "every extra delivery is among those status reports")
             self.assertLessEqual(st["possible_duplicates"], KILLS * IN_FLIGHT_WINDOW)

@@ -55,6 +55,33 @@ class Shaping(support.PeerCase):
         t_thr = max(m["t"] for m in msgs if m["rcpt_tos"][0].endswith("@thr.example"))
         self.assertLess(t_other, t_thr, "the other lane finished first, at full speed")
 
+    def test_sorted_audience_lanes_run_side_by_side(self):
+        # Sorted by domain, the shaped lane's 300 come first: they must not
+        # hold up the 1,000 of the unshaped lane behind them.
+        p = self.peer()
+        slow = [f"s{i:04d}@slow.example" for i in range(300)]
+        fast = [f"f{i:04d}@zfast.example" for i in range(1000)]
+        d = self.campaign(slow + fast, '[shaping.slowlane]\ndomains = ["slow.example"]\nrate = "3000/min"\n')
+        plan = json.loads(run("plan", d, "--json", check=0).stdout)
+        lane_eta = {l["lane"]: l["eta_seconds"] for l in plan["lanes"]}
+        self.assertAlmostEqual(lane_eta["slowlane"], 5, delta=0.01)  # (300 - a burst of 50) at 50/s
+        self.assertEqual(plan["eta_seconds"], max(lane_eta.values()), "the overall ETA is the slowest lane's")
+        start = time.time()
+        run("send", d, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{p.port}", check=0, timeout=120)
+        msgs = p.records("message")
+        t_slow = sorted(m["t"] for m in msgs if m["rcpt_tos"][0].endswith("@slow.example"))
+        t_fast = sorted(m["t"] for m in msgs if m["rcpt_tos"][0].endswith("@zfast.example"))
+        self.assertEqual((len(t_slow), len(t_fast)), (300, 1000))
+        first = min(t_slow[0], t_fast[0])
+        fast_done, total = t_fast[-1] - first, t_slow[-1] - first
+        print(f"sorted audience: unshaped lane done after {fast_done:.1f}s, shaped lane after {total:.1f}s "
+              f"(plan {lane_eta['slowlane']:.1f}s)")
+        self.assertLess(fast_done, 3.5, "the unshaped lane waited for the shaped one")
+        self.assertGreater(t_slow[-1] - t_fast[-1], 1, "the shaped lane was still sending")
+        self.assertLess(abs(total - lane_eta["slowlane"]) / lane_eta["slowlane"], 0.10,
+                        f"total {total:.1f}s against the shaped lane's own {lane_eta['slowlane']:.1f}s")
+        self.assertLess(time.time() - start, lane_eta["slowlane"] + 5)
+
     def test_plan_eta_matches_a_shaped_send(self):
         p = self.peer()
         emails = [f"e{i:03d}@eta.example" for i in range(220)]

@@ -77,6 +77,44 @@ TEST(ClientSession, PipelinedHappyPathThenSecondMessage) {
   EXPECT_EQ(t.s.state(), State::k_closed);
 }
 
+// With hold_body the message and its end of DATA wait, after the 354, for
+// release_body(): until then nothing of it can have been delivered.
+TEST(ClientSession, HeldBodyWaitsForReleaseAndIsNotMaybeDeliveredBeforeIt) {
+  SessionConfig c;
+  c.hold_body = true;
+  Transcript t(c);
+  t.step("220 mx\r\n");
+  t.step(k_ehlo_pipelining);
+  t.submit(1);
+  t.s.take_output();
+  EXPECT_EQ(t.step("250 ok\r\n250 ok\r\n354 go\r\n"), "");
+  ASSERT_EQ(t.kinds().back(), K::k_body_wanted);
+  EXPECT_EQ(t.events.back().tag, 1u);
+  EXPECT_TRUE(t.s.body_held());
+  t.s.release_body();
+  EXPECT_FALSE(t.s.body_held());
+  EXPECT_EQ(t.s.take_output(), k_stuffed);
+  t.step("250 2.0.0 queued\r\n");
+  ASSERT_NE(t.result(1), nullptr);
+  EXPECT_EQ(t.result(1)->outcome, Outcome::k_sent);
+  EXPECT_TRUE(t.result(1)->at_data_end);
+
+  // Lost while held: the message never reached the end of DATA.
+  t.submit(2);
+  t.s.take_output();
+  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  ASSERT_TRUE(t.s.body_held());
+  t.s.connection_lost("reset by peer");
+  for (auto& e : t.s.take_events()) t.events.push_back(e);
+  ASSERT_NE(t.result(2), nullptr);
+  EXPECT_TRUE(t.result(2)->connection_lost);
+  EXPECT_FALSE(t.result(2)->maybe_delivered);
+  EXPECT_FALSE(t.result(2)->at_data_end);
+  EXPECT_FALSE(t.s.body_held());
+  t.s.release_body();  // too late: nothing is written
+  EXPECT_EQ(t.s.take_output(), "");
+}
+
 TEST(ClientSession, NextEnvelopeRidesBehindTheEndOfData) {
   Transcript t;
   t.step("220 mx\r\n");
