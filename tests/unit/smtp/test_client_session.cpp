@@ -88,6 +88,7 @@ TEST(ClientSession, HeldBodyWaitsForReleaseAndIsNotMaybeDeliveredBeforeIt) {
   t.submit(1);
   t.s.take_output();
   EXPECT_EQ(t.step("250 ok\r\n250 ok\r\n354 go\r\n"), "");
+  ASSERT_FALSE(t.events.empty());
   ASSERT_EQ(t.kinds().back(), K::k_body_wanted);
   EXPECT_EQ(t.events.back().tag, 1u);
   EXPECT_TRUE(t.s.body_held());
@@ -122,6 +123,7 @@ TEST(ClientSession, NextEnvelopeRidesBehindTheEndOfData) {
   t.submit(1);
   t.s.take_output();
   EXPECT_EQ(t.step("250 ok\r\n250 ok\r\n354 go\r\n"), k_stuffed);
+  ASSERT_FALSE(t.events.empty());
   ASSERT_EQ(t.kinds().back(), K::k_can_pipeline);
   t.submit(2, "c@example.org");  // RFC 2920 §3.1: no wait for the dot's reply
   EXPECT_EQ(t.s.take_output(), "MAIL FROM:<a@example.com> SIZE=" + std::to_string(k_data.size()) +
@@ -239,31 +241,57 @@ TEST(ClientSession, Server421InTheMiddleClosesAndDefers) {
   EXPECT_EQ(t.result(1)->outcome, Outcome::k_deferred);
   EXPECT_EQ(t.result(1)->reply.enhanced, "4.7.0");
   EXPECT_EQ(t.s.state(), State::k_closed);
+  ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.kinds().back(), K::k_closed);
 }
 
+// The end of DATA was written (the 354 released the body): the server may
+// have accepted the message before the connection broke.
 TEST(ClientSession, ConnectionLostAfterEndOfDataMayBeDelivered) {
   Transcript t;
   t.step("220 mx\r\n");
   t.step(k_ehlo_pipelining);
   t.submit(1);
-  t.step("250 ok\r\n250 ok\r\n354 go\r\n");
+  t.s.take_output();
+  EXPECT_EQ(t.step("250 ok\r\n250 ok\r\n354 go\r\n"), k_stuffed);
+  ASSERT_EQ(t.result(1), nullptr);
   t.s.connection_lost("connection reset by peer");
   auto ev = t.s.take_events();
   ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].kind, K::k_result);
+  EXPECT_EQ(ev[0].tag, 1u);
   EXPECT_EQ(ev[0].outcome, Outcome::k_deferred);
+  EXPECT_TRUE(ev[0].connection_lost);
   EXPECT_TRUE(ev[0].maybe_delivered);
+  EXPECT_TRUE(ev[0].at_data_end);
   EXPECT_NE(ev[0].detail.find("may be sent more than once"), std::string::npos) << ev[0].detail;
+  EXPECT_NE(ev[0].detail.find("connection reset by peer"), std::string::npos) << ev[0].detail;
 }
 
+// Only the envelope (MAIL, RCPT, DATA) was written: nothing can have been
+// delivered. The loss after the end of DATA is the test above.
 TEST(ClientSession, ConnectionLostBeforeDataIsNotDelivered) {
   Transcript t;
   t.step("220 mx\r\n");
   t.step(k_ehlo_pipelining);
   t.submit(1);
+  EXPECT_EQ(t.s.take_output().substr(0, 10), "MAIL FROM:");
+  EXPECT_EQ(t.s.state(), State::k_transaction);
   t.s.connection_lost("EOF");
   auto ev = t.s.take_events();
-  EXPECT_FALSE(ev[0].maybe_delivered);
+  t.events.insert(t.events.end(), ev.begin(), ev.end());
+  const SessionEvent* r = t.result(1);
+  ASSERT_NE(r, nullptr) << "a lost connection must finish the message in flight";
+  EXPECT_EQ(r->outcome, Outcome::k_deferred);
+  EXPECT_TRUE(r->connection_lost);
+  EXPECT_FALSE(r->maybe_delivered);
+  EXPECT_FALSE(r->at_data_end);
+  EXPECT_NE(r->detail.find(state_info(State::k_transaction).phrase), std::string::npos) << r->detail;
+  EXPECT_NE(r->detail.find("nothing delivered yet"), std::string::npos) << r->detail;
+  EXPECT_NE(r->detail.find("EOF"), std::string::npos) << r->detail;
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().kind, K::k_closed);
+  EXPECT_EQ(t.s.state(), State::k_closed);
 }
 
 TEST(ClientSession, TimeoutPerPhase) {
@@ -277,6 +305,7 @@ TEST(ClientSession, TimeoutPerPhase) {
   EXPECT_EQ(t.s.timeout_seconds(), 600);  // final dot
   t.s.timed_out();
   auto ev = t.s.take_events();
+  ASSERT_FALSE(ev.empty());
   EXPECT_TRUE(ev[0].maybe_delivered);
   SessionConfig fast;
   fast.timeout_override = 2;
@@ -290,6 +319,7 @@ TEST(ClientSession, StartTlsThenEhloAgain) {
   t.step("220 mx\r\n");
   EXPECT_EQ(t.step("250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n"), "STARTTLS\r\n");
   t.step("220 go ahead\r\n");
+  ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.kinds().back(), K::k_start_tls);
   EXPECT_EQ(t.s.state(), State::k_tls_handshake);
   t.s.tls_established();
@@ -306,6 +336,7 @@ TEST(ClientSession, TlsRequiredButNotOffered) {
   Transcript t(c);
   t.step("220 mx\r\n");
   EXPECT_EQ(t.step("250 mx\r\n"), "QUIT\r\n");
+  ASSERT_FALSE(t.events.empty());
   ASSERT_EQ(t.kinds().front(), K::k_failed);
   EXPECT_TRUE(t.events.front().fatal);
 }
@@ -324,6 +355,7 @@ TEST(ClientSession, AuthPlainOverTls) {
   // base64("\0user\0s3cret")
   EXPECT_EQ(t.step("250-mx\r\n250 AUTH LOGIN PLAIN\r\n"), "AUTH PLAIN AHVzZXIAczNjcmV0\r\n");
   t.step("235 2.7.0 ok\r\n");
+  ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.kinds().back(), K::k_ready);
 }
 
@@ -334,6 +366,7 @@ TEST(ClientSession, AuthLogin) {
   EXPECT_EQ(t.step("334 VXNlcm5hbWU6\r\n"), "dXNlcg==\r\n");
   EXPECT_EQ(t.step("334 UGFzc3dvcmQ6\r\n"), "czNjcmV0\r\n");
   t.step("235 ok\r\n");
+  ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.kinds().back(), K::k_ready);
 }
 
@@ -342,6 +375,7 @@ TEST(ClientSession, AuthRefusedIsFatalAndNeverEchoesThePassword) {
   t.step("220 mx\r\n");
   t.step("250-mx\r\n250 AUTH PLAIN\r\n");
   EXPECT_EQ(t.step("535 5.7.8 bad credentials\r\n"), "QUIT\r\n");
+  ASSERT_FALSE(t.events.empty());
   ASSERT_EQ(t.events.back().kind, K::k_failed);
   EXPECT_TRUE(t.events.back().fatal);
   EXPECT_EQ(t.events.back().detail.find("s3cret"), std::string::npos);
@@ -355,6 +389,7 @@ TEST(ClientSession, NoCredentialsInClearToARemoteServer) {
   t.step("220 mx\r\n");
   const std::string out = t.step("250-mx\r\n250 AUTH PLAIN\r\n");
   EXPECT_EQ(out.find("AUTH"), std::string::npos);
+  ASSERT_FALSE(t.events.empty());
   EXPECT_TRUE(t.events.back().fatal);
   // ... but to a loopback peer it is allowed (test servers, local relays).
   c.plaintext_auth_ok = true;
@@ -377,6 +412,7 @@ TEST(ClientSession, OversizeMessageBouncesLocally) {
 TEST(ClientSession, GreetingRefused) {
   Transcript t;
   t.step("554 no service\r\n");
+  ASSERT_FALSE(t.events.empty());
   EXPECT_EQ(t.kinds().front(), K::k_failed);
 }
 
