@@ -51,6 +51,7 @@ TEST(AudienceLoader, RejectsBadRowsAndKeepsTheRest) {
   EXPECT_EQ(got.rows[1].line, 6);
   EXPECT_EQ(got.rows[2].email, "frank@xn--bcher-kva.example");
   EXPECT_EQ(got.rows[2].line, 11);
+  ASSERT_FALSE(got.rows[2].fields.empty());
   EXPECT_EQ(got.rows[2].fields[0], "frank@xn--bcher-kva.example");
   EXPECT_EQ(got.rows[3].email, "gina@example.com");
   EXPECT_EQ(got.rows[3].locale, "");

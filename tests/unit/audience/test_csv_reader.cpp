@@ -83,7 +83,7 @@ TEST(CsvReader, ReadsAcrossChunkBoundaries) {
   for (int i = 0; i < 100000; ++i) input += "\"user" + std::to_string(i) + "@example.com\"\n";
   const auto got = read_all(input);
   ASSERT_EQ(got.size(), 100001U);
-  EXPECT_EQ(got[77777].fields[0], "user77776@example.com");
+  EXPECT_EQ(got[77777].fields, std::vector<std::string>{"user77776@example.com"});
   EXPECT_EQ(got[100000].line, 100001);
 }
 

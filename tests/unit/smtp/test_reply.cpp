@@ -58,6 +58,7 @@ TEST(ReplyParser, Summary) {
   ReplyParser p;
   std::vector<Reply> out;
   ASSERT_FALSE(p.feed("550-5.7.1 first\r\n550 second\r\n", out));
+  ASSERT_EQ(out.size(), 1U);
   EXPECT_EQ(out[0].summary(), "550 5.7.1 first / second");
 }
 

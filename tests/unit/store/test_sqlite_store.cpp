@@ -101,7 +101,10 @@ TEST(SqliteStore, LanesAreReadApartAndCanBeReassigned) {
   EXPECT_EQ((*backlog)[0].lane, "default");
   EXPECT_EQ((*backlog)[0].due, 3);
   EXPECT_EQ((*s)->next_for_lane("google", 0, 10, 0, false)->size(), 3U);
-  auto after = (*s)->next_for_lane("google", 0, 10, (*(*s)->next_for_lane("google", 0, 1, 0, false))[0].id, false);
+  auto first = (*s)->next_for_lane("google", 0, 1, 0, false);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->size(), 1U);
+  auto after = (*s)->next_for_lane("google", 0, 10, (*first)[0].id, false);
   EXPECT_EQ(after->size(), 2U) << "reading resumes after the last id";
   ASSERT_TRUE((*s)->assign_lanes([](std::string_view d) { return d == "gmail.com" ? "big" : "rest"; }));
   EXPECT_EQ((*s)->next_for_lane("big", 0, 10, 0, false)->size(), 3U);
@@ -203,8 +206,9 @@ TEST(SqliteStore, RecoversRowsLeftInTheOldInFlightState) {
 TEST(SqliteStore, ReimportKeepsStateAndMarksRemovedRows) {
   testing::TempDir dir;
   auto s = open_with(dir, 3);
-  ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(due(*s, 0, 1)[0].id, RecipientState::k_sent, "250", 0)},
-                                 {}, {}));
+  const auto first = due(*s, 0, 1);
+  ASSERT_EQ(first.size(), 1U);
+  ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(first[0].id, RecipientState::k_sent, "250", 0)}, {}, {}));
   auto imp = s->begin_import();
   ASSERT_TRUE((*imp)->add(row(2, "u0@example.com")));
   ASSERT_TRUE((*imp)->add(row(3, "new@example.com")));
