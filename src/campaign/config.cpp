@@ -201,25 +201,9 @@ void load_guard(const toml::node& node, GuardSettings& g, util::Diagnostics& d) 
   }
 }
 
-}  // namespace
-
-std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util::Diagnostics& d) {
-  const auto path = dir / k_file;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    error(d, 0, fmt::format("not found in {}; run 'blindcast init {}' to create an example campaign",
-                            dir.string(), dir.string()));
-    return std::nullopt;
-  }
-  auto parsed = util::parse_toml_file(path, k_file, d);
-  if (!parsed) return std::nullopt;
-  const toml::table& root = *parsed;
-  CampaignConfig cfg;
-  const std::size_t errors_before = util::error_count(d);
-
-  warn_unknown(root, {"id", "from", "reply_to", "default_locale", "list_unsubscribe", "transport",
-                      "dkim", "stages", "shaping", "delivery", "unsubscribe", "guard"},
-               "", d);
+// The top-level keys: the campaign's name, who it is from and whom replies
+// reach, the default locale.
+void load_identity(const toml::table& root, CampaignConfig& cfg, util::Diagnostics& d) {
   if (auto id = get_string(root, "id", "", d)) {
     cfg.id = *id;
     if (!valid_id(cfg.id)) {
@@ -246,220 +230,273 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
     else error(d, line_of(*root.get("reply_to")), fmt::format("'reply_to' is not a valid mailbox: {}", mb.error()));
   }
   if (auto loc = get_string(root, "default_locale", "", d)) cfg.default_locale = *loc;
-  if (const auto* lu = root.get("list_unsubscribe")) {
-    // RFC 2369 / 8058: an https URL (one-click), a mailto URL, or both.
-    std::vector<std::string> urls;
-    if (const auto* one = lu->as_string()) {
-      urls.push_back(one->get());
-    } else if (const auto* many = lu->as_array()) {
-      for (const auto& el : *many) {
-        if (const auto* str = el.as_string()) urls.push_back(str->get());
-      }
-    }
-    const auto https = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("https://"); });
-    const auto mailto = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("mailto:"); });
-    if (urls.empty() || urls.size() > 2 || https > 1 || mailto > 1 ||
-        static_cast<std::size_t>(https + mailto) != urls.size()) {
-      error(d, line_of(*lu),
-            "'list_unsubscribe' must be an https URL, a mailto URL, or a list of one of each, e.g. "
-            "[\"https://example.com/u/{{unsubscribe_token}}\", \"mailto:unsubscribe@example.com\"]");
-    } else {
-      for (const auto& u : urls) {
-        if (u.find_first_of("\r\n") != std::string::npos) {
-          error(d, line_of(*lu), "'list_unsubscribe' must not contain a line break");
-        }
-      }
-      cfg.list_unsubscribe = std::move(urls);
-    }
-  }
+}
 
-  if (const auto* n = root.get("transport")) {
-    if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
-                        "messages_per_connection", "timeout", "helo_name"},
-                   "transport.", d);
-      if (auto v = get_string(*t, "url", "transport.", d)) cfg.transport.url = *v;
-      if (auto v = get_string(*t, "tls", "transport.", d)) {
-        cfg.transport.tls = *v;
-        if (*v != "required" && *v != "opportunistic") {
-          error(d, line_of(*t->get("tls")), "'transport.tls' must be \"required\" or \"opportunistic\"");
-        }
+// list_unsubscribe (RFC 2369 / 8058): an https URL (one-click), a mailto URL,
+// or both. `out` is set only when the setting is usable.
+void load_list_unsubscribe(const toml::node& lu, std::vector<std::string>& out, util::Diagnostics& d) {
+  std::vector<std::string> urls;
+  if (const auto* one = lu.as_string()) {
+    urls.push_back(one->get());
+  } else if (const auto* many = lu.as_array()) {
+    for (const auto& el : *many) {
+      if (const auto* str = el.as_string()) urls.push_back(str->get());
+    }
+  }
+  const auto https = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("https://"); });
+  const auto mailto = std::count_if(urls.begin(), urls.end(), [](const auto& u) { return u.starts_with("mailto:"); });
+  if (urls.empty() || urls.size() > 2 || https > 1 || mailto > 1 ||
+      static_cast<std::size_t>(https + mailto) != urls.size()) {
+    error(d, line_of(lu),
+          "'list_unsubscribe' must be an https URL, a mailto URL, or a list of one of each, e.g. "
+          "[\"https://example.com/u/{{unsubscribe_token}}\", \"mailto:unsubscribe@example.com\"]");
+    return;
+  }
+  for (const auto& u : urls) {
+    if (u.find_first_of("\r\n") != std::string::npos) {
+      error(d, line_of(lu), "'list_unsubscribe' must not contain a line break");
+    }
+  }
+  out = std::move(urls);
+}
+
+// [transport]
+void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    error(d, line_of(node), "'transport' must be a table: [transport]");
+    return;
+  }
+  warn_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
+                    "messages_per_connection", "timeout", "helo_name"},
+               "transport.", d);
+  if (auto v = get_string(*t, "url", "transport.", d)) tr.url = *v;
+  if (auto v = get_string(*t, "tls", "transport.", d)) {
+    tr.tls = *v;
+    if (*v != "required" && *v != "opportunistic") {
+      error(d, line_of(*t->get("tls")), "'transport.tls' must be \"required\" or \"opportunistic\"");
+    }
+  }
+  if (auto v = get_string(*t, "username", "transport.", d)) tr.username = *v;
+  if (auto v = get_string(*t, "password_file", "transport.", d)) tr.password_file = *v;
+  if (auto v = get_string(*t, "ca_file", "transport.", d)) tr.ca_file = *v;
+  if (auto v = get_string(*t, "helo_name", "transport.", d)) tr.helo_name = *v;
+  for (const char* key : {"connections", "messages_per_connection"}) {
+    if (const auto* kn = t->get(key)) {
+      const auto v = kn->value<std::int64_t>();
+      if (!v || *v < 1 || *v > 100000) {
+        error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to 100000", key));
+      } else if (std::string_view(key) == "connections") {
+        tr.connections = static_cast<int>(*v);
+      } else {
+        tr.messages_per_connection = static_cast<int>(*v);
       }
-      if (auto v = get_string(*t, "username", "transport.", d)) cfg.transport.username = *v;
-      if (auto v = get_string(*t, "password_file", "transport.", d)) cfg.transport.password_file = *v;
-      if (auto v = get_string(*t, "ca_file", "transport.", d)) cfg.transport.ca_file = *v;
-      if (auto v = get_string(*t, "helo_name", "transport.", d)) cfg.transport.helo_name = *v;
-      for (const char* key : {"connections", "messages_per_connection"}) {
-        if (const auto* kn = t->get(key)) {
-          const auto v = kn->value<std::int64_t>();
-          if (!v || *v < 1 || *v > 100000) {
-            error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to 100000", key));
-          } else if (std::string_view(key) == "connections") {
-            cfg.transport.connections = static_cast<int>(*v);
-          } else {
-            cfg.transport.messages_per_connection = static_cast<int>(*v);
-          }
-        }
-      }
-      if (const auto* tn = t->get("timeout")) {
-        const auto* str = tn->as_string();
-        const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
-        if (secs && *secs > 0 && *secs <= 3600) cfg.transport.timeout_seconds = static_cast<int>(*secs);
-        else error(d, line_of(*tn), "'transport.timeout' must be a duration like \"30s\" or \"5m\" (at most 1h)");
+    }
+  }
+  if (const auto* tn = t->get("timeout")) {
+    const auto* str = tn->as_string();
+    const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+    if (secs && *secs > 0 && *secs <= 3600) tr.timeout_seconds = static_cast<int>(*secs);
+    else error(d, line_of(*tn), "'transport.timeout' must be a duration like \"30s\" or \"5m\" (at most 1h)");
+  }
+}
+
+// One [shaping.<lane>] table; nullopt when it is not a table. Settings it
+// leaves out stay 0 (the built-in lane's value applies).
+std::optional<delivery::LaneDefaults> load_lane(std::string_view name, const toml::node& node, util::Diagnostics& d) {
+  const std::string where = fmt::format("shaping.{}.", name);
+  const auto* lt = node.as_table();
+  if (lt == nullptr) {
+    error(d, line_of(node), fmt::format("'shaping.{}' must be a table", name));
+    return std::nullopt;
+  }
+  warn_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
+  delivery::LaneDefaults lane;
+  lane.name = std::string(name);
+  lane.rate_per_second = 0;
+  lane.connections = 0;
+  lane.messages_per_connection = 0;
+  if (const auto* dn = lt->get("domains")) {
+    if (const auto* arr = dn->as_array()) {
+      for (const auto& el : *arr) {
+        if (const auto* str = el.as_string()) lane.domains.push_back(util::to_lower_ascii(str->get()));
       }
     } else {
-      error(d, line_of(*n), "'transport' must be a table: [transport]");
+      error(d, line_of(*dn), fmt::format("'{}domains' must be a list like [\"example.com\"]", where));
     }
   }
-  if (const auto* n = root.get("shaping")) {
-    if (const auto* t = n->as_table()) {
-      for (const auto& [lane_name, lane_node] : *t) {
-        const std::string where = fmt::format("shaping.{}.", lane_name.str());
-        const auto* lt = lane_node.as_table();
-        if (lt == nullptr) {
-          error(d, line_of(lane_node), fmt::format("'shaping.{}' must be a table", lane_name.str()));
-          continue;
-        }
-        warn_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
-        delivery::LaneDefaults lane;
-        lane.name = std::string(lane_name.str());
-        lane.rate_per_second = 0;
-        lane.connections = 0;
-        lane.messages_per_connection = 0;
-        if (const auto* dn = lt->get("domains")) {
-          if (const auto* arr = dn->as_array()) {
-            for (const auto& el : *arr) {
-              if (const auto* str = el.as_string()) lane.domains.push_back(util::to_lower_ascii(str->get()));
-            }
-          } else {
-            error(d, line_of(*dn), fmt::format("'{}domains' must be a list like [\"example.com\"]", where));
-          }
-        }
-        if (auto rate = get_string(*lt, "rate", where, d)) {
-          if (auto r = delivery::parse_rate(*rate)) lane.rate_per_second = *r;
-          else error(d, line_of(*lt->get("rate")), fmt::format("'{}rate' must look like \"600/min\", \"10/s\" or \"20000/h\"", where));
-        }
-        for (const char* key : {"burst", "connections", "messages_per_connection"}) {
-          if (const auto* kn = lt->get(key)) {
-            const auto v = kn->value<std::int64_t>();
-            if (!v || *v < 1 || *v > 100000) {
-              error(d, line_of(*kn), fmt::format("'{}{}' must be a whole number from 1 to 100000", where, key));
-              continue;
-            }
-            const int iv = static_cast<int>(*v);
-            if (std::string_view(key) == "burst") lane.burst = iv;
-            else if (std::string_view(key) == "connections") lane.connections = iv;
-            else lane.messages_per_connection = iv;
-          }
-        }
-        cfg.shaping.push_back(std::move(lane));
+  if (auto rate = get_string(*lt, "rate", where, d)) {
+    if (auto r = delivery::parse_rate(*rate)) lane.rate_per_second = *r;
+    else error(d, line_of(*lt->get("rate")), fmt::format("'{}rate' must look like \"600/min\", \"10/s\" or \"20000/h\"", where));
+  }
+  for (const char* key : {"burst", "connections", "messages_per_connection"}) {
+    if (const auto* kn = lt->get(key)) {
+      const auto v = kn->value<std::int64_t>();
+      if (!v || *v < 1 || *v > 100000) {
+        error(d, line_of(*kn), fmt::format("'{}{}' must be a whole number from 1 to 100000", where, key));
+        continue;
       }
+      const int iv = static_cast<int>(*v);
+      if (std::string_view(key) == "burst") lane.burst = iv;
+      else if (std::string_view(key) == "connections") lane.connections = iv;
+      else lane.messages_per_connection = iv;
     }
   }
-  if (const auto* n = root.get("unsubscribe")) {
-    if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"secret_file"}, "unsubscribe.", d);
-      cfg.unsubscribe_secret_file = get_string(*t, "secret_file", "unsubscribe.", d).value_or("");
-    }
+  return lane;
+}
+
+// [shaping]: one table per lane. Ignored when it is not a table.
+void load_shaping(const toml::node& node, std::vector<delivery::LaneDefaults>& lanes, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  for (const auto& [lane_name, lane_node] : *t) {
+    if (auto lane = load_lane(lane_name.str(), lane_node, d)) lanes.push_back(std::move(*lane));
   }
-  if (const auto* n = root.get("delivery")) {
-    if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"retry", "max_retry_age", "throttle_quiet"}, "delivery.", d);
-      if (const auto* q = t->get("throttle_quiet")) {
-        const auto* str = q->as_string();
+}
+
+// [unsubscribe]. Ignored when it is not a table.
+void load_unsubscribe(const toml::node& node, std::string& secret_file, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  warn_unknown(*t, {"secret_file"}, "unsubscribe.", d);
+  secret_file = get_string(*t, "secret_file", "unsubscribe.", d).value_or("");
+}
+
+// [delivery]: the retry schedule and the throttle's quiet time. Ignored when
+// it is not a table.
+void load_delivery(const toml::node& node, DeliverySettings& s, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  warn_unknown(*t, {"retry", "max_retry_age", "throttle_quiet"}, "delivery.", d);
+  if (const auto* q = t->get("throttle_quiet")) {
+    const auto* str = q->as_string();
+    const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+    if (secs && *secs > 0) s.throttle_quiet_seconds = *secs;
+    else error(d, line_of(*q), "'delivery.throttle_quiet' must be a duration like \"60s\"");
+  }
+  if (const auto* r = t->get("retry")) {
+    const auto* arr = r->as_array();
+    std::vector<std::int64_t> steps;
+    bool ok = arr != nullptr && !arr->empty();
+    if (arr != nullptr) {
+      for (const auto& el : *arr) {
+        const auto* str = el.as_string();
         const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
-        if (secs && *secs > 0) cfg.delivery.throttle_quiet_seconds = *secs;
-        else error(d, line_of(*q), "'delivery.throttle_quiet' must be a duration like \"60s\"");
-      }
-      if (const auto* r = t->get("retry")) {
-        const auto* arr = r->as_array();
-        std::vector<std::int64_t> steps;
-        bool ok = arr != nullptr && !arr->empty();
-        if (arr != nullptr) {
-          for (const auto& el : *arr) {
-            const auto* str = el.as_string();
-            const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
-            if (secs && *secs > 0) steps.push_back(*secs);
-            else ok = false;
-          }
-        }
-        if (ok) cfg.delivery.retry_seconds = steps;
-        else error(d, line_of(*r), "'delivery.retry' must be a list of durations like [\"1m\", \"5m\", \"30m\", \"2h\"]");
-      }
-      if (const auto* m = t->get("max_retry_age")) {
-        const auto* str = m->as_string();
-        const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
-        if (secs && *secs > 0) cfg.delivery.max_retry_age_seconds = *secs;
-        else error(d, line_of(*m), "'delivery.max_retry_age' must be a duration like \"3d\"");
+        if (secs && *secs > 0) steps.push_back(*secs);
+        else ok = false;
       }
     }
+    if (ok) s.retry_seconds = steps;
+    else error(d, line_of(*r), "'delivery.retry' must be a list of durations like [\"1m\", \"5m\", \"30m\", \"2h\"]");
   }
-  if (const auto* n = root.get("dkim")) {
-    if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
-      DkimSettings dk;
-      dk.domain = get_string(*t, "domain", "dkim.", d).value_or("");
-      auto strings = [&](const char* key, std::vector<std::string>& into) {
-        const auto* kn = t->get(key);
-        if (kn == nullptr) return;
-        if (const auto* one = kn->as_string()) {
-          into.push_back(one->get());
-        } else if (const auto* many = kn->as_array()) {
-          for (const auto& el : *many) {
-            if (const auto* str = el.as_string()) into.push_back(str->get());
-          }
-        } else {
-          error(d, line_of(*kn), fmt::format("'dkim.{}' must be a string or a list of strings", key));
-        }
-      };
-      strings("selector", dk.selectors);
-      strings("key_file", dk.key_files);
-      if (dk.selectors.size() == 1) dk.selectors.resize(dk.key_files.size(), dk.selectors.front());
-      if (dk.selectors.size() != dk.key_files.size()) {
-        error(d, line_of(*n), "[dkim] needs one selector per key_file (or one selector for a single key)");
+  if (const auto* m = t->get("max_retry_age")) {
+    const auto* str = m->as_string();
+    const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+    if (secs && *secs > 0) s.max_retry_age_seconds = *secs;
+    else error(d, line_of(*m), "'delivery.max_retry_age' must be a duration like \"3d\"");
+  }
+}
+
+// [dkim]: the signing domain and one selector per key. Ignored when it is not
+// a table; otherwise set, even when it has errors.
+void load_dkim(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  warn_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
+  DkimSettings dk;
+  dk.domain = get_string(*t, "domain", "dkim.", d).value_or("");
+  auto strings = [&](const char* key, std::vector<std::string>& into) {
+    const auto* kn = t->get(key);
+    if (kn == nullptr) return;
+    if (const auto* one = kn->as_string()) {
+      into.push_back(one->get());
+    } else if (const auto* many = kn->as_array()) {
+      for (const auto& el : *many) {
+        if (const auto* str = el.as_string()) into.push_back(str->get());
       }
-      if (dk.domain.empty() || dk.selectors.empty() || dk.key_files.empty()) {
-        error(d, line_of(*n), "[dkim] needs domain, selector and key_file");
-      } else if (auto ascii = mail::domain_to_ascii(dk.domain)) {
-        dk.domain = std::move(*ascii);  // lower-case A-label form, as d= needs
-      } else {
-        error(d, line_of(*t->get("domain")),
-              fmt::format("'dkim.domain' is '{}', not a domain name ({}), e.g. \"example.com\"", dk.domain,
-                          ascii.error()));
-      }
-      for (const auto& sel : dk.selectors) {
-        if (!is_selector(sel)) {
-          error(d, line_of(*t->get("selector")),
-                fmt::format("'dkim.selector' '{}' is not a DNS name (letters, digits, '-', '_' and '.'): it is "
-                            "published as SELECTOR._domainkey.DOMAIN, e.g. \"s2026\"", sel));
-        }
-      }
-      cfg.dkim = dk;
+    } else {
+      error(d, line_of(*kn), fmt::format("'dkim.{}' must be a string or a list of strings", key));
+    }
+  };
+  strings("selector", dk.selectors);
+  strings("key_file", dk.key_files);
+  if (dk.selectors.size() == 1) dk.selectors.resize(dk.key_files.size(), dk.selectors.front());
+  if (dk.selectors.size() != dk.key_files.size()) {
+    error(d, line_of(node), "[dkim] needs one selector per key_file (or one selector for a single key)");
+  }
+  if (dk.domain.empty() || dk.selectors.empty() || dk.key_files.empty()) {
+    error(d, line_of(node), "[dkim] needs domain, selector and key_file");
+  } else if (auto ascii = mail::domain_to_ascii(dk.domain)) {
+    dk.domain = std::move(*ascii);  // lower-case A-label form, as d= needs
+  } else {
+    error(d, line_of(*t->get("domain")),
+          fmt::format("'dkim.domain' is '{}', not a domain name ({}), e.g. \"example.com\"", dk.domain,
+                      ascii.error()));
+  }
+  for (const auto& sel : dk.selectors) {
+    if (!is_selector(sel)) {
+      error(d, line_of(*t->get("selector")),
+            fmt::format("'dkim.selector' '{}' is not a DNS name (letters, digits, '-', '_' and '.'): it is "
+                        "published as SELECTOR._domainkey.DOMAIN, e.g. \"s2026\"", sel));
     }
   }
-  if (const auto* n = root.get("stages")) {
-    if (const auto* t = n->as_table()) {
-      warn_unknown(*t, {"test", "canary", "approvals_required"}, "stages.", d);
-      if (const auto* tn = t->get("test")) {
-        if (const auto* arr = tn->as_array()) {
-          for (const auto& el : *arr) {
-            const auto* s = el.as_string();
-            auto addr = s != nullptr ? mail::parse_address(s->get())
-                                     : std::expected<mail::Address, std::string>(std::unexpected("not a string"));
-            if (addr) cfg.test_addresses.push_back(addr->str());
-            else error(d, line_of(el), fmt::format("'stages.test' entry is not a valid address: {}", addr.error()));
-          }
-        } else {
-          error(d, line_of(*tn), "'stages.test' must be a list of addresses");
-        }
+  out = dk;
+}
+
+// [stages]: the seed list, the canary, how many approvals a send needs.
+// Ignored when it is not a table.
+void load_stages(const toml::node& node, CampaignConfig& cfg, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  warn_unknown(*t, {"test", "canary", "approvals_required"}, "stages.", d);
+  if (const auto* tn = t->get("test")) {
+    if (const auto* arr = tn->as_array()) {
+      for (const auto& el : *arr) {
+        const auto* s = el.as_string();
+        auto addr = s != nullptr ? mail::parse_address(s->get())
+                                 : std::expected<mail::Address, std::string>(std::unexpected("not a string"));
+        if (addr) cfg.test_addresses.push_back(addr->str());
+        else error(d, line_of(el), fmt::format("'stages.test' entry is not a valid address: {}", addr.error()));
       }
-      if (const auto* cn = t->get("canary")) load_canary(*cn, cfg.canary, d);
-      if (const auto* an = t->get("approvals_required")) {
-        if (const auto* i = an->as_integer(); i != nullptr && i->get() >= 0) cfg.approvals_required = i->get();
-        else error(d, line_of(*an), "'stages.approvals_required' must be a whole number >= 0");
-      }
+    } else {
+      error(d, line_of(*tn), "'stages.test' must be a list of addresses");
     }
   }
+  if (const auto* cn = t->get("canary")) load_canary(*cn, cfg.canary, d);
+  if (const auto* an = t->get("approvals_required")) {
+    if (const auto* i = an->as_integer(); i != nullptr && i->get() >= 0) cfg.approvals_required = i->get();
+    else error(d, line_of(*an), "'stages.approvals_required' must be a whole number >= 0");
+  }
+}
+
+}  // namespace
+
+std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util::Diagnostics& d) {
+  const auto path = dir / k_file;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    error(d, 0, fmt::format("not found in {}; run 'blindcast init {}' to create an example campaign",
+                            dir.string(), dir.string()));
+    return std::nullopt;
+  }
+  auto parsed = util::parse_toml_file(path, k_file, d);
+  if (!parsed) return std::nullopt;
+  const toml::table& root = *parsed;
+  CampaignConfig cfg;
+  const std::size_t errors_before = util::error_count(d);
+
+  warn_unknown(root, {"id", "from", "reply_to", "default_locale", "list_unsubscribe", "transport",
+                      "dkim", "stages", "shaping", "delivery", "unsubscribe", "guard"},
+               "", d);
+  // Sections in this order: their findings are reported in it.
+  load_identity(root, cfg, d);
+  if (const auto* n = root.get("list_unsubscribe")) load_list_unsubscribe(*n, cfg.list_unsubscribe, d);
+  if (const auto* n = root.get("transport")) load_transport(*n, cfg.transport, d);
+  if (const auto* n = root.get("shaping")) load_shaping(*n, cfg.shaping, d);
+  if (const auto* n = root.get("unsubscribe")) load_unsubscribe(*n, cfg.unsubscribe_secret_file, d);
+  if (const auto* n = root.get("delivery")) load_delivery(*n, cfg.delivery, d);
+  if (const auto* n = root.get("dkim")) load_dkim(*n, cfg.dkim, d);
+  if (const auto* n = root.get("stages")) load_stages(*n, cfg, d);
   if (const auto* n = root.get("guard")) load_guard(*n, cfg.guard, d);
   if (util::error_count(d) > errors_before && (cfg.id.empty() || cfg.from_text.empty())) {
     return std::nullopt;
