@@ -8,10 +8,10 @@
 #include <cstdio>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "campaign/campaign.hpp"
+#include "send/gates.hpp"
 #include "send/sender.hpp"
 #include "send/stages.hpp"
 #include "send/seed_stage.hpp"
@@ -86,10 +86,7 @@ class ProgressPrinter {
 }  // namespace
 
 int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason) {
-  if (force && stage != "full") return report(Error{"--force applies to the full stage only"});
-  if (force && util::trim(reason).empty()) {
-    return report(Error{"--force needs --reason TEXT: the reason is recorded in the audit log"});
-  }
+  if (auto ok = send::check_force_request(stage, force, reason); !ok) return report(ok.error());
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
   if (!loaded || util::error_count(diags) > 0) {
@@ -111,25 +108,17 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   auto lease = send::own_campaign(**store, opts.dir);
   if (!lease) return report(lease.error());
   if (stage == "full") {
-    // A forced send does not need lint to run: its result would only be listed.
-    auto gates = send::evaluate_gates(*loaded, **store, !force);
+    auto gates = send::decide_full_stage(*loaded, **store, opts.dir, force, reason, login_name());
     if (!gates) return report(gates.error());
-    const auto closed = gates->closed_gates(opts.dir);
-    if (!closed.empty() && !force) {
+    if (!gates->open) {
       std::fprintf(stderr, "blindcast: the full stage is closed for content %s:\n", gates->content_hash.substr(0, 12).c_str());
-      for (const auto& c : closed) std::fprintf(stderr, "  - %s\n", c.c_str());
-      (void)(*store)->append_event("gate_refused", "blindcast", fmt::format("full refused: {}", fmt::join(closed, "; ")));
+      for (const auto& c : gates->closed) std::fprintf(stderr, "  - %s\n", c.c_str());
       return static_cast<int>(ExitCode::k_gate);
     }
-    if (!closed.empty()) {
-      std::fprintf(stderr, "blindcast: WARNING: forcing %zu closed gate(s) of the full stage: %s\n", closed.size(),
+    if (gates->forced) {
+      std::fprintf(stderr, "blindcast: WARNING: forcing %zu closed gate(s) of the full stage: %s\n", gates->closed.size(),
                    reason.c_str());
-      for (const auto& c : closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
-      if (auto w = (*store)->append_event("force", login_name(),
-                                          fmt::format("forced full stage: {} (closed: {})", reason, fmt::join(closed, "; ")));
-          !w) {
-        return report(w.error());
-      }
+      for (const auto& c : gates->closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
     }
   } else if (stage == "test") {
     send::SendOptions so;
@@ -208,7 +197,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
 namespace blindcast::cli {
 
 int cmd_approve(const CommonOptions& opts, const std::string& by) {
-  if (util::trim(by).empty()) return report(Error{"--by NAME is required: approvals are counted per person"});
+  if (auto ok = send::check_approver(by); !ok) return report(ok.error());
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
   if (!loaded) {
@@ -217,18 +206,13 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
   }
   auto store = open_store(opts);
   if (!store) return report(store.error());
-  auto gates = send::evaluate_gates(*loaded, **store, false);
-  if (!gates) return report(gates.error());
-  if (auto w = (*store)->add_approval(by, gates->content_hash); !w) return report(w.error());
-  if (auto w = (*store)->append_event("approve", by, fmt::format("approved content {}", gates->content_hash)); !w) {
-    return report(w.error());
-  }
-  auto after = send::evaluate_gates(*loaded, **store, false);
-  if (!after) return report(after.error());
-  std::printf("approved content %s by %s: %zu of %lld approvals\n", gates->content_hash.substr(0, 12).c_str(),
-              by.c_str(), after->approvers.size(), static_cast<long long>(after->approvals_required));
-  if (!after->lint_clean) {
-    std::printf("note: lint has not passed for this content yet (%s)\n", after->lint_detail.c_str());
+  auto approved = send::approve_content(*loaded, **store, by);
+  if (!approved) return report(approved.error());
+  const auto& after = approved->gates;
+  std::printf("approved content %s by %s: %zu of %lld approvals\n", approved->content_hash.substr(0, 12).c_str(),
+              by.c_str(), after.approvers.size(), static_cast<long long>(after.approvals_required));
+  if (!after.lint_clean) {
+    std::printf("note: lint has not passed for this content yet (%s)\n", after.lint_detail.c_str());
   }
   return 0;
 }

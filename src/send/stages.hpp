@@ -12,7 +12,7 @@
 // - `full` opens when lint is clean for the current content, the canary
 //   passed and `approvals_required` distinct people approved the current
 //   content hash. `--force --reason` opens closed gates (never a guard halt)
-//   and is recorded in the audit log.
+//   and is recorded in the audit log (send/gates.hpp decides and records).
 #pragma once
 
 #include <cstdint>
