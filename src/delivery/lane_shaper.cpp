@@ -14,8 +14,9 @@ constexpr double k_min_rate = 1.0 / 60;    // ... nor below one message a minute
 std::string per_minute(double rate) { return fmt::format("{:.0f}/min", rate * 60); }
 }  // namespace
 
-LaneShaper::LaneShaper(const std::vector<LaneDefaults>& lanes, int quiet_seconds, Clock::time_point now)
-    : m_quiet(std::max(quiet_seconds, 1)) {
+LaneShaper::LaneShaper(const std::vector<LaneDefaults>& lanes, int quiet_seconds, Clock::time_point now,
+                       bool cap_in_progress)
+    : m_quiet(std::max(quiet_seconds, 1)), m_cap(cap_in_progress) {
   for (const auto& d : lanes) {
     if (d.rate_per_second <= 0) continue;  // not shaped
     Lane l;
@@ -41,7 +42,7 @@ bool LaneShaper::try_acquire(const std::string& name, Clock::time_point now) {
   if (it == m_lanes.end()) return true;  // not shaped
   Lane& l = it->second;
   refill(l, now);
-  if (l.in_progress >= l.max_in_progress || l.tokens < 1.0) return false;
+  if ((m_cap && l.in_progress >= l.max_in_progress) || l.tokens < 1.0) return false;
   l.tokens -= 1.0;
   ++l.in_progress;
   return true;

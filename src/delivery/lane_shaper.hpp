@@ -31,7 +31,10 @@ class LaneShaper {
   using Clock = std::chrono::steady_clock;
 
   // Shapes `lanes`; `quiet_seconds` is the quiet period before speeding up.
-  LaneShaper(const std::vector<LaneDefaults>& lanes, int quiet_seconds, Clock::time_point now);
+  // Without `cap_in_progress` only rates are shaped: the caller caps each
+  // lane's messages in progress elsewhere (the SMTP pool does, per lane).
+  LaneShaper(const std::vector<LaneDefaults>& lanes, int quiet_seconds, Clock::time_point now,
+             bool cap_in_progress = true);
 
   // Takes a token of `lane` when it may start a message now.
   bool try_acquire(const std::string& lane, Clock::time_point now);
@@ -63,6 +66,7 @@ class LaneShaper {
   void refill(Lane& lane, Clock::time_point now) const;
   std::map<std::string, Lane> m_lanes;
   std::chrono::seconds m_quiet;
+  bool m_cap = true;
 };
 
 }  // namespace blindcast::delivery

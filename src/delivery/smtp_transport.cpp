@@ -74,36 +74,72 @@ Result<ParsedUrl> parse_url(const std::string& url) {
 }
 
 // Queued messages by lane, taken in turn: a lane whose messages came in a
-// burst does not make another lane's wait behind them for a connection (the
-// engine shapes each lane's rate; the pool shares its connections fairly).
+// burst does not make another lane's wait behind them for a connection, and
+// a lane never has more messages on connections than its cap (the engine
+// shapes each lane's rate; the pool shares its connections fairly).
 class LaneQueue {
  public:
-  void push_back(const std::string& lane, std::size_t slot) { queue_of(lane).push_back(slot); ++m_size; }
-  void push_front(const std::string& lane, std::size_t slot) { queue_of(lane).push_front(slot); ++m_size; }
-  // The next message, from the lane after the one that went last.
-  std::size_t pop() {
+  void push_back(const std::string& lane, int cap, std::size_t slot) {
+    Lane& l = lane_of(lane);
+    l.cap = cap;
+    l.queued.push_back(slot);
+    ++m_size;
+  }
+  // Puts back a message a connection took (it did not start).
+  void put_back(const std::string& lane, std::size_t slot) {
+    Lane& l = lane_of(lane);
+    if (l.on_connections > 0) --l.on_connections;
+    l.queued.push_front(slot);
+    ++m_size;
+  }
+  // A message a connection took has finished.
+  void done(const std::string& lane) {
+    Lane& l = lane_of(lane);
+    if (l.on_connections > 0) --l.on_connections;
+  }
+  // The next message for a connection, from the lane after the one that went
+  // last among those under their cap; nullopt when there is none.
+  std::optional<std::size_t> take() {
     for (std::size_t k = 0; k < m_lanes.size(); ++k) {
       m_turn = (m_turn + 1) % m_lanes.size();
-      auto& q = m_lanes[m_turn].second;
-      if (q.empty()) continue;
-      const std::size_t slot = q.front();
-      q.pop_front();
+      Lane& l = m_lanes[m_turn];
+      if (l.queued.empty() || (l.cap > 0 && l.on_connections >= l.cap)) continue;
+      const std::size_t slot = l.queued.front();
+      l.queued.pop_front();
+      --m_size;
+      ++l.on_connections;
+      return slot;
+    }
+    return std::nullopt;
+  }
+  // Any queued message, whatever the caps (to end it without sending).
+  std::optional<std::size_t> drop() {
+    for (auto& l : m_lanes) {
+      if (l.queued.empty()) continue;
+      const std::size_t slot = l.queued.front();
+      l.queued.pop_front();
       --m_size;
       return slot;
     }
-    return 0;  // not reached: callers check empty()
+    return std::nullopt;
   }
   [[nodiscard]] bool empty() const { return m_size == 0; }
   [[nodiscard]] std::size_t size() const { return m_size; }
 
  private:
-  std::deque<std::size_t>& queue_of(const std::string& lane) {
-    for (auto& [name, q] : m_lanes) {
-      if (name == lane) return q;
+  struct Lane {
+    std::string name;
+    std::deque<std::size_t> queued;
+    int cap = 0;
+    int on_connections = 0;
+  };
+  Lane& lane_of(const std::string& lane) {
+    for (auto& l : m_lanes) {
+      if (l.name == lane) return l;
     }
-    return m_lanes.emplace_back(lane, std::deque<std::size_t>()).second;
+    return m_lanes.emplace_back(Lane{lane, {}, 0, 0});
   }
-  std::vector<std::pair<std::string, std::deque<std::size_t>>> m_lanes;  // a handful
+  std::vector<Lane> m_lanes;  // a handful
   std::size_t m_turn = 0;
   std::size_t m_size = 0;
 };
@@ -225,22 +261,22 @@ struct SmtpTransport::Impl final : ConnectionOwner {
         dotted.push_back(0);
       }
       slots[slot] = std::move(m);
-      queue.push_back(slots[slot]->lane, slot);
+      queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
     }
   }
 
   std::optional<std::size_t> next_message() override {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
-    if (queue.empty()) take_inbox();
-    if (queue.empty()) return std::nullopt;
-    const std::size_t slot = queue.pop();
+    take_inbox();
+    const auto slot = queue.take();
+    if (!slot) return std::nullopt;
     ++in_progress;
-    return slot;
+    return *slot;
   }
 
   void requeue(std::size_t slot) override {
     --in_progress;
-    queue.push_front(msg(slot).lane, slot);
+    queue.put_back(msg(slot).lane, slot);
   }
 
   void result(std::size_t slot, const smtp::SessionEvent& e) override {
@@ -250,9 +286,10 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       // Nothing of it reached the end of DATA: try it on another connection.
       ++consecutive_failures;
       last_failure = e.detail;
-      queue.push_front(msg(slot).lane, slot);
+      queue.put_back(msg(slot).lane, slot);
       return;
     }
+    queue.done(msg(slot).lane);
     DeliveryResult r;
     r.code = e.connection_lost ? 0 : e.reply.code;
     r.enhanced = e.reply.enhanced;
@@ -318,8 +355,8 @@ struct SmtpTransport::Impl final : ConnectionOwner {
 
   // Ends every queued message with `r` (its recipient filled in per message).
   void drain_queue(const DeliveryResult& r) {
-    while (!queue.empty()) {
-      const std::size_t slot = queue.pop();
+    while (const auto taken = queue.drop()) {
+      const std::size_t slot = *taken;
       finish(slot, r);
     }
   }
@@ -381,6 +418,9 @@ std::string SmtpTransport::describe() const { return m_impl->description; }
 void SmtpTransport::submit(std::vector<OutgoingMessage> messages) {
   Impl& p = *m_impl;
   if (messages.empty()) return;
+  // With two messages a connection or more still to go, the connections
+  // take these from the inbox as they finish: no need to wake the loop.
+  const bool busy = p.submitted.load() - p.returned.load() >= 2 * static_cast<std::size_t>(p.target);
   p.submitted.fetch_add(messages.size());
   {
     std::lock_guard lock(p.inbox_mutex);
@@ -391,7 +431,7 @@ void SmtpTransport::submit(std::vector<OutgoingMessage> messages) {
     }
     p.has_inbox.store(true, std::memory_order_release);
   }
-  asio::post(p.io, [] {});  // wakes a poll() waiting for replies
+  if (!busy) asio::post(p.io, [] {});  // wakes a poll() waiting for replies
 }
 
 std::size_t SmtpTransport::unfinished() const { return m_impl->submitted.load() - m_impl->returned.load(); }
@@ -409,8 +449,8 @@ void SmtpTransport::limit_unconfirmed(std::size_t n) {
 void SmtpTransport::confirm(std::size_t n) {
   if (n == 0) return;
   m_impl->confirmed.fetch_add(n, std::memory_order_release);
-  // Connections left idle by the limit take work again on the next poll.
-  if (m_impl->unconfirmed_limit.load(std::memory_order_relaxed) > 0) asio::post(m_impl->io, [] {});
+  // Connections held by the limit go on at the next poll: wake it.
+  if (m_impl->gated.load(std::memory_order_relaxed)) asio::post(m_impl->io, [] {});
 }
 
 bool SmtpTransport::waiting_for_confirm() const { return m_impl->gated.load(std::memory_order_relaxed); }

@@ -33,7 +33,8 @@ struct OutgoingMessage {
   std::string envelope_from;
   std::string recipient;          // the one envelope recipient
   std::string data;               // exact bytes, CRLF line ends, already guarded
-  std::string lane;               // provider lane (for logs; the sender shapes lanes)
+  std::string lane;               // provider lane (the sender shapes its rate)
+  int lane_connections = 0;       // at most this many of the lane's messages on connections at once; 0: no cap
   std::optional<smtp::DataTraits> traits;  // smtp::scan_data(data), when the builder did it
 };
 

@@ -50,8 +50,11 @@ struct Engine::Impl {
         ledger(l),
         policy(std::move(pol)),
         settings(std::move(s)),
-        shaper(table.lanes(), settings.throttle_quiet_seconds, Clock::now()) {
-    for (const auto& d : table.lanes()) rate_of[d.name] = d.rate_per_second;
+        shaper(table.lanes(), settings.throttle_quiet_seconds, Clock::now(), /*cap_in_progress=*/false) {
+    for (const auto& d : table.lanes()) {
+      rate_of[d.name] = d.rate_per_second;
+      if (d.rate_per_second > 0) cap_of[d.name] = std::max(d.connections, 1);
+    }
   }
 
   const campaign::LoadedCampaign& campaign;
@@ -63,6 +66,7 @@ struct Engine::Impl {
   const delivery::OutcomePolicy policy;
   const EngineSettings settings;
   std::map<std::string, double> rate_of;  // configured messages/s per lane; 0 = unshaped
+  std::map<std::string, int> cap_of;      // shaped lanes: messages on connections at once (the transport caps)
 
   // ---- shared between the threads, under `mutex`
   std::mutex mutex;
@@ -518,8 +522,9 @@ struct Engine::Impl {
     std::vector<delivery::OutgoingMessage> out;
     out.reserve(unsynced.size());
     for (auto& m : unsynced) {
+      const auto cap = cap_of.find(m.lane);
       out.push_back({m.id, fmt::format("{}-{}", settings.stage, m.id), preparer.envelope_from(), m.email,
-                     std::move(m.data), m.lane, m.traits});
+                     std::move(m.data), m.lane, cap == cap_of.end() ? 0 : cap->second, m.traits});
     }
     unsynced.clear();
     transport.submit(std::move(out));
@@ -647,11 +652,15 @@ struct Engine::Impl {
         journal_wake.notify_all();
         return;
       }
+      // Wake the journal only when it would act: the first results since
+      // its last commit (it then gathers more for up to k_cycle), or when
+      // something cannot wait (see its `urgent`). A wake-up per poll would
+      // cost a context switch every few hundred microseconds.
       const bool gated = transport.waiting_for_confirm();
-      if (!got.empty() || (gated && !was_gated)) {
-        for (auto& x : got) results.push_back(std::move(x));
-        journal_wake.notify_all();
-      }
+      const bool first = results.empty() && !got.empty();
+      const bool short_of_work = !got.empty() && transport.unfinished() < settings.window / 4;
+      for (auto& x : got) results.push_back(std::move(x));
+      if (first || short_of_work || (gated && !was_gated)) journal_wake.notify_all();
       was_gated = gated;
     }
   }

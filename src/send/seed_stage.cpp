@@ -98,7 +98,7 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
         return std::unexpected(guard_halt(campaign, store, 0, built->data, *v));
       }
       ++n;
-      outgoing.push_back({n, fmt::format("test-{}", n), session->builder->envelope_from(), seed, std::move(built->data), "", std::nullopt});
+      outgoing.push_back({n, fmt::format("test-{}", n), session->builder->envelope_from(), seed, std::move(built->data), "", 0, std::nullopt});
       labels.push_back(fmt::format("{} ({}) -> {}", catalog, t.source, util::mask_address(seed)));
     }
   }
