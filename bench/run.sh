@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine. `dkim` sets up the SMTP campaign too.
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim}
+sections=${*:-render import guard smtp dkim engine}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -77,40 +77,45 @@ done
 fi
 if want smtp; then
 "$bench" render "$work/smtp" 1 | "$py" -c 'import json,sys; print("message size: %d bytes" % json.load(sys.stdin)["avg_bytes"])'
-# This VM's speed drifts by up to 30% within minutes: blindcast and
-# smtp-source run in turns, three pairs, and each pair gives a ratio.
-pairs=""
-for round in 1 2 3; do
+base=$(bench/baseline.sh "$build")
+echo "before: $(basename "$(dirname "$base")") (batches of 500, up to 1,000 in flight); after: this build (2 x connections may be doubled by a crash)"
+# This VM's speed drifts by up to 30% within minutes: before, after and
+# smtp-source run in turns, three rounds, and each round gives its ratios.
+send_once() {  # BINARY -> prints "sending_rate whole_rate cpu_us"
   rm -rf "$work/smtp/.blindcast"
+  local start end
   start=$(date +%s.%N)
-  /usr/bin/time -f "%U %S" -o "$work/cpu" build/blindcast send "$work/smtp" --stage full --force --reason benchmark \
-    --transport "smtp://127.0.0.1:$port" \
-    > "$work/send.out" 2>/dev/null
+  /usr/bin/time -f "%U %S" -o "$work/cpu" "$1" send "$work/smtp" --stage full --force --reason benchmark \
+    --transport "smtp://127.0.0.1:$port" > "$work/send.out" 2>/dev/null
   end=$(date +%s.%N)
-  whole=$("$py" -c 'import sys; print(50000/(float(sys.argv[2])-float(sys.argv[1])))' "$start" "$end")
-  ours=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/send.out")
-  cpu=$(awk '{print ($1+$2)*1e6/50000}' "$work/cpu")
-  grep "sent this run" "$work/send.out"
-  printf 'blindcast (render+compose+guard+journal+SMTP): %s msg/s sending; %.0f msg/s for the whole command incl. importing the audience; %.1f µs CPU per message (whole command)\n' "$ours" "$whole" "$cpu"
+  local rate whole cpu
+  rate=$(sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p' "$work/send.out")
+  whole=$("$py" -c 'import sys; print("%.0f" % (50000/(float(sys.argv[2])-float(sys.argv[1]))))' "$start" "$end")
+  cpu=$(awk '{printf "%.1f", ($1+$2)*1e6/50000}' "$work/cpu")
+  echo "$rate $whole $cpu"
+}
+rows=""
+for round in 1 2 3; do
+  read -r b_rate b_whole b_cpu <<< "$(send_once "$base/blindcast")"
+  read -r a_rate a_whole a_cpu <<< "$(send_once build/blindcast)"
   start=$(date +%s.%N)
   smtp-source -d -s 20 -l 4096 -m 50000 -f noreply@example.com -t user@example.com "127.0.0.1:$port"
   end=$(date +%s.%N)
-  theirs=$("$py" -c 'import sys; print(50000/(float(sys.argv[2])-float(sys.argv[1])))' "$start" "$end")
-  printf 'smtp-source -d -s 20 -l 4096 -m 50000: %.0f msg/s\n' "$theirs"
-  "$py" -c 'import sys; o,w,t=map(float,sys.argv[1:4]); print("pair %s: sending %.2fx smtp-source (whole command %.2fx)" % (sys.argv[4], o/t, w/t))' \
-    "$ours" "$whole" "$theirs" "$round"
-  pairs="$pairs $ours:$theirs"
+  theirs=$("$py" -c 'import sys; print("%.0f" % (50000/(float(sys.argv[2])-float(sys.argv[1]))))' "$start" "$end")
+  echo "round $round: before $b_rate msg/s sending ($b_whole whole command, $b_cpu µs CPU/msg); after $a_rate msg/s sending ($a_whole whole command, $a_cpu µs CPU/msg); smtp-source -d -s 20 -l 4096 -m 50000: $theirs msg/s"
+  rows="$rows $b_rate:$a_rate:$theirs:$a_whole"
 done
 pyrate=$("$py" bench/python_smtplib.py "$port" 5000 4096)
 echo "python smtplib loop (5,000 messages): $pyrate"
 "$py" -c '
 import statistics, sys
-pairs = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
-ratios = sorted(o / t for o, t in pairs)
-ours = statistics.median(o for o, _ in pairs)
-print("ratio: median of three pairs %.2fx smtp-source (%.2f-%.2fx); median %.0f msg/s = %.1fx Python smtplib"
-      % (statistics.median(ratios), ratios[0], ratios[-1], ours, ours / float(sys.argv[2])))' \
-  "$pairs" "$(field "$pyrate" per_second)"
+rows = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
+med = lambda xs: statistics.median(xs)
+print("ratio: after %.0f msg/s = %.2fx smtp-source (rounds %s; whole command %.2fx), %.2fx before (rounds %s); before was %.2fx smtp-source; %.1fx Python smtplib"
+      % (med(r[1] for r in rows), med(r[1] / r[2] for r in rows), ", ".join("%.2f" % (r[1] / r[2]) for r in rows),
+         med(r[3] / r[2] for r in rows), med(r[1] / r[0] for r in rows), ", ".join("%.2f" % (r[1] / r[0]) for r in rows),
+         med(r[0] / r[2] for r in rows), med(r[1] for r in rows) / float(sys.argv[2])))' \
+  "$rows" "$(field "$pyrate" per_second)"
 
 fi
 
@@ -169,4 +174,92 @@ print("CPU per signed message: RSA signature %.0f µs + smtp-sink %.0f µs + the
       " two cores allow at most %.0f msg/s (%.2f of the sign rate) even if the rest cost nothing"
       % (bare, sink, ours - bare, 2e6 / (bare + sink), 2e6 / (bare + sink) / rsa))' \
   "$pairs" "$rsa" "$sign"
+fi
+
+if want engine; then
+base=$(bench/baseline.sh "$build")
+echo "== send engine: an audience sorted by domain against the same audience shuffled (a 2,000/s lane beside an unshaped one), and duplicates per kill; before ($(basename "$(dirname "$base")")) and after"
+port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+smtp-sink -u nobody "127.0.0.1:$port" 1024 &
+sink=$!
+trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+# 10,000 recipients in a lane shaped to 2,000/s (5 s of its own) and 30,000 unshaped.
+"$bench" gen "$work/lanes" 40000 >/dev/null
+printf '\n[shaping.slowlane]\ndomains = ["slow.example"]\nrate = "2000/s"\n' >> "$work/lanes/campaign.toml"
+"$py" - "$work/lanes/audience.csv" <<'PYEOF'
+import csv, random, sys
+path = sys.argv[1]
+rows = list(csv.reader(open(path, newline="", encoding="utf-8")))
+head, body = rows[0], rows[1:]
+for i, r in enumerate(body):
+    local = r[0].split("@")[0]
+    r[0] = f"{local}@slow.example" if i < 10000 else f"{local}@zfast.example"
+body.sort(key=lambda r: r[0].split("@")[1])          # sorted by domain: the shaped lane first
+csv.writer(open(path + ".sorted", "w", newline="", encoding="utf-8")).writerows([head] + body)
+random.Random(7).shuffle(body)
+csv.writer(open(path + ".shuffled", "w", newline="", encoding="utf-8")).writerows([head] + body)
+PYEOF
+lanes_once() {  # BINARY ORDER -> seconds of sending
+  cp "$work/lanes/audience.csv.$2" "$work/lanes/audience.csv"
+  rm -rf "$work/lanes/.blindcast"
+  "$1" send "$work/lanes" --stage full --force --reason benchmark --transport "smtp://127.0.0.1:$port" 2>/dev/null \
+    | sed -n 's/.* in \([0-9.]*\)s (.*/\1/p'
+}
+rows=""
+for round in 1 2; do
+  bs=$(lanes_once "$base/blindcast" sorted); bh=$(lanes_once "$base/blindcast" shuffled)
+  as=$(lanes_once build/blindcast sorted); ah=$(lanes_once build/blindcast shuffled)
+  echo "round $round: before sorted ${bs}s shuffled ${bh}s; after sorted ${as}s shuffled ${ah}s (the shaped lane alone: 4 s after its burst)"
+  rows="$rows $bs:$bh:$as:$ah"
+done
+"$py" -c '
+import statistics, sys
+rows = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
+print("ratio: sorted/shuffled time before %.2f, after %.2f (target <= 1.1)"
+      % (statistics.median(r[0] / r[1] for r in rows), statistics.median(r[2] / r[3] for r in rows)))' "$rows"
+
+# Duplicates per kill: a counting peer (tests/peers/smtp_peer.py, 20 ms per
+# reply: every connection has a message awaiting its reply at the kill).
+kills_once() {  # BINARY -> "duplicates kills possible"
+  local dir="$work/kill-$(basename "$(dirname "$1")")"
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$1" init "$dir/c" >/dev/null 2>&1
+  "$py" -c 'import sys; print("email,name,locale,assets,effective_date,ticket"); [print(f"member{i:05d}@example.com,Person,en,1,2026-12-01,") for i in range(6000)]' > "$dir/c/audience.csv"
+  # The peer runs until its stdin closes: a FIFO held open by this shell.
+  mkfifo "$dir/in"
+  "$py" tests/peers/smtp_peer.py --log "$dir/peer.jsonl" --delay 0.02 > "$dir/peer.out" < "$dir/in" &
+  local peer=$! hold
+  exec {hold}> "$dir/in"
+  local p=""
+  for _ in $(seq 1 50); do p=$(sed -n 's/^READY //p' "$dir/peer.out"); [ -n "$p" ] && break; sleep 0.1; done
+  local kills=0
+  for k in 1 2 3 4 5; do
+    "$1" send "$dir/c" --stage full --force --reason benchmark --transport "smtp://127.0.0.1:$p" >/dev/null 2>&1 &
+    local s=$!
+    local before now
+    before=$(grep -c '"message"' "$dir/peer.jsonl" 2>/dev/null || true)
+    for _ in $(seq 1 200); do
+      now=$(grep -c '"message"' "$dir/peer.jsonl" 2>/dev/null || true)
+      [ "${now:-0}" -gt $((${before:-0} + 1000)) ] && break
+      sleep 0.05
+    done
+    if kill -9 "$s" 2>/dev/null; then kills=$((kills + 1)); fi
+    wait "$s" 2>/dev/null || true
+  done
+  "$1" send "$dir/c" --stage full --force --reason benchmark --transport "smtp://127.0.0.1:$p" >/dev/null 2>&1 || true
+  local possible
+  possible=$("$1" status "$dir/c" --json 2>/dev/null | "$py" -c 'import json,sys; print(json.load(sys.stdin).get("possible_duplicates", -1))')
+  exec {hold}>&-
+  wait "$peer" 2>/dev/null || true
+  "$py" -c '
+import collections, json, sys
+c = collections.Counter(json.loads(l)["rcpt_tos"][0] for l in open(sys.argv[1]) if "\"message\"" in l)
+print(sum(n - 1 for n in c.values()), sys.argv[2], sys.argv[3], len(c))' "$dir/peer.jsonl" "$kills" "$possible"
+}
+read -r bd bk bp bn <<< "$(kills_once "$base/blindcast")"
+read -r ad ak ap an <<< "$(kills_once build/blindcast)"
+echo "before: $bd duplicate deliveries in $bk kills ($bn of 6,000 recipients delivered; status reported $bp possible)"
+echo "after:  $ad duplicate deliveries in $ak kills ($an of 6,000 recipients delivered; status reported $ap possible)"
+"$py" -c 'import sys; b,bk,a,ak=map(float,sys.argv[1:5]); print("ratio: duplicates per kill before %.1f, after %.1f (bound 2 x connections = 40)" % (b/max(bk,1), a/max(ak,1)))' "$bd" "$bk" "$ad" "$ak"
 fi
