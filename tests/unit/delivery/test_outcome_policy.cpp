@@ -86,6 +86,66 @@ TEST(OutcomePolicy, Table) {
   }
 }
 
+// Every reply class (and the local failures) in every phase at every
+// attempt age: the rules that hold whatever the wording.
+TEST(OutcomePolicy, EveryClassInEveryPhaseAtEveryAge) {
+  const OutcomePolicy policy({{60, 300, 1800, 7200}, 3 * k_day});
+  struct Class {
+    const char* name;
+    bool attempted, settings;
+    int code;
+    const char* enhanced;
+    const char* text;
+    bool lost_after_dot;
+  };
+  const Class classes[] = {
+      {"2xx", true, false, 250, "2.0.0", "OK", false},
+      {"4xx", true, false, 451, "4.3.0", "try later", false},
+      {"4xx throttling", true, false, 421, "4.7.0", "slow down", false},
+      {"5xx", true, false, 550, "5.7.1", "refused", false},
+      {"no reply (timeout)", true, false, 0, "", "timed out", false},
+      {"lost after the end of DATA", true, false, 0, "", "connection lost", true},
+      {"not attempted", false, false, 0, "", "not attempted: stopped", false},
+      {"settings failure", false, true, 0, "", "535 5.7.8 authentication failed", false},
+  };
+  const Phase phases[] = {Phase::k_none, Phase::k_connect, Phase::k_envelope, Phase::k_data, Phase::k_data_end};
+  const AttemptHistory ages[] = {{0, 0}, {3, k_t0 - 2 * 3600}, {9, k_t0 - 3 * k_day}};
+  int cases = 0;
+  for (const auto& c : classes) {
+    for (const Phase phase : phases) {
+      for (const auto& age : ages) {
+        ++cases;
+        const bool old = age.first_attempt_at != 0 && k_t0 - age.first_attempt_at >= 3 * k_day;
+        const AttemptFacts f{c.attempted, c.settings, c.code, c.enhanced, c.text, phase, c.lost_after_dot};
+        const auto d = policy.decide(f, age, k_t0, 7);
+        const std::string where = std::string(c.name) + " in phase " + std::to_string(static_cast<int>(phase)) +
+                                  " after " + std::to_string(age.attempts_before) + " attempts";
+        // Only an attempt counts as one; only one lost after the end of DATA may have arrived.
+        EXPECT_EQ(d.counts_attempt, c.attempted) << where;
+        EXPECT_EQ(d.possible_duplicate, c.lost_after_dot) << where;
+        EXPECT_EQ(d.stop_transport, c.settings) << where;
+        EXPECT_FALSE(d.reason.empty() && d.action != Action::k_sent) << where;
+        if (!c.attempted) {
+          EXPECT_EQ(d.action, Action::k_not_attempted) << where;
+        } else if (c.code / 100 == 2) {
+          EXPECT_EQ(d.action, Action::k_sent) << where;  // at any age: it arrived
+        } else if (c.code / 100 == 5) {
+          EXPECT_EQ(d.action, Action::k_bounce) << where;  // never retried, at any age
+        } else {
+          // 4xx, no reply, lost: retried until max_retry_age, then failed.
+          EXPECT_EQ(d.action, old ? Action::k_fail : Action::k_retry) << where;
+          if (d.action == Action::k_retry) {
+            EXPECT_GT(d.retry_at, k_t0) << where;
+          }
+        }
+        EXPECT_EQ(d.slow_lane, std::string(c.name) == "4xx throttling") << where;
+        EXPECT_FALSE(d.suppress && c.code / 100 != 5) << where;
+      }
+    }
+  }
+  EXPECT_EQ(cases, 8 * 5 * 3);
+}
+
 TEST(OutcomePolicy, RetryStepsRepeatWithJitterAndEndAtTheAge) {
   const OutcomePolicy p({{60, 300, 1800, 7200}, 3 * k_day});
   for (int attempt = 1; attempt <= 6; ++attempt) {
