@@ -2,6 +2,7 @@
 //   render DIR N        render + compose N messages from the campaign in DIR
 //   import DIR          import DIR/audience.csv into a fresh state store
 //   guard N_AUDIENCE M  guard M ~4 KB messages against an index of N_AUDIENCE
+//   guard-campaign DIR N  the guard as a send runs it, on DIR's messages
 //   gen DIR N           write the example campaign with N synthetic recipients
 //   wire URL N SIZE     the SMTP transport alone: N ready SIZE-byte messages
 //                       to URL in batches of 500 (no render, guard or store)
@@ -25,6 +26,7 @@
 #include <openssl/pem.h>
 
 #include "compose/audience_session.hpp"
+#include "compose/guard_setup.hpp"
 #include "campaign/example.hpp"
 #include "send/sender.hpp"
 #include "delivery/transport.hpp"
@@ -80,6 +82,45 @@ int bench_render(const char* dir, long n) {
               n, wall, static_cast<double>(n) / wall, (cpu_seconds() - c0) * 1e6 / static_cast<double>(n),
               bytes / static_cast<std::size_t>(n));
   return 0;
+}
+
+// The guard as a send runs it: the campaign's messages (every locale, text
+// and HTML), its whole set-up (index of the audience, strict mode).
+int bench_guard_campaign(const char* dir, long n) {
+  util::Diagnostics diags;
+  auto campaign = campaign::load_campaign(dir, diags);
+  if (!campaign) return 2;
+  auto session = compose::open_audience(*campaign, diags, {});
+  if (!session || util::error_count(diags) > 0) return 2;
+  auto index = std::make_shared<guard::AddressIndex>();
+  std::vector<audience::AudienceRow> rows;
+  audience::AudienceRow row;
+  while (session->loader->next(row)) {
+    index->add(row.email);
+    rows.push_back(row);
+  }
+  if (rows.empty()) return 2;
+  auto g = compose::CampaignGuard::create(*campaign, index, session->columns);
+  if (!g) return 2;
+  std::vector<std::string> messages;
+  const std::size_t distinct = std::min<std::size_t>(rows.size(), 1000);
+  for (std::size_t i = 0; i < distinct; ++i) {
+    auto built = session->builder->build(rows[i].fields, rows[i].email, rows[i].name, rows[i].locale);
+    if (!built) return 1;
+    messages.push_back(std::move(built->data));
+  }
+  long violations = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
+  for (long i = 0; i < n; ++i) {
+    const std::size_t k = static_cast<std::size_t>(i) % distinct;
+    if (g->check(messages[k], rows[k].email, rows[k].fields)) ++violations;
+  }
+  const double wall = seconds_since(t0);
+  std::printf("{\"bench\":\"guard_campaign\",\"messages\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,"
+              "\"cpu_us_per_message\":%.2f,\"violations\":%ld}\n",
+              n, wall, static_cast<double>(n) / wall, (cpu_seconds() - c0) * 1e6 / static_cast<double>(n), violations);
+  return violations == 0 ? 0 : 1;
 }
 
 int bench_import(const char* dir) {
@@ -320,6 +361,7 @@ int bench_sign(const char* pem_path, long n) {
 int main(int argc, char** argv) {
   if (argc >= 4 && std::strcmp(argv[1], "render") == 0) return bench_render(argv[2], std::atol(argv[3]));
   if (argc >= 3 && std::strcmp(argv[1], "import") == 0) return bench_import(argv[2]);
+  if (argc >= 4 && std::strcmp(argv[1], "guard-campaign") == 0) return bench_guard_campaign(argv[2], std::atol(argv[3]));
   if (argc >= 4 && std::strcmp(argv[1], "gen") == 0) {
     if (!campaign::write_example_campaign(argv[2]) && !std::filesystem::exists(std::filesystem::path(argv[2]) / "campaign.toml")) return 2;
     return campaign::write_synthetic_audience(argv[2], std::atol(argv[3]), false) ? 0 : 1;
@@ -327,6 +369,6 @@ int main(int argc, char** argv) {
   if (argc >= 4 && std::strcmp(argv[1], "guard") == 0) return bench_guard(std::atol(argv[2]), std::atol(argv[3]));
   if (argc >= 5 && std::strcmp(argv[1], "wire") == 0) return bench_wire(argv[2], std::atol(argv[3]), std::atol(argv[4]));
   if (argc >= 4 && std::strcmp(argv[1], "sign") == 0) return bench_sign(argv[2], std::atol(argv[3]));
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | gen DIR N | wire URL N SIZE | sign PEM N\n");
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N\n");
   return 2;
 }

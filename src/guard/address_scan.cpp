@@ -233,6 +233,7 @@ std::size_t readings_at(std::string_view text, std::size_t at, std::span<Reading
         char c = text[i];
         if (c == k_break) continue;
         if (c == '\\' && i + 2 < close) c = text[++i];
+        if (c == k_break) continue;  // "\<b>x": the markup is no character of the address
         unquoted += c;
         if (!k_classes.local[static_cast<unsigned char>(c)]) dot_atom = false;
       }

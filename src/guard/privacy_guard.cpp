@@ -277,7 +277,7 @@ struct Check {
         seen[n_seen++] = {*view, view == &v.hidden || view == &v.hidden_visual, strict_view};
       }
     }
-    if (!html && t.find('<') != std::string_view::npos) {
+    if (!html && t.find('<') != std::string_view::npos && markup_removed_could_hold_address(t)) {
       // Plain text holding markup: a reader may take the tags for noise.
       ReaderView& h = scratch.views[depth][1];
       read_as_person(t, true, h);

@@ -797,128 +797,99 @@ bool reorder_matters(std::string_view stretch) {
   return false;
 }
 
-// `text` in the order a reader sees it: ICU's bidi algorithm, bidi controls
-// removed. `bidi` is `text` with its controls kept. Each line and each
-// stretch between markup breaks is reordered on its own (a break stays
-// where it is: the text on either side of markup is not moved across it);
-// explicit embeddings and overrides still open carry into the next stretch.
-// Empty when no stretch that could hold an address is reordered.
-// True when `text` holds a bidi control (see bidi_control_at).
-bool has_bidi_control(std::string_view text) {
-  const char* const end = text.data() + text.size();
-  for (const char* p = text.data(); p < end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c != 0xE2 && c != 0xD8) continue;
+// The bidi controls in `text`, in order: (position, code point, length).
+struct ControlAt {
+  std::size_t pos;
+  char32_t cp;
+  std::size_t len;
+};
+std::vector<ControlAt> bidi_controls(std::string_view text) {
+  std::vector<ControlAt> out;
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  // U+2000-U+2FFF start with 0xE2, rare in most scripts: found with memchr.
+  for (const char* p = begin; (p = static_cast<const char*>(std::memchr(p, '\xE2', static_cast<std::size_t>(end - p)))) != nullptr;) {
     std::size_t len = 0;
-    if (bidi_control_at(p, end, len) != 0) return true;
-  }
-  return false;
-}
-
-// Without controls no embedding carries from one stretch into the next:
-// only the stretches that could hold an address are reordered, and only
-// those that reordering changes are kept (one per line).
-std::string reorder_stretches(std::string_view bidi) {
-  std::string out;
-  UBiDi* para = nullptr;
-  std::size_t next = 0;
-  while (next < bidi.size()) {
-    std::size_t at = std::string_view::npos;
-    for (std::size_t k = next; k < bidi.size(); ++k) {
-      const auto c = static_cast<unsigned char>(bidi[k]);
-      if (c == '@' || c == '%' ||
-          (c == 0xEF && k + 2 < bidi.size() && reorder_matters(bidi.substr(k, 3)))) {
-        at = k;
-        break;
-      }
+    if (const char32_t cp = bidi_control_at(p, end, len); cp != 0) {
+      out.push_back({static_cast<std::size_t>(p - begin), cp, len});
+      p += len;
+    } else {
+      ++p;
     }
-    if (at == std::string_view::npos) break;
-    std::size_t first = at;
-    while (first > 0 && bidi[first - 1] != '\n' && bidi[first - 1] != k_break) --first;
-    std::size_t last = at;
-    while (last < bidi.size() && bidi[last] != '\n' && bidi[last] != k_break) ++last;
-    next = last + 1;
-    const std::string_view stretch = bidi.substr(first, last - first);
-    if (para == nullptr && (para = ubidi_open()) == nullptr) break;
-    const icu::UnicodeString u = icu::UnicodeString::fromUTF8(stretch);
-    UErrorCode err = U_ZERO_ERROR;
-    ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
-    if (U_FAILURE(err) || ubidi_getDirection(para) == UBIDI_LTR) continue;  // displayed as written
-    std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
-    const int32_t len = ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
-                                             static_cast<int32_t>(visual.size()), UBIDI_REMOVE_BIDI_CONTROLS, &err);
-    if (U_FAILURE(err)) continue;
-    std::string shown;
-    icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(shown);
-    if (shown == stretch) continue;
-    out += shown;
-    out += '\n';
   }
-  if (para != nullptr) ubidi_close(para);
+  // U+061C (ALM) opens and closes nothing; reorder() drops it where it compares.
   return out;
 }
 
+// `text` in the order a reader sees it, as far as an address could change:
+// ICU's bidi algorithm on each stretch that could hold one (reorder_matters),
+// bidi controls removed; only stretches that reordering changes are kept,
+// one per line. `bidi` is `text` with its controls kept. Each line and each
+// stretch between markup breaks is reordered on its own (a break stays where
+// it is: the text on either side of markup is not moved across it);
+// explicit embeddings and overrides still open carry into the next stretch.
+// Empty when nothing an address could be part of is displayed otherwise.
 std::string reorder(const std::string& bidi) {
   if (!reorder_matters(bidi)) return {};  // no stretch could change what the scanner finds
-  if (!has_bidi_control(bidi)) return reorder_stretches(bidi);
+  const std::vector<ControlAt> controls = bidi_controls(bidi);
   std::string out;
-  out.reserve(bidi.size());
   UBiDi* para = nullptr;
-  bool reordered = false;
   std::u16string open;  // embeddings, overrides and isolates open at a stretch's end
-  const char* const end = bidi.data() + bidi.size();
-  const char* start = bidi.data();
-  while (start <= end) {
-    const char* stop = start;
-    while (stop < end && *stop != '\n' && *stop != k_break) ++stop;
-    const std::string_view stretch(start, static_cast<std::size_t>(stop - start));
+  std::size_t next_control = 0;
+  std::size_t start = 0;
+  const std::size_t n = bidi.size();
+  std::size_t next_nl = std::min(n, bidi.find('\n'));
+  std::size_t next_br = std::min(n, bidi.find(k_break));
+  while (start <= n) {
+    // The stretch ends at the next line break or markup break.
+    if (next_nl < start) next_nl = std::min(n, bidi.find('\n', start));
+    if (next_br < start) next_br = std::min(n, bidi.find(k_break, start));
+    const std::size_t stop = std::min(next_nl, next_br);
+    const std::string_view stretch(bidi.data() + start, stop - start);
     const std::u16string carried = open;
-    // The controls it opens and closes; and the stretch without them.
-    std::string plain;
-    plain.reserve(stretch.size());
-    for (const char* p = start; p < stop;) {
-      const char* q = p;  // the next byte that may start a control
-      while (q < stop && static_cast<unsigned char>(*q) != 0xE2 && static_cast<unsigned char>(*q) != 0xD8) ++q;
-      plain.append(p, static_cast<std::size_t>(q - p));
-      p = q;
-      if (p == stop) break;
-      std::size_t len = 0;
-      const char32_t c = bidi_control_at(p, stop, len);
-      if (c == 0) {
-        plain += *p++;
-        continue;
-      }
+    std::size_t first_control = next_control;
+    for (; next_control < controls.size() && controls[next_control].pos < stop; ++next_control) {
+      const char32_t c = controls[next_control].cp;
       if ((c >= 0x202A && c <= 0x202E && c != 0x202C) || (c >= 0x2066 && c <= 0x2068)) {
         open.push_back(static_cast<char16_t>(c));
       } else if ((c == 0x202C || c == 0x2069) && !open.empty()) {
         open.pop_back();
       }
-      p += len;
     }
-    if (stop < end && *stop == '\n') open.clear();  // a paragraph ends them all
-    bool done = false;
-    if (reorder_matters(plain) && (para != nullptr || (para = ubidi_open()) != nullptr)) {
+    if (stop < n && bidi[stop] == '\n') open.clear();  // a paragraph ends them all
+    if (reorder_matters(stretch) && (para != nullptr || (para = ubidi_open()) != nullptr)) {
       icu::UnicodeString u(carried.data(), static_cast<int32_t>(carried.size()));
       u.append(icu::UnicodeString::fromUTF8(stretch));
       UErrorCode err = U_ZERO_ERROR;
       ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
-      std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
-      const int32_t len = U_SUCCESS(err) ? ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
-                                                                static_cast<int32_t>(visual.size()),
-                                                                UBIDI_REMOVE_BIDI_CONTROLS, &err)
-                                         : 0;
-      if (U_SUCCESS(err)) {
-        icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(out);
-        done = true;
-        reordered = true;
+      if (U_SUCCESS(err) && ubidi_getDirection(para) != UBIDI_LTR) {
+        std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
+        const int32_t len = ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
+                                                 static_cast<int32_t>(visual.size()), UBIDI_REMOVE_BIDI_CONTROLS, &err);
+        if (U_SUCCESS(err)) {
+          std::string shown;
+          icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(shown);
+          // The stretch as read (controls removed): kept only when it differs.
+          std::string plain;
+          std::size_t from = start;
+          for (std::size_t k = first_control; k < next_control; ++k) {
+            plain.append(bidi, from, controls[k].pos - from);
+            from = controls[k].pos + controls[k].len;
+          }
+          plain.append(bidi, from, stop - from);
+          for (std::size_t at = plain.find("\xD8\x9C"); at != std::string::npos; at = plain.find("\xD8\x9C", at)) {
+            plain.erase(at, 2);  // ALM
+          }
+          if (shown != plain) {
+            out += shown;
+            out += '\n';
+          }
+        }
       }
     }
-    if (!done) out += plain;
-    if (stop < end) out += *stop;
     start = stop + 1;
   }
   if (para != nullptr) ubidi_close(para);
-  if (!reordered) out.clear();
   return out;
 }
 
@@ -971,6 +942,38 @@ bool could_hold_address(std::string_view text) {
     if (hit(i)) return true;
   }
   return false;
+}
+
+bool markup_removed_could_hold_address(std::string_view text) {
+  // What reading `text` as HTML shows is its text outside markup, plus the
+  // alt text of images and inputs and the content of CDATA sections. A tag,
+  // comment or bogus comment ends at its first '>' or later, never sooner:
+  // removing each '<'-to-first-'>' span leaves at least what a reader sees.
+  std::string outside;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t lt = text.find('<', i);
+    if (lt == std::string_view::npos || lt + 1 >= text.size()) {
+      outside.append(text.substr(i));
+      break;
+    }
+    const char c = text[lt + 1];
+    const bool markup = is_alpha(c) || c == '/' || c == '!' || c == '?';
+    const std::size_t gt = markup ? text.find('>', lt) : std::string_view::npos;
+    if (gt == std::string_view::npos) {
+      outside.append(text.substr(i, lt + 1 - i));
+      i = lt + 1;
+      continue;
+    }
+    const std::string_view tag = text.substr(lt + 1, gt - lt - 1);
+    if (tag.starts_with("![") || iequals(tag.substr(0, 3), "img") || iequals(tag.substr(0, 4), "area") ||
+        iequals(tag.substr(0, 5), "input")) {
+      return true;  // CDATA, or an element whose alt text is shown
+    }
+    outside.append(text.substr(i, lt - i));
+    i = gt + 1;
+  }
+  return could_hold_address(outside);
 }
 
 void read_as_person(std::string_view in, bool html, ReaderView& out) {

@@ -78,6 +78,11 @@ bool reads_as_written(std::string_view text, bool html);
 // no "data:" URI.
 bool could_hold_address(std::string_view text);
 
+// False when reading `text` as HTML (markup removed) cannot show an address:
+// nothing outside its tags, alt text and CDATA could start one. Plain text
+// holding markup ("Name <bob@x.org>") is read both ways only when true.
+bool markup_removed_could_hold_address(std::string_view text);
+
 // Reads `in` as a mail client shows it into `out` (buffers reused); with
 // `html`, markup is removed, otherwise '<' is text.
 void read_as_person(std::string_view in, bool html, ReaderView& out);
