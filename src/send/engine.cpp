@@ -328,18 +328,15 @@ struct Engine::Impl {
       for (const auto& o : outcomes) recorded.push_back(o.id);
       std::vector<std::uint64_t> not_delivered;
       for (const auto& r : got) decide(r, now, now_clock, outcomes, recorded, not_delivered);
-      if (!not_delivered.empty()) {
-        std::string error;
-        ledger.release(not_delivered, now, error);
-        if (!error.empty()) util::log_warn(error);
-      }
       if (now_clock - last_recover > std::chrono::milliseconds(100)) {
         last_recover = now_clock;
         for (const auto& line : shaper.recover(now_clock)) util::log_info(line);
       }
       // The next messages, lane by lane in turn, within the window.
       std::vector<PreparedMessage> selected;
-      if (!stopping) selected = select(now_clock);
+      // Slots freed by outcomes this commit records count only once it has:
+      // until then a crash leaves those recipients in flight too.
+      if (!stopping) selected = select(now_clock, recorded.size());
       if (!selected.empty() && !admit(selected, now)) {
         for (const auto& m : selected) shaper.release(m.lane);
         selected.clear();
@@ -383,6 +380,13 @@ struct Engine::Impl {
         }
         landed.clear();
         last_commit = Clock::now();
+        // Released on the guard's ledger once the store says they are due
+        // again: a crash in between leaves them counted, never uncounted.
+        if (!not_delivered.empty()) {
+          std::string error;
+          ledger.release(not_delivered, now, error);
+          if (!error.empty()) util::log_warn(error);
+        }
         transport.confirm(got.size());  // every result poll() returned, now recorded
         bool drained = false;
         {
@@ -440,10 +444,11 @@ struct Engine::Impl {
     return false;
   }
 
-  std::vector<PreparedMessage> select(Clock::time_point now) {
+  std::vector<PreparedMessage> select(Clock::time_point now, std::size_t uncommitted) {
     std::vector<PreparedMessage> out;
     std::lock_guard lock(mutex);
-    std::size_t free = settings.window > flying.size() ? settings.window - flying.size() : 0;
+    const std::size_t taken = flying.size() + uncommitted;
+    std::size_t free = settings.window > taken ? settings.window - taken : 0;
     if (free == 0 || lanes.empty()) return out;
     bool low = false;  // a lane fell under half its stock
     // Priority 0 first; within a priority, one message per lane per turn,
