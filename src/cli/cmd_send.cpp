@@ -107,6 +107,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   // One send owns the campaign at a time (whatever the stage).
   auto lease = send::own_campaign(**store, opts.dir);
   if (!lease) return report(lease.error());
+  std::optional<send::FullStageDecision> full_stage;
   if (stage == "full") {
     auto gates = send::decide_full_stage(*loaded, **store, opts.dir, force, reason, login_name());
     if (!gates) return report(gates.error());
@@ -120,6 +121,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
                    reason.c_str());
       for (const auto& c : gates->closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
     }
+    full_stage = std::move(*gates);
   } else if (stage == "test") {
     send::SendOptions so;
     so.stage = stage;
@@ -136,6 +138,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.stage = stage;
   so.transport_url = opts.transport;
   so.state_path = state_path(opts);
+  so.full_stage = std::move(full_stage);
   ProgressPrinter printer(opts.json);
   auto summary = send::run_send(*loaded, **store, so, [&](const send::SendProgress& p) { printer(p); });
   printer.finish();

@@ -156,6 +156,11 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
                              const std::function<void(const SendProgress&)>& on_progress) {
   SendSummary summary;
   const auto started = std::chrono::steady_clock::now();
+  if (options.stage == "full" && !(options.full_stage && options.full_stage->open)) {
+    return fail("the full stage sends only once its gates are decided open (send::decide_full_stage: lint, canary, "
+                "approvals, or --force with a reason); nothing was sent",
+                ExitCode::k_gate);
+  }
   if (auto h = check_not_halted(store, campaign); !h) return std::unexpected(h.error());
   const bool canary_only = options.stage == "canary";
   auto prepared = prepare_journal(campaign, store, canary_only, summary);

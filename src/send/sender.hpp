@@ -22,11 +22,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "campaign/campaign.hpp"
 #include "delivery/transport.hpp"
 #include "send/engine.hpp"
+#include "send/gates.hpp"
 #include "store/state_store.hpp"
 #include "util/error.hpp"
 
@@ -39,6 +41,9 @@ struct SendOptions {
   std::size_t window = 0;           // messages in flight at most; 0: 4 x [transport] connections
   int workers = 0;                  // threads rendering, composing, signing and guarding;
                                     // 0: one per CPU this process may run on, 2 to 16
+  // The full stage sends only with an open decision of decide_full_stage()
+  // (its gates open, or forced and recorded): whatever front end calls.
+  std::optional<FullStageDecision> full_stage;
 };
 
 struct SendSummary {

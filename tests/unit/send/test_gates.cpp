@@ -6,6 +6,7 @@
 
 #include "campaign/example.hpp"
 #include "send/gates.hpp"
+#include "send/sender.hpp"
 #include "test_support.hpp"
 
 namespace blindcast::send {
@@ -114,6 +115,25 @@ TEST_F(GatesTest, ApprovalIsRecordedForTheCurrentContent) {
   ASSERT_EQ(d->closed.size(), 1U);
   EXPECT_TRUE(d->closed[0].starts_with("canary: ")) << d->closed[0];
   EXPECT_FALSE(approve_content(*loaded, *store, "").has_value());
+}
+
+// The send layer itself refuses the full stage without an open gate
+// decision, whichever front end calls it; nothing is imported or sent.
+TEST_F(GatesTest, RunSendRefusesTheFullStageWithoutAnOpenDecision) {
+  SendOptions so;
+  so.stage = "full";
+  so.state_path = (dir.path() / "state.db").string();
+  auto r = run_send(*loaded, *store, so, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().exit_code, ExitCode::k_gate);
+  EXPECT_NE(r.error().message.find("decide_full_stage"), std::string::npos) << r.error().message;
+  so.full_stage = FullStageDecision{};  // decided, but closed
+  r = run_send(*loaded, *store, so, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().exit_code, ExitCode::k_gate);
+  auto counts = store->counts();
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(counts->total, 0) << "nothing was imported";
 }
 
 }  // namespace
