@@ -89,7 +89,9 @@ class SmtpPeer:
         if not os.path.exists(self.log_path):
             return []
         with open(self.log_path) as f:
-            rows = [json.loads(l) for l in f if l.strip()]
+            # The peer may be writing its last line while we read: a line
+            # without its newline is not complete yet.
+            rows = [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
         return [r for r in rows if event is None or r["event"] == event]
 
     def stop(self):
