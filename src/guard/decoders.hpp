@@ -7,6 +7,7 @@
 // whatever a mail client might show.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@ namespace blindcast::guard {
 
 // Base64 (RFC 2045 §6.8); characters outside the alphabet are skipped.
 std::string decode_base64(std::string_view in);
+// Appends `cp` to `out` as UTF-8 (nothing for a value past U+10FFFF).
+void append_utf8(std::string& out, std::uint32_t cp);
 // Quoted-printable (RFC 2045 §6.7); soft line breaks joined, bad escapes kept.
 std::string decode_quoted_printable(std::string_view in);
 // RFC 2047 encoded-words ("=?cs?B?...?=" and "=?cs?Q?...?=") decoded in

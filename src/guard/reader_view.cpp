@@ -16,6 +16,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "guard/decoders.hpp"
+
 namespace blindcast::guard {
 
 namespace {
@@ -93,24 +95,6 @@ std::uint8_t flags_of(char32_t cp) {
   if (cp < 0x80) return k_keep;
   if (cp < 0x10000) return bmp_classes()[cp];
   return classify(cp);
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 // The NFKC mapping of `cp`, remembered per thread: text repeats its

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "guard/decoders.hpp"
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
 
@@ -16,24 +17,6 @@ namespace {
 
 const std::string k_dir = std::string(BLINDCAST_TEST_DATA) + "/guard/";
 constexpr const char* k_alice = "alice.smith@example.com";
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // The corpus escapes: \u{HEX} is that code point, \\ one backslash.
 std::string unescape(std::string_view s) {
