@@ -5,9 +5,11 @@ import json
 import email
 import email.policy
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unicodedata
 import unittest
 
@@ -121,6 +123,29 @@ class PeerCase(Case):
         p = SmtpPeer(self.tmp, *self.peer_args, *args)
         self.peers.append(p)
         return p
+
+
+def kill_after_resend(proc, peer, window, pause, timeout=30.0):
+    """SIGKILLs a running `send` at a random moment of its own: once it has
+    delivered `window` + 20 more messages (what the previous kill left in
+    flight, sent again: a run killed before that halts on the guard's "third
+    message" limit, by design) and `pause` seconds more. True when it was
+    still running to be killed."""
+    before = len(peer.records("message"))
+    deadline = time.time() + timeout
+    while len(peer.records("message")) < before + window + 20 and time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    time.sleep(pause)
+    killed = False
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        killed = True
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+    return killed
 
 
 def write_campaign(root, emails, extra_toml="", name="c"):

@@ -4,9 +4,7 @@ delivered; at most 2 x connections messages per kill may arrive twice, and
 `status` counts every one of them among its possible duplicates."""
 import collections
 import random
-import signal
 import subprocess
-import time
 
 import support
 from support import FORCE, SmtpPeer, run, status, write_campaign
@@ -31,24 +29,8 @@ class KillResume(support.Case):
                 attempts += 1
                 proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport", url],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                try:
-                    # A random moment after the run has sent again what the
-                    # last kill left in flight: a run killed before that halts
-                    # on the guard's "third message" limit, by design.
-                    before = len(peer.records("message"))
-                    deadline = time.time() + 30
-                    while len(peer.records("message")) < before + IN_FLIGHT_WINDOW + 20 and time.time() < deadline:
-                        if proc.poll() is not None:
-                            break
-                        time.sleep(0.05)
-                    time.sleep(rng.uniform(0.0, 2.0))
-                    if proc.poll() is None:
-                        proc.send_signal(signal.SIGKILL)
-                        kills += 1
-                finally:
-                    if proc.poll() is None:
-                        proc.kill()
-                    proc.wait()
+                if support.kill_after_resend(proc, peer, IN_FLIGHT_WINDOW, rng.uniform(0.0, 2.0)):
+                    kills += 1
             self.assertEqual(kills, KILLS, "the send finished before it could be killed often enough")
             final = run("send", d, "--stage", "full", *FORCE, "--transport", url, timeout=600)
             self.assertEqual(final.returncode, 0, final.stderr)

@@ -91,22 +91,9 @@ class SendEngine(support.PeerCase):
         kills = 0
         per_kill = []
         for _ in range(3):
-            before = len(p.records("message"))
             proc = start_send(d, url)
-            try:
-                # A random point once the run has sent again what the last
-                # kill left in flight (a run killed before that halts on the
-                # guard's "third message" limit, by design) and more.
-                wait_for(lambda: len(p.records("message")) > before + IN_FLIGHT_WINDOW + 20,
-                         what="the send to deliver")
-                time.sleep(rng.uniform(0.0, 0.6))
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.communicate()
+            if support.kill_after_resend(proc, p, IN_FLIGHT_WINDOW, rng.uniform(0.0, 0.6)):
+                kills += 1
             st = status(d)
             per_kill.append(st["possible_duplicates"])
         self.assertEqual(kills, 3, "the send finished before it could be killed three times")
