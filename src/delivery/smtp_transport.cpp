@@ -498,7 +498,11 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   p.returned.fetch_add(p.ready.size());
   for (auto& r : p.ready) results.push_back(std::move(r));
   p.ready.clear();
-  p.returned_dotted.insert(p.returned_dotted.end(), p.ready_dotted.begin(), p.ready_dotted.end());
+  if (p.unconfirmed_limit.load(std::memory_order_relaxed) > 0) {
+    p.returned_dotted.insert(p.returned_dotted.end(), p.ready_dotted.begin(), p.ready_dotted.end());
+  } else {
+    p.dots_open = 0;  // nobody confirms without a limit: keep no record to match
+  }
   p.ready_dotted.clear();
   return {};
 }
