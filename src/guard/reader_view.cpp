@@ -217,9 +217,15 @@ class Sink {
   }
 
   // An optional boundary (markup was here).
-  void mark_break() {
-    if (m_out.empty() || m_out.back() == k_break) return;
-    write(std::string_view(&k_break, 1));
+  // With `block` (a block element began or ended) the break also ends a
+  // paragraph for display: the copy that is reordered holds a line break
+  // there, so bidi text is not reordered across it.
+  void mark_break(bool block = false) {
+    if (m_out.empty()) return;
+    if (m_out.back() != k_break) write(std::string_view(&k_break, 1));
+    if (!block) return;
+    m_blocks.push_back(m_out.size() - 1);
+    if (m_bidi && !m_bidi->empty() && m_bidi->back() == k_break) m_bidi->back() = '\n';
   }
 
   // Ends a line (a value of the hidden view).
@@ -259,7 +265,9 @@ class Sink {
     }
   }
   void start_bidi() {
-    if (!m_bidi) m_bidi = std::make_unique<std::string>(m_out);
+    if (m_bidi) return;
+    m_bidi = std::make_unique<std::string>(m_out);
+    for (const std::size_t at : m_blocks) (*m_bidi)[at] = '\n';
   }
   void start_unmarked() {
     if (!m_unmarked) m_unmarked = std::make_unique<std::string>(m_out);
@@ -267,6 +275,7 @@ class Sink {
 
   std::string& m_out;
   std::unique_ptr<std::string> m_bidi;
+  std::vector<std::size_t> m_blocks;  // positions in m_out of breaks that end a paragraph
   std::unique_ptr<std::string> m_unmarked;
   bool m_last_mapped = false;
   bool m_mark_dropped = false;
@@ -672,7 +681,7 @@ class HtmlReader {
     };
     const std::string_view* style = attr("style");
     if (style != nullptr) read_css_strings(*style, m_hidden);
-    if (!joins_text(name) || !m_attrs.empty()) out.mark_break();
+    if (!joins_text(name) || !m_attrs.empty()) out.mark_break(!joins_text(name));
     // An image's alt text stands where the image is (clients show it when
     // they block images): optional boundaries around it.
     if (const std::string_view* alt = attr("alt"); alt != nullptr && (name == "img" || name == "area" || name == "input")) {
@@ -713,7 +722,7 @@ class HtmlReader {
       }
       break;
     }
-    if (!joins_text(name)) (hiding() ? m_hidden : m_text).mark_break();
+    if (!joins_text(name)) (hiding() ? m_hidden : m_text).mark_break(/*block=*/true);
   }
 
   // The content of a raw-text element up to its end tag, which it consumes.
@@ -805,73 +814,110 @@ std::vector<ControlAt> bidi_controls(std::string_view text) {
   return out;
 }
 
+// `piece` (UTF-8, controls kept, `carried` embeddings open before it) as
+// displayed, controls removed; empty when it is displayed as it is written
+// (left to right throughout) or ICU fails.
+std::string displayed(UBiDi* para, const std::u16string& carried, std::string_view piece) {
+  icu::UnicodeString u(carried.data(), static_cast<int32_t>(carried.size()));
+  u.append(icu::UnicodeString::fromUTF8(piece));
+  UErrorCode err = U_ZERO_ERROR;
+  ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
+  if (U_FAILURE(err) || ubidi_getDirection(para) == UBIDI_LTR) return {};
+  std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
+  const int32_t len = ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
+                                           static_cast<int32_t>(visual.size()), UBIDI_REMOVE_BIDI_CONTROLS, &err);
+  std::string shown;
+  if (U_SUCCESS(err)) icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(shown);
+  return shown;
+}
+
 // `text` in the order a reader sees it, as far as an address could change:
-// ICU's bidi algorithm on each stretch that could hold one (reorder_matters),
-// bidi controls removed; only stretches that reordering changes are kept,
-// one per line. `bidi` is `text` with its controls kept. Each line and each
-// stretch between markup breaks is reordered on its own (a break stays where
-// it is: the text on either side of markup is not moved across it);
-// explicit embeddings and overrides still open carry into the next stretch.
-// Empty when nothing an address could be part of is displayed otherwise.
+// ICU's bidi algorithm, bidi controls removed, on each line that could hold
+// one (reorder_matters); only readings that reordering changes are kept, one
+// per line. A line is read two ways, as a markup break may or may not end a
+// paragraph (a block element does, an inline one does not): reordered whole,
+// breaks kept in place (`job@<bdo dir=rtl>gro.x</bdo>`, `job@` RLO `gr`
+// full-width `o` `.x` PDF both show `job@x.org`), and each stretch between
+// breaks reordered on its own, joined again by the breaks (explicit
+// embeddings and overrides still open carry into the next stretch). `bidi`
+// is `text` with its controls kept. Empty when nothing that could be part of
+// an address is displayed otherwise.
 std::string reorder(const std::string& bidi) {
-  if (!reorder_matters(bidi)) return {};  // no stretch could change what the scanner finds
+  if (!reorder_matters(bidi)) return {};  // no line could change what the scanner finds
   const std::vector<ControlAt> controls = bidi_controls(bidi);
   std::string out;
   UBiDi* para = nullptr;
-  std::u16string open;  // embeddings, overrides and isolates open at a stretch's end
   std::size_t next_control = 0;
-  std::size_t start = 0;
   const std::size_t n = bidi.size();
-  std::size_t next_nl = std::min(n, bidi.find('\n'));
-  std::size_t next_br = std::min(n, bidi.find(k_break));
-  while (start <= n) {
-    // The stretch ends at the next line break or markup break.
-    if (next_nl < start) next_nl = std::min(n, bidi.find('\n', start));
-    if (next_br < start) next_br = std::min(n, bidi.find(k_break, start));
-    const std::size_t stop = std::min(next_nl, next_br);
-    const std::string_view stretch(bidi.data() + start, stop - start);
-    const std::u16string carried = open;
-    std::size_t first_control = next_control;
-    for (; next_control < controls.size() && controls[next_control].pos < stop; ++next_control) {
-      const char32_t c = controls[next_control].cp;
-      if ((c >= 0x202A && c <= 0x202E && c != 0x202C) || (c >= 0x2066 && c <= 0x2068)) {
-        open.push_back(static_cast<char16_t>(c));
-      } else if ((c == 0x202C || c == 0x2069) && !open.empty()) {
-        open.pop_back();
-      }
+  std::size_t line_start = 0;
+  while (line_start <= n) {
+    const std::size_t line_end = std::min(n, bidi.find('\n', line_start));
+    const std::string_view line(bidi.data() + line_start, line_end - line_start);
+    if (!reorder_matters(line)) {
+      while (next_control < controls.size() && controls[next_control].pos < line_end) ++next_control;
+      line_start = line_end + 1;
+      continue;
     }
-    if (stop < n && bidi[stop] == '\n') open.clear();  // a paragraph ends them all
-    if (reorder_matters(stretch) && (para != nullptr || (para = ubidi_open()) != nullptr)) {
-      icu::UnicodeString u(carried.data(), static_cast<int32_t>(carried.size()));
-      u.append(icu::UnicodeString::fromUTF8(stretch));
-      UErrorCode err = U_ZERO_ERROR;
-      ubidi_setPara(para, u.getBuffer(), u.length(), UBIDI_DEFAULT_LTR, nullptr, &err);
-      if (U_SUCCESS(err) && ubidi_getDirection(para) != UBIDI_LTR) {
-        std::u16string visual(static_cast<std::size_t>(u.length()) + 16, u'\0');
-        const int32_t len = ubidi_writeReordered(para, reinterpret_cast<UChar*>(visual.data()),
-                                                 static_cast<int32_t>(visual.size()), UBIDI_REMOVE_BIDI_CONTROLS, &err);
-        if (U_SUCCESS(err)) {
-          std::string shown;
-          icu::UnicodeString(reinterpret_cast<const UChar*>(visual.data()), len).toUTF8String(shown);
-          // The stretch as read (controls removed): kept only when it differs.
-          std::string plain;
-          std::size_t from = start;
-          for (std::size_t k = first_control; k < next_control; ++k) {
-            plain.append(bidi, from, controls[k].pos - from);
-            from = controls[k].pos + controls[k].len;
-          }
-          plain.append(bidi, from, stop - from);
-          for (std::size_t at = plain.find("\xD8\x9C"); at != std::string::npos; at = plain.find("\xD8\x9C", at)) {
-            plain.erase(at, 2);  // ALM
-          }
-          if (shown != plain) {
-            out += shown;
-            out += '\n';
-          }
+    if (para == nullptr && (para = ubidi_open()) == nullptr) break;
+    const std::size_t line_first_control = next_control;
+    std::u16string open;  // a line (a paragraph) starts with none open
+    std::string shown_line;
+    std::string plain_line;
+    bool changed = false;
+    std::size_t start = line_start;
+    while (start <= line_end) {
+      const std::size_t stop = std::min(line_end, bidi.find(k_break, start));
+      const std::string_view stretch(bidi.data() + start, stop - start);
+      const std::u16string carried = open;
+      const std::size_t first_control = next_control;
+      for (; next_control < controls.size() && controls[next_control].pos < stop; ++next_control) {
+        const char32_t c = controls[next_control].cp;
+        if ((c >= 0x202A && c <= 0x202E && c != 0x202C) || (c >= 0x2066 && c <= 0x2068)) {
+          open.push_back(static_cast<char16_t>(c));
+        } else if ((c == 0x202C || c == 0x2069) && !open.empty()) {
+          open.pop_back();
         }
       }
+      // The stretch as read: controls (and ALM) removed.
+      std::string plain;
+      std::size_t from = start;
+      for (std::size_t k = first_control; k < next_control; ++k) {
+        plain.append(bidi, from, controls[k].pos - from);
+        from = controls[k].pos + controls[k].len;
+      }
+      plain.append(bidi, from, stop - from);
+      for (std::size_t at = plain.find("\xD8\x9C"); at != std::string::npos; at = plain.find("\xD8\x9C", at)) {
+        plain.erase(at, 2);
+      }
+      const std::string shown = stretch.empty() ? std::string() : displayed(para, carried, stretch);
+      plain_line += plain;
+      if (stop < line_end) plain_line += k_break;
+      if (!shown.empty() && shown != plain) {
+        changed = true;
+        shown_line += shown;
+      } else {
+        shown_line += plain;
+      }
+      if (stop < line_end) shown_line += k_break;
+      start = stop + 1;
     }
-    start = stop + 1;
+    // The whole line as one paragraph, breaks in place.
+    std::string whole;
+    if (line_first_control < next_control || changed) {
+      whole = displayed(para, {}, line);
+      for (std::size_t at = whole.find("\xD8\x9C"); at != std::string::npos; at = whole.find("\xD8\x9C", at)) {
+        whole.erase(at, 2);
+      }
+    }
+    if (!whole.empty() && whole != plain_line) {
+      out += whole;
+      out += '\n';
+    }
+    if (changed && shown_line != whole) {
+      out += shown_line;
+      out += '\n';
+    }
+    line_start = line_end + 1;
   }
   if (para != nullptr) ubidi_close(para);
   return out;
@@ -901,9 +947,11 @@ bool could_hold_address(std::string_view text) {
       const auto b2 = static_cast<unsigned char>(text[i + 2]);
       return (b1 == 0xBC && b2 == 0xA0) || (b1 == 0xB9 && b2 == 0xAB);  // U+FF20, U+FE6B
     }
-    if (c != ':' || i < 4) return false;
-    const std::string_view d = text.substr(i - 4, 4);
-    return (d[0] | 0x20) == 'd' && (d[1] | 0x20) == 'a' && (d[2] | 0x20) == 't' && (d[3] | 0x20) == 'a';
+    // "data:", also with markup or a reference inside ("da<b></b>ta:",
+    // "data<i></i>:"): any ':' after an 'a' or a tag's '>'.
+    if (c != ':' || i == 0) return false;
+    const char before = text[i - 1];
+    return (before | 0x20) == 'a' || before == '>';
   };
   std::size_t i = 0;
   const std::size_t n = text.size();
@@ -951,8 +999,8 @@ bool markup_removed_could_hold_address(std::string_view text) {
     }
     const std::string_view tag = text.substr(lt + 1, gt - lt - 1);
     if (tag.starts_with("![") || iequals(tag.substr(0, 3), "img") || iequals(tag.substr(0, 4), "area") ||
-        iequals(tag.substr(0, 5), "input")) {
-      return true;  // CDATA, or an element whose alt text is shown
+        iequals(tag.substr(0, 5), "input") || iequals(tag.substr(0, 3), "xmp") || iequals(tag.substr(0, 8), "textarea")) {
+      return true;  // CDATA, an element whose alt text is shown, or one whose content is shown as text
     }
     outside.append(text.substr(i, lt - i));
     i = gt + 1;

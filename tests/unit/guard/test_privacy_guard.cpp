@@ -208,6 +208,30 @@ TEST_F(GuardTest, EncodedWordsAreReadInTheirCharset) {
   }
 }
 
+// Found by a review of the guard's fast paths: each was read as clean.
+TEST_F(GuardTest, FastPathsMissNothing) {
+  const std::string html = "text/html";
+  const std::pair<const char*, Msg> leaks[] = {
+      // Reversed behind an override after a markup break: displayed "victim@example.org".
+      {"bdo after the @", with_body("8bit", "Write to victim@<bdo dir=\"rtl\">gro.elpmaxe</bdo> today\r\n", html)},
+      // The same in plain text, a full-width letter making the break.
+      {"override with a full-width letter",
+       with_body("8bit", "Write to victim@\u202Egro.elpma\uFF58e\u202C today\r\n")},
+      // <xmp> shows its content as text: plain text read as HTML joins the parts.
+      {"xmp in plain text", with_body("8bit", "Contact: <xmp><i victim@exam</xmp>ple.org\r\n")},
+      // A data: URI whose scheme markup splits.
+      {"data: split by a tag",
+       with_body("8bit", "<p>see da<b></b>ta:text/plain;base64,dmljdGltQGV4YW1wbGUub3Jn</p>\r\n", html)},
+  };
+  for (const auto& [name, m] : leaks) {
+    for (const auto* g : {m_guard.get(), m_lenient.get()}) {
+      const auto v = g->check(m.bytes(), Envelope{"noreply@example.com", std::vector<std::string>{"alice@example.com"}});
+      ASSERT_TRUE(v.has_value()) << name;
+      EXPECT_EQ(v->invariant, 3) << name << ": " << v->describe(true);
+    }
+  }
+}
+
 // What strict mode finds in a message it finds in the reviewed content: the
 // same reading, in every form a template may write an address.
 TEST(CollectAddresses, ReadsReviewedContentAsMessagesAreRead) {
