@@ -92,6 +92,7 @@ struct Engine::Impl {
   bool stop = false;
   bool feeding_done = false;
   bool journal_done = false;
+  bool transport_gone = false;  // poll() failed: no more results will come
   EngineResult outcome;  // reason, detail, violation
   SendProgress progress;  // the journal thread's (read by run() after it ends)
 
@@ -415,8 +416,8 @@ struct Engine::Impl {
         std::lock_guard lock(mutex);
         const bool queues_empty = std::all_of(lanes.begin(), lanes.end(),
                                               [](const auto& l) { return l.second.ready_count() == 0; });
-        done = flying.empty() && results.empty() && local_outcomes.empty() &&
-               (stop || (finishing && queues_empty && in_hand.empty()));
+        done = results.empty() && local_outcomes.empty() &&
+               (transport_gone || (flying.empty() && (stop || (finishing && queues_empty && in_hand.empty()))));
         if (done) journal_done = true;
       }
       if (done) {
@@ -652,8 +653,10 @@ struct Engine::Impl {
       std::lock_guard lock(mutex);
       if (!r) {
         stop_for(StopReason::k_failure, r.error().message);
-        // The transport is gone: what it held is in flight in the store.
-        journal_done = true;
+        // The transport is gone: what it held stays in flight in the store
+        // (the next run counts it as possibly delivered); the journal
+        // records what came back before and ends.
+        transport_gone = true;
         journal_wake.notify_all();
         return;
       }
