@@ -274,8 +274,18 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     return *slot;
   }
 
+  // A message that goes back to the queue did not reach the end of DATA
+  // (the session says so): if its body was let go, that never happened.
+  void undot(std::size_t slot) {
+    if (dotted[slot] != 0) {
+      dotted[slot] = 0;
+      if (dots_open > 0) --dots_open;
+    }
+  }
+
   void requeue(std::size_t slot) override {
     --in_progress;
+    undot(slot);
     queue.put_back(msg(slot).lane, slot);
   }
 
@@ -286,6 +296,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       // Nothing of it reached the end of DATA: try it on another connection.
       ++consecutive_failures;
       last_failure = e.detail;
+      undot(slot);
       queue.put_back(msg(slot).lane, slot);
       return;
     }
