@@ -75,6 +75,10 @@ Result<std::unique_ptr<MaildirTransport>> MaildirTransport::open(const std::file
 
 std::string MaildirTransport::describe() const { return "maildir:" + m_root.string(); }
 
+namespace {
+constexpr std::size_t k_batch = 500;  // messages written per sync, when that many are waiting
+}  // namespace
+
 void MaildirTransport::submit(std::vector<OutgoingMessage> messages) {
   m_submitted.fetch_add(messages.size());
   {
@@ -92,8 +96,10 @@ void MaildirTransport::stop_starting() {
 Result<void> MaildirTransport::poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) {
   std::vector<OutgoingMessage> messages;
   {
+    // Every poll that writes costs a sync of the file system: gather up to
+    // k_batch messages for as long as the caller lets us wait.
     std::unique_lock lock(m_mutex);
-    m_wake.wait_for(lock, max_wait, [&] { return !m_inbox.empty() || m_stopped.load(); });
+    m_wake.wait_for(lock, max_wait, [&] { return m_inbox.size() >= k_batch || m_stopped.load(); });
     messages.swap(m_inbox);
   }
   if (messages.empty()) return {};
