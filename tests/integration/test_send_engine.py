@@ -3,7 +3,10 @@ owner is replaced at once), lanes that do not wait for one another, and
 what a crash can deliver twice: at most 2 x connections per kill, every one
 of them among the recipients `status` reports."""
 import collections
+import json
+import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -79,6 +82,65 @@ class SendEngine(support.PeerCase):
         self.assertLessEqual(duplicates, st["possible_duplicates"])
         print(f"takeover: the new owner finished in {time.time() - start:.1f}s; duplicates={duplicates} "
               f"possible={st['possible_duplicates']}")
+
+    def test_a_transport_that_fails_ends_the_send_and_loses_nothing(self):
+        # A maildir that can no longer be written (its tmp/ replaced by a
+        # file mid-send): the send stops with the reason instead of hanging,
+        # and once the maildir is mended a new send delivers the rest.
+        emails = [f"member{i:05d}@example.com" for i in range(40000)]
+        d = write_campaign(self.tmp, emails)
+        md = os.path.join(self.tmp, "md")
+        url = f"maildir:{md}"
+        proc = start_send(d, url)
+        try:
+            new = os.path.join(md, "new")
+            wait_for(lambda: os.path.isdir(new) and len(os.listdir(new)) >= 2000, what="the send to write files")
+            # The transport writes through its handle on tmp/: move it away
+            # and delete it (files may still appear in it while we do).
+            gone = os.path.join(self.tmp, "tmp-gone")
+            os.rename(os.path.join(md, "tmp"), gone)
+            with open(os.path.join(md, "tmp"), "w") as f:
+                f.write("not a directory")
+            for _ in range(200):
+                shutil.rmtree(gone, ignore_errors=True)
+                if not os.path.exists(gone):
+                    break
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+                self.fail("the send did not end after its transport failed")
+        self.assertNotEqual(proc.returncode, 0, err)
+        self.assertIn("maildir", err)
+        os.remove(os.path.join(md, "tmp"))
+        final = run("send", d, "--stage", "full", *FORCE, "--transport", url, timeout=300)
+        self.assertEqual(final.returncode, 0, final.stderr)
+        self.assertEqual(len(os.listdir(os.path.join(md, "new"))), len(emails), "one file per recipient")
+        self.assertEqual(status(d)["states"]["sent"], len(emails))
+
+    def test_sessions_broken_after_354_do_not_use_up_the_duplicate_limit(self):
+        # A server that sends a stray reply right behind every fifth 354: the
+        # client drops that session before writing the message, which goes
+        # back to the queue. Far more such messages than the limit on
+        # unconfirmed ends of DATA (40): none may count against it.
+        log = os.path.join(self.tmp, "stray.jsonl")
+        peer = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(support.PEER), "stray_reply_peer.py"),
+                                 "--log", log, "--every", "5"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(peer.stdout.readline().split()[1])
+            emails = [f"member{i:04d}@example.com" for i in range(400)]
+            d = write_campaign(self.tmp, emails, '[delivery]\nretry = ["1s"]\n')
+            out = run("send", d, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{port}", timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            with open(log) as f:
+                got = [json.loads(l)["rcpt"] for l in f if l.endswith("\n")]
+            self.assertEqual(sorted(set(got)), sorted(emails), "every recipient delivered")
+            self.assertEqual(len(got), len(emails), "none twice: no body was written for a dropped session")
+        finally:
+            peer.stdin.close()
+            peer.wait(timeout=10)
 
     def test_three_kills_with_slow_replies_double_at_most_two_per_connection(self):
         # Every reply takes 20 ms, so each connection always has a message
