@@ -39,22 +39,6 @@ int hex_value(char c) { return k_alphabets.hex[static_cast<unsigned char>(c)]; }
 int b64_value(char c) { return k_alphabets.b64[static_cast<unsigned char>(c)]; }
 
 
-struct Named {
-  std::string_view name;
-  std::uint32_t cp;
-};
-// Entities that can spell or separate an address, plus the common ones.
-constexpr Named k_named[] = {
-    {"amp", '&'},     {"lt", '<'},      {"gt", '>'},        {"quot", '"'},    {"apos", '\''},
-    {"commat", '@'},  {"period", '.'},  {"nbsp", 0xA0},     {"hyphen", '-'},  {"dash", 0x2010},
-    {"lowbar", '_'},  {"UnderBar", '_'}, {"plus", '+'},     {"equals", '='},  {"colon", ':'},
-    {"sol", '/'},     {"excl", '!'},    {"num", '#'},       {"dollar", '$'},  {"percnt", '%'},
-    {"ast", '*'},     {"quest", '?'},   {"Hat", '^'},       {"grave", '`'},   {"lcub", '{'},
-    {"rcub", '}'},    {"verbar", '|'},  {"tilde", '~'},     {"lbrace", '{'},  {"rbrace", '}'},
-    {"lsqb", '['},    {"rsqb", ']'},    {"lpar", '('},      {"rpar", ')'},    {"comma", ','},
-    {"semi", ';'},    {"bsol", '\\'},   {"shy", 0xAD},      {"ZeroWidthSpace", 0x200B},
-};
-
 // `bytes` in `charset`, as UTF-8 (ICU converters); as they are when the
 // charset is UTF-8, US-ASCII or unknown to ICU.
 std::string to_utf8(std::string_view charset, std::string bytes) {
@@ -228,59 +212,6 @@ std::string decode_encoded_words(std::string_view in) {
       pending_ws_start = before;
     }
     i = stop;
-  }
-  return out;
-}
-
-std::string decode_html_entities(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '&') {
-      const std::size_t amp = in.find('&', i);
-      const std::size_t stop = amp == std::string_view::npos ? in.size() : amp;
-      out.append(in.substr(i, stop - i));
-      i = stop - 1;
-      continue;
-    }
-    std::size_t j = i + 1;
-    if (j < in.size() && in[j] == '#') {
-      ++j;
-      const bool hex = j < in.size() && (in[j] == 'x' || in[j] == 'X');
-      if (hex) ++j;
-      std::uint32_t cp = 0;
-      std::size_t digits = 0;
-      while (j < in.size() && digits < 8) {
-        const int v = hex ? hex_value(in[j]) : (in[j] >= '0' && in[j] <= '9' ? in[j] - '0' : -1);
-        if (v < 0) break;
-        cp = cp * (hex ? 16 : 10) + static_cast<std::uint32_t>(v);
-        ++j;
-        ++digits;
-      }
-      if (digits > 0) {
-        append_utf8(out, cp);
-        i = (j < in.size() && in[j] == ';') ? j : j - 1;
-        continue;
-      }
-      out += '&';
-      continue;
-    }
-    std::size_t k = j;
-    while (k < in.size() && k - j < 32 &&
-           ((in[k] >= 'a' && in[k] <= 'z') || (in[k] >= 'A' && in[k] <= 'Z'))) {
-      ++k;
-    }
-    const std::string_view name = in.substr(j, k - j);
-    bool done = false;
-    for (const auto& n : k_named) {
-      if (n.name == name) {
-        append_utf8(out, n.cp);
-        i = (k < in.size() && in[k] == ';') ? k : k - 1;
-        done = true;
-        break;
-      }
-    }
-    if (!done) out += '&';
   }
   return out;
 }

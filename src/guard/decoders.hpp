@@ -24,8 +24,6 @@ std::string decode_quoted_printable(std::string_view in);
 // place and converted from their charset (ICU converters) to UTF-8; a
 // charset ICU does not know is taken as UTF-8.
 std::string decode_encoded_words(std::string_view in);
-// HTML character references: named (a mail-relevant set), decimal and hex.
-std::string decode_html_entities(std::string_view in);
 // Percent-encoding (RFC 3986 §2.1); '+' is left as is; a markup break
 // (k_break) inside an escape is read through: `%4<b class=x>0`.
 std::string decode_percent(std::string_view in);
