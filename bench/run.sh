@@ -12,7 +12,16 @@ want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
 work=$(mktemp -d /tmp/blindcast-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+sinks=""
+trap 'kill $sinks 2>/dev/null || true; rm -rf "$work"' EXIT
+# Start one Postfix smtp-sink on a free loopback port; sets $port and $sink.
+start_sink() {
+  port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  smtp-sink -u nobody "127.0.0.1:$port" 1024 &
+  sink=$!
+  sinks="$sinks $sink"
+  sleep 0.5
+}
 field() { "$py" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -60,11 +69,7 @@ fi
 
 if want smtp || want dkim; then
 echo "== SMTP: full pipeline vs smtp-source vs Python smtplib, all against one Postfix smtp-sink on 127.0.0.1"
-port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-smtp-sink -u nobody "127.0.0.1:$port" 1024 &
-sink=$!
-trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
-sleep 0.5
+start_sink
 # A 50,000-recipient campaign with ~4 KB text bodies.
 "$bench" gen "$work/smtp" 50000 >/dev/null
 # A sink is no mailbox provider: send to domains of the unshaped default lane.
@@ -179,11 +184,7 @@ fi
 if want engine; then
 base=$(bench/baseline.sh "$build")
 echo "== send engine: an audience sorted by domain against the same audience shuffled (a 2,000/s lane beside an unshaped one), and duplicates per kill; before ($(basename "$(dirname "$base")")) and after"
-port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-smtp-sink -u nobody "127.0.0.1:$port" 1024 &
-sink=$!
-trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
-sleep 0.5
+start_sink
 # 10,000 recipients in a lane shaped to 2,000/s (5 s of its own) and 30,000 unshaped.
 "$bench" gen "$work/lanes" 40000 >/dev/null
 printf '\n[shaping.slowlane]\ndomains = ["slow.example"]\nrate = "2000/s"\n' >> "$work/lanes/campaign.toml"
