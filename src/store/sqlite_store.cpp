@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -580,10 +581,13 @@ class SqliteStore final : public StateStore {
     }
     std::int64_t flight = 0;
     if (!ids.empty()) {
-      Stmt& s = cached(k_open_flight, "INSERT INTO flights (at, recipients) VALUES (?1, ?2)");
-      s.bind(1, now).bind_blob(2, encode_ids(ids));
+      if (m_next_flight >= m_flight_end) {
+        if (auto r = reserve_flights(); !r) return std::unexpected(r.error());
+      }
+      flight = m_next_flight++;
+      Stmt& s = cached(k_open_flight, "INSERT INTO flights (id, at, recipients) VALUES (?1, ?2, ?3)");
+      s.bind(1, flight).bind(2, now).bind_blob(3, encode_ids(ids));
       if (!s.run()) return db_error(m_db, "recording messages in flight");
-      flight = sqlite3_last_insert_rowid(m_db);
     }
     if (sync && outcomes.empty() && landed.empty() && ids.empty()) {
       // Nothing to write, but earlier commits to make durable: a commit
@@ -594,6 +598,38 @@ class SqliteStore final : public StateStore {
     }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return flight;
+  }
+
+  // Reserves the next block of flight numbers, within the caller's
+  // transaction. A row names the flight of its last recorded attempt, so a
+  // number given twice would pass an attempt still on the wire for one
+  // recorded. The table of open flights cannot say which numbers were given
+  // (it is emptied whenever every flight has landed, and by recovery), so
+  // the highest number reserved is kept in meta, a block at a time (one
+  // write per block, not per flight); a store without it starts above every
+  // number its rows and flights name.
+  Result<void> reserve_flights() {
+    std::int64_t last = 0;
+    Stmt q(m_db, "SELECT value FROM meta WHERE key = 'flight_seq'");
+    if (q.step() == SQLITE_ROW) {
+      const auto text = q.text(0);
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), last);
+      if (ec != std::errc() || end != text.data() + text.size() || last < 0) {
+        return fail("state store: meta 'flight_seq' is corrupt; restore the store from a backup", ExitCode::k_runtime);
+      }
+    } else {
+      Stmt m(m_db, "SELECT MAX(COALESCE((SELECT MAX(id) FROM flights), 0), "
+                   "COALESCE((SELECT MAX(flight) FROM recipients), 0))");
+      if (m.step() != SQLITE_ROW) return db_error(m_db, "numbering the batches in flight");
+      last = m.i64(0);
+    }
+    last = std::max(last, m_flight_end - 1);
+    m_next_flight = last + 1;
+    m_flight_end = m_next_flight + k_flight_block;
+    Stmt w(m_db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('flight_seq', ?1)");
+    w.bind(1, std::to_string(m_flight_end - 1));
+    if (!w.run()) return db_error(m_db, "numbering the batches in flight");
+    return {};
   }
 
   // The members of every open flight: (flight, recipient).
@@ -745,6 +781,9 @@ class SqliteStore final : public StateStore {
   std::string m_path;
   std::unique_ptr<Stmt> m_cached[k_cached_count];
   bool m_synced = true;  // PRAGMA synchronous is FULL (opened so)
+  static constexpr std::int64_t k_flight_block = 1 << 20;
+  std::int64_t m_next_flight = 0;  // flight numbers reserved for this connection: [m_next_flight, m_flight_end)
+  std::int64_t m_flight_end = 0;
 };
 
 }  // namespace

@@ -187,6 +187,42 @@ TEST(SqliteStore, LandedFlightsAreNotRecovered) {
   EXPECT_EQ((*s)->counts()->possible_duplicates, 1);
 }
 
+// A flight number is never given twice, not even after every flight landed
+// or a crash was recovered (both empty the table of open flights): a row
+// names the flight of its last recorded attempt, so a new flight under an
+// old number would pass an attempt still on the wire for a recorded one.
+TEST(SqliteStore, FlightNumbersAreNeverReused) {
+  testing::TempDir dir;
+  std::int64_t first = 0;
+  {
+    auto s = open_with(dir, 4);
+    auto f = mark(*s, {1});
+    ASSERT_TRUE(f.has_value());
+    first = *f;
+    // Deferred: the row names the flight; the flight lands.
+    ASSERT_TRUE(s->record_and_mark(std::vector<Outcome>{outcome(1, RecipientState::k_deferred, "451 later", first)},
+                                   std::vector<std::int64_t>{first}, {}));
+  }
+  std::int64_t second = 0;
+  {
+    auto s = open_sqlite_store((dir.path() / "state.db").string());
+    ASSERT_TRUE(s.has_value());
+    auto f = mark(**s, {1});  // the retry
+    ASSERT_TRUE(f.has_value());
+    second = *f;
+    EXPECT_GT(second, first);
+    EXPECT_EQ((*s)->counts()->of(RecipientState::k_in_flight), 1);
+  }  // crash while the retry is on the wire
+  auto s = open_sqlite_store((dir.path() / "state.db").string());
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(*(*s)->recover_in_flight(), 1) << "the retry may have been delivered";
+  EXPECT_EQ((*s)->counts()->possible_duplicates, 1);
+  // Recovery emptied the open flights; the next number is still a new one.
+  auto f = mark(**s, {2});
+  ASSERT_TRUE(f.has_value());
+  EXPECT_GT(*f, second);
+}
+
 // A store written before flights existed keeps in-flight rows in state 1.
 TEST(SqliteStore, RecoversRowsLeftInTheOldInFlightState) {
   testing::TempDir dir;
