@@ -100,6 +100,11 @@ int run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
+    // Every command but init and demo acts on an existing campaign: a path
+    // that is not one is refused before anything is read or created.
+    if (!*init && !*demo) {
+      if (auto ok = require_campaign(o); !ok) return report(ok.error());
+    }
     if (*init) return cmd_init(o);
     if (*lint) return cmd_lint(o, sample);
     if (*preview) return cmd_preview(o, out, recipient);

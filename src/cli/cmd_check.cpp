@@ -29,10 +29,18 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
   const auto errors = util::error_count(report_.diags);
   if (report_.loaded && sample <= 0 && !report_.content_hash.empty()) {
     // A full lint is one of the gates of the full stage: remember it for this content.
-    if (auto store = open_store(opts)) {
+    if (auto store = open_store(opts, StoreUse::k_default)) {
       (void)send::record_lint_result(**store, report_.content_hash,
                                          errors == 0 && report_.guard_violations == 0,
                                          errors + static_cast<std::size_t>(report_.guard_violations));
+    } else if (!opts.state.empty()) {
+      std::fprintf(stderr,
+                   "blindcast: warning: --state %s does not exist (a typo?): this lint is not recorded for the full "
+                   "stage's gate; only 'blindcast send' creates a state store\n",
+                   opts.state.c_str());
+    } else {
+      std::fprintf(stderr, "blindcast: warning: this lint is not recorded for the full stage's gate: %s\n",
+                   store.error().message.c_str());
     }
   }
   const auto warnings = report_.diags.size() - errors;

@@ -59,7 +59,7 @@ int cmd_demo(const CommonOptions& in) {
               util::with_commas(lint.rendered).c_str(), util::with_commas(lint.guard_violations).c_str(), lint_s);
   if (util::error_count(lint.diags) > 0) return static_cast<int>(ExitCode::k_usage);
 
-  if (auto store = open_store(opts)) {
+  if (auto store = open_store(opts, StoreUse::k_create)) {
     (void)send::record_lint_result(**store, lint.content_hash, true, 0);
   }
   util::Diagnostics diags;

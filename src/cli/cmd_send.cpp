@@ -93,7 +93,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     print_diagnostics(diags);
     return report(Error{fmt::format("the campaign has errors; nothing was sent. Run 'blindcast lint {}'", opts.dir)});
   }
-  auto store = open_store(opts);
+  auto store = open_store(opts, StoreUse::k_create);
   if (!store) return report(store.error());
   auto id = (*store)->get_meta("campaign_id");
   if (!id) return report(id.error());
@@ -207,7 +207,7 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
     print_diagnostics(diags);
     return report(Error{fmt::format("the campaign has errors; run 'blindcast lint {}'", opts.dir)});
   }
-  auto store = open_store(opts);
+  auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
   auto approved = send::approve_content(*loaded, **store, by);
   if (!approved) return report(approved.error());

@@ -13,6 +13,7 @@
 #include "campaign/campaign.hpp"
 #include "compose/guard_setup.hpp"
 #include "send/halt.hpp"
+#include "send/sender.hpp"
 #include "send/stages.hpp"
 #include "cli/context.hpp"
 #include "util/mask.hpp"
@@ -32,9 +33,15 @@ std::string when(std::int64_t t) { return fmt::format("{:%Y-%m-%d %H:%M:%S}Z", f
 }  // namespace
 
 int cmd_status(const CommonOptions& opts, bool audit) {
-  auto store = open_store(opts);
+  bool missing = false;
+  auto store = open_store(opts, StoreUse::k_existing, &missing);
+  if (!store) return report(store.error());
+  // A campaign that never sent: an empty store in memory answers every question.
+  if (missing) store = store::open_sqlite_store(":memory:");
   if (!store) return report(store.error());
   auto& s = **store;
+  auto owner = missing ? Result<std::optional<store::Owner>>(std::nullopt) : s.current_owner();
+  if (!owner) return report(owner.error());
   auto counts = s.counts();
   if (!counts) return report(counts.error());
   auto halt = send::read_halt(s);
@@ -64,6 +71,9 @@ int cmd_status(const CommonOptions& opts, bool audit) {
       j["states"][store::state_name(static_cast<S>(i))] = counts->by_state[static_cast<std::size_t>(i)];
     }
     j["total"] = counts->total;
+    j["state_store"] = missing ? nlohmann::json(nullptr) : nlohmann::json(state_path(opts));
+    j["sender"] = *owner ? nlohmann::json{{"pid", (*owner)->pid}, {"host", (*owner)->host}, {"since", (*owner)->since}}
+                         : nlohmann::json(nullptr);
     j["running"] = running ? *running : nlohmann::json(nullptr);
     j["possible_duplicates"] = counts->possible_duplicates;
     j["possible_duplicate_recipients"] = counts->possible_duplicate_recipients;
@@ -102,6 +112,10 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     return 0;
   }
   std::printf("campaign: %s\ncontent hash: %s\n", opts.dir.c_str(), hash.c_str());
+  if (missing) {
+    std::printf("no state store yet (%s): nothing has been sent from this campaign\n", state_path(opts).c_str());
+  }
+  if (*owner) std::printf("sender running: %s\n", send::describe_owner(**owner).c_str());
   if (*halt) {
     std::printf("HALTED (%s) by %s at %s: %s\n", (*halt)->kind.c_str(), (*halt)->by.c_str(),
                 when((*halt)->at).c_str(), mask((*halt)->reason).c_str());
@@ -162,7 +176,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
 }
 
 int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by) {
-  auto store = open_store(opts);
+  auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
   const std::string who = by.empty() ? login_name() : by;
   send::HaltState h{"operator", reason, who, static_cast<std::int64_t>(std::time(nullptr)),
@@ -174,12 +188,21 @@ int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::st
     return report(w.error());
   }
   if (auto w = (*store)->append_event("halt", who, reason); !w) return report(w.error());
-  std::printf("halted %s: every sender stops before its next batch\n", opts.dir.c_str());
+  auto owner = (*store)->current_owner();
+  if (!owner) return report(owner.error());
+  if (*owner) {
+    std::printf("halted %s: the sender running (%s) stops within a second\n", opts.dir.c_str(),
+                send::describe_owner(**owner).c_str());
+  } else {
+    std::printf("halted %s: no sender is running with this state store (%s); none starts until 'blindcast "
+                "release %s'\n",
+                opts.dir.c_str(), state_path(opts).c_str(), opts.dir.c_str());
+  }
   return 0;
 }
 
 int cmd_release(const CommonOptions& opts, const std::string& by) {
-  auto store = open_store(opts);
+  auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
   auto halt = send::read_halt(**store);
   if (!halt) return report(halt.error());

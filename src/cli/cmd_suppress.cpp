@@ -35,7 +35,7 @@ int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
     }
     keys.push_back(a->dedup_key());
   }
-  auto store = open_store(opts);
+  auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
   auto added = (*store)->add_suppressions(keys, fmt::format("imported from {}", file));
   if (!added) return report(added.error());
@@ -48,8 +48,18 @@ int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
 }
 
 int cmd_suppress_list(const CommonOptions& opts) {
-  auto store = open_store(opts);
+  bool missing = false;
+  auto store = open_store(opts, StoreUse::k_existing, &missing);
   if (!store) return report(store.error());
+  if (missing) {
+    if (opts.json) {
+      std::printf("[]\n");
+    } else {
+      std::printf("the suppression list is empty (no state store yet: nothing has been sent from %s)\n",
+                  opts.dir.c_str());
+    }
+    return 0;
+  }
   auto list = (*store)->suppressions(1000000);
   if (!list) return report(list.error());
   const auto shown = [&](const std::string& a) { return opts.show_addresses ? a : util::mask_address(a); };
@@ -70,8 +80,13 @@ int cmd_suppress_list(const CommonOptions& opts) {
 int cmd_suppress_remove(const CommonOptions& opts, const std::string& address) {
   auto a = mail::parse_address(address);
   if (!a) return report(Error{fmt::format("not a valid address: {}", a.error())});
-  auto store = open_store(opts);
+  bool missing = false;
+  auto store = open_store(opts, StoreUse::k_existing, &missing);
   if (!store) return report(store.error());
+  if (missing) {
+    std::printf("%s was not on the suppression list (no state store yet)\n", util::mask_address(address).c_str());
+    return 0;
+  }
   auto removed = (*store)->remove_suppression(a->dedup_key());
   if (!removed) return report(removed.error());
   if (!*removed) {

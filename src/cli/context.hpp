@@ -23,8 +23,24 @@ struct CommonOptions {
 // Returns the state store path for `opts` (default DIR/.blindcast/state.db).
 std::string state_path(const CommonOptions& opts);
 
-// Opens the state store for `opts`, creating DIR/.blindcast (0700) when needed.
-Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts);
+// Refuses (exit 2, saying what is missing) a DIR that is not a campaign: a
+// typo must never act on, or create, something else.
+Result<void> require_campaign(const CommonOptions& opts);
+
+// What a command may do when the state store does not exist yet.
+enum class StoreUse {
+  k_existing,  // read it or change it only if it exists (status, release, ...)
+  k_default,   // may create the default DIR/.blindcast/state.db, never a --state path (lint, approve, halt, ...)
+  k_create,    // may create it wherever it is (send)
+};
+
+// Opens the state store for `opts`. A store it creates (and DIR/.blindcast)
+// is readable by its owner only (0600; 0700). A missing store that `use`
+// may not create is a usage error naming the path; for the default path,
+// `*missing` (when given) is set instead, for commands that can go on
+// without one (a --state that does not exist is always an error: a typo).
+Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts, StoreUse use,
+                                                      bool* missing = nullptr);
 
 // Prints `diags` one per line to stderr (errors and warnings), compiler style.
 void print_diagnostics(const util::Diagnostics& diags);

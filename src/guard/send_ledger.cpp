@@ -56,12 +56,20 @@ struct Locked {
   Locked& operator=(const Locked&) = delete;
 };
 
+// Creates `dir` and missing parents, each owner-only (the guard shares no
+// code with the rest of blindcast, so not util::make_private_dirs).
+void make_private_dirs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::is_directory(dir, ec)) return;
+  if (dir.has_parent_path() && dir.parent_path() != dir) make_private_dirs(dir.parent_path());
+  ::mkdir(dir.c_str(), 0700);
+}
+
 }  // namespace
 
 std::unique_ptr<SendLedger> SendLedger::open(const std::filesystem::path& path, LedgerLimits limits,
                                              std::string& error) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
+  make_private_dirs(path.parent_path());
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
     error = fmt::format("{}: cannot open the guard's ledger: {}", path.string(), std::strerror(errno));

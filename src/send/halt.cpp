@@ -21,9 +21,7 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
 Result<std::filesystem::path> quarantine(const campaign::LoadedCampaign& campaign, std::int64_t line,
                                          const std::string& data, const std::string& reason) {
   const auto dir = campaign.state_dir() / "quarantine";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  ::chmod(dir.c_str(), 0700);
+  (void)util::make_private_dirs(dir);
   const auto base = dir / (line > 0 ? fmt::format("{}-line{}", unix_now(), line) : fmt::format("{}-test", unix_now()));
   auto eml = base;
   eml += ".eml";

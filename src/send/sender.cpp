@@ -138,16 +138,19 @@ Result<delivery::TransportConfig> transport_config(const campaign::LoadedCampaig
   return c;
 }
 
+std::string describe_owner(const store::Owner& o) {
+  return fmt::format("pid {} on {}, since {:%Y-%m-%dT%H:%M:%SZ}", o.pid, o.host.empty() ? "this host" : o.host,
+                     fmt::gmtime(static_cast<std::time_t>(o.since)));
+}
+
 Result<std::unique_ptr<store::OwnerLease>> own_campaign(store::StateStore& store, const std::string& dir) {
   auto got = store.acquire_owner();
   if (!got) return std::unexpected(got.error());
   if (auto* lease = std::get_if<std::unique_ptr<store::OwnerLease>>(&*got)) return std::move(*lease);
-  const auto& o = std::get<store::Owner>(*got);
-  const auto since = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(o.since)));
-  return fail(fmt::format("{} is being sent by another process (pid {} on {}, since {}); one send owns a campaign "
+  return fail(fmt::format("{} is being sent by another process ({}); one send owns a campaign "
                           "at a time. Wait for it, stop it ('blindcast halt {} --reason ...'), or, if that process "
                           "is gone, run send again: its lock went with it",
-                          dir, o.pid, o.host.empty() ? "this host" : o.host, since, dir),
+                          dir, describe_owner(std::get<store::Owner>(*got)), dir),
               ExitCode::k_usage);
 }
 

@@ -62,6 +62,9 @@ struct SendSummary {
 // Builds the transport settings for `url`, reading the password from its secret file (SPEC §6).
 Result<delivery::TransportConfig> transport_config(const campaign::LoadedCampaign& campaign, const std::string& url);
 
+// "pid 4242 on mail1, since 2026-11-29T05:12:44Z".
+std::string describe_owner(const store::Owner& o);
+
 // Takes the store's owner lease for this process; fails with exit code 2,
 // naming the owner, when another process holds it.
 Result<std::unique_ptr<store::OwnerLease>> own_campaign(store::StateStore& store, const std::string& dir);

@@ -600,6 +600,19 @@ class SqliteStore final : public StateStore {
     return flight;
   }
 
+  // The owner line of the lock file: "HOST PID SINCE".
+  static Owner read_owner(int fd) {
+    Owner o;
+    char buf[512] = {0};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    if (n > 0) {
+      char host[256] = {0};
+      long long pid = 0, since = 0;
+      if (std::sscanf(buf, "%255s %lld %lld", host, &pid, &since) == 3) o = Owner{host, pid, since};
+    }
+    return o;
+  }
+
   // Reserves the next block of flight numbers, within the caller's
   // transaction. A row names the flight of its last recorded attempt, so a
   // number given twice would pass an attempt still on the wire for one
@@ -739,19 +752,19 @@ class SqliteStore final : public StateStore {
       return fail(fmt::format("{}: cannot open the owner lock: {}", lock_path, std::strerror(errno)),
                   ExitCode::k_runtime);
     }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    // current_owner() (status, halt) holds a shared lock for an instant: a
+    // lease refused because of it is tried again.
+    int locked = -1;
+    for (int attempt = 0; attempt < 5 && (locked = ::flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EWOULDBLOCK;
+         ++attempt) {
+      ::usleep(10000);
+    }
+    if (locked != 0) {
       const int err = errno;
-      Owner o;
-      char buf[512] = {0};
-      const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+      auto o = read_owner(fd);
       ::close(fd);
       if (err != EWOULDBLOCK) {
         return fail(fmt::format("{}: cannot lock: {}", lock_path, std::strerror(err)), ExitCode::k_runtime);
-      }
-      if (n > 0) {
-        char host[256] = {0};
-        long long pid = 0, since = 0;
-        if (std::sscanf(buf, "%255s %lld %lld", host, &pid, &since) == 3) o = Owner{host, pid, since};
       }
       return std::variant<std::unique_ptr<OwnerLease>, Owner>(o);
     }
@@ -764,6 +777,27 @@ class SqliteStore final : public StateStore {
                   ExitCode::k_runtime);
     }
     return std::variant<std::unique_ptr<OwnerLease>, Owner>(std::make_unique<SqliteLease>(fd));
+  }
+
+  Result<std::optional<Owner>> current_owner() override {
+    const std::string lock_path = m_path + ".owner";
+    const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return std::optional<Owner>();
+      return fail(fmt::format("{}: cannot open the owner lock: {}", lock_path, std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    std::optional<Owner> out;
+    if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err != EWOULDBLOCK) {
+        ::close(fd);
+        return fail(fmt::format("{}: cannot lock: {}", lock_path, std::strerror(err)), ExitCode::k_runtime);
+      }
+      out = read_owner(fd);
+    }
+    ::close(fd);  // drops the shared lock, if taken
+    return out;
   }
 
  private:

@@ -242,6 +242,8 @@ class Ownership {
   // Takes the lease, or returns the current owner (no lease) when another
   // process holds it. An Error when the lock itself fails.
   virtual Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() = 0;
+  // The process holding the lease now, if any (without taking it).
+  virtual Result<std::optional<Owner>> current_owner() = 0;
 };
 
 // Every role of one store. Commands take the store; components take the

@@ -13,6 +13,14 @@
 
 namespace blindcast::util {
 
+bool make_private_dirs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || std::filesystem::is_directory(dir, ec)) return !dir.empty();
+  if (dir.has_parent_path() && dir.parent_path() != dir && !make_private_dirs(dir.parent_path())) return false;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  return std::filesystem::is_directory(dir, ec);
+}
+
 Result<std::string> read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

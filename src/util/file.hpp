@@ -17,6 +17,11 @@ namespace blindcast::util {
 // Reads all of `path`; the error names the file and the reason.
 Result<std::string> read_file(const std::filesystem::path& path);
 
+// Creates `dir` and any missing parents; each directory created here is
+// its owner's only (0700): the state directory holds addresses. Existing
+// directories keep their mode. False when `dir` cannot be made.
+bool make_private_dirs(const std::filesystem::path& dir);
+
 // Writes `content` to `path` atomically with mode `mode` (fsynced).
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view content,
                                unsigned mode = 0644);

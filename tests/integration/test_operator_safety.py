@@ -1,0 +1,128 @@
+"""Operator safety: no command acts on, or creates, the wrong thing. A
+mistyped campaign path or --state is refused (exit 2, naming what is
+missing) and nothing is created; a state store is created only by `send`
+(or at a campaign's default path) and only readable by its owner; `halt`
+says whether a sender is running and which, and that sender stops."""
+import json
+import os
+import stat
+import subprocess
+import time
+
+import support
+from support import FORCE, run, write_campaign
+
+
+def tree(root):
+    """Every path under `root`, relative: what a command may have created."""
+    out = set()
+    for base, dirs, files in os.walk(root):
+        for name in dirs + files:
+            out.add(os.path.relpath(os.path.join(base, name), root))
+    return out
+
+
+class WrongPaths(support.Case):
+    def setUp(self):
+        super().setUp()
+        self.camp = os.path.join(self.tmp, "spring-notice")
+        run("init", self.camp, check=0)
+
+    def test_every_command_refuses_a_mistyped_campaign_and_creates_nothing(self):
+        typo = os.path.join(self.tmp, "spring-notcie")
+        not_campaign = os.path.join(self.tmp, "notes")
+        os.mkdir(not_campaign)
+        before = tree(self.tmp)
+        commands = [
+            ("halt", "--reason", "stop now"),
+            ("release",),
+            ("status",),
+            ("lint",),
+            ("plan",),
+            ("preview", "--out", os.path.join(self.tmp, "out")),
+            ("send", "--stage", "test"),
+            ("approve", "--by", "ops"),
+            ("suppress", "list"),
+        ]
+        for path, missing in ((typo, "no such directory"), (not_campaign, "no campaign.toml")):
+            for cmd in commands:
+                args = [*cmd[:2], path, *cmd[2:]] if cmd[0] == "suppress" else [cmd[0], path, *cmd[1:]]
+                out = run(*args)
+                with self.subTest(command=cmd[0], path=os.path.basename(path)):
+                    self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+                    self.assertIn(missing, out.stderr)
+                    self.assertIn(path, out.stderr)
+                    self.assertNotIn("halted", out.stdout)
+        self.assertEqual(tree(self.tmp), before, "a refused command created something")
+
+    def test_a_mistyped_state_is_refused_and_never_created(self):
+        typo = os.path.join(self.tmp, "stat.db")
+        for args in (("status", self.camp), ("halt", self.camp, "--reason", "x"), ("release", self.camp),
+                     ("approve", self.camp, "--by", "ops"), ("suppress", "list", self.camp)):
+            out = run(*args, "--state", typo)
+            with self.subTest(command=args[0]):
+                self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+                self.assertIn(f"--state {typo}: no state store there", out.stderr)
+                self.assertFalse(os.path.exists(typo))
+        # lint still lints, says its result is not recorded, and creates nothing.
+        out = run("lint", self.camp, "--state", typo)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("does not exist (a typo?)", out.stderr)
+        self.assertFalse(os.path.exists(typo))
+
+    def test_status_of_a_campaign_that_never_sent(self):
+        out = run("status", self.camp, check=0)
+        self.assertIn("no state store yet", out.stdout)
+        j = json.loads(run("status", self.camp, "--json", check=0).stdout)
+        self.assertIsNone(j["state_store"])
+        self.assertEqual(j["total"], 0)
+        self.assertFalse(os.path.exists(os.path.join(self.camp, ".blindcast", "state.db")), "status created a store")
+
+    def test_send_creates_its_state_store_owner_only(self):
+        d = write_campaign(self.tmp, ["ana.souza@example.com.br", "li.wei@example.cn"])
+        state = os.path.join(self.tmp, "elsewhere", "state.db")
+        os.mkdir(os.path.dirname(state))
+        os.umask(0o022)
+        run("send", d, "--stage", "full", *FORCE, "--state", state, check=0)
+        self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o600)
+        # The default store too, and its directory.
+        run("send", d, "--stage", "full", *FORCE, check=0)
+        default = os.path.join(d, ".blindcast", "state.db")
+        self.assertEqual(stat.S_IMODE(os.stat(default).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(default)).st_mode), 0o700)
+
+
+class HaltSaysWhoIsRunning(support.PeerCase):
+    def test_halt_names_the_running_sender_and_it_stops(self):
+        p = self.peer("--delay", "0.02")
+        d = write_campaign(self.tmp, [f"cliente.{i:04d}@exemplo.com.br" for i in range(1500)])
+        sender = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport",
+                                   f"smtp://127.0.0.1:{p.port}"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 30
+            while len(p.records("message")) < 20 and time.time() < deadline:
+                time.sleep(0.05)
+            st = json.loads(run("status", d, "--json", check=0).stdout)
+            self.assertEqual(st["sender"]["pid"], sender.pid)
+            out = run("halt", d, "--reason", "wrong template", check=0)
+            self.assertRegex(out.stdout, rf"the sender running \(pid {sender.pid} on .+, since "
+                                         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) stops within a second")
+            halted_at = time.time()
+            sender.wait(timeout=30)
+            self.assertLess(time.time() - halted_at, 5)
+            self.assertEqual(sender.returncode, 5, sender.stderr.read())
+        finally:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+        self.assertLess(len(p.records("message")), 1500, "the halt did not stop the send")
+        # With nobody sending, halt says so.
+        run("release", d, check=0)
+        out = run("halt", d, "--reason", "again", check=0)
+        self.assertIn("no sender is running", out.stdout)
+        self.assertIsNone(json.loads(run("status", d, "--json", check=0).stdout)["sender"])
+
+
+if __name__ == "__main__":
+    support.main()
