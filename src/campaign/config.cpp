@@ -37,7 +37,13 @@ void error(util::Diagnostics& d, long line, std::string msg) {
   d.push_back({k_file, line, util::Severity::k_error, std::move(msg)});
 }
 
-void warn_unknown(const toml::table& t, const std::set<std::string>& known,
+const std::vector<std::string> k_top_level = {"id", "from", "reply_to", "default_locale", "list_unsubscribe",
+                                              "transport", "dkim", "stages", "shaping", "delivery", "unsubscribe",
+                                              "guard"};
+
+// Every key of `t` must be one of `known`: a typo would otherwise leave a
+// setting at its default (an approval gate at 1) without a word.
+void reject_unknown(const toml::table& t, const std::set<std::string>& known,
                   const std::string& where, util::Diagnostics& d) {
   static const std::set<std::string> k_secret_words = {"password", "pass", "secret", "key",
                                                        "api_key", "token", "private_key"};
@@ -56,8 +62,22 @@ void warn_unknown(const toml::table& t, const std::set<std::string>& known,
                         where, key, where, file_setting));
       continue;
     }
-    d.push_back({k_file, line_of(node), util::Severity::k_warning,
-                 fmt::format("unknown setting '{}{}' is ignored", where, key)});
+    const std::vector<std::string> names(known.begin(), known.end());
+    const auto meant = util::closest_match(key, names);
+    const auto top = where.empty() ? std::string() : util::closest_match(key, k_top_level);
+    if (!meant.empty()) {
+      error(d, line_of(node), fmt::format("unknown setting '{}{}'; did you mean '{}{}'?", where, key, where, meant));
+    } else if (!top.empty()) {
+      error(d, line_of(node), fmt::format("unknown setting '{}{}'; did you mean the top-level '{}'? (top-level "
+                                          "settings go before the first [section])",
+                                          where, key, top));
+    } else {
+      error(d, line_of(node),
+            fmt::format("unknown setting '{}{}'; the settings of {} are: {}", where, key,
+                        where.empty() ? std::string("campaign.toml's top level")
+                                      : "[" + where.substr(0, where.size() - 1) + "]",
+                        fmt::join(names, ", ")));
+    }
   }
 }
 
@@ -87,7 +107,7 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
     error(d, line_of(node), "'stages.canary' must be a table like { size = \"1%\", min = 100 }");
     return;
   }
-  warn_unknown(*t, {"size", "min", "wait", "max_bounce_rate", "max_deferral_rate"}, "stages.canary.", d);
+  reject_unknown(*t, {"size", "min", "wait", "max_bounce_rate", "max_deferral_rate"}, "stages.canary.", d);
   if (const auto* n = t->get("size")) {
     if (const auto* s = n->as_string()) {
       std::string v(util::trim(s->get()));
@@ -155,7 +175,7 @@ void load_guard(const toml::node& node, GuardSettings& g, util::Diagnostics& d) 
     error(d, line_of(node), "'guard' must be a table: [guard]");
     return;
   }
-  warn_unknown(*t, {"strict", "allow", "own_columns", "max_rate"}, "guard.", d);
+  reject_unknown(*t, {"strict", "allow", "own_columns", "max_rate"}, "guard.", d);
   if (const auto* n = t->get("strict")) {
     if (const auto* b = n->as_boolean()) g.strict = b->get();
     else error(d, line_of(*n), "'guard.strict' must be true or false");
@@ -267,7 +287,7 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
     error(d, line_of(node), "'transport' must be a table: [transport]");
     return;
   }
-  warn_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
+  reject_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
                     "messages_per_connection", "timeout", "helo_name"},
                "transport.", d);
   if (auto v = get_string(*t, "url", "transport.", d)) tr.url = *v;
@@ -310,7 +330,7 @@ std::optional<delivery::LaneDefaults> load_lane(std::string_view name, const tom
     error(d, line_of(node), fmt::format("'shaping.{}' must be a table", name));
     return std::nullopt;
   }
-  warn_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
+  reject_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
   delivery::LaneDefaults lane;
   lane.name = std::string(name);
   lane.rate_per_second = 0;
@@ -358,7 +378,7 @@ void load_shaping(const toml::node& node, std::vector<delivery::LaneDefaults>& l
 void load_unsubscribe(const toml::node& node, std::string& secret_file, util::Diagnostics& d) {
   const auto* t = node.as_table();
   if (t == nullptr) return;
-  warn_unknown(*t, {"secret_file"}, "unsubscribe.", d);
+  reject_unknown(*t, {"secret_file"}, "unsubscribe.", d);
   secret_file = get_string(*t, "secret_file", "unsubscribe.", d).value_or("");
 }
 
@@ -367,7 +387,7 @@ void load_unsubscribe(const toml::node& node, std::string& secret_file, util::Di
 void load_delivery(const toml::node& node, DeliverySettings& s, util::Diagnostics& d) {
   const auto* t = node.as_table();
   if (t == nullptr) return;
-  warn_unknown(*t, {"retry", "max_retry_age", "throttle_quiet"}, "delivery.", d);
+  reject_unknown(*t, {"retry", "max_retry_age", "throttle_quiet"}, "delivery.", d);
   if (const auto* q = t->get("throttle_quiet")) {
     const auto* str = q->as_string();
     const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
@@ -402,7 +422,7 @@ void load_delivery(const toml::node& node, DeliverySettings& s, util::Diagnostic
 void load_dkim(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& d) {
   const auto* t = node.as_table();
   if (t == nullptr) return;
-  warn_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
+  reject_unknown(*t, {"domain", "selector", "key_file"}, "dkim.", d);
   DkimSettings dk;
   dk.domain = get_string(*t, "domain", "dkim.", d).value_or("");
   auto strings = [&](const char* key, std::vector<std::string>& into) {
@@ -448,7 +468,7 @@ void load_dkim(const toml::node& node, std::optional<DkimSettings>& out, util::D
 void load_stages(const toml::node& node, CampaignConfig& cfg, util::Diagnostics& d) {
   const auto* t = node.as_table();
   if (t == nullptr) return;
-  warn_unknown(*t, {"test", "canary", "approvals_required"}, "stages.", d);
+  reject_unknown(*t, {"test", "canary", "approvals_required"}, "stages.", d);
   if (const auto* tn = t->get("test")) {
     if (const auto* arr = tn->as_array()) {
       for (const auto& el : *arr) {
@@ -485,9 +505,7 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
   CampaignConfig cfg;
   const std::size_t errors_before = util::error_count(d);
 
-  warn_unknown(root, {"id", "from", "reply_to", "default_locale", "list_unsubscribe", "transport",
-                      "dkim", "stages", "shaping", "delivery", "unsubscribe", "guard"},
-               "", d);
+  reject_unknown(root, std::set<std::string>(k_top_level.begin(), k_top_level.end()), "", d);
   // Sections in this order: their findings are reported in it.
   load_identity(root, cfg, d);
   if (const auto* n = root.get("list_unsubscribe")) load_list_unsubscribe(*n, cfg.list_unsubscribe, d);

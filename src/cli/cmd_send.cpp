@@ -122,6 +122,14 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
       for (const auto& c : gates->closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
     }
     full_stage = std::move(*gates);
+  } else if (stage == "canary") {
+    auto closed = send::decide_canary_stage(*loaded, **store, opts.dir);
+    if (!closed) return report(closed.error());
+    if (!closed->empty()) {
+      std::fprintf(stderr, "blindcast: the canary stage is closed (it sends to real recipients):\n");
+      for (const auto& c : *closed) std::fprintf(stderr, "  - %s\n", c.c_str());
+      return static_cast<int>(ExitCode::k_gate);
+    }
   } else if (stage == "test") {
     send::SendOptions so;
     so.stage = stage;

@@ -48,6 +48,18 @@ Result<FullStageDecision> decide_full_stage(const campaign::LoadedCampaign& camp
   return d;
 }
 
+Result<std::vector<std::string>> decide_canary_stage(const campaign::LoadedCampaign& campaign,
+                                                     store::StateStore& store, const std::string& dir) {
+  auto gates = evaluate_gates(campaign, store, true);
+  if (!gates) return std::unexpected(gates.error());
+  std::vector<std::string> closed;
+  if (!gates->lint_clean) {
+    closed.push_back(fmt::format("lint: {} — fix them, then run 'blindcast lint {}'", gates->lint_detail, dir));
+    (void)store.append_event("gate_refused", "blindcast", fmt::format("canary refused: {}", closed.back()));
+  }
+  return closed;
+}
+
 Result<ApprovalResult> approve_content(const campaign::LoadedCampaign& campaign, store::StateStore& store,
                                        const std::string& by) {
   if (auto ok = check_approver(by); !ok) return std::unexpected(ok.error());

@@ -47,6 +47,13 @@ Result<FullStageDecision> decide_full_stage(const campaign::LoadedCampaign& camp
                                             const std::string& dir, bool force, const std::string& reason,
                                             const std::string& actor);
 
+// The canary stage's one gate: lint clean for the current content (lint is
+// run when it has not been for this content). The closed gate, saying how to
+// open it, or nothing when the canary may send; a refusal is recorded.
+// Only the test stage (seed addresses, synthetic rows) sends with lint errors.
+Result<std::vector<std::string>> decide_canary_stage(const campaign::LoadedCampaign& campaign,
+                                                     store::StateStore& store, const std::string& dir);
+
 struct ApprovalResult {
   std::string content_hash;  // the content approved
   GateReport gates;          // the gates after the approval

@@ -35,6 +35,14 @@ std::string format_duration(std::int64_t seconds);
 // Returns `n` with thousands separators: 1234567 -> "1,234,567".
 std::string with_commas(std::int64_t n);
 
+// Edits (insert, delete, replace, swap two neighbours) between `a` and `b`,
+// compared case-insensitively (ASCII).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate a mistyped `word` most likely meant: the nearest within a
+// third of its length (at least one edit, at most three); empty when none is.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
 // Lower-case hex of `bytes`.
 std::string to_hex(std::string_view bytes);
 

@@ -2,7 +2,9 @@
 mistyped campaign path or --state is refused (exit 2, naming what is
 missing) and nothing is created; a state store is created only by `send`
 (or at a campaign's default path) and only readable by its owner; `halt`
-says whether a sender is running and which, and that sender stops."""
+says whether a sender is running and which, and that sender stops. A
+mistyped setting is an error with what was meant; lint errors close every
+stage but test."""
 import json
 import os
 import stat
@@ -90,6 +92,82 @@ class WrongPaths(support.Case):
         default = os.path.join(d, ".blindcast", "state.db")
         self.assertEqual(stat.S_IMODE(os.stat(default).st_mode), 0o600)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(default)).st_mode), 0o700)
+
+
+class TyposAreErrors(support.Case):
+    """A mistyped setting is an error naming file, line and what was meant,
+    never a warning that leaves the setting at its default."""
+
+    def edit(self, old, new):
+        d = os.path.join(self.tmp, "c")
+        if not os.path.isdir(d):
+            run("init", d, check=0)
+        path = os.path.join(d, "campaign.toml")
+        with open(path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new, 1))
+        line = text[:text.index(old)].count("\n") + 1
+        return d, line
+
+    def check_typo(self, old, new, message):
+        d, line = self.edit(old, new)
+        out = run("lint", d)
+        self.assertEqual(out.returncode, 2, out.stdout + out.stderr)
+        self.assertIn(f"campaign.toml:{line}: error: {message}", out.stderr)
+        sent = run("send", d, "--stage", "canary")
+        self.assertEqual(sent.returncode, 2)
+        self.assertIn(message, sent.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "out", "maildir")), "a campaign with a typo sent")
+
+    def test_a_mistyped_approval_count(self):
+        self.check_typo("approvals_required = 1", "approvals_requried = 2",
+                        "unknown setting 'stages.approvals_requried'; did you mean 'stages.approvals_required'?")
+
+    def test_a_mistyped_transport_url(self):
+        self.check_typo('url = "maildir:', 'uri = "maildir:',
+                        "unknown setting 'transport.uri'; did you mean 'transport.url'?")
+
+    def test_a_top_level_setting_inside_a_section(self):
+        d, _ = self.edit('reply_to = "support@example.com"\n', "")
+        with open(os.path.join(d, "campaign.toml"), "a") as f:
+            f.write('replyto = "support@example.com"\n')
+        out = run("lint", d)
+        self.assertEqual(out.returncode, 2)
+        self.assertRegex(out.stderr, r"campaign\.toml:\d+: error: unknown setting '[a-z.]*replyto'; did you mean "
+                                     r"the top-level 'reply_to'\?")
+
+    def test_a_word_nothing_resembles_lists_the_settings(self):
+        d, line = self.edit("[stages]\n", "[stages]\nmoonphase = 3\n")
+        out = run("lint", d)
+        self.assertIn(f"campaign.toml:{line + 1}: error: unknown setting 'stages.moonphase'; the settings of "
+                      f"[stages] are: approvals_required, canary, test", out.stderr)
+
+
+class LintErrorsCloseTheCanary(support.Case):
+    def test_canary_refused_while_lint_finds_errors_test_stage_still_sends(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        audience = os.path.join(d, "audience.csv")
+        with open(audience) as f:
+            rows = f.read().splitlines()
+        rows[2] = rows[2].replace(",2026-12-01,", ",next week,")  # a date ICU cannot format
+        with open(audience, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        out = run("send", d, "--stage", "canary")
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
+        self.assertIn("the canary stage is closed", out.stderr)
+        self.assertIn("lint: 1 error(s) in the current content", out.stderr)
+        self.assertEqual(support.maildir_files(os.path.join(d, "out", "maildir")), [])
+        self.assertIn("canary refused", run("status", d, "--audit", check=0).stdout)
+        run("send", d, "--stage", "test", check=0)  # seed addresses and synthetic rows only
+        self.assertGreater(len(support.maildir_files(os.path.join(d, "out", "maildir"))), 0)
+        # Fixed: the canary goes.
+        rows[2] = rows[2].replace(",next week,", ",2026-12-01,")
+        with open(audience, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        run("send", d, "--stage", "canary", check=0)
 
 
 class HaltSaysWhoIsRunning(support.PeerCase):
