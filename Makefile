@@ -34,6 +34,7 @@ test: test-deps build
 fuzz: test-deps build
 	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) reply_parser
 	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) guard
+	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) csv_reader
 
 bench: bench-deps build
 	bench/run.sh $(BUILD_DIR)

@@ -1,6 +1,7 @@
 #include "audience/audience_loader.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -64,9 +65,16 @@ Result<AudienceLoader> AudienceLoader::open(const std::filesystem::path& path,
                             "'email' column",
                             path.string()));
   }
+  if (header.fields.size() >= CsvReader::k_max_fields && header.error.starts_with("more than")) {
+    return fail(fmt::format("{}:1: error: the header row has more than {} columns, more than an audience "
+                            "needs (is this the audience file?); keep the columns the templates use",
+                            path.string(), CsvReader::k_max_fields));
+  }
   if (!header.error.empty()) {
     return fail(fmt::format("{}:1: error: malformed header row: {}", path.string(), header.error));
   }
+  std::unordered_set<std::string> names;
+  names.reserve(header.fields.size());
   for (std::size_t i = 0; i < header.fields.size(); ++i) {
     std::string name = util::to_lower_ascii(util::trim(header.fields[i]));
     if (!valid_column_name(name)) {
@@ -74,7 +82,7 @@ Result<AudienceLoader> AudienceLoader::open(const std::filesystem::path& path,
                               "with a letter or '_' and hold only a-z, 0-9, '_' or '-'",
                               path.string(), i + 1, name));
     }
-    if (loader.column_index(name) >= 0) {
+    if (!names.insert(name).second) {
       return fail(fmt::format("{}:1: error: column '{}' appears twice", path.string(), name));
     }
     loader.m_columns.push_back(std::move(name));

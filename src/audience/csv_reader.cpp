@@ -86,7 +86,11 @@ bool CsvReader::next(CsvRecord& record) {
       record.error = fmt::format("field {} is longer than {} bytes", record.fields.size() + 1,
                                  m_max_field);
     }
-    record.fields.push_back(std::move(field));
+    if (record.fields.size() < k_max_fields) {
+      record.fields.push_back(std::move(field));
+    } else if (record.error.empty()) {
+      record.error = fmt::format("more than {} fields", k_max_fields);
+    }
     field.clear();
     too_long = false;
   };

@@ -4,7 +4,7 @@
 // yields one record at a time with the physical line it starts on. Accepts a
 // UTF-8 BOM, CRLF or LF line ends, quoted fields holding commas, quotes ("")
 // and line breaks. A malformed record (stray quote, text after a closing
-// quote, a field over the size limit) is reported with its line and the reader
+// quote, a field over the size limit, more than k_max_fields fields) is reported with its line and the reader
 // moves on to the next record; only an unterminated quote at end of file ends
 // the read, because the rest of the file cannot be split into records.
 //
@@ -31,10 +31,18 @@ struct CsvRecord {
 class CsvReader {
  public:
   static constexpr std::size_t k_default_max_field = 64 * 1024;
+  // Fields a record may have: the rest of a wider record is read (to find
+  // the next record) but not kept, and the record is malformed. An audience
+  // has tens of columns; a million commas must not cost a million strings.
+  static constexpr std::size_t k_max_fields = 1024;
 
   // Opens `path`; fields longer than `max_field` bytes make their record malformed.
   static Result<CsvReader> open(const std::filesystem::path& path,
                                 std::size_t max_field = k_default_max_field);
+  // Reads `file` (taken over: closed with the reader), e.g. from fmemopen.
+  static CsvReader adopt(std::FILE* file, std::size_t max_field = k_default_max_field) {
+    return CsvReader(file, max_field);
+  }
   CsvReader(CsvReader&& other) noexcept;
   CsvReader& operator=(CsvReader&&) = delete;
   CsvReader(const CsvReader&) = delete;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a fuzz target with clang's libFuzzer (ASan + UBSan) and runs it.
-# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS [reply_parser|guard]
+# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS [reply_parser|guard|csv_reader]
 set -euo pipefail
 src=$1 build=$2 seconds=${3:-20} target=${4:-reply_parser}
 out="$build/fuzz/$target"
@@ -28,6 +28,16 @@ case "$target" in
       printf '\x00%s' "$payload" > "$out/corpus/plain-$i"
       i=$((i + 1))
     done < <(cat "$src/tests/data/guard/leaks.tsv" "$src/tests/data/guard/clean.tsv")
+    ;;
+  csv_reader)
+    # tests/fuzz/shim first: clang 14 cannot compile std::expected (see the shim).
+    clang++ -I "$src/tests/fuzz/shim" "${flags[@]}" -std=c++2b "$src/src/audience/csv_reader.cpp" \
+      "$src/tests/fuzz/fuzz_csv_reader.cpp" -o "$out/fuzz" -lfmt
+    # Seeds: an audience, quoted fields across lines, a BOM, and rows far wider than any audience.
+    printf 'email,name,locale\r\nana@example.com.br,"Souza, Ana",pt-BR\r\n' > "$out/corpus/audience"
+    printf '\xef\xbb\xbfemail,note\n"li@example.cn","line one\nline ""two"""\n"open' > "$out/corpus/quoted"
+    head -c 6000 /dev/zero | tr '\0' ',' > "$out/corpus/wide-commas"
+    { printf 'email'; for i in $(seq 1 1500); do printf ',c%d' "$i"; done; printf '\n'; } > "$out/corpus/wide-header"
     ;;
   *) echo "unknown fuzz target $target"; exit 2 ;;
 esac
