@@ -95,8 +95,13 @@ int run(int argc, char** argv) {
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep stdout and stderr lines in order
   util::set_log_format(o.log_format == "json" ? util::LogFormat::k_json : util::LogFormat::k_text);
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  // A send stops starting messages on the first signal and records what is
+  // on the wire; every other command ends at once, as a signal's default
+  // does (what they write is a transaction or an atomic file rename).
+  if (*send || *demo) {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+  }
   std::signal(SIGPIPE, SIG_IGN);
 
   try {

@@ -7,6 +7,7 @@ mistyped setting is an error with what was meant; lint errors close every
 stage but test."""
 import json
 import os
+import signal
 import stat
 import subprocess
 import time
@@ -168,6 +169,27 @@ class LintErrorsCloseTheCanary(support.Case):
         with open(audience, "w") as f:
             f.write("\n".join(rows) + "\n")
         run("send", d, "--stage", "canary", check=0)
+
+
+class LongCommandsHonourSignals(support.Case):
+    def test_sigterm_and_sigint_end_a_long_lint_within_a_second(self):
+        d = os.path.join(self.tmp, "big")
+        run("init", d, check=0)
+        with open(os.path.join(d, "audience.csv"), "w") as f:
+            f.write("email,name,locale,assets,effective_date,ticket\n")
+            for i in range(300000):
+                f.write(f"cliente.{i:06d}@exemplo.com.br,Ana Souza,pt,{i % 7},2026-12-01,\n")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            proc = subprocess.Popen([support.BINARY, "lint", d], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            self.assertIsNone(proc.poll(), "lint finished before the signal: the audience is too small")
+            sent = time.time()
+            proc.send_signal(sig)
+            proc.wait(timeout=10)
+            with self.subTest(signal=sig.name):
+                self.assertLess(time.time() - sent, 1.0)
+                self.assertEqual(proc.returncode, -sig)
 
 
 class HaltSaysWhoIsRunning(support.PeerCase):
