@@ -37,6 +37,10 @@ void error(util::Diagnostics& d, long line, std::string msg) {
   d.push_back({k_file, line, util::Severity::k_error, std::move(msg)});
 }
 
+// Connections to one relay or provider lane at most: more is an attack on
+// the receiver, not a setting (mailbox providers allow a few dozen).
+constexpr std::int64_t k_max_connections = 500;
+
 const std::vector<std::string> k_top_level = {"id", "from", "reply_to", "default_locale", "list_unsubscribe",
                                               "transport", "dkim", "stages", "shaping", "delivery", "unsubscribe",
                                               "guard"};
@@ -118,7 +122,7 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
         } catch (...) {
           c.size_fraction = -1;
         }
-        if (c.size_fraction <= 0 || c.size_fraction > 1) {
+        if (!(c.size_fraction > 0 && c.size_fraction <= 1)) {  // NaN too
           error(d, line_of(*n), "'stages.canary.size' must be a percentage like \"1%\" or a count");
         }
       } else {
@@ -126,12 +130,15 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
       }
     } else if (const auto* i = n->as_integer()) {
       c.size_count = i->get();
-      if (c.size_count <= 0) error(d, line_of(*n), "'stages.canary.size' must be positive");
+      if (c.size_count <= 0 || c.size_count > 10'000'000) {
+        error(d, line_of(*n), "'stages.canary.size' must be a count from 1 to 10000000, or a percentage like \"1%\"");
+      }
     }
   }
   if (const auto* n = t->get("min")) {
-    if (const auto* i = n->as_integer()) c.min = i->get();
-    else error(d, line_of(*n), "'stages.canary.min' must be an integer");
+    const auto* i = n->as_integer();
+    if (i != nullptr && i->get() >= 1 && i->get() <= 10'000'000) c.min = i->get();
+    else error(d, line_of(*n), "'stages.canary.min' must be a whole number from 1 to 10000000");
   }
   if (const auto* n = t->get("wait")) {
     const auto* s = n->as_string();
@@ -213,7 +220,7 @@ void load_guard(const toml::node& node, GuardSettings& g, util::Diagnostics& d) 
   if (const auto* n = t->get("max_rate")) {
     const auto* str = n->as_string();
     const auto r = str != nullptr ? delivery::parse_rate(str->get()) : std::nullopt;
-    if (r && *r > 0 && *r <= 1e6) {
+    if (r) {
       g.max_rate = *r;
     } else {
       error(d, line_of(*n), "'guard.max_rate' must be a rate like \"500/s\" or \"20000/min\" (at most 1000000/s)");
@@ -304,8 +311,9 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
   for (const char* key : {"connections", "messages_per_connection"}) {
     if (const auto* kn = t->get(key)) {
       const auto v = kn->value<std::int64_t>();
-      if (!v || *v < 1 || *v > 100000) {
-        error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to 100000", key));
+      const std::int64_t most = std::string_view(key) == "connections" ? k_max_connections : 100000;
+      if (!v || *v < 1 || *v > most) {
+        error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to {}", key, most));
       } else if (std::string_view(key) == "connections") {
         tr.connections = static_cast<int>(*v);
       } else {
@@ -347,13 +355,15 @@ std::optional<delivery::LaneDefaults> load_lane(std::string_view name, const tom
   }
   if (auto rate = get_string(*lt, "rate", where, d)) {
     if (auto r = delivery::parse_rate(*rate)) lane.rate_per_second = *r;
-    else error(d, line_of(*lt->get("rate")), fmt::format("'{}rate' must look like \"600/min\", \"10/s\" or \"20000/h\"", where));
+    else error(d, line_of(*lt->get("rate")), fmt::format("'{}rate' must look like \"600/min\", \"10/s\" or \"20000/h\" "
+                                                          "(above 0, at most 1000000/s)", where));
   }
   for (const char* key : {"burst", "connections", "messages_per_connection"}) {
     if (const auto* kn = lt->get(key)) {
       const auto v = kn->value<std::int64_t>();
-      if (!v || *v < 1 || *v > 100000) {
-        error(d, line_of(*kn), fmt::format("'{}{}' must be a whole number from 1 to 100000", where, key));
+      const std::int64_t most = std::string_view(key) == "connections" ? k_max_connections : 100000;
+      if (!v || *v < 1 || *v > most) {
+        error(d, line_of(*kn), fmt::format("'{}{}' must be a whole number from 1 to {}", where, key, most));
         continue;
       }
       const int iv = static_cast<int>(*v);

@@ -1,5 +1,10 @@
 #include "delivery/providers.hpp"
 
+#include <charconv>
+#include <cmath>
+
+#include "util/strings.hpp"
+
 namespace blindcast::delivery {
 
 const std::vector<LaneDefaults>& builtin_lanes() {
@@ -38,21 +43,24 @@ bool domain_matches(const LaneDefaults& lane, std::string_view domain) {
 }  // namespace
 
 std::optional<double> parse_rate(std::string_view text) {
+  text = util::trim(text);
   const auto slash = text.find('/');
   if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  // The whole count, in plain decimal: "5abc/s", "inf/s" and "0x10/s" are not rates.
+  const std::string_view count = text.substr(0, slash);
+  if (count.find_first_not_of("0123456789.") != std::string_view::npos) return std::nullopt;
   double n = 0;
-  try {
-    n = std::stod(std::string(text.substr(0, slash)));
-  } catch (...) {
-    return std::nullopt;
-  }
+  const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+  if (ec != std::errc() || end != count.data() + count.size()) return std::nullopt;
   const std::string_view unit = text.substr(slash + 1);
   double per = 0;
   if (unit == "s" || unit == "sec") per = 1;
   if (unit == "min" || unit == "m") per = 60;
   if (unit == "h" || unit == "hour") per = 3600;
-  if (per == 0 || n <= 0) return std::nullopt;
-  return n / per;
+  if (per == 0 || !(n > 0)) return std::nullopt;
+  const double rate = n / per;
+  if (!std::isfinite(rate) || rate > k_max_rate_per_second) return std::nullopt;
+  return rate;
 }
 
 LaneTable::LaneTable(std::vector<LaneDefaults> overrides) {

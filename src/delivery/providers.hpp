@@ -38,7 +38,12 @@ class LaneTable {
   std::vector<LaneDefaults> m_lanes;  // custom lanes first, "default" last
 };
 
-// Parses a rate like "600/min", "10/s", "20000/h" into messages per second.
+// The fastest rate a setting may name: far above any provider's, below
+// anything that would overflow a token bucket.
+inline constexpr double k_max_rate_per_second = 1'000'000;
+
+// Parses a rate like "600/min", "10/s", "20000/h" into messages per second;
+// nullopt for anything else, and for rates not above 0 or above k_max_rate_per_second.
 std::optional<double> parse_rate(std::string_view text);
 
 }  // namespace blindcast::delivery

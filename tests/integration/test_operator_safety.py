@@ -7,6 +7,7 @@ mistyped setting is an error with what was meant; lint errors close every
 stage but test."""
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -144,6 +145,49 @@ class TyposAreErrors(support.Case):
         out = run("lint", d)
         self.assertIn(f"campaign.toml:{line + 1}: error: unknown setting 'stages.moonphase'; the settings of "
                       f"[stages] are: approvals_required, canary, test", out.stderr)
+
+
+class NumbersHaveRanges(support.Case):
+    def test_out_of_range_settings_are_errors_on_their_line(self):
+        cases = [
+            ("[shaping.yahoo]\nrate = \"1e308/s\"\n", "'shaping.yahoo.rate' must look like"),
+            ("[shaping.yahoo]\nrate = \"inf/s\"\n", "'shaping.yahoo.rate' must look like"),
+            ("[shaping.yahoo]\nrate = \"5abc/s\"\n", "'shaping.yahoo.rate' must look like"),
+            ("[shaping.yahoo]\nconnections = 100000\n", "'shaping.yahoo.connections' must be a whole number "
+                                                         "from 1 to 500"),
+            ("[guard]\nmax_rate = \"2000000/s\"\n", "'guard.max_rate' must be a rate"),
+        ]
+        for extra, message in cases:
+            with self.subTest(setting=extra):
+                d = write_campaign(self.tmp, ["ana.souza@example.com.br"], extra_toml=extra, name="n")
+                with open(os.path.join(d, "campaign.toml")) as f:
+                    line = f.read().splitlines().index(extra.splitlines()[1]) + 1
+                out = run("lint", d)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(f"campaign.toml:{line}: error: {message}", out.stderr)
+                shutil.rmtree(d)
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        path = os.path.join(d, "campaign.toml")
+        with open(path) as f:
+            text = f.read()
+        canary = next(l for l in text.splitlines() if l.startswith("canary = "))
+        for old, new, message in (("[transport]\n", "[transport]\nconnections = 100000\n",
+                                   "'transport.connections' must be a whole number from 1 to 500"),
+                                  (canary, 'canary = { size = "nan%", min = 5 }',
+                                   "'stages.canary.size' must be a percentage"),
+                                  (canary, 'canary = { size = 5, min = -100 }',
+                                   "'stages.canary.min' must be a whole number from 1 to 10000000")):
+            self.assertIn(old, text)
+            with open(path, "w") as f:
+                f.write(text.replace(old, new, 1))
+            out = run("lint", d)
+            with self.subTest(setting=new):
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(message, out.stderr)
+        with open(path, "w") as f:
+            f.write(text)
+        run("lint", d, check=0)
 
 
 class LintErrorsCloseTheCanary(support.Case):
