@@ -45,8 +45,43 @@ struct ParsedMessage {
   std::unique_ptr<icu::MessageFormat> format;
 };
 
+// How deep the braces of a message nest, read as ICU reads them: an
+// apostrophe before a brace, '#' or '|' quotes up to the next apostrophe,
+// and two apostrophes are one. ICU recurses once per level when it
+// formats, so a message nested thousands deep overflows the stack.
+std::size_t brace_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\'' && i + 1 < text.size()) {
+      const char n = text[i + 1];
+      if (n == '\'') {
+        ++i;
+      } else if (n == '{' || n == '}' || n == '#' || n == '|') {
+        const auto end = text.find('\'', i + 1);
+        if (end == std::string_view::npos) break;  // quoted to the end
+        i = end;
+      }
+    } else if (c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == '}' && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// Argument nesting a message may have: a select in a plural in a select is
+// three; real messages stay under five.
+constexpr std::size_t k_max_brace_depth = 32;  // 16 nested arguments
+
 std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
                                                         const icu::Locale& locale) {
+  if (const auto depth = brace_depth(text); depth > k_max_brace_depth) {
+    return std::unexpected(fmt::format("braces nested {} deep; at most {} (arguments inside arguments {} levels "
+                                       "deep) are read: split the message",
+                                       depth, k_max_brace_depth, k_max_brace_depth / 2));
+  }
   const auto pattern_text = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(),
                                                                           static_cast<int32_t>(text.size())));
   UParseError perr{};

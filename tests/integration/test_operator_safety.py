@@ -190,6 +190,32 @@ class NumbersHaveRanges(support.Case):
         run("lint", d, check=0)
 
 
+class HostileCatalogs(support.Case):
+    def set_ticket(self, d, message):
+        path = os.path.join(d, "locales", "en.toml")
+        with open(path) as f:
+            lines = f.read().splitlines()
+        self.assertTrue(any(l.startswith("ticket = ") for l in lines))
+        lines = [f'ticket = "{message}"' if l.startswith("ticket = ") else l for l in lines]
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return lines.index(f'ticket = "{message}"') + 1
+
+    def test_a_message_nested_thousands_deep_is_refused_not_a_crash(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        line = self.set_ticket(d, "{name, select, other {" * 4000 + "x" + "}}" * 4000)
+        for args in (("lint", d), ("preview", d, "--out", os.path.join(self.tmp, "out"))):
+            out = run(*args)
+            with self.subTest(command=args[0]):
+                self.assertEqual(out.returncode, 2, out.stderr[-2000:])
+                self.assertIn(f"locales/en.toml:{line}: error: message 'ticket': braces nested 8000 deep; "
+                              "at most 32", out.stderr)
+        # Nesting a real message might have still renders.
+        self.set_ticket(d, "{name, select, other {" * 10 + "Ticket {ticket}" + "}}" * 10)
+        run("lint", d, check=0)
+
+
 class LintErrorsCloseTheCanary(support.Case):
     def test_canary_refused_while_lint_finds_errors_test_stage_still_sends(self):
         d = os.path.join(self.tmp, "c")
