@@ -294,7 +294,7 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
     error(d, line_of(node), "'transport' must be a table: [transport]");
     return;
   }
-  reject_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections",
+  reject_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections", "give_up_after",
                     "messages_per_connection", "timeout", "helo_name"},
                "transport.", d);
   if (auto v = get_string(*t, "url", "transport.", d)) tr.url = *v;
@@ -320,6 +320,12 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
         tr.messages_per_connection = static_cast<int>(*v);
       }
     }
+  }
+  if (const auto* gn = t->get("give_up_after")) {
+    const auto* str = gn->as_string();
+    const auto secs = str != nullptr ? util::parse_duration_seconds(str->get()) : std::nullopt;
+    if (secs && *secs >= 1 && *secs <= 7 * 86400) tr.give_up_after_seconds = *secs;
+    else error(d, line_of(*gn), "'transport.give_up_after' must be a duration like \"5m\" (from 1s to 7d)");
   }
   if (const auto* tn = t->get("timeout")) {
     const auto* str = tn->as_string();

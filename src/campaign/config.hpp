@@ -28,6 +28,9 @@ struct TransportSettings {
   int messages_per_connection = 1000;
   int timeout_seconds = 0;    // 0: RFC 5321 defaults per phase
   std::string helo_name;
+  // A send that has not had one message accepted for this long, while the
+  // relay cannot be reached or refuses every connection, stops (exit 1).
+  std::int64_t give_up_after_seconds = 300;
 };
 
 struct DeliverySettings {

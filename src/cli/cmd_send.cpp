@@ -37,8 +37,12 @@ class ProgressPrinter {
   void operator()(const send::SendProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     const double since = std::chrono::duration<double>(now - m_last).count();
-    if (m_quiet || since < (m_tty ? 0.2 : 5.0)) return;
+    // A new failure is shown at once (a relay refusing every connection must
+    // not look like a slow start), otherwise a line every 5 s.
+    const bool news = !p.last_reply.empty() && p.last_reply != m_last_reply;
+    if (m_quiet || since < (m_tty || news ? 0.2 : 5.0)) return;
     m_last = now;
+    m_last_reply = p.last_reply;
     const double rate = p.recent_rate;
     const std::int64_t remaining = std::max<std::int64_t>(0, p.total - p.done - p.sent_this_run - p.failed_this_run);
     // Overall ETA: the slowest lane's, each lane at its own current rate.
@@ -81,6 +85,7 @@ class ProgressPrinter {
   bool m_quiet;
   bool m_dirty = false;
   std::chrono::steady_clock::time_point m_last{};
+  std::string m_last_reply;
 };
 
 }  // namespace

@@ -83,6 +83,16 @@ Decision OutcomePolicy::decide(const AttemptFacts& f, const AttemptHistory& hist
     d.stop_transport = f.settings_failure;
     return d;
   }
+  if (f.phase == Phase::k_connect && !f.maybe_delivered) {
+    // No server took the envelope (refused, unreachable, a 4xx or 5xx
+    // greeting): not an attempt, never a bounce. Held briefly; a throttle
+    // still slows the lane.
+    d.action = Action::k_not_attempted;
+    d.counts_attempt = false;
+    d.slow_lane = is_throttling(f.code, f.enhanced, f.text);
+    d.retry_at = now + std::max<std::int64_t>(1, m_schedule.connect_hold_seconds);
+    return d;
+  }
   d.possible_duplicate = f.maybe_delivered;
   const int klass = f.code / 100;
   if (klass == 2 && !f.maybe_delivered) {

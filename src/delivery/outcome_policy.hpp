@@ -58,13 +58,18 @@ struct AttemptHistory {
 struct RetrySchedule {
   std::vector<std::int64_t> steps_seconds = {60, 300, 1800, 7200};
   std::int64_t max_age_seconds = 3 * 86400;
+  // A recipient whose message never reached a server (the connection or its
+  // greeting failed) waits this long, unaged: the relay's outage is not the
+  // recipient's, and the send gives up on the relay instead ([transport]
+  // give_up_after).
+  std::int64_t connect_hold_seconds = 60;
 };
 
 enum class Action { k_sent, k_retry, k_bounce, k_fail, k_not_attempted };
 
 struct Decision {
   Action action = Action::k_sent;
-  std::int64_t retry_at = 0;     // for k_retry: unix seconds
+  std::int64_t retry_at = 0;     // for k_retry: unix seconds; for k_not_attempted: held until then (0: not held)
   bool suppress = false;         // for k_bounce: the address is put on the suppression list
   bool slow_lane = false;        // a throttling reply: the lane slows down
   bool stop_transport = false;   // a settings failure: nothing more can be sent

@@ -130,6 +130,8 @@ struct Engine::Impl {
   Clock::time_point last_commit{};
   std::deque<std::pair<Clock::time_point, std::int64_t>> rate_samples;  // (time, sent so far)
   std::string last_lane;  // round-robin position
+  Clock::time_point last_accepted = Clock::now();  // the last 2xx, or the start
+  std::string unreachable;  // the last connection failure since then (masked); empty after a 2xx
 
   std::size_t stock_for(const std::string& lane) const {
     const auto it = rate_of.find(lane);
@@ -410,6 +412,13 @@ struct Engine::Impl {
           hand_over();
         }
       }
+      if (!unreachable.empty() && now_clock - last_accepted >= settings.give_up_after) {
+        std::lock_guard lock(mutex);
+        stop_for(StopReason::k_settings,
+                 fmt::format("no message accepted for {}s ([transport] give_up_after) and the relay cannot be "
+                             "reached: {}; the recipients stay pending",
+                             settings.give_up_after.count(), unreachable));
+      }
       report(now_clock, now, false);
       bool done = false;
       {
@@ -553,9 +562,13 @@ struct Engine::Impl {
       case Action::k_sent:
         ++progress.sent_this_run;
         ++progress.sent_by_lane[f.lane];
+        last_accepted = now_clock;
+        unreachable.clear();
         break;
       case Action::k_not_attempted:
         o.state = RecipientState::k_pending;
+        o.next_attempt_at = d.retry_at;  // held after a failed connection
+        if (r.attempted && r.phase == delivery::Phase::k_connect) unreachable = o.reply;
         break;
       case Action::k_retry:
         o.state = RecipientState::k_deferred;
@@ -705,6 +718,7 @@ EngineResult Engine::run(const std::function<bool()>& stopped,
     // Lanes with deferred recipients only are read when their retries are due.
     for (const auto& [name, rate] : p.rate_of) p.lanes[name];
     p.started = Clock::now();
+    p.last_accepted = p.started;
     p.progress.total = p.settings.total;
     p.progress.done = p.settings.done;
   }

@@ -83,6 +83,9 @@ struct EngineSettings {
   std::size_t stock_unshaped = 4000;  // built messages kept ready for an unshaped lane
   double stock_seconds = 3;         // ... for a shaped lane: its rate for this long (at least 32)
   int throttle_quiet_seconds = 60;
+  // No message accepted for this long while the connections fail: the relay
+  // is unreachable; the send stops (k_settings) with the reason.
+  std::chrono::seconds give_up_after{300};
   std::int64_t total = 0;           // recipients of the stage (for progress)
   std::int64_t done = 0;            // of them finished before this run
 };

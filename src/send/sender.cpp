@@ -229,8 +229,14 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   // provider is on the other end (not for maildir).
   delivery::LaneTable lanes(campaign.config.shaping);
   if (!(*transport)->paced()) lanes = lanes.unpaced();
+  settings.give_up_after = std::chrono::seconds(campaign.config.transport.give_up_after_seconds);
+  // A recipient held after a failed connection is tried again at the first
+  // retry step, or sooner when giving up comes sooner (several tries first).
+  const auto& retry = campaign.config.delivery.retry_seconds;
   const delivery::OutcomePolicy policy(
-      {campaign.config.delivery.retry_seconds, campaign.config.delivery.max_retry_age_seconds});
+      {retry, campaign.config.delivery.max_retry_age_seconds,
+       std::clamp<std::int64_t>(retry.empty() ? 60 : retry.front(), 1,
+                                std::max<std::int64_t>(1, campaign.config.transport.give_up_after_seconds / 4))});
   summary.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EngineResult result;
   {

@@ -695,7 +695,8 @@ class SqliteStore final : public StateStore {
 
   Result<std::vector<RecentError>> recent_errors(std::size_t limit) override {
     Stmt s(m_db,
-           "SELECT line, state, last_reply, updated_at FROM recipients WHERE state IN (3, 4, 6) "
+           "SELECT line, state, last_reply, updated_at FROM recipients "
+           "WHERE state IN (3, 4, 6) OR (state = 0 AND next_attempt_at > 0) "
            "ORDER BY updated_at DESC, id DESC LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(limit));
     std::vector<RecentError> out;

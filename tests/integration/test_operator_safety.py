@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -260,6 +261,38 @@ class LongCommandsHonourSignals(support.Case):
             with self.subTest(signal=sig.name):
                 self.assertLess(time.time() - sent, 1.0)
                 self.assertEqual(proc.returncode, -sig)
+
+
+class UnreachableRelay(support.PeerCase):
+    def test_a_refusing_relay_is_named_at_once_and_the_send_gives_up(self):
+        emails = [f"{n}@{dom}" for n, dom in (("ana.souza", "exemplo.com.br"), ("li.wei", "example.cn"),
+                                              ("jean-luc.picard", "example.fr"), ("o'neil", "example.ie"))]
+        d = write_campaign(self.tmp, emails)
+        path = os.path.join(d, "campaign.toml")
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("[transport]\n", text)
+        with open(path, "w") as f:
+            f.write(text.replace("[transport]\n", '[transport]\ngive_up_after = "2s"\n', 1))
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
+        port = closed.getsockname()[1]
+        self.addCleanup(closed.close)
+        started = time.time()
+        out = run("send", d, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{port}", timeout=60)
+        took = time.time() - started
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertLess(took, 10)
+        self.assertRegex(out.stderr, r"progress: .*last: 451 4\.4\.1 cannot connect to 127\.0\.0\.1: Connection refused")
+        self.assertIn("no message accepted for 2s ([transport] give_up_after)", out.stderr)
+        self.assertIn("Connection refused", out.stderr.splitlines()[-1])
+        st = support.status(d)
+        self.assertEqual(st["states"]["pending"], len(emails), "recipients stay pending, not deferred or failed")
+        self.assertIn("stage_stop", [e["kind"] for e in st["audit"]])
+        # The relay is back: one resend delivers each recipient once.
+        p = self.peer()
+        run("send", d, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{p.port}", check=0, timeout=60)
+        self.assertEqual(sorted(m["rcpt_tos"][0] for m in p.records("message")), sorted(emails))
 
 
 class HaltSaysWhoIsRunning(support.PeerCase):

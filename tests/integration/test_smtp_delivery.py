@@ -113,7 +113,7 @@ class SmtpDelivery(support.PeerCase):
         self.assertEqual(st["states"]["sent"], 2)
         self.assertGreaterEqual(st["possible_duplicates"], 1)
 
-    def test_server_down_defers_with_reason(self):
+    def test_server_down_holds_recipients_pending_with_reason(self):
         emails = ["a@example.com"]
         d = write_campaign(self.tmp, emails, '[delivery]\nretry = ["1h"]\n')
         port = support_free_port()
@@ -125,7 +125,10 @@ class SmtpDelivery(support.PeerCase):
         out, err = proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 1, err)
         st = status(d)
-        self.assertEqual(st["states"]["deferred"], 1)
+        # Never reached a server: not an attempt, so pending (held), not deferred.
+        self.assertEqual(st["states"]["pending"], 1)
+        self.assertEqual(st["states"]["deferred"], 0)
+        self.assertEqual(st["last_errors"][0]["state"], "pending")
         self.assertIn("cannot connect", st["last_errors"][0]["reply"])
 
     def test_halt_stops_a_running_send_within_a_second(self):

@@ -50,7 +50,10 @@ TEST(OutcomePolicy, Table) {
       // 4xx -> retry on the schedule; throttling slows the lane
       {"450 4.2.1 at RCPT, first", {true, false, 450, "4.2.1", "mailbox busy", Phase::k_envelope}, first, k_t0, Action::k_retry},
       {"451 4.3.0 at DATA, fourth", {true, false, 451, "4.3.0", "local problem", Phase::k_data}, fourth, k_t0, Action::k_retry},
-      {"421 4.7.0 at connect", {true, false, 421, "4.7.0", "too many connections", Phase::k_connect}, first, k_t0, Action::k_retry, false, true},
+      // no server took the envelope: not an attempt, never a bounce; held, unaged
+      {"421 4.7.0 at connect", {true, false, 421, "4.7.0", "too many connections", Phase::k_connect}, first, k_t0, Action::k_not_attempted, false, true, false, false},
+      {"connection refused", {true, false, 451, "4.4.1", "cannot connect: Connection refused", Phase::k_connect}, old, k_t0, Action::k_not_attempted, false, false, false, false},
+      {"554 greeting", {true, false, 554, "5.7.1", "your IP is blocked", Phase::k_connect}, first, k_t0, Action::k_not_attempted, false, false, false, false},
       {"421 without code", {true, false, 421, "", "Service not available", Phase::k_envelope}, first, k_t0, Action::k_retry, false, true},
       {"451 4.7.1 greylisted", {true, false, 451, "4.7.1", "greylisted", Phase::k_envelope}, first, k_t0, Action::k_retry, false, true},
       {"Yahoo TSS04", {true, false, 421, "4.7.0", "[TSS04] Messages from 1.2.3.4 temporarily deferred due to unexpected volume", Phase::k_envelope}, first, k_t0, Action::k_retry, false, true},
@@ -64,7 +67,7 @@ TEST(OutcomePolicy, Table) {
       {"lost after the end of DATA", {true, false, 0, "", "connection lost after the end of DATA", Phase::k_data_end, true}, first, k_t0, Action::k_retry, false, false, false, true, true},
       // past max_retry_age
       {"450 past max_retry_age", {true, false, 450, "4.2.1", "mailbox busy", Phase::k_envelope}, old, k_t0, Action::k_fail},
-      {"421 throttle past max_retry_age", {true, false, 421, "4.7.0", "slow down", Phase::k_connect}, old, k_t0, Action::k_fail, false, true},
+      {"421 throttle past max_retry_age", {true, false, 421, "4.7.0", "slow down", Phase::k_envelope}, old, k_t0, Action::k_fail, false, true},
       {"lost after DATA past the age", {true, false, 0, "", "lost", Phase::k_data_end, true}, old, k_t0, Action::k_fail, false, false, false, true, true},
   };
   for (const auto& r : rows) {
@@ -82,6 +85,9 @@ TEST(OutcomePolicy, Table) {
     }
     if (d.action == Action::k_fail) {
       EXPECT_NE(d.reason.find("max_retry_age"), std::string::npos) << r.name;
+    }
+    if (r.facts.attempted && d.action == Action::k_not_attempted) {
+      EXPECT_EQ(d.retry_at, r.now + 60) << r.name << ": held for connect_hold_seconds";
     }
   }
 }
@@ -120,13 +126,19 @@ TEST(OutcomePolicy, EveryClassInEveryPhaseAtEveryAge) {
         const auto d = policy.decide(f, age, k_t0, 7);
         const std::string where = std::string(c.name) + " in phase " + std::to_string(static_cast<int>(phase)) +
                                   " after " + std::to_string(age.attempts_before) + " attempts";
+        // A failed connection (no server took the envelope) is no attempt.
+        const bool no_server = phase == Phase::k_connect && !c.lost_after_dot;
         // Only an attempt counts as one; only one lost after the end of DATA may have arrived.
-        EXPECT_EQ(d.counts_attempt, c.attempted) << where;
+        EXPECT_EQ(d.counts_attempt, c.attempted && !no_server) << where;
         EXPECT_EQ(d.possible_duplicate, c.lost_after_dot) << where;
         EXPECT_EQ(d.stop_transport, c.settings) << where;
         EXPECT_FALSE(d.reason.empty() && d.action != Action::k_sent) << where;
         if (!c.attempted) {
           EXPECT_EQ(d.action, Action::k_not_attempted) << where;
+        } else if (no_server) {
+          EXPECT_EQ(d.action, Action::k_not_attempted) << where;  // at any age, whatever the code
+          EXPECT_GT(d.retry_at, k_t0) << where;                   // held, then tried again
+          EXPECT_FALSE(d.suppress) << where;
         } else if (c.code / 100 == 2) {
           EXPECT_EQ(d.action, Action::k_sent) << where;  // at any age: it arrived
         } else if (c.code / 100 == 5) {
