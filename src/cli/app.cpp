@@ -58,6 +58,10 @@ int run(int argc, char** argv) {
   bool force = false;
   send->add_flag("--force", force, "open closed gates of the full stage (recorded; needs --reason)");
   send->add_option("--reason", reason, "why the gates are forced (recorded in the audit log)");
+  bool retry_failed = false;
+  send->add_flag("--retry-failed", retry_failed,
+                 "make every failed recipient due again first (rows that could not be built are retried by "
+                 "themselves once the content changes; bounced ones never are)");
   auto* approve = app.add_subcommand("approve", "approve the campaign's current content");
   add_common(approve, o);
   approve->add_option("--by", by, "who approves (recorded with the content hash)")->required();
@@ -114,7 +118,7 @@ int run(int argc, char** argv) {
     if (*lint) return cmd_lint(o, sample);
     if (*preview) return cmd_preview(o, out, recipient);
     if (*plan) return cmd_plan(o);
-    if (*send) return cmd_send(o, stage, force, reason);
+    if (*send) return cmd_send(o, stage, force, reason, retry_failed);
     if (*approve) return cmd_approve(o, by);
     if (*status) return cmd_status(o, audit);
     if (*halt) return cmd_halt(o, reason, by);

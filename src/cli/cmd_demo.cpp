@@ -72,20 +72,20 @@ int cmd_demo(const CommonOptions& in) {
 
   std::printf("4. send --stage full before any trial: refused by the gates, as it should be\n");
   std::fflush(stdout);
-  const int refused = cmd_send(opts, "full", false, "");
+  const int refused = cmd_send(opts, "full", false, "", false);
   std::printf("   (exit code %d)\n", refused);
   std::printf("5. send --stage test: one message per locale to the internal seed list\n");
   std::fflush(stdout);
-  if (const int rc = cmd_send(opts, "test", false, ""); rc != 0) return rc;
+  if (const int rc = cmd_send(opts, "test", false, "", false); rc != 0) return rc;
   std::printf("6. send --stage canary: a reproducible 1%% sample (at least 100)\n");
   std::fflush(stdout);
-  if (const int rc = cmd_send(opts, "canary", false, ""); rc != 0) return rc;
+  if (const int rc = cmd_send(opts, "canary", false, "", false); rc != 0) return rc;
   std::printf("7. approve --by demo\n");
   std::fflush(stdout);
   if (const int rc = cmd_approve(opts, "demo"); rc != 0) return rc;
   std::printf("8. send --stage full to maildir:%s\n", (dir / "out" / "maildir").string().c_str());
   std::fflush(stdout);
-  const int rc = cmd_send(opts, "full", false, "");
+  const int rc = cmd_send(opts, "full", false, "", false);
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "out" / "maildir" / "new", ec)) {
     files += e.is_regular_file() ? 1 : 0;

@@ -90,7 +90,8 @@ class ProgressPrinter {
 
 }  // namespace
 
-int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason) {
+int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason,
+             bool retry_failed) {
   if (auto ok = send::check_force_request(stage, force, reason); !ok) return report(ok.error());
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
@@ -152,6 +153,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.transport_url = opts.transport;
   so.state_path = state_path(opts);
   so.full_stage = std::move(full_stage);
+  so.retry_failed = retry_failed;
   ProgressPrinter printer(opts.json);
   auto summary = send::run_send(*loaded, **store, so, [&](const send::SendProgress& p) { printer(p); });
   printer.finish();
@@ -173,6 +175,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     j["elapsed_seconds"] = summary->progress.elapsed_seconds;
     j["setup_seconds"] = summary->setup_seconds;
     j["recovered_in_flight"] = summary->recovered_in_flight;
+    j["requeued"] = summary->requeued;
     j["imported"] = summary->imported;
     j["rejected_rows"] = summary->rejected_rows;
     j["duplicate_rows"] = summary->duplicate_rows;

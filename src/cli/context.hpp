@@ -52,7 +52,8 @@ int cmd_init(const CommonOptions& opts);
 int cmd_lint(const CommonOptions& opts, long long sample);
 int cmd_preview(const CommonOptions& opts, const std::string& out, const std::string& recipient);
 int cmd_plan(const CommonOptions& opts);
-int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason);
+int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason,
+             bool retry_failed);
 int cmd_approve(const CommonOptions& opts, const std::string& by);
 int cmd_suppress_import(const CommonOptions& opts, const std::string& file);
 int cmd_suppress_list(const CommonOptions& opts);

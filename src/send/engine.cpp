@@ -274,7 +274,7 @@ struct Engine::Impl {
         if (lane.building > 0) --lane.building;
         if (!m.render_error.empty()) {
           local_outcomes.push_back({m.id, RecipientState::k_failed,
-                                    util::mask_addresses_in("cannot render: " + m.render_error), 0, false, false, 0,
+                                    util::mask_addresses_in(std::string(store::k_render_failure) + m.render_error), 0, false, false, 0,
                                     false});
           continue;
         }

@@ -47,7 +47,7 @@ struct Prepared {
 // Imports the audience, applies the suppression list, recovers what a crash
 // left in flight and, for the canary, chooses its sample.
 Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store::StateStore& store,
-                                 bool canary_only, SendSummary& summary) {
+                                 bool canary_only, bool retry_failed, SendSummary& summary) {
   ImportSummary imported;
   if (auto s = sync_audience(campaign, store, imported); !s) return std::unexpected(s.error());
   summary.imported = imported.imported;
@@ -66,6 +66,27 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
                                "again and counted as possible duplicates",
                                *recovered));
   }
+  // A row whose message could not be built is tried again once the content
+  // changed (the template, catalog or audience row was fixed); with
+  // --retry-failed every failed recipient is, on purpose.
+  auto hash = campaign::content_hash(campaign.dir);
+  if (!hash) return std::unexpected(hash.error());
+  auto last = store.get_meta("send_content_hash");
+  if (!last) return std::unexpected(last.error());
+  if (retry_failed || (*last && **last != *hash)) {
+    auto requeued = store.requeue_failed(retry_failed);
+    if (!requeued) return std::unexpected(requeued.error());
+    summary.requeued = *requeued;
+    if (*requeued > 0) {
+      const auto what = retry_failed ? fmt::format("{} failed recipients are due again (--retry-failed)", *requeued)
+                                     : fmt::format("{} rows that could not be built are tried again: the content "
+                                                   "changed",
+                                                   *requeued);
+      util::log_info(what);
+      if (auto e = store.append_event("requeue", "blindcast", what); !e) return std::unexpected(e.error());
+    }
+  }
+  if (auto w = store.set_meta("send_content_hash", *hash); !w) return std::unexpected(w.error());
   Prepared p;
   if (canary_only) {
     auto size = prepare_canary(campaign, store);
@@ -166,7 +187,7 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   }
   if (auto h = check_not_halted(store, campaign); !h) return std::unexpected(h.error());
   const bool canary_only = options.stage == "canary";
-  auto prepared = prepare_journal(campaign, store, canary_only, summary);
+  auto prepared = prepare_journal(campaign, store, canary_only, options.retry_failed, summary);
   if (!prepared) return std::unexpected(prepared.error());
 
   // The transport, the guard, the builders and the guard's ledger.

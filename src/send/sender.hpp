@@ -44,6 +44,7 @@ struct SendOptions {
   // The full stage sends only with an open decision of decide_full_stage()
   // (its gates open, or forced and recorded): whatever front end calls.
   std::optional<FullStageDecision> full_stage;
+  bool retry_failed = false;        // make every failed recipient due again first (not bounced ones)
 };
 
 struct SendSummary {
@@ -51,6 +52,7 @@ struct SendSummary {
   double setup_seconds = 0;         // audience import, recovery, guard index
   store::StateCounts counts;
   std::int64_t recovered_in_flight = 0;
+  std::int64_t requeued = 0;             // failed recipients made due again before this run
   std::int64_t imported = 0;
   std::int64_t rejected_rows = 0;
   std::int64_t duplicate_rows = 0;

@@ -315,6 +315,17 @@ class SqliteStore final : public StateStore {
     return std::unique_ptr<ImportSession>(std::move(session));
   }
 
+  Result<std::int64_t> requeue_failed(bool all) override {
+    Stmt s(m_db, all ? "UPDATE recipients SET state = 0, next_attempt_at = 0, first_attempt_at = NULL, updated_at = ?1 "
+                       "WHERE state = 6"
+                     : "UPDATE recipients SET state = 0, next_attempt_at = 0, updated_at = ?1 "
+                       "WHERE state = 6 AND substr(last_reply, 1, ?2) = ?3");
+    s.bind(1, now_seconds());
+    if (!all) s.bind(2, static_cast<std::int64_t>(k_render_failure.size())).bind(3, k_render_failure);
+    if (s.step() != SQLITE_DONE) return db_error(m_db, "making failed recipients due again");
+    return static_cast<std::int64_t>(sqlite3_changes(m_db));
+  }
+
   Result<std::int64_t> recover_in_flight() override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "starting recovery");

@@ -137,6 +137,9 @@ struct LaneBacklog {
 };
 
 // Role: the journal of every recipient's delivery state (SPEC §7).
+// The reply recorded for a recipient whose message could not be built.
+inline constexpr std::string_view k_render_failure = "cannot render: ";
+
 class Journal {
  public:
   virtual ~Journal() = default;
@@ -149,6 +152,11 @@ class Journal {
   // (and any row left in state in_flight) as a possible duplicate, due
   // again; lands those flights; returns how many.
   virtual Result<std::int64_t> recover_in_flight() = 0;
+  // Makes failed recipients due again (one transaction): those whose message
+  // could not be built (last reply starting with k_render_failure), or, with
+  // `all`, every failed one (its retry age starts again). Never a bounced or
+  // suppressed one. Returns how many.
+  virtual Result<std::int64_t> requeue_failed(bool all) = 0;
   // Recipients due at `now` per lane; with `canary_only`, of the canary sample.
   virtual Result<std::vector<LaneBacklog>> due_by_lane(std::int64_t now, bool canary_only) = 0;
   // Returns up to `limit` recipients of `lane` due at `now` with id >

@@ -217,6 +217,38 @@ class HostileCatalogs(support.Case):
         run("lint", d, check=0)
 
 
+class FailedRowsComeBack(support.Case):
+    def test_a_row_that_could_not_be_built_is_sent_once_fixed(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        audience = os.path.join(d, "audience.csv")
+        with open(audience) as f:
+            good = f.read()
+        lines = good.splitlines()
+        broken_line = 3
+        lines[broken_line - 1] = lines[broken_line - 1].replace(",2026-12-01,", ",next week,")
+        with open(audience, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        out = run("send", d, "--stage", "full", *FORCE, "--json")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        st = support.status(d)
+        self.assertEqual(st["states"]["failed"], 1)
+        failure = st["last_errors"][0]
+        self.assertEqual((failure["line"], failure["state"]), (broken_line, "failed"))
+        self.assertIn("cannot render: argument 'effective_date'", failure["reply"])
+        # Unchanged content: not tried again by itself; --retry-failed does, on purpose.
+        self.assertEqual(json.loads(run("send", d, "--stage", "full", *FORCE, "--json").stdout)["requeued"], 0)
+        again = json.loads(run("send", d, "--stage", "full", *FORCE, "--json", "--retry-failed").stdout)
+        self.assertEqual(again["requeued"], 1)
+        self.assertEqual(again["states"]["failed"], 1, "still broken")
+        # Fixed: the next send builds and sends it, once.
+        with open(audience, "w") as f:
+            f.write(good)
+        fixed = json.loads(run("send", d, "--stage", "full", *FORCE, "--json", check=0).stdout)
+        self.assertEqual((fixed["requeued"], fixed["sent_this_run"], fixed["states"]["failed"]), (1, 1, 0))
+        self.assertIn("requeue", [e["kind"] for e in support.status(d)["audit"]])
+
+
 class LintErrorsCloseTheCanary(support.Case):
     def test_canary_refused_while_lint_finds_errors_test_stage_still_sends(self):
         d = os.path.join(self.tmp, "c")

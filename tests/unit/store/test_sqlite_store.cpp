@@ -223,6 +223,29 @@ TEST(SqliteStore, FlightNumbersAreNeverReused) {
   EXPECT_GT(*f, second);
 }
 
+// Failed rows come back: those that could not be built by themselves, every
+// failed one on request; a bounce never.
+TEST(SqliteStore, RequeueFailedNeverTouchesBounces) {
+  testing::TempDir dir;
+  auto s = open_with(dir, 4);
+  auto f = mark(*s, {2, 3, 4});
+  ASSERT_TRUE(f.has_value());
+  ASSERT_TRUE(s->record_and_mark(
+      std::vector<Outcome>{outcome(1, RecipientState::k_failed, std::string(k_render_failure) + "bad date", 0, 0, false),
+                           outcome(2, RecipientState::k_failed, "gave up after max_retry_age: 451", *f),
+                           outcome(3, RecipientState::k_bounced, "550 5.1.1 no such user", *f),
+                           outcome(4, RecipientState::k_sent, "250 ok", *f)},
+      std::vector<std::int64_t>{*f}, {}));
+  EXPECT_EQ(*s->requeue_failed(false), 1);
+  EXPECT_EQ(s->counts()->of(RecipientState::k_pending), 1);
+  EXPECT_EQ(*s->requeue_failed(true), 1);
+  auto c = s->counts();
+  EXPECT_EQ(c->of(RecipientState::k_pending), 2);
+  EXPECT_EQ(c->of(RecipientState::k_bounced), 1);
+  EXPECT_EQ(c->of(RecipientState::k_sent), 1);
+  EXPECT_EQ(*s->requeue_failed(true), 0);
+}
+
 // A store written before flights existed keeps in-flight rows in state 1.
 TEST(SqliteStore, RecoversRowsLeftInTheOldInFlightState) {
   testing::TempDir dir;
