@@ -1,6 +1,9 @@
 #include "campaign/secrets.hpp"
 
+#include <optional>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "util/base64.hpp"
 #include "util/secret_file.hpp"
@@ -16,21 +19,40 @@ constexpr std::size_t k_min_unsubscribe_key = 16;
 Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
   CampaignSecrets s;
   const auto& cfg = campaign.config;
+  // Every secret file is looked at before any is refused: one run names
+  // every file to fix, not one per run.
+  std::vector<std::string> problems;
+  const auto read = [&](const std::string& file) -> std::optional<util::Secret> {
+    auto secret = util::read_secret_file(campaign.dir / file, file);
+    if (!secret) {
+      problems.push_back(secret.error().message);
+      return std::nullopt;
+    }
+    return std::move(*secret);
+  };
+  std::vector<std::optional<util::Secret>> keys;
+  if (cfg.dkim) {
+    for (const auto& file : cfg.dkim->key_files) keys.push_back(read(file));
+  }
+  std::optional<util::Secret> unsubscribe;
+  if (!cfg.unsubscribe_secret_file.empty()) unsubscribe = read(cfg.unsubscribe_secret_file);
+  // The relay's password is read where it is used; its file is checked here too.
+  if (!cfg.transport.password_file.empty()) (void)read(cfg.transport.password_file);
+  if (!problems.empty()) {
+    return fail(problems.size() == 1 ? problems.front()
+                                     : fmt::format("{} secret files need fixing:\n  {}", problems.size(),
+                                                   fmt::join(problems, "\n  ")));
+  }
   if (cfg.dkim) {
     std::vector<std::string> pems;
-    for (const auto& file : cfg.dkim->key_files) {
-      auto secret = util::read_secret_file(campaign.dir / file, file);
-      if (!secret) return std::unexpected(secret.error());
-      pems.push_back(secret->reveal());
-    }
+    for (auto& key : keys) pems.push_back(key->reveal());
     auto signer = mail::DkimSigner::create(cfg.dkim->domain, cfg.dkim->selectors, pems, cfg.dkim->key_files);
     for (auto& p : pems) p.assign(p.size(), '\0');
     if (!signer) return std::unexpected(signer.error());
     s.dkim = std::make_shared<const mail::DkimSigner>(std::move(*signer));
   }
-  if (!cfg.unsubscribe_secret_file.empty()) {
-    auto secret = util::read_secret_file(campaign.dir / cfg.unsubscribe_secret_file, cfg.unsubscribe_secret_file);
-    if (!secret) return std::unexpected(secret.error());
+  if (unsubscribe) {
+    const auto& secret = unsubscribe;
     // Anyone holding one token and their own address could search a short key
     // offline, then forge the tokens of every other recipient.
     if (secret->reveal().size() < k_min_unsubscribe_key) {

@@ -31,14 +31,18 @@ Result<Secret> read_secret_file(const std::filesystem::path& path, const std::st
     ::close(fd);
     return fail(fmt::format("secret file {}: {}; blindcast refuses to start", shown, why));
   };
+  // The command that fixes it names the file so that it works from any directory.
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec).lexically_normal();
+  if (ec) absolute = path;
   if (!S_ISREG(st.st_mode)) return refuse("not a regular file");
   if (st.st_uid != ::geteuid()) {
-    return refuse(fmt::format("owned by uid {}, not by the user running blindcast (uid {}); run: chown {} {}",
-                              st.st_uid, ::geteuid(), ::geteuid(), shown));
+    return refuse(fmt::format("owned by uid {}, not by the user running blindcast (uid {}); run: chown {} '{}'",
+                              st.st_uid, ::geteuid(), ::geteuid(), absolute.string()));
   }
   if ((st.st_mode & 077) != 0) {
-    return refuse(fmt::format("readable or writable by group or others (mode {:04o}); run: chmod 600 {}",
-                              st.st_mode & 07777, shown));
+    return refuse(fmt::format("readable or writable by group or others (mode {:04o}); run: chmod 600 '{}'",
+                              st.st_mode & 07777, absolute.string()));
   }
   if (st.st_size > 1 << 20) return refuse("larger than 1 MiB");
   std::string value(static_cast<std::size_t>(st.st_size), '\0');

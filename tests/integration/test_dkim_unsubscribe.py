@@ -185,6 +185,19 @@ class DkimUnsubscribe(support.Case):
         self.assertIn("must not carry the bare address", lint.stderr)
         self.assertEqual(lint.returncode, 2)
 
+    def test_every_bad_secret_file_is_named_in_one_run_with_a_chmod_that_works_anywhere(self):
+        d = self.make()
+        files = [os.path.join(d, "secrets", name) for name in ("rsa.pem", "ed25519.pem", "unsub.key")]
+        for path in files:
+            os.chmod(path, 0o644)
+        out = subprocess.run([support.BINARY, "lint", os.path.relpath(d, "/")], capture_output=True, text=True,
+                             cwd="/", stdin=subprocess.DEVNULL)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("3 secret files need fixing", out.stderr)
+        for path in files:
+            self.assertIn(f"chmod 600 '{path}'", out.stderr)
+        self.assertNotIn("PRIVATE KEY", out.stdout + out.stderr)
+
     def test_key_file_permissions(self):
         d = self.make(keys=("ed25519",))
         key = os.path.join(d, "secrets", "ed25519.pem")
