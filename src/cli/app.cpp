@@ -1,7 +1,9 @@
 #include "cli/app.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -95,9 +97,16 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    if (rc != 0 && std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; })) {
+      std::printf("%s\n", nlohmann::json{{"error", {{"code", static_cast<int>(ExitCode::k_usage)},
+                                                     {"message", e.what()}, {"file", nullptr}, {"line", nullptr}}}}
+                                  .dump(2)
+                                  .c_str());
+    }
     return rc == 0 ? 0 : static_cast<int>(ExitCode::k_usage);
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep stdout and stderr lines in order
+  if (o.json) begin_json_output();
   util::set_log_format(o.log_format == "json" ? util::LogFormat::k_json : util::LogFormat::k_text);
   // A send stops starting messages on the first signal and records what is
   // on the wire; every other command ends at once, as a signal's default
@@ -108,30 +117,42 @@ int run(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
-  try {
-    // Every command but init and demo acts on an existing campaign: a path
-    // that is not one is refused before anything is read or created.
-    if (!*init && !*demo) {
-      if (auto ok = require_campaign(o); !ok) return report(ok.error());
+  const auto dispatch = [&]() -> int {
+    try {
+      // Every command but init and demo acts on an existing campaign: a path
+      // that is not one is refused before anything is read or created.
+      if (!*init && !*demo) {
+        if (auto ok = require_campaign(o); !ok) return report(ok.error());
+      }
+      if (*init) return cmd_init(o);
+      if (*lint) return cmd_lint(o, sample);
+      if (*preview) return cmd_preview(o, out, recipient);
+      if (*plan) return cmd_plan(o);
+      if (*send) return cmd_send(o, stage, force, reason, retry_failed);
+      if (*approve) return cmd_approve(o, by);
+      if (*status) return cmd_status(o, audit);
+      if (*halt) return cmd_halt(o, reason, by);
+      if (*release) return cmd_release(o, by);
+      if (*demo) return cmd_demo(o);
+      if (*sup_import) return cmd_suppress_import(o, file);
+      if (*sup_list) return cmd_suppress_list(o);
+      if (*sup_remove) return cmd_suppress_remove(o, address);
+    } catch (const std::exception& e) {
+      return report(Error{fmt::format("internal error: {}", e.what()), ExitCode::k_runtime});
     }
-    if (*init) return cmd_init(o);
-    if (*lint) return cmd_lint(o, sample);
-    if (*preview) return cmd_preview(o, out, recipient);
-    if (*plan) return cmd_plan(o);
-    if (*send) return cmd_send(o, stage, force, reason, retry_failed);
-    if (*approve) return cmd_approve(o, by);
-    if (*status) return cmd_status(o, audit);
-    if (*halt) return cmd_halt(o, reason, by);
-    if (*release) return cmd_release(o, by);
-    if (*demo) return cmd_demo(o);
-    if (*sup_import) return cmd_suppress_import(o, file);
-    if (*sup_list) return cmd_suppress_list(o);
-    if (*sup_remove) return cmd_suppress_remove(o, address);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "blindcast: internal error: %s\n", e.what());
-    return static_cast<int>(ExitCode::k_runtime);
+    return static_cast<int>(ExitCode::k_usage);
+  };
+  const int rc = dispatch();
+  // Every command prints one JSON document with --json; one that has no
+  // result of its own says which command ended how.
+  if (o.json && !json_printed()) {
+    std::string name;
+    for (const auto* c = &app; !c->get_subcommands().empty(); c = c->get_subcommands().front()) {
+      name += (name.empty() ? "" : " ") + c->get_subcommands().front()->get_name();
+    }
+    print_json({{"command", name}, {"exit_code", rc}});
   }
-  return static_cast<int>(ExitCode::k_usage);
+  return rc;
 }
 
 }  // namespace blindcast::cli

@@ -16,6 +16,7 @@ namespace blindcast::cli {
 
 int cmd_init(const CommonOptions& opts) {
   if (auto w = campaign::write_example_campaign(opts.dir); !w) return report(w.error());
+  if (opts.json) print_json({{"created", opts.dir}});
   std::printf("Created an example campaign in %s\n", opts.dir.c_str());
   std::printf("Next: blindcast lint %s && blindcast preview %s --out %s/out/preview\n", opts.dir.c_str(),
               opts.dir.c_str(), opts.dir.c_str());
@@ -63,7 +64,7 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
     j["locales"] = report_.locales;
     j["dkim_records"] = nlohmann::json::array();
     for (const auto& r : report_.dkim_records) j["dkim_records"].push_back({{"name", r.name}, {"value", r.value}});
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
   } else {
     print_diagnostics(report_.diags);
     if (report_.suppressed_findings > 0) {
@@ -110,7 +111,7 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
                    f.guard_violation.c_str());
     }
   }
-  if (opts.json) std::printf("%s\n", j.dump(2).c_str());
+  if (opts.json) print_json(j);
   return blocked ? static_cast<int>(ExitCode::k_guard) : 0;
 }
 
@@ -133,7 +134,7 @@ int cmd_plan(const CommonOptions& opts) {
       j["lanes"].push_back({{"lane", l.lane}, {"recipients", l.recipients}, {"rate_per_second", l.rate_per_second},
                             {"connections", l.connections}, {"eta_seconds", l.seconds}});
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
     return 0;
   }
   std::printf("%-12s %12s %12s %6s %10s\n", "lane", "recipients", "rate", "conns", "duration");

@@ -23,6 +23,7 @@ constexpr std::int64_t k_rows = 20000;
 
 int cmd_demo(const CommonOptions& in) {
   CommonOptions opts = in;
+  opts.json = false;  // the steps speak to people (on stderr with --json); the summary is the JSON
   if (opts.dir.empty()) opts.dir = "blindcast-demo";
   const std::filesystem::path dir = opts.dir;
   std::error_code ec;
@@ -72,7 +73,9 @@ int cmd_demo(const CommonOptions& in) {
 
   std::printf("4. send --stage full before any trial: refused by the gates, as it should be\n");
   std::fflush(stdout);
+  suspend_json_errors(true);
   const int refused = cmd_send(opts, "full", false, "", false);
+  suspend_json_errors(false);
   std::printf("   (exit code %d)\n", refused);
   std::printf("5. send --stage test: one message per locale to the internal seed list\n");
   std::fflush(stdout);
@@ -89,6 +92,13 @@ int cmd_demo(const CommonOptions& in) {
   std::size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / "out" / "maildir" / "new", ec)) {
     files += e.is_regular_file() ? 1 : 0;
+  }
+  if (in.json) {
+    print_json({{"dir", dir.string()},
+                {"exit_code", rc},
+                {"maildir", (dir / "out" / "maildir").string()},
+                {"messages", files},
+                {"full_stage_refused_first", refused == static_cast<int>(ExitCode::k_gate)}});
   }
   std::printf("9. done: %s message files in %s, one recipient each (the audience and the test stage)\n",
               util::with_commas(static_cast<std::int64_t>(files)).c_str(),

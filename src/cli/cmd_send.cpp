@@ -118,9 +118,9 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     auto gates = send::decide_full_stage(*loaded, **store, opts.dir, force, reason, login_name());
     if (!gates) return report(gates.error());
     if (!gates->open) {
-      std::fprintf(stderr, "blindcast: the full stage is closed for content %s:\n", gates->content_hash.substr(0, 12).c_str());
-      for (const auto& c : gates->closed) std::fprintf(stderr, "  - %s\n", c.c_str());
-      return static_cast<int>(ExitCode::k_gate);
+      return refuse(ExitCode::k_gate,
+                    fmt::format("the full stage is closed for content {}", gates->content_hash.substr(0, 12)),
+                    gates->closed);
     }
     if (gates->forced) {
       std::fprintf(stderr, "blindcast: WARNING: forcing %zu closed gate(s) of the full stage: %s\n", gates->closed.size(),
@@ -132,9 +132,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     auto closed = send::decide_canary_stage(*loaded, **store, opts.dir);
     if (!closed) return report(closed.error());
     if (!closed->empty()) {
-      std::fprintf(stderr, "blindcast: the canary stage is closed (it sends to real recipients):\n");
-      for (const auto& c : *closed) std::fprintf(stderr, "  - %s\n", c.c_str());
-      return static_cast<int>(ExitCode::k_gate);
+      return refuse(ExitCode::k_gate, "the canary stage is closed (it sends to real recipients)", *closed);
     }
   } else if (stage == "test") {
     send::SendOptions so;
@@ -146,6 +144,10 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     for (const auto& line : result->lines) std::printf("  %s\n", line.c_str());
     std::printf("test stage: %lld sent, %lld not delivered\n", static_cast<long long>(result->sent),
                 static_cast<long long>(result->failed));
+    if (opts.json) {
+      print_json({{"stage", "test"}, {"sent", result->sent}, {"not_delivered", result->failed},
+                  {"messages", result->lines}});
+    }
     return result->failed > 0 ? static_cast<int>(ExitCode::k_runtime) : 0;
   }
   send::SendOptions so;
@@ -183,7 +185,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
       j["states"][store::state_name(static_cast<S>(s))] = c.by_state[static_cast<std::size_t>(s)];
     }
     j["possible_duplicates"] = c.possible_duplicates;
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
   } else {
     const double secs = summary->progress.elapsed_seconds;
     std::printf("send %s via %s: %s sent this run in %.1fs (%.0f messages/s; setup %.1fs)\n", stage.c_str(),
@@ -232,6 +234,13 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
               by.c_str(), after.approvers.size(), static_cast<long long>(after.approvals_required));
   if (!after.lint_clean) {
     std::printf("note: lint has not passed for this content yet (%s)\n", after.lint_detail.c_str());
+  }
+  if (opts.json) {
+    print_json({{"approved", approved->content_hash},
+                {"by", by},
+                {"approvals", after.approvers},
+                {"required", after.approvals_required},
+                {"lint", after.lint_detail}});
   }
   return 0;
 }

@@ -108,7 +108,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
         j["audit"].push_back({{"at", e.at}, {"kind", e.kind}, {"actor", e.actor}, {"detail", mask(e.detail)}});
       }
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
     return 0;
   }
   std::printf("campaign: %s\ncontent hash: %s\n", opts.dir.c_str(), hash.c_str());
@@ -190,6 +190,14 @@ int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::st
   if (auto w = (*store)->append_event("halt", who, reason); !w) return report(w.error());
   auto owner = (*store)->current_owner();
   if (!owner) return report(owner.error());
+  if (opts.json) {
+    print_json({{"halted", opts.dir},
+                {"reason", reason},
+                {"by", who},
+                {"sender", *owner ? nlohmann::json{{"pid", (*owner)->pid}, {"host", (*owner)->host},
+                                                   {"since", (*owner)->since}}
+                                  : nlohmann::json(nullptr)}});
+  }
   if (*owner) {
     std::printf("halted %s: the sender running (%s) stops within a second\n", opts.dir.c_str(),
                 send::describe_owner(**owner).c_str());
@@ -221,6 +229,7 @@ int cmd_release(const CommonOptions& opts, const std::string& by) {
   auto ledger = compose::release_ledger(opts.dir);
   if (!ledger) return report(ledger.error());
   if (!*halt && ledger->empty()) {
+    if (opts.json) print_json({{"released", false}, {"halted", false}});
     std::printf("%s is not halted\n", opts.dir.c_str());
     return 0;
   }
@@ -236,6 +245,13 @@ int cmd_release(const CommonOptions& opts, const std::string& by) {
     if (auto w = (*store)->append_event("release", who, fmt::format("released the guard's ledger: {}", *ledger)); !w) {
       return report(w.error());
     }
+  }
+  if (opts.json) {
+    print_json({{"released", true},
+                {"halt", *halt ? nlohmann::json{{"kind", (*halt)->kind}, {"reason", (*halt)->reason}}
+                               : nlohmann::json(nullptr)},
+                {"ledger", ledger->empty() ? nlohmann::json(nullptr) : nlohmann::json(*ledger)},
+                {"by", who}});
   }
   std::printf("released %s\n", opts.dir.c_str());
   return 0;

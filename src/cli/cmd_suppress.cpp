@@ -44,6 +44,7 @@ int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
                                            *added, bad));
   std::printf("suppression list: %lld new of %zu read from %s (%ld lines skipped)\n", static_cast<long long>(*added),
               keys.size(), file.c_str(), bad);
+  if (opts.json) print_json({{"read", keys.size()}, {"new", *added}, {"skipped", bad}, {"file", file}});
   return 0;
 }
 
@@ -66,7 +67,7 @@ int cmd_suppress_list(const CommonOptions& opts) {
   if (opts.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& [a, reason, at] : *list) j.push_back({{"address", shown(a)}, {"reason", util::mask_addresses_in(reason)}, {"at", at}});
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
     return 0;
   }
   for (const auto& [a, reason, at] : *list) {
@@ -84,11 +85,13 @@ int cmd_suppress_remove(const CommonOptions& opts, const std::string& address) {
   auto store = open_store(opts, StoreUse::k_existing, &missing);
   if (!store) return report(store.error());
   if (missing) {
+    if (opts.json) print_json({{"removed", false}});
     std::printf("%s was not on the suppression list (no state store yet)\n", util::mask_address(address).c_str());
     return 0;
   }
   auto removed = (*store)->remove_suppression(a->dedup_key());
   if (!removed) return report(removed.error());
+  if (opts.json) print_json({{"removed", *removed}});
   if (!*removed) {
     std::printf("%s was not on the suppression list\n", util::mask_address(address).c_str());
     return 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -80,9 +81,86 @@ void print_diagnostics(const util::Diagnostics& diags) {
   for (const auto& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
 }
 
+namespace {
+
+bool g_json_errors = false;
+std::FILE* g_json_out = stdout;  // with --json: the real stdout (the command's text goes to stderr)
+bool g_json_printed = false;
+
+void emit_json(const nlohmann::json& j) {
+  std::fprintf(g_json_out, "%s\n", j.dump(2).c_str());
+  std::fflush(g_json_out);
+  g_json_printed = true;
+}
+
+// "path:12: error: ..." -> ("path", 12); messages that name no file give ("", 0).
+std::pair<std::string, long> file_and_line(const std::string& message) {
+  const auto marker = message.find(": error: ");
+  if (marker == std::string::npos) return {"", 0};
+  const std::string head = message.substr(0, marker);
+  const auto colon = head.rfind(':');
+  if (colon == std::string::npos || colon + 1 == head.size()) return {head, 0};
+  long line = 0;
+  for (std::size_t i = colon + 1; i < head.size(); ++i) {
+    if (head[i] < '0' || head[i] > '9') return {head, 0};
+    line = line * 10 + (head[i] - '0');
+  }
+  return {head.substr(0, colon), line};
+}
+
+void print_json_error(ExitCode code, const std::string& message, const std::vector<std::string>& details) {
+  const auto [file, line] = file_and_line(message);
+  nlohmann::json e{{"code", static_cast<int>(code)},
+                   {"message", message},
+                   {"file", file.empty() ? nlohmann::json(nullptr) : nlohmann::json(file)},
+                   {"line", line > 0 ? nlohmann::json(line) : nlohmann::json(nullptr)}};
+  if (!details.empty()) e["details"] = details;
+  emit_json(nlohmann::json{{"error", e}});
+}
+
+}  // namespace
+
+void begin_json_output() {
+  g_json_errors = true;
+  std::fflush(stdout);
+  // What the commands print for people goes to stderr from now on; stdout
+  // carries exactly one JSON document.
+  const int real = ::dup(STDOUT_FILENO);
+  if (real < 0) return;
+  if (std::FILE* out = ::fdopen(real, "w"); out != nullptr) {
+    g_json_out = out;
+    ::dup2(STDERR_FILENO, STDOUT_FILENO);
+  } else {
+    ::close(real);
+  }
+}
+
+bool json_printed() { return g_json_printed; }
+
+void print_json(const nlohmann::json& j) { emit_json(j); }
+
+void suspend_json_errors(bool suspended) {
+  static bool saved = false;
+  if (suspended) {
+    saved = g_json_errors;
+    g_json_errors = false;
+  } else {
+    g_json_errors = saved;
+  }
+}
+
 int report(const Error& error) {
-  std::fprintf(stderr, "blindcast: %s\n", util::mask_addresses_in(error.message).c_str());
+  const auto message = util::mask_addresses_in(error.message);
+  std::fprintf(stderr, "blindcast: %s\n", message.c_str());
+  if (g_json_errors) print_json_error(error.exit_code, message, {});
   return static_cast<int>(error.exit_code);
+}
+
+int refuse(ExitCode code, const std::string& message, const std::vector<std::string>& details) {
+  std::fprintf(stderr, "blindcast: %s:\n", message.c_str());
+  for (const auto& d : details) std::fprintf(stderr, "  - %s\n", d.c_str());
+  if (g_json_errors) print_json_error(code, message, details);
+  return static_cast<int>(code);
 }
 
 }  // namespace blindcast::cli

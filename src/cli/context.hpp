@@ -4,6 +4,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "store/state_store.hpp"
 #include "util/diagnostic.hpp"
@@ -45,8 +48,26 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
 // Prints `diags` one per line to stderr (errors and warnings), compiler style.
 void print_diagnostics(const util::Diagnostics& diags);
 
-// Prints `error` to stderr and returns its exit code.
+// With --json (called once, after the command line is parsed): stdout
+// carries exactly one JSON document (the command's result, or its error or
+// refusal) and everything printed for people goes to stderr.
+void begin_json_output();
+// True once a JSON document was printed.
+bool json_printed();
+// Errors are not printed as JSON while suspended (a step of `demo` that is
+// refused on purpose).
+void suspend_json_errors(bool suspended);
+
+// Prints `error` to stderr (and, with --json, as {"error": {"code",
+// "message", "file", "line"}} on stdout) and returns its exit code.
 int report(const Error& error);
+
+// A refusal with details (closed gates): like report(), with `details`
+// (strings) listed on stderr and under "details" in the JSON.
+int refuse(ExitCode code, const std::string& message, const std::vector<std::string>& details);
+
+// Prints `j` on stdout (the --json output of a command that succeeded).
+void print_json(const nlohmann::json& j);
 
 int cmd_init(const CommonOptions& opts);
 int cmd_lint(const CommonOptions& opts, long long sample);

@@ -327,6 +327,61 @@ class UnreachableRelay(support.PeerCase):
         self.assertEqual(sorted(m["rcpt_tos"][0] for m in p.records("message")), sorted(emails))
 
 
+class JsonOnEveryCommand(support.Case):
+    """--json: stdout is exactly one JSON document on every command, its
+    result or {"error": {...}} with the exit code unchanged; what is printed
+    for people goes to stderr."""
+
+    def doc(self, *args, code=0):
+        out = run(*args, "--json")
+        self.assertEqual(out.returncode, code, f"{args}: {out.stderr[-1500:]}")
+        try:
+            return json.loads(out.stdout)
+        except json.JSONDecodeError as e:
+            self.fail(f"{args}: stdout is not one JSON document ({e}): {out.stdout[:500]!r}")
+
+    def error(self, *args, code):
+        e = self.doc(*args, code=code)["error"]
+        self.assertEqual(e["code"], code)
+        self.assertTrue(e["message"])
+        return e
+
+    def test_every_command_prints_one_json_document(self):
+        d = os.path.join(self.tmp, "c")
+        self.assertEqual(self.doc("init", d)["created"], d)
+        self.assertEqual(self.doc("lint", d)["errors"], 0)
+        self.assertTrue(self.doc("plan", d)["lanes"])
+        self.assertTrue(self.doc("preview", d, "--out", os.path.join(self.tmp, "p")))
+        refused = self.error("send", d, "--stage", "full", code=4)
+        self.assertTrue(any(x.startswith("canary:") for x in refused["details"]), refused)
+        self.assertEqual(self.doc("send", d, "--stage", "test")["stage"], "test")
+        self.assertEqual(self.doc("send", d, "--stage", "canary")["stage"], "canary")
+        self.assertEqual(self.doc("approve", d, "--by", "ops")["by"], "ops")
+        self.assertIsNone(self.doc("halt", d, "--reason", "checking")["sender"])
+        self.assertTrue(self.doc("release", d)["released"])
+        bounces = os.path.join(self.tmp, "bounces.txt")
+        with open(bounces, "w") as f:
+            f.write("nao.existe@exemplo.com.br\nnot an address\n")
+        self.assertEqual(self.doc("suppress", "import", d, bounces)["new"], 1)
+        self.assertEqual(len(self.doc("suppress", "list", d)), 1)
+        self.assertTrue(self.doc("suppress", "remove", d, "nao.existe@exemplo.com.br")["removed"])
+        self.assertIn("states", self.doc("status", d))
+        # Errors and refusals: one document too, naming file and line where there is one.
+        self.error("status", os.path.join(self.tmp, "typo"), code=2)
+        self.error("send", d, "--stage", "everything", code=2)
+        with open(os.path.join(d, "campaign.toml"), "a") as f:
+            f.write("\nreplyto = \"x@example.com\"\n")
+        lint = self.doc("lint", d, code=2)
+        self.assertEqual(lint["errors"], 1)
+        e = self.error("send", d, "--stage", "canary", code=2)
+        self.assertIn("the campaign has errors", e["message"])
+
+    def test_demo_prints_its_summary_only(self):
+        j = self.doc("demo", os.path.join(self.tmp, "demo"))
+        self.assertTrue(j["full_stage_refused_first"])
+        self.assertGreater(j["messages"], 0)
+
+
 class HaltSaysWhoIsRunning(support.PeerCase):
     def test_halt_names_the_running_sender_and_it_stops(self):
         p = self.peer("--delay", "0.02")
