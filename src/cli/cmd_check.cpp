@@ -35,13 +35,13 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
                                          errors == 0 && report_.guard_violations == 0,
                                          errors + static_cast<std::size_t>(report_.guard_violations));
     } else if (!opts.state.empty()) {
-      std::fprintf(stderr,
-                   "blindcast: warning: --state %s does not exist (a typo?): this lint is not recorded for the full "
-                   "stage's gate; only 'blindcast send' creates a state store\n",
-                   opts.state.c_str());
+      say(util::LogLevel::k_warn,
+          fmt::format("blindcast: warning: --state {} does not exist (a typo?): this lint is not recorded for the "
+                      "full stage's gate; only 'blindcast send' creates a state store",
+                      opts.state));
     } else {
-      std::fprintf(stderr, "blindcast: warning: this lint is not recorded for the full stage's gate: %s\n",
-                   store.error().message.c_str());
+      say(util::LogLevel::k_warn, "blindcast: warning: this lint is not recorded for the full stage's gate: " +
+                                      store.error().message);
     }
   }
   const auto warnings = report_.diags.size() - errors;
@@ -68,8 +68,10 @@ int cmd_lint(const CommonOptions& opts, long long sample) {
   } else {
     print_diagnostics(report_.diags);
     if (report_.suppressed_findings > 0) {
-      std::fprintf(stderr, "... and %lld more row findings (see 'blindcast status' after import)\n",
-                   static_cast<long long>(report_.suppressed_findings));
+      say(util::LogLevel::k_warn,
+          fmt::format("... and {} more row findings (see 'blindcast status' after import)",
+                      report_.suppressed_findings),
+          {{"more_findings", report_.suppressed_findings}});
     }
     std::printf("lint: %zu error(s), %zu warning(s)\n", errors, warnings);
     if (report_.loaded) {
@@ -107,8 +109,9 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
     }
     if (!f.guard_violation.empty()) {
       blocked = true;
-      std::fprintf(stderr, "%s: the privacy guard would block this message: %s\n", f.path.string().c_str(),
-                   f.guard_violation.c_str());
+      say(util::LogLevel::k_error,
+          fmt::format("{}: the privacy guard would block this message: {}", f.path.string(), f.guard_violation),
+          {{"file", f.path.string()}, {"guard", f.guard_violation}});
     }
   }
   if (opts.json) print_json(j);

@@ -32,7 +32,8 @@ std::string login_name() {
 // progress log line every 5 s without one.
 class ProgressPrinter {
  public:
-  explicit ProgressPrinter(bool quiet) : m_tty(!quiet && ::isatty(STDERR_FILENO) == 1), m_quiet(quiet) {}
+  explicit ProgressPrinter(bool quiet)
+      : m_tty(!quiet && !util::log_is_json() && ::isatty(STDERR_FILENO) == 1), m_quiet(quiet) {}
 
   void operator()(const send::SendProgress& p) {
     const auto now = std::chrono::steady_clock::now();
@@ -48,6 +49,7 @@ class ProgressPrinter {
     // Overall ETA: the slowest lane's, each lane at its own current rate.
     double eta_seconds = rate > 0 ? static_cast<double>(remaining) / rate : -1;
     std::string lanes;
+    nlohmann::json lanes_json = nlohmann::json::object();
     for (const auto& [lane, todo] : p.todo_by_lane) {
       const auto get = [&](const std::map<std::string, std::int64_t>& m) {
         const auto it = m.find(lane);
@@ -56,10 +58,15 @@ class ProgressPrinter {
       const std::int64_t sent = get(p.sent_by_lane), deferred = get(p.deferred_by_lane), bounced = get(p.bounced_by_lane);
       lanes += fmt::format(" {}={}/{}", lane, sent, todo);
       if (deferred > 0 || bounced > 0) lanes += fmt::format("(d{} b{})", deferred, bounced);
+      auto& lj = lanes_json[lane];
+      lj = {{"sent", sent}, {"todo", todo}, {"deferred", deferred}, {"bounced", bounced}};
       if (const auto r = p.rate_by_lane.find(lane); r != p.rate_by_lane.end() && r->second > 0) {
         const double left = static_cast<double>(std::max<std::int64_t>(0, todo - sent - bounced));
-        lanes += fmt::format("@{:.0f}/min", r->second * 60);
+        lanes += fmt::format("@{:.0f}/min ETA {}", r->second * 60,
+                             util::format_duration(static_cast<std::int64_t>(left / r->second)));
         eta_seconds = std::max(eta_seconds, left / r->second);
+        lj["rate_per_second"] = r->second;
+        lj["eta_seconds"] = left / r->second;
       }
     }
     const std::string eta = eta_seconds >= 0 ? util::format_duration(static_cast<std::int64_t>(eta_seconds)) : "?";
@@ -72,6 +79,15 @@ class ProgressPrinter {
       if (line.size() >= width) line.resize(width - 1);  // one line, never wrapped
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       m_dirty = true;
+    } else if (util::log_is_json()) {
+      util::log_fields(util::LogLevel::k_info, "progress",
+                       {{"sent", p.sent_this_run + p.done},
+                        {"total", p.total},
+                        {"rate_per_second", rate},
+                        {"eta_seconds", eta_seconds >= 0 ? nlohmann::json(eta_seconds) : nlohmann::json(nullptr)},
+                        {"in_flight", p.in_flight},
+                        {"lanes", lanes_json},
+                        {"last_reply", p.last_reply.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.last_reply)}});
     } else {
       util::log_info("progress: " + line);
     }
@@ -123,9 +139,12 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
                     gates->closed);
     }
     if (gates->forced) {
-      std::fprintf(stderr, "blindcast: WARNING: forcing %zu closed gate(s) of the full stage: %s\n", gates->closed.size(),
-                   reason.c_str());
-      for (const auto& c : gates->closed) std::fprintf(stderr, "  - forced: %s\n", c.c_str());
+      std::string text = fmt::format("blindcast: WARNING: forcing {} closed gate(s) of the full stage: {}",
+                                     gates->closed.size(), reason);
+      if (!util::log_is_json()) {
+        for (const auto& c : gates->closed) text += "\n  - forced: " + c;
+      }
+      say(util::LogLevel::k_warn, text, {{"forced", gates->closed}, {"reason", reason}});
     }
     full_stage = std::move(*gates);
   } else if (stage == "canary") {

@@ -30,7 +30,8 @@ int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
     auto a = mail::parse_address(v);
     if (!a) {
       ++bad;
-      std::fprintf(stderr, "%s:%ld: warning: skipped: %s\n", file.c_str(), n, a.error().c_str());
+      say(util::LogLevel::k_warn, fmt::format("{}:{}: warning: skipped: {}", file, n, a.error()),
+          {{"file", file}, {"line", n}});
       continue;
     }
     keys.push_back(a->dedup_key());

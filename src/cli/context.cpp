@@ -78,7 +78,11 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
 }
 
 void print_diagnostics(const util::Diagnostics& diags) {
-  for (const auto& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
+  for (const auto& d : diags) {
+    say(d.severity == util::Severity::k_error ? util::LogLevel::k_error : util::LogLevel::k_warn, d.str(),
+        {{"file", d.file}, {"line", d.line > 0 ? nlohmann::json(d.line) : nlohmann::json(nullptr)},
+         {"finding", d.message}});
+  }
 }
 
 namespace {
@@ -149,16 +153,29 @@ void suspend_json_errors(bool suspended) {
   }
 }
 
+void say(util::LogLevel level, const std::string& text, const nlohmann::json& fields) {
+  if (util::log_is_json()) {
+    util::log_fields(level, text, fields);
+  } else {
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+}
+
 int report(const Error& error) {
   const auto message = util::mask_addresses_in(error.message);
-  std::fprintf(stderr, "blindcast: %s\n", message.c_str());
+  const auto [file, line] = file_and_line(message);
+  say(util::LogLevel::k_error, "blindcast: " + message,
+      {{"code", static_cast<int>(error.exit_code)}, {"file", file.empty() ? nlohmann::json(nullptr) : nlohmann::json(file)},
+       {"line", line > 0 ? nlohmann::json(line) : nlohmann::json(nullptr)}});
   if (g_json_errors) print_json_error(error.exit_code, message, {});
   return static_cast<int>(error.exit_code);
 }
 
 int refuse(ExitCode code, const std::string& message, const std::vector<std::string>& details) {
-  std::fprintf(stderr, "blindcast: %s:\n", message.c_str());
-  for (const auto& d : details) std::fprintf(stderr, "  - %s\n", d.c_str());
+  std::string text = "blindcast: " + message + ":";
+  for (const auto& d : details) text += "\n  - " + d;
+  say(util::LogLevel::k_error, util::log_is_json() ? "blindcast: " + message : text,
+      {{"code", static_cast<int>(code)}, {"details", details}});
   if (g_json_errors) print_json_error(code, message, details);
   return static_cast<int>(code);
 }

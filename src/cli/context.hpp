@@ -11,6 +11,7 @@
 #include "store/state_store.hpp"
 #include "util/diagnostic.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace blindcast::cli {
 
@@ -45,8 +46,13 @@ enum class StoreUse {
 Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts, StoreUse use,
                                                       bool* missing = nullptr);
 
-// Prints `diags` one per line to stderr (errors and warnings), compiler style.
+// Prints `diags` one per line to stderr (errors and warnings), compiler
+// style; with --log-format json, one JSON object each (file, line, level, msg).
 void print_diagnostics(const util::Diagnostics& diags);
+
+// Tells the operator `text` on stderr: as it is, or with --log-format json
+// as one JSON line at `level` with `fields`.
+void say(util::LogLevel level, const std::string& text, const nlohmann::json& fields = nlohmann::json::object());
 
 // With --json (called once, after the command line is parsed): stdout
 // carries exactly one JSON document (the command's result, or its error or

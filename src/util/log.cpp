@@ -30,7 +30,11 @@ const char* level_name(LogLevel level) {
 void set_log_format(LogFormat format) { g_format = format; }
 void set_log_level(LogLevel level) { g_level = level; }
 
-void log(LogLevel level, std::string_view message) {
+bool log_is_json() { return g_format.load() == LogFormat::k_json; }
+
+void log(LogLevel level, std::string_view message) { log_fields(level, message, nlohmann::json::object()); }
+
+void log_fields(LogLevel level, std::string_view message, const nlohmann::json& fields) {
   if (level < g_level.load()) return;
   const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
       std::chrono::system_clock::now());
@@ -39,6 +43,11 @@ void log(LogLevel level, std::string_view message) {
     nlohmann::json j{{"time", fmt::format("{:%FT%T}Z", now)},
                      {"level", level_name(level)},
                      {"msg", std::string(message)}};
+    if (fields.is_object()) {
+      for (const auto& [k, v] : fields.items()) {
+        if (!j.contains(k)) j[k] = v;
+      }
+    }
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else {
     line = fmt::format("{:%FT%T}Z {} {}\n", now, level_name(level), message);

@@ -7,6 +7,8 @@
 
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace blindcast::util {
 
 enum class LogFormat { k_text, k_json };
@@ -18,6 +20,11 @@ void set_log_format(LogFormat format);
 void set_log_level(LogLevel level);
 // Writes `message` at `level`.
 void log(LogLevel level, std::string_view message);
+// Writes `message` at `level`; in the JSON format `fields` (an object) are
+// members of the line, beside time, level and msg.
+void log_fields(LogLevel level, std::string_view message, const nlohmann::json& fields);
+// True when lines are JSON objects.
+bool log_is_json();
 
 inline void log_info(std::string_view m) { log(LogLevel::k_info, m); }
 inline void log_warn(std::string_view m) { log(LogLevel::k_warn, m); }

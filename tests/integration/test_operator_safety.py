@@ -382,6 +382,48 @@ class JsonOnEveryCommand(support.Case):
         self.assertGreater(j["messages"], 0)
 
 
+class LogFormatJson(support.PeerCase):
+    def lines(self, out):
+        rows = []
+        for line in out.stderr.splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                self.fail(f"a stderr line is not JSON: {line!r}")
+        return rows
+
+    def test_every_stderr_line_is_json_findings_refusals_and_progress_with_fields(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        with open(os.path.join(d, "campaign.toml"), "a") as f:
+            f.write('\nreplyto = "x@example.com"\n')
+        rows = self.lines(run("lint", d, "--log-format", "json"))
+        finding = next(r for r in rows if r.get("level") == "error")
+        self.assertEqual(finding["file"], "campaign.toml")
+        self.assertIsInstance(finding["line"], int)
+        self.assertIn("did you mean the top-level 'reply_to'", finding["finding"])
+        rows = self.lines(run("send", d, "--stage", "canary", "--log-format", "json"))
+        self.assertEqual(rows[-1]["level"], "error")
+        self.assertEqual(rows[-1]["code"], 2)
+        # Progress lines carry their numbers as fields.
+        d2 = write_campaign(self.tmp, [f"cliente.{i:03d}@exemplo.com.br" for i in range(300)], name="slow")
+        p = self.peer("--delay", "0.05")
+        path = os.path.join(d2, "campaign.toml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("[transport]\n", "[transport]\nconnections = 2\n", 1))
+        out = run("send", d2, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{p.port}",
+                  "--log-format", "json", check=0)
+        progress = [r for r in self.lines(out) if r.get("msg") == "progress"]
+        self.assertTrue(progress, out.stderr[-1000:])
+        for key in ("sent", "total", "rate_per_second", "eta_seconds", "in_flight", "lanes", "last_reply"):
+            self.assertIn(key, progress[-1])
+        self.assertEqual(progress[-1]["total"], 300)
+        forced = [r for r in self.lines(out) if r.get("forced")]
+        self.assertTrue(forced and forced[0]["level"] == "warn")
+
+
 class HaltSaysWhoIsRunning(support.PeerCase):
     def test_halt_names_the_running_sender_and_it_stops(self):
         p = self.peer("--delay", "0.02")
