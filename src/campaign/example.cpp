@@ -13,7 +13,7 @@ namespace blindcast::campaign {
 
 namespace {
 
-constexpr const char* k_campaign_toml = R"(# blindcast campaign settings. See README.md, "Campaign format".
+constexpr const char* k_campaign_toml = R"(# blindcast campaign settings. See README.md, "campaign.toml" and "Stages and gates".
 id = "index-change-2026-11"
 from = "Example Exchange <noreply@example.com>"
 reply_to = "support@example.com"
@@ -26,7 +26,10 @@ url = "maildir:out/maildir"
 
 [stages]
 test = ["ops@example.com"]
-canary = { size = "1%", min = 100, wait = "30m", max_bounce_rate = 0.02, max_deferral_rate = 0.20 }
+# The canary is a reproducible sample sent before everyone else. This
+# example's 12 rows take a small one and no wait; for a real audience use
+# min = 100 and wait = "30m" (bounces arrive minutes late).
+canary = { size = "1%", min = 3, wait = "0s", max_bounce_rate = 0.02, max_deferral_rate = 0.20 }
 approvals_required = 1
 )";
 
@@ -131,7 +134,7 @@ sample.ar@example.com,عميل تجريبي,ar,5,2026-12-01,
 sample.pt@example.com,Cliente Exemplo,pt-BR,0,2026-12-01,T-0003
 )";
 
-constexpr const char* k_gitignore = R"(# Credentials never go into version control (see README, "Secrets").
+constexpr const char* k_gitignore = R"(# Credentials never go into version control (see README.md, "DKIM, one-click unsubscribe and secrets").
 secrets/
 # Local state: delivery journal, quarantine, previews.
 .blindcast/

@@ -38,13 +38,6 @@ int cmd_demo(const CommonOptions& in) {
   if (auto w = campaign::write_example_campaign(dir); !w) return report(w.error());
   if (auto w = util::write_file_atomic(dir / k_marker, "made by blindcast demo\n"); !w) return report(w.error());
   if (auto w = campaign::write_synthetic_audience(dir, k_rows, true); !w) return report(w.error());
-  // The demo runs unattended: no wait for late bounces after its canary.
-  if (auto toml = util::read_file(dir / "campaign.toml")) {
-    std::string t = *toml;
-    const auto pos = t.find("wait = \"30m\"");
-    if (pos != std::string::npos) t.replace(pos, 12, "wait = \"0s\"");
-    (void)util::write_file_atomic(dir / "campaign.toml", t);
-  }
   std::printf("1. wrote an example campaign: %s synthetic recipients in 5 locales (en, de, ja, ar, pt-BR), plus 3\n"
               "   deliberately broken rows (a bad address, a header injection, a duplicate)\n",
               util::with_commas(k_rows).c_str());
@@ -80,7 +73,7 @@ int cmd_demo(const CommonOptions& in) {
   std::printf("5. send --stage test: one message per locale to the internal seed list\n");
   std::fflush(stdout);
   if (const int rc = cmd_send(opts, "test", false, "", false); rc != 0) return rc;
-  std::printf("6. send --stage canary: a reproducible 1%% sample (at least 100)\n");
+  std::printf("6. send --stage canary: a reproducible 1%% sample\n");
   std::fflush(stdout);
   if (const int rc = cmd_send(opts, "canary", false, "", false); rc != 0) return rc;
   std::printf("7. approve --by demo\n");
