@@ -3,6 +3,7 @@
 #include <unicode/locid.h>
 #include <unicode/messagepattern.h>
 #include <unicode/msgfmt.h>
+#include <unicode/plurrule.h>
 #include <unicode/timezone.h>
 
 #include <algorithm>
@@ -10,8 +11,10 @@
 #include <cstdio>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
 #include "util/strings.hpp"
@@ -75,6 +78,100 @@ std::size_t brace_depth(std::string_view text) {
 // three; real messages stay under five.
 constexpr std::size_t k_max_brace_depth = 32;  // 16 nested arguments
 
+// The argument types ICU's MessageFormat knows besides plural, select,
+// selectordinal and choice.
+constexpr std::string_view k_simple_types[] = {"number", "date", "time", "spellout", "ordinal", "duration"};
+
+// True when every letter of `style` outside 'quoted text' is in `letters`.
+bool pattern_letters_only(std::string_view style, std::string_view letters) {
+  bool quoted = false;
+  for (const char c : style) {
+    if (c == '\'') {
+      quoted = !quoted;
+    } else if (!quoted && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) &&
+               letters.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What ICU would do silently wrong with an argument: an unknown type or
+// style (a date styled "lng" formats as nothing), a plural keyword that is
+// not a category of the locale ("on" for "one" is never chosen). The first
+// such mistake, or nothing.
+std::optional<std::string> check_arguments(const icu::MessagePattern& pattern, const icu::Locale& locale) {
+  UErrorCode tag_status = U_ZERO_ERROR;
+  const std::string tag = locale.toLanguageTag<std::string>(tag_status);
+  for (int32_t i = 0; i < pattern.countParts(); ++i) {
+    const auto& part = pattern.getPart(i);
+    if (part.getType() != UMSGPAT_PART_TYPE_ARG_START) continue;
+    const std::string name = to_utf8(pattern.getSubstring(pattern.getPart(i + 1)));
+    const int32_t limit = pattern.getLimitPartIndex(i);
+    if (part.getArgType() == UMSGPAT_ARG_TYPE_SIMPLE) {
+      const std::string type = to_utf8(pattern.getSubstring(pattern.getPart(i + 2)));
+      if (std::find(std::begin(k_simple_types), std::end(k_simple_types), type) == std::end(k_simple_types)) {
+        return fmt::format("argument '{}' has the unknown type '{}' (number, date, time, spellout, ordinal, duration; "
+                           "or plural, selectordinal, select)",
+                           name, type);
+      }
+      if (i + 3 >= limit || pattern.getPartType(i + 3) != UMSGPAT_PART_TYPE_ARG_STYLE) continue;
+      const std::string style(util::trim(to_utf8(pattern.getSubstring(pattern.getPart(i + 3)))));
+      if (style.starts_with("::")) continue;  // an ICU skeleton
+      bool ok = true;
+      std::string expected;
+      if (type == "date" || type == "time") {
+        ok = style == "short" || style == "medium" || style == "long" || style == "full" ||
+             pattern_letters_only(style, "GyYuUrQqMLlwWdDFgEecabBhHkKjJmsSAzZOvVXx");
+        expected = "short, medium, long, full, a ::skeleton or a pattern like yyyy-MM-dd";
+      } else if (type == "number") {
+        ok = style == "integer" || style == "currency" || style == "percent" || pattern_letters_only(style, "E");
+        expected = "integer, currency, percent, a ::skeleton or a pattern like #,##0.00";
+      } else {
+        ok = style.starts_with("%");
+        expected = "a rule set like %spellout-numbering";
+      }
+      if (!ok) {
+        return fmt::format("argument '{}': unknown {} style '{}' ({}); ICU would format it as nothing or garbage",
+                           name, type, style, expected);
+      }
+      continue;
+    }
+    const auto type = part.getArgType();
+    if (type != UMSGPAT_ARG_TYPE_PLURAL && type != UMSGPAT_ARG_TYPE_SELECTORDINAL) continue;
+    UErrorCode status = U_ZERO_ERROR;
+    std::unique_ptr<icu::PluralRules> rules(icu::PluralRules::forLocale(
+        locale, type == UMSGPAT_ARG_TYPE_PLURAL ? UPLURAL_TYPE_CARDINAL : UPLURAL_TYPE_ORDINAL, status));
+    if (U_FAILURE(status) || !rules) continue;
+    std::vector<std::string> categories;
+    status = U_ZERO_ERROR;
+    std::unique_ptr<icu::StringEnumeration> keywords(rules->getKeywords(status));
+    if (U_FAILURE(status) || !keywords) continue;
+    while (const icu::UnicodeString* k = keywords->snext(status)) categories.push_back(to_utf8(*k));
+    // The selectors directly inside this argument: SELECTOR [explicit value] MESSAGE ...
+    for (int32_t j = i + 2; j < limit;) {
+      const auto t = pattern.getPartType(j);
+      if (t == UMSGPAT_PART_TYPE_MSG_START) {
+        j = pattern.getLimitPartIndex(j) + 1;
+        continue;
+      }
+      if (t == UMSGPAT_PART_TYPE_ARG_SELECTOR) {
+        const std::string selector = to_utf8(pattern.getSubstring(pattern.getPart(j)));
+        if (!selector.starts_with("=") &&
+            std::find(categories.begin(), categories.end(), selector) == categories.end()) {
+          const auto meant = util::closest_match(selector, categories);
+          return fmt::format("argument '{}': '{}' is not a {} category of {} ({}): its text is never chosen{}", name,
+                             selector, type == UMSGPAT_ARG_TYPE_PLURAL ? "plural" : "ordinal", tag,
+                             fmt::join(categories, ", "),
+                             meant.empty() ? "" : fmt::format("; did you mean '{}'?", meant));
+        }
+      }
+      ++j;
+    }
+  }
+  return std::nullopt;
+}
+
 std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
                                                         const icu::Locale& locale) {
   if (const auto depth = brace_depth(text); depth > k_max_brace_depth) {
@@ -91,6 +188,7 @@ std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
     return std::unexpected(fmt::format("invalid MessageFormat at offset {}: {}", perr.offset,
                                        u_errorName(status)));
   }
+  if (auto mistake = check_arguments(pattern, locale)) return std::unexpected(*mistake);
   ParsedMessage parsed;
   for (int32_t i = 0; i < pattern.countParts(); ++i) {
     const auto& part = pattern.getPart(i);

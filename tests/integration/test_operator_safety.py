@@ -202,6 +202,44 @@ class HostileCatalogs(support.Case):
             f.write("\n".join(lines) + "\n")
         return lines.index(f'ticket = "{message}"') + 1
 
+    def set_message(self, d, locale, key, message):
+        path = os.path.join(d, "locales", f"{locale}.toml")
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        index = next(i for i, l in enumerate(lines) if l.startswith(f"{key} = "))
+        lines[index] = f'{key} = "{message}"'
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        return index + 1
+
+    def test_icu_mistakes_are_lint_errors_naming_file_line_key_and_locale(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        mistakes = [
+            ("en", "subject", "Index change on {effective_date, date, lng}",
+             "message 'subject': argument 'effective_date': unknown date style 'lng'"),
+            ("de", "assets", "{assets, plural, on {# Wert} other {# Werte}}",
+             "message 'assets': argument 'assets': 'on' is not a plural category of de (one, other): its text is "
+             "never chosen; did you mean 'one'?"),
+            ("pt", "ticket", "Ticket {ticket, strng}", "message 'ticket': argument 'ticket' has the unknown type 'strng'"),
+            ("en", "assets", "{assets, number, ##x}", "message 'assets': argument 'assets': unknown number style '##x'"),
+        ]
+        for locale, key, message, finding in mistakes:
+            with self.subTest(locale=locale, key=key):
+                run("init", os.path.join(self.tmp, f"{locale}-{key}"), check=0)
+                dd = os.path.join(self.tmp, f"{locale}-{key}")
+                line = self.set_message(dd, locale, key, message)
+                out = run("lint", dd)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(f"locales/{locale}.toml:{line}: error: {finding}", out.stderr)
+        # What real catalogs write passes: Arabic's six categories, explicit values, skeletons, patterns.
+        self.set_message(d, "ar", "assets", "{assets, plural, =0 {لا أصول} zero {صفر} one {أصل واحد} two {أصلان} "
+                                            "few {# أصول} many {# أصلًا} other {# أصل}}")
+        self.set_message(d, "en", "subject", "Index change on {effective_date, date, ::yMMMd} ({effective_date, "
+                                             "date, yyyy-MM-dd})")
+        self.set_message(d, "de", "assets", "{assets, number, #,##0} {assets, plural, one {Wert} other {Werte}}")
+        run("lint", d, check=0)
+
     def test_a_message_nested_thousands_deep_is_refused_not_a_crash(self):
         d = os.path.join(self.tmp, "c")
         run("init", d, check=0)
