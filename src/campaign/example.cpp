@@ -2,12 +2,18 @@
 
 #include <sys/stat.h>
 
+#include <ctime>
 #include <fstream>
 #include <random>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "mail/address.hpp"
+#include "mail/dkim_signer.hpp"
+#include "util/base64.hpp"
 #include "util/file.hpp"
+#include "util/sha256.hpp"
 
 namespace blindcast::campaign {
 
@@ -172,6 +178,51 @@ Result<void> write_example_campaign(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir / "secrets", ec);
   ::chmod((dir / "secrets").c_str(), 0700);
   return {};
+}
+
+Result<void> write_example_campaign(const std::filesystem::path& dir, const std::string& domain) {
+  // The domain as a sender's: an address at it must be valid (IDNA, one dot at least).
+  auto at = mail::parse_address("noreply@" + domain);
+  if (!at) return fail(fmt::format("--dkim {}: not a domain to send from: {}", domain, at.error()));
+  const std::string d = at->domain;
+  if (auto w = write_example_campaign(dir); !w) return w;
+  const std::time_t now = std::time(nullptr);
+  const std::string stamp = fmt::format("{:%Y%m}", fmt::gmtime(now));
+  const std::string rsa_selector = "bc" + stamp + "r", ed_selector = "bc" + stamp + "e";
+  auto rsa = mail::generate_dkim_key(mail::DkimKeyType::k_rsa2048);
+  if (!rsa) return std::unexpected(rsa.error());
+  auto ed = mail::generate_dkim_key(mail::DkimKeyType::k_ed25519);
+  if (!ed) return std::unexpected(ed.error());
+  const std::string unsubscribe_key = util::base64(util::random_bytes(32));
+  if (unsubscribe_key.size() < 40) return fail("cannot generate the unsubscribe key (OpenSSL)", ExitCode::k_runtime);
+  const std::pair<const char*, const std::string*> secrets[] = {
+      {"secrets/dkim-rsa.pem", &*rsa}, {"secrets/dkim-ed25519.pem", &*ed}};
+  for (const auto& [rel, pem] : secrets) {
+    if (auto w = util::write_file_atomic(dir / rel, *pem, 0600); !w) return w;
+  }
+  if (auto w = util::write_file_atomic(dir / "secrets/unsubscribe.key", unsubscribe_key + "\n", 0600); !w) return w;
+  auto toml = util::read_file(dir / "campaign.toml");
+  if (!toml) return std::unexpected(toml.error());
+  std::string t = *toml;
+  const auto replace_line = [&t](std::string_view starts, const std::string& line) {
+    const auto pos = t.find(std::string("\n") + std::string(starts));
+    if (pos == std::string::npos) return;
+    const auto end = t.find('\n', pos + 1);
+    t.replace(pos + 1, end - pos - 1, line);
+  };
+  replace_line("from = ", fmt::format("from = \"Example Exchange <noreply@{}>\"", d));
+  replace_line("reply_to = ", fmt::format("reply_to = \"support@{}\"", d));
+  replace_line("list_unsubscribe = ",
+               fmt::format("list_unsubscribe = \"https://{}/unsubscribe/{{{{unsubscribe_token}}}}\"   # one click (RFC 8058)",
+                           d));
+  t += fmt::format(
+      "\n# Written by 'blindcast init --dkim': publish the TXT records it printed\n"
+      "# ('blindcast lint --json' shows them again) before the first send.\n"
+      "[dkim]\ndomain = \"{}\"\nselector = [\"{}\", \"{}\"]\n"
+      "key_file = [\"secrets/dkim-rsa.pem\", \"secrets/dkim-ed25519.pem\"]\n\n"
+      "[unsubscribe]\nsecret_file = \"secrets/unsubscribe.key\"\n",
+      d, rsa_selector, ed_selector);
+  return util::write_file_atomic(dir / "campaign.toml", t, 0644);
 }
 
 Result<void> write_synthetic_audience(const std::filesystem::path& dir, std::int64_t rows, bool bad_rows) {

@@ -44,6 +44,10 @@ int run(int argc, char** argv) {
 
   auto* init = app.add_subcommand("init", "write a working example campaign into DIR");
   add_common(init, o);
+  std::string dkim_domain;
+  init->add_option("--dkim", dkim_domain,
+                   "send for DOMAIN: generate DKIM keys (RSA-2048, Ed25519) and the unsubscribe key, print the DNS "
+                   "records to publish");
   auto* lint = app.add_subcommand("lint", "check everything that can be checked without sending");
   add_common(lint, o);
   lint->add_option("--sample", sample, "render and guard about N rows instead of all");
@@ -124,7 +128,7 @@ int run(int argc, char** argv) {
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }
-      if (*init) return cmd_init(o);
+      if (*init) return cmd_init(o, dkim_domain);
       if (*lint) return cmd_lint(o, sample);
       if (*preview) return cmd_preview(o, out, recipient);
       if (*plan) return cmd_plan(o);

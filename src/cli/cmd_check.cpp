@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/example.hpp"
+#include "campaign/secrets.hpp"
 #include "check/lint.hpp"
 #include "check/plan.hpp"
 #include "check/preview.hpp"
@@ -14,9 +15,31 @@
 
 namespace blindcast::cli {
 
-int cmd_init(const CommonOptions& opts) {
-  if (auto w = campaign::write_example_campaign(opts.dir); !w) return report(w.error());
-  if (opts.json) print_json({{"created", opts.dir}});
+int cmd_init(const CommonOptions& opts, const std::string& dkim_domain) {
+  if (dkim_domain.empty()) {
+    if (auto w = campaign::write_example_campaign(opts.dir); !w) return report(w.error());
+    if (opts.json) print_json({{"created", opts.dir}});
+  } else {
+    if (auto w = campaign::write_example_campaign(opts.dir, dkim_domain); !w) return report(w.error());
+    // The records come from the keys as the campaign loads them: what
+    // lint and send will sign with.
+    util::Diagnostics diags;
+    auto loaded = campaign::load_campaign(opts.dir, diags);
+    if (!loaded) return report(Error{"the campaign just written does not load", ExitCode::k_runtime});
+    auto secrets = campaign::load_campaign_secrets(*loaded);
+    if (!secrets) return report(secrets.error());
+    const auto records = secrets->dkim->dns_records();
+    nlohmann::json rj = nlohmann::json::array();
+    std::printf("Publish these DNS TXT records before the first send (DKIM, RFC 6376 and RFC 8463):\n");
+    for (const auto& r : records) {
+      std::printf("  %s. IN TXT \"%s\"\n", r.name.c_str(), r.value.c_str());
+      rj.push_back({{"name", r.name}, {"value", r.value}});
+    }
+    std::printf("Keys (unencrypted PEM, mode 0600): %s/secrets/dkim-rsa.pem, dkim-ed25519.pem; unsubscribe key: "
+                "secrets/unsubscribe.key. Never commit secrets/ (the .gitignore keeps it out).\n",
+                opts.dir.c_str());
+    if (opts.json) print_json({{"created", opts.dir}, {"dkim_records", rj}});
+  }
   std::printf("Created an example campaign in %s\n", opts.dir.c_str());
   std::printf("Next: blindcast lint %s && blindcast preview %s --out %s/out/preview\n", opts.dir.c_str(),
               opts.dir.c_str(), opts.dir.c_str());

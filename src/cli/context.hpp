@@ -75,7 +75,7 @@ int refuse(ExitCode code, const std::string& message, const std::vector<std::str
 // Prints `j` on stdout (the --json output of a command that succeeded).
 void print_json(const nlohmann::json& j);
 
-int cmd_init(const CommonOptions& opts);
+int cmd_init(const CommonOptions& opts, const std::string& dkim_domain);
 int cmd_lint(const CommonOptions& opts, long long sample);
 int cmd_preview(const CommonOptions& opts, const std::string& out, const std::string& recipient);
 int cmd_plan(const CommonOptions& opts);

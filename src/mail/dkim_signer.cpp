@@ -18,6 +18,23 @@
 
 namespace blindcast::mail {
 
+Result<std::string> generate_dkim_key(DkimKeyType type) {
+  EVP_PKEY* key = type == DkimKeyType::k_rsa2048 ? EVP_RSA_gen(2048) : EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (key == nullptr) return fail("cannot generate a DKIM key (OpenSSL)", ExitCode::k_runtime);
+  BIO* bio = BIO_new(BIO_s_mem());
+  const bool ok = bio != nullptr && PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  std::string pem;
+  if (ok) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    pem.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(bio);
+  EVP_PKEY_free(key);
+  if (!ok) return fail("cannot write a DKIM key as PEM (OpenSSL)", ExitCode::k_runtime);
+  return pem;
+}
+
 namespace {
 
 constexpr const char* k_signed_fields[] = {"from",         "to",           "subject",

@@ -19,6 +19,11 @@
 
 namespace blindcast::mail {
 
+// A new private key for DKIM as unencrypted PKCS#8 PEM: RSA-2048 or Ed25519
+// (RFC 8463), from OpenSSL's random generator.
+enum class DkimKeyType { k_rsa2048, k_ed25519 };
+Result<std::string> generate_dkim_key(DkimKeyType type);
+
 class DkimSigner {
  public:
   // Loads the PEM private keys in `pem_keys` (named `key_names` in errors)

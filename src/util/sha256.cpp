@@ -1,6 +1,7 @@
 #include "util/sha256.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
@@ -52,6 +53,12 @@ std::string Sha256::hex_digest() {
   unsigned int len = 0;
   EVP_DigestFinal_ex(m_impl->ctx, out, &len);
   return to_hex(std::string_view(reinterpret_cast<const char*>(out), len));
+}
+
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) return {};
+  return out;
 }
 
 std::string sha256(std::string_view data) {

@@ -26,6 +26,9 @@ class Sha256 {
   std::unique_ptr<Impl> m_impl;
 };
 
+// `n` bytes from OpenSSL's cryptographic random generator; empty if it fails.
+std::string random_bytes(std::size_t n);
+
 // Returns the raw (32-byte) SHA-256 of `data`.
 std::string sha256(std::string_view data);
 // Returns the hex SHA-256 of `data`.

@@ -71,6 +71,35 @@ class DkimUnsubscribe(support.Case):
                 results.append(False)
         return results
 
+    def test_init_dkim_writes_keys_and_prints_records_that_verify(self):
+        d = os.path.join(self.tmp, "loja")
+        out = run("init", d, "--dkim", "lojinha.com.br", "--json", check=0)
+        records = json.loads(out.stdout)["dkim_records"]
+        self.assertEqual(len(records), 2)
+        self.dns = {(r["name"] + ".").encode(): r["value"].encode() for r in records}
+        self.assertTrue(any("k=rsa; p=" in r["value"] for r in records))
+        self.assertTrue(any("k=ed25519; p=" in r["value"] for r in records))
+        for name in ("dkim-rsa.pem", "dkim-ed25519.pem", "unsubscribe.key"):
+            path = os.path.join(d, "secrets", name)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, name)
+        with open(os.path.join(d, "secrets", "dkim-rsa.pem")) as f:
+            self.assertTrue(f.read().startswith("-----BEGIN PRIVATE KEY-----"), "unencrypted PKCS#8")
+        lint = run("lint", d, check=0)
+        self.assertIn("lint: 0 error(s), 0 warning(s)", lint.stdout)
+        run("send", d, "--stage", "full", *FORCE, check=0)
+        files = glob.glob(os.path.join(d, "out", "maildir", "new", "*"))
+        self.assertTrue(files)
+        with open(files[0], "rb") as f:
+            raw = f.read()
+        self.assertIn(b"From: Example Exchange <noreply@lojinha.com.br>", raw)
+        self.assertIn(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", raw)
+        self.assertEqual(self.verify_all(raw), [True, True])
+        # A name that is no domain is refused before anything is written.
+        bad = os.path.join(self.tmp, "bad")
+        out = run("init", bad, "--dkim", "not a domain")
+        self.assertEqual(out.returncode, 2)
+        self.assertFalse(os.path.exists(bad))
+
     def test_preview_and_smtp_messages_verify_with_both_algorithms(self):
         d = self.make()
         lint = run("lint", d, check=0)
