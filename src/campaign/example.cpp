@@ -103,7 +103,10 @@ intro = "اعتبارًا من {effective_date, date, long} سنغيّر طري�
 assets = "{assets, plural, zero {لا تملك أي أصول متأثرة.} one {تملك أصلًا واحدًا متأثرًا.} two {تملك أصلين متأثرين.} few {تملك # أصول متأثرة.} many {تملك # أصلًا متأثرًا.} other {تملك # أصل متأثر.}}"
 ticket = "ستبقى تذكرة الدعم {ticket} مفتوحة."
 sent_to = "أُرسلت هذه الرسالة إلى {email}."
-signature = "فريق Example Exchange"
+# A Latin name in Arabic text sits in bidi isolates (FSI ... PDI) so that it
+# keeps its place; blindcast isolates every plain {value} in a right-to-left
+# catalog by itself.
+signature = "فريق \u2068Example Exchange\u2069"
 )";
 
 constexpr const char* k_pt = R"(subject = "Mudança de índice em {effective_date, date, long}"

@@ -55,7 +55,9 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
   if (!guard) return std::unexpected(guard.error());
   std::vector<PreviewFile> files;
   for (const auto& [locale, r] : chosen) {
-    auto built = session->builder->build(r.fields, r.email, r.name, r.locale);
+    compose::BuildOptions build_options;
+    build_options.keep_html = true;
+    auto built = session->builder->build(r.fields, r.email, r.name, r.locale, build_options);
     if (!built) {
       return fail(fmt::format("audience.csv:{}: cannot render: {}", r.line, built.error()));
     }
@@ -68,6 +70,11 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
       f.guard_violation = v->describe(false);
     }
     if (auto w = util::write_file_atomic(f.path, built->data, 0600); !w) return std::unexpected(w.error());
+    if (!built->html.empty()) {
+      f.html = f.path;
+      f.html.replace_extension(".html");
+      if (auto w = util::write_file_atomic(f.html, built->html, 0600); !w) return std::unexpected(w.error());
+    }
     files.push_back(std::move(f));
   }
   return files;

@@ -16,6 +16,7 @@ namespace blindcast::check {
 
 struct PreviewFile {
   std::filesystem::path path;
+  std::filesystem::path html;  // the HTML part alone, to open in a browser (empty without an HTML template)
   std::string locale;
   long line = 0;
   std::string subject;

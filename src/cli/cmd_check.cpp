@@ -124,7 +124,10 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
   nlohmann::json j = nlohmann::json::array();
   for (const auto& f : *files) {
     if (opts.json) {
-      j.push_back({{"file", f.path.string()}, {"locale", f.locale}, {"line", f.line},
+      j.push_back({{"file", f.path.string()},
+                   {"html", f.html.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.html.string())},
+                   {"locale", f.locale},
+                   {"line", f.line},
                    {"guard", f.guard_violation.empty() ? "pass" : f.guard_violation}});
     } else {
       std::printf("%s  [%s, audience.csv line %ld] %s\n", f.path.string().c_str(), f.locale.c_str(), f.line,

@@ -37,6 +37,7 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
   spec.to_name = name;
   spec.subject = options.subject_prefix + rendered->subject;
   spec.text = std::move(rendered->text);
+  std::string kept_html = options.keep_html ? rendered->html : std::string();
   spec.html = std::move(rendered->html);
   spec.date = options.date.value_or(std::time(nullptr));
   spec.message_id = options.message_id.empty() ? mail::make_message_id(m_from_domain) : options.message_id;
@@ -69,6 +70,7 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
   }
   BuiltMessage out;
   out.subject = spec.subject;
+  out.html = std::move(kept_html);
   out.data = mail::compose(spec);
   if (m_secrets.dkim) {
     auto signed_message = m_secrets.dkim->sign(out.data, static_cast<long long>(spec.date));

@@ -20,11 +20,13 @@ struct BuildOptions {
   std::optional<std::time_t> date;         // fixed Date (golden files); default now
   std::string message_id;                  // fixed Message-ID; default a new one
   std::string boundary;                    // fixed multipart boundary; default random
+  bool keep_html = false;                  // also return the HTML part as rendered (preview)
 };
 
 struct BuiltMessage {
   std::string data;         // CRLF bytes
   std::string subject;      // rendered subject (for previews and tests)
+  std::string html;         // the HTML part as rendered, with BuildOptions::keep_html
 };
 
 class MessageBuilder {

@@ -198,7 +198,8 @@ std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
       return std::unexpected("numbered argument {" + to_utf8(pattern.getSubstring(name_part)) +
                              "}: name arguments after audience columns, e.g. {name}");
     }
-    MessageArg arg{to_utf8(pattern.getSubstring(name_part)), ArgKind::k_text};
+    MessageArg arg{to_utf8(pattern.getSubstring(name_part)), ArgKind::k_text,
+                   part.getArgType() == UMSGPAT_ARG_TYPE_NONE};
     switch (part.getArgType()) {
       case UMSGPAT_ARG_TYPE_PLURAL:
       case UMSGPAT_ARG_TYPE_SELECTORDINAL:
@@ -216,6 +217,7 @@ std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
       if (a.name == arg.name) {
         seen = true;
         if (a.kind == ArgKind::k_text) a.kind = arg.kind;
+        a.plain = a.plain && arg.plain;
       }
     }
     if (!seen) parsed.args.push_back(std::move(arg));

@@ -36,6 +36,7 @@ enum class ArgKind { k_text, k_number, k_date };
 struct MessageArg {
   std::string name;
   ArgKind kind = ArgKind::k_text;
+  bool plain = false;  // only ever a plain {name}: its value is shown as it is (no select, number, date)
 };
 
 class CatalogMessage;

@@ -2,11 +2,60 @@
 
 #include <set>
 
+#include <unicode/locid.h>
+
 #include <fmt/format.h>
 
 namespace blindcast::render {
 
 namespace {
+
+// The value of attribute `name` is present in the start tag `tag` (text
+// between '<' and '>'), ASCII case ignored.
+bool has_attribute(std::string_view tag, std::string_view name) {
+  for (std::size_t i = 0; i + name.size() < tag.size(); ++i) {
+    const char before = tag[i];
+    if (before != ' ' && before != '\t' && before != '\n' && before != '\r') continue;
+    bool match = true;
+    for (std::size_t k = 0; k < name.size() && match; ++k) {
+      match = (tag[i + 1 + k] | 0x20) == name[k];
+    }
+    if (match) {
+      const char after = tag[i + 1 + name.size()];
+      if (after == '=' || after == ' ' || after == '>' || after == '/') return true;
+    }
+  }
+  return false;
+}
+
+// Gives the HTML part the language and direction of its catalog, unless the
+// template says them: lang and dir on <html>, or, for a fragment without
+// one, a <div> around it. Without dir, a right-to-left message is laid out
+// left to right, its punctuation at the wrong end.
+void set_language(std::string& html, const std::string& lang, bool rtl) {
+  std::size_t start = std::string::npos;
+  for (std::size_t i = html.find('<'); i != std::string::npos; i = html.find('<', i + 1)) {
+    if (i + 5 <= html.size() && (html[i + 1] | 0x20) == 'h' && (html[i + 2] | 0x20) == 't' &&
+        (html[i + 3] | 0x20) == 'm' && (html[i + 4] | 0x20) == 'l' &&
+        (i + 5 == html.size() || html[i + 5] == '>' || html[i + 5] == ' ' || html[i + 5] == '\n' ||
+         html[i + 5] == '\t' || html[i + 5] == '\r')) {
+      start = i;
+      break;
+    }
+  }
+  const std::string dir = rtl ? "rtl" : "ltr";
+  if (start == std::string::npos) {
+    html = fmt::format("<div lang=\"{}\" dir=\"{}\">{}</div>", lang, dir, html);
+    return;
+  }
+  const auto end = html.find('>', start);
+  if (end == std::string::npos) return;
+  const std::string_view tag(html.data() + start, end - start);
+  std::string add;
+  if (!has_attribute(tag, "lang")) add += fmt::format(" lang=\"{}\"", lang);
+  if (!has_attribute(tag, "dir")) add += fmt::format(" dir=\"{}\"", dir);
+  html.insert(start + 5, add);
+}
 constexpr std::string_view k_catalog_prefix = "t.";
 }
 
@@ -105,6 +154,10 @@ const Renderer::LocaleCache& Renderer::locale_cache(std::string_view row_locale)
   if (auto it = m_locale_caches.find(raw); it != m_locale_caches.end()) return it->second;
   LocaleCache lc;
   for (const auto& key : m_keys) lc.messages.push_back(m_catalogs->find(row_locale, key));
+  const auto chain = m_catalogs->chain(row_locale);
+  lc.lang = chain.empty() ? m_catalogs->default_tag() : chain.front()->tag;
+  UErrorCode status = U_ZERO_ERROR;
+  lc.rtl = icu::Locale::forLanguageTag(lc.lang, status).isRightToLeft();
   return m_locale_caches.emplace(raw, std::move(lc)).first->second;
 }
 
@@ -142,12 +195,21 @@ bool Renderer::render_one(const Bound& b, const std::vector<std::string>& fields
         const auto& cols = m_arg_columns.at(msg);
         std::vector<std::string_view> values;
         values.reserve(cols.size());
+        // In right-to-left text a value shown as it is (an address, a
+        // ticket number, a name in Latin letters) is isolated (FSI ... PDI,
+        // Unicode's bidi isolates; browsers and mail readers honour them in
+        // text and HTML): its punctuation stays with it, not with the
+        // sentence around it.
+        std::vector<std::string> isolated;
+        if (lc.rtl) isolated.reserve(cols.size());
         for (std::size_t a = 0; a < cols.size(); ++a) {
-          if (cols[a] >= 0) {
-            values.emplace_back(fields[static_cast<std::size_t>(cols[a])]);
-          } else {
-            values.emplace_back(m_campaign_id);
+          std::string_view shown = cols[a] >= 0 ? std::string_view(fields[static_cast<std::size_t>(cols[a])])
+                                                : std::string_view(m_campaign_id);
+          if (lc.rtl && msg->args()[a].plain && !shown.empty()) {
+            isolated.push_back("\u2068" + std::string(shown) + "\u2069");
+            shown = isolated.back();
           }
+          values.emplace_back(shown);
         }
         auto formatted = msg->format(values);
         if (!formatted) {
@@ -190,6 +252,7 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
        !render_one(m_unsubscribe, fields, lc, false, out.list_unsubscribe, error))) {
     return std::unexpected(error);
   }
+  if (!out.html.empty()) set_language(out.html, lc.lang, lc.rtl);
   // The subject is one line: line breaks from values or messages become spaces.
   for (char& c : out.subject) {
     if (c == '\r' || c == '\n' || c == '\t') c = ' ';

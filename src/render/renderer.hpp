@@ -85,6 +85,8 @@ class Renderer {
   };
   struct LocaleCache {
     std::vector<const CatalogMessage*> messages;  // by catalog key index
+    std::string lang;  // the catalog's BCP 47 tag (the HTML part's lang)
+    bool rtl = false;  // its script runs right to left (ICU): values are isolated, the HTML part gets dir="rtl"
   };
 
   void bind(const MustacheTemplate& t, const std::string& file, Bound& out,

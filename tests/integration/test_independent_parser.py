@@ -13,6 +13,7 @@ LOCALES = {
     "zh": ("您的账单已准备好，请查收。这是一封很长的主题行，用来测试编码后的折行是否正确。", "{name}，您好！您的账单已准备好。"),
     "he": ("הדוח שלך מוכן", "שלום {name}, הדוח שלך מוכן."),
 }
+RTL = {"he"}
 ROWS = [
     ("ann@example.com", "Ann O'Neil", "en"),
     ("zoe@example.fr", "Zoé Lefèvre", "fr"),
@@ -56,11 +57,19 @@ class IndependentParser(support.Case):
             subject, body = LOCALES[loc]
             self.assertEqual(str(msg["Subject"]), subject, loc)
             self.assertEqual(msg["To"].addresses[0].display_name, name, loc)
+            # In a right-to-left catalog a value sits in bidi isolates (FSI ... PDI).
+            rtl = loc in RTL
+            shown = "\u2068" + name + "\u2069" if rtl else name
             text = msg.get_body(preferencelist=("plain",)).get_content()
-            self.assertEqual(text.replace("\r\n", "\n"), body.format(name=name) + "\n", loc)
+            self.assertEqual(text.replace("\r\n", "\n"), body.format(name=shown) + "\n", loc)
             page = msg.get_body(preferencelist=("html",)).get_content()
+            # An HTML fragment is given its language and direction in a <div>.
+            opening = f'<div lang="{loc}" dir="{"rtl" if rtl else "ltr"}">'
+            page = page.replace("\r\n", "\n").rstrip("\n")
+            self.assertTrue(page.startswith(opening) and page.endswith("</div>"), (loc, page[:80]))
+            page = page[len(opening):-len("</div>")]
             # Values are HTML-escaped in the HTML part ({{x}}); compare what a reader sees.
-            self.assertEqual(html.unescape(page.replace("\r\n", "\n")), "<p>" + body.format(name=name) + "</p>\n", loc)
+            self.assertEqual(html.unescape(page.replace("\r\n", "\n")), "<p>" + body.format(name=shown) + "</p>\n", loc)
             inner = page[3:-5]
             self.assertNotIn('"', inner, loc)
             self.assertNotIn("'", inner, loc)

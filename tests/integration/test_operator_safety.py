@@ -462,6 +462,34 @@ class LogFormatJson(support.PeerCase):
         self.assertTrue(forced and forced[0]["level"] == "warn")
 
 
+class RightToLeft(support.Case):
+    def test_the_html_part_has_its_language_and_direction_and_values_are_isolated(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        out = os.path.join(self.tmp, "preview")
+        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
+        with open(files["ar"]["html"], encoding="utf-8") as f:
+            ar = f.read()
+        self.assertIn('<html lang="ar" dir="rtl">', ar)
+        self.assertIn("\u2068layla@example.ae\u2069", ar, "the address keeps its place in Arabic text")
+        self.assertIn("\u2068Example Exchange\u2069", ar, "the example shows a Latin brand isolated")
+        with open(files["en"]["html"], encoding="utf-8") as f:
+            en = f.read()
+        self.assertIn('<html lang="en" dir="ltr">', en)
+        self.assertNotIn("\u2068", en, "left-to-right text needs no isolates")
+        # The .eml carries the same HTML part.
+        msg = support.parse(files["ar"]["file"])
+        self.assertIn('dir="rtl"', msg.get_body(preferencelist=("html",)).get_content())
+        # A template that says its language and direction is left as it is.
+        with open(os.path.join(d, "templates", "body.html")) as f:
+            tmpl = f.read()
+        with open(os.path.join(d, "templates", "body.html"), "w") as f:
+            f.write(tmpl.replace("<html>", '<html dir="auto" LANG="x-custom">', 1))
+        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
+        with open(files["ar"]["html"], encoding="utf-8") as f:
+            self.assertIn('<html dir="auto" LANG="x-custom">', f.read())
+
+
 class HaltSaysWhoIsRunning(support.PeerCase):
     def test_halt_names_the_running_sender_and_it_stops(self):
         p = self.peer("--delay", "0.02")
