@@ -80,14 +80,16 @@ class CliEndToEnd(support.Case):
         out_dir = os.path.join(self.tmp, "preview")
         run("preview", d, "--out", out_dir, check=0)
         names = sorted(os.listdir(out_dir))
-        locales = {re.sub(r"-line\d+\.eml$", "", n) for n in names}
+        # Each .eml with its HTML part beside it, to open in a browser.
+        self.assertEqual({n[:-5] for n in names if n.endswith(".html")}, {n[:-4] for n in names if n.endswith(".eml")})
+        locales = {re.sub(r"-line\d+\.eml$", "", n) for n in names if n.endswith(".eml")}
         self.assertTrue({"en", "de", "ja", "ar", "pt-BR", "pt", "default"} <= locales, locales)
         for n in names:
             mode = stat.S_IMODE(os.stat(os.path.join(out_dir, n)).st_mode)
             self.assertEqual(mode, 0o600, n)
         one = os.path.join(self.tmp, "one")
         run("preview", d, "--out", one, "--recipient", "Hanako@Example.JP", check=0)
-        [only] = os.listdir(one)
+        [only] = [n for n in os.listdir(one) if n.endswith(".eml")]
         self.assertEqual(support.parse(os.path.join(one, only))["To"].addresses[0].addr_spec, "hanako@example.jp")
         missing = run("preview", d, "--out", one, "--recipient", "nobody@example.com")
         self.assertEqual(missing.returncode, 2)
