@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: all build deps test-deps bench-deps demo test bench fuzz clean
+.PHONY: all build deps test-deps bench-deps demo test bench fuzz install deb clean
 
 all: build
 
@@ -38,6 +38,15 @@ fuzz: test-deps build
 
 bench: bench-deps build
 	bench/run.sh $(BUILD_DIR)
+
+# The binary, its man page and bash/zsh completions under PREFIX (default /usr/local).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# A Debian package of the same: $(BUILD_DIR)/blindcast_<version>_<arch>.deb
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD_DIR)

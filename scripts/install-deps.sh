@@ -10,7 +10,7 @@ build_pkgs=(
   libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libasio-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
-test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl)
+test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh)
 bench_pkgs=(python3)
 
 want=("${build_pkgs[@]}")

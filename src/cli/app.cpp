@@ -93,6 +93,13 @@ int run(int argc, char** argv) {
   auto* sup_remove = suppress->add_subcommand("remove", "take ADDRESS off the suppression list");
   add_common(sup_remove, o);
   sup_remove->add_option("ADDRESS", address, "the address")->required();
+  // Generated documentation (hidden from --help: the build installs their output).
+  auto* manpage = app.add_subcommand("manpage", "print the man page (troff), generated from these definitions");
+  manpage->group("");
+  std::string shell;
+  auto* completion = app.add_subcommand("completion", "print the shell completion script for SHELL (bash or zsh)");
+  completion->group("");
+  completion->add_option("SHELL", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
   auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
   add_common(demo, o, false);
   demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
@@ -125,6 +132,8 @@ int run(int argc, char** argv) {
     try {
       // Every command but init and demo acts on an existing campaign: a path
       // that is not one is refused before anything is read or created.
+      if (*manpage) return cmd_manpage(app);
+      if (*completion) return cmd_completion(app, shell);
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }

@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 #include "store/state_store.hpp"
 #include "util/diagnostic.hpp"
 #include "util/error.hpp"
@@ -89,5 +93,7 @@ int cmd_status(const CommonOptions& opts, bool audit);
 int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by);
 int cmd_release(const CommonOptions& opts, const std::string& by);
 int cmd_demo(const CommonOptions& opts);
+int cmd_manpage(const CLI::App& app);
+int cmd_completion(const CLI::App& app, const std::string& shell);
 
 }  // namespace blindcast::cli
