@@ -1,6 +1,7 @@
 #include "check/lint.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -114,6 +115,7 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
     return report;
   }
   std::int64_t n = 0;
+  std::unordered_set<const render::CatalogMessage*> blank_reported;
   while (second->loader->next(row)) {
     if (n++ % stride != 0) continue;
     auto built = second->builder->build(row.fields, row.email, row.name, row.locale);
@@ -123,6 +125,14 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
       continue;
     }
     ++report.rendered;
+    for (const auto* msg : built->blank_messages) {
+      // Once per message: the first row it came out blank for.
+      if (!blank_reported.insert(msg).second) continue;
+      diags.push_back({msg->file(), msg->line(), util::Severity::k_warning,
+                       fmt::format("message '{}' renders blank for audience.csv line {} (locale '{}'): a value, or "
+                                   "a plural or select branch, gives it no text",
+                                   msg->key(), row.line, row.locale)});
+    }
     if (auto v = guard->check(built->data, row.email, row.fields)) {
       ++report.guard_violations;
       row_finding(row_errors_shown, {k_audience, static_cast<long>(row.line), util::Severity::k_error,

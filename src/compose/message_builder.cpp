@@ -71,6 +71,7 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
   BuiltMessage out;
   out.subject = spec.subject;
   out.html = std::move(kept_html);
+  out.blank_messages = std::move(rendered->blank_messages);
   out.data = mail::compose(spec);
   if (m_secrets.dkim) {
     auto signed_message = m_secrets.dkim->sign(out.data, static_cast<long long>(spec.date));

@@ -27,6 +27,7 @@ struct BuiltMessage {
   std::string data;         // CRLF bytes
   std::string subject;      // rendered subject (for previews and tests)
   std::string html;         // the HTML part as rendered, with BuildOptions::keep_html
+  std::vector<const render::CatalogMessage*> blank_messages;  // see render::RenderedMessage
 };
 
 class MessageBuilder {

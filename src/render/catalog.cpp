@@ -252,8 +252,8 @@ void flatten(const toml::table& table, const std::string& prefix, Catalog& catal
                        fmt::format("message '{}': {}", key, parsed.error())});
       continue;
     }
-    catalog.messages.emplace(key, std::make_shared<CatalogMessage>(
-                                      key, line, std::move(parsed->args), parsed->format.release()));
+    catalog.messages.emplace(key, std::make_shared<CatalogMessage>(key, catalog.file, line, std::move(parsed->args),
+                                                                   parsed->format.release()));
   }
 }
 
@@ -264,9 +264,13 @@ struct CatalogMessage::Icu {
   std::vector<icu::UnicodeString> names;
 };
 
-CatalogMessage::CatalogMessage(std::string key, long line, std::vector<MessageArg> args,
+CatalogMessage::CatalogMessage(std::string key, std::string file, long line, std::vector<MessageArg> args,
                                void* format)
-    : m_key(std::move(key)), m_line(line), m_args(std::move(args)), m_icu(std::make_unique<Icu>()) {
+    : m_key(std::move(key)),
+      m_file(std::move(file)),
+      m_line(line),
+      m_args(std::move(args)),
+      m_icu(std::make_unique<Icu>()) {
   m_icu->format.reset(static_cast<icu::MessageFormat*>(format));
   for (const auto& a : m_args) {
     m_icu->names.push_back(icu::UnicodeString::fromUTF8(a.name));

@@ -49,13 +49,14 @@ struct Catalog {
 
 class CatalogMessage {
  public:
-  CatalogMessage(std::string key, long line, std::vector<MessageArg> args, void* format);
+  CatalogMessage(std::string key, std::string file, long line, std::vector<MessageArg> args, void* format);
   ~CatalogMessage();
   CatalogMessage(const CatalogMessage&) = delete;
   CatalogMessage& operator=(const CatalogMessage&) = delete;
 
   [[nodiscard]] const std::string& key() const { return m_key; }
   [[nodiscard]] long line() const { return m_line; }
+  [[nodiscard]] const std::string& file() const { return m_file; }  // "locales/de.toml"
   [[nodiscard]] const std::vector<MessageArg>& args() const { return m_args; }
 
   // Formats with `values[i]` as the value of args()[i]; the error names the
@@ -67,6 +68,7 @@ class CatalogMessage {
   [[nodiscard]] std::expected<std::string, std::string> format_with_icu(
       const std::vector<std::string_view>& values) const;
   std::string m_key;
+  std::string m_file;
   long m_line;
   std::vector<MessageArg> m_args;
   struct Icu;

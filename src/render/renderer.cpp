@@ -253,6 +253,11 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
     return std::unexpected(error);
   }
   if (!out.html.empty()) set_language(out.html, lc.lang, lc.rtl);
+  for (std::size_t i = 0; i < m_scratch.size(); ++i) {
+    const CatalogMessage* msg = lc.messages[i];
+    if (!m_scratch[i] || msg == nullptr || msg->args().empty()) continue;
+    if (m_scratch[i]->find_first_not_of(" \t\r\n") == std::string::npos) out.blank_messages.push_back(msg);
+  }
   // The subject is one line: line breaks from values or messages become spaces.
   for (char& c : out.subject) {
     if (c == '\r' || c == '\n' || c == '\t') c = ' ';

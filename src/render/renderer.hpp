@@ -48,6 +48,9 @@ struct RenderedMessage {
   std::string text;
   std::string html;              // empty when there is no HTML template
   std::string list_unsubscribe;  // empty when not configured
+  // Catalog messages with arguments that came out blank for this row (a
+  // value, or a plural or select branch, gave them no text): lint warns.
+  std::vector<const CatalogMessage*> blank_messages;
 };
 
 class Renderer {

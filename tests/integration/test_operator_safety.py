@@ -240,6 +240,22 @@ class HostileCatalogs(support.Case):
         self.set_message(d, "de", "assets", "{assets, number, #,##0} {assets, plural, one {Wert} other {Werte}}")
         run("lint", d, check=0)
 
+    def test_a_message_that_renders_blank_for_a_row_is_a_warning_naming_it(self):
+        d = os.path.join(self.tmp, "c")
+        run("init", d, check=0)
+        line = self.set_message(d, "en", "assets", "{assets, plural, =0 {} one {# asset} other {# assets}}")
+        audience = os.path.join(d, "audience.csv")
+        with open(audience) as f:
+            rows = f.read().splitlines()
+        self.assertTrue(rows[1].startswith("alice@example.org,Alice Smith,en,3,"))
+        rows[1] = rows[1].replace(",en,3,", ",en,0,", 1)
+        with open(audience, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        out = run("lint", d, check=0)
+        self.assertIn(f"locales/en.toml:{line}: warning: message 'assets' renders blank for audience.csv line 2 "
+                      "(locale 'en')", out.stderr)
+        self.assertEqual(out.stderr.count("renders blank"), 1, "once per message")
+
     def test_a_message_nested_thousands_deep_is_refused_not_a_crash(self):
         d = os.path.join(self.tmp, "c")
         run("init", d, check=0)
