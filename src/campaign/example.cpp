@@ -19,6 +19,11 @@ namespace blindcast::campaign {
 
 namespace {
 
+constexpr const char* k_small_canary_comment =
+    "# The canary is a reproducible sample sent before everyone else. This\n"
+    "# example's 12 rows take a small one and no wait; for a real audience use\n"
+    "# min = 100 and wait = \"30m\" (bounces arrive minutes late).\n";
+
 constexpr const char* k_campaign_toml = R"(# blindcast campaign settings. See README.md, "campaign.toml" and "Stages and gates".
 id = "index-change-2026-11"
 from = "Example Exchange <noreply@example.com>"
@@ -216,8 +221,17 @@ Result<void> write_example_campaign(const std::filesystem::path& dir, const std:
   replace_line("from = ", fmt::format("from = \"Example Exchange <noreply@{}>\"", d));
   replace_line("reply_to = ", fmt::format("reply_to = \"support@{}\"", d));
   replace_line("list_unsubscribe = ",
-               fmt::format("list_unsubscribe = \"https://{}/unsubscribe/{{{{unsubscribe_token}}}}\"   # one click (RFC 8058)",
+               fmt::format("list_unsubscribe = \"https://{}/unsubscribe/{{{{unsubscribe_token}}}}\"   # serve it: a POST "
+                           "there must unsubscribe (RFC 8058)",
                            d));
+  // A campaign that sends for a real domain gets the canary a real audience needs.
+  if (const auto c = t.find(k_small_canary_comment); c != std::string::npos) {
+    t.replace(c, std::string_view(k_small_canary_comment).size(),
+              "# The canary: a reproducible sample sent before everyone else; the full stage\n"
+              "# waits 30 minutes after it for late bounces.\n");
+  }
+  replace_line("canary = ", "canary = { size = \"1%\", min = 100, wait = \"30m\", max_bounce_rate = 0.02, "
+                            "max_deferral_rate = 0.20 }");
   t += fmt::format(
       "\n# Written by 'blindcast init --dkim': publish the TXT records it printed\n"
       "# ('blindcast lint --json' shows them again) before the first send.\n"

@@ -111,7 +111,7 @@ int run(int argc, char** argv) {
     if (rc != 0 && std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; })) {
       std::printf("%s\n", nlohmann::json{{"error", {{"code", static_cast<int>(ExitCode::k_usage)},
                                                      {"message", e.what()}, {"file", nullptr}, {"line", nullptr}}}}
-                                  .dump(2)
+                                  .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
                                   .c_str());
     }
     return rc == 0 ? 0 : static_cast<int>(ExitCode::k_usage);

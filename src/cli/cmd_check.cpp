@@ -36,7 +36,9 @@ int cmd_init(const CommonOptions& opts, const std::string& dkim_domain) {
       rj.push_back({{"name", r.name}, {"value", r.value}});
     }
     std::printf("Keys (unencrypted PEM, mode 0600): %s/secrets/dkim-rsa.pem, dkim-ed25519.pem; unsubscribe key: "
-                "secrets/unsubscribe.key. Never commit secrets/ (the .gitignore keeps it out).\n",
+                "secrets/unsubscribe.key. Never commit secrets/ (the .gitignore keeps it out).\n"
+                "Serve the list_unsubscribe URL in campaign.toml before sending: mailbox providers POST to it when a "
+                "recipient clicks unsubscribe (RFC 8058).\n",
                 opts.dir.c_str());
     if (opts.json) print_json({{"created", opts.dir}, {"dkim_records", rj}});
   }

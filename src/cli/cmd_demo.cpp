@@ -86,7 +86,7 @@ int cmd_demo(const CommonOptions& in) {
   for (const auto& e : std::filesystem::directory_iterator(dir / "out" / "maildir" / "new", ec)) {
     files += e.is_regular_file() ? 1 : 0;
   }
-  if (in.json) {
+  if (in.json && !json_printed()) {  // a step that failed printed its error: that is the document
     print_json({{"dir", dir.string()},
                 {"exit_code", rc},
                 {"maildir", (dir / "out" / "maildir").string()},

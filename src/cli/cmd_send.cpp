@@ -76,7 +76,11 @@ class ProgressPrinter {
     if (m_tty) {
       winsize ws{};
       const std::size_t width = ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
-      if (line.size() >= width) line.resize(width - 1);  // one line, never wrapped
+      if (line.size() >= width) {  // one line, never wrapped; cut between characters, not inside one
+        line.resize(width - 1);
+        while (!line.empty() && (static_cast<unsigned char>(line.back()) & 0xC0) == 0x80) line.pop_back();
+        if (!line.empty() && static_cast<unsigned char>(line.back()) >= 0xC0) line.pop_back();
+      }
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       m_dirty = true;
     } else if (util::log_is_json()) {

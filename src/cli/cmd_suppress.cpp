@@ -55,7 +55,7 @@ int cmd_suppress_list(const CommonOptions& opts) {
   if (!store) return report(store.error());
   if (missing) {
     if (opts.json) {
-      std::printf("[]\n");
+      print_json(nlohmann::json::array());
     } else {
       std::printf("the suppression list is empty (no state store yet: nothing has been sent from %s)\n",
                   opts.dir.c_str());

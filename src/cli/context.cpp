@@ -46,7 +46,12 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
   const std::filesystem::path path = state_path(opts);
   std::error_code ec;
   if (missing != nullptr) *missing = false;
-  if (!std::filesystem::exists(path, ec)) {
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) {  // not "absent": unreadable (a store in another user's 0700 directory)
+    return std::unexpected(Error{fmt::format("{}: cannot look at the state store: {}", path.string(), ec.message()),
+                                 ExitCode::k_runtime});
+  }
+  if (!exists) {
     const bool may_create = use == StoreUse::k_create || (use == StoreUse::k_default && opts.state.empty());
     if (!may_create) {
       if (missing != nullptr && opts.state.empty()) {
@@ -92,7 +97,7 @@ std::FILE* g_json_out = stdout;  // with --json: the real stdout (the command's 
 bool g_json_printed = false;
 
 void emit_json(const nlohmann::json& j) {
-  std::fprintf(g_json_out, "%s\n", j.dump(2).c_str());
+  std::fprintf(g_json_out, "%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   std::fflush(g_json_out);
   g_json_printed = true;
 }

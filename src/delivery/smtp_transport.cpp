@@ -182,6 +182,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::atomic<std::size_t> confirmed{0};
   std::size_t confirmed_seen = 0;
   std::vector<char> dotted;             // by slot
+  std::vector<char> reached;            // by slot: a server took part of its transaction (put back after a loss)
   std::vector<char> ready_dotted;       // parallel to `ready`
   std::deque<char> returned_dotted;
   std::size_t dots_open = 0;
@@ -213,6 +214,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     ready.push_back(std::move(r));
     ready_dotted.push_back(dotted[slot]);
     dotted[slot] = 0;
+    reached[slot] = 0;
     slots[slot].reset();
     free_slots.push_back(slot);
   }
@@ -259,6 +261,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
         slot = slots.size();
         slots.emplace_back();
         dotted.push_back(0);
+        reached.push_back(0);
       }
       slots[slot] = std::move(m);
       queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
@@ -297,6 +300,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       ++consecutive_failures;
       last_failure = e.detail;
       undot(slot);
+      reached[slot] = 1;  // an attempt: if the server stays away, it is retried and aged, not held
       queue.put_back(msg(slot).lane, slot);
       return;
     }
@@ -365,10 +369,15 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   }
 
   // Ends every queued message with `r` (its recipient filled in per message).
+  // Hands back every queued message with `r`; one that a server already took
+  // part of (its connection was lost before the end of DATA) as an attempt
+  // in the envelope phase instead of a connect-phase `r`.
   void drain_queue(const DeliveryResult& r) {
     while (const auto taken = queue.drop()) {
       const std::size_t slot = *taken;
-      finish(slot, r);
+      DeliveryResult each = r;
+      if (reached[slot] != 0 && r.phase == Phase::k_connect) each.phase = Phase::k_envelope;
+      finish(slot, std::move(each));
     }
   }
 };

@@ -5,6 +5,7 @@
 #include <unicode/msgfmt.h>
 #include <unicode/plurrule.h>
 #include <unicode/timezone.h>
+#include <unicode/uchar.h>
 
 #include <algorithm>
 #include <charconv>
@@ -49,9 +50,11 @@ struct ParsedMessage {
 };
 
 // How deep the braces of a message nest, read as ICU reads them: an
-// apostrophe before a brace, '#' or '|' quotes up to the next apostrophe,
-// and two apostrophes are one. ICU recurses once per level when it
-// formats, so a message nested thousands deep overflows the stack.
+// apostrophe before a brace quotes up to the next apostrophe, and two
+// apostrophes are one. ('#' and '|' start a quote only inside a plural or a
+// choice; counting them as text can only count deeper, never let a deep
+// message through.) ICU recurses once per level when it formats, so a
+// message nested thousands deep overflows the stack.
 std::size_t brace_depth(std::string_view text) {
   std::size_t depth = 0, deepest = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -60,7 +63,7 @@ std::size_t brace_depth(std::string_view text) {
       const char n = text[i + 1];
       if (n == '\'') {
         ++i;
-      } else if (n == '{' || n == '}' || n == '#' || n == '|') {
+      } else if (n == '{' || n == '}') {
         const auto end = text.find('\'', i + 1);
         if (end == std::string_view::npos) break;  // quoted to the end
         i = end;
@@ -77,6 +80,28 @@ std::size_t brace_depth(std::string_view text) {
 // Argument nesting a message may have: a select in a plural in a select is
 // three; real messages stay under five.
 constexpr std::size_t k_max_brace_depth = 32;  // 16 nested arguments
+
+// True when the argument at [start, limit) of `text` stands as a word of its
+// own: after the start, a space or an opening bracket or quote; before the
+// end, a space or punctuation that ends a phrase. A value inside a URL or a
+// longer token ("https://x/{ticket}", "#{n}") is part of it and must not be
+// isolated.
+bool stands_alone(const icu::UnicodeString& text, int32_t start, int32_t limit) {
+  bool before = start == 0;
+  if (!before) {
+    const UChar32 c = text.char32At(text.moveIndex32(start, -1));
+    before = u_isUWhiteSpace(c) || u_charType(c) == U_START_PUNCTUATION || u_charType(c) == U_INITIAL_PUNCTUATION ||
+             c == '"' || c == '\'';
+  }
+  bool after = limit >= text.length();
+  if (!after) {
+    const UChar32 c = text.char32At(limit);
+    after = u_isUWhiteSpace(c) ||
+            (u_ispunct(c) && c != '/' && c != '@' && c != '=' && c != '&' && c != '?' && c != '#' && c != '-' &&
+             c != '_' && c != '%');
+  }
+  return before && after;
+}
 
 // The argument types ICU's MessageFormat knows besides plural, select,
 // selectordinal and choice.
@@ -109,7 +134,8 @@ std::optional<std::string> check_arguments(const icu::MessagePattern& pattern, c
     const std::string name = to_utf8(pattern.getSubstring(pattern.getPart(i + 1)));
     const int32_t limit = pattern.getLimitPartIndex(i);
     if (part.getArgType() == UMSGPAT_ARG_TYPE_SIMPLE) {
-      const std::string type = to_utf8(pattern.getSubstring(pattern.getPart(i + 2)));
+      // ICU matches types and style keywords ignoring case ({n, Number, Integer}).
+      const std::string type = util::to_lower_ascii(to_utf8(pattern.getSubstring(pattern.getPart(i + 2))));
       if (std::find(std::begin(k_simple_types), std::end(k_simple_types), type) == std::end(k_simple_types)) {
         return fmt::format("argument '{}' has the unknown type '{}' (number, date, time, spellout, ordinal, duration; "
                            "or plural, selectordinal, select)",
@@ -118,14 +144,15 @@ std::optional<std::string> check_arguments(const icu::MessagePattern& pattern, c
       if (i + 3 >= limit || pattern.getPartType(i + 3) != UMSGPAT_PART_TYPE_ARG_STYLE) continue;
       const std::string style(util::trim(to_utf8(pattern.getSubstring(pattern.getPart(i + 3)))));
       if (style.starts_with("::")) continue;  // an ICU skeleton
+      const std::string keyword = util::to_lower_ascii(style);
       bool ok = true;
       std::string expected;
       if (type == "date" || type == "time") {
-        ok = style == "short" || style == "medium" || style == "long" || style == "full" ||
+        ok = keyword == "short" || keyword == "medium" || keyword == "long" || keyword == "full" ||
              pattern_letters_only(style, "GyYuUrQqMLlwWdDFgEecabBhHkKjJmsSAzZOvVXx");
         expected = "short, medium, long, full, a ::skeleton or a pattern like yyyy-MM-dd";
       } else if (type == "number") {
-        ok = style == "integer" || style == "currency" || style == "percent" || pattern_letters_only(style, "E");
+        ok = keyword == "integer" || keyword == "currency" || keyword == "percent" || pattern_letters_only(style, "E");
         expected = "integer, currency, percent, a ::skeleton or a pattern like #,##0.00";
       } else {
         ok = style.starts_with("%");
@@ -199,7 +226,9 @@ std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
                              "}: name arguments after audience columns, e.g. {name}");
     }
     MessageArg arg{to_utf8(pattern.getSubstring(name_part)), ArgKind::k_text,
-                   part.getArgType() == UMSGPAT_ARG_TYPE_NONE};
+                   part.getArgType() == UMSGPAT_ARG_TYPE_NONE &&
+                       stands_alone(pattern_text, part.getIndex(),
+                                    pattern.getPart(pattern.getLimitPartIndex(i)).getLimit())};
     switch (part.getArgType()) {
       case UMSGPAT_ARG_TYPE_PLURAL:
       case UMSGPAT_ARG_TYPE_SELECTORDINAL:
@@ -207,7 +236,7 @@ std::expected<ParsedMessage, std::string> parse_message(std::string_view text,
         arg.kind = ArgKind::k_number;
         break;
       case UMSGPAT_ARG_TYPE_SIMPLE:
-        arg.kind = kind_of_simple(to_utf8(pattern.getSubstring(pattern.getPart(i + 2))));
+        arg.kind = kind_of_simple(util::to_lower_ascii(to_utf8(pattern.getSubstring(pattern.getPart(i + 2)))));
         break;
       default:
         break;

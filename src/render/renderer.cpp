@@ -13,7 +13,7 @@ namespace {
 // The value of attribute `name` is present in the start tag `tag` (text
 // between '<' and '>'), ASCII case ignored.
 bool has_attribute(std::string_view tag, std::string_view name) {
-  for (std::size_t i = 0; i + name.size() < tag.size(); ++i) {
+  for (std::size_t i = 0; i + 1 + name.size() < tag.size(); ++i) {
     const char before = tag[i];
     if (before != ' ' && before != '\t' && before != '\n' && before != '\r') continue;
     bool match = true;
@@ -32,29 +32,67 @@ bool has_attribute(std::string_view tag, std::string_view name) {
 // template says them: lang and dir on <html>, or, for a fragment without
 // one, a <div> around it. Without dir, a right-to-left message is laid out
 // left to right, its punctuation at the wrong end.
-void set_language(std::string& html, const std::string& lang, bool rtl) {
-  std::size_t start = std::string::npos;
+// The start of the first `<NAME` tag in `html` (ASCII case ignored), or npos.
+std::size_t find_tag(const std::string& html, std::string_view name) {
   for (std::size_t i = html.find('<'); i != std::string::npos; i = html.find('<', i + 1)) {
-    if (i + 5 <= html.size() && (html[i + 1] | 0x20) == 'h' && (html[i + 2] | 0x20) == 't' &&
-        (html[i + 3] | 0x20) == 'm' && (html[i + 4] | 0x20) == 'l' &&
-        (i + 5 == html.size() || html[i + 5] == '>' || html[i + 5] == ' ' || html[i + 5] == '\n' ||
-         html[i + 5] == '\t' || html[i + 5] == '\r')) {
-      start = i;
-      break;
+    const std::size_t after = i + 1 + name.size();
+    if (after > html.size()) return std::string::npos;
+    bool match = true;
+    for (std::size_t k = 0; k < name.size() && match; ++k) match = (html[i + 1 + k] | 0x20) == name[k];
+    if (match && (after == html.size() || html[after] == '>' || html[after] == ' ' || html[after] == '\n' ||
+                  html[after] == '\t' || html[after] == '\r' || html[after] == '/')) {
+      return i;
     }
   }
+  return std::string::npos;
+}
+
+// Gives the HTML part the language and direction of its catalog, unless the
+// template says them: on <html>, else on <body>, else a <div> around the
+// fragment (after a doctype, which must stay first). Without dir, a
+// right-to-left message is laid out left to right, its punctuation at the
+// wrong end.
+void set_language(std::string& html, const std::string& lang, bool rtl) {
   const std::string dir = rtl ? "rtl" : "ltr";
-  if (start == std::string::npos) {
-    html = fmt::format("<div lang=\"{}\" dir=\"{}\">{}</div>", lang, dir, html);
+  for (const std::string_view name : {std::string_view("html"), std::string_view("body")}) {
+    const std::size_t start = find_tag(html, name);
+    if (start == std::string::npos) continue;
+    const auto end = html.find('>', start);
+    if (end == std::string::npos) return;
+    const std::string_view tag(html.data() + start, end - start);
+    std::string add;
+    if (!has_attribute(tag, "lang")) add += fmt::format(" lang=\"{}\"", lang);
+    if (!has_attribute(tag, "dir")) add += fmt::format(" dir=\"{}\"", dir);
+    html.insert(start + 1 + name.size(), add);
     return;
   }
-  const auto end = html.find('>', start);
-  if (end == std::string::npos) return;
-  const std::string_view tag(html.data() + start, end - start);
-  std::string add;
-  if (!has_attribute(tag, "lang")) add += fmt::format(" lang=\"{}\"", lang);
-  if (!has_attribute(tag, "dir")) add += fmt::format(" dir=\"{}\"", dir);
-  html.insert(start + 5, add);
+  std::size_t body = 0;
+  if (const auto doctype = find_tag(html, "!doctype"); doctype != std::string::npos) {
+    if (const auto end = html.find('>', doctype); end != std::string::npos) body = end + 1;
+  }
+  html.insert(body, fmt::format("<div lang=\"{}\" dir=\"{}\">", lang, dir));
+  html += "</div>";
+}
+
+// Bidi isolates belong to text: inside a tag (an attribute value, a URL)
+// they would become part of it. Removes those that landed there.
+void drop_isolates_in_tags(std::string& html) {
+  if (html.find("\xE2\x81") == std::string::npos) return;
+  std::string out;
+  out.reserve(html.size());
+  bool in_tag = false;
+  for (std::size_t i = 0; i < html.size(); ++i) {
+    const char c = html[i];
+    if (c == '<') in_tag = true;
+    if (c == '>') in_tag = false;
+    if (in_tag && c == '\xE2' && i + 2 < html.size() && html[i + 1] == '\x81' &&
+        (html[i + 2] == '\xA8' || html[i + 2] == '\xA9')) {
+      i += 2;
+      continue;
+    }
+    out += c;
+  }
+  html.swap(out);
 }
 constexpr std::string_view k_catalog_prefix = "t.";
 }
@@ -252,7 +290,10 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
        !render_one(m_unsubscribe, fields, lc, false, out.list_unsubscribe, error))) {
     return std::unexpected(error);
   }
-  if (!out.html.empty()) set_language(out.html, lc.lang, lc.rtl);
+  if (!out.html.empty()) {
+    if (lc.rtl) drop_isolates_in_tags(out.html);
+    set_language(out.html, lc.lang, lc.rtl);
+  }
   for (std::size_t i = 0; i < m_scratch.size(); ++i) {
     const CatalogMessage* msg = lc.messages[i];
     if (!m_scratch[i] || msg == nullptr || msg->args().empty()) continue;

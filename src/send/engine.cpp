@@ -131,7 +131,10 @@ struct Engine::Impl {
   std::deque<std::pair<Clock::time_point, std::int64_t>> rate_samples;  // (time, sent so far)
   std::string last_lane;  // round-robin position
   Clock::time_point last_accepted = Clock::now();  // the last 2xx, or the start
-  std::string unreachable;  // the last connection failure since then (masked); empty after a 2xx
+  // The last connection failure (masked) since a server last answered, and
+  // when the failures began; empty once any server answers anything.
+  std::string unreachable;
+  Clock::time_point failing_since{};
 
   std::size_t stock_for(const std::string& lane) const {
     const auto it = rate_of.find(lane);
@@ -412,7 +415,8 @@ struct Engine::Impl {
           hand_over();
         }
       }
-      if (!unreachable.empty() && now_clock - last_accepted >= settings.give_up_after) {
+      if (!unreachable.empty() && now_clock - failing_since >= settings.give_up_after &&
+          now_clock - last_accepted >= settings.give_up_after) {
         std::lock_guard lock(mutex);
         stop_for(StopReason::k_settings,
                  fmt::format("no message accepted for {}s ([transport] give_up_after) and the relay cannot be "
@@ -563,12 +567,14 @@ struct Engine::Impl {
         ++progress.sent_this_run;
         ++progress.sent_by_lane[f.lane];
         last_accepted = now_clock;
-        unreachable.clear();
         break;
       case Action::k_not_attempted:
         o.state = RecipientState::k_pending;
         o.next_attempt_at = d.retry_at;  // held after a failed connection
-        if (r.attempted && r.phase == delivery::Phase::k_connect) unreachable = o.reply;
+        if (r.attempted && r.phase == delivery::Phase::k_connect) {
+          if (unreachable.empty()) failing_since = now_clock;
+          unreachable = o.reply;
+        }
         break;
       case Action::k_retry:
         o.state = RecipientState::k_deferred;
@@ -585,6 +591,8 @@ struct Engine::Impl {
         ++progress.failed_this_run;
         break;
     }
+    // A server that answered anything (a 4xx, a slow lane) is reachable.
+    if (r.attempted && r.phase != delivery::Phase::k_connect && r.code != 0) unreachable.clear();
     if (d.action != Action::k_sent) progress.last_reply = o.reply;
     if (d.slow_lane) {
       if (auto line = shaper.throttled(f.lane, now_clock)) util::log_warn(*line);

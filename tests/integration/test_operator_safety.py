@@ -237,7 +237,9 @@ class HostileCatalogs(support.Case):
                                             "few {# أصول} many {# أصلًا} other {# أصل}}")
         self.set_message(d, "en", "subject", "Index change on {effective_date, date, ::yMMMd} ({effective_date, "
                                              "date, yyyy-MM-dd})")
-        self.set_message(d, "de", "assets", "{assets, number, #,##0} {assets, plural, one {Wert} other {Werte}}")
+        self.set_message(d, "de", "assets", "{assets, number, #,##0} {assets, Number, Integer} "
+                                            "{assets, plural, one {Wert} other {Werte}}")
+        self.set_message(d, "pt", "subject", "Mudança em {effective_date, Date, Long}")
         run("lint", d, check=0)
 
     def test_a_message_that_renders_blank_for_a_row_is_a_warning_naming_it(self):
@@ -266,6 +268,11 @@ class HostileCatalogs(support.Case):
                 self.assertEqual(out.returncode, 2, out.stderr[-2000:])
                 self.assertIn(f"locales/en.toml:{line}: error: message 'ticket': braces nested 8000 deep; "
                               "at most 32", out.stderr)
+        # An apostrophe before '#' quotes nothing outside a plural: no way around the limit.
+        line = self.set_ticket(d, "No '#1 " + "{name, select, other {" * 4000 + "x" + "}}" * 4000)
+        out = run("lint", d)
+        self.assertEqual(out.returncode, 2, out.stderr[-2000:])
+        self.assertIn(f"locales/en.toml:{line}: error: message 'ticket': braces nested 8000 deep", out.stderr)
         # Nesting a real message might have still renders.
         self.set_ticket(d, "{name, select, other {" * 10 + "Ticket {ticket}" + "}}" * 10)
         run("lint", d, check=0)
@@ -403,6 +410,12 @@ class JsonOnEveryCommand(support.Case):
     def test_every_command_prints_one_json_document(self):
         d = os.path.join(self.tmp, "c")
         self.assertEqual(self.doc("init", d)["created"], d)
+        self.assertEqual(self.doc("suppress", "list", d), [], "no store yet: an empty list")
+        # A path that is not UTF-8 still gives one JSON document (its bytes replaced).
+        raw = subprocess.run([support.BINARY, "status", os.path.join(self.tmp, "caf\udce9"), "--json"],
+                             capture_output=True, stdin=subprocess.DEVNULL)
+        self.assertEqual(raw.returncode, 2)
+        self.assertIn("no such directory", json.loads(raw.stdout.decode("utf-8"))["error"]["message"])
         self.assertEqual(self.doc("lint", d)["errors"], 0)
         self.assertTrue(self.doc("plan", d)["lanes"])
         self.assertTrue(self.doc("preview", d, "--out", os.path.join(self.tmp, "p")))
@@ -496,6 +509,25 @@ class RightToLeft(support.Case):
         # The .eml carries the same HTML part.
         msg = support.parse(files["ar"]["file"])
         self.assertIn('dir="rtl"', msg.get_body(preferencelist=("html",)).get_content())
+        # Isolates stay out of tags (an attribute value, a URL); a document
+        # without <html> gets lang and dir on <body>, after its doctype.
+        for locale in ("ar", "en"):  # en: the default catalog, for every other locale
+            with open(os.path.join(d, "locales", f"{locale}.toml"), "a", encoding="utf-8") as f:
+                f.write('label = "{name}"\nlink = "https://example.com/t/{ticket}"\n')
+        with open(os.path.join(d, "templates", "body.html")) as f:
+            original = f.read()
+        with open(os.path.join(d, "templates", "body.html"), "w") as f:
+            f.write('<!DOCTYPE html>\n<body>\n<p title="{{t.label}}">{{t.label}}</p>\n'
+                    '<a href="{{t.link}}">{{t.link}}</a>\n</body>\n')
+        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
+        with open(files["ar"]["html"], encoding="utf-8") as f:
+            page = f.read()
+        self.assertTrue(page.startswith('<!DOCTYPE html>\n<body lang="ar" dir="rtl">'), page[:80])
+        self.assertIn('title="ليلى أحمد"', page)
+        self.assertIn(">\u2068ليلى أحمد\u2069</p>", page)
+        self.assertNotIn("\u2068T-", page, "a value inside a URL is part of it, not isolated")
+        with open(os.path.join(d, "templates", "body.html"), "w") as f:
+            f.write(original)
         # A template that says its language and direction is left as it is.
         with open(os.path.join(d, "templates", "body.html")) as f:
             tmpl = f.read()
@@ -504,6 +536,43 @@ class RightToLeft(support.Case):
         files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
         with open(files["ar"]["html"], encoding="utf-8") as f:
             self.assertIn('<html dir="auto" LANG="x-custom">', f.read())
+
+
+class ProgressOnATerminal(support.PeerCase):
+    def test_one_line_redrawn_in_place_never_wider_than_the_terminal(self):
+        import fcntl
+        import pty
+        import struct
+        import termios
+        d = write_campaign(self.tmp, [f"cliente.{i:03d}@exemplo.com.br" for i in range(200)])
+        path = os.path.join(d, "campaign.toml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("[transport]\n", "[transport]\nconnections = 2\n", 1))
+        p = self.peer("--delay", "0.02")
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+        proc = subprocess.Popen([support.BINARY, "send", d, "--stage", "full", *FORCE, "--transport",
+                                 f"smtp://127.0.0.1:{p.port}"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        self.assertEqual(proc.wait(timeout=60), 0)
+        redraws = [r.split(b"\n")[0] for r in seen.split(b"\r\x1b[K")[1:]]
+        self.assertGreater(len(redraws), 3, seen[-500:])
+        for r in redraws:
+            self.assertLess(len(r.decode("utf-8", "replace")), 60, r)
+        self.assertTrue(any(b"ETA" in r and b"/s" in r for r in redraws))
 
 
 class HaltSaysWhoIsRunning(support.PeerCase):
