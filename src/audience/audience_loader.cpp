@@ -106,6 +106,10 @@ Result<AudienceLoader> AudienceLoader::open(const std::filesystem::path& path,
   return loader;
 }
 
+std::string AudienceLoader::fatal_error() const {
+  return fmt::format("{}:{}: error: {}", m_path.filename().string(), m_fatal_line, m_fatal.value_or(""));
+}
+
 void AudienceLoader::reject(std::int64_t line, std::string reason) {
   ++m_stats.rejected;
   if (m_options.on_reject) m_options.on_reject(Rejection{line, std::move(reason)});
@@ -121,6 +125,15 @@ bool AudienceLoader::next(AudienceRow& row) {
     ++m_stats.records;
     const std::int64_t line = m_record.line;
     if (!m_record.error.empty()) {
+      const std::int64_t spans = m_reader.line() - line;
+      if (spans > 1) {
+        m_fatal_line = line;
+        m_fatal = fmt::format("malformed CSV ({}); the record that starts here runs over {} lines, so a stray "
+                              "quote has joined the rows after it into one field: close or remove that quote "
+                              "(nothing was read past it)",
+                              m_record.error, spans);
+        return false;
+      }
       reject(line, "malformed CSV: " + m_record.error);
       continue;
     }

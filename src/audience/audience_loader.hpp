@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -67,6 +68,14 @@ class AudienceLoader {
 
   // Reads the next accepted row into `row`; false at end of file.
   bool next(AudienceRow& row);
+  // Set when next() stopped before the end: a malformed record that ran
+  // over several lines (a stray quote) swallowed the rows after it, and
+  // rejecting it as one row would drop them without a word. The message
+  // names the file and line; the audience must not be used.
+  [[nodiscard]] const std::optional<std::string>& fatal() const { return m_fatal; }
+  [[nodiscard]] std::int64_t fatal_line() const { return m_fatal_line; }
+  // "audience.csv:200: error: " + fatal(), for an Error.
+  [[nodiscard]] std::string fatal_error() const;
 
   [[nodiscard]] const LoadStats& stats() const { return m_stats; }
   [[nodiscard]] std::uint64_t bytes_read() const { return m_reader.bytes_read(); }
@@ -89,6 +98,8 @@ class AudienceLoader {
   int m_locale = -1;
   int m_name = -1;
   LoadStats m_stats;
+  std::optional<std::string> m_fatal;
+  std::int64_t m_fatal_line = 0;
   CsvRecord m_record;
   std::unordered_map<std::pair<std::uint64_t, std::uint64_t>, std::int64_t, KeyHash> m_seen;
 };

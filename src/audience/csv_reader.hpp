@@ -52,6 +52,9 @@ class CsvReader {
   // Reads the next record into `record`; false at end of file.
   bool next(CsvRecord& record);
 
+  // The physical line the next record starts on.
+  [[nodiscard]] std::int64_t line() const { return m_line; }
+
   // Bytes consumed so far (for progress).
   [[nodiscard]] std::uint64_t bytes_read() const { return m_consumed; }
 

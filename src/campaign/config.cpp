@@ -149,7 +149,7 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
   for (const char* key : {"max_bounce_rate", "max_deferral_rate"}) {
     if (const auto* n = t->get(key)) {
       const auto v = n->value<double>();
-      if (!v || *v < 0 || *v > 1) {
+      if (!v || !(*v >= 0 && *v <= 1)) {  // NaN too
         error(d, line_of(*n), fmt::format("'stages.canary.{}' must be a number from 0 to 1", key));
       } else if (std::string_view(key) == "max_bounce_rate") {
         c.max_bounce_rate = *v;

@@ -56,6 +56,10 @@ LintReport lint_campaign(const std::filesystem::path& dir, const LintOptions& op
     ++report.locales[row.locale];
   }
   report.stats = session->loader->stats();
+  if (const auto& fatal = session->loader->fatal()) {
+    diags.push_back({k_audience, static_cast<long>(session->loader->fatal_line()), util::Severity::k_error, *fatal});
+    return report;
+  }
 
   auto& renderer = session->builder->renderer();
   // What Gmail and Yahoo require of bulk senders (2024 rules): DKIM, aligned

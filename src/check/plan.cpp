@@ -27,6 +27,7 @@ Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& 
     ++plan.locales[row.locale.empty() ? "(default)" : row.locale];
     ++plan.recipients;
   }
+  if (session->loader->fatal()) return fail(session->loader->fatal_error());
   plan.rejected = session->loader->stats().rejected;
   plan.duplicates = session->loader->stats().duplicates;
   for (const auto& lane : table.lanes()) {

@@ -41,7 +41,8 @@ Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir
     } else if (!chosen.contains(row.locale)) {
       chosen.emplace(row.locale, row);
     }
-  }
+  }  if (session->loader->fatal()) return fail(session->loader->fatal_error());
+
   if (chosen.empty()) {
     return fail(wanted.empty() ? "the audience has no valid rows to preview"
                                : fmt::format("--recipient {}: not in audience.csv (or its row was rejected)",

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -118,6 +119,17 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   if (!loaded || util::error_count(diags) > 0) {
     print_diagnostics(diags);
     return report(Error{fmt::format("the campaign has errors; nothing was sent. Run 'blindcast lint {}'", opts.dir)});
+  }
+  // A new state store for a campaign that has sent before would send
+  // everyone again: its guard's ledger (one per campaign directory, whatever
+  // the --state) says whether it has.
+  std::error_code ec;
+  const auto ledger = loaded->state_dir() / "guard-ledger";
+  if (!std::filesystem::exists(state_path(opts), ec) && std::filesystem::file_size(ledger, ec) > 0 && !ec) {
+    return report(Error{fmt::format("{}: no state store there, but {} has sent before (its guard's ledger {} records "
+                                    "it): a new store would send everyone again. Give the --state it used, or, to "
+                                    "start over on purpose, remove {}",
+                                    state_path(opts), opts.dir, ledger.string(), ledger.string())});
   }
   auto store = open_store(opts, StoreUse::k_create);
   if (!store) return report(store.error());

@@ -75,7 +75,7 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
     if (fd < 0 && errno != EEXIST) {
       return std::unexpected(Error{fmt::format("{}: cannot create the state store: {}", path.string(),
                                                std::strerror(errno)),
-                                   ExitCode::k_runtime});
+                                   errno == ENOENT || errno == ENOTDIR ? ExitCode::k_usage : ExitCode::k_runtime});
     }
     if (fd >= 0) ::close(fd);
   }

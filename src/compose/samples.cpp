@@ -28,6 +28,7 @@ Result<Samples> read_samples(const campaign::LoadedCampaign& campaign, const std
     for (const int i : from) s.fields.push_back(i < 0 ? std::string() : row.fields[static_cast<std::size_t>(i)]);
     out.rows.push_back(std::move(s));
   }
+  if (samples->loader->fatal()) return fail(samples->loader->fatal_error());
   if (!rejected.empty()) return fail("samples.csv " + rejected.front() + "; fix or remove the row");
   return out;
 }

@@ -58,6 +58,7 @@ Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateS
     ++summary.imported;
   }
   if (failure) return std::unexpected(*failure);
+  if (loader->fatal()) return fail(loader->fatal_error());  // nothing of this import is committed
   auto removed = (*import)->commit();
   if (!removed) return std::unexpected(removed.error());
   if (*removed > 0) {

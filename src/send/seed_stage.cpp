@@ -70,7 +70,8 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
       t.fields.push_back(static_cast<int>(i) == locale_col ? row.fields[i] : compose::placeholder_of(row.fields[i]));
     }
     rows.emplace(catalog, std::move(t));
-  }
+  }  if (session->loader->fatal()) return fail(session->loader->fatal_error());
+
   if (rows.empty()) return fail("the audience has no valid rows to build test messages from");
 
   auto index = compose::index_from_store(store);

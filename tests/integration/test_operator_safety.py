@@ -75,6 +75,22 @@ class WrongPaths(support.Case):
         self.assertIn("does not exist (a typo?)", out.stderr)
         self.assertFalse(os.path.exists(typo))
 
+    def test_a_new_state_for_a_campaign_that_has_sent_is_refused(self):
+        d = write_campaign(self.tmp, ["ana.souza@example.com.br", "li.wei@example.cn", "o'neil@example.ie"])
+        run("send", d, "--stage", "full", *FORCE, check=0)
+        sent = len(support.maildir_files(os.path.join(d, "out", "maildir")))
+        typo = os.path.join(d, ".blindcast", "state-db")
+        out = run("send", d, "--stage", "full", *FORCE, "--state", typo)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("has sent before", out.stderr)
+        self.assertFalse(os.path.exists(typo))
+        self.assertEqual(len(support.maildir_files(os.path.join(d, "out", "maildir"))), sent, "nobody got it twice")
+        # A --state in a directory that does not exist is a usage error too.
+        fresh = write_campaign(self.tmp, ["zoe.martin@example.fr"], name="fresh")
+        out = run("send", fresh, "--stage", "full", *FORCE, "--state", os.path.join(self.tmp, "nowhere", "s.db"))
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("cannot create the state store", out.stderr)
+
     def test_status_of_a_campaign_that_never_sent(self):
         out = run("status", self.camp, check=0)
         self.assertIn("no state store yet", out.stdout)
@@ -90,7 +106,8 @@ class WrongPaths(support.Case):
         os.umask(0o022)
         run("send", d, "--stage", "full", *FORCE, "--state", state, check=0)
         self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o600)
-        # The default store too, and its directory.
+        # The default store too, and its directory (another campaign: this one has sent).
+        d = write_campaign(self.tmp, ["ana.souza@example.com.br", "li.wei@example.cn"], name="other")
         run("send", d, "--stage", "full", *FORCE, check=0)
         default = os.path.join(d, ".blindcast", "state.db")
         self.assertEqual(stat.S_IMODE(os.stat(default).st_mode), 0o600)
@@ -568,7 +585,8 @@ class ProgressOnATerminal(support.PeerCase):
             seen += chunk
         os.close(master)
         self.assertEqual(proc.wait(timeout=60), 0)
-        redraws = [r.split(b"\n")[0] for r in seen.split(b"\r\x1b[K")[1:]]
+        # The terminal turns the final "\n" into "\r\n": not part of the line.
+        redraws = [r.split(b"\n")[0].rstrip(b"\r") for r in seen.split(b"\r\x1b[K")[1:]]
         self.assertGreater(len(redraws), 3, seen[-500:])
         for r in redraws:
             self.assertLess(len(r.decode("utf-8", "replace")), 60, r)
