@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "mail/address.hpp"
+#include "mail/alignment.hpp"
 #include "mail/dkim_signer.hpp"
 #include "util/base64.hpp"
 #include "util/file.hpp"
@@ -191,8 +192,16 @@ Result<void> write_example_campaign(const std::filesystem::path& dir) {
 Result<void> write_example_campaign(const std::filesystem::path& dir, const std::string& domain) {
   // The domain as a sender's: an address at it must be valid (IDNA, one dot at least).
   auto at = mail::parse_address("noreply@" + domain);
-  if (!at) return fail(fmt::format("--dkim {}: not a domain to send from: {}", domain, at.error()));
+  if (domain.empty() || !at) {
+    return fail(fmt::format("--dkim '{}': not a domain to send from{}", domain,
+                            at ? std::string() : ": " + at.error()));
+  }
   const std::string d = at->domain;
+  if (!mail::has_registrable_domain(d)) {
+    return fail(fmt::format("--dkim {}: a public suffix, not a domain of yours (give the one you send from, e.g. "
+                            "news.example.{})",
+                            d, d));
+  }
   if (auto w = write_example_campaign(dir); !w) return w;
   const std::time_t now = std::time(nullptr);
   const std::string stamp = fmt::format("{:%Y%m}", fmt::gmtime(now));

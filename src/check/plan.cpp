@@ -15,7 +15,11 @@ constexpr double k_unshaped_rate = 2000;  // messages per second assumed for a l
 
 Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& diags) {
   auto campaign = campaign::load_campaign(dir, diags);
-  if (!campaign) return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
+  // A plan of settings with errors would show defaults where the operator
+  // wrote something else (a mistyped rate): refused like send.
+  if (!campaign || util::error_count(diags) > 0) {
+    return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
+  }
   auto session = compose::open_audience(*campaign, diags, {});
   if (!session) return std::unexpected(session.error());
   SendPlan plan;

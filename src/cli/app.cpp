@@ -45,7 +45,7 @@ int run(int argc, char** argv) {
   auto* init = app.add_subcommand("init", "write a working example campaign into DIR");
   add_common(init, o);
   std::string dkim_domain;
-  init->add_option("--dkim", dkim_domain,
+  auto* dkim_option = init->add_option("--dkim", dkim_domain,
                    "send for DOMAIN: generate DKIM keys (RSA-2048, Ed25519) and the unsubscribe key, print the DNS "
                    "records to publish");
   auto* lint = app.add_subcommand("lint", "check everything that can be checked without sending");
@@ -137,7 +137,12 @@ int run(int argc, char** argv) {
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }
-      if (*init) return cmd_init(o, dkim_domain);
+      if (*init) {
+        if (dkim_option->count() > 0 && dkim_domain.empty()) {
+          return report(Error{"--dkim needs the domain you send from (it was given empty)"});
+        }
+        return cmd_init(o, dkim_domain);
+      }
       if (*lint) return cmd_lint(o, sample);
       if (*preview) return cmd_preview(o, out, recipient);
       if (*plan) return cmd_plan(o);

@@ -32,7 +32,12 @@ int cmd_init(const CommonOptions& opts, const std::string& dkim_domain) {
     nlohmann::json rj = nlohmann::json::array();
     std::printf("Publish these DNS TXT records before the first send (DKIM, RFC 6376 and RFC 8463):\n");
     for (const auto& r : records) {
-      std::printf("  %s. IN TXT \"%s\"\n", r.name.c_str(), r.value.c_str());
+      // A zone file's strings hold at most 255 characters: a 2048-bit key is split.
+      std::string quoted;
+      for (std::size_t at = 0; at < r.value.size(); at += 255) {
+        quoted += fmt::format("{}\"{}\"", at == 0 ? "" : " ", r.value.substr(at, 255));
+      }
+      std::printf("  %s. IN TXT %s\n", r.name.c_str(), quoted.c_str());
       rj.push_back({{"name", r.name}, {"value", r.value}});
     }
     std::printf("Keys (unencrypted PEM, mode 0600): %s/secrets/dkim-rsa.pem, dkim-ed25519.pem; unsubscribe key: "

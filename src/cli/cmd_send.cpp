@@ -256,7 +256,7 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
   if (auto ok = send::check_approver(by); !ok) return report(ok.error());
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
-  if (!loaded) {
+  if (!loaded || util::error_count(diags) > 0) {  // an approval is of settings that mean what they say
     print_diagnostics(diags);
     return report(Error{fmt::format("the campaign has errors; run 'blindcast lint {}'", opts.dir)});
   }

@@ -20,6 +20,12 @@ std::string organizational_domain(std::string_view domain) {
 
 }  // namespace
 
+bool has_registrable_domain(std::string_view domain) {
+  static const psl_ctx_t* const psl = psl_latest(nullptr);
+  const std::string name(domain);
+  return psl == nullptr || psl_registrable_domain(psl, name.c_str()) != nullptr;
+}
+
 bool dmarc_relaxed_aligned(std::string_view from_domain, std::string_view dkim_domain) {
   if (from_domain == dkim_domain) return true;
   return organizational_domain(from_domain) == organizational_domain(dkim_domain);

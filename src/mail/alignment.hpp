@@ -12,4 +12,8 @@ namespace blindcast::mail {
 // news.example.com, not with example.net or example.co.uk with other.co.uk.
 bool dmarc_relaxed_aligned(std::string_view from_domain, std::string_view dkim_domain);
 
+// False for a public suffix ("com.br") or a name the Public Suffix List
+// knows no registrable part of: nobody can publish DKIM keys for it.
+bool has_registrable_domain(std::string_view domain);
+
 }  // namespace blindcast::mail

@@ -1,5 +1,6 @@
 #include "render/renderer.hpp"
 
+#include <cctype>
 #include <set>
 
 #include <unicode/locid.h>
@@ -32,19 +33,74 @@ bool has_attribute(std::string_view tag, std::string_view name) {
 // template says them: lang and dir on <html>, or, for a fragment without
 // one, a <div> around it. Without dir, a right-to-left message is laid out
 // left to right, its punctuation at the wrong end.
-// The start of the first `<NAME` tag in `html` (ASCII case ignored), or npos.
-std::size_t find_tag(const std::string& html, std::string_view name) {
-  for (std::size_t i = html.find('<'); i != std::string::npos; i = html.find('<', i + 1)) {
-    const std::size_t after = i + 1 + name.size();
-    if (after > html.size()) return std::string::npos;
-    bool match = true;
-    for (std::size_t k = 0; k < name.size() && match; ++k) match = (html[i + 1 + k] | 0x20) == name[k];
-    if (match && (after == html.size() || html[after] == '>' || html[after] == ' ' || html[after] == '\n' ||
-                  html[after] == '\t' || html[after] == '\r' || html[after] == '/')) {
-      return i;
+// Where markup is in an HTML part, read coarsely as a browser's tokenizer
+// would: comments, tags (a '>' inside a quoted attribute value does not end
+// one), and the raw text of <style> and <script>. Everything else is text.
+struct Markup {
+  std::vector<std::pair<std::size_t, std::size_t>> not_text;  // [begin, end) ranges, in order
+  std::size_t html_tag = std::string::npos;                   // the first <html ...> start tag
+  std::size_t body_tag = std::string::npos;                   // the first <body ...> start tag
+  std::size_t doctype_end = 0;                                // just past a leading <!DOCTYPE ...>
+};
+
+Markup scan_markup(const std::string& html) {
+  Markup m;
+  const std::size_t n = html.size();
+  const auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); };
+  std::size_t i = 0;
+  while (i < n) {
+    if (html.compare(i, 4, "<!--") == 0) {
+      const auto close = html.find("-->", i + 4);
+      const std::size_t end = close == std::string::npos ? n : close + 3;
+      m.not_text.emplace_back(i, end);
+      i = end;
+      continue;
+    }
+    const bool tag = html[i] == '<' && i + 1 < n &&
+                     (std::isalpha(static_cast<unsigned char>(html[i + 1])) != 0 || html[i + 1] == '/' ||
+                      html[i + 1] == '!' || html[i + 1] == '?');
+    if (!tag) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    char quote = 0;
+    for (; j < n; ++j) {
+      const char c = html[j];
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '>') {
+        break;
+      }
+    }
+    const std::size_t end = j < n ? j + 1 : n;
+    std::string name;
+    for (std::size_t k = i + 1;
+         k < end && (std::isalnum(static_cast<unsigned char>(html[k])) != 0 || (k == i + 1 && html[k] == '!'));
+         ++k) {
+      name += lower(html[k]);
+    }
+    if (name == "!doctype" && m.not_text.empty()) m.doctype_end = end;
+    if (name == "html" && m.html_tag == std::string::npos) m.html_tag = i;
+    if (name == "body" && m.body_tag == std::string::npos) m.body_tag = i;
+    m.not_text.emplace_back(i, end);
+    i = end;
+    if (name == "style" || name == "script") {  // raw text up to its end tag
+      std::size_t close = i;
+      while ((close = html.find("</", close)) != std::string::npos) {
+        std::string end_name;
+        for (std::size_t k = close + 2; k < n && end_name.size() < name.size(); ++k) end_name += lower(html[k]);
+        if (end_name == name) break;
+        close += 2;
+      }
+      const std::size_t raw_end = close == std::string::npos ? n : close;
+      m.not_text.emplace_back(i, raw_end);
+      i = raw_end;
     }
   }
-  return std::string::npos;
+  return m;
 }
 
 // Gives the HTML part the language and direction of its catalog, unless the
@@ -52,12 +108,12 @@ std::size_t find_tag(const std::string& html, std::string_view name) {
 // fragment (after a doctype, which must stay first). Without dir, a
 // right-to-left message is laid out left to right, its punctuation at the
 // wrong end.
-void set_language(std::string& html, const std::string& lang, bool rtl) {
+void set_language(std::string& html, const Markup& m, const std::string& lang, bool rtl) {
   const std::string dir = rtl ? "rtl" : "ltr";
-  for (const std::string_view name : {std::string_view("html"), std::string_view("body")}) {
-    const std::size_t start = find_tag(html, name);
+  for (const auto& [start, name] : {std::pair{m.html_tag, std::string_view("html")},
+                                    std::pair{m.body_tag, std::string_view("body")}}) {
     if (start == std::string::npos) continue;
-    const auto end = html.find('>', start);
+    const auto end = html.find('>', start);  // a quoted '>' only shortens the view of the attributes
     if (end == std::string::npos) return;
     const std::string_view tag(html.data() + start, end - start);
     std::string add;
@@ -66,34 +122,30 @@ void set_language(std::string& html, const std::string& lang, bool rtl) {
     html.insert(start + 1 + name.size(), add);
     return;
   }
-  std::size_t body = 0;
-  if (const auto doctype = find_tag(html, "!doctype"); doctype != std::string::npos) {
-    if (const auto end = html.find('>', doctype); end != std::string::npos) body = end + 1;
-  }
-  html.insert(body, fmt::format("<div lang=\"{}\" dir=\"{}\">", lang, dir));
+  html.insert(m.doctype_end, fmt::format("<div lang=\"{}\" dir=\"{}\">", lang, dir));
   html += "</div>";
 }
 
-// Bidi isolates belong to text: inside a tag (an attribute value, a URL)
-// they would become part of it. Removes those that landed there.
-void drop_isolates_in_tags(std::string& html) {
-  if (html.find("\xE2\x81") == std::string::npos) return;
+// Bidi isolates belong to text: in a tag (an attribute value, a URL), a
+// comment, a style sheet or a script they would become part of it.
+// Removes those that landed there.
+void drop_isolates_outside_text(std::string& html, const Markup& m) {
   std::string out;
   out.reserve(html.size());
-  bool in_tag = false;
+  std::size_t range = 0;
   for (std::size_t i = 0; i < html.size(); ++i) {
-    const char c = html[i];
-    if (c == '<') in_tag = true;
-    if (c == '>') in_tag = false;
-    if (in_tag && c == '\xE2' && i + 2 < html.size() && html[i + 1] == '\x81' &&
+    while (range < m.not_text.size() && m.not_text[range].second <= i) ++range;
+    const bool in_markup = range < m.not_text.size() && m.not_text[range].first <= i;
+    if (in_markup && html[i] == '\xE2' && i + 2 < html.size() && html[i + 1] == '\x81' &&
         (html[i + 2] == '\xA8' || html[i + 2] == '\xA9')) {
       i += 2;
       continue;
     }
-    out += c;
+    out += html[i];
   }
   html.swap(out);
 }
+
 constexpr std::string_view k_catalog_prefix = "t.";
 }
 
@@ -291,8 +343,10 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
     return std::unexpected(error);
   }
   if (!out.html.empty()) {
-    if (lc.rtl) drop_isolates_in_tags(out.html);
-    set_language(out.html, lc.lang, lc.rtl);
+    if (lc.rtl && out.html.find("\xE2\x81") != std::string::npos) {
+      drop_isolates_outside_text(out.html, scan_markup(out.html));
+    }
+    set_language(out.html, scan_markup(out.html), lc.lang, lc.rtl);
   }
   for (std::size_t i = 0; i < m_scratch.size(); ++i) {
     const CatalogMessage* msg = lc.messages[i];

@@ -94,11 +94,19 @@ class DkimUnsubscribe(support.Case):
         self.assertIn(b"From: Example Exchange <noreply@lojinha.com.br>", raw)
         self.assertIn(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", raw)
         self.assertEqual(self.verify_all(raw), [True, True])
-        # A name that is no domain is refused before anything is written.
-        bad = os.path.join(self.tmp, "bad")
-        out = run("init", bad, "--dkim", "not a domain")
-        self.assertEqual(out.returncode, 2)
-        self.assertFalse(os.path.exists(bad))
+        # The zone-file line splits the RSA key into strings of at most 255 characters.
+        text = run("init", os.path.join(self.tmp, "zone"), "--dkim", "lojinha.com.br", check=0).stdout
+        rsa_line = next(l for l in text.splitlines() if "k=rsa" in l)
+        strings = rsa_line.split("IN TXT ", 1)[1].split('" "')
+        self.assertGreater(len(strings), 1)
+        self.assertTrue(all(len(x.strip('"')) <= 255 for x in strings))
+        # A name that is no domain, a public suffix, or nothing at all (an unset
+        # shell variable) is refused before anything is written.
+        for bad_domain in ("not a domain", "com.br", "co.uk", ""):
+            bad = os.path.join(self.tmp, "bad")
+            out = run("init", bad, "--dkim", bad_domain)
+            self.assertEqual(out.returncode, 2, bad_domain)
+            self.assertFalse(os.path.exists(bad), bad_domain)
 
     def test_preview_and_smtp_messages_verify_with_both_algorithms(self):
         d = self.make()

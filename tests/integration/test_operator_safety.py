@@ -543,6 +543,17 @@ class RightToLeft(support.Case):
         self.assertIn('title="ليلى أحمد"', page)
         self.assertIn(">\u2068ليلى أحمد\u2069</p>", page)
         self.assertNotIn("\u2068T-", page, "a value inside a URL is part of it, not isolated")
+        # A '>' in a quoted attribute does not end the tag; comments, style
+        # sheets and scripts are no text either; a commented-out <html> is not the element.
+        with open(os.path.join(d, "templates", "body.html"), "w") as f:
+            f.write('<!-- <html lang="en"> -->\n<html><head><style>.b{background:url({{t.label}})}</style></head>'
+                    '<body><a title="1 > 0" href="{{t.label}}">{{t.label}}</a></body></html>\n')
+        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
+        with open(files["ar"]["html"], encoding="utf-8") as f:
+            page = f.read()
+        self.assertTrue(page.startswith('<!-- <html lang="en"> -->\n<html lang="ar" dir="rtl">'), page[:80])
+        self.assertIn('url(ليلى أحمد)', page)
+        self.assertIn('href="ليلى أحمد">\u2068ليلى أحمد\u2069</a>', page)
         with open(os.path.join(d, "templates", "body.html"), "w") as f:
             f.write(original)
         # A template that says its language and direction is left as it is.
