@@ -107,7 +107,24 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
+    const auto given = [&](std::string_view a, std::string_view b) {
+      for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string_view(argv[i]) == a && std::string_view(argv[i + 1]) == b) return true;
+      }
+      for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == std::string(a) + "=" + std::string(b)) return true;
+      }
+      return false;
+    };
+    int rc = 0;
+    if (e.get_exit_code() != 0 && given("--log-format", "json")) {
+      util::set_log_format(util::LogFormat::k_json);
+      util::log_fields(util::LogLevel::k_error, std::string("blindcast: ") + e.what(),
+                       {{"code", static_cast<int>(ExitCode::k_usage)}});
+      rc = e.get_exit_code();
+    } else {
+      rc = app.exit(e);
+    }
     if (rc != 0 && std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; })) {
       std::printf("%s\n", nlohmann::json{{"error", {{"code", static_cast<int>(ExitCode::k_usage)},
                                                      {"message", e.what()}, {"file", nullptr}, {"line", nullptr}}}}
@@ -117,8 +134,8 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(ExitCode::k_usage);
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep stdout and stderr lines in order
-  if (o.json) begin_json_output();
   util::set_log_format(o.log_format == "json" ? util::LogFormat::k_json : util::LogFormat::k_text);
+  if (o.json) begin_json_output(o.log_format == "json");
   // A send stops starting messages on the first signal and records what is
   // on the wire; every other command ends at once, as a signal's default
   // does (what they write is a transaction or an atomic file rename).

@@ -129,16 +129,19 @@ void print_json_error(ExitCode code, const std::string& message, const std::vect
 
 }  // namespace
 
-void begin_json_output() {
+void begin_json_output(bool json_log) {
   g_json_errors = true;
   std::fflush(stdout);
-  // What the commands print for people goes to stderr from now on; stdout
-  // carries exactly one JSON document.
+  // What the commands print for people goes to stderr from now on (nowhere
+  // when every stderr line must be JSON: the document carries the result);
+  // stdout carries exactly one JSON document.
   const int real = ::dup(STDOUT_FILENO);
   if (real < 0) return;
   if (std::FILE* out = ::fdopen(real, "w"); out != nullptr) {
     g_json_out = out;
-    ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    const int sink = json_log ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : STDERR_FILENO;
+    ::dup2(sink >= 0 ? sink : STDERR_FILENO, STDOUT_FILENO);
+    if (json_log && sink >= 0) ::close(sink);
   } else {
     ::close(real);
   }

@@ -61,7 +61,7 @@ void say(util::LogLevel level, const std::string& text, const nlohmann::json& fi
 // With --json (called once, after the command line is parsed): stdout
 // carries exactly one JSON document (the command's result, or its error or
 // refusal) and everything printed for people goes to stderr.
-void begin_json_output();
+void begin_json_output(bool json_log);
 // True once a JSON document was printed.
 bool json_printed();
 // Errors are not printed as JSON while suspended (a step of `demo` that is

@@ -489,6 +489,14 @@ class LogFormatJson(support.PeerCase):
         rows = self.lines(run("send", d, "--stage", "canary", "--log-format", "json"))
         self.assertEqual(rows[-1]["level"], "error")
         self.assertEqual(rows[-1]["code"], 2)
+        # Usage errors, and commands whose text for people would go to
+        # stderr under --json, keep every stderr line JSON too.
+        self.assertEqual(self.lines(run("approve", d, "--log-format", "json"))[-1]["code"], 2)
+        d3 = os.path.join(self.tmp, "c3")
+        for args in (("init", d3), ("send", d3, "--stage", "test"), ("halt", d3, "--reason", "x"), ("release", d3)):
+            out = run(*args, "--json", "--log-format", "json", check=0)
+            self.lines(out)
+            json.loads(out.stdout)
         # Progress lines carry their numbers as fields.
         d2 = write_campaign(self.tmp, [f"cliente.{i:03d}@exemplo.com.br" for i in range(300)], name="slow")
         p = self.peer("--delay", "0.05")
