@@ -258,6 +258,13 @@ std::size_t readings_at(std::string_view text, std::size_t at, std::span<Reading
       // After a dot that no local part can hold before it: "...bob", " .bob".
       starts = s - 1 == left || text[s - 2] == '.';
     }
+    if (!starts && text[s - 1] == '-') {
+      // A prefix joined by a hyphen where the script changes: Hebrew "ל-dana@"
+      // reads dana@ (as well as -dana@).
+      std::size_t p = s - 1;
+      while (p > left && text[p - 1] == '-') --p;
+      starts = p > 0 && u(p - 1) >= 0x80;
+    }
     if (!starts && k_classes.separator[u(s - 1)]) {
       // Not inside a percent-escape: "o%27brien" is read decoded, elsewhere.
       starts = !(text[s - 1] == '%' && s + 1 < at && k_classes.hex[u(s)] && k_classes.hex[u(s + 1)]);

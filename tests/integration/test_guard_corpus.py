@@ -251,6 +251,11 @@ def reads_as(address, view):
         before = view[i - 1] if i else " "
         after = view[i + len(a):i + len(a) + 2]
         longer_local = before.isascii() and (before.isalnum() or before in "._+-")  # "john.smith@" holds no "smith@"
+        if before == "-":  # ... but a Hebrew prefix joined by a hyphen does not lengthen it: "ל-bob@"
+            j = i - 1
+            while j > 0 and view[j - 1] == "-":
+                j -= 1
+            longer_local = not (j > 0 and not view[j - 1].isascii())
         nxt = after[:1]
         longer_domain = (nxt != "" and nxt.isascii() and (nxt.isalnum() or nxt in "-_")) or \
             (nxt == "." and after[1:2].isalnum())
