@@ -541,37 +541,31 @@ class RightToLeft(support.Case):
                 f.write('label = "{name}"\nlink = "https://example.com/t/{ticket}"\n')
         with open(os.path.join(d, "templates", "body.html")) as f:
             original = f.read()
-        with open(os.path.join(d, "templates", "body.html"), "w") as f:
-            f.write('<!DOCTYPE html>\n<body>\n<p title="{{t.label}}">{{t.label}}</p>\n'
-                    '<a href="{{t.link}}">{{t.link}}</a>\n</body>\n')
-        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
-        with open(files["ar"]["html"], encoding="utf-8") as f:
-            page = f.read()
+
+        def arabic_page(template):
+            """The Arabic row's HTML part as preview writes it, built from `template`."""
+            with open(os.path.join(d, "templates", "body.html"), "w") as f:
+                f.write(template)
+            previews = json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)
+            with open(next(f["html"] for f in previews if f["locale"] == "ar"), encoding="utf-8") as f:
+                return f.read()
+
+        page = arabic_page('<!DOCTYPE html>\n<body>\n<p title="{{t.label}}">{{t.label}}</p>\n'
+                           '<a href="{{t.link}}">{{t.link}}</a>\n</body>\n')
         self.assertTrue(page.startswith('<!DOCTYPE html>\n<body lang="ar" dir="rtl">'), page[:80])
         self.assertIn('title="ليلى أحمد"', page)
         self.assertIn(">\u2068ليلى أحمد\u2069</p>", page)
         self.assertNotIn("\u2068T-", page, "a value inside a URL is part of it, not isolated")
         # A '>' in a quoted attribute does not end the tag; comments, style
         # sheets and scripts are no text either; a commented-out <html> is not the element.
-        with open(os.path.join(d, "templates", "body.html"), "w") as f:
-            f.write('<!-- <html lang="en"> -->\n<html><head><style>.b{background:url({{t.label}})}</style></head>'
-                    '<body><a title="1 > 0" href="{{t.label}}">{{t.label}}</a></body></html>\n')
-        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
-        with open(files["ar"]["html"], encoding="utf-8") as f:
-            page = f.read()
+        page = arabic_page('<!-- <html lang="en"> -->\n<html><head><style>.b{background:url({{t.label}})}</style>'
+                           '</head><body><a title="1 > 0" href="{{t.label}}">{{t.label}}</a></body></html>\n')
         self.assertTrue(page.startswith('<!-- <html lang="en"> -->\n<html lang="ar" dir="rtl">'), page[:80])
         self.assertIn('url(ليلى أحمد)', page)
         self.assertIn('href="ليلى أحمد">\u2068ليلى أحمد\u2069</a>', page)
-        with open(os.path.join(d, "templates", "body.html"), "w") as f:
-            f.write(original)
         # A template that says its language and direction is left as it is.
-        with open(os.path.join(d, "templates", "body.html")) as f:
-            tmpl = f.read()
-        with open(os.path.join(d, "templates", "body.html"), "w") as f:
-            f.write(tmpl.replace("<html>", '<html dir="auto" LANG="x-custom">', 1))
-        files = {f["locale"]: f for f in json.loads(run("preview", d, "--out", out, "--json", check=0).stdout)}
-        with open(files["ar"]["html"], encoding="utf-8") as f:
-            self.assertIn('<html dir="auto" LANG="x-custom">', f.read())
+        page = arabic_page(original.replace("<html>", '<html dir="auto" LANG="x-custom">', 1))
+        self.assertIn('<html dir="auto" LANG="x-custom">', page)
 
 
 class ProgressOnATerminal(support.PeerCase):
