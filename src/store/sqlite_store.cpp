@@ -316,8 +316,8 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::int64_t> requeue_failed(bool all) override {
-    Stmt s(m_db, all ? "UPDATE recipients SET state = 0, next_attempt_at = 0, first_attempt_at = NULL, updated_at = ?1 "
-                       "WHERE state = 6"
+    Stmt s(m_db, all ? "UPDATE recipients SET state = 0, next_attempt_at = 0, first_attempt_at = NULL, attempts = 0, "
+                       "updated_at = ?1 WHERE state = 6"
                      : "UPDATE recipients SET state = 0, next_attempt_at = 0, updated_at = ?1 "
                        "WHERE state = 6 AND substr(last_reply, 1, ?2) = ?3");
     s.bind(1, now_seconds());

@@ -154,8 +154,8 @@ class Journal {
   virtual Result<std::int64_t> recover_in_flight() = 0;
   // Makes failed recipients due again (one transaction): those whose message
   // could not be built (last reply starting with k_render_failure), or, with
-  // `all`, every failed one (its retry age starts again). Never a bounced or
-  // suppressed one. Returns how many.
+  // `all`, every failed one (its retry schedule and age start again). Never a
+  // bounced or suppressed one. Returns how many.
   virtual Result<std::int64_t> requeue_failed(bool all) = 0;
   // Recipients due at `now` per lane; with `canary_only`, of the canary sample.
   virtual Result<std::vector<LaneBacklog>> due_by_lane(std::int64_t now, bool canary_only) = 0;

@@ -239,6 +239,7 @@ TEST(SqliteStore, RequeueFailedNeverTouchesBounces) {
   EXPECT_EQ(*s->requeue_failed(false), 1);
   EXPECT_EQ(s->counts()->of(RecipientState::k_pending), 1);
   EXPECT_EQ(*s->requeue_failed(true), 1);
+  for (const auto& r : due(*s)) EXPECT_EQ(r.attempts, 0) << r.id << ": the retry schedule starts again";
   auto c = s->counts();
   EXPECT_EQ(c->of(RecipientState::k_pending), 2);
   EXPECT_EQ(c->of(RecipientState::k_bounced), 1);
