@@ -43,7 +43,10 @@ struct Markup {
   std::size_t doctype_end = 0;                                // just past a leading <!DOCTYPE ...>
 };
 
-Markup scan_markup(const std::string& html) {
+// With `whole` false it stops at the first <html> or <body>: where lang and
+// dir go is all set_language() needs, and it is near the start of a document
+// (this runs for every message).
+Markup scan_markup(const std::string& html, bool whole) {
   Markup m;
   const std::size_t n = html.size();
   const auto lower = [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); };
@@ -76,23 +79,27 @@ Markup scan_markup(const std::string& html) {
       }
     }
     const std::size_t end = j < n ? j + 1 : n;
-    std::string name;
+    char buffer[10];  // the longest name looked for is "!doctype"; a longer one matches nothing
+    std::size_t length = 0;
     for (std::size_t k = i + 1;
-         k < end && (std::isalnum(static_cast<unsigned char>(html[k])) != 0 || (k == i + 1 && html[k] == '!'));
+         k < end && length < sizeof buffer &&
+         (std::isalnum(static_cast<unsigned char>(html[k])) != 0 || (k == i + 1 && html[k] == '!'));
          ++k) {
-      name += lower(html[k]);
+      buffer[length++] = lower(html[k]);
     }
+    const std::string_view name(buffer, length);
     if (name == "!doctype" && m.not_text.empty()) m.doctype_end = end;
     if (name == "html" && m.html_tag == std::string::npos) m.html_tag = i;
     if (name == "body" && m.body_tag == std::string::npos) m.body_tag = i;
+    if (!whole && (m.html_tag != std::string::npos || m.body_tag != std::string::npos)) return m;
     m.not_text.emplace_back(i, end);
     i = end;
     if (name == "style" || name == "script") {  // raw text up to its end tag
       std::size_t close = i;
       while ((close = html.find("</", close)) != std::string::npos) {
-        std::string end_name;
-        for (std::size_t k = close + 2; k < n && end_name.size() < name.size(); ++k) end_name += lower(html[k]);
-        if (end_name == name) break;
+        bool same = close + 2 + name.size() <= n;
+        for (std::size_t k = 0; same && k < name.size(); ++k) same = lower(html[close + 2 + k]) == name[k];
+        if (same) break;
         close += 2;
       }
       const std::size_t raw_end = close == std::string::npos ? n : close;
@@ -344,9 +351,9 @@ std::expected<RenderedMessage, std::string> Renderer::render(const std::vector<s
   }
   if (!out.html.empty()) {
     if (lc.rtl && out.html.find("\xE2\x81") != std::string::npos) {
-      drop_isolates_outside_text(out.html, scan_markup(out.html));
+      drop_isolates_outside_text(out.html, scan_markup(out.html, true));
     }
-    set_language(out.html, scan_markup(out.html), lc.lang, lc.rtl);
+    set_language(out.html, scan_markup(out.html, false), lc.lang, lc.rtl);
   }
   for (std::size_t i = 0; i < m_scratch.size(); ++i) {
     const CatalogMessage* msg = lc.messages[i];
