@@ -27,6 +27,33 @@ def tree(root):
     return out
 
 
+def rewrite(path, old, new):
+    """Replaces the first `old` in the file at `path` by `new`; returns the text before."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if old not in text:
+        raise AssertionError(f"{path} does not contain {old!r}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(old, new, 1))
+    return text
+
+
+# Row 3 of init's audience (Bob Jones, en-GB) with a date ICU cannot format.
+BAD_DATE_LINE = 3
+
+
+def break_a_date(d):
+    """Gives row BAD_DATE_LINE of `d`'s audience an unformattable date; returns the file as it was."""
+    path = os.path.join(d, "audience.csv")
+    with open(path, encoding="utf-8") as f:
+        good = f.read()
+    lines = good.splitlines()
+    lines[BAD_DATE_LINE - 1] = lines[BAD_DATE_LINE - 1].replace(",2026-12-01,", ",next week,")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return good
+
+
 class WrongPaths(support.Case):
     def setUp(self):
         super().setUp()
@@ -300,19 +327,13 @@ class FailedRowsComeBack(support.Case):
         d = os.path.join(self.tmp, "c")
         run("init", d, check=0)
         audience = os.path.join(d, "audience.csv")
-        with open(audience) as f:
-            good = f.read()
-        lines = good.splitlines()
-        broken_line = 3
-        lines[broken_line - 1] = lines[broken_line - 1].replace(",2026-12-01,", ",next week,")
-        with open(audience, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        good = break_a_date(d)
         out = run("send", d, "--stage", "full", *FORCE, "--json")
         self.assertEqual(out.returncode, 1, out.stderr)
         st = support.status(d)
         self.assertEqual(st["states"]["failed"], 1)
         failure = st["last_errors"][0]
-        self.assertEqual((failure["line"], failure["state"]), (broken_line, "failed"))
+        self.assertEqual((failure["line"], failure["state"]), (BAD_DATE_LINE, "failed"))
         self.assertIn("cannot render: argument 'effective_date'", failure["reply"])
         # Unchanged content: not tried again by itself; --retry-failed does, on purpose.
         self.assertEqual(json.loads(run("send", d, "--stage", "full", *FORCE, "--json").stdout)["requeued"], 0)
@@ -331,12 +352,7 @@ class LintErrorsCloseTheCanary(support.Case):
     def test_canary_refused_while_lint_finds_errors_test_stage_still_sends(self):
         d = os.path.join(self.tmp, "c")
         run("init", d, check=0)
-        audience = os.path.join(d, "audience.csv")
-        with open(audience) as f:
-            rows = f.read().splitlines()
-        rows[2] = rows[2].replace(",2026-12-01,", ",next week,")  # a date ICU cannot format
-        with open(audience, "w") as f:
-            f.write("\n".join(rows) + "\n")
+        good = break_a_date(d)
         out = run("send", d, "--stage", "canary")
         self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
         self.assertIn("the canary stage is closed", out.stderr)
@@ -346,9 +362,8 @@ class LintErrorsCloseTheCanary(support.Case):
         run("send", d, "--stage", "test", check=0)  # seed addresses and synthetic rows only
         self.assertGreater(len(support.maildir_files(os.path.join(d, "out", "maildir"))), 0)
         # Fixed: the canary goes.
-        rows[2] = rows[2].replace(",next week,", ",2026-12-01,")
-        with open(audience, "w") as f:
-            f.write("\n".join(rows) + "\n")
+        with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8") as f:
+            f.write(good)
         run("send", d, "--stage", "canary", check=0)
 
 
@@ -378,12 +393,7 @@ class UnreachableRelay(support.PeerCase):
         emails = [f"{n}@{dom}" for n, dom in (("ana.souza", "exemplo.com.br"), ("li.wei", "example.cn"),
                                               ("jean-luc.picard", "example.fr"), ("o'neil", "example.ie"))]
         d = write_campaign(self.tmp, emails)
-        path = os.path.join(d, "campaign.toml")
-        with open(path) as f:
-            text = f.read()
-        self.assertIn("[transport]\n", text)
-        with open(path, "w") as f:
-            f.write(text.replace("[transport]\n", '[transport]\ngive_up_after = "2s"\n', 1))
+        rewrite(os.path.join(d, "campaign.toml"), "[transport]\n", '[transport]\ngive_up_after = "2s"\n')
         closed = socket.socket()
         closed.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
         port = closed.getsockname()[1]
@@ -500,11 +510,7 @@ class LogFormatJson(support.PeerCase):
         # Progress lines carry their numbers as fields.
         d2 = write_campaign(self.tmp, [f"cliente.{i:03d}@exemplo.com.br" for i in range(300)], name="slow")
         p = self.peer("--delay", "0.05")
-        path = os.path.join(d2, "campaign.toml")
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write(text.replace("[transport]\n", "[transport]\nconnections = 2\n", 1))
+        rewrite(os.path.join(d2, "campaign.toml"), "[transport]\n", "[transport]\nconnections = 2\n")
         out = run("send", d2, "--stage", "full", *FORCE, "--transport", f"smtp://127.0.0.1:{p.port}",
                   "--log-format", "json", check=0)
         progress = [r for r in self.lines(out) if r.get("msg") == "progress"]
@@ -575,11 +581,7 @@ class ProgressOnATerminal(support.PeerCase):
         import struct
         import termios
         d = write_campaign(self.tmp, [f"cliente.{i:03d}@exemplo.com.br" for i in range(200)])
-        path = os.path.join(d, "campaign.toml")
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write(text.replace("[transport]\n", "[transport]\nconnections = 2\n", 1))
+        rewrite(os.path.join(d, "campaign.toml"), "[transport]\n", "[transport]\nconnections = 2\n")
         p = self.peer("--delay", "0.02")
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
