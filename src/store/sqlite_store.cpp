@@ -9,15 +9,21 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
 #include <fmt/format.h>
 
 #include "store/field_codec.hpp"
+#include "store/outcome_log.hpp"
 #include "store/state_store.hpp"
 
 namespace blindcast::store {
@@ -88,12 +94,17 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 
 // Columns added since the first schema, with their definitions; added to
 // older stores when they are opened.
-constexpr std::pair<const char*, const char*> k_added_columns[] = {
+constexpr std::tuple<const char*, const char*, const char*> k_added_columns[] = {
     // The provider lane of the recipient's domain (send/engine draws per lane).
-    {"lane", "TEXT NOT NULL DEFAULT ''"},
+    {"recipients", "lane", "TEXT NOT NULL DEFAULT ''"},
     // The flight of the last recorded attempt: an open flight's member whose
     // row names that flight has its outcome recorded (not a possible duplicate).
-    {"flight", "INTEGER NOT NULL DEFAULT 0"},
+    {"recipients", "flight", "INTEGER NOT NULL DEFAULT 0"},
+    // The boot (kernel boot id) of the machine that sent a flight whose
+    // members reach the end of DATA only after the outcome log says so
+    // (NULL: not known). After a crash on that same boot the log is whole,
+    // and a member without that record never reached the end of DATA.
+    {"flights", "boot", "TEXT"},
 };
 
 constexpr const char* k_lane_index =
@@ -326,32 +337,56 @@ class SqliteStore final : public StateStore {
     return static_cast<std::int64_t>(sqlite3_changes(m_db));
   }
 
-  Result<std::int64_t> recover_in_flight() override {
+  Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_reached) override {
+    // What the outcome log holds is applied in the same transaction, and
+    // the log emptied only once it has committed.
+    auto logged = OutcomeLog::read(m_path == ":memory:" ? std::string() : m_path);
+    if (!logged) return std::unexpected(logged.error());
+    if (!m_synced) {
+      if (auto r = exec(m_db, "PRAGMA synchronous=FULL"); !r) return std::unexpected(r.error());
+      m_synced = true;
+    }
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "starting recovery");
     const auto now = now_seconds();
+    std::set<std::pair<std::int64_t, std::int64_t>> data_ends;  // (flight, recipient)
+    for (const auto& e : logged->records) {
+      if (e.kind == LogRecord::Kind::k_data_end) {
+        data_ends.emplace(e.outcome.flight, e.outcome.id);
+      } else if (auto r = apply(e.outcome, e.at); !r) {
+        return std::unexpected(r.error());
+      }
+    }
     Stmt s(m_db,
            "UPDATE recipients SET state = 0, duplicate_risk = duplicate_risk + 1, updated_at = ?1 "
            "WHERE state = 1");
     s.bind(1, now);
     if (s.step() != SQLITE_DONE) return db_error(m_db, "recovering in-flight recipients");
     std::int64_t n = sqlite3_changes(m_db);
-    // Every member of a flight left open whose outcome was not recorded was
-    // handed over and may have been delivered, whatever another command did
-    // to its row since.
-    auto members = open_flight_members();
+    // Every member of a flight left open whose outcome was not recorded may
+    // have been delivered, whatever another command did to its row since —
+    // unless the flight's end-of-DATA records are whole (sent on this boot
+    // by a transport that writes none before its record) and it has none.
+    auto members = open_flight_members(logged->id);
     if (!members) return std::unexpected(members.error());
     Stmt u(m_db,
            "UPDATE recipients SET duplicate_risk = duplicate_risk + 1, attempts = attempts + 1, "
            "first_attempt_at = COALESCE(first_attempt_at, ?2), updated_at = ?2, flight = ?3 "
            "WHERE id = ?1 AND flight != ?3");
-    for (const auto& [flight, id] : *members) {
-      u.bind(1, id).bind(2, now).bind(3, flight);
+    for (const auto& m : *members) {
+      if (m.whole_log && !data_ends.contains({m.flight, m.id})) {  // never reached the end of DATA
+        if (not_reached != nullptr) not_reached->push_back(m.id);
+        continue;
+      }
+      u.bind(1, m.id).bind(2, now).bind(3, m.flight);
       if (!u.run()) return db_error(m_db, "recovering in-flight recipients");
       n += sqlite3_changes(m_db);
     }
     if (auto r = exec(m_db, "DELETE FROM flights"); !r) return db_error(m_db, "recovering in-flight recipients");
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    if (auto r = OutcomeLog::remove(m_path == ":memory:" ? std::string() : m_path); !r) {
+      return std::unexpected(r.error());
+    }
     return n;
   }
 
@@ -561,27 +596,8 @@ class SqliteStore final : public StateStore {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "recording delivery state");
     const auto now = now_seconds();
-    if (!outcomes.empty()) {
-      Stmt& s = cached(k_record_outcome,
-                       "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
-                       "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
-                       "attempts = attempts + ?7, "
-                       "first_attempt_at = CASE WHEN ?7 = 1 THEN COALESCE(first_attempt_at, ?5) ELSE first_attempt_at END, "
-                       "flight = CASE WHEN ?8 != 0 THEN ?8 ELSE flight END "
-                       "WHERE id = ?1");
-      Stmt& suppress = cached(k_suppress_recipient,
-                              "INSERT OR IGNORE INTO suppressions (address, reason, at) "
-                              "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
-      for (const auto& o : outcomes) {
-        s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
-            .bind(4, o.next_attempt_at).bind(5, now).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
-            .bind(7, std::int64_t{o.attempted ? 1 : 0}).bind(8, o.flight);
-        if (!s.run()) return db_error(m_db, "recording delivery results");
-        if (o.suppress) {  // a mailbox that does not exist is never tried again
-          suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, now);
-          if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
-        }
-      }
+    for (const auto& o : outcomes) {
+      if (auto r = apply(o, now); !r) return std::unexpected(r.error());
     }
     if (!landed.empty()) {
       Stmt& s = cached(k_land_flight, "DELETE FROM flights WHERE id = ?1");
@@ -596,8 +612,9 @@ class SqliteStore final : public StateStore {
         if (auto r = reserve_flights(); !r) return std::unexpected(r.error());
       }
       flight = m_next_flight++;
-      Stmt& s = cached(k_open_flight, "INSERT INTO flights (id, at, recipients) VALUES (?1, ?2, ?3)");
+      Stmt& s = cached(k_open_flight, "INSERT INTO flights (id, at, recipients, boot) VALUES (?1, ?2, ?3, ?4)");
       s.bind(1, flight).bind(2, now).bind_blob(3, encode_ids(ids));
+      if (m_log && m_log->records_data_ends() && !boot_id().empty()) s.bind(4, boot_id() + ":" + m_log->id());
       if (!s.run()) return db_error(m_db, "recording messages in flight");
     }
     if (sync && outcomes.empty() && landed.empty() && ids.empty()) {
@@ -611,6 +628,22 @@ class SqliteStore final : public StateStore {
     return flight;
   }
 
+  Result<OutcomeLog*> outcome_log() override {
+    if (!m_log) {
+      // What an earlier process left is recovered before anything is
+      // appended behind it (a send has normally done so already).
+      auto left = OutcomeLog::read(m_path == ":memory:" ? std::string() : m_path);
+      if (!left) return std::unexpected(left.error());
+      if (!left->records.empty()) {
+        if (auto r = recover_in_flight(nullptr); !r) return std::unexpected(r.error());
+      }
+      auto log = std::make_unique<OutcomeLog>(m_path == ":memory:" ? std::string() : m_path);
+      if (auto r = log->open(); !r) return std::unexpected(r.error());
+      m_log = std::move(log);
+    }
+    return m_log.get();
+  }
+
   // The owner line of the lock file: "HOST PID SINCE".
   static Owner read_owner(int fd) {
     Owner o;
@@ -622,6 +655,33 @@ class SqliteStore final : public StateStore {
       if (std::sscanf(buf, "%255s %lld %lld", host, &pid, &since) == 3) o = Owner{host, pid, since};
     }
     return o;
+  }
+
+  // Records one outcome, within the caller's transaction. It changes its
+  // row only when the row's last recorded attempt is older than the
+  // outcome's flight (flight numbers are never reused), so an outcome
+  // recorded twice (the outcome log applied again after a crash) changes
+  // nothing the second time.
+  Result<void> apply(const Outcome& o, std::int64_t at) {
+    Stmt& s = cached(k_record_outcome,
+                     "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
+                     "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
+                     "attempts = attempts + ?7, "
+                     "first_attempt_at = CASE WHEN ?7 = 1 THEN COALESCE(first_attempt_at, ?5) ELSE first_attempt_at END, "
+                     "flight = CASE WHEN ?8 != 0 THEN ?8 ELSE flight END "
+                     "WHERE id = ?1 AND (?8 = 0 OR flight < ?8)");
+    s.bind(1, o.id).bind(2, static_cast<std::int64_t>(o.state)).bind(3, o.reply)
+        .bind(4, o.next_attempt_at).bind(5, at).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
+        .bind(7, std::int64_t{o.attempted ? 1 : 0}).bind(8, o.flight);
+    if (!s.run()) return db_error(m_db, "recording delivery results");
+    if (o.suppress) {  // a mailbox that does not exist is never tried again
+      Stmt& suppress = cached(k_suppress_recipient,
+                              "INSERT OR IGNORE INTO suppressions (address, reason, at) "
+                              "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
+      suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, at);
+      if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
+    }
+    return {};
   }
 
   // Reserves the next block of flight numbers, within the caller's
@@ -656,16 +716,27 @@ class SqliteStore final : public StateStore {
     return {};
   }
 
-  // The members of every open flight: (flight, recipient).
-  Result<std::vector<std::pair<std::int64_t, std::int64_t>>> open_flight_members() {
-    Stmt s(m_db, "SELECT id, recipients FROM flights ORDER BY id");
-    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  // A member of an open flight; `whole_log`: the flight was sent on this
+  // boot with end-of-DATA records in the outcome log that is still there
+  // (`log_id`), so that log says exactly which members may have arrived.
+  struct Member {
+    std::int64_t flight = 0;
+    std::int64_t id = 0;
+    bool whole_log = false;
+  };
+
+  // The members of every open flight.
+  Result<std::vector<Member>> open_flight_members(const std::string& log_id) {
+    const std::string whole_mark = boot_id().empty() || log_id.empty() ? std::string() : boot_id() + ":" + log_id;
+    Stmt s(m_db, "SELECT id, recipients, boot FROM flights ORDER BY id");
+    std::vector<Member> out;
     std::vector<std::int64_t> ids;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
       ids.clear();
       if (!decode_ids(s.blob(1), ids)) return fail("state store: a batch in flight is corrupt", ExitCode::k_runtime);
-      for (const auto id : ids) out.emplace_back(s.i64(0), id);
+      const bool whole = !whole_mark.empty() && !s.is_null(2) && s.text(2) == whole_mark;
+      for (const auto id : ids) out.push_back({s.i64(0), id, whole});
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "reading the batches in flight");
     return out;
@@ -684,17 +755,37 @@ class SqliteStore final : public StateStore {
       c.possible_duplicate_recipients += s.i64(3);
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients");
+    // Outcomes in the outcome log (a running send's, or those a crash left)
+    // are not in the rows yet: count each row as the log will leave it.
+    std::set<std::pair<std::int64_t, std::int64_t>> data_ends;
+    std::string log_id;
+    auto logged = logged_rows(data_ends, log_id);
+    if (!logged) return std::unexpected(logged.error());
+    for (const auto& [id, row] : *logged) {
+      if (!row.changed) continue;
+      --c.by_state[static_cast<std::size_t>(row.stored_state)];
+      ++c.by_state[static_cast<std::size_t>(row.state)];
+      c.possible_duplicates += row.duplicate_risk - row.stored_duplicate_risk;
+      if (row.stored_duplicate_risk == 0 && row.duplicate_risk > 0) ++c.possible_duplicate_recipients;
+    }
     // Members of open flights without a recorded outcome still show their
-    // state from before: count them as in flight.
-    auto members = open_flight_members();
+    // state from before: count those that may have arrived as in flight
+    // (every one, unless the flight's end-of-DATA records are whole).
+    auto members = open_flight_members(log_id);
     if (!members) return std::unexpected(members.error());
-    Stmt st(m_db, "SELECT state FROM recipients WHERE id = ?1 AND flight != ?2");
-    for (const auto& [flight, id] : *members) {
-      st.bind(1, id).bind(2, flight);
+    Stmt st(m_db, "SELECT state, flight FROM recipients WHERE id = ?1");
+    for (const auto& [flight, id, whole_log] : *members) {
+      if (whole_log && !data_ends.contains({flight, id})) continue;
+      st.bind(1, id);
       if (st.step() == SQLITE_ROW) {
-        const auto state = st.i64(0);
-        if (state == static_cast<std::int64_t>(RecipientState::k_pending) ||
-            state == static_cast<std::int64_t>(RecipientState::k_deferred)) {
+        auto state = st.i64(0);
+        auto last_flight = st.i64(1);
+        if (const auto l = logged->find(id); l != logged->end()) {
+          state = static_cast<std::int64_t>(l->second.state);
+          last_flight = l->second.flight;
+        }
+        if (last_flight != flight && (state == static_cast<std::int64_t>(RecipientState::k_pending) ||
+                                      state == static_cast<std::int64_t>(RecipientState::k_deferred))) {
           --c.by_state[static_cast<std::size_t>(state)];
           ++c.by_state[static_cast<std::size_t>(RecipientState::k_in_flight)];
         }
@@ -702,6 +793,58 @@ class SqliteStore final : public StateStore {
       st.reset();
     }
     return c;
+  }
+
+  // A row as the outcome log would leave it.
+  struct LoggedRow {
+    RecipientState stored_state{};
+    std::int64_t stored_duplicate_risk = 0;
+    RecipientState state{};
+    std::int64_t duplicate_risk = 0;
+    std::int64_t flight = 0;
+    bool changed = false;
+  };
+
+  // Every row the outcome log names, with the log applied as apply() would;
+  // adds the (flight, recipient) of its end-of-DATA records to `data_ends`.
+  Result<std::unordered_map<std::int64_t, LoggedRow>> logged_rows(
+      std::set<std::pair<std::int64_t, std::int64_t>>& data_ends, std::string& log_id) {
+    std::unordered_map<std::int64_t, LoggedRow> rows;
+    if (m_path == ":memory:") return rows;
+    auto logged = OutcomeLog::read(m_path);
+    if (!logged) return std::unexpected(logged.error());
+    log_id = logged->id;
+    Stmt s(m_db, "SELECT state, duplicate_risk, flight FROM recipients WHERE id = ?1");
+    for (const auto& e : logged->records) {
+      const Outcome& o = e.outcome;
+      if (e.kind == LogRecord::Kind::k_data_end) {
+        data_ends.emplace(o.flight, o.id);
+        continue;
+      }
+      auto it = rows.find(o.id);
+      if (it == rows.end()) {
+        s.bind(1, o.id);
+        const int rc = s.step();
+        if (rc != SQLITE_ROW) {
+          s.reset();
+          if (rc == SQLITE_DONE) continue;  // a row the audience no longer has
+          return db_error(m_db, "reading the outcome log's rows");
+        }
+        LoggedRow r;
+        r.stored_state = r.state = static_cast<RecipientState>(std::clamp<std::int64_t>(s.i64(0), 0, k_state_count - 1));
+        r.stored_duplicate_risk = r.duplicate_risk = s.i64(1);
+        r.flight = s.i64(2);
+        s.reset();
+        it = rows.emplace(o.id, r).first;
+      }
+      LoggedRow& r = it->second;
+      if (o.flight != 0 && r.flight >= o.flight) continue;  // applied already
+      r.state = o.state;
+      r.duplicate_risk += o.maybe_delivered ? 1 : 0;
+      if (o.flight != 0) r.flight = o.flight;
+      r.changed = r.state != r.stored_state || r.duplicate_risk != r.stored_duplicate_risk;
+    }
+    return rows;
   }
 
   Result<std::vector<RecentError>> recent_errors(std::size_t limit) override {
@@ -830,6 +973,7 @@ class SqliteStore final : public StateStore {
   static constexpr std::int64_t k_flight_block = 1 << 20;
   std::int64_t m_next_flight = 0;  // flight numbers reserved for this connection: [m_next_flight, m_flight_end)
   std::int64_t m_flight_end = 0;
+  std::unique_ptr<OutcomeLog> m_log;  // created by outcome_log()
 };
 
 }  // namespace
@@ -860,11 +1004,11 @@ Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message),
                 ExitCode::k_runtime);
   }
-  for (const auto& [column, definition] : k_added_columns) {
-    Stmt has(db, "SELECT 1 FROM pragma_table_info('recipients') WHERE name = ?1");
-    has.bind(1, std::string_view(column));
+  for (const auto& [table, column, definition] : k_added_columns) {
+    Stmt has(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+    has.bind(1, std::string_view(table)).bind(2, std::string_view(column));
     if (has.step() == SQLITE_ROW) continue;
-    const std::string sql = fmt::format("ALTER TABLE recipients ADD COLUMN {} {}", column, definition);
+    const std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, definition);
     if (auto r = exec(db, sql.c_str()); !r) {
       return fail(fmt::format("{}: cannot upgrade the schema: {}", path, r.error().message), ExitCode::k_runtime);
     }

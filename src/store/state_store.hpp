@@ -33,6 +33,8 @@
 
 namespace blindcast::store {
 
+class OutcomeLog;
+
 enum class RecipientState : int {
   k_pending = 0,
   k_in_flight = 1,
@@ -148,10 +150,13 @@ class Journal {
   // Gives every recipient the lane `lane_of(domain)` says (after the lanes
   // changed); one transaction.
   virtual Result<void> assign_lanes(const std::function<std::string(std::string_view domain)>& lane_of) = 0;
-  // Counts every recipient of an open flight whose outcome was not recorded
-  // (and any row left in state in_flight) as a possible duplicate, due
-  // again; lands those flights; returns how many.
-  virtual Result<std::int64_t> recover_in_flight() = 0;
+  // First applies the outcomes a crash left in the outcome log; then counts every recipient of an open flight
+  // whose outcome was not recorded (and any row left in state in_flight) as a
+  // possible duplicate, due again; lands those flights; returns how many.
+  // Members the outcome log shows never reached the end of DATA are due
+  // again without that; their ids go to `not_reached` when given.
+  // Only the owner of the campaign's sending calls it.
+  virtual Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_reached = nullptr) = 0;
   // Makes failed recipients due again (one transaction): those whose message
   // could not be built (last reply starting with k_render_failure), or, with
   // `all`, every failed one (its retry schedule and age start again). Never a
@@ -182,10 +187,18 @@ class Journal {
   // empty). With `sync` the commit is synced to disk, and so is every
   // earlier one: it survives a power loss. Without, it is written (it
   // survives the process being killed) and becomes durable with the next
-  // synced commit; a power loss in between loses it.
+  // synced commit; a power loss in between loses it. An outcome applies
+  // only to a row whose last recorded flight is older than its own (or
+  // with flight 0), so recording one twice changes nothing.
   virtual Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes,
                                                std::span<const std::int64_t> landed,
                                                std::span<const std::int64_t> ids, bool sync = true) = 0;
+  // The log where a send records outcomes between this store's transactions
+  // (outcome_log.hpp); record_and_mark() then records the same outcomes.
+  // What an earlier process left in it is applied first.
+  virtual Result<OutcomeLog*> outcome_log() = 0;
+  // Counts by state, including outcomes recorded but not yet applied (a
+  // running send's, or those a crash left in the log).
   virtual Result<StateCounts> counts() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
