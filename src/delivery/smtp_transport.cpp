@@ -187,6 +187,12 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   std::deque<char> returned_dotted;
   std::size_t dots_open = 0;
   std::atomic<bool> gated{false};       // a connection's body waits for confirmations
+  // on_data_end(): bodies let go by the limit wait until the hook has
+  // recorded them, a group per poll(). By slot: 1 waits for the hook, 2 may go.
+  std::function<bool(std::span<const std::int64_t>)> data_end_hook;
+  std::vector<char> announced;
+  std::vector<std::size_t> to_announce;
+  std::vector<std::int64_t> announce_ids;
 
   // Messages on the I/O thread, by slot: queued (not yet handed to a
   // connection) or in progress on one.
@@ -215,6 +221,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     ready_dotted.push_back(dotted[slot]);
     dotted[slot] = 0;
     reached[slot] = 0;
+    announced[slot] = 0;
     slots[slot].reset();
     free_slots.push_back(slot);
   }
@@ -230,6 +237,8 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   }
 
   bool may_end_data(std::size_t slot) override {
+    if (announced[slot] == 2) return true;  // counted when it was let go
+    if (announced[slot] == 1) return false;  // waits for the hook
     const std::size_t limit = unconfirmed_limit.load(std::memory_order_relaxed);
     if (limit > 0) {
       settle();
@@ -240,7 +249,24 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     }
     dotted[slot] = 1;
     ++dots_open;
+    if (data_end_hook) {
+      announced[slot] = 1;
+      to_announce.push_back(slot);
+      return false;
+    }
     return true;
+  }
+
+  // Calls the data-end hook with the bodies waiting for it and lets them go
+  // (on the next round of the I/O loop) once it has recorded them.
+  void announce() {
+    if (to_announce.empty()) return;
+    announce_ids.clear();
+    for (const auto slot : to_announce) announce_ids.push_back(msg(slot).recipient_id);
+    if (!data_end_hook(announce_ids)) return;  // they stay held; stopping drains them
+    for (const auto slot : to_announce) announced[slot] = 2;
+    to_announce.clear();
+    for (auto& c : connections) c->resume();
   }
 
   // Moves what other threads submitted into the queue.
@@ -262,6 +288,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
         slots.emplace_back();
         dotted.push_back(0);
         reached.push_back(0);
+        announced.push_back(0);
       }
       slots[slot] = std::move(m);
       queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
@@ -284,6 +311,8 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       dotted[slot] = 0;
       if (dots_open > 0) --dots_open;
     }
+    if (announced[slot] == 1) std::erase(to_announce, slot);
+    announced[slot] = 0;
   }
 
   void requeue(std::size_t slot) override {
@@ -466,14 +495,17 @@ void SmtpTransport::limit_unconfirmed(std::size_t n) {
   asio::post(m_impl->io, [] {});
 }
 
+bool SmtpTransport::on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) {
+  m_impl->data_end_hook = std::move(hook);
+  return true;
+}
+
 void SmtpTransport::confirm(std::size_t n) {
   if (n == 0) return;
   m_impl->confirmed.fetch_add(n, std::memory_order_release);
   // Connections held by the limit go on at the next poll: wake it.
   if (m_impl->gated.load(std::memory_order_relaxed)) asio::post(m_impl->io, [] {});
 }
-
-bool SmtpTransport::waiting_for_confirm() const { return m_impl->gated.load(std::memory_order_relaxed); }
 
 Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) {
   Impl& p = *m_impl;
@@ -510,6 +542,7 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
     p.io.run_one_for(max_wait);
     p.io.poll();  // whatever else is ready, before the connections are looked at again
   }
+  p.announce();
   const auto now = std::chrono::steady_clock::now();
   if (now - p.last_tick > std::chrono::milliseconds(100)) {
     p.last_tick = now;

@@ -49,7 +49,7 @@ class SmtpTransport final : public Transport {
   void stop_starting() override;
   void limit_unconfirmed(std::size_t n) override;
   void confirm(std::size_t n) override;
-  [[nodiscard]] bool waiting_for_confirm() const override;
+  bool on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) override;
 
   struct Impl;
 

@@ -15,8 +15,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -94,9 +96,16 @@ class Transport {
   virtual void limit_unconfirmed(std::size_t n) { (void)n; }
   // Thread-safe: `n` more results returned by poll() are durably recorded.
   virtual void confirm(std::size_t n) { (void)n; }
-  // Thread-safe: true while a message waits for confirm() to start or end
-  // (the limit is reached): the recorder should not hold its results back.
-  [[nodiscard]] virtual bool waiting_for_confirm() const { return false; }
+  // Before the first poll(): from then on poll() calls `hook` (on the
+  // delivery thread) with the recipients whose end of DATA is about to be
+  // written, a group at a time, and writes none of them unless it returns
+  // true: the caller has recorded that exactly these may arrive without
+  // their reply being known. A transport whose messages cannot arrive twice
+  // (idempotent()) may never call it. Returns true when it will call it.
+  virtual bool on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) {
+    (void)hook;
+    return false;
+  }
   // True when the provider lanes' rates apply to what it delivers (it talks
   // to mail servers); a maildir writes files, which no provider throttles.
   [[nodiscard]] virtual bool paced() const { return true; }

@@ -1,6 +1,7 @@
 #include "send/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "delivery/lane_shaper.hpp"
+#include "store/outcome_log.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
 #include "util/threads.hpp"
@@ -31,8 +33,11 @@ constexpr int k_priorities = 2;               // 0: transactional, 1: campaigns
 constexpr int k_campaign_priority = 1;
 constexpr auto k_recheck = std::chrono::seconds(10);  // an exhausted lane is read again (retries due)
 constexpr std::size_t k_min_stock = 32;
-constexpr auto k_cycle = std::chrono::milliseconds(2);  // results gathered into one commit, at most
-constexpr auto k_sync = std::chrono::milliseconds(4);   // messages wait for their flight's sync, at most
+// Outcomes are in the outcome log (and confirmed) before the journal sees
+// them: a commit records them in the store, lands flights and records the
+// next flight, synced, every k_cycle.
+constexpr auto k_cycle = std::chrono::milliseconds(8);  // results gathered into one commit, at most
+constexpr auto k_sync = std::chrono::milliseconds(8);   // messages wait for their flight's sync, at most
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -88,10 +93,11 @@ struct Engine::Impl {
   std::deque<std::pair<std::uint64_t, std::int64_t>> released_order;  // (commit, id), oldest first
   std::uint64_t commits = 0;
   std::vector<store::Outcome> local_outcomes;  // render failures: recorded by the journal thread
-  std::vector<DeliveryResult> results;        // from the delivery thread
+  struct Settled;
+  std::vector<Settled> results;               // from the delivery thread, decided and logged
   bool stop = false;
   bool feeding_done = false;
-  bool journal_done = false;
+  std::atomic<bool> journal_done{false};  // set under `mutex`; the delivery thread reads it without
   bool transport_gone = false;  // poll() failed: no more results will come
   EngineResult outcome;  // reason, detail, violation
   SendProgress progress;  // the journal thread's (read by run() after it ends)
@@ -117,8 +123,20 @@ struct Engine::Impl {
     std::int64_t first_attempt_at = 0;
     std::uint64_t ledger_key = 0;
   };
+  // A result with what it means, as recorded in the outcome log.
+  struct Settled {
+    DeliveryResult result;
+    delivery::Decision decision;
+    store::Outcome outcome;
+  };
+  store::OutcomeLog* outcome_log = nullptr;
+  // Messages whose end-of-DATA record is in the outcome log and whose result
+  // is not (recipient -> flight), under `mutex`.
+  std::unordered_map<std::int64_t, std::int64_t> data_ended;
   delivery::LaneShaper shaper;
-  std::unordered_map<std::int64_t, InFlight> flying;     // by recipient id
+  // By recipient id. The journal thread adds and removes (under `mutex`);
+  // the delivery thread reads (under `mutex`) to decide a result.
+  std::unordered_map<std::int64_t, InFlight> flying;
   std::unordered_map<std::int64_t, std::size_t> open_members;  // flight -> members without an outcome
   std::vector<std::int64_t> landed;
   std::vector<PreparedMessage> unsynced;  // recorded in flight, the record not yet synced
@@ -301,8 +319,9 @@ struct Engine::Impl {
   void journal() {
     util::set_thread_name("bc-journal");
     while (true) {
-      std::vector<DeliveryResult> got;
+      std::vector<Settled> got;
       std::vector<store::Outcome> local;
+      int sealed_turn = -1;  // the outcome log's turn this commit empties
       bool stopping = false;
       bool finishing = false;
       {
@@ -312,17 +331,26 @@ struct Engine::Impl {
                  can_select();
         });
         // Group commit by time: a commit is a transaction and wakes every
-        // thread, so results gather for up to k_cycle after the last commit, unless
-        // something waits for this one: the transport (an end of DATA waits
-        // for results to be confirmed, or it is running out of messages
-        // while some are ready), the end of the stage, or a stop.
+        // thread, so results gather for up to k_cycle after the last commit
+        // (they are in the outcome log already, and confirmed), unless
+        // something waits for this one: the transport running out of
+        // messages while some are ready, the end of the stage, or a stop.
         const auto urgent = [&] {
-          return stop || feeding_done || transport.waiting_for_confirm() ||
+          return stop || feeding_done ||
                  (transport.unfinished() < settings.window / 4 && (can_select() || !unsynced.empty()));
         };
         const auto since = Clock::now() - last_commit;
         if (since < k_cycle && !urgent()) journal_wake.wait_for(lock, k_cycle - since, urgent);
         got.swap(results);
+        // Every outcome logged so far is in `got` (the delivery thread logs
+        // and hands over under `mutex`): the turn sealed now is emptied once
+        // this commit has them.
+        if (!got.empty()) {
+          sealed_turn = outcome_log->seal();
+          // The sealed turn is emptied after this commit: the end-of-DATA
+          // records of messages still awaiting their reply go on in the other.
+          if (!carry_data_ends()) sealed_turn = -1;
+        }
         local.swap(local_outcomes);
         stopping = stop;
         finishing = feeding_done;
@@ -333,16 +361,15 @@ struct Engine::Impl {
       std::vector<std::int64_t> recorded;  // ids whose outcome this commit records
       for (const auto& o : outcomes) recorded.push_back(o.id);
       std::vector<std::uint64_t> not_delivered;
-      for (const auto& r : got) decide(r, now, now_clock, outcomes, recorded, not_delivered);
+      for (auto& x : got) settle(x, now_clock, outcomes, recorded, not_delivered);
       if (now_clock - last_recover > std::chrono::milliseconds(100)) {
         last_recover = now_clock;
         for (const auto& line : shaper.recover(now_clock)) util::log_info(line);
       }
-      // The next messages, lane by lane in turn, within the window.
+      // The next messages, lane by lane in turn, within the window (the
+      // outcomes settled above are in the outcome log: their slots are free).
       std::vector<PreparedMessage> selected;
-      // Slots freed by outcomes this commit records count only once it has:
-      // until then a crash leaves those recipients in flight too.
-      if (!stopping) selected = select(now_clock, recorded.size());
+      if (!stopping) selected = select(now_clock);
       if (!selected.empty() && !admit(selected, now)) {
         for (const auto& m : selected) shaper.release(m.lane);
         selected.clear();
@@ -356,7 +383,7 @@ struct Engine::Impl {
           r.attempted = false;
           r.phase = delivery::Phase::k_none;
           r.reply = "not attempted: sending was stopped";
-          decide(r, now, now_clock, outcomes, recorded, not_delivered);
+          if (auto x = decide(std::move(r), now)) settle(*x, now_clock, outcomes, recorded, not_delivered);
         }
         unsynced.clear();
       }
@@ -364,8 +391,7 @@ struct Engine::Impl {
       // record is synced, so that not even a power loss forgets a message
       // that may have been delivered. A sync comes every k_sync, or at once
       // when the transport runs short; the commits in between are written
-      // but not synced (a killed process keeps them), which is what lets
-      // results be confirmed to the transport every cycle.
+      // but not synced (a killed process keeps them).
       const bool waiting = !selected.empty() || !unsynced.empty();
       const bool sync = waiting && (now_clock - last_sync >= k_sync || finishing ||
                                     transport.unfinished() < settings.window / 4);
@@ -386,6 +412,9 @@ struct Engine::Impl {
         }
         landed.clear();
         last_commit = Clock::now();
+        if (sealed_turn >= 0) {
+          if (auto r = outcome_log->release(sealed_turn); !r) util::log_warn(r.error().message);
+        }
         // Released on the guard's ledger once the store says they are due
         // again: a crash in between leaves them counted, never uncounted.
         if (!not_delivered.empty()) {
@@ -393,7 +422,6 @@ struct Engine::Impl {
           ledger.release(not_delivered, now, error);
           if (!error.empty()) util::log_warn(error);
         }
-        transport.confirm(got.size());  // every result poll() returned, now recorded
         bool drained = false;
         {
           std::lock_guard lock(mutex);
@@ -444,7 +472,10 @@ struct Engine::Impl {
 
   // How long the journal may sleep: until a shaped lane's next token, at most 20 ms.
   std::chrono::milliseconds next_wait() const {
-    if (!unsynced.empty()) return std::chrono::milliseconds(1);  // their sync is due within k_sync
+    if (!unsynced.empty()) {  // their sync is due k_sync after the last one
+      const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(last_sync + k_sync - Clock::now());
+      return std::clamp(due, std::chrono::milliseconds(1), std::chrono::milliseconds(k_sync));
+    }
     return std::chrono::milliseconds(flying.empty() ? 20 : 5);
   }
 
@@ -458,11 +489,10 @@ struct Engine::Impl {
     return false;
   }
 
-  std::vector<PreparedMessage> select(Clock::time_point now, std::size_t uncommitted) {
+  std::vector<PreparedMessage> select(Clock::time_point now) {
     std::vector<PreparedMessage> out;
     std::lock_guard lock(mutex);
-    const std::size_t taken = flying.size() + uncommitted;
-    std::size_t free = settings.window > taken ? settings.window - taken : 0;
+    std::size_t free = settings.window > flying.size() ? settings.window - flying.size() : 0;
     if (free == 0 || lanes.empty()) return out;
     bool low = false;  // a lane fell under half its stock
     // Priority 0 first; within a priority, one message per lane per turn,
@@ -528,6 +558,7 @@ struct Engine::Impl {
   // `unsynced` until the record is synced.
   void enter_flight(std::vector<PreparedMessage> selected, std::int64_t flight) {
     open_members[flight] = selected.size();
+    std::lock_guard lock(mutex);
     for (auto& m : selected) {
       flying[m.id] = InFlight{flight, m.lane, m.email, m.attempts, m.first_attempt_at, m.ledger_key};
       unsynced.push_back(std::move(m));
@@ -549,19 +580,51 @@ struct Engine::Impl {
     transport.submit(std::move(out));
   }
 
-  // Turns one result into its outcome.
-  void decide(const DeliveryResult& r, std::int64_t now, Clock::time_point now_clock,
-              std::vector<store::Outcome>& outcomes, std::vector<std::int64_t>& recorded,
-              std::vector<std::uint64_t>& not_delivered) {
+  // What one result means (the outcome policy's decision) and the outcome
+  // to record; nullopt for a message not in flight (cannot happen). Under
+  // `mutex` or on the journal thread (which alone changes `flying`).
+  std::optional<Settled> decide(DeliveryResult r, std::int64_t now) const {
     const auto it = flying.find(r.recipient_id);
-    if (it == flying.end()) return;  // not ours (cannot happen)
-    const InFlight f = it->second;
-    flying.erase(it);
+    if (it == flying.end()) return std::nullopt;
+    const InFlight& f = it->second;
+    Settled x;
+    x.decision = policy.decide(r.facts(), {f.attempts, f.first_attempt_at}, now,
+                               static_cast<std::uint64_t>(r.recipient_id));
+    const auto& d = x.decision;
+    x.outcome = store::Outcome{r.recipient_id, RecipientState::k_sent, util::mask_addresses_in(d.reason), 0,
+                               d.possible_duplicate, d.counts_attempt, f.flight, d.suppress};
+    switch (d.action) {
+      case Action::k_sent: break;
+      case Action::k_not_attempted:
+        x.outcome.state = RecipientState::k_pending;
+        x.outcome.next_attempt_at = d.retry_at;  // held after a failed connection
+        break;
+      case Action::k_retry:
+        x.outcome.state = RecipientState::k_deferred;
+        x.outcome.next_attempt_at = d.retry_at;
+        break;
+      case Action::k_bounce: x.outcome.state = RecipientState::k_bounced; break;
+      case Action::k_fail: x.outcome.state = RecipientState::k_failed; break;
+    }
+    x.result = std::move(r);
+    return x;
+  }
+
+  // Takes a decided result into account (counters, lanes, flights) and adds
+  // its outcome to those the next commit records. The journal thread's.
+  void settle(Settled& x, Clock::time_point now_clock, std::vector<store::Outcome>& outcomes,
+              std::vector<std::int64_t>& recorded, std::vector<std::uint64_t>& not_delivered) {
+    const DeliveryResult& r = x.result;
+    const auto& d = x.decision;
+    InFlight f;
+    {
+      std::lock_guard lock(mutex);
+      const auto it = flying.find(r.recipient_id);
+      if (it == flying.end()) return;  // not ours (cannot happen)
+      f = std::move(it->second);
+      flying.erase(it);
+    }
     shaper.release(f.lane);
-    const auto d = policy.decide(r.facts(), {f.attempts, f.first_attempt_at}, now,
-                                 static_cast<std::uint64_t>(r.recipient_id));
-    store::Outcome o{r.recipient_id, RecipientState::k_sent, util::mask_addresses_in(d.reason), 0,
-                     d.possible_duplicate, d.counts_attempt, f.flight, d.suppress};
     switch (d.action) {
       case Action::k_sent:
         ++progress.sent_this_run;
@@ -569,31 +632,21 @@ struct Engine::Impl {
         last_accepted = now_clock;
         break;
       case Action::k_not_attempted:
-        o.state = RecipientState::k_pending;
-        o.next_attempt_at = d.retry_at;  // held after a failed connection
         if (r.attempted && r.phase == delivery::Phase::k_connect) {
           if (unreachable.empty()) failing_since = now_clock;
-          unreachable = o.reply;
+          unreachable = x.outcome.reply;
         }
         break;
-      case Action::k_retry:
-        o.state = RecipientState::k_deferred;
-        o.next_attempt_at = d.retry_at;
-        ++progress.deferred_by_lane[f.lane];
-        break;
+      case Action::k_retry: ++progress.deferred_by_lane[f.lane]; break;
       case Action::k_bounce:
-        o.state = RecipientState::k_bounced;
         ++progress.failed_this_run;
         ++progress.bounced_by_lane[f.lane];
         break;
-      case Action::k_fail:
-        o.state = RecipientState::k_failed;
-        ++progress.failed_this_run;
-        break;
+      case Action::k_fail: ++progress.failed_this_run; break;
     }
     // A server that answered anything (a 4xx, a slow lane) is reachable.
     if (r.attempted && r.phase != delivery::Phase::k_connect && r.code != 0) unreachable.clear();
-    if (d.action != Action::k_sent) progress.last_reply = o.reply;
+    if (d.action != Action::k_sent) progress.last_reply = x.outcome.reply;
     if (d.slow_lane) {
       if (auto line = shaper.throttled(f.lane, now_clock)) util::log_warn(*line);
     }
@@ -607,7 +660,7 @@ struct Engine::Impl {
       open_members.erase(m);
     }
     recorded.push_back(r.recipient_id);
-    outcomes.push_back(std::move(o));
+    outcomes.push_back(std::move(x.outcome));
   }
 
   // Progress for the caller and for `status` in another shell.
@@ -659,18 +712,59 @@ struct Engine::Impl {
     }
   }
 
+  // The transport's data-end hook (on the delivery thread, inside poll()):
+  // records that these recipients' ends of DATA are about to be written.
+  bool record_data_ends(std::span<const std::int64_t> ids) {
+    const std::int64_t now = unix_now();
+    std::lock_guard lock(mutex);
+    std::vector<store::LogRecord> records;
+    records.reserve(ids.size());
+    for (const auto id : ids) {
+      const auto it = flying.find(id);
+      const std::int64_t flight = it == flying.end() ? 0 : it->second.flight;
+      records.push_back({store::LogRecord::Kind::k_data_end, now, store::Outcome{id, RecipientState::k_pending, {}, 0,
+                                                                                  false, false, flight, false}});
+      data_ended[id] = flight;
+    }
+    if (auto w = outcome_log->append(records); !w) {
+      stop_for(StopReason::k_failure, w.error().message);
+      return false;
+    }
+    return true;
+  }
+
+  // Appends the end-of-DATA records still open to the active turn of the
+  // outcome log (under `mutex`); false when it cannot (sending stops).
+  bool carry_data_ends() {
+    if (data_ended.empty()) return true;
+    const std::int64_t now = unix_now();
+    std::vector<store::LogRecord> records;
+    records.reserve(data_ended.size());
+    for (const auto& [id, flight] : data_ended) {
+      records.push_back({store::LogRecord::Kind::k_data_end, now, store::Outcome{id, RecipientState::k_pending, {}, 0,
+                                                                                  false, false, flight, false}});
+    }
+    if (auto w = outcome_log->append(records); !w) {
+      stop_for(StopReason::k_failure, w.error().message);
+      return false;
+    }
+    return true;
+  }
+
   // ---- the delivery thread
+  // Decides each result as it comes, appends its outcome to the outcome log
+  // and confirms it to the transport at once: the limit on unconfirmed ends
+  // of DATA then waits for a write(2), not for another thread's transaction.
+  // The journal thread records the outcomes in the store behind it.
   void deliver() {
     util::set_thread_name("bc-deliver");
     std::vector<DeliveryResult> got;
-    bool was_gated = false;
+    std::vector<store::LogRecord> logged;
     while (true) {
-      {
-        std::lock_guard lock(mutex);
-        if (journal_done) return;
-      }
+      if (journal_done.load()) return;
       got.clear();
       auto r = transport.poll(std::chrono::milliseconds(10), got);
+      if (r && got.empty()) continue;
       std::lock_guard lock(mutex);
       if (!r) {
         stop_for(StopReason::k_failure, r.error().message);
@@ -681,16 +775,28 @@ struct Engine::Impl {
         journal_wake.notify_all();
         return;
       }
+      const bool first = results.empty();
+      const std::int64_t now = unix_now();
+      logged.clear();
+      for (auto& x : got) {
+        auto settled = decide(std::move(x), now);
+        if (!settled) continue;
+        data_ended.erase(settled->outcome.id);
+        logged.push_back({store::LogRecord::Kind::k_outcome, now, settled->outcome});
+        results.push_back(std::move(*settled));
+      }
+      if (auto w = outcome_log->append(logged); !w) {
+        // Not confirmed: the transport starts nothing more past the limit,
+        // and the journal records these in the store if it still can.
+        stop_for(StopReason::k_failure, w.error().message);
+      } else {
+        transport.confirm(got.size());
+      }
       // Wake the journal only when it would act: the first results since
       // its last commit (it then gathers more for up to k_cycle), or when
-      // something cannot wait (see its `urgent`). A wake-up per poll would
-      // cost a context switch every few hundred microseconds.
-      const bool gated = transport.waiting_for_confirm();
-      const bool first = results.empty() && !got.empty();
-      const bool short_of_work = !got.empty() && transport.unfinished() < settings.window / 4;
-      for (auto& x : got) results.push_back(std::move(x));
-      if (first || short_of_work || (gated && !was_gated)) journal_wake.notify_all();
-      was_gated = gated;
+      // the transport runs short of work. A wake-up per poll would cost a
+      // context switch every few hundred microseconds.
+      if (first || transport.unfinished() < settings.window / 4) journal_wake.notify_all();
     }
   }
 
@@ -730,6 +836,16 @@ EngineResult Engine::run(const std::function<bool()>& stopped,
     p.progress.total = p.settings.total;
     p.progress.done = p.settings.done;
   }
+  auto log = p.writer.outcome_log();
+  if (!log) {
+    EngineResult r;
+    r.reason = StopReason::k_failure;
+    r.detail = log.error().message;
+    return r;
+  }
+  p.outcome_log = *log;
+  p.outcome_log->set_records_data_ends(
+      p.transport.on_data_end([&p](std::span<const std::int64_t> ids) { return p.record_data_ends(ids); }));
   p.transport.limit_unconfirmed(p.settings.unconfirmed);
   std::thread journal([&p] { p.journal(); });
   std::thread delivery([&p] { p.deliver(); });

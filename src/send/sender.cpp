@@ -42,12 +42,31 @@ int usable_cpus() {
 struct Prepared {
   std::int64_t total = 0;
   std::int64_t done = 0;
+  // Members of the flights a crash left open that never reached the end of
+  // DATA (the outcome log says so): released on the guard's ledger, which
+  // counted them as sent when they were admitted.
+  std::vector<std::int64_t> not_reached;
 };
 
-// Imports the audience, applies the suppression list, recovers what a crash
-// left in flight and, for the canary, chooses its sample.
+// Recovers what a crash left in flight, imports the audience, applies the
+// suppression list and, for the canary, chooses its sample.
 Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store::StateStore& store,
                                  bool canary_only, bool retry_failed, SendSummary& summary) {
+  // First what a crash left: the outcome log and open flights (the rows
+  // then say what was delivered before the audience and suppressions apply).
+  std::vector<std::int64_t> not_reached;
+  auto recovered = store.recover_in_flight(&not_reached);
+  if (!recovered) return std::unexpected(recovered.error());
+  summary.recovered_in_flight = *recovered;
+  if (*recovered > 0) {
+    util::log_warn(fmt::format("{} recipients were in flight when the last run stopped; they are sent "
+                               "again and counted as possible duplicates",
+                               *recovered));
+  }
+  if (!not_reached.empty()) {
+    util::log_info(fmt::format("{} more were handed over but never reached the end of DATA; they are sent again",
+                               not_reached.size()));
+  }
   ImportSummary imported;
   if (auto s = sync_audience(campaign, store, imported); !s) return std::unexpected(s.error());
   summary.imported = imported.imported;
@@ -57,14 +76,6 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
   if (!suppressed) return std::unexpected(suppressed.error());
   if (*suppressed > 0) {
     util::log_info(fmt::format("{} recipients are on the suppression list and will not be sent", *suppressed));
-  }
-  auto recovered = store.recover_in_flight();
-  if (!recovered) return std::unexpected(recovered.error());
-  summary.recovered_in_flight = *recovered;
-  if (*recovered > 0) {
-    util::log_warn(fmt::format("{} recipients were in flight when the last run stopped; they are sent "
-                               "again and counted as possible duplicates",
-                               *recovered));
   }
   // A row whose message could not be built is tried again once the content
   // changed (the template, catalog or audience row was fixed); with
@@ -88,6 +99,7 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
   }
   if (auto w = store.set_meta("send_content_hash", *hash); !w) return std::unexpected(w.error());
   Prepared p;
+  p.not_reached = std::move(not_reached);
   if (canary_only) {
     auto size = prepare_canary(campaign, store);
     if (!size) return std::unexpected(size.error());
@@ -211,23 +223,32 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   auto preparer =
       compose::MessagePreparer::create(campaign, std::make_shared<const compose::CampaignGuard>(std::move(*guard)), workers);
   if (!preparer) return std::unexpected(preparer.error());
-  // The in-flight window: recorded in flight, outcome not recorded. That is
-  // what a crash leaves "possibly delivered", and what the guard's ledger
-  // lets a run send twice (a resume after a crash). Of it, at most 2 x
-  // connections are let reach the end of DATA before their outcome is
-  // recorded: one awaiting its reply per connection and about as many
-  // answered since the last commit. Those alone can actually arrive twice.
-  // The rest keeps the connections fed while a flight's record is synced
-  // (engine.hpp). (A transport whose repeats replace the earlier copy, a
-  // maildir, cannot deliver twice: there the window only sets how many
-  // files share a sync.)
+  // The in-flight window: recorded in flight, outcome not recorded: enough
+  // to keep the connections fed while outcomes gather for a commit and the
+  // next flight's record is synced (engine.hpp), about 50 per connection.
+  // It is also what the guard's ledger lets a run send twice (a resume after
+  // a crash). Of it, at most 2 x connections are let reach the end of DATA
+  // before their outcome is in the outcome log: those alone can actually
+  // arrive twice, and the log names them (a transport whose repeats replace
+  // the earlier copy, a maildir, cannot deliver twice: there the window
+  // only sets how many files share a sync).
   const auto connections = static_cast<std::size_t>(std::max(campaign.config.transport.connections, 1));
   summary.window = options.window > 0            ? options.window
                    : (*transport)->idempotent() ? 1000
-                                                : 8 * connections;
+                                                : std::clamp<std::size_t>(50 * connections, 200, 10000);
   summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
   auto ledger = compose::open_ledger(campaign, summary.window);
   if (!ledger) return std::unexpected(ledger.error());
+  if (!prepared->not_reached.empty()) {
+    auto rows = store.load(prepared->not_reached);
+    if (!rows) return std::unexpected(rows.error());
+    std::vector<std::uint64_t> keys;
+    keys.reserve(rows->size());
+    for (const auto& r : *rows) keys.push_back(guard::SendLedger::key(r.email));
+    std::string error;
+    (*ledger)->release(keys, static_cast<std::int64_t>(std::time(nullptr)), error);
+    if (!error.empty()) return fail(error, ExitCode::k_runtime);
+  }
   // The journal thread's own connection to the store.
   auto writer = store::open_sqlite_store(options.state_path);
   if (!writer) return std::unexpected(writer.error());
