@@ -98,7 +98,8 @@ struct Engine::Impl {
   bool stop = false;
   bool feeding_done = false;
   std::atomic<bool> journal_done{false};  // set under `mutex`; the delivery thread reads it without
-  bool transport_gone = false;  // poll() failed: no more results will come
+  bool transport_gone = false;  // poll() failed, or results cannot be logged: no more will come
+  std::atomic<bool> log_failed{false};  // an end-of-DATA record could not be appended
   EngineResult outcome;  // reason, detail, violation
   SendProgress progress;  // the journal thread's (read by run() after it ends)
 
@@ -728,6 +729,7 @@ struct Engine::Impl {
     }
     if (auto w = outcome_log->append(records); !w) {
       stop_for(StopReason::k_failure, w.error().message);
+      log_failed = true;  // these bodies stay held: the delivery thread gives up
       return false;
     }
     return true;
@@ -764,7 +766,7 @@ struct Engine::Impl {
       if (journal_done.load()) return;
       got.clear();
       auto r = transport.poll(std::chrono::milliseconds(10), got);
-      if (r && got.empty()) continue;
+      if (r && got.empty() && !log_failed.load()) continue;
       std::lock_guard lock(mutex);
       if (!r) {
         stop_for(StopReason::k_failure, r.error().message);
@@ -785,13 +787,19 @@ struct Engine::Impl {
         logged.push_back({store::LogRecord::Kind::k_outcome, now, settled->outcome});
         results.push_back(std::move(*settled));
       }
-      if (auto w = outcome_log->append(logged); !w) {
-        // Not confirmed: the transport starts nothing more past the limit,
-        // and the journal records these in the store if it still can.
-        stop_for(StopReason::k_failure, w.error().message);
-      } else {
-        transport.confirm(got.size());
+      auto w = log_failed ? Result<void>() : outcome_log->append(logged);
+      if (!w || log_failed) {
+        // The outcome log cannot be written: nothing more is confirmed, so
+        // no more ends of DATA. The journal records these results in the
+        // store if it still can and ends without waiting for the rest
+        // (what is held stays in flight in the store: the next run
+        // recovers it).
+        if (!w) stop_for(StopReason::k_failure, w.error().message);
+        transport_gone = true;
+        journal_wake.notify_all();
+        return;
       }
+      transport.confirm(got.size());
       // Wake the journal only when it would act: the first results since
       // its last commit (it then gathers more for up to k_cycle), or when
       // the transport runs short of work. A wake-up per poll would cost a
