@@ -221,6 +221,8 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     ready_dotted.push_back(dotted[slot]);
     dotted[slot] = 0;
     reached[slot] = 0;
+    // A reply (a 421) can end a message whose body waits for the hook.
+    if (announced[slot] == 1) std::erase(to_announce, slot);
     announced[slot] = 0;
     slots[slot].reset();
     free_slots.push_back(slot);
@@ -262,6 +264,8 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   void announce() {
     if (to_announce.empty()) return;
     announce_ids.clear();
+    std::erase_if(to_announce, [&](std::size_t slot) { return !slots[slot] || announced[slot] != 1; });
+    if (to_announce.empty()) return;
     for (const auto slot : to_announce) announce_ids.push_back(msg(slot).recipient_id);
     if (!data_end_hook(announce_ids)) return;  // they stay held; stopping drains them
     for (const auto slot : to_announce) announced[slot] = 2;
@@ -283,6 +287,9 @@ struct SmtpTransport::Impl final : ConnectionOwner {
       if (!free_slots.empty()) {
         slot = free_slots.back();
         free_slots.pop_back();
+        dotted[slot] = 0;  // a new message: nothing of its own is let go yet
+        reached[slot] = 0;
+        announced[slot] = 0;
       } else {
         slot = slots.size();
         slots.emplace_back();

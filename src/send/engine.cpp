@@ -18,6 +18,7 @@
 #include "util/log.hpp"
 #include "util/mask.hpp"
 #include "util/threads.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::send {
 
@@ -35,9 +36,11 @@ constexpr auto k_recheck = std::chrono::seconds(10);  // an exhausted lane is re
 constexpr std::size_t k_min_stock = 32;
 // Outcomes are in the outcome log (and confirmed) before the journal sees
 // them: a commit records them in the store, lands flights and records the
-// next flight, synced, every k_cycle.
+// next flight every k_cycle; a commit that records a flight is synced.
 constexpr auto k_cycle = std::chrono::milliseconds(8);  // results gathered into one commit, at most
 constexpr auto k_sync = std::chrono::milliseconds(8);   // messages wait for their flight's sync, at most
+
+constexpr std::size_t k_max_reply = 2048;  // bytes of a reply recorded
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -592,7 +595,11 @@ struct Engine::Impl {
     x.decision = policy.decide(r.facts(), {f.attempts, f.first_attempt_at}, now,
                                static_cast<std::uint64_t>(r.recipient_id));
     const auto& d = x.decision;
-    x.outcome = store::Outcome{r.recipient_id, RecipientState::k_sent, util::mask_addresses_in(d.reason), 0,
+    // A server chooses how long its reply is (up to 256 lines of 4 KB): what
+    // is recorded is the start of it.
+    std::string reason = util::mask_addresses_in(d.reason);
+    reason.resize(util::utf8_prefix_length(reason, k_max_reply));
+    x.outcome = store::Outcome{r.recipient_id, RecipientState::k_sent, std::move(reason), 0,
                                d.possible_duplicate, d.counts_attempt, f.flight, d.suppress};
     switch (d.action) {
       case Action::k_sent: break;

@@ -42,10 +42,10 @@ int usable_cpus() {
 struct Prepared {
   std::int64_t total = 0;
   std::int64_t done = 0;
-  // Members of the flights a crash left open that never reached the end of
-  // DATA (the outcome log says so): released on the guard's ledger, which
-  // counted them as sent when they were admitted.
-  std::vector<std::int64_t> not_reached;
+  // Recipients the last run handed over that certainly did not receive
+  // their message (the outcome log says so): released on the guard's
+  // ledger, which counted them as sent when they were admitted.
+  std::vector<std::int64_t> not_delivered;
 };
 
 // Recovers what a crash left in flight, imports the audience, applies the
@@ -54,8 +54,8 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
                                  bool canary_only, bool retry_failed, SendSummary& summary) {
   // First what a crash left: the outcome log and open flights (the rows
   // then say what was delivered before the audience and suppressions apply).
-  std::vector<std::int64_t> not_reached;
-  auto recovered = store.recover_in_flight(&not_reached);
+  std::vector<std::int64_t> not_delivered;
+  auto recovered = store.recover_in_flight(&not_delivered);
   if (!recovered) return std::unexpected(recovered.error());
   summary.recovered_in_flight = *recovered;
   if (*recovered > 0) {
@@ -63,9 +63,10 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
                                "again and counted as possible duplicates",
                                *recovered));
   }
-  if (!not_reached.empty()) {
-    util::log_info(fmt::format("{} more were handed over but never reached the end of DATA; they are sent again",
-                               not_reached.size()));
+  if (!not_delivered.empty()) {
+    util::log_info(fmt::format("{} recipients handed over in the last run certainly did not receive it "
+                               "(never reached the end of DATA, or refused); the guard's ledger stops counting them",
+                               not_delivered.size()));
   }
   ImportSummary imported;
   if (auto s = sync_audience(campaign, store, imported); !s) return std::unexpected(s.error());
@@ -99,7 +100,7 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
   }
   if (auto w = store.set_meta("send_content_hash", *hash); !w) return std::unexpected(w.error());
   Prepared p;
-  p.not_reached = std::move(not_reached);
+  p.not_delivered = std::move(not_delivered);
   if (canary_only) {
     auto size = prepare_canary(campaign, store);
     if (!size) return std::unexpected(size.error());
@@ -239,8 +240,8 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
   auto ledger = compose::open_ledger(campaign, summary.window);
   if (!ledger) return std::unexpected(ledger.error());
-  if (!prepared->not_reached.empty()) {
-    auto rows = store.load(prepared->not_reached);
+  if (!prepared->not_delivered.empty()) {
+    auto rows = store.load(prepared->not_delivered);
     if (!rows) return std::unexpected(rows.error());
     std::vector<std::uint64_t> keys;
     keys.reserve(rows->size());

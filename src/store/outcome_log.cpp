@@ -52,6 +52,12 @@ std::unexpected<Error> io_error(const std::string& path, std::string_view what) 
               ExitCode::k_runtime);
 }
 
+std::unexpected<Error> io_warning(const std::string& path, std::string_view what) {
+  return fail(fmt::format("{}: cannot {} the outcome log: {} (it grows until the next run; nothing is lost)",
+                          path, what, std::strerror(errno)),
+              ExitCode::k_runtime);
+}
+
 }  // namespace
 
 void encode_log_record(const LogRecord& entry, std::string& out) {
@@ -70,7 +76,9 @@ void encode_log_record(const LogRecord& entry, std::string& out) {
         (o.maybe_delivered ? k_maybe_delivered : 0) | (o.attempted ? k_attempted : 0) | (o.suppress ? k_suppress : 0),
         1);
     put(out, static_cast<std::uint64_t>(o.flight), 8);
-    out.append(o.reply);
+    // A record the reader would refuse (over k_max_payload) would hide
+    // every record after it: the reply is cut to fit.
+    out.append(std::string_view(o.reply).substr(0, k_max_payload - k_fixed));
   }
   const std::string_view payload(out.data() + start + k_header, out.size() - start - k_header);
   std::string header;
@@ -195,8 +203,13 @@ Result<void> OutcomeLog::open() {
     const std::string path = turn_path(m_base, turn);
     if (m_fd[turn] >= 0) ::close(m_fd[turn]);
     m_fd[turn] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-    if (m_fd[turn] < 0 ||
-        ::write(m_fd[turn], header.data(), header.size()) != static_cast<ssize_t>(header.size())) {
+    if (m_fd[turn] < 0) {
+      m_id.clear();
+      return io_error(path, "create");
+    }
+    const ssize_t n = ::write(m_fd[turn], header.data(), header.size());
+    if (n != static_cast<ssize_t>(header.size())) {
+      if (n >= 0) errno = ENOSPC;
       m_id.clear();
       return io_error(path, "create");
     }
@@ -210,6 +223,10 @@ Result<void> OutcomeLog::append(std::span<const LogRecord> entries) {
   if (m_base.empty() || entries.empty()) return {};
   const int turn = m_active;
   if (m_fd[turn] < 0) return fail(turn_path(m_base, turn) + ": the outcome log is not open", ExitCode::k_runtime);
+  if (m_broken) {
+    return fail(turn_path(m_base, turn) + ": an earlier write to the outcome log failed — sending stopped",
+                ExitCode::k_runtime);
+  }
   m_buffer.clear();
   for (const auto& e : entries) encode_log_record(e, m_buffer);
   std::size_t done = 0;
@@ -221,6 +238,7 @@ Result<void> OutcomeLog::append(std::span<const LogRecord> entries) {
       // or the reader stops there (and at everything appended after it).
       const int err = n < 0 ? errno : ENOSPC;
       (void)::ftruncate(m_fd[turn], static_cast<off_t>(m_size[turn]));
+      m_broken = true;  // whatever the cut did, nothing more goes behind it
       errno = err;
       return io_error(turn_path(m_base, turn), "write");
     }
@@ -238,7 +256,7 @@ int OutcomeLog::seal() {
 
 Result<void> OutcomeLog::release(int turn) {
   if (m_base.empty() || m_fd[turn] < 0 || m_size[turn] == m_header) return {};
-  if (::ftruncate(m_fd[turn], static_cast<off_t>(m_header)) != 0) return io_error(turn_path(m_base, turn), "empty");
+  if (::ftruncate(m_fd[turn], static_cast<off_t>(m_header)) != 0) return io_warning(turn_path(m_base, turn), "empty");
   m_size[turn] = m_header;
   return {};
 }

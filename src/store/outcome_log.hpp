@@ -90,12 +90,14 @@ class OutcomeLog {
   [[nodiscard]] const std::string& id() const { return m_id; }
 
   // Appends `entries` to the active file with one write. Not thread-safe:
-  // the caller serialises append(), seal() and release().
+  // the caller serialises append() and seal(); release() may run beside
+  // them on the sealed turn (never the active one).
   Result<void> append(std::span<const LogRecord> entries);
   // Makes the other file active; returns the sealed one's turn.
   int seal();
   // Empties the file of turn `turn` (back to its header): the store has
-  // committed every outcome in it.
+  // committed every outcome in it. A failure is harmless (the records are
+  // applied again, to no effect, after a crash).
   Result<void> release(int turn);
   // Set (before sending starts) when no end of DATA is written before its
   // data-end record is appended (Transport::on_data_end): the store marks
@@ -112,6 +114,7 @@ class OutcomeLog {
   std::uint64_t m_header = 0;  // bytes of the header
   int m_active = 0;
   bool m_data_ends = false;
+  bool m_broken = false;  // an append failed: every later one fails too
   std::string m_buffer;  // reused for every append
 };
 

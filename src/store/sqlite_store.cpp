@@ -224,6 +224,23 @@ class Txn {
   bool m_done = false;
 };
 
+// A read transaction: every SELECT in it sees one snapshot of the store.
+class ReadTxn {
+ public:
+  explicit ReadTxn(sqlite3* db) : m_db(db) {
+    m_ok = sqlite3_get_autocommit(db) != 0 && exec(db, "BEGIN").has_value();
+  }
+  ~ReadTxn() {
+    if (m_ok) sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+
+ private:
+  sqlite3* m_db;
+  bool m_ok = false;
+};
+
 class SqliteImport final : public ImportSession {
  public:
   SqliteImport(sqlite3* db, std::int64_t generation)
@@ -337,7 +354,7 @@ class SqliteStore final : public StateStore {
     return static_cast<std::int64_t>(sqlite3_changes(m_db));
   }
 
-  Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_reached) override {
+  Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_delivered) override {
     // What the outcome log holds is applied in the same transaction, and
     // the log emptied only once it has committed.
     auto logged = OutcomeLog::read(m_path == ":memory:" ? std::string() : m_path);
@@ -353,8 +370,15 @@ class SqliteStore final : public StateStore {
     for (const auto& e : logged->records) {
       if (e.kind == LogRecord::Kind::k_data_end) {
         data_ends.emplace(e.outcome.flight, e.outcome.id);
-      } else if (auto r = apply(e.outcome, e.at); !r) {
-        return std::unexpected(r.error());
+      } else {
+        auto applied = apply(e.outcome, e.at);
+        if (!applied) return std::unexpected(applied.error());
+        // Not delivered, and the last run never got to tell the guard's
+        // ledger (it does so after its commit).
+        if (*applied && not_delivered != nullptr && e.outcome.state != RecipientState::k_sent &&
+            !e.outcome.maybe_delivered) {
+          not_delivered->push_back(e.outcome.id);
+        }
       }
     }
     Stmt s(m_db,
@@ -375,7 +399,7 @@ class SqliteStore final : public StateStore {
            "WHERE id = ?1 AND flight != ?3");
     for (const auto& m : *members) {
       if (m.whole_log && !data_ends.contains({m.flight, m.id})) {  // never reached the end of DATA
-        if (not_reached != nullptr) not_reached->push_back(m.id);
+        if (not_delivered != nullptr) not_delivered->push_back(m.id);
         continue;
       }
       u.bind(1, m.id).bind(2, now).bind(3, m.flight);
@@ -662,7 +686,8 @@ class SqliteStore final : public StateStore {
   // outcome's flight (flight numbers are never reused), so an outcome
   // recorded twice (the outcome log applied again after a crash) changes
   // nothing the second time.
-  Result<void> apply(const Outcome& o, std::int64_t at) {
+  // True when the row changed.
+  Result<bool> apply(const Outcome& o, std::int64_t at) {
     Stmt& s = cached(k_record_outcome,
                      "UPDATE recipients SET state = ?2, last_reply = ?3, next_attempt_at = ?4, updated_at = ?5, "
                      "sent_at = CASE WHEN ?2 = 2 THEN ?5 ELSE sent_at END, duplicate_risk = duplicate_risk + ?6, "
@@ -674,6 +699,7 @@ class SqliteStore final : public StateStore {
         .bind(4, o.next_attempt_at).bind(5, at).bind(6, std::int64_t{o.maybe_delivered ? 1 : 0})
         .bind(7, std::int64_t{o.attempted ? 1 : 0}).bind(8, o.flight);
     if (!s.run()) return db_error(m_db, "recording delivery results");
+    const bool changed = sqlite3_changes(m_db) > 0;
     if (o.suppress) {  // a mailbox that does not exist is never tried again
       Stmt& suppress = cached(k_suppress_recipient,
                               "INSERT OR IGNORE INTO suppressions (address, reason, at) "
@@ -681,7 +707,7 @@ class SqliteStore final : public StateStore {
       suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, at);
       if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
     }
-    return {};
+    return changed;
   }
 
   // Reserves the next block of flight numbers, within the caller's
@@ -743,6 +769,12 @@ class SqliteStore final : public StateStore {
   }
 
   Result<StateCounts> counts() override {
+    // One snapshot of the rows and flights; the outcome log is read inside
+    // it, and a record the snapshot already shows applied is skipped, so a
+    // running send's commit in between changes nothing. (A record emptied
+    // from the log after the snapshot began is missed: `status` during a
+    // send is a moment's view.)
+    ReadTxn snapshot(m_db);
     StateCounts c;
     Stmt s(m_db,
            "SELECT state, COUNT(*), SUM(duplicate_risk), SUM(duplicate_risk > 0) FROM recipients GROUP BY state");

@@ -154,9 +154,11 @@ class Journal {
   // whose outcome was not recorded (and any row left in state in_flight) as a
   // possible duplicate, due again; lands those flights; returns how many.
   // Members the outcome log shows never reached the end of DATA are due
-  // again without that; their ids go to `not_reached` when given.
+  // again without that. Their ids go to `not_delivered` when given, with
+  // those of outcomes applied from the log that say the message was not
+  // delivered (for the guard's ledger, which the last run never told).
   // Only the owner of the campaign's sending calls it.
-  virtual Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_reached = nullptr) = 0;
+  virtual Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* not_delivered = nullptr) = 0;
   // Makes failed recipients due again (one transaction): those whose message
   // could not be built (last reply starting with k_render_failure), or, with
   // `all`, every failed one (its retry schedule and age start again). Never a

@@ -120,14 +120,12 @@ class SendEngine(support.PeerCase):
         self.assertEqual(len(os.listdir(os.path.join(md, "new"))), len(emails), "one file per recipient")
         self.assertEqual(status(d)["states"]["sent"], len(emails))
 
-    def test_sessions_broken_after_354_do_not_use_up_the_duplicate_limit(self):
-        # A server that sends a stray reply right behind every fifth 354: the
-        # client drops that session before writing the message, which goes
-        # back to the queue. Far more such messages than the limit on
-        # unconfirmed ends of DATA (40): none may count against it.
+    def stray_reply_send(self, stray):
+        """Sends 400 recipients to a peer that answers every fifth DATA with
+        354 and `stray` in one write; returns the recipients it accepted."""
         log = os.path.join(self.tmp, "stray.jsonl")
         peer = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(support.PEER), "stray_reply_peer.py"),
-                                 "--log", log, "--every", "5"],
+                                 "--log", log, "--every", "5", "--stray", stray],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             port = int(peer.stdout.readline().split()[1])
@@ -138,10 +136,26 @@ class SendEngine(support.PeerCase):
             with open(log) as f:
                 got = [json.loads(l)["rcpt"] for l in f if l.endswith("\n")]
             self.assertEqual(sorted(set(got)), sorted(emails), "every recipient delivered")
-            self.assertEqual(len(got), len(emails), "none twice: no body was written for a dropped session")
+            self.assertEqual(status(d)["states"]["sent"], len(emails))
+            return got, emails
         finally:
             peer.stdin.close()
             peer.wait(timeout=10)
+            peer.stdout.close()
+
+    def test_sessions_broken_after_354_do_not_use_up_the_duplicate_limit(self):
+        # A server that sends a stray reply right behind every fifth 354: the
+        # client drops that session before writing the message, which goes
+        # back to the queue. Far more such messages than the limit on
+        # unconfirmed ends of DATA (40): none may count against it.
+        got, emails = self.stray_reply_send("250 stray")
+        self.assertEqual(len(got), len(emails), "none twice: no body was written for a dropped session")
+
+    def test_a_421_while_a_body_waits_for_its_record_ends_only_that_message(self):
+        # The 421 ends a message whose body waits for its end-of-DATA record:
+        # its place must not pass to the next message as already recorded.
+        got, emails = self.stray_reply_send("421 4.3.2 closing")
+        self.assertEqual(len(got), len(emails), "none twice")
 
     def test_three_kills_with_slow_replies_double_at_most_two_per_connection(self):
         # Every reply takes 20 ms, so each connection always has a message

@@ -1,6 +1,7 @@
 """A minimal SMTP server for one integration test (Debian's /usr/bin/python3,
 no dependencies): it speaks ESMTP with PIPELINING on 127.0.0.1 and, to every
-`--every`-th DATA command, answers "354" and a stray "250" in one write,
+`--every`-th DATA command, answers "354" and a stray reply (`--stray`,
+"250 stray" by default; "421 ..." says the server is closing) in one write,
 which a client must take for a broken session. Each accepted message is
 logged as one JSON line ({"rcpt": ...}) to --log. Prints "READY <port>";
 runs until its stdin closes.
@@ -13,9 +14,10 @@ import threading
 
 
 class Peer:
-    def __init__(self, log_path, every):
+    def __init__(self, log_path, every, stray):
         self.log = open(log_path, "a", buffering=1)
         self.every = every
+        self.stray = stray.encode("ascii") + b"\r\n"
         self.data_commands = 0
 
     async def session(self, reader, writer):
@@ -39,7 +41,7 @@ class Peer:
                 elif verb == "DATA":
                     self.data_commands += 1
                     if self.data_commands % self.every == 0:
-                        writer.write(b"354 go\r\n250 stray\r\n")
+                        writer.write(b"354 go\r\n" + self.stray)
                         await writer.drain()
                     else:
                         writer.write(b"354 go\r\n")
@@ -71,8 +73,9 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
     ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--stray", default="250 stray")
     args = ap.parse_args()
-    peer = Peer(args.log, args.every)
+    peer = Peer(args.log, args.every, args.stray)
     server = await asyncio.start_server(peer.session, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)

@@ -70,6 +70,19 @@ TEST(OutcomeLog, RecordsRoundTripAndATornTailIsDropped) {
   EXPECT_EQ(decode_log_records(garbled, consumed).size(), 2U);
 }
 
+// A server picks the length of its reply: a record is never so long that the
+// reader would refuse it (and every record behind it).
+TEST(OutcomeLog, AHugeReplyIsCutAndHidesNothingBehindIt) {
+  std::string bytes;
+  encode_log_record(outcome(1, RecipientState::k_sent, 5, "250 " + std::string(3 << 20, 'x')), bytes);
+  encode_log_record(data_end(2, 5), bytes);
+  std::size_t consumed = 0;
+  auto all = decode_log_records(bytes, consumed);
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_LT(all[0].outcome.reply.size(), std::size_t{1} << 20);
+  EXPECT_EQ(all[1].outcome.id, 2);
+}
+
 TEST(OutcomeLog, TurnsAreEmptiedBehindTheCommitAndKeepTheirIdentity) {
   testing::TempDir dir;
   const auto path = store_path(dir);
@@ -122,11 +135,11 @@ TEST(OutcomeLog, AfterAKillStatusAndRecoveryCountExactlyTheEndsOfDataWithoutARep
   EXPECT_EQ(c->of(RecipientState::k_sent), 1) << "the reply in the log counts";
   EXPECT_EQ(c->of(RecipientState::k_in_flight), 2) << "2 and 3 may have arrived";
   EXPECT_EQ(c->of(RecipientState::k_pending), 2) << "4 never reached the end of DATA; 5 was never handed over";
-  std::vector<std::int64_t> not_reached;
-  auto n = (*s)->recover_in_flight(&not_reached);
+  std::vector<std::int64_t> not_delivered;
+  auto n = (*s)->recover_in_flight(&not_delivered);
   ASSERT_TRUE(n.has_value());
   EXPECT_EQ(*n, 2);
-  EXPECT_EQ(not_reached, std::vector<std::int64_t>{4});
+  EXPECT_EQ(not_delivered, std::vector<std::int64_t>{4});
   c = (*s)->counts();
   EXPECT_EQ(c->of(RecipientState::k_sent), 1);
   EXPECT_EQ(c->of(RecipientState::k_in_flight), 0);
@@ -145,9 +158,9 @@ TEST(OutcomeLog, WithoutEndOfDataRecordsEveryMemberWithoutAReplyCounts) {
   killed_send(dir, false);
   auto s = open_sqlite_store(store_path(dir));
   EXPECT_EQ((*s)->counts()->of(RecipientState::k_in_flight), 3);
-  std::vector<std::int64_t> not_reached;
-  EXPECT_EQ(*(*s)->recover_in_flight(&not_reached), 3);
-  EXPECT_TRUE(not_reached.empty());
+  std::vector<std::int64_t> not_delivered;
+  EXPECT_EQ(*(*s)->recover_in_flight(&not_delivered), 3);
+  EXPECT_TRUE(not_delivered.empty());
   EXPECT_EQ((*s)->counts()->of(RecipientState::k_sent), 1);
 }
 
@@ -163,9 +176,9 @@ TEST(OutcomeLog, ADeletedOrReplacedLogIsNotTrusted) {
     auto s = open_sqlite_store(store_path(dir));
     // 1's reply went with the log: every member may have arrived.
     EXPECT_EQ((*s)->counts()->of(RecipientState::k_in_flight), 4) << replace;
-    std::vector<std::int64_t> not_reached;
-    EXPECT_EQ(*(*s)->recover_in_flight(&not_reached), 4) << replace;
-    EXPECT_TRUE(not_reached.empty());
+    std::vector<std::int64_t> not_delivered;
+    EXPECT_EQ(*(*s)->recover_in_flight(&not_delivered), 4) << replace;
+    EXPECT_TRUE(not_delivered.empty());
   }
 }
 
@@ -186,13 +199,40 @@ TEST(OutcomeLog, ALogAppliedAgainChangesNothing) {
   }
   auto s = open_sqlite_store(store_path(dir));
   EXPECT_EQ((*s)->counts()->possible_duplicates, 1);
-  EXPECT_EQ(*(*s)->recover_in_flight(), 0);
+  std::vector<std::int64_t> not_delivered;
+  EXPECT_EQ(*(*s)->recover_in_flight(&not_delivered), 0);
+  EXPECT_TRUE(not_delivered.empty()) << "the run that committed them told the ledger already";
   auto c = (*s)->counts();
   EXPECT_EQ(c->possible_duplicates, 1) << "the lost reply counted once";
   EXPECT_EQ(c->of(RecipientState::k_deferred), 1);
   EXPECT_EQ(c->of(RecipientState::k_sent), 1);
   auto rows = (*s)->load(std::vector<std::int64_t>{1});
   EXPECT_EQ((*rows)[0].attempts, 1) << "one attempt, not two";
+}
+
+// Killed after a deferral and a bounce were logged and before the commit that
+// would have released them on the guard's ledger: recovery names them.
+TEST(OutcomeLog, RecoveryNamesWhatTheLogSaysWasNotDelivered) {
+  testing::TempDir dir;
+  {
+    auto s = open_with(dir, 4);
+    auto log = s->outcome_log();
+    (*log)->set_records_data_ends(true);
+    auto flight = s->record_and_mark({}, {}, std::vector<std::int64_t>{1, 2, 3});
+    ASSERT_TRUE((*log)->append(std::vector<LogRecord>{
+        data_end(1, *flight), data_end(2, *flight), data_end(3, *flight),
+        outcome(1, RecipientState::k_deferred, *flight, "451 4.7.1 greylisted"),
+        outcome(2, RecipientState::k_bounced, *flight, "550 5.1.1 no such user"),
+        outcome(3, RecipientState::k_deferred, *flight, "lost after the end of DATA", true)}));
+  }
+  auto s = open_sqlite_store(store_path(dir));
+  std::vector<std::int64_t> not_delivered;
+  EXPECT_EQ(*(*s)->recover_in_flight(&not_delivered), 0);
+  EXPECT_EQ(not_delivered, (std::vector<std::int64_t>{1, 2})) << "3 may have arrived";
+  auto c = (*s)->counts();
+  EXPECT_EQ(c->of(RecipientState::k_deferred), 2);
+  EXPECT_EQ(c->of(RecipientState::k_bounced), 1);
+  EXPECT_EQ(c->possible_duplicates, 1);
 }
 
 }  // namespace
