@@ -295,7 +295,8 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
     return;
   }
   reject_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections", "give_up_after",
-                    "messages_per_connection", "timeout", "helo_name"},
+                    "messages_per_connection", "timeout", "helo_name", "resolver", "mx_port",
+                    "connections_per_destination"},
                "transport.", d);
   if (auto v = get_string(*t, "url", "transport.", d)) tr.url = *v;
   if (auto v = get_string(*t, "tls", "transport.", d)) {
@@ -308,16 +309,20 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
   if (auto v = get_string(*t, "password_file", "transport.", d)) tr.password_file = *v;
   if (auto v = get_string(*t, "ca_file", "transport.", d)) tr.ca_file = *v;
   if (auto v = get_string(*t, "helo_name", "transport.", d)) tr.helo_name = *v;
-  for (const char* key : {"connections", "messages_per_connection"}) {
+  if (auto v = get_string(*t, "resolver", "transport.", d)) tr.resolver = *v;
+  const std::pair<const char*, int*> counts[] = {{"connections", &tr.connections},
+                                                 {"messages_per_connection", &tr.messages_per_connection},
+                                                 {"connections_per_destination", &tr.connections_per_destination},
+                                                 {"mx_port", &tr.mx_port}};
+  for (const auto& [key, into] : counts) {
     if (const auto* kn = t->get(key)) {
       const auto v = kn->value<std::int64_t>();
-      const std::int64_t most = std::string_view(key) == "connections" ? k_max_connections : 100000;
+      const std::string_view k(key);
+      const std::int64_t most = k == "messages_per_connection" ? 100000 : k == "mx_port" ? 65535 : k_max_connections;
       if (!v || *v < 1 || *v > most) {
         error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to {}", key, most));
-      } else if (std::string_view(key) == "connections") {
-        tr.connections = static_cast<int>(*v);
       } else {
-        tr.messages_per_connection = static_cast<int>(*v);
+        *into = static_cast<int>(*v);
       }
     }
   }

@@ -19,7 +19,7 @@
 namespace blindcast::campaign {
 
 struct TransportSettings {
-  std::string url;            // smtp://, smtps://, maildir:PATH
+  std::string url;            // smtp://, smtps://, mx:, maildir:PATH
   std::string tls;            // "", "opportunistic", "required"
   std::string username;
   std::string password_file;  // relative to the campaign dir
@@ -31,6 +31,11 @@ struct TransportSettings {
   // A send that has not had one message accepted for this long, while the
   // relay cannot be reached or refuses every connection, stops (exit 1).
   std::int64_t give_up_after_seconds = 300;
+  // mx: (SPEC §11): the DNS server ("" the system's), the port of every MX
+  // host, and connections per destination (one MX host set) at most.
+  std::string resolver;
+  int mx_port = 25;
+  int connections_per_destination = 10;
 };
 
 struct DeliverySettings {

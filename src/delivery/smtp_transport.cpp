@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "delivery/mx_resolver.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
 
@@ -153,16 +154,66 @@ std::string host_name() {
 
 }  // namespace
 
-struct SmtpTransport::Impl final : ConnectionOwner {
+struct SmtpTransport::Impl {
   asio::io_context io;
   // Without outstanding work an io_context stops, and a later run_one_for
   // returns at once without running new operations: keep it alive.
   asio::executor_work_guard<asio::io_context::executor_type> keep_alive = asio::make_work_guard(io);
   asio::ssl::context tls{asio::ssl::context::tls_client};
-  ConnectionSettings settings;
+  ConnectionSettings base;  // what every connection shares (the session's settings)
   std::string description;
-  int target = 8;
-  std::vector<std::shared_ptr<SmtpConnection>> connections;
+  int target = 8;           // connections at most, over every destination
+  int per_destination = 0;  // connections to one destination at most (0: target)
+
+  // Where connections go: the relay (one destination), or with mx: one per
+  // MX host set, so that domains hosted by one provider share its pool. A
+  // destination is the ConnectionOwner of its connections: it has its own
+  // queue, the addresses to try in order (the next after a failure: MX
+  // fallback), and its failures.
+  struct Destination final : ConnectionOwner {
+    Impl& pool;
+    std::string name;
+    std::deque<ConnectionSettings> endpoints;  // in the order to try (connections keep references)
+    std::vector<int> preferences;              // of each endpoint's MX host
+    std::size_t current = 0;                   // the first endpoint of the group new connections use
+    std::size_t turn = 0;                      // round robin within that group
+    LaneQueue queue;
+    std::vector<std::shared_ptr<SmtpConnection>> connections;
+    std::size_t in_progress = 0;
+    int consecutive_failures = 0;
+    std::string last_failure;
+    // A server answered since the last connection failure. Until then one
+    // connection at a time: a burst of connections to a dead MX host would
+    // fail together and give the queue up before the next host was tried.
+    bool proven = false;
+
+    Destination(Impl& p, std::string n) : pool(p), name(std::move(n)) {}
+    std::optional<std::size_t> next_message() override { return pool.next_message(*this); }
+    void requeue(std::size_t slot) override { pool.requeue(*this, slot); }
+    void result(std::size_t slot, const smtp::SessionEvent& e) override { pool.result(*this, slot, e); }
+    void connection_failed(const std::string& detail, bool is_fatal) override {
+      pool.connection_failed(*this, detail, is_fatal);
+    }
+    void connection_closed(SmtpConnection*) override {}
+    smtp::Message message(std::size_t slot) override { return pool.message(slot); }
+    bool may_end_data(std::size_t slot) override { return pool.may_end_data(slot); }
+    // The endpoint for a new connection: in turn among those of equal
+    // preference from `current` (RFC 5321 §5.1: spread over equal MX hosts).
+    const ConnectionSettings& next_endpoint() {
+      std::size_t group = 1;
+      while (current + group < endpoints.size() && preferences[current + group] == preferences[current]) ++group;
+      return endpoints[current + (turn++ % group)];
+    }
+    // Failures in a row before the queue is given up: every address once, at least three.
+    [[nodiscard]] int give_up_after() const {
+      return std::max<int>(k_max_consecutive_failures, static_cast<int>(endpoints.size()));
+    }
+  };
+  std::map<std::string, std::unique_ptr<Destination>> destinations;
+  Destination* relay = nullptr;  // smtp://, smtps://: the one destination
+  // mx: the resolver and the port of every MX host.
+  std::unique_ptr<MxResolver> resolver;
+  int mx_port = 25;
 
   // Messages submitted from other threads, not yet taken by the I/O thread.
   std::mutex inbox_mutex;
@@ -198,13 +249,9 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   // connection) or in progress on one.
   std::vector<std::optional<OutgoingMessage>> slots;
   std::vector<std::size_t> free_slots;
-  LaneQueue queue;
-  std::size_t in_progress = 0;
   std::vector<DeliveryResult> ready;  // results poll() has not returned yet
 
-  int consecutive_failures = 0;
-  std::string last_failure;
-  std::string fatal;
+  std::string fatal;  // a settings failure: for the transport's life
   std::chrono::steady_clock::time_point last_tick{};
   // Reply pacing: replies counted since `sample_start`, and the measured mean
   // interval between two replies (zero: not measured yet).
@@ -238,7 +285,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     }
   }
 
-  bool may_end_data(std::size_t slot) override {
+  bool may_end_data(std::size_t slot) {
     if (announced[slot] == 2) return true;  // counted when it was let go
     if (announced[slot] == 1) return false;  // waits for the hook
     const std::size_t limit = unconfirmed_limit.load(std::memory_order_relaxed);
@@ -270,7 +317,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     if (!data_end_hook(announce_ids)) return;  // they stay held; stopping drains them
     for (const auto slot : to_announce) announced[slot] = 2;
     to_announce.clear();
-    for (auto& c : connections) c->resume();
+    each_connection([](SmtpConnection& c) { c.resume(); });
   }
 
   // Moves what other threads submitted into the queue.
@@ -298,16 +345,92 @@ struct SmtpTransport::Impl final : ConnectionOwner {
         announced.push_back(0);
       }
       slots[slot] = std::move(m);
-      queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
+      if (relay != nullptr) {
+        relay->queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
+      } else {
+        routed.push_back(slot);
+      }
     }
+    if (!routed.empty()) route(routed);
   }
 
-  std::optional<std::size_t> next_message() override {
+  std::vector<std::size_t> routed;  // mx: slots taken, to route
+
+  // mx: queues each slot at the destination of its domain's MX hosts, or
+  // ends it when DNS says it cannot go anywhere (permanent) or not now.
+  void route(std::vector<std::size_t>& taken) {
+    std::vector<std::string> domains;
+    domains.reserve(taken.size());
+    for (const auto slot : taken) {
+      const auto& rcpt = msg(slot).recipient;
+      const auto at = rcpt.rfind('@');
+      domains.push_back(at == std::string::npos ? std::string() : rcpt.substr(at + 1));
+    }
+    const auto routes = resolver->resolve(domains);
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      const std::size_t slot = taken[i];
+      const MxRoute& r = routes[i];
+      if (r.kind != MxRoute::Kind::k_hosts) {
+        DeliveryResult res;
+        if (r.permanent()) {
+          // A domain that takes no mail: the recipient's own answer, as a
+          // 5xx to its envelope would be (RFC 7505: 556 5.1.10).
+          res.code = r.kind == MxRoute::Kind::k_null_mx ? 556 : 550;
+          res.enhanced = r.kind == MxRoute::Kind::k_null_mx ? "5.1.10"
+                         : r.kind == MxRoute::Kind::k_no_domain ? "5.1.2"
+                                                                 : "5.4.4";
+          res.phase = Phase::k_envelope;
+        } else {
+          res.code = 451;
+          res.enhanced = "4.4.3";
+          res.phase = Phase::k_connect;  // nothing reached a server: held, not aged
+        }
+        res.reply = fmt::format("{} {} {}", res.code, res.enhanced, r.detail);
+        finish(slot, std::move(res));
+        continue;
+      }
+      std::vector<std::string> names;
+      for (const auto& h : r.hosts) names.push_back(h.name);
+      std::sort(names.begin(), names.end());
+      std::string key;
+      for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
+      auto& d = destinations[key];
+      if (!d) {
+        d = std::make_unique<Destination>(*this, key);
+        for (const auto& h : r.hosts) {
+          for (const auto& a : h.addresses) {
+            asio::error_code ec;
+            const auto address = asio::ip::make_address(a, ec);
+            if (ec) continue;
+            ConnectionSettings cs = base;
+            cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
+            cs.host = h.name;
+            cs.session.plaintext_auth_ok = false;
+            d->endpoints.push_back(std::move(cs));
+            d->preferences.push_back(h.preference);
+          }
+        }
+      }
+      if (d->endpoints.empty()) {
+        DeliveryResult res;
+        res.code = 451;
+        res.enhanced = "4.4.3";
+        res.phase = Phase::k_connect;
+        res.reply = fmt::format("451 4.4.3 no usable address for the MX hosts {}", key);
+        finish(slot, std::move(res));
+        continue;
+      }
+      d->queue.push_back(msg(slot).lane, msg(slot).lane_connections, slot);
+    }
+    taken.clear();
+  }
+
+  std::optional<std::size_t> next_message(Destination& d) {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
     take_inbox();
-    const auto slot = queue.take();
+    const auto slot = d.queue.take();
     if (!slot) return std::nullopt;
-    ++in_progress;
+    ++d.in_progress;
     return *slot;
   }
 
@@ -322,69 +445,88 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     announced[slot] = 0;
   }
 
-  void requeue(std::size_t slot) override {
-    --in_progress;
+  void requeue(Destination& d, std::size_t slot) {
+    --d.in_progress;
     undot(slot);
-    queue.put_back(msg(slot).lane, slot);
+    d.queue.put_back(msg(slot).lane, slot);
   }
 
-  void result(std::size_t slot, const smtp::SessionEvent& e) override {
-    --in_progress;
+  void result(Destination& d, std::size_t slot, const smtp::SessionEvent& e) {
+    --d.in_progress;
     ++replies;
     if (e.connection_lost && !e.maybe_delivered) {
       // Nothing of it reached the end of DATA: try it on another connection.
-      ++consecutive_failures;
-      last_failure = e.detail;
+      ++d.consecutive_failures;
+      d.last_failure = e.detail;
       undot(slot);
       reached[slot] = 1;  // an attempt: if the server stays away, it is retried and aged, not held
-      queue.put_back(msg(slot).lane, slot);
+      d.queue.put_back(msg(slot).lane, slot);
       return;
     }
-    queue.done(msg(slot).lane);
+    d.queue.done(msg(slot).lane);
+    d.proven = true;
     DeliveryResult r;
     r.code = e.connection_lost ? 0 : e.reply.code;
     r.enhanced = e.reply.enhanced;
     r.reply = e.connection_lost ? e.detail : e.reply.summary();
     r.phase = e.at_data_end ? Phase::k_data_end : Phase::k_envelope;
     r.maybe_delivered = e.maybe_delivered;
-    if (e.outcome != smtp::Outcome::k_deferred) consecutive_failures = 0;
+    if (e.outcome != smtp::Outcome::k_deferred) d.consecutive_failures = 0;
     finish(slot, std::move(r));
   }
 
-  void connection_failed(const std::string& detail, bool is_fatal) override {
-    ++consecutive_failures;
-    last_failure = detail;
+  void connection_failed(Destination& d, const std::string& detail, bool is_fatal) {
+    ++d.consecutive_failures;
+    d.last_failure = detail;
+    d.proven = false;
+    // The next connection tries the next address (the next MX host).
+    if (d.endpoints.size() > 1) d.current = (d.current + 1) % d.endpoints.size();
+    d.turn = 0;
     if (is_fatal && fatal.empty()) fatal = detail;
   }
 
-  void connection_closed(SmtpConnection*) override {}
-
-  smtp::Message message(std::size_t slot) override {
+  smtp::Message message(std::size_t slot) {
     const auto& m = msg(slot);
     return smtp::Message{slot, m.envelope_from, m.recipient, m.data, m.traits};
   }
 
-  std::size_t open_connections() const {
+  // Every connection, of every destination.
+  template <typename F>
+  void each_connection(F&& f) {
+    for (auto& [key, d] : destinations) {
+      for (auto& c : d->connections) f(*c);
+    }
+  }
+
+  std::size_t open_connections() {
     std::size_t n = 0;
-    for (const auto& c : connections) n += c->closed() ? 0 : 1;
+    each_connection([&](SmtpConnection& c) { n += c.closed() ? 0 : 1; });
     return n;
   }
 
   void ensure_connections() {
-    std::erase_if(connections, [](const auto& c) { return c->closed(); });
     bool held = false;
-    for (auto& c : connections) {
-      c->wake();
-      c->resume();  // a body held by the unconfirmed limit
-      held = held || c->held();
+    std::size_t total = 0;
+    for (auto& [key, d] : destinations) {
+      std::erase_if(d->connections, [](const auto& c) { return c->closed(); });
+      for (auto& c : d->connections) {
+        c->wake();
+        c->resume();  // a body held by the unconfirmed limit
+        held = held || c->held();
+      }
+      total += d->connections.size();
     }
     gated.store(held, std::memory_order_relaxed);
-    const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(target), queue.size() + in_progress);
-    while (connections.size() < want && fatal.empty() && !stop_requested.load(std::memory_order_relaxed) &&
-           consecutive_failures < k_max_consecutive_failures) {
-      auto c = std::make_shared<SmtpConnection>(io, tls, *this, settings);
-      connections.push_back(c);
-      c->start();
+    for (auto& [key, d] : destinations) {
+      const std::size_t cap = static_cast<std::size_t>(per_destination > 0 ? per_destination : target);
+      const std::size_t want = std::min(d->proven ? cap : std::size_t{1}, d->queue.size() + d->in_progress);
+      while (d->connections.size() < want && total < static_cast<std::size_t>(target) && fatal.empty() &&
+             !stop_requested.load(std::memory_order_relaxed) && d->consecutive_failures < d->give_up_after()) {
+        auto c = std::make_shared<SmtpConnection>(io, tls, *d, d->next_endpoint());
+        d->connections.push_back(c);
+        ++total;
+        c->start();
+      }
     }
   }
 
@@ -398,7 +540,7 @@ struct SmtpTransport::Impl final : ConnectionOwner {
     }
     if (reply_interval.count() == 0) return;
     std::size_t busy = 0;
-    for (const auto& c : connections) busy += (!c->idle() && !c->closed() && !c->held()) ? 1 : 0;
+    each_connection([&](SmtpConnection& c) { busy += (!c.idle() && !c.closed() && !c.held()) ? 1 : 0; });
     if (busy < k_pace_min_busy) return;
     const auto wait = std::min<std::chrono::nanoseconds>(k_max_pace, reply_interval * (busy / k_pace_share));
     if (wait >= k_min_pace) std::this_thread::sleep_for(wait);
@@ -408,13 +550,16 @@ struct SmtpTransport::Impl final : ConnectionOwner {
   // Hands back every queued message with `r`; one that a server already took
   // part of (its connection was lost before the end of DATA) as an attempt
   // in the envelope phase instead of a connect-phase `r`.
-  void drain_queue(const DeliveryResult& r) {
-    while (const auto taken = queue.drop()) {
+  void drain_queue(Destination& d, const DeliveryResult& r) {
+    while (const auto taken = d.queue.drop()) {
       const std::size_t slot = *taken;
       DeliveryResult each = r;
       if (reached[slot] != 0 && r.phase == Phase::k_connect) each.phase = Phase::k_envelope;
       finish(slot, std::move(each));
     }
+  }
+  void drain_all(const DeliveryResult& r) {
+    for (auto& [key, d] : destinations) drain_queue(*d, r);
   }
 };
 
@@ -422,7 +567,7 @@ SmtpTransport::SmtpTransport(std::unique_ptr<Impl> impl) : m_impl(std::move(impl
 
 SmtpTransport::~SmtpTransport() {
   // Say QUIT on idle connections, giving them a moment to go out.
-  for (auto& c : m_impl->connections) c->stop();
+  m_impl->each_connection([](SmtpConnection& c) { c.stop(); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   m_impl->io.restart();
   while (m_impl->open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -431,19 +576,40 @@ SmtpTransport::~SmtpTransport() {
 }
 
 Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig& config) {
-  auto url = parse_url(config.url);
+  const bool mx = config.url == "mx:";
+  auto url = mx ? Result<ParsedUrl>(ParsedUrl{}) : parse_url(config.url);
   if (!url) return std::unexpected(url.error());
   auto impl = std::make_unique<Impl>();
   asio::error_code ec;
-  asio::ip::tcp::resolver resolver(impl->io);
-  const auto endpoints = resolver.resolve(url->host, url->port, ec);
-  if (ec || endpoints.empty()) {
-    return fail(fmt::format("transport {}: cannot resolve {}: {}", config.url, url->host, ec.message()),
-                ExitCode::k_runtime);
+  auto& s = impl->base;
+  if (mx) {
+    // Each recipient domain's MX hosts (SPEC §11); STARTTLS when offered,
+    // certificates not checked (opportunistic, as MTAs do without MTA-STS).
+    if (!config.username.empty()) {
+      return fail("[transport] username is for a relay; mx: delivers to each domain's own servers, which take "
+                  "no credentials: remove username and password_file, or use smtp://HOST:PORT");
+    }
+    if (config.tls == "required") {
+      return fail("[transport] tls = \"required\" with mx: would refuse every MX host without STARTTLS; "
+                  "leave tls unset (STARTTLS whenever offered)");
+    }
+    ResolverSettings rs;
+    rs.server = config.resolver;
+    auto resolver = MxResolver::create(rs);
+    if (!resolver) return std::unexpected(resolver.error());
+    impl->resolver = std::move(*resolver);
+    impl->mx_port = config.mx_port > 0 ? config.mx_port : 25;
+    impl->per_destination = config.connections_per_destination > 0 ? config.connections_per_destination : 10;
+  } else {
+    asio::ip::tcp::resolver resolver(impl->io);
+    const auto endpoints = resolver.resolve(url->host, url->port, ec);
+    if (ec || endpoints.empty()) {
+      return fail(fmt::format("transport {}: cannot resolve {}: {}", config.url, url->host, ec.message()),
+                  ExitCode::k_runtime);
+    }
+    s.endpoint = *endpoints.begin();
+    s.host = url->host;
   }
-  auto& s = impl->settings;
-  s.endpoint = *endpoints.begin();
-  s.host = url->host;
   s.implicit_tls = url->implicit_tls;
   s.verify = url->implicit_tls || config.tls == "required";
   s.messages_per_connection = config.messages_per_connection > 0 ? config.messages_per_connection : 1000;
@@ -455,6 +621,14 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   s.session.hold_body = true;  // see may_end_data
   if (!config.username.empty()) s.session.credentials = smtp::Credentials{config.username, config.password};
   impl->target = config.connections > 0 ? config.connections : 20;
+  if (!mx) {
+    auto relay = std::make_unique<Impl::Destination>(*impl, url->host);
+    relay->endpoints.push_back(s);
+    relay->preferences.push_back(0);
+    relay->proven = true;  // a relay is known to answer: all connections at once
+    impl->relay = relay.get();
+    impl->destinations[url->host] = std::move(relay);
+  }
   // The system's CA bundle takes tens of milliseconds to load: only when
   // certificates are checked (opportunistic STARTTLS does not check them).
   if (s.verify) impl->tls.set_default_verify_paths(ec);
@@ -464,8 +638,11 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   }
   impl->tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-  impl->description = fmt::format("{} ({} connections{})", config.url, impl->target,
-                                  s.verify ? ", TLS verified" : "");
+  impl->description = mx ? fmt::format("mx: ({} connections, {} per destination{})", impl->target,
+                                       impl->per_destination,
+                                       config.resolver.empty() ? "" : ", resolver " + config.resolver)
+                        : fmt::format("{} ({} connections{})", config.url, impl->target,
+                                      s.verify ? ", TLS verified" : "");
   return std::unique_ptr<SmtpTransport>(new SmtpTransport(std::move(impl)));
 }
 
@@ -523,7 +700,7 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
     r.attempted = false;
     r.phase = Phase::k_none;
     r.reply = "not attempted: sending was stopped";
-    p.drain_queue(r);
+    p.drain_all(r);
   }
   if (!p.fatal.empty()) {
     DeliveryResult r;
@@ -531,17 +708,20 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
     r.settings_failure = true;
     r.phase = Phase::k_none;
     r.reply = "not attempted: " + p.fatal;
-    p.drain_queue(r);
+    p.drain_all(r);
   }
-  if (p.consecutive_failures >= k_max_consecutive_failures && p.in_progress == 0 && !p.queue.empty()) {
-    // The server cannot be reached: every queued message waits for a retry.
-    DeliveryResult r;
-    r.code = 451;
-    r.enhanced = "4.4.1";
-    r.phase = Phase::k_connect;
-    r.reply = "451 4.4.1 " + p.last_failure;
-    p.drain_queue(r);
-    p.consecutive_failures = 0;  // the next submitted messages try again
+  for (auto& [key, d] : p.destinations) {
+    if (d->consecutive_failures >= d->give_up_after() && d->in_progress == 0 && !d->queue.empty()) {
+      // The server cannot be reached (every address of the destination
+      // tried): every queued message waits for a retry.
+      DeliveryResult r;
+      r.code = 451;
+      r.enhanced = "4.4.1";
+      r.phase = Phase::k_connect;
+      r.reply = "451 4.4.1 " + d->last_failure;
+      p.drain_queue(*d, r);
+      d->consecutive_failures = 0;  // the next submitted messages try again
+    }
   }
   p.ensure_connections();
   if (p.ready.empty()) {
@@ -553,7 +733,7 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   const auto now = std::chrono::steady_clock::now();
   if (now - p.last_tick > std::chrono::milliseconds(100)) {
     p.last_tick = now;
-    for (auto& c : p.connections) c->check_deadline(now);
+    p.each_connection([&](SmtpConnection& c) { c.check_deadline(now); });
   }
   p.returned.fetch_add(p.ready.size());
   for (auto& r : p.ready) results.push_back(std::move(r));

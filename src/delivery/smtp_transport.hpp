@@ -1,6 +1,7 @@
 // SMTP delivery: a pool of connections to one server (the `smtp://` or
-// `smtps://` URL), each driving a smtp::ClientSession over standalone Asio
-// with OpenSSL for TLS.
+// `smtps://` URL), or with `mx:` to each recipient domain's MX hosts (one
+// pool per MX host set, SPEC §11), each connection driving a
+// smtp::ClientSession over standalone Asio with OpenSSL for TLS.
 //
 // Policy:
 // - `connections` concurrent connections, each carrying many messages (up to
@@ -23,8 +24,13 @@
 //   transport's life: every queued and later message comes back not
 //   attempted, marked as a settings failure;
 // - three connection failures in a row with nothing delivered in between
-//   end every queued message with "451 4.4.1" and the reason (the outcome
-//   policy schedules their retry); the next messages try again.
+//   (with mx:, at least one per address of the destination) end every queued
+//   message with "451 4.4.1" and the reason (the outcome policy schedules
+//   their retry); the next messages try again;
+// - mx: a domain whose DNS says it takes no mail (null MX, NXDOMAIN, no
+//   addresses) ends its message with a 5xx at once; DNS that cannot answer
+//   ends it with "451 4.4.3" in the connect phase (held, not aged). The
+//   lookups run on the delivery thread, a batch per take from the inbox.
 #pragma once
 
 #include <functional>

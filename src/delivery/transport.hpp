@@ -59,7 +59,7 @@ struct DeliveryResult {
 };
 
 struct TransportConfig {
-  std::string url;                // maildir:PATH, smtp://HOST:PORT, smtps://HOST:PORT
+  std::string url;                // maildir:PATH, smtp://HOST:PORT, smtps://HOST:PORT, mx:
   std::string base_dir;           // relative maildir paths start here
   std::string campaign_id;
   std::string tls;                // "", "opportunistic" or "required"
@@ -70,6 +70,9 @@ struct TransportConfig {
   int messages_per_connection = 1000;
   int timeout_seconds = 0;        // 0: RFC 5321 defaults per phase
   std::string helo_name;          // default: this host's name
+  std::string resolver;           // mx: the DNS server, "HOST:PORT" ("" the system's)
+  int mx_port = 25;               // mx: the port of every MX host
+  int connections_per_destination = 10;  // mx: connections to one MX host set at most
 };
 
 class Transport {

@@ -18,13 +18,13 @@ Result<std::unique_ptr<Transport>> make_transport(const TransportConfig& config)
     if (!t) return std::unexpected(t.error());
     return std::unique_ptr<Transport>(std::move(*t));
   }
-  if (url.starts_with("smtp://") || url.starts_with("smtps://")) {
+  if (url.starts_with("smtp://") || url.starts_with("smtps://") || url == "mx:") {
     auto t = SmtpTransport::open(config);
     if (!t) return std::unexpected(t.error());
     return std::unique_ptr<Transport>(std::move(*t));
   }
-  return fail(fmt::format("transport '{}' is not understood; use maildir:PATH, smtp://HOST:PORT or "
-                          "smtps://HOST:PORT",
+  return fail(fmt::format("transport '{}' is not understood; use maildir:PATH, smtp://HOST:PORT, "
+                          "smtps://HOST:PORT or mx:",
                           url));
 }
 

@@ -160,6 +160,9 @@ Result<delivery::TransportConfig> transport_config(const campaign::LoadedCampaig
   c.messages_per_connection = t.messages_per_connection;
   c.timeout_seconds = t.timeout_seconds;
   c.helo_name = t.helo_name;
+  c.resolver = t.resolver;
+  c.mx_port = t.mx_port;
+  c.connections_per_destination = t.connections_per_destination;
   if (!t.password_file.empty()) {
     auto secret = util::read_secret_file(campaign.dir / t.password_file, t.password_file);
     if (!secret) return std::unexpected(secret.error());

@@ -105,6 +105,46 @@ class SmtpPeer:
                 self.proc.kill()
 
 
+class Dns:
+    """Debian's dnsmasq on 127.0.0.1 and a free port, authoritative for .test
+    (anything else there is NXDOMAIN), serving `zone` (dnsmasq option lines:
+    mx-host=, host-record=, dns-rr=)."""
+
+    def __init__(self, workdir, zone, ttl=60):
+        import pwd
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        conf = os.path.join(workdir, "dnsmasq.conf")
+        with open(conf, "w") as f:
+            f.write(f"port={self.port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+                    f"local=/test/\npid-file=\nuser={pwd.getpwuid(os.getuid()).pw_name}\nlocal-ttl={ttl}\n")
+            f.write("\n".join(zone) + "\n")
+        self.proc = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Ready once it answers a query (a raw DNS query for test. SOA).
+        query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04test\x00\x00\x06\x00\x01"
+        deadline = time.time() + 10
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.2)
+                try:
+                    s.sendto(query, ("127.0.0.1", self.port))
+                    s.recv(512)
+                    break
+                except OSError:
+                    if self.proc.poll() is not None or time.time() > deadline:
+                        raise AssertionError(f"dnsmasq did not start: {self.proc.stderr.read()}")
+        self.server = f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc.stderr.close()
+
+
 class PeerCase(Case):
     """A test case that starts scripted SMTP peers and stops them afterwards."""
 

@@ -1,5 +1,6 @@
 """A scripted SMTP server for blindcast's integration tests (aiosmtpd, run
-with Debian's /usr/bin/python3). It listens on 127.0.0.1 only and misbehaves
+with Debian's /usr/bin/python3). It listens on 127.0.0.1 (or --host, another
+loopback address) only and misbehaves
 per recipient, chosen by the local part's prefix:
 
   reject...        RCPT  -> 550 5.1.1
@@ -115,9 +116,9 @@ class Handler:
         return "250 2.0.0 OK queued"
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -125,6 +126,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1", help="a loopback address (127.0.0.0/8) to listen on")
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--require-tls", action="store_true")
@@ -161,8 +163,10 @@ def main():
         kwargs["authenticator"] = authenticator
         kwargs["auth_required"] = True
         kwargs["auth_require_tls"] = not args.auth_plaintext
-    port = args.port or free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10, **kwargs)
+    if not args.host.startswith("127."):
+        ap.error("--host must be a loopback address")
+    port = args.port or free_port(args.host)
+    controller = Controller(handler, hostname=args.host, port=port, ready_timeout=10, **kwargs)
     controller.start()
     print(f"READY {port}", flush=True)
     try:

@@ -1,0 +1,126 @@
+"""Direct delivery to MX hosts (SPEC §11), all on loopback: dnsmasq serves
+test zones whose MX records point at SMTP peers on 127.0.0.2 and 127.0.0.3
+(one port for both: `[transport] mx_port`), and a dead address, 127.0.0.4.
+
+Per domain: MX by preference; the next MX host when the first refuses;
+equal preferences spread; the address record when there is no MX; null MX
+and NXDOMAIN failed at once without a connection."""
+import collections
+import os
+import socket
+
+import support
+from support import FORCE, Dns, SmtpPeer, run, status, write_campaign
+
+ZONE = [
+    # the lower preference first, whatever the order served
+    "mx-host=pref.test,mx2.pref.test,20", "mx-host=pref.test,mx1.pref.test,10",
+    "host-record=mx1.pref.test,127.0.0.2", "host-record=mx2.pref.test,127.0.0.3",
+    # the first MX host refuses connections: the second takes the mail
+    "mx-host=down.test,dead.down.test,10", "mx-host=down.test,up.down.test,20",
+    "host-record=dead.down.test,127.0.0.4", "host-record=up.down.test,127.0.0.3",
+    # equal preferences
+    "mx-host=equal.test,a.equal.test,10", "mx-host=equal.test,b.equal.test,10",
+    "host-record=a.equal.test,127.0.0.2", "host-record=b.equal.test,127.0.0.3",
+    # no MX: the domain's own address
+    "host-record=nomx.test,127.0.0.3",
+    # null MX (RFC 7505): MX 0 "." as raw RDATA
+    "dns-rr=null.test,15,000000",
+]
+
+
+def mx_campaign(root, emails, transport, extra=""):
+    """An init'ed campaign whose [transport] holds `transport` instead of its maildir url."""
+    d = write_campaign(root, emails, extra)
+    path = os.path.join(d, "campaign.toml")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace('url = "maildir:out/maildir"', 'url = "mx:"\n' + transport))
+    return d
+
+
+def port_free_on_both():
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.2", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.3", port))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no port free on both 127.0.0.2 and 127.0.0.3")
+
+
+class MxDelivery(support.Case):
+    def test_each_domain_goes_to_its_own_mx_hosts(self):
+        dns = Dns(self.tmp, ZONE)
+        port = port_free_on_both()
+        first = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port)
+        second = SmtpPeer(self.tmp, "--host", "127.0.0.3", "--port", port)
+        try:
+            groups = {"pref.test": 30, "down.test": 20, "equal.test": 80, "nomx.test": 10, "null.test": 5,
+                      "missing.test": 5}
+            emails = [f"person{i:03d}@{domain}" for domain, n in groups.items() for i in range(n)]
+            d = mx_campaign(self.tmp, emails,
+                            f'resolver = "{dns.server}"\nmx_port = {port}\nconnections = 20\n'
+                            'connections_per_destination = 8\n', '[delivery]\nretry = ["1s"]\n')
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 1, "finished with undelivered recipients: " + out.stderr[-3000:])
+
+            def domains(peer):
+                got = collections.Counter(m["rcpt_tos"][0].split("@")[1] for m in peer.records("message"))
+                return got
+
+            at_first, at_second = domains(first), domains(second)
+            self.assertEqual(at_first["pref.test"], 30, "preference 10 (127.0.0.2) takes the mail")
+            self.assertEqual(at_second["pref.test"], 0)
+            self.assertEqual(at_second["down.test"], 20, "the first MX host refuses: the second")
+            self.assertEqual(at_first["equal.test"] + at_second["equal.test"], 80)
+            self.assertGreaterEqual(at_first["equal.test"], 10, "equal preferences share the mail")
+            self.assertGreaterEqual(at_second["equal.test"], 10, "equal preferences share the mail")
+            self.assertEqual(at_second["nomx.test"], 10, "no MX: the domain's own address")
+            for peer in (first, second):
+                for m in peer.records("message"):
+                    self.assertEqual(len(m["rcpt_tos"]), 1)
+                seen = {r["address"].split("@")[1] for r in peer.records("rcpt")}
+                self.assertFalse(seen & {"null.test", "missing.test"}, "no connection for them")
+
+            st = status(d)
+            self.assertEqual(st["states"]["sent"], 140)
+            self.assertEqual(st["states"]["bounced"], 10, "null MX and NXDOMAIN fail at once")
+            replies = " ".join(e["reply"] for e in st["last_errors"])
+            self.assertIn("5.1.10", replies)
+            self.assertIn("null MX", replies)
+            self.assertIn("5.1.2", replies)
+        finally:
+            first.stop()
+            second.stop()
+            dns.stop()
+
+    def test_a_dns_server_that_does_not_answer_holds_the_recipients(self):
+        # Nothing listens on the resolver's port: every lookup fails for now.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        emails = [f"person{i:02d}@pref.test" for i in range(5)]
+        d = mx_campaign(self.tmp, emails, f'resolver = "127.0.0.1:{dead}"\nmx_port = 2525\ngive_up_after = "2s"\n')
+        out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("4.4.3", out.stderr)
+        st = status(d)
+        self.assertEqual(st["states"]["pending"], 5, "held, not bounced and not aged")
+        self.assertEqual(st["states"]["bounced"], 0)
+
+    def test_mx_settings_that_cannot_work_are_refused(self):
+        d = mx_campaign(self.tmp, ["a@pref.test"], 'resolver = "dns.example:fifty"\n')
+        out = run("send", d, "--stage", "full", *FORCE, timeout=60)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("[transport] resolver", out.stderr)
+        self.assertIn("HOST:PORT", out.stderr)
+
+
+if __name__ == "__main__":
+    support.main()
