@@ -9,6 +9,8 @@
 //   sign PEM N          DKIM-sign N ~4 KB messages with the key in PEM, next to
 //                       OpenSSL signing a bare digest with the same key: the
 //                       difference is what canonicalization and hashing add
+//   mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS  MX answers of d000.test.. from
+//                       the DNS server, cold in one batch, then from the cache
 // Each prints one line of JSON; bench/run.sh runs them beside the peers.
 #include <sys/resource.h>
 
@@ -29,6 +31,7 @@
 #include "compose/guard_setup.hpp"
 #include "campaign/example.hpp"
 #include "send/sender.hpp"
+#include "delivery/mx_resolver.hpp"
 #include "delivery/transport.hpp"
 #include "send/audience_import.hpp"
 #include "guard/privacy_guard.hpp"
@@ -356,6 +359,38 @@ int bench_sign(const char* pem_path, long n) {
   return 0;
 }
 
+// MX resolution against a DNS server (the mx section of bench/run.sh):
+// `domains` domains d000.test.. resolved cold in one batch, then `lookups`
+// answers from the cache, a batch of 100 at a time.
+int bench_mx_resolve(const char* server, long domains, long lookups) {
+  delivery::ResolverSettings settings;
+  settings.server = server;
+  auto resolver = delivery::MxResolver::create(settings);
+  if (!resolver) {
+    std::fprintf(stderr, "%s\n", resolver.error().message.c_str());
+    return 2;
+  }
+  std::vector<std::string> names;
+  for (long i = 0; i < domains; ++i) names.push_back(fmt::format("d{:03d}.test", i));
+  auto t0 = std::chrono::steady_clock::now();
+  const auto cold = (*resolver)->resolve(names);
+  const double cold_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const long routed = std::count_if(cold.begin(), cold.end(), [](const auto& r) { return r.kind == delivery::MxRoute::Kind::k_hosts; });
+  const auto queries = (*resolver)->queries();
+  std::vector<std::string> batch(100);
+  t0 = std::chrono::steady_clock::now();
+  for (long done = 0; done < lookups; done += 100) {
+    for (long j = 0; j < 100; ++j) batch[static_cast<std::size_t>(j)] = names[static_cast<std::size_t>((done + j) % domains)];
+    if ((*resolver)->resolve(batch).front().kind != delivery::MxRoute::Kind::k_hosts) return 1;
+  }
+  const double warm_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("{\"bench\":\"mx_resolve\",\"domains\":%ld,\"routed\":%ld,\"cold_seconds\":%.3f,\"cold_queries\":%llu,"
+              "\"warm_lookups\":%ld,\"warm_us_per_lookup\":%.3f,\"warm_queries\":%llu}\n",
+              domains, routed, cold_s, static_cast<unsigned long long>(queries), lookups, warm_s * 1e6 / static_cast<double>(lookups),
+              static_cast<unsigned long long>((*resolver)->queries() - queries));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -369,6 +404,9 @@ int main(int argc, char** argv) {
   if (argc >= 4 && std::strcmp(argv[1], "guard") == 0) return bench_guard(std::atol(argv[2]), std::atol(argv[3]));
   if (argc >= 5 && std::strcmp(argv[1], "wire") == 0) return bench_wire(argv[2], std::atol(argv[3]), std::atol(argv[4]));
   if (argc >= 4 && std::strcmp(argv[1], "sign") == 0) return bench_sign(argv[2], std::atol(argv[3]));
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N\n");
+  if (argc >= 5 && std::strcmp(argv[1], "mx-resolve") == 0) {
+    return bench_mx_resolve(argv[2], std::atol(argv[3]), std::atol(argv[4]));
+  }
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N | mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS\n");
   return 2;
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim engine. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine mx. `dkim` sets up the SMTP campaign too.
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim engine}
+sections=${*:-render import guard smtp dkim engine mx}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -263,4 +263,68 @@ read -r ad ak ap an <<< "$(kills_once build/blindcast)"
 echo "before: $bd duplicate deliveries in $bk kills ($bn of 6,000 recipients delivered; status reported $bp possible)"
 echo "after:  $ad duplicate deliveries in $ak kills ($an of 6,000 recipients delivered; status reported $ap possible)"
 "$py" -c 'import sys; b,bk,a,ak=map(float,sys.argv[1:5]); print("ratio: duplicates per kill before %.1f, after %.1f (bound 2 x connections = 40)" % (b/max(bk,1), a/max(ak,1)))' "$bd" "$bk" "$ad" "$ak"
+fi
+
+if want mx; then
+echo "== direct MX delivery: 50,000 messages across 1,000 domains whose MX hosts are 4 smtp-sinks (127.0.0.2-5), against the same messages through one relay (an smtp-sink on 127.0.0.2), in turns"
+# DNS: dnsmasq on a free port; domain dNNN.test has MX host mx(NNN % 4).test.
+dport=$("$py" -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+{
+  printf 'port=%s\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\nlocal=/test/\npid-file=\nuser=%s\nlocal-ttl=3600\n' \
+    "$dport" "$(id -un)"
+  for k in 0 1 2 3; do printf 'host-record=mx%s.test,127.0.0.%s\n' "$k" $((k + 2)); done
+  for i in $(seq 0 999); do printf 'mx-host=d%03d.test,mx%s.test,10\n' "$i" $((i % 4)); done
+} > "$work/dnsmasq.conf"
+/usr/sbin/dnsmasq --keep-in-foreground --conf-file="$work/dnsmasq.conf" 2>/dev/null &
+sinks="$sinks $!"
+# One port free on all four addresses, a sink on each.
+mport=$("$py" -c '
+import socket
+for _ in range(100):
+    s = socket.socket(); s.bind(("127.0.0.2", 0)); p = s.getsockname()[1]; ok = True
+    for h in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
+        t = socket.socket()
+        try: t.bind((h, p))
+        except OSError: ok = False
+        t.close()
+    s.close()
+    if ok: print(p); break')
+for k in 2 3 4 5; do
+  smtp-sink -u nobody "127.0.0.$k:$mport" 1024 &
+  sinks="$sinks $!"
+done
+sleep 0.5
+"$bench" gen "$work/mx" 50000 >/dev/null
+awk -F, -v OFS=, 'NR == 1 { print; next } { split($1, a, "@"); $1 = a[1] "@d" sprintf("%03d", (NR - 2) % 1000) ".test"; print }' \
+  "$work/mx/audience.csv" > "$work/mx/audience.tmp" && mv "$work/mx/audience.tmp" "$work/mx/audience.csv"
+"$py" - "$work/mx/campaign.toml" "$dport" "$mport" <<'PYEOF'
+import sys
+path, dport, mport = sys.argv[1:4]
+text = open(path).read()
+text = text.replace('url = "maildir:out/maildir"',
+                    f'url = "mx:"\nresolver = "127.0.0.1:{dport}"\nmx_port = {mport}\nconnections = 20\nconnections_per_destination = 5')
+open(path, "w").write(text)
+PYEOF
+mx_once() {  # [TRANSPORT URL] -> messages/s sending
+  rm -rf "$work/mx/.blindcast"
+  "$@" build/blindcast send "$work/mx" --stage full --force --reason benchmark 2>/dev/null \
+    | sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p'
+}
+relay_once() {
+  rm -rf "$work/mx/.blindcast"
+  build/blindcast send "$work/mx" --stage full --force --reason benchmark --transport "smtp://127.0.0.2:$mport" 2>/dev/null \
+    | sed -n 's/.*(\([0-9]*\) messages\/s.*/\1/p'
+}
+rows=""
+for round in 1 2 3; do
+  m=$(mx_once); r=$(relay_once)
+  echo "round $round: mx: $m msg/s; one relay: $r msg/s"
+  rows="$rows $m:$r"
+done
+"$py" -c '
+import statistics, sys
+rows = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
+print("ratio: mx: / one relay median %.2f (rounds %s; target >= 0.8)"
+      % (statistics.median(r[0] / r[1] for r in rows), ", ".join("%.2f" % (r[0] / r[1]) for r in rows)))' "$rows"
+"$bench" mx-resolve "127.0.0.1:$dport" 1000 200000
 fi

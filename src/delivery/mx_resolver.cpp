@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -196,6 +197,22 @@ struct MxResolver::Impl {
     q->answer = classify(status, abuf, alen);
   }
 
+  // Sends `n` queries (`send(i)` sends the i-th), at most k_in_flight at a
+  // time, and runs until every one has its answer: a burst of thousands of
+  // UDP queries overflows a server's socket buffer, and each query lost
+  // costs a timeout.
+  static constexpr std::size_t k_in_flight = 64;
+  template <typename Send>
+  void send_in_chunks(std::size_t n, Send&& send) {
+    for (std::size_t start = 0; start < n; start += k_in_flight) {
+      for (std::size_t i = start; i < std::min(n, start + k_in_flight); ++i) {
+        send(i);
+        ++sent;
+      }
+      run();
+    }
+  }
+
   // Runs c-ares until every query sent has its answer.
   void run() {
     while (true) {
@@ -212,19 +229,21 @@ struct MxResolver::Impl {
     }
   }
 
-  // Looks up the addresses of `names` not fresh in `hosts`.
-  void lookup_hosts(const std::vector<std::string>& names, Clock::time_point now) {
+  // Looks up the addresses of `names` not fresh in `hosts` (each once).
+  void lookup_hosts(std::vector<std::string> names, Clock::time_point now) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
     std::vector<std::unique_ptr<AddrQuery>> queries;
     for (const auto& name : names) {
       if (auto it = hosts.find(name); it != hosts.end() && it->second.expires > now) continue;
       for (const int type : {k_type_a, k_type_aaaa}) {
         queries.push_back(std::make_unique<AddrQuery>(AddrQuery{name, type, {}}));
-        ares_query(channel, name.c_str(), k_class_in, type, &Impl::on_addr, queries.back().get());
-        ++sent;
       }
     }
     if (queries.empty()) return;
-    run();
+    send_in_chunks(queries.size(), [&](std::size_t i) {
+      ares_query(channel, queries[i]->host.c_str(), k_class_in, queries[i]->type, &Impl::on_addr, queries[i].get());
+    });
     std::unordered_map<std::string, HostAddresses> fresh;
     for (const auto& q : queries) {
       auto& h = fresh[q->host];
@@ -355,15 +374,16 @@ struct MxResolver::Impl {
     const auto now = Clock::now();
     std::vector<std::string> names(domains.size());
     std::vector<std::unique_ptr<MxQuery>> queries;
+    std::unordered_set<std::string> asked;
     for (std::size_t i = 0; i < domains.size(); ++i) {
       names[i] = lower(domains[i]);
       if (auto it = routes.find(names[i]); it != routes.end() && it->second.expires > now) continue;
-      if (std::any_of(queries.begin(), queries.end(), [&](const auto& q) { return q->domain == names[i]; })) continue;
+      if (!asked.insert(names[i]).second) continue;
       queries.push_back(std::make_unique<MxQuery>(MxQuery{names[i], {}}));
-      ares_query(channel, names[i].c_str(), k_class_in, k_type_mx, &Impl::on_mx, queries.back().get());
-      ++sent;
     }
-    run();
+    send_in_chunks(queries.size(), [&](std::size_t i) {
+      ares_query(channel, queries[i]->domain.c_str(), k_class_in, k_type_mx, &Impl::on_mx, queries[i].get());
+    });
     // Then the addresses of every host named, at once.
     struct Pending {
       std::string domain;
@@ -382,7 +402,7 @@ struct MxResolver::Impl {
       for (const auto& h : p.wanted) host_names.push_back(h.name);
       pending.push_back(std::move(p));
     }
-    lookup_hosts(host_names, now);
+    lookup_hosts(std::move(host_names), now);
     for (auto& p : pending) {
       auto route = assemble(p.domain, std::move(p.wanted), p.ttl, p.implicit);
       routes[p.domain] = {route, now + route.ttl};

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -186,6 +188,7 @@ struct SmtpTransport::Impl {
     // connection at a time: a burst of connections to a dead MX host would
     // fail together and give the queue up before the next host was tried.
     bool proven = false;
+    bool wake_posted = false;  // a wake-up of its idle connections is queued in the I/O loop
 
     Destination(Impl& p, std::string n) : pool(p), name(std::move(n)) {}
     std::optional<std::size_t> next_message() override { return pool.next_message(*this); }
@@ -355,20 +358,39 @@ struct SmtpTransport::Impl {
   }
 
   std::vector<std::size_t> routed;  // mx: slots taken, to route
+  // mx: where each domain's mail went, until its DNS answer expires (so
+  // that a message to a known domain costs a hash lookup, not a route).
+  struct Routed {
+    Destination* destination = nullptr;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::unordered_map<std::string, Routed> routed_domains;
+  std::vector<std::size_t> unknown;        // reused by route()
+  std::vector<std::string> unknown_domains;
 
   // mx: queues each slot at the destination of its domain's MX hosts, or
   // ends it when DNS says it cannot go anywhere (permanent) or not now.
   void route(std::vector<std::size_t>& taken) {
-    std::vector<std::string> domains;
-    domains.reserve(taken.size());
+    const auto now = std::chrono::steady_clock::now();
+    unknown.clear();
+    unknown_domains.clear();
     for (const auto slot : taken) {
       const auto& rcpt = msg(slot).recipient;
       const auto at = rcpt.rfind('@');
-      domains.push_back(at == std::string::npos ? std::string() : rcpt.substr(at + 1));
+      std::string domain = at == std::string::npos ? std::string() : rcpt.substr(at + 1);
+      for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (const auto it = routed_domains.find(domain); it != routed_domains.end() && it->second.expires > now) {
+        queue_at(*it->second.destination, slot);
+        continue;
+      }
+      unknown.push_back(slot);
+      unknown_domains.push_back(std::move(domain));
     }
-    const auto routes = resolver->resolve(domains);
-    for (std::size_t i = 0; i < taken.size(); ++i) {
-      const std::size_t slot = taken[i];
+    taken.clear();
+    if (unknown.empty()) return;
+    const auto routes = resolver->resolve(unknown_domains);
+    for (std::size_t i = 0; i < unknown.size(); ++i) {
+      const std::size_t slot = unknown[i];
       const MxRoute& r = routes[i];
       if (r.kind != MxRoute::Kind::k_hosts) {
         DeliveryResult res;
@@ -420,9 +442,23 @@ struct SmtpTransport::Impl {
         finish(slot, std::move(res));
         continue;
       }
-      d->queue.push_back(msg(slot).lane, msg(slot).lane_connections, slot);
+      queue_at(*d, slot);
+      routed_domains[unknown_domains[i]] = {d.get(), now + r.ttl};
     }
-    taken.clear();
+  }
+
+  // Queues `slot` at `d`. This may run inside another destination's
+  // connection (taking from the inbox): `d`'s idle connections are woken by
+  // the I/O loop right after, not at the next poll().
+  void queue_at(Destination& d, std::size_t slot) {
+    d.queue.push_back(msg(slot).lane, msg(slot).lane_connections, slot);
+    if (!d.wake_posted) {
+      d.wake_posted = true;
+      asio::post(io, [&d] {
+        d.wake_posted = false;
+        for (auto& c : d.connections) c->wake();
+      });
+    }
   }
 
   std::optional<std::size_t> next_message(Destination& d) {

@@ -147,6 +147,19 @@ TEST(MxResolver, EqualPreferencesAreSpreadOnEveryAnswer) {
   EXPECT_LE(resolver->queries(), 7U) << "one MX query and A+AAAA per host; the rest from the cache";
 }
 
+// Domains hosted by one provider name the same MX hosts: each host's
+// addresses are asked once per batch, not once per domain.
+TEST(MxResolver, HostsSharedByDomainsAreAskedOnce) {
+  Dns dns(60);
+  auto resolver = dns.resolver();
+  const std::vector<std::string> domains{"pref.test", "equal.test", "half.test", "pref.test"};
+  auto r = resolver->resolve(domains);
+  ASSERT_EQ(r[0].kind, Kind::k_hosts);
+  ASSERT_EQ(r[3].kind, Kind::k_hosts);
+  // 3 MX queries; A and AAAA for mx1.pref, mx2.pref, a.equal, b.equal, ghost.half.
+  EXPECT_EQ(resolver->queries(), 3U + 2U * 5U);
+}
+
 TEST(MxResolver, WithoutMxTheDomainItselfIsTheHost) {
   Dns dns(60);
   auto r = dns.resolver()->resolve("nomx.test");
