@@ -349,7 +349,7 @@ std::optional<delivery::LaneDefaults> load_lane(std::string_view name, const tom
     error(d, line_of(node), fmt::format("'shaping.{}' must be a table", name));
     return std::nullopt;
   }
-  reject_unknown(*lt, {"domains", "rate", "burst", "connections", "messages_per_connection"}, where, d);
+  reject_unknown(*lt, {"domains", "mx", "rate", "burst", "connections", "messages_per_connection"}, where, d);
   delivery::LaneDefaults lane;
   lane.name = std::string(name);
   lane.rate_per_second = 0;
@@ -362,6 +362,28 @@ std::optional<delivery::LaneDefaults> load_lane(std::string_view name, const tom
       }
     } else {
       error(d, line_of(*dn), fmt::format("'{}domains' must be a list like [\"example.com\"]", where));
+    }
+  }
+  if (const auto* mn = lt->get("mx")) {
+    const auto* arr = mn->as_array();
+    bool ok = arr != nullptr;
+    if (arr != nullptr) {
+      for (const auto& el : *arr) {
+        const auto* str = el.as_string();
+        std::string host = str != nullptr ? util::to_lower_ascii(str->get()) : std::string();
+        while (!host.empty() && host.back() == '.') host.pop_back();
+        const std::string_view rest = std::string_view(host).starts_with("*.") ? std::string_view(host).substr(2) : host;
+        if (rest.empty() || rest.find('*') != std::string_view::npos || rest.find('.') == std::string_view::npos) {
+          ok = false;
+          break;
+        }
+        lane.mx.push_back(host);
+      }
+    }
+    if (!ok) {
+      error(d, line_of(*mn), fmt::format("'{}mx' must be a list of MX host names, exact or \"*.\" and a domain, "
+                                         "like [\"*.google.com\"]",
+                                         where));
     }
   }
   if (auto rate = get_string(*lt, "rate", where, d)) {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "compose/audience_session.hpp"
+#include "delivery/mx_lanes.hpp"
 #include "delivery/providers.hpp"
 
 namespace blindcast::check {
@@ -25,13 +26,32 @@ Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& 
   SendPlan plan;
   const delivery::LaneTable table(campaign->config.shaping);
   std::map<std::string, std::int64_t> per_lane;
+  std::map<std::string, std::int64_t> per_domain;  // those no lane names, with mx: lanes by MX host
+  auto mx_lanes = delivery::lane_resolver(campaign->config.transport.url, campaign->config.transport.resolver, table);
+  if (!mx_lanes) return std::unexpected(mx_lanes.error());
   audience::AudienceRow row;
   while (session->loader->next(row)) {
-    ++per_lane[table.lane_for(row.email.substr(row.email.rfind('@') + 1)).name];
+    const std::string domain = row.email.substr(row.email.rfind('@') + 1);
+    const auto& lane = table.lane_for(domain);
+    if (*mx_lanes && &lane == &table.lanes().back()) {
+      ++per_domain[domain];
+    } else {
+      ++per_lane[lane.name];
+    }
     ++plan.locales[row.locale.empty() ? "(default)" : row.locale];
     ++plan.recipients;
   }
   if (session->loader->fatal()) return fail(session->loader->fatal_error());
+  if (*mx_lanes) {
+    // As a send will place them: by their MX hosts, looked up now.
+    std::vector<std::string> domains;
+    for (const auto& [d, n] : per_domain) domains.push_back(d);
+    const auto by_mx = delivery::lanes_by_mx(table, **mx_lanes, domains);
+    for (const auto& [d, n] : per_domain) {
+      const auto it = by_mx.find(d);
+      per_lane[it != by_mx.end() ? it->second : table.lanes().back().name] += n;
+    }
+  }
   plan.rejected = session->loader->stats().rejected;
   plan.duplicates = session->loader->stats().duplicates;
   for (const auto& lane : table.lanes()) {

@@ -1,5 +1,6 @@
 #include "delivery/providers.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -11,13 +12,15 @@ const std::vector<LaneDefaults>& builtin_lanes() {
   // Rates are deliberately conservative starting points for a new sending IP;
   // operators raise them per lane as their reputation allows.
   static const std::vector<LaneDefaults> k_lanes = {
-      {"google", {"gmail.com", "googlemail.com"}, 50, 8},
-      {"yahoo", {"yahoo.*", "ymail.com", "rocketmail.com", "aol.com"}, 10, 4},
-      {"microsoft", {"outlook.*", "hotmail.*", "live.*", "msn.com"}, 20, 4},
-      {"apple", {"icloud.com", "me.com", "mac.com"}, 20, 4},
-      {"netease", {"163.com", "126.com", "yeah.net"}, 5, 2},
-      {"tencent", {"qq.com", "foxmail.com"}, 10, 2},
-      {"default", {}, 0, 8},  // unshaped unless [shaping.default] sets a rate
+  // The MX patterns put companies hosted by these providers in their lanes
+  // (mx: delivery only: through a relay MX hosts are not looked up).
+      {"google", {"gmail.com", "googlemail.com"}, {"*.google.com", "*.googlemail.com"}, 50, 8},
+      {"yahoo", {"yahoo.*", "ymail.com", "rocketmail.com", "aol.com"}, {"*.yahoodns.net"}, 10, 4},
+      {"microsoft", {"outlook.*", "hotmail.*", "live.*", "msn.com"}, {"*.outlook.com"}, 20, 4},
+      {"apple", {"icloud.com", "me.com", "mac.com"}, {"*.mail.icloud.com"}, 20, 4},
+      {"netease", {"163.com", "126.com", "yeah.net"}, {"*.netease.com", "*.163.com"}, 5, 2},
+      {"tencent", {"qq.com", "foxmail.com"}, {"*.qq.com"}, 10, 2},
+      {"default", {}, {}, 0, 8},  // unshaped unless [shaping.default] sets a rate
   };
   return k_lanes;
 }
@@ -35,6 +38,20 @@ bool domain_matches(const LaneDefaults& lane, std::string_view domain) {
       }
     } else if (domain == d) {
       return true;
+    }
+  }
+  return false;
+}
+
+bool mx_matches(const LaneDefaults& lane, std::span<const std::string> hosts) {
+  for (const auto& pattern : lane.mx) {
+    for (const auto& host : hosts) {
+      if (pattern.starts_with("*.")) {
+        const std::string_view suffix(pattern.data() + 1, pattern.size() - 1);  // ".google.com"
+        if (host.size() > suffix.size() && host.ends_with(suffix)) return true;
+      } else if (host == pattern) {
+        return true;
+      }
     }
   }
   return false;
@@ -71,6 +88,7 @@ LaneTable::LaneTable(std::vector<LaneDefaults> overrides) {
       if (b.name != o.name) continue;
       known = true;
       if (!o.domains.empty()) b.domains.insert(b.domains.begin(), o.domains.begin(), o.domains.end());
+      if (!o.mx.empty()) b.mx.insert(b.mx.begin(), o.mx.begin(), o.mx.end());
       if (o.rate_per_second > 0) b.rate_per_second = o.rate_per_second;
       if (o.connections > 0) b.connections = o.connections;
       if (o.burst > 0) b.burst = o.burst;
@@ -85,11 +103,20 @@ LaneTable::LaneTable(std::vector<LaneDefaults> overrides) {
   for (auto& b : builtin) m_lanes.push_back(std::move(b));
 }
 
-const LaneDefaults& LaneTable::lane_for(std::string_view domain) const {
+const LaneDefaults& LaneTable::lane_for(std::string_view domain, std::span<const std::string> mx_hosts) const {
   for (const auto& lane : m_lanes) {
     if (domain_matches(lane, domain)) return lane;
   }
+  if (!mx_hosts.empty()) {
+    for (const auto& lane : m_lanes) {
+      if (mx_matches(lane, mx_hosts)) return lane;
+    }
+  }
   return m_lanes.back();  // default
+}
+
+bool LaneTable::matches_mx() const {
+  return std::any_of(m_lanes.begin(), m_lanes.end(), [](const LaneDefaults& l) { return !l.mx.empty(); });
 }
 
 LaneTable LaneTable::unpaced() const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@ namespace blindcast::delivery {
 struct LaneDefaults {
   std::string name;
   std::vector<std::string> domains;        // exact domains or "prefix.*" for any TLD
+  std::vector<std::string> mx;             // MX hosts, exact or "*.suffix" (with mx: delivery)
   double rate_per_second = 10;             // 0 = not shaped
   int connections = 2;
   int burst = 0;                           // messages allowed at once; 0 = one second's worth
@@ -28,8 +30,14 @@ const std::vector<LaneDefaults>& builtin_lanes();
 class LaneTable {
  public:
   explicit LaneTable(std::vector<LaneDefaults> overrides = {});
-  // The lane of an A-label `domain`.
-  [[nodiscard]] const LaneDefaults& lane_for(std::string_view domain) const;
+  // The lane of an A-label `domain`: the first lane naming the domain; else,
+  // when its MX hosts are known (`mx_hosts`, with mx: delivery), the first
+  // lane whose `mx` patterns match one of them (a company hosted by Google
+  // shares Google's lane); else "default".
+  [[nodiscard]] const LaneDefaults& lane_for(std::string_view domain,
+                                             std::span<const std::string> mx_hosts = {}) const;
+  // True when a lane matches by MX host: lanes then need MX lookups.
+  [[nodiscard]] bool matches_mx() const;
   [[nodiscard]] const std::vector<LaneDefaults>& lanes() const { return m_lanes; }
   // The same lanes without rates (for a transport no provider throttles).
   [[nodiscard]] LaneTable unpaced() const;

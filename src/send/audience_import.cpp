@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audience/audience_loader.hpp"
+#include "delivery/mx_lanes.hpp"
 #include "delivery/providers.hpp"
 #include "mail/address.hpp"
 #include "render/renderer.hpp"
@@ -73,21 +74,46 @@ Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateS
 
 }  // namespace
 
-Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary) {
+Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary,
+                           delivery::MxResolver* mx_lanes) {
   auto digest = file_digest(campaign.audience_path());
   if (!digest) return std::unexpected(digest.error());
   auto stored = store.get_meta("audience_digest");
   if (!stored) return std::unexpected(stored.error());
   const delivery::LaneTable lanes(campaign.config.shaping);
-  const std::string want = lanes_digest(lanes);
+  const std::string want = lanes_digest(lanes) + (mx_lanes != nullptr ? "+mx" : "");
   if (!*stored || **stored != *digest) {
     if (auto r = import_file(campaign, store, summary, *digest); !r) return r;
-    return store.set_meta("lanes_digest", want);  // the import gave every row its lane
+    // The import gave every row its lane by its domain; by MX host below.
+    if (mx_lanes == nullptr) return store.set_meta("lanes_digest", want);
+  } else {
+    auto have = store.get_meta("lanes_digest");
+    if (!have) return std::unexpected(have.error());
+    if (*have && **have == want) return {};
   }
-  auto have = store.get_meta("lanes_digest");
-  if (!have) return std::unexpected(have.error());
-  if (*have && **have == want) return {};
-  if (auto r = store.assign_lanes([&](std::string_view domain) { return lanes.lane_for(domain).name; }); !r) return r;
+  std::unordered_map<std::string, std::string> by_mx;
+  if (mx_lanes != nullptr) {
+    // The domains first (a pass that assigns each its lane by domain), then
+    // one batch of lookups for those no lane names.
+    std::vector<std::string> domains;
+    if (auto r = store.assign_lanes([&](std::string_view domain) {
+          domains.emplace_back(domain);
+          return lanes.lane_for(domain).name;
+        });
+        !r) {
+      return r;
+    }
+    by_mx = delivery::lanes_by_mx(lanes, *mx_lanes, domains);
+    util::log_info(fmt::format("lanes by MX host: {} of {} domains placed in a provider's lane", by_mx.size(),
+                               domains.size()));
+  }
+  if (auto r = store.assign_lanes([&](std::string_view domain) {
+        if (const auto it = by_mx.find(std::string(domain)); it != by_mx.end()) return it->second;
+        return lanes.lane_for(domain).name;
+      });
+      !r) {
+    return r;
+  }
   return store.set_meta("lanes_digest", want);
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "campaign/campaign.hpp"
+#include "delivery/mx_resolver.hpp"
 #include "store/state_store.hpp"
 #include "util/error.hpp"
 
@@ -23,6 +24,9 @@ struct ImportSummary {
 
 // Imports the audience into `store` when the file changed since the last
 // import, and reassigns lanes when they changed.
-Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary);
+// With `mx_lanes` (mx: delivery, lanes that match by MX host), the domains
+// no lane names are looked up and placed by their MX hosts.
+Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary,
+                           delivery::MxResolver* mx_lanes = nullptr);
 
 }  // namespace blindcast::send

@@ -14,6 +14,7 @@
 #include "compose/guard_setup.hpp"
 #include "compose/message_preparer.hpp"
 #include "audience/audience_loader.hpp"
+#include "delivery/mx_lanes.hpp"
 #include "delivery/providers.hpp"
 #include "send/audience_import.hpp"
 #include "send/halt.hpp"
@@ -51,7 +52,8 @@ struct Prepared {
 // Recovers what a crash left in flight, imports the audience, applies the
 // suppression list and, for the canary, chooses its sample.
 Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store::StateStore& store,
-                                 bool canary_only, bool retry_failed, SendSummary& summary) {
+                                 bool canary_only, bool retry_failed, SendSummary& summary,
+                                 delivery::MxResolver* mx_lanes) {
   // First what a crash left: the outcome log and open flights (the rows
   // then say what was delivered before the audience and suppressions apply).
   std::vector<std::int64_t> not_delivered;
@@ -69,7 +71,7 @@ Result<Prepared> prepare_journal(const campaign::LoadedCampaign& campaign, store
                                not_delivered.size()));
   }
   ImportSummary imported;
-  if (auto s = sync_audience(campaign, store, imported); !s) return std::unexpected(s.error());
+  if (auto s = sync_audience(campaign, store, imported, mx_lanes); !s) return std::unexpected(s.error());
   summary.imported = imported.imported;
   summary.rejected_rows = imported.rejected_rows;
   summary.duplicate_rows = imported.duplicate_rows;
@@ -203,12 +205,16 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   }
   if (auto h = check_not_halted(store, campaign); !h) return std::unexpected(h.error());
   const bool canary_only = options.stage == "canary";
-  auto prepared = prepare_journal(campaign, store, canary_only, options.retry_failed, summary);
+  const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
+  if (url.empty()) return fail("no transport: set [transport] url in campaign.toml or pass --transport URL");
+  // With mx: and lanes that match by MX host, the import places domains by their MX hosts.
+  auto mx_lanes = delivery::lane_resolver(url, campaign.config.transport.resolver,
+                                          delivery::LaneTable(campaign.config.shaping));
+  if (!mx_lanes) return std::unexpected(mx_lanes.error());
+  auto prepared = prepare_journal(campaign, store, canary_only, options.retry_failed, summary, mx_lanes->get());
   if (!prepared) return std::unexpected(prepared.error());
 
   // The transport, the guard, the builders and the guard's ledger.
-  const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
-  if (url.empty()) return fail("no transport: set [transport] url in campaign.toml or pass --transport URL");
   auto tconfig = transport_config(campaign, url);
   if (!tconfig) return std::unexpected(tconfig.error());
   auto transport = delivery::make_transport(*tconfig);

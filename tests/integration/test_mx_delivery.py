@@ -6,6 +6,7 @@ Per domain: MX by preference; the next MX host when the first refuses;
 equal preferences spread; the address record when there is no MX; null MX
 and NXDOMAIN failed at once without a connection."""
 import collections
+import json
 import os
 import socket
 
@@ -26,6 +27,8 @@ ZONE = [
     "host-record=nomx.test,127.0.0.3",
     # null MX (RFC 7505): MX 0 "." as raw RDATA
     "dns-rr=null.test,15,000000",
+    # a company hosted by Google (the built-in google lane matches *.google.com)
+    "mx-host=company.test,aspmx.l.google.com,1", "host-record=aspmx.l.google.com,127.0.0.2",
 ]
 
 
@@ -95,6 +98,35 @@ class MxDelivery(support.Case):
             self.assertIn("5.1.10", replies)
             self.assertIn("null MX", replies)
             self.assertIn("5.1.2", replies)
+        finally:
+            first.stop()
+            second.stop()
+            dns.stop()
+
+    def test_lanes_match_by_mx_host_in_plan_and_send(self):
+        dns = Dns(self.tmp, ZONE)
+        port = port_free_on_both()
+        first = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port)
+        second = SmtpPeer(self.tmp, "--host", "127.0.0.3", "--port", port)
+        try:
+            emails = ([f"staff{i:02d}@company.test" for i in range(12)] +
+                      [f"person{i:02d}@equal.test" for i in range(8)] + [f"person{i:02d}@pref.test" for i in range(5)])
+            d = mx_campaign(self.tmp, emails, f'resolver = "{dns.server}"\nmx_port = {port}\n',
+                            '[shaping.acme]\nmx = ["*.equal.test"]\nrate = "100/s"\n')
+            plan = json.loads(run("plan", d, "--json").stdout)
+            lanes = {l["lane"]: l["recipients"] for l in plan["lanes"]}
+            self.assertEqual(lanes, {"google": 12, "acme": 8, "default": 5},
+                             "a domain hosted by Google is in Google's lane; a lane of our own by its MX pattern")
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+            self.assertIn("lanes by MX host: 2 of 3 domains", out.stderr)
+            self.assertEqual(status(d)["states"]["sent"], len(emails))
+            # A bad pattern is refused with the form it must take.
+            with open(os.path.join(d, "campaign.toml"), "a") as f:
+                f.write('[shaping.bad]\nmx = ["*"]\n')
+            lint = run("lint", d)
+            self.assertEqual(lint.returncode, 2, lint.stdout + lint.stderr)
+            self.assertIn("shaping.bad.mx", lint.stdout + lint.stderr)
         finally:
             first.stop()
             second.stop()

@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 using Clock = LaneShaper::Clock;
 
 std::vector<LaneDefaults> lanes() {
-  return {{"slow", {"slow.example"}, 10, 2, 5, 100}, {"fast", {"fast.example"}, 1000, 8, 0, 100}};
+  return {{"slow", {"slow.example"}, {}, 10, 2, 5, 100}, {"fast", {"fast.example"}, {}, 1000, 8, 0, 100}};
 }
 
 // The status of one lane, if the shaper reports it.
