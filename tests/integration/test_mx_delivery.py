@@ -103,6 +103,23 @@ class MxDelivery(support.Case):
             second.stop()
             dns.stop()
 
+    def test_a_destination_opens_at_most_its_connection_cap(self):
+        dns = Dns(self.tmp, ZONE)
+        port = port_free_on_both()
+        first = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port, "--delay", "0.005")
+        try:
+            emails = [f"person{i:03d}@pref.test" for i in range(300)]
+            d = mx_campaign(self.tmp, emails, f'resolver = "{dns.server}"\nmx_port = {port}\nconnections = 20\n'
+                                              'connections_per_destination = 3\n')
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+            self.assertEqual(len(first.records("message")), 300)
+            # Sessions open at once, counted by the server: the cap, reached and held.
+            self.assertEqual(max(r["open"] for r in first.records("session")), 3)
+        finally:
+            first.stop()
+            dns.stop()
+
     def test_lanes_match_by_mx_host_in_plan_and_send(self):
         dns = Dns(self.tmp, ZONE)
         port = port_free_on_both()

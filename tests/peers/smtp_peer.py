@@ -26,7 +26,7 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
@@ -41,6 +41,7 @@ class Handler:
         self.seen = collections.Counter()
         self.slow = slow
         self.delay = delay
+        self.open_sessions = 0
 
     def write(self, record):
         with self.lock:
@@ -116,6 +117,29 @@ class Handler:
         return "250 2.0.0 OK queued"
 
 
+class CountingController(Controller):
+    """Logs every session's start with how many are open at once
+    ({"event": "session", "open": N}): what a connection cap allows."""
+
+    def factory(self):
+        handler = self.handler
+
+        class Counting(SMTP):
+            def connection_made(self, transport):
+                with handler.lock:
+                    handler.open_sessions += 1
+                    n = handler.open_sessions
+                handler.write({"event": "session", "open": n})
+                super().connection_made(transport)
+
+            def connection_lost(self, exc):
+                with handler.lock:
+                    handler.open_sessions -= 1
+                super().connection_lost(exc)
+
+        return Counting(self.handler, **self.SMTP_kwargs)
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -166,7 +190,7 @@ def main():
     if not args.host.startswith("127."):
         ap.error("--host must be a loopback address")
     port = args.port or free_port(args.host)
-    controller = Controller(handler, hostname=args.host, port=port, ready_timeout=10, **kwargs)
+    controller = CountingController(handler, hostname=args.host, port=port, ready_timeout=10, **kwargs)
     controller.start()
     print(f"READY {port}", flush=True)
     try:
