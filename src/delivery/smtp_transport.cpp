@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <condition_variable>
 #include <thread>
 #include <unordered_map>
 
@@ -19,6 +20,7 @@
 #include "delivery/mx_resolver.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
+#include "util/threads.hpp"
 
 namespace blindcast::delivery {
 
@@ -214,9 +216,34 @@ struct SmtpTransport::Impl {
   };
   std::map<std::string, std::unique_ptr<Destination>> destinations;
   Destination* relay = nullptr;  // smtp://, smtps://: the one destination
-  // mx: the resolver and the port of every MX host.
+  // mx: the resolver and the port of every MX host. Lookups run on a
+  // thread of their own (c-ares waits for answers; a slow DNS server must
+  // not stop the connections): route() parks the messages of a domain not
+  // known yet and asks; the answers come back through the I/O loop.
   std::unique_ptr<MxResolver> resolver;
   int mx_port = 25;
+  std::thread dns_thread;
+  std::mutex dns_mutex;
+  std::condition_variable dns_wake;
+  std::vector<std::string> dns_asked;  // domains to look up (under dns_mutex)
+  bool dns_stop = false;               // (under dns_mutex)
+  std::unordered_map<std::string, std::vector<std::size_t>> waiting_dns;  // domain -> parked slots
+
+  void dns_loop() {
+    while (true) {
+      std::vector<std::string> batch;
+      {
+        std::unique_lock lock(dns_mutex);
+        dns_wake.wait(lock, [&] { return dns_stop || !dns_asked.empty(); });
+        if (dns_stop) return;
+        batch.swap(dns_asked);
+      }
+      auto routes = resolver->resolve(batch);
+      asio::post(io, [this, batch = std::move(batch), routes = std::move(routes)] {
+        for (std::size_t i = 0; i < batch.size(); ++i) settle_route(batch[i], routes[i]);
+      });
+    }
+  }
 
   // Messages submitted from other threads, not yet taken by the I/O thread.
   std::mutex inbox_mutex;
@@ -365,15 +392,12 @@ struct SmtpTransport::Impl {
     std::chrono::steady_clock::time_point expires;
   };
   std::unordered_map<std::string, Routed> routed_domains;
-  std::vector<std::size_t> unknown;        // reused by route()
-  std::vector<std::string> unknown_domains;
 
   // mx: queues each slot at the destination of its domain's MX hosts, or
   // ends it when DNS says it cannot go anywhere (permanent) or not now.
   void route(std::vector<std::size_t>& taken) {
     const auto now = std::chrono::steady_clock::now();
-    unknown.clear();
-    unknown_domains.clear();
+    std::vector<std::string> ask;
     for (const auto slot : taken) {
       const auto& rcpt = msg(slot).recipient;
       const auto at = rcpt.rfind('@');
@@ -383,68 +407,78 @@ struct SmtpTransport::Impl {
         queue_at(*it->second.destination, slot);
         continue;
       }
-      unknown.push_back(slot);
-      unknown_domains.push_back(std::move(domain));
+      auto& parked = waiting_dns[domain];
+      if (parked.empty()) ask.push_back(domain);  // not asked yet
+      parked.push_back(slot);
     }
     taken.clear();
-    if (unknown.empty()) return;
-    const auto routes = resolver->resolve(unknown_domains);
-    for (std::size_t i = 0; i < unknown.size(); ++i) {
-      const std::size_t slot = unknown[i];
-      const MxRoute& r = routes[i];
-      if (r.kind != MxRoute::Kind::k_hosts) {
-        DeliveryResult res;
-        if (r.permanent()) {
-          // A domain that takes no mail: the recipient's own answer, as a
-          // 5xx to its envelope would be (RFC 7505: 556 5.1.10).
-          res.code = r.kind == MxRoute::Kind::k_null_mx ? 556 : 550;
-          res.enhanced = r.kind == MxRoute::Kind::k_null_mx ? "5.1.10"
-                         : r.kind == MxRoute::Kind::k_no_domain ? "5.1.2"
-                                                                 : "5.4.4";
-          res.phase = Phase::k_envelope;
-        } else {
-          res.code = 451;
-          res.enhanced = "4.4.3";
-          res.phase = Phase::k_connect;  // nothing reached a server: held, not aged
-        }
-        res.reply = fmt::format("{} {} {}", res.code, res.enhanced, r.detail);
-        finish(slot, std::move(res));
-        continue;
-      }
-      std::vector<std::string> names;
-      for (const auto& h : r.hosts) names.push_back(h.name);
-      std::sort(names.begin(), names.end());
-      std::string key;
-      for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
-      auto& d = destinations[key];
-      if (!d) {
-        d = std::make_unique<Destination>(*this, key);
-        for (const auto& h : r.hosts) {
-          for (const auto& a : h.addresses) {
-            asio::error_code ec;
-            const auto address = asio::ip::make_address(a, ec);
-            if (ec) continue;
-            ConnectionSettings cs = base;
-            cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
-            cs.host = h.name;
-            cs.session.plaintext_auth_ok = false;
-            d->endpoints.push_back(std::move(cs));
-            d->preferences.push_back(h.preference);
-          }
-        }
-      }
-      if (d->endpoints.empty()) {
-        DeliveryResult res;
+    if (ask.empty()) return;
+    {
+      std::lock_guard lock(dns_mutex);
+      for (auto& d : ask) dns_asked.push_back(std::move(d));
+    }
+    dns_wake.notify_one();
+  }
+
+  // The DNS answer for `domain`: its parked messages go to their
+  // destination, or end (permanent: bounced; temporary: held).
+  void settle_route(const std::string& domain, const MxRoute& r) {
+    const auto it = waiting_dns.find(domain);
+    if (it == waiting_dns.end()) return;  // drained meanwhile (a stop)
+    const std::vector<std::size_t> parked = std::move(it->second);
+    waiting_dns.erase(it);
+    if (r.kind != MxRoute::Kind::k_hosts) {
+      DeliveryResult res;
+      if (r.permanent()) {
+        // A domain that takes no mail: the recipient's own answer, as a
+        // 5xx to its envelope would be (RFC 7505: 556 5.1.10).
+        res.code = r.kind == MxRoute::Kind::k_null_mx ? 556 : 550;
+        res.enhanced = r.kind == MxRoute::Kind::k_null_mx ? "5.1.10"
+                       : r.kind == MxRoute::Kind::k_no_domain ? "5.1.2"
+                                                               : "5.4.4";
+        res.phase = Phase::k_envelope;
+      } else {
         res.code = 451;
         res.enhanced = "4.4.3";
-        res.phase = Phase::k_connect;
-        res.reply = fmt::format("451 4.4.3 no usable address for the MX hosts {}", key);
-        finish(slot, std::move(res));
-        continue;
+        res.phase = Phase::k_connect;  // nothing reached a server: held, not aged
       }
-      queue_at(*d, slot);
-      routed_domains[unknown_domains[i]] = {d.get(), now + r.ttl};
+      res.reply = fmt::format("{} {} {}", res.code, res.enhanced, r.detail);
+      for (const auto slot : parked) finish(slot, res);
+      return;
     }
+    std::vector<std::string> names;
+    for (const auto& h : r.hosts) names.push_back(h.name);
+    std::sort(names.begin(), names.end());
+    std::string key;
+    for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
+    auto& d = destinations[key];
+    if (!d) {
+      d = std::make_unique<Destination>(*this, key);
+      for (const auto& h : r.hosts) {
+        for (const auto& a : h.addresses) {
+          asio::error_code ec;
+          const auto address = asio::ip::make_address(a, ec);
+          if (ec) continue;
+          ConnectionSettings cs = base;
+          cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
+          cs.host = h.name;
+          cs.session.plaintext_auth_ok = false;
+          d->endpoints.push_back(std::move(cs));
+          d->preferences.push_back(h.preference);
+        }
+      }
+    }
+    if (d->endpoints.empty()) {
+      DeliveryResult res;
+      res.code = 451;
+      res.enhanced = "4.4.3";
+      res.phase = Phase::k_connect;
+      res.reply = fmt::format("451 4.4.3 no usable address for the MX hosts {}", key);
+      for (const auto slot : parked) finish(slot, res);
+      return;
+    }
+    for (const auto slot : parked) queue_at(*d, slot);
+    routed_domains[domain] = {d.get(), std::chrono::steady_clock::now() + r.ttl};
   }
 
   // Queues `slot` at `d`. This may run inside another destination's
@@ -596,12 +630,24 @@ struct SmtpTransport::Impl {
   }
   void drain_all(const DeliveryResult& r) {
     for (auto& [key, d] : destinations) drain_queue(*d, r);
+    for (auto& [domain, parked] : waiting_dns) {
+      for (const auto slot : parked) finish(slot, r);
+    }
+    waiting_dns.clear();
   }
 };
 
 SmtpTransport::SmtpTransport(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 
 SmtpTransport::~SmtpTransport() {
+  if (m_impl->dns_thread.joinable()) {
+    {
+      std::lock_guard lock(m_impl->dns_mutex);
+      m_impl->dns_stop = true;
+    }
+    m_impl->dns_wake.notify_one();
+    m_impl->dns_thread.join();
+  }
   // Say QUIT on idle connections, giving them a moment to go out.
   m_impl->each_connection([](SmtpConnection& c) { c.stop(); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -674,6 +720,13 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   }
   impl->tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (mx) {
+    Impl* p = impl.get();
+    impl->dns_thread = std::thread([p] {
+      util::set_thread_name("bc-dns");
+      p->dns_loop();
+    });
+  }
   impl->description = mx ? fmt::format("mx: ({} connections, {} per destination{})", impl->target,
                                        impl->per_destination,
                                        config.resolver.empty() ? "" : ", resolver " + config.resolver)

@@ -30,7 +30,7 @@
 // - mx: a domain whose DNS says it takes no mail (null MX, NXDOMAIN, no
 //   addresses) ends its message with a 5xx at once; DNS that cannot answer
 //   ends it with "451 4.4.3" in the connect phase (held, not aged). The
-//   lookups run on the delivery thread, a batch per take from the inbox.
+//   lookups run on a thread of their own; a message waits for its domain's.
 #pragma once
 
 #include <functional>
