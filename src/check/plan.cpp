@@ -33,7 +33,7 @@ Result<SendPlan> make_plan(const std::filesystem::path& dir, util::Diagnostics& 
   while (session->loader->next(row)) {
     const std::string domain = row.email.substr(row.email.rfind('@') + 1);
     const auto& lane = table.lane_for(domain);
-    if (*mx_lanes && &lane == &table.lanes().back()) {
+    if (*mx_lanes && !table.names(domain)) {
       ++per_domain[domain];
     } else {
       ++per_lane[lane.name];

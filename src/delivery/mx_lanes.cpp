@@ -16,7 +16,7 @@ std::unordered_map<std::string, std::string> lanes_by_mx(const LaneTable& table,
                                                          std::span<const std::string> domains) {
   std::vector<std::string> unnamed;
   for (const auto& d : domains) {
-    if (&table.lane_for(d) == &table.lanes().back()) unnamed.push_back(d);  // "default" by its domain
+    if (!table.names(d)) unnamed.push_back(d);
   }
   std::unordered_map<std::string, std::string> out;
   if (unnamed.empty()) return out;
@@ -27,7 +27,7 @@ std::unordered_map<std::string, std::string> lanes_by_mx(const LaneTable& table,
     hosts.clear();
     for (const auto& h : routes[i].hosts) hosts.push_back(h.name);
     const auto& lane = table.lane_for(unnamed[i], hosts);
-    if (&lane != &table.lanes().back()) out[unnamed[i]] = lane.name;
+    if (&lane != &table.lanes().back()) out[unnamed[i]] = lane.name;  // placed by an mx pattern
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <sys/select.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <mutex>
 #include <optional>
@@ -179,54 +180,67 @@ struct MxResolver::Impl {
 
   // ---- queries of one resolve() call
   struct MxQuery {
+    Impl* owner = nullptr;
     std::string domain;
     Answer answer;
   };
   struct AddrQuery {
+    Impl* owner = nullptr;
     std::string host;
     int type = 0;
     Answer answer;
   };
 
+  std::size_t outstanding = 0;             // queries sent, not answered
+  std::atomic<bool> interrupted{false};    // interrupt(): give up what is under way
+
   static void on_mx(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
     auto* q = static_cast<MxQuery*>(arg);
     q->answer = classify(status, abuf, alen);
+    --q->owner->outstanding;
   }
   static void on_addr(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
     auto* q = static_cast<AddrQuery*>(arg);
     q->answer = classify(status, abuf, alen);
+    --q->owner->outstanding;
   }
 
   // Sends `n` queries (`send(i)` sends the i-th), at most k_in_flight at a
-  // time, and runs until every one has its answer: a burst of thousands of
-  // UDP queries overflows a server's socket buffer, and each query lost
-  // costs a timeout.
+  // time (a burst of thousands of UDP queries overflows a server's socket
+  // buffer, and each query lost costs a timeout), a new one as each is
+  // answered, and runs until every one has its answer or interrupt().
   static constexpr std::size_t k_in_flight = 64;
   template <typename Send>
-  void send_in_chunks(std::size_t n, Send&& send) {
-    for (std::size_t start = 0; start < n; start += k_in_flight) {
-      for (std::size_t i = start; i < std::min(n, start + k_in_flight); ++i) {
-        send(i);
+  void send_windowed(std::size_t n, Send&& send) {
+    std::size_t next = 0;
+    while (next < n || outstanding > 0) {
+      while (next < n && outstanding < k_in_flight) {
+        ++outstanding;  // before sending: an immediate failure answers at once
         ++sent;
+        send(next++);
       }
-      run();
+      if (interrupted.load()) {
+        ares_cancel(channel);  // every query under way is answered ARES_ECANCELLED
+        return;
+      }
+      step();
     }
   }
 
-  // Runs c-ares until every query sent has its answer.
-  void run() {
-    while (true) {
-      fd_set readers;
-      fd_set writers;
-      FD_ZERO(&readers);
-      FD_ZERO(&writers);
-      const int n = ares_fds(channel, &readers, &writers);
-      if (n == 0) break;
-      timeval tv{};
-      timeval* wait = ares_timeout(channel, nullptr, &tv);
-      ::select(n, &readers, &writers, nullptr, wait);
-      ares_process(channel, &readers, &writers);
-    }
+  // One round of c-ares: waits for an answer or a timeout (at most 100 ms,
+  // so that interrupt() is seen), and handles what came.
+  void step() {
+    fd_set readers;
+    fd_set writers;
+    FD_ZERO(&readers);
+    FD_ZERO(&writers);
+    const int n = ares_fds(channel, &readers, &writers);
+    if (n == 0) return;
+    timeval most{0, 100000};
+    timeval tv{};
+    timeval* wait = ares_timeout(channel, &most, &tv);
+    ::select(n, &readers, &writers, nullptr, wait);
+    ares_process(channel, &readers, &writers);
   }
 
   // Looks up the addresses of `names` not fresh in `hosts` (each once).
@@ -237,17 +251,16 @@ struct MxResolver::Impl {
     for (const auto& name : names) {
       if (auto it = hosts.find(name); it != hosts.end() && it->second.expires > now) continue;
       for (const int type : {k_type_a, k_type_aaaa}) {
-        queries.push_back(std::make_unique<AddrQuery>(AddrQuery{name, type, {}}));
+        queries.push_back(std::make_unique<AddrQuery>(AddrQuery{this, name, type, {}}));
       }
     }
     if (queries.empty()) return;
-    send_in_chunks(queries.size(), [&](std::size_t i) {
+    send_windowed(queries.size(), [&](std::size_t i) {
       ares_query(channel, queries[i]->host.c_str(), k_class_in, queries[i]->type, &Impl::on_addr, queries[i].get());
     });
     std::unordered_map<std::string, HostAddresses> fresh;
     for (const auto& q : queries) {
-      auto& h = fresh[q->host];
-      if (h.ttl == 0) h.ttl = k_max_ttl.count();
+      auto& h = fresh.try_emplace(q->host, HostAddresses{{}, k_max_ttl.count(), false, {}, {}}).first->second;
       const auto& a = q->answer;
       if (a.kind == Answer::Kind::k_temporary) {
         h.temporary = true;
@@ -268,7 +281,9 @@ struct MxResolver::Impl {
       // IPv4 first (most receiving MTAs reach their fullest over it), each family in answer order.
       std::stable_partition(h.addresses.begin(), h.addresses.end(),
                             [](const std::string& a) { return a.find(':') == std::string::npos; });
-      const auto ttl = h.temporary && h.addresses.empty() ? k_temporary_ttl : clamp_ttl(h.ttl);
+      // A lookup that failed for now (A or AAAA) is asked again soon, even
+      // beside addresses of the other family.
+      const auto ttl = h.temporary ? std::min(k_temporary_ttl, clamp_ttl(h.ttl)) : clamp_ttl(h.ttl);
       h.expires = now + ttl;
       h.ttl = ttl.count();
       hosts[name] = std::move(h);
@@ -379,9 +394,9 @@ struct MxResolver::Impl {
       names[i] = lower(domains[i]);
       if (auto it = routes.find(names[i]); it != routes.end() && it->second.expires > now) continue;
       if (!asked.insert(names[i]).second) continue;
-      queries.push_back(std::make_unique<MxQuery>(MxQuery{names[i], {}}));
+      queries.push_back(std::make_unique<MxQuery>(MxQuery{this, names[i], {}}));
     }
-    send_in_chunks(queries.size(), [&](std::size_t i) {
+    send_windowed(queries.size(), [&](std::size_t i) {
       ares_query(channel, queries[i]->domain.c_str(), k_class_in, k_type_mx, &Impl::on_mx, queries[i].get());
     });
     // Then the addresses of every host named, at once.
@@ -454,5 +469,7 @@ std::vector<MxRoute> MxResolver::resolve(std::span<const std::string> domains) {
 MxRoute MxResolver::resolve(const std::string& domain) { return m_impl->resolve(std::span(&domain, 1)).front(); }
 
 std::uint64_t MxResolver::queries() const { return m_impl->sent; }
+
+void MxResolver::interrupt() { m_impl->interrupted.store(true); }
 
 }  // namespace blindcast::delivery

@@ -82,6 +82,9 @@ class MxResolver {
 
   // DNS queries sent so far (for tests and benchmarks).
   [[nodiscard]] std::uint64_t queries() const;
+  // Thread-safe: a resolve() under way ends within 100 ms, what it had not
+  // answered temporary; so does every later one.
+  void interrupt();
 
  private:
   struct Impl;

@@ -115,6 +115,10 @@ const LaneDefaults& LaneTable::lane_for(std::string_view domain, std::span<const
   return m_lanes.back();  // default
 }
 
+bool LaneTable::names(std::string_view domain) const {
+  return std::any_of(m_lanes.begin(), m_lanes.end(), [&](const LaneDefaults& l) { return domain_matches(l, domain); });
+}
+
 bool LaneTable::matches_mx() const {
   return std::any_of(m_lanes.begin(), m_lanes.end(), [](const LaneDefaults& l) { return !l.mx.empty(); });
 }

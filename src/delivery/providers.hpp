@@ -36,6 +36,8 @@ class LaneTable {
   // shares Google's lane); else "default".
   [[nodiscard]] const LaneDefaults& lane_for(std::string_view domain,
                                              std::span<const std::string> mx_hosts = {}) const;
+  // True when a lane's domain rules name `domain` (then its MX hosts do not count).
+  [[nodiscard]] bool names(std::string_view domain) const;
   // True when a lane matches by MX host: lanes then need MX lookups.
   [[nodiscard]] bool matches_mx() const;
   [[nodiscard]] const std::vector<LaneDefaults>& lanes() const { return m_lanes; }

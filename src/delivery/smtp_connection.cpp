@@ -27,7 +27,7 @@ void SmtpConnection::start() {
   m_socket.async_connect(m_settings.endpoint, [self](const asio::error_code& ec) {
     if (self->m_closed) return;
     if (ec) {
-      self->m_owner.connection_failed("cannot connect to " + self->m_settings.host + ": " + ec.message(), false);
+      self->m_owner.connection_failed(self->m_settings, "cannot connect to " + self->m_settings.host + ": " + ec.message(), false);
       self->finish();
       return;
     }
@@ -41,7 +41,7 @@ void SmtpConnection::start() {
     const auto fd = self->m_socket.release(fresh);
     if (!fresh) self->m_socket.assign(protocol, fd, fresh);
     if (fresh) {
-      self->m_owner.connection_failed("cannot set up the connection to " + self->m_settings.host + ": " +
+      self->m_owner.connection_failed(self->m_settings, "cannot set up the connection to " + self->m_settings.host + ": " +
                                           fresh.message(), false);
       self->finish();
       return;
@@ -79,7 +79,7 @@ void SmtpConnection::start_tls() {
     if (self->m_closed) return;
     if (ec) {
       const bool verify_failed = self->m_settings.verify;
-      self->m_owner.connection_failed("TLS handshake with " + self->m_settings.host + " failed: " + ec.message() +
+      self->m_owner.connection_failed(self->m_settings, "TLS handshake with " + self->m_settings.host + " failed: " + ec.message() +
                                           (verify_failed ? " (check the certificate, or ca_file)" : ""),
                                       verify_failed);
       self->finish();
@@ -215,7 +215,7 @@ void SmtpConnection::handle(const smtp::SessionEvent& e) {
       return;
     }
     case K::k_failed:
-      m_owner.connection_failed(e.detail, e.fatal);
+      m_owner.connection_failed(m_settings, e.detail, e.fatal);
       return;
     case K::k_closed:
       finish();

@@ -16,6 +16,8 @@
 
 namespace blindcast::delivery {
 
+struct ConnectionSettings;
+
 // What a connection asks of its pool.
 class ConnectionOwner {
  public:
@@ -26,8 +28,9 @@ class ConnectionOwner {
   virtual void requeue(std::size_t index) = 0;
   // Records the outcome of message `index`.
   virtual void result(std::size_t index, const smtp::SessionEvent& event) = 0;
-  // The connection failed before or outside a message (`fatal`: a settings problem).
-  virtual void connection_failed(const std::string& detail, bool fatal) = 0;
+  // The connection using `used` failed before or outside a message (`fatal`:
+  // a settings problem).
+  virtual void connection_failed(const ConnectionSettings& used, const std::string& detail, bool fatal) = 0;
   // The connection is finished.
   virtual void connection_closed(class SmtpConnection* connection) = 0;
   // The message bytes and envelope for `index`.

@@ -84,6 +84,9 @@ Result<ParsedUrl> parse_url(const std::string& url) {
 // shapes each lane's rate; the pool shares its connections fairly).
 class LaneQueue {
  public:
+  // `on_connections`: messages of each lane on connections, shared by every
+  // queue of the pool (a lane's cap holds over all its destinations).
+  explicit LaneQueue(std::map<std::string, int>& on_connections) : m_on(on_connections) {}
   void push_back(const std::string& lane, int cap, std::size_t slot) {
     Lane& l = lane_of(lane);
     l.cap = cap;
@@ -93,14 +96,14 @@ class LaneQueue {
   // Puts back a message a connection took (it did not start).
   void put_back(const std::string& lane, std::size_t slot) {
     Lane& l = lane_of(lane);
-    if (l.on_connections > 0) --l.on_connections;
+    if (*l.on_connections > 0) --*l.on_connections;
     l.queued.push_front(slot);
     ++m_size;
   }
   // A message a connection took has finished.
   void done(const std::string& lane) {
     Lane& l = lane_of(lane);
-    if (l.on_connections > 0) --l.on_connections;
+    if (*l.on_connections > 0) --*l.on_connections;
   }
   // The next message for a connection, from the lane after the one that went
   // last among those under their cap; nullopt when there is none.
@@ -108,11 +111,11 @@ class LaneQueue {
     for (std::size_t k = 0; k < m_lanes.size(); ++k) {
       m_turn = (m_turn + 1) % m_lanes.size();
       Lane& l = m_lanes[m_turn];
-      if (l.queued.empty() || (l.cap > 0 && l.on_connections >= l.cap)) continue;
+      if (l.queued.empty() || (l.cap > 0 && *l.on_connections >= l.cap)) continue;
       const std::size_t slot = l.queued.front();
       l.queued.pop_front();
       --m_size;
-      ++l.on_connections;
+      ++*l.on_connections;
       return slot;
     }
     return std::nullopt;
@@ -136,14 +139,15 @@ class LaneQueue {
     std::string name;
     std::deque<std::size_t> queued;
     int cap = 0;
-    int on_connections = 0;
+    int* on_connections = nullptr;  // in m_on
   };
   Lane& lane_of(const std::string& lane) {
     for (auto& l : m_lanes) {
       if (l.name == lane) return l;
     }
-    return m_lanes.emplace_back(Lane{lane, {}, 0, 0});
+    return m_lanes.emplace_back(Lane{lane, {}, 0, &m_on[lane]});  // std::map: the address stays
   }
+  std::map<std::string, int>& m_on;
   std::vector<Lane> m_lanes;  // a handful
   std::size_t m_turn = 0;
   std::size_t m_size = 0;
@@ -192,12 +196,12 @@ struct SmtpTransport::Impl {
     bool proven = false;
     bool wake_posted = false;  // a wake-up of its idle connections is queued in the I/O loop
 
-    Destination(Impl& p, std::string n) : pool(p), name(std::move(n)) {}
+    Destination(Impl& p, std::string n) : pool(p), name(std::move(n)), queue(p.lane_on_connections) {}
     std::optional<std::size_t> next_message() override { return pool.next_message(*this); }
     void requeue(std::size_t slot) override { pool.requeue(*this, slot); }
     void result(std::size_t slot, const smtp::SessionEvent& e) override { pool.result(*this, slot, e); }
-    void connection_failed(const std::string& detail, bool is_fatal) override {
-      pool.connection_failed(*this, detail, is_fatal);
+    void connection_failed(const ConnectionSettings& used, const std::string& detail, bool is_fatal) override {
+      pool.connection_failed(*this, used, detail, is_fatal);
     }
     void connection_closed(SmtpConnection*) override {}
     smtp::Message message(std::size_t slot) override { return pool.message(slot); }
@@ -214,6 +218,7 @@ struct SmtpTransport::Impl {
       return std::max<int>(k_max_consecutive_failures, static_cast<int>(endpoints.size()));
     }
   };
+  std::map<std::string, int> lane_on_connections;  // every destination's LaneQueue counts here
   std::map<std::string, std::unique_ptr<Destination>> destinations;
   Destination* relay = nullptr;  // smtp://, smtps://: the one destination
   // mx: the resolver and the port of every MX host. Lookups run on a
@@ -438,9 +443,12 @@ struct SmtpTransport::Impl {
                                                                : "5.4.4";
         res.phase = Phase::k_envelope;
       } else {
+        // The recipient's own domain cannot be resolved now: retried on the
+        // schedule and aged (a domain whose DNS stays broken fails at
+        // max_retry_age), not held like a relay that cannot be reached.
         res.code = 451;
         res.enhanced = "4.4.3";
-        res.phase = Phase::k_connect;  // nothing reached a server: held, not aged
+        res.phase = Phase::k_envelope;
       }
       res.reply = fmt::format("{} {} {}", res.code, res.enhanced, r.detail);
       for (const auto slot : parked) finish(slot, res);
@@ -454,17 +462,21 @@ struct SmtpTransport::Impl {
     auto& d = destinations[key];
     if (!d) {
       d = std::make_unique<Destination>(*this, key);
-      for (const auto& h : r.hosts) {
-        for (const auto& a : h.addresses) {
-          asio::error_code ec;
-          const auto address = asio::ip::make_address(a, ec);
-          if (ec) continue;
-          ConnectionSettings cs = base;
-          cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
-          cs.host = h.name;
-          cs.session.plaintext_auth_ok = false;
-          d->endpoints.push_back(std::move(cs));
-          d->preferences.push_back(h.preference);
+      // Every IPv4 address (hosts in order) before any IPv6 one: a machine
+      // without an IPv6 route would otherwise fail every other connection.
+      for (const bool v6 : {false, true}) {
+        for (const auto& h : r.hosts) {
+          for (const auto& a : h.addresses) {
+            asio::error_code ec;
+            const auto address = asio::ip::make_address(a, ec);
+            if (ec || address.is_v6() != v6) continue;
+            ConnectionSettings cs = base;
+            cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
+            cs.host = h.name;
+            cs.session.plaintext_auth_ok = false;
+            d->endpoints.push_back(std::move(cs));
+            d->preferences.push_back(h.preference + (v6 ? 1 << 16 : 0));  // its own groups, after
+          }
         }
       }
     }
@@ -473,6 +485,7 @@ struct SmtpTransport::Impl {
       res.code = 451;
       res.enhanced = "4.4.3";
       res.phase = Phase::k_connect;
+      res.phase = Phase::k_envelope;
       res.reply = fmt::format("451 4.4.3 no usable address for the MX hosts {}", key);
       for (const auto slot : parked) finish(slot, res);
       return;
@@ -545,13 +558,22 @@ struct SmtpTransport::Impl {
     finish(slot, std::move(r));
   }
 
-  void connection_failed(Destination& d, const std::string& detail, bool is_fatal) {
+  void connection_failed(Destination& d, const ConnectionSettings& used, const std::string& detail,
+                         bool is_fatal) {
     ++d.consecutive_failures;
     d.last_failure = detail;
     d.proven = false;
-    // The next connection tries the next address (the next MX host).
-    if (d.endpoints.size() > 1) d.current = (d.current + 1) % d.endpoints.size();
-    d.turn = 0;
+    // The next connection tries the address after the one that failed (the
+    // next MX host), unless the destination moved past it already (several
+    // connections to it failing together move it once).
+    for (std::size_t i = 0; i < d.endpoints.size(); ++i) {
+      if (&d.endpoints[i] != &used) continue;
+      if (i >= d.current && d.endpoints.size() > 1) {
+        d.current = (i + 1) % d.endpoints.size();
+        d.turn = 0;
+      }
+      break;
+    }
     if (is_fatal && fatal.empty()) fatal = detail;
   }
 
@@ -587,6 +609,21 @@ struct SmtpTransport::Impl {
       total += d->connections.size();
     }
     gated.store(held, std::memory_order_relaxed);
+    // A destination with work and no room under `target`: idle connections
+    // of destinations with nothing queued say QUIT and give way.
+    if (total >= static_cast<std::size_t>(target) && destinations.size() > 1) {
+      const bool starved = std::any_of(destinations.begin(), destinations.end(), [](const auto& e) {
+        return !e.second->queue.empty() && e.second->connections.empty();
+      });
+      if (starved) {
+        for (auto& [key, d] : destinations) {
+          if (!d->queue.empty()) continue;
+          for (auto& c : d->connections) {
+            if (c->idle()) c->stop();
+          }
+        }
+      }
+    }
     for (auto& [key, d] : destinations) {
       const std::size_t cap = static_cast<std::size_t>(per_destination > 0 ? per_destination : target);
       const std::size_t want = std::min(d->proven ? cap : std::size_t{1}, d->queue.size() + d->in_progress);
@@ -641,6 +678,7 @@ SmtpTransport::SmtpTransport(std::unique_ptr<Impl> impl) : m_impl(std::move(impl
 
 SmtpTransport::~SmtpTransport() {
   if (m_impl->dns_thread.joinable()) {
+    m_impl->resolver->interrupt();  // a lookup under way ends within 100 ms
     {
       std::lock_guard lock(m_impl->dns_mutex);
       m_impl->dns_stop = true;
@@ -806,7 +844,9 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
       DeliveryResult r;
       r.code = 451;
       r.enhanced = "4.4.1";
-      r.phase = Phase::k_connect;
+      // A relay that cannot be reached holds its recipients; a recipient's
+      // own MX hosts that cannot be reached retry and age it.
+      r.phase = p.relay != nullptr ? Phase::k_connect : Phase::k_envelope;
       r.reply = "451 4.4.1 " + d->last_failure;
       p.drain_queue(*d, r);
       d->consecutive_failures = 0;  // the next submitted messages try again

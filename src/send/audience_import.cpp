@@ -25,7 +25,7 @@ Result<std::string> file_digest(const std::filesystem::path& path) {
 // A digest of the lane table: when it changes, recipients get their lanes again.
 std::string lanes_digest(const delivery::LaneTable& lanes) {
   nlohmann::json j = nlohmann::json::array();
-  for (const auto& l : lanes.lanes()) j.push_back({l.name, l.domains});
+  for (const auto& l : lanes.lanes()) j.push_back({l.name, l.domains, l.mx});
   return util::sha256_hex(j.dump());
 }
 

@@ -4,7 +4,8 @@ test zones whose MX records point at SMTP peers on 127.0.0.2 and 127.0.0.3
 
 Per domain: MX by preference; the next MX host when the first refuses;
 equal preferences spread; the address record when there is no MX; null MX
-and NXDOMAIN failed at once without a connection."""
+and NXDOMAIN failed at once without a connection; a domain whose DNS does not
+answer retried and aged; a destination's connection cap; lanes by MX host."""
 import collections
 import json
 import os
@@ -149,19 +150,24 @@ class MxDelivery(support.Case):
             second.stop()
             dns.stop()
 
-    def test_a_dns_server_that_does_not_answer_holds_the_recipients(self):
+    def test_a_domain_whose_dns_does_not_answer_is_retried_and_aged(self):
         # Nothing listens on the resolver's port: every lookup fails for now.
+        # The recipient's own domain cannot be resolved: retried on the
+        # schedule and aged (failed at max_retry_age), not held like a relay.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             dead = s.getsockname()[1]
         emails = [f"person{i:02d}@pref.test" for i in range(5)]
-        d = mx_campaign(self.tmp, emails, f'resolver = "127.0.0.1:{dead}"\nmx_port = 2525\ngive_up_after = "2s"\n')
+        d = mx_campaign(self.tmp, emails, f'resolver = "127.0.0.1:{dead}"\nmx_port = 2525\n',
+                        '[delivery]\nretry = ["1s"]\nmax_retry_age = "3s"\n')
         out = run("send", d, "--stage", "full", *FORCE, timeout=120)
-        self.assertNotEqual(out.returncode, 0)
-        self.assertIn("4.4.3", out.stderr)
+        self.assertEqual(out.returncode, 1, out.stderr[-2000:])
         st = status(d)
-        self.assertEqual(st["states"]["pending"], 5, "held, not bounced and not aged")
+        self.assertEqual(st["states"]["failed"], 5, st["states"])
         self.assertEqual(st["states"]["bounced"], 0)
+        replies = " ".join(e["reply"] for e in st["last_errors"])
+        self.assertIn("4.4.3", replies)
+        self.assertIn("max_retry_age", replies)
 
     def test_mx_settings_that_cannot_work_are_refused(self):
         d = mx_campaign(self.tmp, ["a@pref.test"], 'resolver = "dns.example:fifty"\n')
