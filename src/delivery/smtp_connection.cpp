@@ -272,8 +272,17 @@ void SmtpConnection::check_deadline(std::chrono::steady_clock::time_point now) {
 
 void SmtpConnection::lost(const std::string& why) {
   if (m_closed) return;
+  // Lost before the session was ready (greeting, EHLO, STARTTLS, AUTH): a
+  // failed connection, like one refused, so the pool tries the next address
+  // and gives up in time instead of reconnecting for ever.
+  const auto state = m_session.state();
+  const bool before_ready = m_handshaking || state == smtp::State::k_greeting || state == smtp::State::k_ehlo ||
+                            state == smtp::State::k_helo || state == smtp::State::k_starttls ||
+                            state == smtp::State::k_tls_handshake || state == smtp::State::k_auth ||
+                            state == smtp::State::k_auth_login_user || state == smtp::State::k_auth_login_pass;
   m_session.connection_lost(why);
   pump();
+  if (before_ready) m_owner.connection_failed(m_settings, "connection to " + m_settings.host + " lost: " + why, false);
   finish();
 }
 

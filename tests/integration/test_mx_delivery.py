@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import socket
+import threading
 
 import support
 from support import FORCE, Dns, SmtpPeer, run, status, write_campaign
@@ -21,6 +22,9 @@ ZONE = [
     # the first MX host refuses connections: the second takes the mail
     "mx-host=down.test,dead.down.test,10", "mx-host=down.test,up.down.test,20",
     "host-record=dead.down.test,127.0.0.4", "host-record=up.down.test,127.0.0.3",
+    # the first MX host accepts the connection and closes it at once
+    "mx-host=mute.test,closer.mute.test,10", "mx-host=mute.test,up.mute.test,20",
+    "host-record=closer.mute.test,127.0.0.5", "host-record=up.mute.test,127.0.0.3",
     # equal preferences
     "mx-host=equal.test,a.equal.test,10", "mx-host=equal.test,b.equal.test,10",
     "host-record=a.equal.test,127.0.0.2", "host-record=b.equal.test,127.0.0.3",
@@ -44,6 +48,32 @@ def mx_campaign(root, emails, transport, extra=""):
     return d
 
 
+class Closer:
+    """Accepts TCP connections on `host`:`port` and closes each at once,
+    before any greeting."""
+
+    def __init__(self, host, port):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(64)
+        self.accepted = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
 def port_free_on_both():
     for _ in range(50):
         with socket.socket() as a:
@@ -64,8 +94,9 @@ class MxDelivery(support.Case):
         port = port_free_on_both()
         first = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port)
         second = SmtpPeer(self.tmp, "--host", "127.0.0.3", "--port", port)
+        closer = Closer("127.0.0.5", port)
         try:
-            groups = {"pref.test": 30, "down.test": 20, "equal.test": 80, "nomx.test": 10, "null.test": 5,
+            groups = {"pref.test": 30, "down.test": 20, "mute.test": 15, "equal.test": 80, "nomx.test": 10, "null.test": 5,
                       "missing.test": 5}
             emails = [f"person{i:03d}@{domain}" for domain, n in groups.items() for i in range(n)]
             d = mx_campaign(self.tmp, emails,
@@ -82,6 +113,8 @@ class MxDelivery(support.Case):
             self.assertEqual(at_first["pref.test"], 30, "preference 10 (127.0.0.2) takes the mail")
             self.assertEqual(at_second["pref.test"], 0)
             self.assertEqual(at_second["down.test"], 20, "the first MX host refuses: the second")
+            self.assertEqual(at_second["mute.test"], 15, "the first MX host closes before its greeting: the second")
+            self.assertGreaterEqual(closer.accepted, 1)
             self.assertEqual(at_first["equal.test"] + at_second["equal.test"], 80)
             self.assertGreaterEqual(at_first["equal.test"], 10, "equal preferences share the mail")
             self.assertGreaterEqual(at_second["equal.test"], 10, "equal preferences share the mail")
@@ -93,13 +126,14 @@ class MxDelivery(support.Case):
                 self.assertFalse(seen & {"null.test", "missing.test"}, "no connection for them")
 
             st = status(d)
-            self.assertEqual(st["states"]["sent"], 140)
+            self.assertEqual(st["states"]["sent"], 155)
             self.assertEqual(st["states"]["bounced"], 10, "null MX and NXDOMAIN fail at once")
             replies = " ".join(e["reply"] for e in st["last_errors"])
             self.assertIn("5.1.10", replies)
             self.assertIn("null MX", replies)
             self.assertIn("5.1.2", replies)
         finally:
+            closer.stop()
             first.stop()
             second.stop()
             dns.stop()
