@@ -454,8 +454,16 @@ struct SmtpTransport::Impl {
       for (const auto slot : parked) finish(slot, res);
       return;
     }
+    // Keyed by the hosts and their addresses: hosts that move to other
+    // addresses make a new destination (the old one drains away).
     std::vector<std::string> names;
-    for (const auto& h : r.hosts) names.push_back(h.name);
+    for (const auto& h : r.hosts) {
+      std::vector<std::string> addresses = h.addresses;
+      std::sort(addresses.begin(), addresses.end());
+      std::string n = h.name;
+      for (const auto& a : addresses) n += " " + a;
+      names.push_back(std::move(n));
+    }
     std::sort(names.begin(), names.end());
     std::string key;
     for (const auto& n : names) key += (key.empty() ? "" : ",") + n;

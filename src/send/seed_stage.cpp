@@ -6,6 +6,7 @@
 
 #include "compose/audience_session.hpp"
 #include "compose/guard_setup.hpp"
+#include "delivery/mx_lanes.hpp"
 #include "send/audience_import.hpp"
 #include "send/halt.hpp"
 #include "util/mask.hpp"
@@ -39,7 +40,13 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
                 "test = [\"ops@example.com\"]");
   }
   ImportSummary import;
-  if (auto s = sync_audience(campaign, store, import); !s) return std::unexpected(s.error());
+  // The lanes as the full stage places them (by MX host with mx:), so that
+  // the stages do not undo each other's placement.
+  const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
+  auto mx_lanes = delivery::lane_resolver(url, campaign.config.transport.resolver,
+                                          delivery::LaneTable(campaign.config.shaping));
+  if (!mx_lanes) return std::unexpected(mx_lanes.error());
+  if (auto s = sync_audience(campaign, store, import, mx_lanes->get()); !s) return std::unexpected(s.error());
 
   util::Diagnostics diags;
   auto session = compose::open_audience(campaign, diags, {});
@@ -78,7 +85,6 @@ Result<SeedStageResult> run_seed_stage(const campaign::LoadedCampaign& campaign,
   if (!index) return std::unexpected(index.error());
   auto guard = compose::CampaignGuard::create(campaign, *index, session->columns);
   if (!guard) return std::unexpected(guard.error());
-  const std::string url = options.transport_url.empty() ? campaign.config.transport.url : options.transport_url;
   auto tconfig = transport_config(campaign, url);
   if (!tconfig) return std::unexpected(tconfig.error());
   auto transport = delivery::make_transport(*tconfig);
