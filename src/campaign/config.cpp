@@ -296,7 +296,7 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
   }
   reject_unknown(*t, {"url", "tls", "username", "password_file", "ca_file", "connections", "give_up_after",
                     "messages_per_connection", "timeout", "helo_name", "resolver", "mx_port",
-                    "connections_per_destination"},
+                    "connections_per_destination", "mta_sts_port"},
                "transport.", d);
   if (auto v = get_string(*t, "url", "transport.", d)) tr.url = *v;
   if (auto v = get_string(*t, "tls", "transport.", d)) {
@@ -313,12 +313,15 @@ void load_transport(const toml::node& node, TransportSettings& tr, util::Diagnos
   const std::pair<const char*, int*> counts[] = {{"connections", &tr.connections},
                                                  {"messages_per_connection", &tr.messages_per_connection},
                                                  {"connections_per_destination", &tr.connections_per_destination},
-                                                 {"mx_port", &tr.mx_port}};
+                                                 {"mx_port", &tr.mx_port},
+                                                 {"mta_sts_port", &tr.mta_sts_port}};
   for (const auto& [key, into] : counts) {
     if (const auto* kn = t->get(key)) {
       const auto v = kn->value<std::int64_t>();
       const std::string_view k(key);
-      const std::int64_t most = k == "messages_per_connection" ? 100000 : k == "mx_port" ? 65535 : k_max_connections;
+      const std::int64_t most = k == "messages_per_connection"              ? 100000
+                                : k == "mx_port" || k == "mta_sts_port" ? 65535
+                                                                        : k_max_connections;
       if (!v || *v < 1 || *v > most) {
         error(d, line_of(*kn), fmt::format("'transport.{}' must be a whole number from 1 to {}", key, most));
       } else {

@@ -36,6 +36,7 @@ struct TransportSettings {
   std::string resolver;
   int mx_port = 25;
   int connections_per_destination = 10;
+  int mta_sts_port = 443;  // mx: the port of MTA-STS policy hosts (tests use others)
 };
 
 struct DeliverySettings {

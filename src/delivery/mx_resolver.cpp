@@ -25,6 +25,7 @@ constexpr int k_class_in = 1;
 constexpr int k_type_a = 1;
 constexpr int k_type_soa = 6;
 constexpr int k_type_mx = 15;
+constexpr int k_type_txt = 16;
 constexpr int k_type_aaaa = 28;
 
 std::string lower(std::string_view s) {
@@ -117,6 +118,14 @@ std::optional<Parsed> parse(const unsigned char* abuf, int alen) {
       auto name = expand(rdata + 2, abuf, alen, n);
       if (!name) return std::nullopt;
       r.text = lower(*name);
+    } else if (r.type == k_type_txt) {
+      // One or more <length><bytes> strings, joined (RFC 7208 §3.3 style).
+      for (int at = 0; at < rdlen;) {
+        const int len = rdata[at];
+        if (at + 1 + len > rdlen) return std::nullopt;
+        r.text.append(reinterpret_cast<const char*>(rdata + at + 1), static_cast<std::size_t>(len));
+        at += 1 + len;
+      }
     } else if (r.type == k_type_a && rdlen == 4) {
       ::inet_ntop(AF_INET, rdata, text, sizeof text);
       r.text = text;
@@ -469,6 +478,29 @@ std::vector<MxRoute> MxResolver::resolve(std::span<const std::string> domains) {
 MxRoute MxResolver::resolve(const std::string& domain) { return m_impl->resolve(std::span(&domain, 1)).front(); }
 
 std::uint64_t MxResolver::queries() const { return m_impl->sent; }
+
+std::optional<std::vector<std::string>> MxResolver::txt(const std::string& name) {
+  Impl& p = *m_impl;
+  Impl::MxQuery q{&p, lower(name), {}};
+  p.send_windowed(1, [&](std::size_t) {
+    ares_query(p.channel, q.domain.c_str(), k_class_in, k_type_txt, &Impl::on_mx, &q);
+  });
+  std::vector<std::string> out;
+  if (q.answer.kind == Answer::Kind::k_temporary) return std::nullopt;
+  if (q.answer.kind == Answer::Kind::k_records) {
+    for (const auto& r : q.answer.parsed->answers) {
+      if (r.type == k_type_txt) out.push_back(r.text);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> MxResolver::addresses(const std::string& host) {
+  const std::string name = lower(host);
+  m_impl->lookup_hosts({name}, Clock::now());
+  const auto it = m_impl->hosts.find(name);
+  return it == m_impl->hosts.end() ? std::vector<std::string>() : it->second.addresses;
+}
 
 void MxResolver::interrupt() { m_impl->interrupted.store(true); }
 

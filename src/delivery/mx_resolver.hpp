@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,6 +80,12 @@ class MxResolver {
   // answers are not asked again. Not thread-safe: one thread at a time.
   std::vector<MxRoute> resolve(std::span<const std::string> domains);
   MxRoute resolve(const std::string& domain);
+
+  // The TXT records of `name` (each one's strings joined); nullopt when the
+  // lookup failed for now (MTA-STS discovery).
+  std::optional<std::vector<std::string>> txt(const std::string& name);
+  // The addresses of `host`, IPv4 first, from the cache or asked now.
+  std::vector<std::string> addresses(const std::string& host);
 
   // DNS queries sent so far (for tests and benchmarks).
   [[nodiscard]] std::uint64_t queries() const;

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "delivery/mta_sts.hpp"
 #include "delivery/mx_resolver.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
@@ -226,6 +227,7 @@ struct SmtpTransport::Impl {
   // not stop the connections): route() parks the messages of a domain not
   // known yet and asks; the answers come back through the I/O loop.
   std::unique_ptr<MxResolver> resolver;
+  std::unique_ptr<MtaSts> sts;  // used on the bc-dns thread only, beside the resolver
   int mx_port = 25;
   std::thread dns_thread;
   std::mutex dns_mutex;
@@ -244,8 +246,14 @@ struct SmtpTransport::Impl {
         batch.swap(dns_asked);
       }
       auto routes = resolver->resolve(batch);
-      asio::post(io, [this, batch = std::move(batch), routes = std::move(routes)] {
-        for (std::size_t i = 0; i < batch.size(); ++i) settle_route(batch[i], routes[i]);
+      // MTA-STS: the policy of each domain that has MX hosts (a fetch, at
+      // most once per policy id, on this thread).
+      std::vector<std::optional<StsPolicy>> policies(batch.size());
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (sts && routes[i].kind == MxRoute::Kind::k_hosts) policies[i] = sts->policy_for(batch[i]);
+      }
+      asio::post(io, [this, batch = std::move(batch), routes = std::move(routes), policies = std::move(policies)] {
+        for (std::size_t i = 0; i < batch.size(); ++i) settle_route(batch[i], routes[i], policies[i]);
       });
     }
   }
@@ -427,7 +435,7 @@ struct SmtpTransport::Impl {
 
   // The DNS answer for `domain`: its parked messages go to their
   // destination, or end (permanent: bounced; temporary: held).
-  void settle_route(const std::string& domain, const MxRoute& r) {
+  void settle_route(const std::string& domain, MxRoute r, const std::optional<StsPolicy>& policy) {
     const auto it = waiting_dns.find(domain);
     if (it == waiting_dns.end()) return;  // drained meanwhile (a stop)
     const std::vector<std::size_t> parked = std::move(it->second);
@@ -454,6 +462,22 @@ struct SmtpTransport::Impl {
       for (const auto slot : parked) finish(slot, res);
       return;
     }
+    // MTA-STS enforce: only the MX hosts the policy names, over verified TLS.
+    const bool enforce = policy && policy->mode == StsPolicy::Mode::k_enforce;
+    if (enforce) {
+      std::erase_if(r.hosts, [&](const MxHost& h) { return !sts_mx_matches(*policy, h.name); });
+      if (r.hosts.empty()) {
+        DeliveryResult res;
+        res.code = 451;
+        res.enhanced = "4.7.5";
+        res.phase = Phase::k_envelope;  // retried (the policy or the MX may change) and aged
+        res.reply = fmt::format("451 4.7.5 the MTA-STS policy of {} (enforce) names none of its MX hosts; "
+                                "not sent",
+                                domain);
+        for (const auto slot : parked) finish(slot, res);
+        return;
+      }
+    }
     // Keyed by the hosts and their addresses: hosts that move to other
     // addresses make a new destination (the old one drains away).
     std::vector<std::string> names;
@@ -465,8 +489,8 @@ struct SmtpTransport::Impl {
       names.push_back(std::move(n));
     }
     std::sort(names.begin(), names.end());
-    std::string key;
-    for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
+    std::string key = enforce ? "mta-sts:" : "";  // verified TLS: never shared with plain delivery
+    for (const auto& n : names) key += (key.empty() || key == "mta-sts:" ? "" : ",") + n;
     auto& d = destinations[key];
     if (!d) {
       d = std::make_unique<Destination>(*this, key);
@@ -482,6 +506,10 @@ struct SmtpTransport::Impl {
             cs.endpoint = asio::ip::tcp::endpoint(address, static_cast<unsigned short>(mx_port));
             cs.host = h.name;
             cs.session.plaintext_auth_ok = false;
+            if (enforce) {  // STARTTLS required, the certificate checked against the MX host name
+              cs.verify = true;
+              cs.session.tls = smtp::TlsPolicy::k_required;
+            }
             d->endpoints.push_back(std::move(cs));
             d->preferences.push_back(h.preference + (v6 ? 1 << 16 : 0));  // its own groups, after
           }
@@ -582,7 +610,9 @@ struct SmtpTransport::Impl {
       }
       break;
     }
-    if (is_fatal && fatal.empty()) fatal = detail;
+    // A settings failure ends the transport when it is the relay's; with
+    // mx: it is one destination's (an MTA-STS host without STARTTLS).
+    if (is_fatal && fatal.empty() && relay != nullptr) fatal = detail;
   }
 
   smtp::Message message(std::size_t slot) {
@@ -728,6 +758,13 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
     impl->resolver = std::move(*resolver);
     impl->mx_port = config.mx_port > 0 ? config.mx_port : 25;
     impl->per_destination = config.connections_per_destination > 0 ? config.connections_per_destination : 10;
+    StsSettings sts;
+    sts.ca_file = config.ca_file;
+    sts.port = config.mta_sts_port > 0 ? config.mta_sts_port : 443;
+    sts.cache_path = config.mta_sts_cache;
+    impl->sts = std::make_unique<MtaSts>(std::move(sts), *impl->resolver);
+    // MX hosts under an MTA-STS policy are verified: the system's trust store.
+    impl->tls.set_default_verify_paths(ec);
   } else {
     asio::ip::tcp::resolver resolver(impl->io);
     const auto endpoints = resolver.resolve(url->host, url->port, ec);

@@ -73,6 +73,8 @@ struct TransportConfig {
   std::string resolver;           // mx: the DNS server, "HOST:PORT" ("" the system's)
   int mx_port = 25;               // mx: the port of every MX host
   int connections_per_destination = 10;  // mx: connections to one MX host set at most
+  int mta_sts_port = 443;         // mx: the port of MTA-STS policy hosts
+  std::string mta_sts_cache;      // mx: the file MTA-STS policies are kept in ("": memory only)
 };
 
 class Transport {

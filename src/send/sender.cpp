@@ -165,6 +165,8 @@ Result<delivery::TransportConfig> transport_config(const campaign::LoadedCampaig
   c.resolver = t.resolver;
   c.mx_port = t.mx_port;
   c.connections_per_destination = t.connections_per_destination;
+  c.mta_sts_port = t.mta_sts_port;
+  c.mta_sts_cache = (campaign.state_dir() / "mta-sts-cache").string();
   if (!t.password_file.empty()) {
     auto secret = util::read_secret_file(campaign.dir / t.password_file, t.password_file);
     if (!secret) return std::unexpected(secret.error());

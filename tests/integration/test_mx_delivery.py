@@ -7,9 +7,12 @@ equal preferences spread; the address record when there is no MX; null MX
 and NXDOMAIN failed at once without a connection; a domain whose DNS does not
 answer retried and aged; a destination's connection cap; lanes by MX host."""
 import collections
+import http.server
 import json
 import os
 import socket
+import ssl
+import subprocess
 import threading
 
 import support
@@ -202,6 +205,77 @@ class MxDelivery(support.Case):
         replies = " ".join(e["reply"] for e in st["last_errors"])
         self.assertIn("4.4.3", replies)
         self.assertIn("max_retry_age", replies)
+
+    def test_mta_sts_enforce_sends_only_over_verified_tls_to_the_hosts_it_names(self):
+        # One certificate (its own trust anchor) for the policy hosts and the MX host.
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=mx.sts.test", "-addext",
+                        "subjectAltName=DNS:mx.sts.test,DNS:mta-sts.sts.test,DNS:mta-sts.wrong.test",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        policies = {"mta-sts.sts.test": "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n",
+                    "mta-sts.wrong.test": "version: STSv1\nmode: enforce\nmx: *.elsewhere.example\nmax_age: 86400\n"}
+        fetched = []
+
+        class Policy(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                host = self.headers.get("Host", "").split(":")[0]
+                fetched.append((host, self.path))
+                body = policies.get(host)
+                if self.path != "/.well-known/mta-sts.txt" or body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        https = http.server.ThreadingHTTPServer(("127.0.0.6", 0), Policy)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        https.socket = context.wrap_socket(https.socket, server_side=True)
+        threading.Thread(target=https.serve_forever, daemon=True).start()
+        zone = ZONE + [
+            'txt-record=_mta-sts.sts.test,"v=STSv1; id=20261129"', "host-record=mta-sts.sts.test,127.0.0.6",
+            "mx-host=sts.test,mx.sts.test,10", "host-record=mx.sts.test,127.0.0.2",
+            'txt-record=_mta-sts.wrong.test,"v=STSv1; id=20261129"', "host-record=mta-sts.wrong.test,127.0.0.6",
+            "mx-host=wrong.test,mx.wrong.test,10", "host-record=mx.wrong.test,127.0.0.3",
+        ]
+        dns = Dns(self.tmp, zone)
+        port = port_free_on_both()
+        tls_peer = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port, "--cert", cert, "--key", key)
+        plain_peer = SmtpPeer(self.tmp, "--host", "127.0.0.3", "--port", port)
+        try:
+            emails = [f"person{i:02d}@sts.test" for i in range(6)] + [f"person{i:02d}@wrong.test" for i in range(4)]
+            d = mx_campaign(self.tmp, emails,
+                            f'resolver = "{dns.server}"\nmx_port = {port}\nmta_sts_port = {https.server_port}\n'
+                            f'ca_file = "{cert}"\n', '[delivery]\nretry = ["1s"]\nmax_retry_age = "2s"\n')
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 1, out.stderr[-3000:])
+            got = tls_peer.records("message")
+            self.assertEqual(sorted(m["rcpt_tos"][0] for m in got), sorted(e for e in emails if e.endswith("@sts.test")))
+            self.assertTrue(all(m["tls"] for m in got), "over TLS only")
+            self.assertEqual(plain_peer.records("rcpt"), [], "never to an MX host the policy does not name")
+            self.assertIn(("mta-sts.sts.test", "/.well-known/mta-sts.txt"), fetched)
+            st = status(d)
+            self.assertEqual(st["states"]["sent"], 6)
+            self.assertEqual(st["states"]["failed"], 4, "deferred, retried, then aged out")
+            replies = " ".join(e["reply"] for e in st["last_errors"])
+            self.assertIn("4.7.5", replies)
+            self.assertIn("MTA-STS", replies)
+            with open(os.path.join(d, ".blindcast", "mta-sts-cache")) as f:
+                cache = f.read()
+            self.assertIn("sts.test\t20261129\t", cache, "kept for its max_age beyond this process")
+        finally:
+            https.shutdown()
+            https.server_close()
+            tls_peer.stop()
+            plain_peer.stop()
+            dns.stop()
 
     def test_mx_settings_that_cannot_work_are_refused(self):
         d = mx_campaign(self.tmp, ["a@pref.test"], 'resolver = "dns.example:fifty"\n')
