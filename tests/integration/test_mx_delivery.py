@@ -10,6 +10,7 @@ import collections
 import http.server
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -75,6 +76,52 @@ class Closer:
 
     def stop(self):
         self.sock.close()
+
+
+class PolicyServer:
+    """HTTPS on 127.0.0.6 serving /.well-known/mta-sts.txt by Host from
+    `policies` (a host not there: 404); `fetched` lists the requests."""
+
+    def __init__(self, cert, key, policies):
+        self.policies = policies
+        self.fetched = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                host = self.headers.get("Host", "").split(":")[0]
+                outer.fetched.append((host, self.path))
+                body = outer.policies.get(host)
+                if self.path != "/.well-known/mta-sts.txt" or body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.6", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def make_cert(root, name, sans):
+    cert, key = os.path.join(root, f"{name}.pem"), os.path.join(root, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", "subjectAltName=" + ",".join(f"DNS:{s}" for s in sans), "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def port_free_on_both():
@@ -208,37 +255,11 @@ class MxDelivery(support.Case):
 
     def test_mta_sts_enforce_sends_only_over_verified_tls_to_the_hosts_it_names(self):
         # One certificate (its own trust anchor) for the policy hosts and the MX host.
-        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=mx.sts.test", "-addext",
-                        "subjectAltName=DNS:mx.sts.test,DNS:mta-sts.sts.test,DNS:mta-sts.wrong.test",
-                        "-keyout", key, "-out", cert], check=True, capture_output=True)
-        policies = {"mta-sts.sts.test": "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n",
-                    "mta-sts.wrong.test": "version: STSv1\nmode: enforce\nmx: *.elsewhere.example\nmax_age: 86400\n"}
-        fetched = []
-
-        class Policy(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                host = self.headers.get("Host", "").split(":")[0]
-                fetched.append((host, self.path))
-                body = policies.get(host)
-                if self.path != "/.well-known/mta-sts.txt" or body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args):
-                pass
-
-        https = http.server.ThreadingHTTPServer(("127.0.0.6", 0), Policy)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        https.socket = context.wrap_socket(https.socket, server_side=True)
-        threading.Thread(target=https.serve_forever, daemon=True).start()
+        cert, key = make_cert(self.tmp, "mx.sts.test", ["mx.sts.test", "mta-sts.sts.test", "mta-sts.wrong.test"])
+        policy = PolicyServer(cert, key, {
+            "mta-sts.sts.test": "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n",
+            "mta-sts.wrong.test": "version: STSv1\nmode: enforce\nmx: *.elsewhere.example\nmax_age: 86400\n"})
+        fetched = policy.fetched
         zone = ZONE + [
             'txt-record=_mta-sts.sts.test,"v=STSv1; id=20261129"', "host-record=mta-sts.sts.test,127.0.0.6",
             "mx-host=sts.test,mx.sts.test,10", "host-record=mx.sts.test,127.0.0.2",
@@ -252,7 +273,7 @@ class MxDelivery(support.Case):
         try:
             emails = [f"person{i:02d}@sts.test" for i in range(6)] + [f"person{i:02d}@wrong.test" for i in range(4)]
             d = mx_campaign(self.tmp, emails,
-                            f'resolver = "{dns.server}"\nmx_port = {port}\nmta_sts_port = {https.server_port}\n'
+                            f'resolver = "{dns.server}"\nmx_port = {port}\nmta_sts_port = {policy.port}\n'
                             f'ca_file = "{cert}"\n', '[delivery]\nretry = ["1s"]\nmax_retry_age = "2s"\n')
             out = run("send", d, "--stage", "full", *FORCE, timeout=120)
             self.assertEqual(out.returncode, 1, out.stderr[-3000:])
@@ -271,10 +292,60 @@ class MxDelivery(support.Case):
                 cache = f.read()
             self.assertIn("sts.test\t20261129\t", cache, "kept for its max_age beyond this process")
         finally:
-            https.shutdown()
-            https.server_close()
+            policy.stop()
             tls_peer.stop()
             plain_peer.stop()
+            dns.stop()
+
+    def test_a_failed_fetch_keeps_the_policy_and_an_untrusted_certificate_is_not_used(self):
+        # The policy names mx.sts.test, whose server shows a certificate no
+        # trust anchor signed: nothing is sent (deferred, then aged out).
+        cert, key = make_cert(self.tmp, "policy", ["mta-sts.sts.test"])
+        rogue_cert, rogue_key = make_cert(self.tmp, "rogue", ["mx.sts.test"])
+        policy = PolicyServer(cert, key, {
+            "mta-sts.sts.test": "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n"})
+        port = port_free_on_both()
+        peer = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port, "--cert", rogue_cert, "--key", rogue_key)
+
+        def zone(policy_id):
+            return ZONE + [f'txt-record=_mta-sts.sts.test,"v=STSv1; id={policy_id}"',
+                           "host-record=mta-sts.sts.test,127.0.0.6", "mx-host=sts.test,mx.sts.test,10",
+                           "host-record=mx.sts.test,127.0.0.2"]
+
+        dns = Dns(self.tmp, zone("one"))
+        d = None
+        try:
+            d = mx_campaign(self.tmp, ["person00@sts.test"],
+                            f'resolver = "{dns.server}"\nmx_port = {port}\nmta_sts_port = {policy.port}\n'
+                            f'ca_file = "{cert}"\n', '[delivery]\nretry = ["1s"]\nmax_retry_age = "2s"\n')
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 1, out.stderr[-3000:])
+            self.assertEqual(peer.records("message"), [], "not to a server whose certificate fails")
+            self.assertEqual(status(d)["states"]["failed"], 1)
+        finally:
+            dns.stop()
+        # A new policy id, and the policy host now answers 404: the policy in
+        # force stays (enforce), so a new recipient is still not sent in clear.
+        policy.policies.clear()
+        dns = Dns(self.tmp, zone("two"))
+        try:
+            path = os.path.join(d, "campaign.toml")
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(re.sub(r'resolver = "[^"]*"', f'resolver = "{dns.server}"', text))
+            with open(os.path.join(d, "audience.csv"), "a") as f:
+                f.write("person01@sts.test,Person,en,1,2026-12-01,\n")
+            out = run("send", d, "--stage", "full", *FORCE, timeout=120)
+            self.assertEqual(out.returncode, 1, out.stderr[-3000:])
+            self.assertIn("could not be fetched", out.stderr)
+            self.assertIn("the one in force stays", out.stderr)
+            self.assertEqual(peer.records("message"), [])
+            with open(os.path.join(d, ".blindcast", "mta-sts-cache")) as f:
+                self.assertIn("sts.test\tone\t", f.read(), "the cached policy was not replaced")
+        finally:
+            policy.stop()
+            peer.stop()
             dns.stop()
 
     def test_mx_settings_that_cannot_work_are_refused(self):
