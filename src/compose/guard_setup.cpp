@@ -65,10 +65,11 @@ Result<std::vector<std::string>> reviewed_addresses(const campaign::LoadedCampai
   return out;
 }
 
-Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window) {
+Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window,
+                                                       std::size_t resends) {
   std::string error;
   auto ledger = guard::SendLedger::open(campaign.state_dir() / "guard-ledger",
-                                        {window, campaign.config.guard.max_rate}, error);
+                                        {window, campaign.config.guard.max_rate, resends}, error);
   if (!ledger) return fail(error, ExitCode::k_runtime);
   return ledger;
 }

@@ -49,7 +49,10 @@ Result<std::vector<std::string>> reviewed_addresses(const campaign::LoadedCampai
 // Opens the guard's ledger of `campaign` (CAMPAIGN/.blindcast/guard-ledger,
 // independent of --state) with the limits of its settings; `window` is the
 // sender's in-flight window (its possible duplicates per crash).
-Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window);
+// `resends`: second messages a run may send (what a crash can leave
+// possibly delivered); 0: `window`.
+Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window,
+                                                       std::size_t resends = 0);
 
 // Lifts a halt of the guard's ledger of the campaign in `dir`; returns the
 // limit that had tripped, or an empty string when the ledger was not halted.

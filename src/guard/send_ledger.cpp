@@ -217,11 +217,12 @@ std::optional<Violation> SendLedger::admit(std::span<const std::uint64_t> keys, 
                   fmt::format("this recipient may already have {} messages of this campaign; a third would go out",
                               static_cast<int>(before)));
     }
-    if (before == 1 && ++seconds > m_limits.window) {
+    const std::size_t resends = m_limits.resends > 0 ? m_limits.resends : m_limits.window;
+    if (before == 1 && ++seconds > resends) {
       return trip(k_limit_seconds, i,
                   fmt::format("{} recipients would get a second message in this run, more than the {} a resend "
                               "after a crash can explain (two senders at once, or a loop)",
-                              seconds, m_limits.window));
+                              seconds, resends));
     }
     pending.emplace_back(i, before);
   }

@@ -18,9 +18,9 @@
 // sent); a trip halts every sender of the campaign until `release`:
 //  - "third message": a recipient that may already have two messages of
 //    this campaign would get a third;
-//  - "second messages": more recipients than one in-flight window (the
-//    sender's possible duplicates per crash) would get a second message in
-//    this run: a resend after a crash fits, two senders racing or a loop do not;
+//  - "second messages": more recipients than `resends` (the sender's
+//    possible duplicates per crash) would get a second message in this run:
+//    a resend after a crash fits, two senders racing or a loop do not;
 //  - "rate": more than `max_rate` messages a second over any 10 s, plus one
 //    window (messages are admitted a group at a time).
 #pragma once
@@ -39,8 +39,11 @@
 namespace blindcast::guard {
 
 struct LedgerLimits {
-  std::size_t window = 1000;  // recipients a run may send twice (the sender's in-flight window)
+  std::size_t window = 1000;  // the sender's in-flight window: what it admits at once at most
   double max_rate = 0;        // messages per second; 0: no rate limit
+  // Recipients a run may send twice: what a crash can leave possibly
+  // delivered (0: `window`).
+  std::size_t resends = 0;
 };
 
 class SendLedger {

@@ -249,7 +249,12 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
                    : (*transport)->idempotent() ? 1000
                                                 : std::clamp<std::size_t>(50 * connections, 200, 10000);
   summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
-  auto ledger = compose::open_ledger(campaign, summary.window);
+  // Second messages a run may send: what a crash leaves possibly delivered,
+  // at most 2 x connections (the outcome log names them, and recovery
+  // releases the rest); a transport whose repeats replace the earlier copy:
+  // the window. (After a power loss every recipient in flight is resent:
+  // more than this, so the ledger halts and asks for `release`.)
+  auto ledger = compose::open_ledger(campaign, summary.window, summary.unconfirmed);
   if (!ledger) return std::unexpected(ledger.error());
   if (!prepared->not_delivered.empty()) {
     auto rows = store.load(prepared->not_delivered);
