@@ -55,6 +55,20 @@ TEST(SendLedger, ResendAfterACrashFitsTheWindowButNotMore) {
   EXPECT_EQ(resumed->halted(), "limit: second messages");
 }
 
+// The second messages a run may send are what a crash can leave possibly
+// delivered, which can be far fewer than the window admitted at once.
+TEST(SendLedger, ResendsAreTheirOwnLimitBesideTheWindow) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "ledger";
+  std::string error;
+  open(path, {1000, 0, 40})->admit(keys(0, 500), k_now, error);
+  auto resumed = open(path, {1000, 0, 40});
+  EXPECT_FALSE(resumed->admit(keys(0, 40), k_now, error).has_value()) << "40 possibly delivered, sent again";
+  const auto v = resumed->admit(keys(40, 41), k_now, error);
+  ASSERT_TRUE(v.has_value()) << "the window (1000) does not widen it";
+  EXPECT_EQ(v->rule, "limit: second messages");
+}
+
 TEST(SendLedger, AThirdMessageTripsAtOnce) {
   testing::TempDir dir;
   const auto path = dir.path() / "ledger";
