@@ -2,7 +2,8 @@
 test zones whose MX records point at SMTP peers on 127.0.0.2 and 127.0.0.3
 (one port for both: `[transport] mx_port`), and a dead address, 127.0.0.4.
 
-Per domain: MX by preference; the next MX host when the first refuses;
+Per domain: MX by preference; the next MX host when the first refuses, closes,
+or greets with a 4xx or 5xx;
 equal preferences spread; the address record when there is no MX; null MX
 and NXDOMAIN failed at once without a connection; a domain whose DNS does not
 answer retried and aged; a destination's connection cap; lanes by MX host."""
@@ -29,6 +30,11 @@ ZONE = [
     # the first MX host accepts the connection and closes it at once
     "mx-host=mute.test,closer.mute.test,10", "mx-host=mute.test,up.mute.test,20",
     "host-record=closer.mute.test,127.0.0.5", "host-record=up.mute.test,127.0.0.3",
+    # the first MX host greets with 421 (busy) or 554 (refused): the second takes the mail
+    "mx-host=busy.test,busy.busy.test,10", "mx-host=busy.test,up.busy.test,20",
+    "host-record=busy.busy.test,127.0.0.7", "host-record=up.busy.test,127.0.0.3",
+    "mx-host=refusing.test,no.refusing.test,10", "mx-host=refusing.test,up.refusing.test,20",
+    "host-record=no.refusing.test,127.0.0.8", "host-record=up.refusing.test,127.0.0.3",
     # equal preferences
     "mx-host=equal.test,a.equal.test,10", "mx-host=equal.test,b.equal.test,10",
     "host-record=a.equal.test,127.0.0.2", "host-record=b.equal.test,127.0.0.3",
@@ -54,9 +60,10 @@ def mx_campaign(root, emails, transport, extra=""):
 
 class Closer:
     """Accepts TCP connections on `host`:`port` and closes each at once,
-    before any greeting."""
+    before any greeting (or after `greeting`, a reply line)."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, greeting=None):
+        self.greeting = greeting
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -72,6 +79,11 @@ class Closer:
             except OSError:
                 return
             self.accepted += 1
+            if self.greeting:
+                try:
+                    conn.sendall(self.greeting.encode() + b"\r\n")
+                except OSError:
+                    pass
             conn.close()
 
     def stop(self):
@@ -145,8 +157,10 @@ class MxDelivery(support.Case):
         first = SmtpPeer(self.tmp, "--host", "127.0.0.2", "--port", port)
         second = SmtpPeer(self.tmp, "--host", "127.0.0.3", "--port", port)
         closer = Closer("127.0.0.5", port)
+        busy = Closer("127.0.0.7", port, "421 4.3.2 busy, try later")
+        refusing = Closer("127.0.0.8", port, "554 5.7.1 no service for you")
         try:
-            groups = {"pref.test": 30, "down.test": 20, "mute.test": 15, "equal.test": 80, "nomx.test": 10, "null.test": 5,
+            groups = {"pref.test": 30, "down.test": 20, "mute.test": 15, "busy.test": 6, "refusing.test": 6, "equal.test": 80, "nomx.test": 10, "null.test": 5,
                       "missing.test": 5}
             emails = [f"person{i:03d}@{domain}" for domain, n in groups.items() for i in range(n)]
             d = mx_campaign(self.tmp, emails,
@@ -165,6 +179,10 @@ class MxDelivery(support.Case):
             self.assertEqual(at_second["down.test"], 20, "the first MX host refuses: the second")
             self.assertEqual(at_second["mute.test"], 15, "the first MX host closes before its greeting: the second")
             self.assertGreaterEqual(closer.accepted, 1)
+            self.assertEqual(at_second["busy.test"], 6, "a 4xx greeting: the next MX host")
+            self.assertEqual(at_second["refusing.test"], 6, "a 5xx greeting bounces nobody while other hosts remain")
+            self.assertGreaterEqual(busy.accepted, 1)
+            self.assertGreaterEqual(refusing.accepted, 1)
             self.assertEqual(at_first["equal.test"] + at_second["equal.test"], 80)
             self.assertGreaterEqual(at_first["equal.test"], 10, "equal preferences share the mail")
             self.assertGreaterEqual(at_second["equal.test"], 10, "equal preferences share the mail")
@@ -176,7 +194,7 @@ class MxDelivery(support.Case):
                 self.assertFalse(seen & {"null.test", "missing.test"}, "no connection for them")
 
             st = status(d)
-            self.assertEqual(st["states"]["sent"], 155)
+            self.assertEqual(st["states"]["sent"], 167)
             self.assertEqual(st["states"]["bounced"], 10, "null MX and NXDOMAIN fail at once")
             replies = " ".join(e["reply"] for e in st["last_errors"])
             self.assertIn("5.1.10", replies)
@@ -184,6 +202,8 @@ class MxDelivery(support.Case):
             self.assertIn("5.1.2", replies)
         finally:
             closer.stop()
+            busy.stop()
+            refusing.stop()
             first.stop()
             second.stop()
             dns.stop()
