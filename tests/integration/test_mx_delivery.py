@@ -35,6 +35,8 @@ ZONE = [
     "host-record=busy.busy.test,127.0.0.7", "host-record=up.busy.test,127.0.0.3",
     "mx-host=refusing.test,no.refusing.test,10", "mx-host=refusing.test,up.refusing.test,20",
     "host-record=no.refusing.test,127.0.0.8", "host-record=up.refusing.test,127.0.0.3",
+    # an internationalized domain: its MX record is under the A-label (münchen.test)
+    "mx-host=xn--mnchen-3ya.test,mx.xn--mnchen-3ya.test,10", "host-record=mx.xn--mnchen-3ya.test,127.0.0.2",
     # equal preferences
     "mx-host=equal.test,a.equal.test,10", "mx-host=equal.test,b.equal.test,10",
     "host-record=a.equal.test,127.0.0.2", "host-record=b.equal.test,127.0.0.3",
@@ -136,6 +138,11 @@ def make_cert(root, name, sans):
     return cert, key
 
 
+def last_replies(d):
+    """The replies `status` lists as the last errors, in one string."""
+    return " ".join(e["reply"] for e in status(d)["last_errors"])
+
+
 def port_free_on_both():
     for _ in range(50):
         with socket.socket() as a:
@@ -163,6 +170,8 @@ class MxDelivery(support.Case):
             groups = {"pref.test": 30, "down.test": 20, "mute.test": 15, "busy.test": 6, "refusing.test": 6, "equal.test": 80, "nomx.test": 10, "null.test": 5,
                       "missing.test": 5}
             emails = [f"person{i:03d}@{domain}" for domain, n in groups.items() for i in range(n)]
+            # Real names, an internationalized domain written in Unicode, a mixed-case domain.
+            emails += ["juergen.mueller@münchen.test", "anna-lena.o'neil@münchen.test", "Zoe.Weiss@PREF.Test"]
             d = mx_campaign(self.tmp, emails,
                             f'resolver = "{dns.server}"\nmx_port = {port}\nconnections = 20\n'
                             'connections_per_destination = 8\n', '[delivery]\nretry = ["1s"]\n')
@@ -174,7 +183,8 @@ class MxDelivery(support.Case):
                 return got
 
             at_first, at_second = domains(first), domains(second)
-            self.assertEqual(at_first["pref.test"], 30, "preference 10 (127.0.0.2) takes the mail")
+            self.assertEqual(at_first["pref.test"], 31, "preference 10 (127.0.0.2) takes the mail")
+            self.assertEqual(at_first["xn--mnchen-3ya.test"], 2, "a Unicode domain is looked up by its A-label")
             self.assertEqual(at_second["pref.test"], 0)
             self.assertEqual(at_second["down.test"], 20, "the first MX host refuses: the second")
             self.assertEqual(at_second["mute.test"], 15, "the first MX host closes before its greeting: the second")
@@ -194,9 +204,9 @@ class MxDelivery(support.Case):
                 self.assertFalse(seen & {"null.test", "missing.test"}, "no connection for them")
 
             st = status(d)
-            self.assertEqual(st["states"]["sent"], 167)
+            self.assertEqual(st["states"]["sent"], 170)
             self.assertEqual(st["states"]["bounced"], 10, "null MX and NXDOMAIN fail at once")
-            replies = " ".join(e["reply"] for e in st["last_errors"])
+            replies = last_replies(d)
             self.assertIn("5.1.10", replies)
             self.assertIn("null MX", replies)
             self.assertIn("5.1.2", replies)
@@ -269,7 +279,7 @@ class MxDelivery(support.Case):
         st = status(d)
         self.assertEqual(st["states"]["failed"], 5, st["states"])
         self.assertEqual(st["states"]["bounced"], 0)
-        replies = " ".join(e["reply"] for e in st["last_errors"])
+        replies = last_replies(d)
         self.assertIn("4.4.3", replies)
         self.assertIn("max_retry_age", replies)
 
@@ -305,7 +315,7 @@ class MxDelivery(support.Case):
             st = status(d)
             self.assertEqual(st["states"]["sent"], 6)
             self.assertEqual(st["states"]["failed"], 4, "deferred, retried, then aged out")
-            replies = " ".join(e["reply"] for e in st["last_errors"])
+            replies = last_replies(d)
             self.assertIn("4.7.5", replies)
             self.assertIn("MTA-STS", replies)
             with open(os.path.join(d, ".blindcast", "mta-sts-cache")) as f:
