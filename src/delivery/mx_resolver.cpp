@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -14,6 +13,8 @@
 #include <unordered_set>
 
 #include <fmt/format.h>
+
+#include "util/strings.hpp"
 
 namespace blindcast::delivery {
 
@@ -28,9 +29,9 @@ constexpr int k_type_mx = 15;
 constexpr int k_type_txt = 16;
 constexpr int k_type_aaaa = 28;
 
+// A DNS name as the caches key it: lower case, without the root's dot.
 std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = util::to_lower_ascii(s);
   while (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }

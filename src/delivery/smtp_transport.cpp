@@ -440,42 +440,30 @@ struct SmtpTransport::Impl {
     if (it == waiting_dns.end()) return;  // drained meanwhile (a stop)
     const std::vector<std::size_t> parked = std::move(it->second);
     waiting_dns.erase(it);
-    if (r.kind != MxRoute::Kind::k_hosts) {
+    // Every end here is the recipient's own domain's answer, in the envelope
+    // phase: a 5xx bounces; a 451 is retried on the schedule and aged (a
+    // domain whose DNS stays broken fails at max_retry_age), not held like a
+    // relay that cannot be reached.
+    const auto end_parked = [&](int code, const char* enhanced, const std::string& detail) {
       DeliveryResult res;
-      if (r.permanent()) {
-        // A domain that takes no mail: the recipient's own answer, as a
-        // 5xx to its envelope would be (RFC 7505: 556 5.1.10).
-        res.code = r.kind == MxRoute::Kind::k_null_mx ? 556 : 550;
-        res.enhanced = r.kind == MxRoute::Kind::k_null_mx ? "5.1.10"
-                       : r.kind == MxRoute::Kind::k_no_domain ? "5.1.2"
-                                                               : "5.4.4";
-        res.phase = Phase::k_envelope;
-      } else {
-        // The recipient's own domain cannot be resolved now: retried on the
-        // schedule and aged (a domain whose DNS stays broken fails at
-        // max_retry_age), not held like a relay that cannot be reached.
-        res.code = 451;
-        res.enhanced = "4.4.3";
-        res.phase = Phase::k_envelope;
-      }
-      res.reply = fmt::format("{} {} {}", res.code, res.enhanced, r.detail);
+      res.code = code;
+      res.enhanced = enhanced;
+      res.phase = Phase::k_envelope;
+      res.reply = fmt::format("{} {} {}", code, enhanced, detail);
       for (const auto slot : parked) finish(slot, res);
-      return;
-    }
+    };
+    if (r.kind == MxRoute::Kind::k_null_mx) return end_parked(556, "5.1.10", r.detail);  // RFC 7505
+    if (r.kind == MxRoute::Kind::k_no_domain) return end_parked(550, "5.1.2", r.detail);
+    if (r.kind == MxRoute::Kind::k_no_hosts) return end_parked(550, "5.4.4", r.detail);
+    if (r.kind == MxRoute::Kind::k_temporary) return end_parked(451, "4.4.3", r.detail);
     // MTA-STS enforce: only the MX hosts the policy names, over verified TLS.
     const bool enforce = policy && policy->mode == StsPolicy::Mode::k_enforce;
     if (enforce) {
       std::erase_if(r.hosts, [&](const MxHost& h) { return !sts_mx_matches(*policy, h.name); });
-      if (r.hosts.empty()) {
-        DeliveryResult res;
-        res.code = 451;
-        res.enhanced = "4.7.5";
-        res.phase = Phase::k_envelope;  // retried (the policy or the MX may change) and aged
-        res.reply = fmt::format("451 4.7.5 the MTA-STS policy of {} (enforce) names none of its MX hosts; "
-                                "not sent",
-                                domain);
-        for (const auto slot : parked) finish(slot, res);
-        return;
+      if (r.hosts.empty()) {  // retried (the policy or the MX may change) and aged
+        return end_parked(451, "4.7.5",
+                          fmt::format("the MTA-STS policy of {} (enforce) names none of its MX hosts; not sent",
+                                      domain));
       }
     }
     // Keyed by the hosts and their addresses: hosts that move to other
@@ -489,8 +477,9 @@ struct SmtpTransport::Impl {
       names.push_back(std::move(n));
     }
     std::sort(names.begin(), names.end());
-    std::string key = enforce ? "mta-sts:" : "";  // verified TLS: never shared with plain delivery
-    for (const auto& n : names) key += (key.empty() || key == "mta-sts:" ? "" : ",") + n;
+    std::string key;
+    for (const auto& n : names) key += (key.empty() ? "" : ",") + n;
+    if (enforce) key = "mta-sts:" + key;  // verified TLS: never shared with plain delivery
     auto& d = destinations[key];
     if (!d) {
       d = std::make_unique<Destination>(*this, key);
@@ -516,16 +505,7 @@ struct SmtpTransport::Impl {
         }
       }
     }
-    if (d->endpoints.empty()) {
-      DeliveryResult res;
-      res.code = 451;
-      res.enhanced = "4.4.3";
-      res.phase = Phase::k_connect;
-      res.phase = Phase::k_envelope;
-      res.reply = fmt::format("451 4.4.3 no usable address for the MX hosts {}", key);
-      for (const auto slot : parked) finish(slot, res);
-      return;
-    }
+    if (d->endpoints.empty()) return end_parked(451, "4.4.3", "no usable address for the MX hosts " + key);
     for (const auto slot : parked) queue_at(*d, slot);
     routed_domains[domain] = {d.get(), std::chrono::steady_clock::now() + r.ttl};
   }
