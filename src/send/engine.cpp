@@ -730,8 +730,7 @@ struct Engine::Impl {
     for (const auto id : ids) {
       const auto it = flying.find(id);
       const std::int64_t flight = it == flying.end() ? 0 : it->second.flight;
-      records.push_back({store::LogRecord::Kind::k_data_end, now, store::Outcome{id, RecipientState::k_pending, {}, 0,
-                                                                                  false, false, flight, false}});
+      records.push_back(store::data_end_record(id, flight, now));
       data_ended[id] = flight;
     }
     if (auto w = outcome_log->append(records); !w) {
@@ -750,8 +749,7 @@ struct Engine::Impl {
     std::vector<store::LogRecord> records;
     records.reserve(data_ended.size());
     for (const auto& [id, flight] : data_ended) {
-      records.push_back({store::LogRecord::Kind::k_data_end, now, store::Outcome{id, RecipientState::k_pending, {}, 0,
-                                                                                  false, false, flight, false}});
+      records.push_back(store::data_end_record(id, flight, now));
     }
     if (auto w = outcome_log->append(records); !w) {
       stop_for(StopReason::k_failure, w.error().message);

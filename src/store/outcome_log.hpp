@@ -51,6 +51,18 @@ struct LogRecord {
   Outcome outcome;
 };
 
+// The record that recipient `id`'s end of DATA in flight `flight` is about
+// to be written.
+inline LogRecord data_end_record(std::int64_t id, std::int64_t flight, std::int64_t at) {
+  LogRecord r;
+  r.kind = LogRecord::Kind::k_data_end;
+  r.at = at;
+  r.outcome.id = id;
+  r.outcome.state = RecipientState::k_pending;
+  r.outcome.flight = flight;
+  return r;
+}
+
 // Appends `entry` as one record (length, checksum, payload) to `out`.
 void encode_log_record(const LogRecord& entry, std::string& out);
 

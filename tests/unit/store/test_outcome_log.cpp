@@ -21,9 +21,7 @@ LogRecord outcome(std::int64_t id, RecipientState state, std::int64_t flight, st
   return {Kind::k_outcome, 1764400000, Outcome{id, state, std::move(reply), 0, maybe_delivered, true, flight, false}};
 }
 
-LogRecord data_end(std::int64_t id, std::int64_t flight) {
-  return {Kind::k_data_end, 1764400000, Outcome{id, RecipientState::k_pending, {}, 0, false, false, flight, false}};
-}
+LogRecord data_end(std::int64_t id, std::int64_t flight) { return data_end_record(id, flight, 1764400000); }
 
 std::string store_path(const testing::TempDir& dir) { return (dir.path() / "state.db").string(); }
 
