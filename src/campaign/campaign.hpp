@@ -22,7 +22,10 @@ struct LoadedCampaign {
   std::shared_ptr<const render::TemplateSet> templates;
   std::shared_ptr<const render::Catalogs> catalogs;
 
-  [[nodiscard]] std::filesystem::path audience_path() const { return dir / "audience.csv"; }
+  // A transactional stream has no audience: its sample rows stand for it.
+  [[nodiscard]] std::filesystem::path audience_path() const {
+    return config.transactional ? samples_path() : dir / "audience.csv";
+  }
   // Synthetic rows for the test stage and previews (optional).
   [[nodiscard]] std::filesystem::path samples_path() const { return dir / "samples.csv"; }
   [[nodiscard]] std::filesystem::path state_dir() const { return dir / ".blindcast"; }

@@ -43,7 +43,7 @@ constexpr std::int64_t k_max_connections = 500;
 
 const std::vector<std::string> k_top_level = {"id", "from", "reply_to", "default_locale", "list_unsubscribe",
                                               "transport", "dkim", "stages", "shaping", "delivery", "unsubscribe",
-                                              "guard"};
+                                              "guard", "kind", "security"};
 
 // Every key of `t` must be one of `known`: a typo would otherwise leave a
 // setting at its default (an approval gate at 1) without a word.
@@ -257,6 +257,21 @@ void load_identity(const toml::table& root, CampaignConfig& cfg, util::Diagnosti
     else error(d, line_of(*root.get("reply_to")), fmt::format("'reply_to' is not a valid mailbox: {}", mb.error()));
   }
   if (auto loc = get_string(root, "default_locale", "", d)) cfg.default_locale = *loc;
+  if (auto kind = get_string(root, "kind", "", d)) {
+    if (*kind == "transactional") cfg.transactional = true;
+    else if (*kind != "campaign") {
+      error(d, line_of(*root.get("kind")),
+            fmt::format("'kind' must be \"campaign\" (the default) or \"transactional\" (a stream sent by "
+                        "'blindcast serve'), not \"{}\"", *kind));
+    }
+  }
+  if (const auto* sec = root.get("security")) {
+    if (const auto* b = sec->as_boolean()) cfg.security = b->get();
+    else error(d, line_of(*sec), "'security' must be true or false");
+    if (!cfg.transactional) {
+      error(d, line_of(*sec), "'security' applies to transactional streams only (kind = \"transactional\")");
+    }
+  }
 }
 
 // list_unsubscribe (RFC 2369 / 8058): an https URL (one-click), a mailto URL,

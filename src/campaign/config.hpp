@@ -70,6 +70,12 @@ struct GuardSettings {
 
 struct CampaignConfig {
   std::string id;
+  // kind = "transactional": a stream sent by `serve` one message at a time
+  // (SPEC §8); its samples.csv stands for the audience in lint and preview.
+  bool transactional = false;
+  // A security stream (password resets, withdrawal alerts): unsubscribes do
+  // not stop it; hard bounces and complaints do.
+  bool security = false;
   std::string from_text;            // as written
   mail::Mailbox from;
   std::optional<mail::Mailbox> reply_to;

@@ -120,6 +120,12 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     print_diagnostics(diags);
     return report(Error{fmt::format("the campaign has errors; nothing was sent. Run 'blindcast lint {}'", opts.dir)});
   }
+  if (loaded->config.transactional && stage != "test") {
+    return report(Error{fmt::format("{} is a transactional stream (kind = \"transactional\"): 'blindcast serve' sends "
+                                    "it one message at a time through POST /v1/messages; only '--stage test' sends "
+                                    "from here",
+                                    opts.dir)});
+  }
   // A new state store for a campaign that has sent before would send
   // everyone again: its guard's ledger (one per campaign directory, whatever
   // the --state) says whether it has.
