@@ -62,16 +62,21 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
                               cfg.unsubscribe_secret_file),
                   ExitCode::k_usage);
     }
-    s.unsubscribe_mac = std::make_shared<const util::HmacSha256>(secret->reveal());
+    s.unsubscribe_key = std::make_shared<const util::SealKey>(secret->reveal());
   }
   return s;
 }
 
-std::string unsubscribe_token(const util::HmacSha256& hmac, const std::string& campaign_id, const std::string& email) {
-  const std::string mac = hmac.mac(campaign_id + "\n" + util::to_lower_ascii(email));
-  std::string out = util::base64url(mac);
-  out.resize(32);
-  return out;
+std::string unsubscribe_token(const util::SealKey& key, const std::string& campaign_id, const std::string& email) {
+  return key.seal(campaign_id + "\n" + util::to_lower_ascii(email));
+}
+
+std::optional<UnsubscribeTarget> open_unsubscribe_token(const util::SealKey& key, std::string_view token) {
+  auto value = key.open(token);
+  if (!value) return std::nullopt;
+  const auto nl = value->find('\n');
+  if (nl == std::string::npos || nl == 0 || nl + 1 == value->size()) return std::nullopt;
+  return UnsubscribeTarget{value->substr(0, nl), value->substr(nl + 1)};
 }
 
 }  // namespace blindcast::campaign

@@ -25,9 +25,9 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
                                                                const std::string& name,
                                                                const std::string& locale,
                                                                const BuildOptions& options) {
-  const std::string token = m_secrets.unsubscribe_mac == nullptr || !m_renderer.uses_unsubscribe_token()
+  const std::string token = m_secrets.unsubscribe_key == nullptr || !m_renderer.uses_unsubscribe_token()
                                 ? std::string()
-                                : campaign::unsubscribe_token(*m_secrets.unsubscribe_mac, m_campaign.config.id, email);
+                                : campaign::unsubscribe_token(*m_secrets.unsubscribe_key, m_campaign.config.id, email);
   auto rendered = m_renderer.render(fields, locale, token);
   if (!rendered) return std::unexpected(rendered.error());
   mail::MessageSpec spec;
