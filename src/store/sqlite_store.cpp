@@ -24,6 +24,7 @@
 
 #include "store/field_codec.hpp"
 #include "store/outcome_log.hpp"
+#include "store/sqlite_db.hpp"
 #include "store/state_store.hpp"
 
 namespace blindcast::store {
@@ -43,6 +44,8 @@ const char* state_name(RecipientState state) {
 }
 
 namespace {
+
+using namespace sqlite;
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,70 +119,6 @@ std::int64_t now_seconds() {
       .count();
 }
 
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : m_db(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &m_stmt, nullptr) != SQLITE_OK) m_stmt = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(m_stmt); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  [[nodiscard]] bool ok() const { return m_stmt != nullptr; }
-  Stmt& bind(int i, std::int64_t v) { sqlite3_bind_int64(m_stmt, i, v); return *this; }
-  Stmt& bind(int i, std::string_view v) {
-    sqlite3_bind_text(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind_blob(int i, std::string_view v) {
-    sqlite3_bind_blob(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  int step() { return sqlite3_step(m_stmt); }
-  // Runs a statement that returns no rows and makes it ready for the next
-  // bindings; false on failure (see db_error).
-  [[nodiscard]] bool run() {
-    const int rc = step();
-    reset();
-    return rc == SQLITE_DONE;
-  }
-  void reset() {
-    sqlite3_reset(m_stmt);
-    sqlite3_clear_bindings(m_stmt);
-  }
-  std::int64_t i64(int c) { return sqlite3_column_int64(m_stmt, c); }
-  bool is_null(int c) { return sqlite3_column_type(m_stmt, c) == SQLITE_NULL; }
-  std::string_view text(int c) {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(m_stmt, c));
-    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, c)));
-  }
-  std::string_view blob(int c) {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(m_stmt, c));
-    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, c)));
-  }
-
- private:
-  sqlite3* m_db;
-  sqlite3_stmt* m_stmt = nullptr;
-};
-
-std::unexpected<Error> db_error(sqlite3* db, std::string_view what) {
-  return fail(fmt::format("state store: {} failed: {} — sending stopped; fix the cause (disk space, "
-                          "permissions, a read-only file) and run the command again",
-                          what, sqlite3_errmsg(db)),
-              ExitCode::k_runtime);
-}
-
-Result<void> exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    const std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return fail(fmt::format("state store: '{}' failed: {}", std::string_view(sql).substr(0, 40), msg),
-                ExitCode::k_runtime);
-  }
-  return {};
-}
-
 std::string encode_ids(std::span<const std::int64_t> ids) {
   std::string out(ids.size() * 8, '\0');
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -199,47 +138,6 @@ bool decode_ids(std::string_view blob, std::vector<std::int64_t>& out) {
   }
   return true;
 }
-
-// A transaction that rolls back unless commit() is called.
-class Txn {
- public:
-  explicit Txn(sqlite3* db) : m_db(db) { m_ok = exec(db, "BEGIN IMMEDIATE").has_value(); }
-  ~Txn() {
-    if (m_ok && !m_done) sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  [[nodiscard]] bool ok() const { return m_ok; }
-  Result<void> commit() {
-    if (sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      return db_error(m_db, "commit");
-    }
-    m_done = true;
-    return {};
-  }
-
- private:
-  sqlite3* m_db;
-  bool m_ok = false;
-  bool m_done = false;
-};
-
-// A read transaction: every SELECT in it sees one snapshot of the store.
-class ReadTxn {
- public:
-  explicit ReadTxn(sqlite3* db) : m_db(db) {
-    m_ok = sqlite3_get_autocommit(db) != 0 && exec(db, "BEGIN").has_value();
-  }
-  ~ReadTxn() {
-    if (m_ok) sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr);
-  }
-  ReadTxn(const ReadTxn&) = delete;
-  ReadTxn& operator=(const ReadTxn&) = delete;
-
- private:
-  sqlite3* m_db;
-  bool m_ok = false;
-};
 
 class SqliteImport final : public ImportSession {
  public:
@@ -1011,27 +909,10 @@ class SqliteStore final : public StateStore {
 }  // namespace
 
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
-  // SQLite's memory statistics take a global mutex on every allocation; they
-  // are never read here. Only possible before the library initialises.
-  static std::once_flag configured;
-  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
-  sqlite3* db = nullptr;
-  // A store (one connection) belongs to one thread: the halt watcher opens its
-  // own. So no mutex around every call (NOMUTEX, SQLite's "multi-thread" mode).
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return fail(fmt::format("{}: cannot open the state store: {}", path, msg), ExitCode::k_runtime);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  auto opened = open_database(path, "the state store");
+  if (!opened) return std::unexpected(opened.error());
+  sqlite3* db = *opened;
   auto store = std::make_unique<SqliteStore>(db, path);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-16384"}) {
-    if (auto r = exec(db, pragma); !r) {
-      return fail(fmt::format("{}: {}", path, r.error().message), ExitCode::k_runtime);
-    }
-  }
   if (auto r = exec(db, k_schema); !r) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message),
                 ExitCode::k_runtime);
