@@ -15,6 +15,7 @@
 #include "send/halt.hpp"
 #include "send/sender.hpp"
 #include "send/stages.hpp"
+#include "send/status_report.hpp"
 #include "cli/context.hpp"
 #include "util/mask.hpp"
 #include "util/strings.hpp"
@@ -39,86 +40,31 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   // A campaign that never sent: an empty store in memory answers every question.
   if (missing) store = store::open_sqlite_store(":memory:");
   if (!store) return report(store.error());
-  auto& s = **store;
-  auto owner = missing ? Result<std::optional<store::Owner>>(std::nullopt) : s.current_owner();
-  if (!owner) return report(owner.error());
-  auto counts = s.counts();
-  if (!counts) return report(counts.error());
-  auto halt = send::read_halt(s);
-  if (!halt) return report(halt.error());
-  auto errors = s.recent_errors(10);
-  auto events = s.events(audit ? 100000 : 10);
-  auto rejected = s.rejected_rows(audit ? 100000 : 10);
-  const auto hash = campaign::content_hash(opts.dir).value_or("");
-  util::Diagnostics ignored;
-  const auto loaded = campaign::load_campaign(opts.dir, ignored);
-  std::optional<send::GateReport> gates;
-  if (loaded) {
-    if (auto g = send::evaluate_gates(*loaded, s, false)) gates = std::move(*g);
-  }
-  // A send updates "progress" after a batch, at most once a second; older than
-  // 30 s means none is running.
-  std::optional<nlohmann::json> running;
-  if (auto p = s.get_meta("progress"); p && *p) {
-    auto j = nlohmann::json::parse(**p, nullptr, false);
-    if (j.is_object() && std::time(nullptr) - j.value("at", std::int64_t{0}) <= 30) running = j;
-  }
-  using S = store::RecipientState;
+  auto status = send::read_status(opts.dir, **store, missing ? std::string() : state_path(opts), audit ? 100000 : 10);
+  if (!status) return report(status.error());
+  const auto& r = *status;
   const auto mask = [&](const std::string& t) { return opts.show_addresses ? t : util::mask_addresses_in(t); };
   if (opts.json) {
-    nlohmann::json j;
-    for (int i = 0; i < store::k_state_count; ++i) {
-      j["states"][store::state_name(static_cast<S>(i))] = counts->by_state[static_cast<std::size_t>(i)];
-    }
-    j["total"] = counts->total;
-    j["state_store"] = missing ? nlohmann::json(nullptr) : nlohmann::json(state_path(opts));
-    j["sender"] = *owner ? nlohmann::json{{"pid", (*owner)->pid}, {"host", (*owner)->host}, {"since", (*owner)->since}}
-                         : nlohmann::json(nullptr);
-    j["running"] = running ? *running : nlohmann::json(nullptr);
-    j["possible_duplicates"] = counts->possible_duplicates;
-    j["possible_duplicate_recipients"] = counts->possible_duplicate_recipients;
-    j["content_hash"] = hash;
-    if (gates) {
-      j["gates"] = {{"open", gates->open()},
-                    {"lint", {{"clean", gates->lint_clean}, {"detail", gates->lint_detail}}},
-                    {"canary", {{"chosen", gates->canary.chosen}, {"passed", gates->canary.passed},
-                                {"why", gates->canary.why}, {"size", gates->canary.stats.size},
-                                {"sent", gates->canary.stats.sent}, {"bounced", gates->canary.stats.bounced},
-                                {"sample", gates->canary.sample_digest}}},
-                    {"approvals", {{"by", gates->approvers}, {"required", gates->approvals_required},
-                                   {"voided", gates->voided_approvals}}},
-                    {"closed", gates->closed_gates(opts.dir)}};
-    }
-    j["halted"] = *halt ? nlohmann::json{{"kind", (*halt)->kind}, {"reason", (*halt)->reason},
-                                         {"by", (*halt)->by}, {"at", (*halt)->at}}
-                        : nlohmann::json(nullptr);
-    j["last_errors"] = nlohmann::json::array();
-    if (errors) {
-      for (const auto& e : *errors) {
-        j["last_errors"].push_back({{"line", e.line}, {"state", e.state}, {"reply", mask(e.reply)}, {"at", e.at}});
-      }
-    }
-    j["rejected_rows"] = nlohmann::json::array();
-    if (rejected) {
-      for (const auto& [line, reason] : *rejected) j["rejected_rows"].push_back({{"line", line}, {"reason", reason}});
-    }
-    j["audit"] = nlohmann::json::array();
-    if (events) {
-      for (const auto& e : *events) {
-        j["audit"].push_back({{"at", e.at}, {"kind", e.kind}, {"actor", e.actor}, {"detail", mask(e.detail)}});
-      }
-    }
-    print_json(j);
+    print_json(send::status_json(r, opts.show_addresses));
     return 0;
   }
+  using S = store::RecipientState;
+  const auto& hash = r.content_hash;
+  const auto& halt = r.halt;
+  const auto& gates = r.gates;
+  const auto& running = r.running;
+  const auto* counts = &r.counts;
+  const auto* errors = &r.errors;
+  const auto* events = &r.events;
+  const auto* rejected = &r.rejected;
   std::printf("campaign: %s\ncontent hash: %s\n", opts.dir.c_str(), hash.c_str());
   if (missing) {
     std::printf("no state store yet (%s): nothing has been sent from this campaign\n", state_path(opts).c_str());
   }
-  if (*owner) std::printf("sender running: %s\n", send::describe_owner(**owner).c_str());
-  if (*halt) {
-    std::printf("HALTED (%s) by %s at %s: %s\n", (*halt)->kind.c_str(), (*halt)->by.c_str(),
-                when((*halt)->at).c_str(), mask((*halt)->reason).c_str());
+  if (r.sender) std::printf("sender running: %s\n", send::describe_owner(*r.sender).c_str());
+  if (halt) {
+    std::printf("HALTED (%s) by %s at %s: %s\n", halt->kind.c_str(), halt->by.c_str(), when(halt->at).c_str(),
+                mask(halt->reason).c_str());
   }
   if (gates) {
     std::printf("lint: %s\n", gates->lint_detail.c_str());

@@ -1,0 +1,84 @@
+#include "send/status_report.hpp"
+
+#include <ctime>
+
+#include "campaign/campaign.hpp"
+#include "util/mask.hpp"
+
+namespace blindcast::send {
+
+Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, const std::string& state_store,
+                                 std::size_t history) {
+  StatusReport r;
+  r.dir = dir;
+  r.state_store = state_store;
+  if (!state_store.empty()) {
+    auto owner = s.current_owner();
+    if (!owner) return std::unexpected(owner.error());
+    r.sender = std::move(*owner);
+  }
+  auto counts = s.counts();
+  if (!counts) return std::unexpected(counts.error());
+  r.counts = *counts;
+  auto halt = read_halt(s);
+  if (!halt) return std::unexpected(halt.error());
+  r.halt = std::move(*halt);
+  if (auto errors = s.recent_errors(10)) r.errors = std::move(*errors);
+  if (auto events = s.events(history)) r.events = std::move(*events);
+  if (auto rejected = s.rejected_rows(history)) r.rejected = std::move(*rejected);
+  r.content_hash = campaign::content_hash(dir).value_or("");
+  util::Diagnostics ignored;
+  if (const auto loaded = campaign::load_campaign(dir, ignored)) {
+    if (auto g = evaluate_gates(*loaded, s, false)) r.gates = std::move(*g);
+  }
+  // A send updates "progress" after a batch, at most once a second; older than
+  // 30 s means none is running.
+  if (auto p = s.get_meta("progress"); p && *p) {
+    auto j = nlohmann::json::parse(**p, nullptr, false);
+    if (j.is_object() && std::time(nullptr) - j.value("at", std::int64_t{0}) <= 30) r.running = std::move(j);
+  }
+  return r;
+}
+
+nlohmann::json status_json(const StatusReport& r, bool show_addresses) {
+  const auto mask = [&](const std::string& t) { return show_addresses ? t : util::mask_addresses_in(t); };
+  nlohmann::json j;
+  for (int i = 0; i < store::k_state_count; ++i) {
+    j["states"][store::state_name(static_cast<store::RecipientState>(i))] = r.counts.by_state[static_cast<std::size_t>(i)];
+  }
+  j["total"] = r.counts.total;
+  j["state_store"] = r.state_store.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.state_store);
+  j["sender"] = r.sender ? nlohmann::json{{"pid", r.sender->pid}, {"host", r.sender->host}, {"since", r.sender->since}}
+                         : nlohmann::json(nullptr);
+  j["running"] = r.running ? *r.running : nlohmann::json(nullptr);
+  j["possible_duplicates"] = r.counts.possible_duplicates;
+  j["possible_duplicate_recipients"] = r.counts.possible_duplicate_recipients;
+  j["content_hash"] = r.content_hash;
+  if (r.gates) {
+    const auto& g = *r.gates;
+    j["gates"] = {{"open", g.open()},
+                  {"lint", {{"clean", g.lint_clean}, {"detail", g.lint_detail}}},
+                  {"canary", {{"chosen", g.canary.chosen}, {"passed", g.canary.passed}, {"why", g.canary.why},
+                              {"size", g.canary.stats.size}, {"sent", g.canary.stats.sent},
+                              {"bounced", g.canary.stats.bounced}, {"sample", g.canary.sample_digest}}},
+                  {"approvals", {{"by", g.approvers}, {"required", g.approvals_required},
+                                 {"voided", g.voided_approvals}}},
+                  {"closed", g.closed_gates(r.dir)}};
+  }
+  j["halted"] = r.halt ? nlohmann::json{{"kind", r.halt->kind}, {"reason", r.halt->reason}, {"by", r.halt->by},
+                                        {"at", r.halt->at}}
+                       : nlohmann::json(nullptr);
+  j["last_errors"] = nlohmann::json::array();
+  for (const auto& e : r.errors) {
+    j["last_errors"].push_back({{"line", e.line}, {"state", e.state}, {"reply", mask(e.reply)}, {"at", e.at}});
+  }
+  j["rejected_rows"] = nlohmann::json::array();
+  for (const auto& [line, reason] : r.rejected) j["rejected_rows"].push_back({{"line", line}, {"reason", reason}});
+  j["audit"] = nlohmann::json::array();
+  for (const auto& e : r.events) {
+    j["audit"].push_back({{"at", e.at}, {"kind", e.kind}, {"actor", e.actor}, {"detail", mask(e.detail)}});
+  }
+  return j;
+}
+
+}  // namespace blindcast::send

@@ -1,0 +1,46 @@
+// What `status` shows of a campaign (SPEC §2), gathered once for every front
+// end: the command line (text or --json) and `serve`'s GET /v1/campaigns/{id}.
+//
+// Addresses in replies and audit details are masked unless the caller asks
+// for them (`show_addresses`: the command line's flag, an admin key).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "send/halt.hpp"
+#include "send/stages.hpp"
+#include "store/state_store.hpp"
+#include "util/error.hpp"
+
+namespace blindcast::send {
+
+struct StatusReport {
+  std::string dir;                     // the campaign directory as named
+  std::string state_store;             // the store's path; empty when there is none yet
+  std::string content_hash;
+  std::optional<store::Owner> sender;  // the process sending now
+  std::optional<HaltState> halt;
+  std::optional<GateReport> gates;
+  std::optional<nlohmann::json> running;  // the progress a running send writes (at most 30 s old)
+  store::StateCounts counts;
+  std::vector<store::RecentError> errors;
+  std::vector<store::AuditEvent> events;
+  std::vector<std::pair<std::int64_t, std::string>> rejected;
+};
+
+// Reads the status of the campaign in `dir` from `store` (`state_store` is its
+// path, empty for a store that does not exist yet); `history` is how many audit
+// events and rejected rows to read.
+Result<StatusReport> read_status(const std::string& dir, store::StateStore& store, const std::string& state_store,
+                                 std::size_t history);
+
+// The report as `status --json` prints it.
+nlohmann::json status_json(const StatusReport& report, bool show_addresses);
+
+}  // namespace blindcast::send
