@@ -1,4 +1,5 @@
 #include "campaign/config.hpp"
+#include "campaign/settings_tables.hpp"
 
 #include <algorithm>
 
@@ -581,6 +582,28 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
     return std::nullopt;
   }
   return cfg;
+}
+
+}  // namespace blindcast::campaign
+
+namespace blindcast::campaign {
+
+void read_transport_table(const toml::node& node, TransportSettings& out, util::Diagnostics& diags) {
+  load_transport(node, out, diags);
+}
+
+void read_dkim_table(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& diags) {
+  load_dkim(node, out, diags);
+}
+
+void read_shaping_tables(const toml::node& node, std::vector<delivery::LaneDefaults>& out, util::Diagnostics& diags) {
+  load_shaping(node, out, diags);
+}
+
+void rename_findings(util::Diagnostics& diags, std::size_t first, const std::string& file) {
+  for (std::size_t i = first; i < diags.size(); ++i) {
+    if (diags[i].file == k_file) diags[i].file = file;
+  }
 }
 
 }  // namespace blindcast::campaign

@@ -100,6 +100,27 @@ int run(int argc, char** argv) {
   auto* completion = app.add_subcommand("completion", "print the shell completion script for SHELL (bash or zsh)");
   completion->group("");
   completion->add_option("SHELL", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  std::string config_path = "server.toml";
+  auto* serve = app.add_subcommand("serve", "run the service: HTTP API, transactional streams, campaigns (SPEC §8)");
+  serve->add_option("--config", config_path, "server.toml")->required();
+  serve->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  auto* keys = app.add_subcommand("keys", "the service's API keys: one per tool, named, least privilege");
+  keys->require_subcommand(1);
+  std::string key_name;
+  std::vector<std::string> key_scopes, key_cidrs;
+  auto* keys_create = keys->add_subcommand("create", "make a key (printed once; the store keeps its hash)");
+  keys_create->add_option("NAME", key_name, "the tool it is for, e.g. auth-service")->required();
+  keys_create->add_option("--scope", key_scopes, "send, read, campaigns, approve, admin (comma-separated or repeated)")
+      ->required();
+  keys_create->add_option("--cidr", key_cidrs, "networks it may be used from, e.g. 10.1.2.0/24")->required();
+  keys_create->add_option("--config", config_path, "server.toml")->required();
+  keys_create->add_flag("--json", o.json, "machine-readable output");
+  auto* keys_list = keys->add_subcommand("list", "show the keys (names, scopes, networks; never the keys)");
+  keys_list->add_option("--config", config_path, "server.toml")->required();
+  keys_list->add_flag("--json", o.json, "machine-readable output");
+  auto* keys_revoke = keys->add_subcommand("revoke", "revoke a key (refused by a running service within a second)");
+  keys_revoke->add_option("NAME", key_name, "the key's name")->required();
+  keys_revoke->add_option("--config", config_path, "server.toml")->required();
   auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
   add_common(demo, o, false);
   demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
@@ -151,6 +172,10 @@ int run(int argc, char** argv) {
       // that is not one is refused before anything is read or created.
       if (*manpage) return cmd_manpage(app);
       if (*completion) return cmd_completion(app, shell);
+      if (*serve) return cmd_serve(config_path);
+      if (*keys_create) return cmd_keys_create(config_path, key_name, key_scopes, key_cidrs, o.json);
+      if (*keys_list) return cmd_keys_list(config_path, o.json);
+      if (*keys_revoke) return cmd_keys_revoke(config_path, key_name);
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }

@@ -197,6 +197,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.state_path = state_path(opts);
   so.full_stage = std::move(full_stage);
   so.retry_failed = retry_failed;
+  so.actor = login_name();
   ProgressPrinter printer(opts.json);
   auto summary = send::run_send(*loaded, **store, so, [&](const send::SendProgress& p) { printer(p); });
   printer.finish();

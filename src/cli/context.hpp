@@ -93,6 +93,11 @@ int cmd_status(const CommonOptions& opts, bool audit);
 int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::string& by);
 int cmd_release(const CommonOptions& opts, const std::string& by);
 int cmd_demo(const CommonOptions& opts);
+int cmd_serve(const std::string& config_path);
+int cmd_keys_create(const std::string& config_path, const std::string& name, const std::vector<std::string>& scopes,
+                    const std::vector<std::string>& cidrs, bool json);
+int cmd_keys_list(const std::string& config_path, bool json);
+int cmd_keys_revoke(const std::string& config_path, const std::string& name);
 int cmd_manpage(const CLI::App& app);
 int cmd_completion(const CLI::App& app, const std::string& shell);
 

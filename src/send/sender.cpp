@@ -271,10 +271,17 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   if (!writer) return std::unexpected(writer.error());
   HaltWatcher watcher(options.state_path);
 
-  if (auto e = store.append_event("stage_start", "blindcast",
+  if (auto e = store.append_event("stage_start", options.actor,
                                   fmt::format("stage {} started on {}", options.stage, summary.transport));
       !e) {
     return std::unexpected(e.error());
+  }
+  if (canary_only) {
+    // Two people: whoever starts the canary of this content cannot also be its only approver.
+    const auto hash = campaign::content_hash(campaign.dir);
+    if (hash) {
+      if (auto e = store.set_meta("canary_started_by", *hash + "\n" + options.actor); !e) return std::unexpected(e.error());
+    }
   }
   EngineSettings settings;
   settings.stage = options.stage;

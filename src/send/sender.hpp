@@ -45,6 +45,8 @@ struct SendOptions {
   // (its gates open, or forced and recorded): whatever front end calls.
   std::optional<FullStageDecision> full_stage;
   bool retry_failed = false;        // make every failed recipient due again first (not bounced ones)
+  std::string actor = "blindcast";  // who started the stage (a login name, an API key's name): audited; the
+                                    // one who starts the canary cannot be the only approver of its content
 };
 
 struct SendSummary {

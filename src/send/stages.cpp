@@ -40,7 +40,11 @@ std::vector<std::string> GateReport::closed_gates(const std::string& dir) const 
     out.push_back(fmt::format("canary: {}{}", canary.why,
                               canary.chosen ? "" : fmt::format(" — run 'blindcast send {} --stage canary'", dir)));
   }
-  if (!approvals_ok()) {
+  if (only_canary_starter_approved()) {
+    out.push_back(fmt::format("approvals: {} started the canary of content {} and cannot be its only approver — "
+                              "someone else runs 'blindcast approve {} --by NAME'",
+                              canary_started_by, content_hash.substr(0, 12), dir));
+  } else if (!approvals_ok()) {
     out.push_back(fmt::format("approvals: {} of {} for content {}{} — run 'blindcast approve {} --by NAME'",
                               approvers.size(), approvals_required, content_hash.substr(0, 12),
                               voided_approvals > 0 ? fmt::format(" ({} earlier approvals voided by content changes)",
@@ -230,6 +234,9 @@ Result<GateReport> evaluate_gates(const campaign::LoadedCampaign& campaign, stor
     }
   }
   g.approvers.assign(names.begin(), names.end());
+  auto starter = store.get_meta("canary_started_by");
+  if (!starter) return std::unexpected(starter.error());
+  if (*starter && (*starter)->starts_with(*hash + "\n")) g.canary_started_by = (*starter)->substr(hash->size() + 1);
   return g;
 }
 

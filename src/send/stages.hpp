@@ -40,9 +40,15 @@ struct GateReport {
   std::vector<std::string> approvers;  // distinct names that approved the current hash
   std::int64_t approvals_required = 1;
   std::int64_t voided_approvals = 0;   // approvals of earlier content
+  std::string canary_started_by;       // who started the canary of the current content, if known
 
+  // The one who started the canary is not enough on their own: a second person must approve.
+  [[nodiscard]] bool only_canary_starter_approved() const {
+    return approvals_required > 0 && approvers.size() == 1 && !canary_started_by.empty() &&
+           approvers.front() == canary_started_by;
+  }
   [[nodiscard]] bool approvals_ok() const {
-    return static_cast<std::int64_t>(approvers.size()) >= approvals_required;
+    return static_cast<std::int64_t>(approvers.size()) >= approvals_required && !only_canary_starter_approved();
   }
   [[nodiscard]] bool open() const { return lint_clean && canary.passed && approvals_ok(); }
   // One line per closed gate, each saying how to open it.

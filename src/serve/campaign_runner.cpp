@@ -1,0 +1,321 @@
+#include "serve/campaign_runner.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "campaign/campaign.hpp"
+#include "send/gates.hpp"
+#include "send/halt.hpp"
+#include "send/seed_stage.hpp"
+#include "send/sender.hpp"
+#include "send/status_report.hpp"
+#include "serve/metrics.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/mask.hpp"
+#include "util/threads.hpp"
+
+namespace blindcast::serve {
+
+namespace {
+
+std::filesystem::path store_path(const std::filesystem::path& dir) { return dir / ".blindcast" / "state.db"; }
+
+ApiError conflict(std::string code, std::string message) { return {409, std::move(code), std::move(message), ""}; }
+
+// Opens the campaign's store, creating it (0600) when `create`.
+Result<std::unique_ptr<store::StateStore>> open_campaign_store(const std::filesystem::path& dir, bool create) {
+  const auto path = store_path(dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (!create) return std::unique_ptr<store::StateStore>();
+    (void)util::make_private_dirs(path.parent_path());
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      return fail(fmt::format("{}: cannot create the state store: {}", path.string(), std::strerror(errno)),
+                  ExitCode::k_runtime);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  return store::open_sqlite_store(path.string());
+}
+
+std::unexpected<ApiError> internal(const Error& e) {
+  return std::unexpected(ApiError{500, "internal", util::mask_addresses_in(e.message), ""});
+}
+
+}  // namespace
+
+CampaignRunner::CampaignRunner(const ServerConfig& config) {
+  for (const auto& dir : config.campaigns) {
+    util::Diagnostics diags;
+    auto cfg = campaign::load_config(dir, diags);
+    if (!cfg || cfg->id.empty()) {
+      util::log_warn(fmt::format("{}: not a usable campaign (run 'blindcast lint {}'); not served", dir.string(),
+                                 dir.string()));
+      continue;
+    }
+    if (cfg->transactional) continue;  // a stream listed among campaigns: streams/ serves it
+    if (const auto [it, fresh] = m_dirs.emplace(cfg->id, dir); !fresh) {
+      util::log_warn(fmt::format("{} and {} both have id '{}'; only the first is served", it->second.string(),
+                                 dir.string(), cfg->id));
+    }
+  }
+}
+
+CampaignRunner::~CampaignRunner() { join(); }
+
+void CampaignRunner::join() {
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    std::lock_guard lock(m_mutex);
+    for (auto& [id, r] : m_runs) runs.push_back(r);
+  }
+  for (auto& r : runs) {
+    if (r->thread.joinable()) r->thread.join();
+  }
+}
+
+std::expected<std::filesystem::path, ApiError> CampaignRunner::dir_of(const std::string& id) {
+  const auto it = m_dirs.find(id);
+  if (it == m_dirs.end()) {
+    return std::unexpected(ApiError{404, "unknown_campaign", fmt::format("no campaign '{}' on this node", id.substr(0, 128)), ""});
+  }
+  return it->second;
+}
+
+nlohmann::json CampaignRunner::list() {
+  nlohmann::json out = nlohmann::json::array();
+  std::lock_guard lock(m_mutex);
+  for (const auto& [id, dir] : m_dirs) {
+    nlohmann::json j{{"id", id}, {"dir", dir.string()}};
+    if (const auto r = m_runs.find(id); r != m_runs.end()) {
+      j["run"] = {{"stage", r->second->stage}, {"by", r->second->actor}, {"running", r->second->running},
+                  {"result", r->second->result}};
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::expected<nlohmann::json, ApiError> CampaignRunner::status(const std::string& id, bool show_addresses) {
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  auto store = open_campaign_store(*dir, false);
+  if (!store) return internal(store.error());
+  const bool missing = *store == nullptr;
+  if (missing) store = store::open_sqlite_store(":memory:");
+  if (!store) return internal(store.error());
+  auto report = send::read_status(dir->string(), **store, missing ? std::string() : store_path(*dir).string(), 20);
+  if (!report) return internal(report.error());
+  auto j = send::status_json(*report, show_addresses);
+  j["id"] = id;
+  std::lock_guard lock(m_mutex);
+  if (const auto r = m_runs.find(id); r != m_runs.end()) {
+    j["run"] = {{"stage", r->second->stage}, {"by", r->second->actor}, {"running", r->second->running},
+                {"result", r->second->result}};
+  }
+  return j;
+}
+
+std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string& id, const std::string& stage,
+                                                              const std::string& actor) {
+  if (stage != "test" && stage != "canary" && stage != "full") {
+    return std::unexpected(ApiError{400, "invalid_request", "'stage' must be \"test\", \"canary\" or \"full\"", "stage"});
+  }
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  {
+    std::lock_guard lock(m_mutex);
+    if (const auto r = m_runs.find(id); r != m_runs.end() && r->second->running) {
+      return std::unexpected(conflict("running", fmt::format("campaign '{}' is running its {} stage (started by {}); "
+                                                             "halt it or wait",
+                                                             id, r->second->stage, r->second->actor)));
+    }
+  }
+  util::Diagnostics diags;
+  auto loaded = campaign::load_campaign(*dir, diags);
+  if (!loaded || util::error_count(diags) > 0) {
+    return std::unexpected(conflict("campaign_errors", fmt::format("campaign '{}' has errors: {}; run 'blindcast lint "
+                                                                   "{}'",
+                                                                   id, diags.empty() ? "" : diags.front().str(),
+                                                                   dir->string())));
+  }
+  auto store = open_campaign_store(*dir, true);
+  if (!store) return internal(store.error());
+  if (auto w = (*store)->get_meta("campaign_id"); w && !*w) (void)(*store)->set_meta("campaign_id", id);
+  if (auto h = send::check_not_halted(**store, *loaded); !h) {
+    return std::unexpected(conflict("halted", util::mask_addresses_in(h.error().message)));
+  }
+  std::optional<send::FullStageDecision> full;
+  if (stage == "full") {
+    auto gates = send::decide_full_stage(*loaded, **store, dir->string(), false, "", actor);
+    if (!gates) return internal(gates.error());
+    if (!gates->open) {
+      auto e = conflict("gate_refused", fmt::format("the full stage is closed for content {}",
+                                                    gates->content_hash.substr(0, 12)));
+      e.field = nlohmann::json(gates->closed).dump();  // carried to the answer as "reasons"
+      return std::unexpected(e);
+    }
+    full = std::move(*gates);
+  } else if (stage == "canary") {
+    auto closed = send::decide_canary_stage(*loaded, **store, dir->string());
+    if (!closed) return internal(closed.error());
+    if (!closed->empty()) {
+      auto e = conflict("gate_refused", "the canary stage is closed (it sends to real recipients)");
+      e.field = nlohmann::json(*closed).dump();
+      return std::unexpected(e);
+    }
+  }
+  auto run = std::make_shared<Run>();
+  run->stage = stage;
+  run->actor = actor;
+  run->running = true;
+  run->result = "running";
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto old = m_runs.find(id); old != m_runs.end() && old->second->thread.joinable()) {
+      old->second->thread.join();
+    }
+    m_runs[id] = run;
+  }
+  const std::filesystem::path d = *dir;
+  run->thread = std::thread([this, run, d, id, stage, actor, full = std::move(full)]() mutable {
+    util::set_thread_name("bc-campaign");
+    std::string result;
+    util::Diagnostics diags2;
+    auto c = campaign::load_campaign(d, diags2);
+    auto s = open_campaign_store(d, true);
+    if (!c || !s) {
+      result = "failed: cannot load the campaign or its store";
+    } else if (auto lease = send::own_campaign(**s, d.string()); !lease) {
+      result = "refused: " + lease.error().message;
+    } else {
+      send::SendOptions so;
+      so.stage = stage;
+      so.state_path = store_path(d).string();
+      so.full_stage = std::move(full);
+      so.actor = actor;
+      if (stage == "test") {
+        auto r = send::run_seed_stage(*c, **s, so);
+        result = r ? fmt::format("finished: {} sent, {} not delivered", r->sent, r->failed)
+                   : "stopped: " + r.error().message;
+      } else {
+        auto r = send::run_send(*c, **s, so, [](const send::SendProgress&) {});
+        result = r ? fmt::format("finished: {} sent this run, {} not delivered", r->progress.sent_this_run,
+                                 r->progress.failed_this_run)
+                   : "stopped: " + r.error().message;
+      }
+    }
+    result = util::mask_addresses_in(result);
+    util::log_info(fmt::format("campaign {}: stage {} (started by {}) {}", id, stage, actor, result));
+    std::lock_guard lock(m_mutex);
+    run->running = false;
+    run->result = result;
+  });
+  return nlohmann::json{{"id", id}, {"stage", stage}, {"status", "started"}, {"by", actor}};
+}
+
+std::expected<nlohmann::json, ApiError> CampaignRunner::approve(const std::string& id, const std::string& actor) {
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  util::Diagnostics diags;
+  auto loaded = campaign::load_campaign(*dir, diags);
+  if (!loaded || util::error_count(diags) > 0) {
+    return std::unexpected(conflict("campaign_errors", fmt::format("campaign '{}' has errors; run 'blindcast lint {}'",
+                                                                   id, dir->string())));
+  }
+  auto store = open_campaign_store(*dir, true);
+  if (!store) return internal(store.error());
+  auto approved = send::approve_content(*loaded, **store, actor);
+  if (!approved) return internal(approved.error());
+  const auto& g = approved->gates;
+  return nlohmann::json{{"approved", approved->content_hash}, {"by", actor},        {"approvals", g.approvers},
+                        {"required", g.approvals_required},  {"open", g.open()}, {"closed", g.closed_gates(dir->string())}};
+}
+
+std::expected<nlohmann::json, ApiError> CampaignRunner::halt(const std::string& id, const std::string& reason,
+                                                             const std::string& actor) {
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  if (reason.empty()) return std::unexpected(ApiError{400, "invalid_request", "'reason' is required", "reason"});
+  auto store = open_campaign_store(*dir, true);
+  if (!store) return internal(store.error());
+  send::HaltState h;
+  h.kind = "operator";
+  h.reason = util::mask_addresses_in(reason);
+  h.by = actor;
+  h.at = static_cast<std::int64_t>(std::time(nullptr));
+  h.content_hash = campaign::content_hash(*dir).value_or("");
+  if (auto w = send::write_halt(**store, h); !w) return internal(w.error());
+  (void)(*store)->append_event("halt", actor, h.reason);
+  return nlohmann::json{{"id", id}, {"halted", true}, {"by", actor}, {"reason", h.reason}};
+}
+
+std::expected<nlohmann::json, ApiError> CampaignRunner::release(const std::string& id, const std::string& actor) {
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  auto store = open_campaign_store(*dir, false);
+  if (!store) return internal(store.error());
+  if (*store == nullptr) return nlohmann::json{{"id", id}, {"halted", false}};
+  auto h = send::read_halt(**store);
+  if (!h) return internal(h.error());
+  if (!*h) return nlohmann::json{{"id", id}, {"halted", false}};
+  if ((*h)->kind == "guard" && (*h)->content_hash == campaign::content_hash(*dir).value_or("")) {
+    return std::unexpected(conflict("guard_halt", "a privacy guard halt is released only after the content changed; fix "
+                                                  "the campaign, lint it, then release"));
+  }
+  if (auto w = send::clear_halt(**store); !w) return internal(w.error());
+  (void)(*store)->append_event("release", actor, fmt::format("released a {} halt", (*h)->kind));
+  return nlohmann::json{{"id", id}, {"halted", false}, {"by", actor}};
+}
+
+bool CampaignRunner::suppress(const std::string& id, const std::string& email, const std::string& reason) {
+  const auto it = m_dirs.find(id);
+  if (it == m_dirs.end()) return false;
+  auto store = open_campaign_store(it->second, true);
+  if (!store) return false;
+  const std::string address = email;
+  auto added = (*store)->add_suppressions(std::span<const std::string>(&address, 1), reason);
+  if (!added) return false;
+  (void)(*store)->apply_suppressions();
+  return true;
+}
+
+std::string CampaignRunner::metrics() {
+  std::string out;
+  out += "# HELP blindcast_campaign_recipients Campaign recipients by state.\n";
+  out += "# TYPE blindcast_campaign_recipients gauge\n";
+  std::string rates;
+  for (const auto& [id, dir] : m_dirs) {
+    auto store = open_campaign_store(dir, false);
+    if (!store || *store == nullptr) continue;
+    if (auto c = (*store)->counts()) {
+      for (int i = 0; i < store::k_state_count; ++i) {
+        out += fmt::format("blindcast_campaign_recipients{{campaign=\"{}\",state=\"{}\"}} {}\n", prometheus_label(id),
+                           store::state_name(static_cast<store::RecipientState>(i)), c->by_state[static_cast<std::size_t>(i)]);
+      }
+    }
+    if (auto p = (*store)->get_meta("progress"); p && *p) {
+      auto j = nlohmann::json::parse(**p, nullptr, false);
+      if (j.is_object() && std::time(nullptr) - j.value("at", std::int64_t{0}) <= 30 && j.contains("lanes")) {
+        for (const auto& [lane, l] : j["lanes"].items()) {
+          rates += fmt::format("blindcast_lane_rate_per_second{{campaign=\"{}\",lane=\"{}\"}} {}\n",
+                               prometheus_label(id), prometheus_label(lane), l.value("rate_per_second", 0.0));
+        }
+      }
+    }
+  }
+  out += "# HELP blindcast_lane_rate_per_second A running campaign's current rate per lane.\n";
+  out += "# TYPE blindcast_lane_rate_per_second gauge\n";
+  out += rates;
+  return out;
+}
+
+}  // namespace blindcast::serve

@@ -1,0 +1,62 @@
+// The campaigns a service runs (SPEC §8: GET/POST /v1/campaigns...): the
+// same stages, gates, approvals, halts and audit as the command line, with
+// the API key's name as the person. A stage runs on a thread of its own,
+// holding the campaign store's owner lease like `blindcast send` (so a
+// command-line send of the same campaign is refused while it runs, and the
+// other way round).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/server_config.hpp"
+#include "serve/streams.hpp"
+
+namespace blindcast::serve {
+
+class CampaignRunner {
+ public:
+  explicit CampaignRunner(const ServerConfig& config);
+  ~CampaignRunner();
+  CampaignRunner(const CampaignRunner&) = delete;
+  CampaignRunner& operator=(const CampaignRunner&) = delete;
+
+  // Every campaign: id, directory, and what its last run here did.
+  nlohmann::json list();
+  // What `status --json` shows, plus this service's run of it.
+  std::expected<nlohmann::json, ApiError> status(const std::string& id, bool show_addresses);
+  // Starts `stage` (test, canary, full) for `actor`; gates as the command line.
+  std::expected<nlohmann::json, ApiError> start(const std::string& id, const std::string& stage, const std::string& actor);
+  std::expected<nlohmann::json, ApiError> approve(const std::string& id, const std::string& actor);
+  std::expected<nlohmann::json, ApiError> halt(const std::string& id, const std::string& reason, const std::string& actor);
+  std::expected<nlohmann::json, ApiError> release(const std::string& id, const std::string& actor);
+  // Adds `email` to campaign `id`'s suppression list (an unsubscribe); false when no such campaign.
+  bool suppress(const std::string& id, const std::string& email, const std::string& reason);
+  // Campaign stores' counts by lane and state, for /metrics.
+  std::string metrics();
+  // Waits for the running stages (they stop on send::request_stop()).
+  void join();
+
+ private:
+  struct Run {
+    std::string stage;
+    std::string actor;
+    bool running = false;
+    std::string result;  // how it ended
+    std::thread thread;
+  };
+  std::expected<std::filesystem::path, ApiError> dir_of(const std::string& id);
+
+  std::map<std::string, std::filesystem::path> m_dirs;  // id -> directory
+  std::mutex m_mutex;
+  std::map<std::string, std::shared_ptr<Run>> m_runs;
+};
+
+}  // namespace blindcast::serve

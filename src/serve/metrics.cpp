@@ -1,0 +1,99 @@
+#include "serve/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace blindcast::serve {
+
+std::string prometheus_label(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+void Metrics::message(const std::string& stream, const std::string& lane, const std::string& outcome) {
+  std::lock_guard lock(m_mutex);
+  ++m_messages[{stream, lane, outcome}];
+}
+
+void Metrics::intake_rejected(const std::string& reason) {
+  std::lock_guard lock(m_mutex);
+  ++m_rejected[reason];
+}
+
+void Metrics::intake_accepted(const std::string& stream) {
+  std::lock_guard lock(m_mutex);
+  ++m_accepted[stream];
+}
+
+void Metrics::guard_refused(const std::string& stream) {
+  std::lock_guard lock(m_mutex);
+  ++m_guard[stream];
+}
+
+void Metrics::latency(double seconds) {
+  std::lock_guard lock(m_mutex);
+  std::size_t i = 0;
+  while (i < k_buckets.size() && seconds > k_buckets[i]) ++i;
+  ++m_latency[i];
+  m_latency_sum += seconds;
+  ++m_latency_count;
+}
+
+double Metrics::latency_quantile(double q) const {
+  std::lock_guard lock(m_mutex);
+  if (m_latency_count == 0) return 0;
+  const auto want = static_cast<std::int64_t>(q * static_cast<double>(m_latency_count) + 0.5);
+  std::int64_t seen = 0;
+  for (std::size_t i = 0; i < k_buckets.size(); ++i) {
+    seen += m_latency[i];
+    if (seen >= want) return k_buckets[i];
+  }
+  return k_buckets.back();
+}
+
+std::string Metrics::render() const {
+  std::lock_guard lock(m_mutex);
+  std::string out;
+  out += "# HELP blindcast_messages_total Transactional messages by stream, lane and outcome.\n";
+  out += "# TYPE blindcast_messages_total counter\n";
+  for (const auto& [k, n] : m_messages) {
+    const auto& [stream, lane, outcome] = k;
+    out += fmt::format("blindcast_messages_total{{kind=\"transactional\",stream=\"{}\",lane=\"{}\",outcome=\"{}\"}} {}\n",
+                       prometheus_label(stream), prometheus_label(lane), prometheus_label(outcome), n);
+  }
+  out += "# HELP blindcast_intake_accepted_total Messages accepted (202) by stream.\n";
+  out += "# TYPE blindcast_intake_accepted_total counter\n";
+  for (const auto& [stream, n] : m_accepted) {
+    out += fmt::format("blindcast_intake_accepted_total{{stream=\"{}\"}} {}\n", prometheus_label(stream), n);
+  }
+  out += "# HELP blindcast_intake_rejections_total Requests to POST /v1/messages refused, by reason.\n";
+  out += "# TYPE blindcast_intake_rejections_total counter\n";
+  for (const auto& [reason, n] : m_rejected) {
+    out += fmt::format("blindcast_intake_rejections_total{{reason=\"{}\"}} {}\n", prometheus_label(reason), n);
+  }
+  out += "# HELP blindcast_guard_violations_total Messages the privacy guard refused, by stream or campaign.\n";
+  out += "# TYPE blindcast_guard_violations_total counter\n";
+  for (const auto& [stream, n] : m_guard) {
+    out += fmt::format("blindcast_guard_violations_total{{stream=\"{}\"}} {}\n", prometheus_label(stream), n);
+  }
+  out += "# HELP blindcast_transactional_latency_seconds From acceptance (202) to the relay's 2xx.\n";
+  out += "# TYPE blindcast_transactional_latency_seconds histogram\n";
+  std::int64_t cumulative = 0;
+  for (std::size_t i = 0; i < k_buckets.size(); ++i) {
+    cumulative += m_latency[i];
+    out += fmt::format("blindcast_transactional_latency_seconds_bucket{{le=\"{}\"}} {}\n", k_buckets[i], cumulative);
+  }
+  cumulative += m_latency[k_buckets.size()];
+  out += fmt::format("blindcast_transactional_latency_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  out += fmt::format("blindcast_transactional_latency_seconds_sum {}\n", m_latency_sum);
+  out += fmt::format("blindcast_transactional_latency_seconds_count {}\n", m_latency_count);
+  return out;
+}
+
+}  // namespace blindcast::serve

@@ -1,0 +1,593 @@
+#include "serve/service.hpp"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "campaign/campaign.hpp"
+#include "campaign/secrets.hpp"
+#include "send/sender.hpp"
+#include "serve/api_keys.hpp"
+#include "serve/campaign_runner.hpp"
+#include "serve/intake.hpp"
+#include "serve/metrics.hpp"
+#include "serve/streams.hpp"
+#include "serve/tx_sender.hpp"
+#include "util/log.hpp"
+#include "util/mask.hpp"
+#include "util/sha256.hpp"
+#include "util/threads.hpp"
+
+namespace blindcast::serve {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+constexpr std::size_t k_max_idempotency_key = 255;
+
+std::int64_t now_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string rfc3339(std::int64_t t) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(t)));
+}
+
+std::string hex(std::string_view raw) {
+  static constexpr char k_digits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : raw) {
+    out += k_digits[(static_cast<unsigned char>(c) >> 4) & 0xf];
+    out += k_digits[static_cast<unsigned char>(c) & 0xf];
+  }
+  return out;
+}
+
+void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message,
+                const std::string& field = "") {
+  res.status = status;
+  Json j{{"error", {{"code", code}, {"message", message}}}};
+  if (!field.empty()) j["error"]["field"] = field;
+  res.set_content(j.dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, int status, const Json& j) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
+}
+
+void send_api_error(httplib::Response& res, const ApiError& e) {
+  if (e.code == "gate_refused") {
+    // The closed gates ride in `field` as a JSON array (campaign_runner).
+    Json j{{"error", {{"code", e.code}, {"message", e.message}, {"reasons", Json::parse(e.field, nullptr, false)}}}};
+    res.status = e.status;
+    res.set_content(j.dump(), "application/json");
+    return;
+  }
+  send_error(res, e.status, e.code, e.message, e.field);
+}
+
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// The HTML of GET /u/{token}: a button that posts the form; nothing changes on GET.
+std::string unsubscribe_page(const std::string& token, bool valid) {
+  if (!valid) {
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+           "content=\"width=device-width\"><title>Unsubscribe</title></head><body><h1>This unsubscribe link is not "
+           "valid</h1><p>It may have been cut or changed. Use the link from the message itself, or reply to the "
+           "message to ask for no more mail.</p></body></html>";
+  }
+  return fmt::format(
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+      "content=\"width=device-width\"><title>Unsubscribe</title></head><body><h1>Unsubscribe</h1><p>Stop receiving "
+      "these messages? Security notices about your account still arrive.</p><form method=\"post\" "
+      "action=\"/u/{}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button "
+      "type=\"submit\">Unsubscribe</button></form></body></html>",
+      token);
+}
+
+}  // namespace
+
+struct Service {
+  explicit Service(const ServerConfig& c) : config(c), streams(c), campaigns(c) {}
+
+  const ServerConfig& config;
+  KeyRing keys;
+  StreamSet streams;
+  Metrics metrics;
+  CampaignRunner campaigns;
+  std::unique_ptr<Intake> intake;
+  std::unique_ptr<TxSender> tx;
+  std::mutex reader_mutex;
+  std::unique_ptr<store::ServiceStore> reader;  // under reader_mutex
+  std::atomic<std::int64_t> unfinished{0};
+  std::atomic<bool> stopping{false};
+  std::mutex bucket_mutex;
+  double tokens = 0;
+  Clock::time_point refilled = Clock::now();
+  std::unique_ptr<httplib::Server> http;
+
+  // ---- requests
+
+  void audit(const httplib::Request& req, const std::string& actor, std::string detail = {}) {
+    intake->audit({now_seconds(), actor.empty() ? "-" : actor, req.remote_addr,
+                   fmt::format("{} {}", req.method, util::mask_addresses_in(req.path.substr(0, 200))),
+                   util::mask_addresses_in(detail)});
+  }
+
+  // The key of `req` when it may do `scope` (any of `scopes`); else answers 401/403 and returns nothing.
+  std::optional<AuthResult> authorize(const httplib::Request& req, httplib::Response& res,
+                                      std::initializer_list<const char*> scopes) {
+    const std::string header = req.get_header_value("Authorization");
+    AuthResult r = keys.check(header, req.remote_addr, "");
+    if (r.status == AuthStatus::k_ok) {
+      const bool allowed = std::any_of(scopes.begin(), scopes.end(), [&](const char* s) { return r.has(s); });
+      if (!allowed) r.status = AuthStatus::k_scope;
+    }
+    switch (r.status) {
+      case AuthStatus::k_ok: return r;
+      case AuthStatus::k_missing:
+      case AuthStatus::k_unknown:
+        audit(req, "-", r.status == AuthStatus::k_missing ? "refused: no key" : "refused: unknown key");
+        res.set_header("WWW-Authenticate", "Bearer");
+        send_error(res, 401, "unauthorized",
+                   "a valid API key is required: Authorization: Bearer KEY ('blindcast keys create' makes one)");
+        break;
+      case AuthStatus::k_network:
+        audit(req, r.name, "refused: address outside the key's networks");
+        send_error(res, 403, "forbidden_network",
+                   fmt::format("key '{}' may not be used from {}; it is bound to other networks", r.name, req.remote_addr));
+        break;
+      case AuthStatus::k_scope: {
+        std::string need;
+        for (const char* s : scopes) need += need.empty() ? s : std::string(" or ") + s;
+        audit(req, r.name, fmt::format("refused: scope {} needed", need));
+        send_error(res, 403, "forbidden_scope", fmt::format("key '{}' lacks the scope this needs: {}", r.name, need));
+        break;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Takes one intake token; 0 when there was one, else the seconds to wait.
+  int take_token() {
+    std::lock_guard lock(bucket_mutex);
+    const auto now = Clock::now();
+    tokens = std::min(config.intake.burst,
+                      tokens + std::chrono::duration<double>(now - refilled).count() * config.intake.rate);
+    refilled = now;
+    if (tokens >= 1) {
+      tokens -= 1;
+      return 0;
+    }
+    return std::max(1, static_cast<int>(std::ceil((1 - tokens) / config.intake.rate)));
+  }
+
+  void post_message(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"send"});
+    if (!key) {
+      metrics.intake_rejected(res.status == 401 ? "unauthorized" : "forbidden");
+      return;
+    }
+    if (stopping.load()) {
+      res.set_header("Retry-After", "5");
+      send_error(res, 503, "shutting_down", "this node is stopping; send to another node or again in a moment");
+      return;
+    }
+    if (const int wait = take_token(); wait > 0) {
+      metrics.intake_rejected("rate_limited");
+      res.set_header("Retry-After", std::to_string(wait));
+      audit(req, key->name, "refused: over the intake limit");
+      send_error(res, 429, "rate_limited",
+                 fmt::format("this node accepts {} messages per second ([intake] rate); retry after {} s",
+                             config.intake.rate, wait));
+      return;
+    }
+    if (unfinished.load() >= config.intake.max_queued) {
+      metrics.intake_rejected("queue_full");
+      res.set_header("Retry-After", "5");
+      audit(req, key->name, "refused: queue full");
+      send_error(res, 429, "queue_full",
+                 fmt::format("{} messages wait to be sent on this node ([intake] max_queued); retry later",
+                             unfinished.load()));
+      return;
+    }
+    const std::string idem = req.get_header_value("Idempotency-Key");
+    if (idem.size() > k_max_idempotency_key || (!idem.empty() && !printable_ascii(idem))) {
+      metrics.intake_rejected("bad_request");
+      send_error(res, 400, "invalid_request", "Idempotency-Key must be 1-255 printable ASCII characters",
+                 "Idempotency-Key");
+      return;
+    }
+    const Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) {
+      metrics.intake_rejected("bad_request");
+      send_error(res, 400, "invalid_json", "the body is not JSON; send {\"stream\": ..., \"to\": ..., \"data\": {...}}",
+                 "");
+      return;
+    }
+    auto built = streams.build(body);
+    if (!built) {
+      const auto& e = built.error();
+      metrics.intake_rejected(e.code == "guard_refused" ? "guard" : e.status == 409 ? "stream_held" : "bad_request");
+      if (e.code == "guard_refused") {
+        const auto s = body.is_object() && body.contains("stream") && body["stream"].is_string()
+                           ? body["stream"].get<std::string>()
+                           : std::string("?");
+        metrics.guard_refused(s);
+        util::log_warn(fmt::format("stream {}: {}", s, e.message));
+      }
+      audit(req, key->name, fmt::format("refused {}: {}", e.status, e.message));
+      send_api_error(res, e);
+      return;
+    }
+    IntakeItem item;
+    item.key_name = key->name;
+    item.idempotency_key = idem;
+    item.body_hash = util::sha256_hex(req.body);
+    auto& m = item.message;
+    m.public_id = "msg_" + hex(util::random_bytes(12));
+    m.stream = built->stream;
+    m.recipient = built->recipient;
+    m.locale = built->locale;
+    m.lane = built->lane;
+    m.key_name = key->name;
+    m.envelope_from = built->envelope_from;
+    m.data = std::move(built->data);
+    m.content_hash = built->content_hash;
+    {
+      std::lock_guard lock(reader_mutex);
+      auto sup = reader->suppression(m.recipient);
+      if (!sup) {
+        util::log_error(sup.error().message);
+        send_error(res, 503, "store_unavailable", "the state store cannot be read; nothing was accepted");
+        return;
+      }
+      // Hard bounces and complaints stop everything; unsubscribes all but security notices.
+      if (*sup && ((*sup)->category == "all" || !built->security)) {
+        m.state = store::MessageState::k_suppressed;
+        m.reply = fmt::format("suppressed: {}", (*sup)->reason);
+      }
+    }
+    item.audit = {now_seconds(), key->name, req.remote_addr, "POST /v1/messages",
+                  fmt::format("{} to {} as {}", built->stream, util::mask_address(m.recipient), m.public_id)};
+    const auto answer = intake->submit(std::move(item));
+    if (answer.replay) res.set_header("Idempotent-Replayed", "true");
+    if (answer.status == 202 && !answer.replay) {
+      metrics.intake_accepted(built->stream);
+      if (m.state == store::MessageState::k_suppressed) metrics.message(built->stream, built->lane, "suppressed");
+    }
+    res.status = answer.status;
+    res.set_content(answer.body, "application/json");
+  }
+
+  void get_message(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"read", "send"});
+    if (!key) return;
+    audit(req, key->name);
+    std::optional<store::MessageRecord> m;
+    {
+      std::lock_guard lock(reader_mutex);
+      auto r = reader->message(req.matches[1].str());
+      if (!r) {
+        send_error(res, 503, "store_unavailable", "the state store cannot be read");
+        return;
+      }
+      m = std::move(*r);
+    }
+    if (!m) {
+      send_error(res, 404, "not_found", "no message with this id");
+      return;
+    }
+    const bool admin = key->has("admin");
+    Json attempts = Json::array();
+    for (const auto& a : m->history) {
+      attempts.push_back({{"at", rfc3339(a.at)}, {"reply", admin ? a.reply : util::mask_addresses_in(a.reply)}});
+    }
+    send_json(res, 200,
+              {{"id", m->public_id},
+               {"stream", m->stream},
+               {"to", admin ? m->recipient : util::mask_address(m->recipient)},
+               {"status", store::message_state_name(m->state)},
+               {"lane", m->lane},
+               {"created_at", rfc3339(m->created_at / 1000)},
+               {"possible_duplicate", m->maybe_delivered},
+               {"attempts", attempts}});
+  }
+
+  void campaign_action(const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    const std::string action = req.matches[2].str();
+    auto key = authorize(req, res, {action == "approve" ? "approve" : "campaigns"});
+    if (!key) return;
+    Json body = Json::object();
+    if (!req.body.empty()) {
+      body = Json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        send_error(res, 400, "invalid_json", "the body must be a JSON object");
+        return;
+      }
+    }
+    const auto text = [&](const char* field) {
+      const auto it = body.find(field);
+      return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::expected<Json, ApiError> r;
+    if (action == "send") {
+      r = campaigns.start(id, text("stage"), key->name);
+    } else if (action == "approve") {
+      r = campaigns.approve(id, key->name);
+    } else if (action == "halt") {
+      r = campaigns.halt(id, text("reason"), key->name);
+    } else {
+      r = campaigns.release(id, key->name);
+    }
+    audit(req, key->name, r ? r->dump() : fmt::format("refused {}: {}", r.error().status, r.error().message));
+    if (!r) return send_api_error(res, r.error());
+    send_json(res, action == "send" ? 202 : 200, *r);
+  }
+
+  void unsubscribe(const httplib::Request& req, httplib::Response& res, bool post) {
+    const std::string token = req.matches[1].str();
+    const auto key = streams.unsubscribe_key();
+    const auto target = key ? campaign::open_unsubscribe_token(*key, token) : std::nullopt;
+    res.set_header("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("Referrer-Policy", "no-referrer");
+    if (!post) {
+      res.status = target ? 200 : 400;
+      res.set_content(unsubscribe_page(token, target.has_value()), "text/html; charset=utf-8");
+      return;
+    }
+    if (!target) {
+      audit(req, "-", "unsubscribe refused: token not valid");
+      send_error(res, 400, "invalid_token", "this unsubscribe link is not valid (cut, changed or not ours)");
+      return;
+    }
+    bool added = false;
+    {
+      std::lock_guard lock(reader_mutex);
+      auto s = reader->suppress({target->email, "unsubscribed (one-click)", "unsubscribe", target->scope, 0});
+      if (!s) {
+        util::log_error(s.error().message);
+        send_error(res, 503, "store_unavailable", "the unsubscribe could not be recorded; try again");
+        return;
+      }
+      added = *s;
+    }
+    (void)campaigns.suppress(target->scope, target->email, "unsubscribed (one-click)");
+    audit(req, "-", fmt::format("unsubscribed {} from {}{}", util::mask_address(target->email), target->scope,
+                                added ? "" : " (already)"));
+    res.status = 200;
+    res.set_content("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>"
+                    "<body><h1>You are unsubscribed</h1><p>You will get no more of these messages.</p></body></html>",
+                    "text/html; charset=utf-8");
+  }
+
+  void get_metrics(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"read"});
+    if (!key) return;
+    std::string out = metrics.render();
+    out += "# HELP blindcast_queue_depth Transactional messages waiting or on the wire, by lane.\n";
+    out += "# TYPE blindcast_queue_depth gauge\n";
+    {
+      std::lock_guard lock(reader_mutex);
+      if (auto q = reader->queue_depth()) {
+        for (const auto& [lane, n] : *q) {
+          out += fmt::format("blindcast_queue_depth{{lane=\"{}\"}} {}\n", prometheus_label(lane), n);
+        }
+      }
+    }
+    out += "# HELP blindcast_stream_held 1 when a stream refuses messages (content not approved).\n";
+    out += "# TYPE blindcast_stream_held gauge\n";
+    for (const auto& [name, hold] : streams.states()) {
+      out += fmt::format("blindcast_stream_held{{stream=\"{}\"}} {}\n", prometheus_label(name), hold.empty() ? 0 : 1);
+    }
+    out += campaigns.metrics();
+    res.status = 200;
+    res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+  void healthz(httplib::Response& res) {
+    bool store_ok = false;
+    {
+      std::lock_guard lock(reader_mutex);
+      store_ok = reader->unfinished().has_value();
+    }
+    const bool ok = store_ok && tx->healthy() && !stopping.load();
+    send_json(res, ok ? 200 : 503,
+              {{"status", ok ? "ok" : "unavailable"},
+               {"store", store_ok},
+               {"transport", tx->healthy()},
+               {"stopping", stopping.load()}});
+  }
+
+  void routes() {
+    auto& s = *http;
+    s.Post("/v1/messages", [this](const httplib::Request& q, httplib::Response& r) { post_message(q, r); });
+    s.Get(R"(/v1/messages/([A-Za-z0-9_]{1,64}))",
+          [this](const httplib::Request& q, httplib::Response& r) { get_message(q, r); });
+    s.Get("/v1/campaigns", [this](const httplib::Request& q, httplib::Response& r) {
+      auto key = authorize(q, r, {"read"});
+      if (!key) return;
+      audit(q, key->name);
+      send_json(r, 200, {{"campaigns", campaigns.list()}});
+    });
+    s.Get(R"(/v1/campaigns/([A-Za-z0-9._-]{1,128}))", [this](const httplib::Request& q, httplib::Response& r) {
+      auto key = authorize(q, r, {"read"});
+      if (!key) return;
+      audit(q, key->name);
+      auto st = campaigns.status(q.matches[1].str(), key->has("admin"));
+      if (!st) return send_api_error(r, st.error());
+      send_json(r, 200, *st);
+    });
+    s.Post(R"(/v1/campaigns/([A-Za-z0-9._-]{1,128})/(send|approve|halt|release))",
+           [this](const httplib::Request& q, httplib::Response& r) { campaign_action(q, r); });
+    s.Post(R"(/u/([A-Za-z0-9_-]{1,1024}))",
+           [this](const httplib::Request& q, httplib::Response& r) { unsubscribe(q, r, true); });
+    s.Get(R"(/u/([A-Za-z0-9_-]{1,1024}))",
+          [this](const httplib::Request& q, httplib::Response& r) { unsubscribe(q, r, false); });
+    s.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) { get_metrics(q, r); });
+    s.Get("/healthz", [this](const httplib::Request&, httplib::Response& r) { healthz(r); });
+    // Every error the library answers by itself (404, 413, 400) is JSON too.
+    s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& r) {
+      if (!r.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      const char* code = r.status == 404   ? "not_found"
+                         : r.status == 413 ? "too_large"
+                         : r.status == 405 ? "method_not_allowed"
+                                           : "bad_request";
+      send_error(r, r.status, code,
+                 r.status == 413 ? "the body is larger than this node accepts ([intake] max_body_bytes)"
+                 : r.status == 404 ? "no such endpoint; see README, \"HTTP API\""
+                                   : "the request could not be read");
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    s.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr) {
+      send_error(r, 500, "internal", "the request failed inside the service; it is logged");
+    });
+  }
+};
+
+Result<void> run_service(const ServerConfig& config) {
+  // Signals are taken by this thread alone (sigtimedwait below): every
+  // thread started from here on inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.state.parent_path(), ec);
+  const auto open = [&]() { return store::open_sqlite_service_store(config.state.string()); };
+  auto reader = open();
+  if (!reader) return std::unexpected(reader.error());
+  auto writer = open();
+  if (!writer) return std::unexpected(writer.error());
+  auto tx_store = open();
+  if (!tx_store) return std::unexpected(tx_store.error());
+  if (auto n = (*reader)->recover_sending(); !n) {
+    return std::unexpected(n.error());
+  } else if (*n > 0) {
+    util::log_warn(fmt::format("{} transactional message(s) were on the wire when the service last stopped: counted "
+                               "as possibly delivered and sent again",
+                               *n));
+  }
+  auto svc = std::make_unique<Service>(config);
+  if (!svc->streams.fatal().empty()) return fail(svc->streams.fatal().front());
+  svc->reader = std::move(*reader);
+  if (auto k = svc->keys.reload(*svc->reader); !k) return std::unexpected(k.error());
+  svc->tokens = config.intake.burst;
+
+  // The transport of transactional messages: [transport] of server.toml.
+  campaign::LoadedCampaign settings;
+  settings.dir = config.base;
+  settings.config.id = "serve";
+  settings.config.transport = config.transport;
+  auto tc = send::transport_config(settings, config.transport.url);
+  if (!tc) return std::unexpected(tc.error());
+  tc->mta_sts_cache = (config.state.parent_path() / "mta-sts-cache").string();
+  auto transport = delivery::make_transport(*tc);
+  if (!transport) return std::unexpected(transport.error());
+  const auto& retry = campaign::DeliverySettings{}.retry_seconds;
+  delivery::OutcomePolicy policy({retry, campaign::DeliverySettings{}.max_retry_age_seconds, retry.front()});
+  const std::size_t window = static_cast<std::size_t>(std::max(1, config.transport.connections)) * 4;
+  svc->tx = std::make_unique<TxSender>(std::move(*tx_store), std::move(*transport), std::move(policy), svc->metrics,
+                                       window);
+  Service* raw = svc.get();
+  svc->intake = std::make_unique<Intake>(std::move(*writer), [raw] { raw->tx->wake(); });
+  svc->tx->start();
+
+  // HTTP (cpp-httplib): TLS when configured.
+  if (!config.tls_cert_file.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(config.tls_cert_file.c_str(), config.tls_key_file.c_str());
+    if (!tls->is_valid()) {
+      svc->tx->stop(std::chrono::seconds(0));
+      svc->intake->stop();
+      return fail(fmt::format("tls_cert_file {} / tls_key_file {}: cannot be used (not PEM, or the key does not match "
+                              "the certificate)",
+                              config.tls_cert_file.string(), config.tls_key_file.string()));
+    }
+    svc->http = std::move(tls);
+  } else {
+    svc->http = std::make_unique<httplib::Server>();
+  }
+  const auto threads = static_cast<std::size_t>(config.http_threads);
+  svc->http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svc->http->set_read_timeout(config.read_timeout_seconds, 0);
+  svc->http->set_write_timeout(config.read_timeout_seconds, 0);
+  svc->http->set_keep_alive_timeout(config.read_timeout_seconds);
+  svc->http->set_keep_alive_max_count(100000);
+  svc->http->set_payload_max_length(config.intake.max_body_bytes);
+  svc->routes();
+  if (!svc->http->bind_to_port(config.listen_host, config.listen_port)) {
+    svc->tx->stop(std::chrono::seconds(0));
+    svc->intake->stop();
+    return fail(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine); change 'listen' in {}",
+                            config.listen_host, config.listen_port, config.file.string()),
+                ExitCode::k_runtime);
+  }
+  std::thread listener([raw] {
+    util::set_thread_name("bc-http");
+    raw->http->listen_after_bind();
+  });
+  util::log_fields(util::LogLevel::k_info,
+                   fmt::format("serving on {}://{}:{}; transactional mail via {}", config.tls_cert_file.empty() ? "http" : "https",
+                               config.listen_host, config.listen_port, svc->tx->describe()),
+                   {{"event", "listening"}, {"host", config.listen_host}, {"port", config.listen_port}});
+
+  // Housekeeping until SIGTERM or SIGINT.
+  auto last_streams = Clock::now();
+  auto last_expiry = Clock::now() - std::chrono::hours(2);
+  int signal_seen = 0;
+  while (true) {
+    timespec wait{0, 250'000'000};
+    const int got = sigtimedwait(&signals, nullptr, &wait);
+    if (got == SIGTERM || got == SIGINT) {
+      signal_seen = got;
+      break;
+    }
+    {
+      std::lock_guard lock(svc->reader_mutex);
+      if (auto k = svc->keys.reload(*svc->reader); !k) util::log_warn(k.error().message);
+      if (auto n = svc->reader->unfinished()) svc->unfinished = *n;
+    }
+    const auto now = Clock::now();
+    if (now - last_streams >= std::chrono::seconds(1)) {
+      last_streams = now;
+      svc->streams.refresh();
+    }
+    if (now - last_expiry >= std::chrono::hours(1)) {
+      last_expiry = now;
+      svc->intake->expire_idempotency();
+    }
+  }
+  util::log_fields(util::LogLevel::k_info,
+                   fmt::format("{}: draining (no new requests; messages on the wire get {} s)",
+                               signal_seen == SIGTERM ? "SIGTERM" : "SIGINT", config.drain_seconds),
+                   {{"event", "draining"}});
+  svc->stopping = true;
+  send::request_stop();  // running campaign stages stop starting messages
+  svc->http->stop();
+  listener.join();
+  svc->intake->stop();
+  svc->tx->stop(std::chrono::seconds(config.drain_seconds));
+  svc->campaigns.join();
+  util::log_fields(util::LogLevel::k_info, "stopped", {{"event", "stopped"}});
+  return {};
+}
+
+}  // namespace blindcast::serve
