@@ -175,8 +175,9 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
   }
   if (const auto* n = root.get("http")) {
     if (const auto* t = n->as_table()) {
-      reject_unknown(*t, {"threads", "read_timeout"}, "http.", d);
-      get_number(*t, "threads", "http.", 4, 1024, c.http_threads, d);
+      reject_unknown(*t, {"threads", "max_connections", "read_timeout"}, "http.", d);
+      get_number(*t, "threads", "http.", 2, 1024, c.http_threads, d);
+      get_number(*t, "max_connections", "http.", 2, 100000, c.max_connections, d);
       get_number(*t, "read_timeout", "http.", 1, 300, c.read_timeout_seconds, d);
     } else {
       error(d, n, "'http' must be a table: [http]");

@@ -37,7 +37,8 @@ struct ServerConfig {
   std::filesystem::path tls_cert_file;
   std::filesystem::path tls_key_file;
   bool insecure_http = false;
-  int http_threads = 64;                   // requests served at once (a slow client holds one)
+  int http_threads = 16;                   // threads kept for connections
+  int max_connections = 1000;              // connections served at once (a thread each; more wait)
   int read_timeout_seconds = 5;            // a client silent this long is dropped
   campaign::TransportSettings transport;
   bool has_transport = false;

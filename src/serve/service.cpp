@@ -19,6 +19,7 @@
 #include "send/sender.hpp"
 #include "serve/api_keys.hpp"
 #include "serve/campaign_runner.hpp"
+#include "serve/connection_pool.hpp"
 #include "serve/intake.hpp"
 #include "serve/metrics.hpp"
 #include "serve/streams.hpp"
@@ -112,6 +113,7 @@ struct Service {
   std::unique_ptr<TxSender> tx;
   std::mutex reader_mutex;
   std::unique_ptr<store::ServiceStore> reader;  // under reader_mutex
+  Clock::time_point keys_read{};                // under reader_mutex
   std::atomic<std::int64_t> unfinished{0};
   std::atomic<bool> stopping{false};
   std::mutex bucket_mutex;
@@ -120,6 +122,15 @@ struct Service {
   std::unique_ptr<httplib::Server> http;
 
   // ---- requests
+
+  // Reads the keys again when they changed, unless that was done less than `min_gap` ago.
+  void reload_keys(std::chrono::milliseconds min_gap) {
+    std::lock_guard lock(reader_mutex);
+    const auto now = Clock::now();
+    if (now - keys_read < min_gap) return;
+    keys_read = now;
+    if (auto k = keys.reload(*reader); !k) util::log_warn(k.error().message);
+  }
 
   void audit(const httplib::Request& req, const std::string& actor, std::string detail = {}) {
     intake->audit({now_seconds(), actor.empty() ? "-" : actor, req.remote_addr,
@@ -132,6 +143,12 @@ struct Service {
                                       std::initializer_list<const char*> scopes) {
     const std::string header = req.get_header_value("Authorization");
     AuthResult r = keys.check(header, req.remote_addr, "");
+    if (r.status == AuthStatus::k_unknown) {
+      // A key made a moment ago: read the keys again now (at most every 50 ms)
+      // rather than at the next housekeeping round.
+      reload_keys(std::chrono::milliseconds(0));
+      r = keys.check(header, req.remote_addr, "");
+    }
     if (r.status == AuthStatus::k_ok) {
       const bool allowed = std::any_of(scopes.begin(), scopes.end(), [&](const char* s) { return r.has(s); });
       if (!allowed) r.status = AuthStatus::k_scope;
@@ -526,7 +543,8 @@ Result<void> run_service(const ServerConfig& config) {
     svc->http = std::make_unique<httplib::Server>();
   }
   const auto threads = static_cast<std::size_t>(config.http_threads);
-  svc->http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const auto ceiling = static_cast<std::size_t>(config.max_connections);
+  svc->http->new_task_queue = [threads, ceiling] { return new ConnectionPool(threads, ceiling); };
   svc->http->set_read_timeout(config.read_timeout_seconds, 0);
   svc->http->set_write_timeout(config.read_timeout_seconds, 0);
   svc->http->set_keep_alive_timeout(config.read_timeout_seconds);
@@ -560,9 +578,9 @@ Result<void> run_service(const ServerConfig& config) {
       signal_seen = got;
       break;
     }
+    svc->reload_keys(std::chrono::milliseconds(0));
     {
       std::lock_guard lock(svc->reader_mutex);
-      if (auto k = svc->keys.reload(*svc->reader); !k) util::log_warn(k.error().message);
       if (auto n = svc->reader->unfinished()) svc->unfinished = *n;
     }
     const auto now = Clock::now();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -238,6 +239,11 @@ class SqliteServiceStore final : public ServiceStore {
   Result<std::int64_t> recover_sending() override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "beginning recovery");
+    Stmt a(m_db,
+           "INSERT INTO attempts (message, at, reply) SELECT id, ?1, 'in flight when the service stopped: possibly "
+           "delivered' FROM messages WHERE state = 1");
+    a.bind(1, now_seconds());
+    if (a.step() != SQLITE_DONE) return db_error(m_db, "recording attempts in flight");
     Stmt s(m_db,
            "UPDATE messages SET state = 0, maybe_delivered = 1, attempts = attempts + 1, next_attempt_at = 0, "
            "last_reply = 'in flight when the service stopped: possibly delivered, sent again', updated_at = ?1 "
@@ -399,16 +405,20 @@ class SqliteServiceStore final : public ServiceStore {
 }  // namespace
 
 Result<std::unique_ptr<ServiceStore>> open_sqlite_service_store(const std::string& path) {
-  if (path != ":memory:") {
+  std::error_code ec;
+  if (path != ":memory:" && !std::filesystem::exists(path, ec)) {
     // Created 0600 before SQLite opens it: it holds key hashes and addresses.
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    // Only when it does not exist: closing a descriptor of a database this
+    // process has open would drop SQLite's POSIX locks on it (another
+    // process could then take the WAL for unused and delete it).
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
       return fail(fmt::format("{}: cannot create the service's state store: {}; create its directory or fix its "
                               "permissions",
                               path, std::strerror(errno)),
                   ExitCode::k_runtime);
     }
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
   }
   auto opened = open_database(path, "the service's state store");
   if (!opened) return std::unexpected(opened.error());
