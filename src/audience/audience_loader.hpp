@@ -50,6 +50,11 @@ struct LoadStats {
   std::int64_t blank = 0;       // empty lines, skipped
 };
 
+// The longest value of a column that reaches a header (name, subject
+// variables): a longer one could not be written on a header line of 998
+// octets (RFC 5322 §2.1.1) after encoding, and is no one's name.
+inline constexpr std::size_t k_max_header_value = 256;
+
 struct LoadOptions {
   std::set<std::string> header_columns;  // columns whose values reach a header
   std::function<void(const Rejection&)> on_reject;

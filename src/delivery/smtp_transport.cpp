@@ -10,6 +10,7 @@
 #include <ctime>
 #include <deque>
 #include <map>
+#include <set>
 #include <mutex>
 #include <condition_variable>
 #include <thread>
@@ -88,18 +89,30 @@ class LaneQueue {
   // `on_connections`: messages of each lane on connections, shared by every
   // queue of the pool (a lane's cap holds over all its destinations).
   explicit LaneQueue(std::map<std::string, int>& on_connections) : m_on(on_connections) {}
-  void push_back(const std::string& lane, int cap, std::size_t slot) {
+  void push_back(const std::string& lane, int cap, std::size_t slot, int priority) {
     Lane& l = lane_of(lane);
     l.cap = cap;
-    l.queued.push_back(slot);
+    l.queued[rank(priority)].push_back(slot);
     ++m_size;
   }
   // Puts back a message a connection took (it did not start).
-  void put_back(const std::string& lane, std::size_t slot) {
+  void put_back(const std::string& lane, std::size_t slot, int priority) {
     Lane& l = lane_of(lane);
     if (*l.on_connections > 0) --*l.on_connections;
-    l.queued.push_front(slot);
+    l.queued[rank(priority)].push_front(slot);
     ++m_size;
+  }
+  // Takes out every queued message `pred` chooses (appended to `out`).
+  template <class Pred>
+  void extract_if(Pred pred, std::vector<std::size_t>& out) {
+    for (auto& l : m_lanes) {
+      for (auto& q : l.queued) {
+        const auto keep = std::stable_partition(q.begin(), q.end(), [&](std::size_t s) { return !pred(s); });
+        for (auto it = keep; it != q.end(); ++it) out.push_back(*it);
+        m_size -= static_cast<std::size_t>(q.end() - keep);
+        q.erase(keep, q.end());
+      }
+    }
   }
   // A message a connection took has finished.
   void done(const std::string& lane) {
@@ -108,27 +121,33 @@ class LaneQueue {
   }
   // The next message for a connection, from the lane after the one that went
   // last among those under their cap; nullopt when there is none.
+  // Priority 0 (transactional) first, from any lane under its cap; then
+  // priority 1 lane by lane in turn.
   std::optional<std::size_t> take() {
-    for (std::size_t k = 0; k < m_lanes.size(); ++k) {
-      m_turn = (m_turn + 1) % m_lanes.size();
-      Lane& l = m_lanes[m_turn];
-      if (l.queued.empty() || (l.cap > 0 && *l.on_connections >= l.cap)) continue;
-      const std::size_t slot = l.queued.front();
-      l.queued.pop_front();
-      --m_size;
-      ++*l.on_connections;
-      return slot;
+    for (std::size_t r = 0; r < k_ranks; ++r) {
+      for (std::size_t k = 0; k < m_lanes.size(); ++k) {
+        m_turn = (m_turn + 1) % m_lanes.size();
+        Lane& l = m_lanes[m_turn];
+        if (l.queued[r].empty() || (l.cap > 0 && *l.on_connections >= l.cap)) continue;
+        const std::size_t slot = l.queued[r].front();
+        l.queued[r].pop_front();
+        --m_size;
+        ++*l.on_connections;
+        return slot;
+      }
     }
     return std::nullopt;
   }
   // Any queued message, whatever the caps (to end it without sending).
   std::optional<std::size_t> drop() {
     for (auto& l : m_lanes) {
-      if (l.queued.empty()) continue;
-      const std::size_t slot = l.queued.front();
-      l.queued.pop_front();
-      --m_size;
-      return slot;
+      for (auto& q : l.queued) {
+        if (q.empty()) continue;
+        const std::size_t slot = q.front();
+        q.pop_front();
+        --m_size;
+        return slot;
+      }
     }
     return std::nullopt;
   }
@@ -136,9 +155,11 @@ class LaneQueue {
   [[nodiscard]] std::size_t size() const { return m_size; }
 
  private:
+  static constexpr std::size_t k_ranks = 2;  // priorities 0 and 1
+  static std::size_t rank(int priority) { return priority <= 0 ? 0 : 1; }
   struct Lane {
     std::string name;
-    std::deque<std::size_t> queued;
+    std::deque<std::size_t> queued[k_ranks];
     int cap = 0;
     int* on_connections = nullptr;  // in m_on
   };
@@ -265,6 +286,35 @@ struct SmtpTransport::Impl {
   std::atomic<std::size_t> submitted{0};
   std::atomic<std::size_t> returned{0};
   std::atomic<bool> stop_requested{false};  // stop_starting(): sticky
+  // stop_group(): the groups stopped (sticky), and whether poll() has
+  // drained their queued messages since the last one was added.
+  std::mutex group_mutex;
+  std::set<std::uint32_t> stopped_groups;   // under group_mutex
+  std::atomic<bool> any_group_stopped{false};
+  std::atomic<bool> group_drain_due{false};
+
+  bool group_stopped(std::uint32_t group) {
+    if (!any_group_stopped.load(std::memory_order_relaxed)) return false;
+    std::lock_guard lock(group_mutex);
+    return stopped_groups.contains(group);
+  }
+
+  // Ends the queued messages of stopped groups, not attempted.
+  void drain_groups() {
+    DeliveryResult r;
+    r.attempted = false;
+    r.phase = Phase::k_none;
+    r.reply = "not attempted: sending was stopped";
+    std::vector<std::size_t> out;
+    const auto stopped = [&](std::size_t slot) { return group_stopped(msg(slot).group); };
+    for (auto& [key, d] : destinations) d->queue.extract_if(stopped, out);
+    for (auto& [domain, parked] : waiting_dns) {
+      const auto keep = std::stable_partition(parked.begin(), parked.end(), [&](std::size_t s) { return !stopped(s); });
+      out.insert(out.end(), keep, parked.end());
+      parked.erase(keep, parked.end());
+    }
+    for (const auto slot : out) finish(slot, r);
+  }
   // The unconfirmed limit (limit_unconfirmed): a message's end of DATA is
   // written only while fewer than the limit are written and not confirmed
   // as recorded. `confirmed` counts the results confirm()ed (other threads);
@@ -389,7 +439,7 @@ struct SmtpTransport::Impl {
       }
       slots[slot] = std::move(m);
       if (relay != nullptr) {
-        relay->queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot);
+        relay->queue.push_back(slots[slot]->lane, slots[slot]->lane_connections, slot, slots[slot]->priority);
       } else {
         routed.push_back(slot);
       }
@@ -514,7 +564,7 @@ struct SmtpTransport::Impl {
   // connection (taking from the inbox): `d`'s idle connections are woken by
   // the I/O loop right after, not at the next poll().
   void queue_at(Destination& d, std::size_t slot) {
-    d.queue.push_back(msg(slot).lane, msg(slot).lane_connections, slot);
+    d.queue.push_back(msg(slot).lane, msg(slot).lane_connections, slot, msg(slot).priority);
     if (!d.wake_posted) {
       d.wake_posted = true;
       asio::post(io, [&d] {
@@ -527,10 +577,21 @@ struct SmtpTransport::Impl {
   std::optional<std::size_t> next_message(Destination& d) {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
     take_inbox();
-    const auto slot = d.queue.take();
-    if (!slot) return std::nullopt;
-    ++d.in_progress;
-    return *slot;
+    while (true) {
+      const auto slot = d.queue.take();
+      if (!slot) return std::nullopt;
+      if (group_stopped(msg(*slot).group)) {  // stopped since it was queued: it comes back not attempted
+        d.queue.done(msg(*slot).lane);
+        DeliveryResult r;
+        r.attempted = false;
+        r.phase = Phase::k_none;
+        r.reply = "not attempted: sending was stopped";
+        finish(*slot, std::move(r));
+        continue;
+      }
+      ++d.in_progress;
+      return *slot;
+    }
   }
 
   // A message that goes back to the queue did not reach the end of DATA
@@ -547,7 +608,7 @@ struct SmtpTransport::Impl {
   void requeue(Destination& d, std::size_t slot) {
     --d.in_progress;
     undot(slot);
-    d.queue.put_back(msg(slot).lane, slot);
+    d.queue.put_back(msg(slot).lane, slot, msg(slot).priority);
   }
 
   void result(Destination& d, std::size_t slot, const smtp::SessionEvent& e) {
@@ -559,7 +620,7 @@ struct SmtpTransport::Impl {
       d.last_failure = e.detail;
       undot(slot);
       reached[slot] = 1;  // an attempt: if the server stays away, it is retried and aged, not held
-      d.queue.put_back(msg(slot).lane, slot);
+      d.queue.put_back(msg(slot).lane, slot, msg(slot).priority);
       return;
     }
     d.queue.done(msg(slot).lane);
@@ -826,6 +887,16 @@ void SmtpTransport::stop_starting() {
   asio::post(m_impl->io, [] {});
 }
 
+void SmtpTransport::stop_group(std::uint32_t group) {
+  {
+    std::lock_guard lock(m_impl->group_mutex);
+    m_impl->stopped_groups.insert(group);
+  }
+  m_impl->any_group_stopped.store(true);
+  m_impl->group_drain_due.store(true);
+  asio::post(m_impl->io, [] {});
+}
+
 void SmtpTransport::limit_unconfirmed(std::size_t n) {
   m_impl->unconfirmed_limit.store(n);
   asio::post(m_impl->io, [] {});
@@ -847,6 +918,7 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   Impl& p = *m_impl;
   if (p.sample_start == std::chrono::steady_clock::time_point{}) p.sample_start = std::chrono::steady_clock::now();
   p.take_inbox();
+  if (p.group_drain_due.exchange(false)) p.drain_groups();
   if (p.stop_requested.load()) {
     DeliveryResult r;
     r.attempted = false;

@@ -53,6 +53,7 @@ class SmtpTransport final : public Transport {
   Result<void> poll(std::chrono::milliseconds max_wait, std::vector<DeliveryResult>& results) override;
   [[nodiscard]] std::size_t unfinished() const override;
   void stop_starting() override;
+  void stop_group(std::uint32_t group) override;
   void limit_unconfirmed(std::size_t n) override;
   void confirm(std::size_t n) override;
   bool on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) override;

@@ -38,6 +38,10 @@ struct OutgoingMessage {
   std::string lane;               // provider lane (the sender shapes its rate)
   int lane_connections = 0;       // at most this many of the lane's messages on connections at once; 0: no cap
   std::optional<smtp::DataTraits> traits;  // smtp::scan_data(data), when the builder did it
+  // 0 (transactional) goes before 1 (campaigns) in the same lane and
+  // connections: a campaign delays it by the messages already on the wire.
+  int priority = 1;
+  std::uint32_t group = 0;        // stop_group() stops the messages of one group (a sender sharing the transport)
 };
 
 // What happened to one message, as the transport saw it.
@@ -93,6 +97,13 @@ class Transport {
   // Thread-safe: start no new message from now on; the queued ones come back
   // not attempted; messages already started finish.
   virtual void stop_starting() = 0;
+  // Thread-safe: start no new message of `group` (OutgoingMessage::group);
+  // its queued ones come back not attempted. A transport that cannot tell
+  // groups apart stops everything.
+  virtual void stop_group(std::uint32_t group) {
+    (void)group;
+    stop_starting();
+  }
   // Thread-safe: from now on a message is started only while fewer than `n`
   // are on a connection or finished without confirm() (0, the default: no
   // limit). A message can reach a server twice only if a crash comes after

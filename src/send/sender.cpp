@@ -217,10 +217,15 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   if (!prepared) return std::unexpected(prepared.error());
 
   // The transport, the guard, the builders and the guard's ledger.
-  auto tconfig = transport_config(campaign, url);
-  if (!tconfig) return std::unexpected(tconfig.error());
-  auto transport = delivery::make_transport(*tconfig);
-  tconfig->password.assign(tconfig->password.size(), '\0');
+  Result<std::unique_ptr<delivery::Transport>> transport = std::unique_ptr<delivery::Transport>();
+  if (options.shared_transport) {
+    transport = options.shared_transport();
+  } else {
+    auto tconfig = transport_config(campaign, url);
+    if (!tconfig) return std::unexpected(tconfig.error());
+    transport = delivery::make_transport(*tconfig);
+    tconfig->password.assign(tconfig->password.size(), '\0');
+  }
   if (!transport) return std::unexpected(transport.error());
   summary.transport = (*transport)->describe();
   auto index = compose::index_from_store(store);

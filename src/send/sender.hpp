@@ -45,6 +45,9 @@ struct SendOptions {
   // (its gates open, or forced and recorded): whatever front end calls.
   std::optional<FullStageDecision> full_stage;
   bool retry_failed = false;        // make every failed recipient due again first (not bounced ones)
+  // A transport shared with other senders (serve: a channel of its one
+  // connection pool); when set, used instead of one made from the settings.
+  std::function<std::unique_ptr<delivery::Transport>()> shared_transport;
   std::string actor = "blindcast";  // who started the stage (a login name, an API key's name): audited; the
                                     // one who starts the canary cannot be the only approver of its content
 };

@@ -52,7 +52,8 @@ std::unexpected<ApiError> internal(const Error& e) {
 
 }  // namespace
 
-CampaignRunner::CampaignRunner(const ServerConfig& config) {
+CampaignRunner::CampaignRunner(const ServerConfig& config, delivery::SharedTransport* shared)
+    : m_shared(shared), m_server_url(config.transport.url) {
   for (const auto& dir : config.campaigns) {
     util::Diagnostics diags;
     auto cfg = campaign::load_config(dir, diags);
@@ -202,6 +203,9 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
       so.state_path = store_path(d).string();
       so.full_stage = std::move(full);
       so.actor = actor;
+      if (m_shared != nullptr && c->config.transport.url == m_server_url) {
+        so.shared_transport = [this] { return m_shared->channel(1); };
+      }
       if (stage == "test") {
         auto r = send::run_seed_stage(*c, **s, so);
         result = r ? fmt::format("finished: {} sent, {} not delivered", r->sent, r->failed)

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "delivery/shared_transport.hpp"
 #include "serve/server_config.hpp"
 #include "serve/streams.hpp"
 
@@ -23,7 +24,10 @@ namespace blindcast::serve {
 
 class CampaignRunner {
  public:
-  explicit CampaignRunner(const ServerConfig& config);
+  // `shared`: the service's transport; a campaign whose [transport] url is
+  // the server's sends through a channel of it (priority 1), sharing lanes
+  // and connections with transactional mail. Others use their own.
+  CampaignRunner(const ServerConfig& config, delivery::SharedTransport* shared);
   ~CampaignRunner();
   CampaignRunner(const CampaignRunner&) = delete;
   CampaignRunner& operator=(const CampaignRunner&) = delete;
@@ -55,6 +59,8 @@ class CampaignRunner {
   std::expected<std::filesystem::path, ApiError> dir_of(const std::string& id);
 
   std::map<std::string, std::filesystem::path> m_dirs;  // id -> directory
+  delivery::SharedTransport* m_shared = nullptr;
+  std::string m_server_url;
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Run>> m_runs;
 };

@@ -6,7 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +20,7 @@
 #include "campaign/campaign.hpp"
 #include "campaign/secrets.hpp"
 #include "send/sender.hpp"
+#include "delivery/shared_transport.hpp"
 #include "serve/api_keys.hpp"
 #include "serve/campaign_runner.hpp"
 #include "serve/connection_pool.hpp"
@@ -54,17 +58,20 @@ std::string hex(std::string_view raw) {
   return out;
 }
 
+// JSON text; invalid UTF-8 (a client's bytes cut in a message) becomes U+FFFD, never an exception.
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message,
                 const std::string& field = "") {
   res.status = status;
   Json j{{"error", {{"code", code}, {"message", message}}}};
   if (!field.empty()) j["error"]["field"] = field;
-  res.set_content(j.dump(), "application/json");
+  res.set_content(dump(j), "application/json");
 }
 
 void send_json(httplib::Response& res, int status, const Json& j) {
   res.status = status;
-  res.set_content(j.dump(), "application/json");
+  res.set_content(dump(j), "application/json");
 }
 
 void send_api_error(httplib::Response& res, const ApiError& e) {
@@ -72,7 +79,7 @@ void send_api_error(httplib::Response& res, const ApiError& e) {
     // The closed gates ride in `field` as a JSON array (campaign_runner).
     Json j{{"error", {{"code", e.code}, {"message", e.message}, {"reasons", Json::parse(e.field, nullptr, false)}}}};
     res.status = e.status;
-    res.set_content(j.dump(), "application/json");
+    res.set_content(dump(j), "application/json");
     return;
   }
   send_error(res, e.status, e.code, e.message, e.field);
@@ -102,7 +109,7 @@ std::string unsubscribe_page(const std::string& token, bool valid) {
 }  // namespace
 
 struct Service {
-  explicit Service(const ServerConfig& c) : config(c), streams(c), campaigns(c) {}
+  Service(const ServerConfig& c, delivery::SharedTransport* shared) : config(c), streams(c), campaigns(c, shared) {}
 
   const ServerConfig& config;
   KeyRing keys;
@@ -198,6 +205,38 @@ struct Service {
       metrics.intake_rejected(res.status == 401 ? "unauthorized" : "forbidden");
       return;
     }
+    const std::string idem = req.get_header_value("Idempotency-Key");
+    if (idem.size() > k_max_idempotency_key || (!idem.empty() && !printable_ascii(idem))) {
+      metrics.intake_rejected("bad_request");
+      send_error(res, 400, "invalid_request", "Idempotency-Key must be 1-255 printable ASCII characters",
+                 "Idempotency-Key");
+      return;
+    }
+    const std::string body_hash = util::sha256_hex(req.body);
+    if (!idem.empty()) {
+      // A retry gets the first answer whatever happened since (a held
+      // stream, the intake limit, a stop); the writer checks again for
+      // retries that race each other.
+      std::optional<store::IdempotencyRecord> first;
+      {
+        std::lock_guard lock(reader_mutex);
+        if (auto f = reader->find_idempotency(key->name, idem)) first = std::move(*f);
+      }
+      if (first) {
+        audit(req, key->name, first->body_hash == body_hash ? "idempotent replay" : "refused: idempotency conflict");
+        if (first->body_hash != body_hash) {
+          send_error(res, 409, "idempotency_conflict",
+                     "this Idempotency-Key was used with another body in the last 24 hours; use a new key for a new "
+                     "message",
+                     "Idempotency-Key");
+          return;
+        }
+        res.set_header("Idempotent-Replayed", "true");
+        res.status = first->status;
+        res.set_content(first->response, "application/json");
+        return;
+      }
+    }
     if (stopping.load()) {
       res.set_header("Retry-After", "5");
       send_error(res, 503, "shutting_down", "this node is stopping; send to another node or again in a moment");
@@ -219,13 +258,6 @@ struct Service {
       send_error(res, 429, "queue_full",
                  fmt::format("{} messages wait to be sent on this node ([intake] max_queued); retry later",
                              unfinished.load()));
-      return;
-    }
-    const std::string idem = req.get_header_value("Idempotency-Key");
-    if (idem.size() > k_max_idempotency_key || (!idem.empty() && !printable_ascii(idem))) {
-      metrics.intake_rejected("bad_request");
-      send_error(res, 400, "invalid_request", "Idempotency-Key must be 1-255 printable ASCII characters",
-                 "Idempotency-Key");
       return;
     }
     const Json body = Json::parse(req.body, nullptr, false);
@@ -253,7 +285,7 @@ struct Service {
     IntakeItem item;
     item.key_name = key->name;
     item.idempotency_key = idem;
-    item.body_hash = util::sha256_hex(req.body);
+    item.body_hash = body_hash;
     auto& m = item.message;
     m.public_id = "msg_" + hex(util::random_bytes(12));
     m.stream = built->stream;
@@ -304,7 +336,8 @@ struct Service {
       }
       m = std::move(*r);
     }
-    if (!m) {
+    // A key without `read` sees the messages it sent, no others.
+    if (!m || (!key->has("read") && m->key_name != key->name)) {
       send_error(res, 404, "not_found", "no message with this id");
       return;
     }
@@ -351,7 +384,7 @@ struct Service {
     } else {
       r = campaigns.release(id, key->name);
     }
-    audit(req, key->name, r ? r->dump() : fmt::format("refused {}: {}", r.error().status, r.error().message));
+    audit(req, key->name, r ? dump(*r) : fmt::format("refused {}: {}", r.error().status, r.error().message));
     if (!r) return send_api_error(res, r.error());
     send_json(res, action == "send" ? 202 : 200, *r);
   }
@@ -459,20 +492,41 @@ struct Service {
     s.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) { get_metrics(q, r); });
     s.Get("/healthz", [this](const httplib::Request&, httplib::Response& r) { healthz(r); });
     // Every error the library answers by itself (404, 413, 400) is JSON too.
-    s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& r) {
+    s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& q, httplib::Response& r) {
       if (!r.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       const char* code = r.status == 404   ? "not_found"
                          : r.status == 413 ? "too_large"
                          : r.status == 405 ? "method_not_allowed"
                                            : "bad_request";
       send_error(r, r.status, code,
-                 r.status == 413 ? "the body is larger than this node accepts ([intake] max_body_bytes)"
+                 r.status == 413   ? "the body is larger than this node accepts ([intake] max_body_bytes)"
                  : r.status == 404 ? "no such endpoint; see README, \"HTTP API\""
-                                   : "the request could not be read");
+                 : q.method == "POST" && !q.has_header("Content-Length")
+                     ? "a POST needs a Content-Length header, even for an empty body (Content-Length: 0)"
+                     : "the request could not be read");
       return httplib::Server::HandlerResponse::Handled;
     }));
-    s.set_exception_handler([](const httplib::Request&, httplib::Response& r, std::exception_ptr) {
+    s.set_exception_handler([](const httplib::Request& q, httplib::Response& r, std::exception_ptr e) {
+      std::string what = "unknown exception";
+      try {
+        if (e) std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what = x.what();
+      } catch (...) {
+      }
+      util::log_error(fmt::format("{} {}: internal error: {}", q.method, util::mask_addresses_in(q.path.substr(0, 200)),
+                                  util::mask_addresses_in(what)));
       send_error(r, 500, "internal", "the request failed inside the service; it is logged");
+    });
+    // Before a body is read: a body without a length (chunked) is refused,
+    // so the body limit holds whatever the client sends.
+    s.set_pre_routing_handler([](const httplib::Request& q, httplib::Response& r) {
+      if (q.has_header("Transfer-Encoding")) {
+        send_error(r, 411, "length_required",
+                   "send the body with a Content-Length (chunked bodies are not accepted)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
     });
   }
 };
@@ -503,13 +557,9 @@ Result<void> run_service(const ServerConfig& config) {
                                "as possibly delivered and sent again",
                                *n));
   }
-  auto svc = std::make_unique<Service>(config);
-  if (!svc->streams.fatal().empty()) return fail(svc->streams.fatal().front());
-  svc->reader = std::move(*reader);
-  if (auto k = svc->keys.reload(*svc->reader); !k) return std::unexpected(k.error());
-  svc->tokens = config.intake.burst;
-
-  // The transport of transactional messages: [transport] of server.toml.
+  // The node's transport ([transport] of server.toml): transactional mail
+  // and the campaigns that name the same url share its connections (a
+  // channel each, transactional first); a maildir is not shared.
   campaign::LoadedCampaign settings;
   settings.dir = config.base;
   settings.config.id = "serve";
@@ -517,8 +567,19 @@ Result<void> run_service(const ServerConfig& config) {
   auto tc = send::transport_config(settings, config.transport.url);
   if (!tc) return std::unexpected(tc.error());
   tc->mta_sts_cache = (config.state.parent_path() / "mta-sts-cache").string();
-  auto transport = delivery::make_transport(*tc);
-  if (!transport) return std::unexpected(transport.error());
+  auto made = delivery::make_transport(*tc);
+  if (!made) return std::unexpected(made.error());
+  std::unique_ptr<delivery::SharedTransport> shared;
+  Result<std::unique_ptr<delivery::Transport>> transport = std::move(made);
+  if (!config.transport.url.starts_with("maildir:")) {
+    shared = std::make_unique<delivery::SharedTransport>(std::move(*transport));
+    transport = shared->channel(0);
+  }
+  auto svc = std::make_unique<Service>(config, shared.get());
+  if (!svc->streams.fatal().empty()) return fail(svc->streams.fatal().front());
+  svc->reader = std::move(*reader);
+  if (auto k = svc->keys.reload(*svc->reader); !k) return std::unexpected(k.error());
+  svc->tokens = config.intake.burst;
   const auto& retry = campaign::DeliverySettings{}.retry_seconds;
   delivery::OutcomePolicy policy({retry, campaign::DeliverySettings{}.max_retry_age_seconds, retry.front()});
   const std::size_t window = static_cast<std::size_t>(std::max(1, config.transport.connections)) * 4;
@@ -558,9 +619,12 @@ Result<void> run_service(const ServerConfig& config) {
                             config.listen_host, config.listen_port, config.file.string()),
                 ExitCode::k_runtime);
   }
-  std::thread listener([raw] {
+  std::promise<void> listened;
+  auto listener_finished = listened.get_future();
+  std::thread listener([raw, &listened] {
     util::set_thread_name("bc-http");
     raw->http->listen_after_bind();
+    listened.set_value();
   });
   util::log_fields(util::LogLevel::k_info,
                    fmt::format("serving on {}://{}:{}; transactional mail via {}", config.tls_cert_file.empty() ? "http" : "https",
@@ -600,10 +664,21 @@ Result<void> run_service(const ServerConfig& config) {
   svc->stopping = true;
   send::request_stop();  // running campaign stages stop starting messages
   svc->http->stop();
-  listener.join();
+  // The listener returns once every connection's thread is done; a client
+  // that keeps sending (slowly) would hold it: it gets 3 s.
+  const bool listener_done = listener_finished.wait_for(std::chrono::seconds(3)) == std::future_status::ready;
+  if (listener_done) listener.join();
   svc->intake->stop();
   svc->tx->stop(std::chrono::seconds(config.drain_seconds));
   svc->campaigns.join();
+  if (!listener_done) {
+    // Everything is recorded; what is left is clients that would not leave.
+    util::log_fields(util::LogLevel::k_info, "stopped (slow clients dropped)", {{"event", "stopped"}});
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  svc.reset();     // the channels go before the transport they share
+  shared.reset();
   util::log_fields(util::LogLevel::k_info, "stopped", {{"event", "stopped"}});
   return {};
 }

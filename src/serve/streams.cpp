@@ -1,6 +1,7 @@
 #include "serve/streams.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -8,6 +9,7 @@
 
 #include "audience/audience_loader.hpp"
 #include "mail/address.hpp"
+#include "render/renderer.hpp"
 #include "send/stages.hpp"
 #include "store/state_store.hpp"
 #include "util/log.hpp"
@@ -54,6 +56,7 @@ class Stream {
   bool security = false;
   std::string default_locale = "en";
   std::vector<std::string> columns;
+  std::set<std::string> header_columns;  // columns whose values reach a header
   std::optional<compose::CampaignGuard> guard;
   campaign::CampaignSecrets secrets;
   std::optional<campaign::DkimSettings> server_dkim;
@@ -155,6 +158,8 @@ void StreamSet::load(const std::filesystem::path& dir) {
   auto header = audience::AudienceLoader::open(loaded->samples_path(), {});
   if (!header) return held(header.error().message);
   s->columns = header->columns();
+  s->header_columns.insert("name");
+  for (const auto& c : render::header_variables(*loaded->templates, *loaded->catalogs)) s->header_columns.insert(c);
   auto secrets = campaign::load_campaign_secrets(*loaded);
   if (!secrets) return held(secrets.error().message);
   s->secrets = std::move(*secrets);
@@ -303,12 +308,15 @@ std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& req
     }
     std::string v;
     if (it->is_string()) v = it->get<std::string>();
-    else if (it->is_number_integer()) v = std::to_string(it->get<std::int64_t>());
-    else if (it->is_number()) v = it->dump();
+    else if (it->is_number()) v = it->dump();  // exactly as sent (a 64-bit unsigned too)
     else if (it->is_boolean()) v = it->get<bool>() ? "true" : "false";
     else return std::unexpected(bad("data." + col, fmt::format("'data.{}' must be a string or a number", col)));
     if (v.size() > k_max_value) {
       return std::unexpected(bad("data." + col, fmt::format("'data.{}' is longer than {} bytes", col, k_max_value)));
+    }
+    if (s->header_columns.contains(col) && v.size() > audience::k_max_header_value) {
+      return std::unexpected(bad("data." + col, fmt::format("'data.{}' is used in a header and is {} bytes; at most {}",
+                                                            col, v.size(), audience::k_max_header_value)));
     }
     if (has_control(v)) {
       return std::unexpected(bad("data." + col, fmt::format("'data.{}' holds a control character (line break, NUL, "

@@ -83,6 +83,7 @@ struct MessageRecord {
   std::string stream;
   std::string recipient;
   std::string lane;
+  std::string key_name;              // the key that sent it
   MessageState state = MessageState::k_queued;
   int attempts = 0;
   std::int64_t created_at = 0;       // unix milliseconds

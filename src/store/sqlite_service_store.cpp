@@ -312,15 +312,15 @@ class SqliteServiceStore final : public ServiceStore {
 
   Result<std::optional<MessageRecord>> message(std::string_view public_id) override {
     Stmt s(m_db,
-           "SELECT id, public_id, stream, recipient, lane, state, attempts, created_at, first_attempt_at, "
+           "SELECT id, public_id, stream, recipient, lane, key_name, state, attempts, created_at, first_attempt_at, "
            "maybe_delivered FROM messages WHERE public_id = ?1");
     s.bind(1, public_id);
     const int rc = s.step();
     if (rc == SQLITE_DONE) return std::optional<MessageRecord>();
     if (rc != SQLITE_ROW) return db_error(m_db, "reading a message");
-    MessageRecord m{s.i64(0), std::string(s.text(1)), std::string(s.text(2)), std::string(s.text(3)),
-                    std::string(s.text(4)), static_cast<MessageState>(s.i64(5)), static_cast<int>(s.i64(6)),
-                    s.i64(7), s.i64(8), s.i64(9) != 0, {}};
+    MessageRecord m{s.i64(0),           std::string(s.text(1)), std::string(s.text(2)), std::string(s.text(3)),
+                    std::string(s.text(4)), std::string(s.text(5)), static_cast<MessageState>(s.i64(6)),
+                    static_cast<int>(s.i64(7)), s.i64(8), s.i64(9), s.i64(10) != 0, {}};
     Stmt a(m_db, "SELECT at, reply FROM attempts WHERE message = ?1 ORDER BY rowid");
     a.bind(1, m.id);
     int arc = 0;

@@ -266,6 +266,45 @@ class ApiContract(ServeCase):
         time.sleep(0.5)
         self.assertEqual(self.delivered("carol@example.org"), [])
 
+    def test_hostile_but_valid_looking_input(self):
+        s = self.service("[intake]\nrate = 0.5\nburst = 3")
+        sender = s.key("auth-service", "send")
+        other = s.key("billing", "send")
+        # A body without a length (chunked) is refused before it is read.
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        conn.putrequest("POST", "/v1/messages")
+        conn.putheader("Authorization", f"Bearer {sender}")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+        r = conn.getresponse()
+        self.assertEqual(r.status, 411)
+        self.assertEqual(json.loads(r.read())["error"]["code"], "length_required")
+        conn.close()
+        # A field name cut inside a UTF-8 character: 400, not 500.
+        status, got, _ = s.request("POST", "/v1/messages", ('{"' + "x" * 63 + 'é": 1}').encode(), key=sender)
+        self.assertEqual(status, 400, got)
+        # A name too long for a header line: 400 naming it (not a guard halt).
+        status, got, _ = s.send(sender, "long@example.com", name="N" * 990)
+        self.assertEqual((status, got["error"]["field"]), (400, "data.name"), got)
+        # Numbers arrive as written, 64-bit unsigned included.
+        status, got, _ = s.request("POST", "/v1/messages", '{"stream": "password-reset", "to": "big@example.com", '
+                                   '"data": {"name": "Big", "reset_url": "https://e.example/r", '
+                                   '"code": 18446744073709551615}}', key=sender, headers={"Idempotency-Key": "n-1"})
+        self.assertEqual(status, 202, got)
+        first = got
+        s.wait_status(sender, got["id"], "sent")
+        # A retry gets its first answer even over the intake limit; another key cannot read it.
+        for _ in range(3):
+            status, got, headers = s.request("POST", "/v1/messages", '{"stream": "password-reset", "to": '
+                                             '"big@example.com", "data": {"name": "Big", "reset_url": '
+                                             '"https://e.example/r", "code": 18446744073709551615}}', key=sender,
+                                             headers={"Idempotency-Key": "n-1"})
+            self.assertEqual((status, got), (202, first))
+            self.assertEqual(headers.get("Idempotent-Replayed"), "true")
+        self.assertEqual(s.request("GET", f"/v1/messages/{first['id']}", key=other)[0], 404)
+        self.assertEqual(s.request("GET", f"/v1/messages/{first['id']}", key=sender)[0], 200)
+
     def test_a_key_outside_its_network_is_403(self):
         s = self.service()
         local = s.key("billing", "send", cidr="127.0.0.1/32")
@@ -342,6 +381,9 @@ class Keys(ServeCase):
         secret = key.split("_", 2)[2]
         self.assertNotIn(secret, listing.stdout + listing.stderr)
         self.assertEqual(json.loads(listing.stdout)["keys"][0]["scopes"], ["read", "send"])
+        # Other processes use the store meanwhile (they once dropped the service's locks).
+        run("keys", "list", "--config", s.config, check=0)
+        run("keys", "create", "spare", "--scope", "read", "--cidr", "127.0.0.1/32", "--config", s.config, check=0)
         run("keys", "revoke", "auth-service", "--config", s.config, check=0)
         revoked_at = time.time()
         while s.send(key, "a@example.com")[0] != 401:
@@ -441,15 +483,31 @@ class Durability(ServeCase):
         deadline = time.time() + 5
         while not self.relay.records("slow") and time.time() < deadline:
             time.sleep(0.02)
-        # A client holding a connection open must not keep the service alive.
+        # Clients holding connections open, one trickling headers, must not keep the service alive.
         idle = socket.create_connection(("127.0.0.1", s.port))
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+        stop_trickle = threading.Event()
+
+        def trickle():
+            while not stop_trickle.wait(0.5):
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    return
+
+        t = threading.Thread(target=trickle)
+        t.start()
         started = time.time()
         s.proc.send_signal(signal.SIGTERM)
         rc = s.proc.wait(timeout=12)
         self.assertLess(time.time() - started, 10.5)
         self.assertEqual(rc, 0)
+        stop_trickle.set()
+        t.join()
         idle.close()
+        slow.close()
         self.assertEqual(len(self.delivered("slow-once-sam@example.com")), 1)
         s2 = Service(self.tmp, self.relay.port)
         self.services.append(s2)

@@ -71,6 +71,21 @@ TEST(AudienceLoader, RejectsBadRowsAndKeepsTheRest) {
   EXPECT_EQ(got.stats.duplicates, 1);
 }
 
+TEST(AudienceLoader, ColumnsThatReachAHeaderHaveALengthLimit) {
+  const std::string longest(k_max_header_value, 'N');
+  const std::string csv = "email,name,note\n"
+                          "a@example.com," + longest + ",x\n"            // 2: at the limit
+                          "b@example.com," + longest + "N,x\n"           // 3: one over, in a header
+                          "c@example.com,C," + std::string(5000, 'n') + "\n";  // 4: long, body only
+  const auto got = load(csv);
+  ASSERT_EQ(got.rows.size(), 2U);
+  EXPECT_EQ(got.rows[0].line, 2);
+  EXPECT_EQ(got.rows[1].line, 4);
+  ASSERT_EQ(got.rejections.size(), 1U);
+  EXPECT_EQ(got.rejections[0].line, 3);
+  EXPECT_NE(got.rejections[0].reason.find("'name' is 257 bytes"), std::string::npos) << got.rejections[0].reason;
+}
+
 TEST(AudienceLoader, ColumnsThatReachAHeaderRejectLineBreaks) {
   const auto got = load("email,ticket\na@example.com,\"T-1\nBcc: x@example.com\"\n", {"ticket"});
   EXPECT_EQ(got.rows.size(), 0U);
