@@ -154,7 +154,10 @@ int cmd_completion(const CLI::App& app, const std::string& shell) {
                 "  local -a commands\n"
                 "  commands=(\n");
     for (const auto* sub : app.get_subcommands(visible)) {
-      std::printf("    '%s:%s'\n", sub->get_name().c_str(), sub->get_description().c_str());
+      // In single quotes a ' is written '\'' (the description may hold one).
+      std::string text;
+      for (const char c : sub->get_description()) text += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      std::printf("    '%s:%s'\n", sub->get_name().c_str(), text.c_str());
     }
     std::printf("  )\n"
                 "  if (( CURRENT == 2 )); then _describe 'command' commands; return; fi\n"

@@ -38,7 +38,7 @@ class Packaging(support.Case):
         script = os.path.join(self.tmp, "blindcast.bash")
         with open(script, "w") as f:
             f.write(run("completion", "bash", check=0).stdout)
-        self.assertEqual(complete(script, "blindcast", "se"), ["send"])
+        self.assertEqual(complete(script, "blindcast", "se"), ["send", "serve"])
         self.assertEqual(sorted(complete(script, "blindcast", "send", "c", "--st")), ["--stage", "--state"])
         self.assertEqual(complete(script, "blindcast", "suppress", "im"), ["import"])
         self.assertIn("--show-addresses", complete(script, "blindcast", "suppress", "list", "c", "--sh"))
@@ -64,13 +64,27 @@ class Packaging(support.Case):
         listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
         for path in ("./usr/bin/blindcast", "./usr/share/man/man1/blindcast.1",
                      "./usr/share/bash-completion/completions/blindcast",
-                     "./usr/share/zsh/vendor-completions/_blindcast"):
+                     "./usr/share/zsh/vendor-completions/_blindcast", "./usr/lib/systemd/system/blindcast.service"):
             self.assertIn(path, listing)
         depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True,
                                  check=True).stdout
-        for lib in ("libicu", "libsqlite3", "libssl"):
+        for lib in ("libicu", "libsqlite3", "libssl", "libcpp-httplib"):
             self.assertIn(lib, depends)
         shutil.rmtree(out_dir)
+
+    def test_the_systemd_unit_is_valid_and_confined(self):
+        unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging", "systemd",
+                            "blindcast.service")
+        text = open(unit).read()
+        for setting in ("DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "StateDirectory=blindcast",
+                        "ExecStart=/usr/bin/blindcast serve --config /etc/blindcast/server.toml"):
+            self.assertIn(setting, text)
+        if shutil.which("systemd-analyze"):
+            proc = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True)
+            # The binary and its man page are not installed where the test runs; nothing else may be wrong.
+            problems = [l for l in (proc.stdout + proc.stderr).splitlines()
+                        if l.strip() and "is not executable" not in l and "man blindcast" not in l]
+            self.assertEqual(problems, [], proc.stdout + proc.stderr)
 
 
 if __name__ == "__main__":
