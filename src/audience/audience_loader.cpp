@@ -151,9 +151,8 @@ bool AudienceLoader::next(AudienceRow& row) {
       } else if (m_reaches_header[i] && v.find_first_of("\r\n") != std::string::npos) {
         problem = fmt::format("column '{}' contains CR or LF and is used in a header "
                               "(header injection)", m_columns[i]);
-      } else if (m_reaches_header[i] && static_cast<int>(i) != m_email && v.size() > k_max_header_value) {
-        problem = fmt::format("column '{}' is {} bytes and is used in a header; at most {}", m_columns[i], v.size(),
-                              k_max_header_value);
+      } else if (static_cast<int>(i) == m_name && v.size() > k_max_name) {
+        problem = fmt::format("column 'name' is {} bytes; a display name in To: is at most {}", v.size(), k_max_name);
       }
     }
     if (!problem.empty()) {

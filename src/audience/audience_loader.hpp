@@ -50,10 +50,10 @@ struct LoadStats {
   std::int64_t blank = 0;       // empty lines, skipped
 };
 
-// The longest value of a column that reaches a header (name, subject
-// variables): a longer one could not be written on a header line of 998
-// octets (RFC 5322 §2.1.1) after encoding, and is no one's name.
-inline constexpr std::size_t k_max_header_value = 256;
+// The longest `name` (the display name in To:): a longer one is no one's
+// name, and a long unbroken one cannot be folded onto header lines of 998
+// octets (RFC 5322 §2.1.1). Subject variables are encoded and folded.
+inline constexpr std::size_t k_max_name = 256;
 
 struct LoadOptions {
   std::set<std::string> header_columns;  // columns whose values reach a header

@@ -1,7 +1,6 @@
 #include "serve/streams.hpp"
 
 #include <algorithm>
-#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,7 +8,6 @@
 
 #include "audience/audience_loader.hpp"
 #include "mail/address.hpp"
-#include "render/renderer.hpp"
 #include "send/stages.hpp"
 #include "store/state_store.hpp"
 #include "util/log.hpp"
@@ -56,7 +54,6 @@ class Stream {
   bool security = false;
   std::string default_locale = "en";
   std::vector<std::string> columns;
-  std::set<std::string> header_columns;  // columns whose values reach a header
   std::optional<compose::CampaignGuard> guard;
   campaign::CampaignSecrets secrets;
   std::optional<campaign::DkimSettings> server_dkim;
@@ -158,8 +155,6 @@ void StreamSet::load(const std::filesystem::path& dir) {
   auto header = audience::AudienceLoader::open(loaded->samples_path(), {});
   if (!header) return held(header.error().message);
   s->columns = header->columns();
-  s->header_columns.insert("name");
-  for (const auto& c : render::header_variables(*loaded->templates, *loaded->catalogs)) s->header_columns.insert(c);
   auto secrets = campaign::load_campaign_secrets(*loaded);
   if (!secrets) return held(secrets.error().message);
   s->secrets = std::move(*secrets);
@@ -314,9 +309,9 @@ std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& req
     if (v.size() > k_max_value) {
       return std::unexpected(bad("data." + col, fmt::format("'data.{}' is longer than {} bytes", col, k_max_value)));
     }
-    if (s->header_columns.contains(col) && v.size() > audience::k_max_header_value) {
-      return std::unexpected(bad("data." + col, fmt::format("'data.{}' is used in a header and is {} bytes; at most {}",
-                                                            col, v.size(), audience::k_max_header_value)));
+    if (col == "name" && v.size() > audience::k_max_name) {
+      return std::unexpected(bad("data.name", fmt::format("'data.name' is {} bytes; a display name in To: is at most {}",
+                                                          v.size(), audience::k_max_name)));
     }
     if (has_control(v)) {
       return std::unexpected(bad("data." + col, fmt::format("'data.{}' holds a control character (line break, NUL, "

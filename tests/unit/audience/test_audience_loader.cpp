@@ -71,12 +71,12 @@ TEST(AudienceLoader, RejectsBadRowsAndKeepsTheRest) {
   EXPECT_EQ(got.stats.duplicates, 1);
 }
 
-TEST(AudienceLoader, ColumnsThatReachAHeaderHaveALengthLimit) {
-  const std::string longest(k_max_header_value, 'N');
+TEST(AudienceLoader, NamesHaveALengthLimit) {
+  const std::string longest(k_max_name, 'N');
   const std::string csv = "email,name,note\n"
                           "a@example.com," + longest + ",x\n"            // 2: at the limit
                           "b@example.com," + longest + "N,x\n"           // 3: one over, in a header
-                          "c@example.com,C," + std::string(5000, 'n') + "\n";  // 4: long, body only
+                          "c@example.com,C," + std::string(5000, 'n') + "\n";  // 4: long, not the name
   const auto got = load(csv);
   ASSERT_EQ(got.rows.size(), 2U);
   EXPECT_EQ(got.rows[0].line, 2);
