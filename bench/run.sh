@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim engine mx. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine mx serve. `dkim` sets up the SMTP campaign too.
+# `serve` starts a private Postfix as its peer (bench/postfix_relay.sh; root only).
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim engine mx}
+sections=${*:-render import guard smtp dkim engine mx serve}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -327,4 +328,10 @@ rows = [tuple(map(float, p.split(":"))) for p in sys.argv[1].split()]
 print("ratio: mx: / one relay median %.2f (rounds %s; target >= 0.8)"
       % (statistics.median(r[0] / r[1] for r in rows), ", ".join("%.2f" % (r[0] / r[1]) for r in rows)))' "$rows"
 "$bench" mx-resolve "127.0.0.1:$dport" 1000 200000
+fi
+
+if want serve; then
+# Transactional latency beside a 100,000-recipient campaign and durable
+# intake, each against Postfix in the same run (bench/serve_bench.py).
+"$py" bench/serve_bench.py "$build/blindcast" latency intake --recipients 100000 --count 250 --seconds 10
 fi

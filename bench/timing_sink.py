@@ -6,8 +6,11 @@ Usage: /usr/bin/python3 bench/timing_sink.py --port PORT --log FILE [--workers N
 Listens on 127.0.0.1:PORT (0 = pick a free port) and prints "READY <port>"
 (flushed) once listening.  Every message is accepted with "250 2.0.0 Ok".
 When a message's header section has a line starting with "X-Bench-Id:"
-(case-insensitive), the line "ID<TAB>unix_time_float" is appended to FILE
-(flushed) as soon as the final "." arrives, before the 250 reply is written.
+(case-insensitive), or its envelope recipient's local part starts with
+"bench-" (the ID is then that local part: blindcast's messages carry no
+header of the benchmark's), the line "ID<TAB>unix_time_float" is appended
+to FILE (flushed) as soon as the final "." arrives, before the 250 reply is
+written.
 On SIGTERM/SIGINT, or when stdin (a pipe, socket or tty) reaches EOF, the
 line "TOTAL <n>" (all messages received) is written to FILE and it exits.
 FILE is truncated at start.  If stdin is /dev/null or a regular file it is
@@ -60,7 +63,7 @@ def log_marks(hdr):
 
 
 class SMTP(asyncio.Protocol):
-    __slots__ = ("t", "buf", "data", "mbuf", "scan", "hdr", "mail", "rcpt")
+    __slots__ = ("t", "buf", "data", "mbuf", "scan", "hdr", "mail", "rcpt", "mark")
 
     def connection_made(self, transport):
         self.t = transport
@@ -71,6 +74,7 @@ class SMTP(asyncio.Protocol):
         self.hdr = None
         self.mail = False
         self.rcpt = False
+        self.mark = None
         transport.write(GREETING)
 
     def data_received(self, chunk):
@@ -106,6 +110,7 @@ class SMTP(asyncio.Protocol):
                     out.append(R_SYNTAX)
                 else:
                     self.mail = True
+                    self.mark = None
                     out.append(R_OK)
             elif verb == b"RCPT":
                 if not self.mail:
@@ -114,6 +119,9 @@ class SMTP(asyncio.Protocol):
                     out.append(R_SYNTAX)
                 else:
                     self.rcpt = True
+                    addr = line[8:].strip().lstrip(b"<")
+                    if addr[:6].lower() == b"bench-":
+                        self.mark = addr.split(b"@")[0].decode("ascii", "replace")
                     out.append(R_OK)
             elif verb == b"DATA":
                 if not self.rcpt:
@@ -178,6 +186,10 @@ class SMTP(asyncio.Protocol):
         if MARK in hdr.lower():
             # dot-unstuffing only matters where content is used: the headers
             log_marks(bytes(hdr).replace(b"\n..", b"\n."))
+        elif self.mark is not None:
+            state["log"].write("%s\t%.6f\n" % (self.mark, time.time()))
+            state["log"].flush()
+        self.mark = None
         state["count"] += 1
         out.append(R_MSG_OK)
         rest = bytes(m[end + 5:])
@@ -221,7 +233,7 @@ def watch_stdin(loop, stop):
     threading.Thread(target=reader, daemon=True).start()
 
 
-def serve(sock, log_path, on_stop, child_pipe=None):
+def serve(sock, log_path, on_stop):
     """Run the event loop on sock until stopped; returns the message count."""
     state["log"] = open(log_path, "a", buffering=1 << 16)
     loop = asyncio.new_event_loop()
