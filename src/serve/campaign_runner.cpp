@@ -299,16 +299,16 @@ bool CampaignRunner::suppress(const std::string& id, const std::string& email, c
 
 std::string CampaignRunner::metrics() {
   std::string out;
-  out += "# HELP blindcast_campaign_recipients Campaign recipients by state.\n";
+  out += "# HELP blindcast_campaign_recipients Campaign recipients by lane and state (outcome).\n";
   out += "# TYPE blindcast_campaign_recipients gauge\n";
   std::string rates;
   for (const auto& [id, dir] : m_dirs) {
     auto store = open_campaign_store(dir, false);
     if (!store || *store == nullptr) continue;
-    if (auto c = (*store)->counts()) {
-      for (int i = 0; i < store::k_state_count; ++i) {
-        out += fmt::format("blindcast_campaign_recipients{{campaign=\"{}\",state=\"{}\"}} {}\n", prometheus_label(id),
-                           store::state_name(static_cast<store::RecipientState>(i)), c->by_state[static_cast<std::size_t>(i)]);
+    if (auto c = (*store)->counts_by_lane()) {
+      for (const auto& [lane, state, n] : *c) {
+        out += fmt::format("blindcast_campaign_recipients{{campaign=\"{}\",lane=\"{}\",state=\"{}\"}} {}\n",
+                           prometheus_label(id), prometheus_label(lane), store::state_name(state), n);
       }
     }
     if (auto p = (*store)->get_meta("progress"); p && *p) {

@@ -666,6 +666,17 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
+  Result<std::vector<std::tuple<std::string, RecipientState, std::int64_t>>> counts_by_lane() override {
+    Stmt s(m_db, "SELECT lane, state, COUNT(*) FROM recipients GROUP BY lane, state ORDER BY lane, state");
+    std::vector<std::tuple<std::string, RecipientState, std::int64_t>> out;
+    int rc = 0;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.emplace_back(std::string(s.text(0)), static_cast<RecipientState>(s.i64(1)), s.i64(2));
+    }
+    if (rc != SQLITE_DONE) return db_error(m_db, "counting recipients by lane");
+    return out;
+  }
+
   Result<StateCounts> counts() override {
     // One snapshot of the rows and flights; the outcome log is read inside
     // it, and a record the snapshot already shows applied is skipped, so a

@@ -202,6 +202,9 @@ class Journal {
   // Counts by state, including outcomes recorded but not yet applied (a
   // running send's, or those a crash left in the log).
   virtual Result<StateCounts> counts() = 0;
+  // Recipients per (lane, state), as recorded in the store (a running send's
+  // latest outcomes may still be in its outcome log).
+  virtual Result<std::vector<std::tuple<std::string, RecipientState, std::int64_t>>> counts_by_lane() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
   // Calls `fn` with every audience address (for the guard's index).

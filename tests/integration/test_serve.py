@@ -661,6 +661,8 @@ class Campaigns(ServeCase):
                 break
             time.sleep(0.1)
         self.assertEqual(st["states"]["sent"], 40, st)
+        _, metrics, _ = s.request("GET", "/metrics", key=ops)
+        self.assertIn(f'blindcast_campaign_recipients{{campaign="{cid}",lane="default",state="sent"}} 40', metrics)
         kinds = [(e["kind"], e["actor"]) for e in st["audit"]]
         self.assertIn(("approve", "bob"), kinds)
         self.assertIn(("halt", "ops-alice"), kinds)
