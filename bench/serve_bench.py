@@ -51,7 +51,7 @@ class Sink:
 
     def __init__(self, work):
         self.log = os.path.join(work, f"sink-{time.time_ns()}.log")
-        self.proc = subprocess.Popen([PY, os.path.join(HERE, "timing_sink.py"), "--port", "0", "--log", self.log],
+        self.proc = subprocess.Popen([PY, os.path.join(HERE, "timing_sink.py"), "--port", "0", "--log", self.log, "--workers", "2"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("READY "), line
