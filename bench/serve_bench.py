@@ -180,6 +180,22 @@ def paced_sends(count, rate, send_one):
         t.join()
 
 
+def measure_phase(sink, posted, count, phase, send_one):
+    """Sends `count` marked messages at 50/s with send_one(i, phase) (which
+    notes each send's start in `posted`); returns the seconds from each
+    start to its arrival at `sink` (waiting up to 2 minutes for them)."""
+    paced_sends(count, 50, lambda i: send_one(i, phase))
+    mine = lambda m: m.startswith(f"bench-{phase}-")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        got = sink.arrivals()
+        if all(m in got for m in posted if mine(m)):
+            break
+        time.sleep(0.1)
+    got = sink.arrivals()
+    return [got[m] - posted[m] for m in posted if mine(m) and m in got]
+
+
 def ours_latency(binary, recipients, count):
     work = tempfile.mkdtemp(prefix="bc-serve-bench-")
     sink = Sink(work)
@@ -199,15 +215,7 @@ def ours_latency(binary, recipients, count):
         posted[mid] = t0
 
     def measure(phase):
-        paced_sends(count, 50, lambda i: send_one(i, phase))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            got = sink.arrivals()
-            if all(m in got for m in posted if m.startswith(f"bench-{phase}-")):
-                break
-            time.sleep(0.1)
-        got = sink.arrivals()
-        return [got[m] - posted[m] for m in posted if m.startswith(f"bench-{phase}-") and m in got]
+        return measure_phase(sink, posted, count, phase, send_one)
 
     idle = measure("idle")
     cid = "index-change-2026-11"
@@ -252,15 +260,7 @@ def postfix_latency(recipients, count):
         posted[mid] = t0
 
     def measure(phase):
-        paced_sends(count, 50, lambda i: send_one(i, phase))
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            got = sink.arrivals()
-            if all(m in got for m in posted if m.startswith(f"bench-{phase}-")):
-                break
-            time.sleep(0.1)
-        got = sink.arrivals()
-        return [got[m] - posted[m] for m in posted if m.startswith(f"bench-{phase}-") and m in got]
+        return measure_phase(sink, posted, count, phase, send_one)
 
     idle = measure("idle")
     # The campaign in its queue: smtp-source as fast as Postfix takes it, while Postfix relays it.

@@ -105,14 +105,7 @@ Result<void> MaildirTransport::poll(std::chrono::milliseconds max_wait, std::vec
   if (messages.empty()) return {};
   m_returned.fetch_add(messages.size());
   if (m_stopped.load()) {
-    for (const auto& m : messages) {
-      DeliveryResult r;
-      r.recipient_id = m.recipient_id;
-      r.attempted = false;
-      r.phase = Phase::k_none;
-      r.reply = "not attempted: sending was stopped";
-      results.push_back(std::move(r));
-    }
+    for (const auto& m : messages) results.push_back(DeliveryResult::stopped(m.recipient_id));
     return {};
   }
   std::vector<std::string> names;

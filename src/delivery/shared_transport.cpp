@@ -26,14 +26,7 @@ class SharedTransport::Channel final : public Transport {
     if (m_stopped.load()) {
       // Stopped before they were handed over: they come back not attempted.
       std::lock_guard lock(m_shared.m_mutex);
-      for (const auto& m : messages) {
-        DeliveryResult r;
-        r.recipient_id = m.recipient_id;
-        r.attempted = false;
-        r.phase = Phase::k_none;
-        r.reply = "not attempted: sending was stopped";
-        results.push_back(std::move(r));
-      }
+      for (const auto& m : messages) results.push_back(DeliveryResult::stopped(m.recipient_id));
       ready.notify_all();
       return;
     }

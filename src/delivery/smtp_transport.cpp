@@ -301,10 +301,7 @@ struct SmtpTransport::Impl {
 
   // Ends the queued messages of stopped groups, not attempted.
   void drain_groups() {
-    DeliveryResult r;
-    r.attempted = false;
-    r.phase = Phase::k_none;
-    r.reply = "not attempted: sending was stopped";
+    const DeliveryResult r = DeliveryResult::stopped();
     std::vector<std::size_t> out;
     const auto stopped = [&](std::size_t slot) { return group_stopped(msg(slot).group); };
     for (auto& [key, d] : destinations) d->queue.extract_if(stopped, out);
@@ -582,11 +579,7 @@ struct SmtpTransport::Impl {
       if (!slot) return std::nullopt;
       if (group_stopped(msg(*slot).group)) {  // stopped since it was queued: it comes back not attempted
         d.queue.done(msg(*slot).lane);
-        DeliveryResult r;
-        r.attempted = false;
-        r.phase = Phase::k_none;
-        r.reply = "not attempted: sending was stopped";
-        finish(*slot, std::move(r));
+        finish(*slot, DeliveryResult::stopped());
         continue;
       }
       ++d.in_progress;
@@ -919,13 +912,7 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   if (p.sample_start == std::chrono::steady_clock::time_point{}) p.sample_start = std::chrono::steady_clock::now();
   p.take_inbox();
   if (p.group_drain_due.exchange(false)) p.drain_groups();
-  if (p.stop_requested.load()) {
-    DeliveryResult r;
-    r.attempted = false;
-    r.phase = Phase::k_none;
-    r.reply = "not attempted: sending was stopped";
-    p.drain_all(r);
-  }
+  if (p.stop_requested.load()) p.drain_all(DeliveryResult::stopped());
   if (!p.fatal.empty()) {
     DeliveryResult r;
     r.attempted = false;

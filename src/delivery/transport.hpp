@@ -56,6 +56,15 @@ struct DeliveryResult {
   bool maybe_delivered = false;   // lost after the end of DATA: a retry may duplicate it
 
   [[nodiscard]] bool sent() const { return attempted && code / 100 == 2; }
+  // The result of a message that never started because sending was stopped.
+  static DeliveryResult stopped(std::int64_t recipient_id = 0) {
+    DeliveryResult r;
+    r.recipient_id = recipient_id;
+    r.attempted = false;
+    r.phase = Phase::k_none;
+    r.reply = "not attempted: sending was stopped";
+    return r;
+  }
   // The facts for delivery::OutcomePolicy (views into this result).
   [[nodiscard]] AttemptFacts facts() const {
     return {attempted, settings_failure, code, enhanced, reply, phase, maybe_delivered};

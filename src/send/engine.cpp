@@ -382,12 +382,7 @@ struct Engine::Impl {
       if (stopping && !unsynced.empty()) {
         // Recorded in flight, never handed over: due again.
         for (const auto& m : unsynced) {
-          DeliveryResult r;
-          r.recipient_id = m.id;
-          r.attempted = false;
-          r.phase = delivery::Phase::k_none;
-          r.reply = "not attempted: sending was stopped";
-          if (auto x = decide(std::move(r), now)) settle(*x, now_clock, outcomes, recorded, not_delivered);
+          if (auto x = decide(DeliveryResult::stopped(m.id), now)) settle(*x, now_clock, outcomes, recorded, not_delivered);
         }
         unsynced.clear();
       }

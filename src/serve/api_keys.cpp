@@ -20,15 +20,6 @@ namespace {
 constexpr std::size_t k_id_hex = 16;
 constexpr std::size_t k_secret_bytes = 32;
 
-std::string hex(std::string_view raw) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : raw) {
-    out += k_digits[(static_cast<unsigned char>(c) >> 4) & 0xf];
-    out += k_digits[static_cast<unsigned char>(c) & 0xf];
-  }
-  return out;
-}
 
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -113,7 +104,7 @@ Result<CreatedKey> make_key(const std::string& name, const std::vector<std::stri
   for (const auto& c : cidrs) {
     if (!parse_cidr(c)) return fail(fmt::format("--cidr '{}' is not a network such as 10.1.2.0/24 or ::1/128", c));
   }
-  const std::string id = hex(util::random_bytes(k_id_hex / 2));
+  const std::string id = util::to_hex(util::random_bytes(k_id_hex / 2));
   const std::string secret = util::base64url(util::random_bytes(k_secret_bytes));
   if (id.size() != k_id_hex || secret.size() < 40) return fail("the random generator failed", ExitCode::k_runtime);
   CreatedKey out;

@@ -31,6 +31,7 @@
 #include "util/log.hpp"
 #include "util/mask.hpp"
 #include "util/sha256.hpp"
+#include "util/strings.hpp"
 #include "util/threads.hpp"
 
 namespace blindcast::serve {
@@ -48,15 +49,6 @@ std::string rfc3339(std::int64_t t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(t)));
 }
 
-std::string hex(std::string_view raw) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : raw) {
-    out += k_digits[(static_cast<unsigned char>(c) >> 4) & 0xf];
-    out += k_digits[static_cast<unsigned char>(c) & 0xf];
-  }
-  return out;
-}
 
 // JSON text; invalid UTF-8 (a client's bytes cut in a message) becomes U+FFFD, never an exception.
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
@@ -287,7 +279,7 @@ struct Service {
     item.idempotency_key = idem;
     item.body_hash = body_hash;
     auto& m = item.message;
-    m.public_id = "msg_" + hex(util::random_bytes(12));
+    m.public_id = "msg_" + util::to_hex(util::random_bytes(12));
     m.stream = built->stream;
     m.recipient = built->recipient;
     m.locale = built->locale;

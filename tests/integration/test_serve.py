@@ -393,7 +393,7 @@ class Keys(ServeCase):
         # Scopes and names are checked when a key is made.
         self.assertEqual(run("keys", "create", "x", "--scope", "root", "--cidr", "127.0.0.1/32", "--config",
                              s.config).returncode, 2)
-        self.assertEqual(run("keys", "create", "x", "--scope", "send", "--cidr", "10.0.0.300/8", "--config",
+        self.assertEqual(run("keys", "create", "x", "--scope", "send", "--cidr", "127.0.0.300/8", "--config",
                              s.config).returncode, 2)
         s.stop()
         for root, _, files in os.walk(self.tmp):
