@@ -135,11 +135,18 @@ void StreamSet::load(const std::filesystem::path& dir) {
   s->content_hash = campaign::content_hash(dir).value_or("");
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(dir, diags);
+  // A held stream is read again every second: say so when its state changes, not each time.
+  const auto publish = [&] {
+    std::lock_guard lock(m_mutex);
+    const auto before = m_streams.find(s->name);
+    const bool changed = before == m_streams.end() || before->second->hold != s->hold ||
+                         before->second->content_hash != s->content_hash;
+    m_streams[s->name] = s;
+    return changed;
+  };
   const auto held = [&](std::string why) {
     s->hold = std::move(why);
-    util::log_warn(fmt::format("stream {}: held: {}", s->name, s->hold));
-    std::lock_guard lock(m_mutex);
-    m_streams[s->name] = s;
+    if (publish()) util::log_warn(fmt::format("stream {}: held: {}", s->name, s->hold));
   };
   if (!loaded || util::error_count(diags) > 0) {
     return held(fmt::format("its files have errors; run 'blindcast lint {}'", dir.string()));
@@ -182,10 +189,10 @@ void StreamSet::load(const std::filesystem::path& dir) {
                             dir.string()));
   }
   s->hold.clear();
-  util::log_info(fmt::format("stream {}: content {} approved by {}", s->name, s->content_hash.substr(0, 12),
-                             fmt::join(gates->approvers, ", ")));
-  std::lock_guard lock(m_mutex);
-  m_streams[s->name] = s;
+  if (publish()) {
+    util::log_info(fmt::format("stream {}: content {} approved by {}", s->name, s->content_hash.substr(0, 12),
+                               fmt::join(gates->approvers, ", ")));
+  }
 }
 
 void StreamSet::refresh() {
