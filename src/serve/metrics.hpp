@@ -30,8 +30,9 @@ class Metrics {
   // Latency quantile `q` (0..1) from the histogram's buckets (upper bound).
   [[nodiscard]] double latency_quantile(double q) const;
 
-  static constexpr std::array<double, 14> k_buckets = {0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1,
-                                                       0.25,  0.5,  1,    2.5,  5,    10,    30};
+  static constexpr std::array<double, 20> k_buckets = {0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01,
+                                                       0.015, 0.02,  0.03,  0.05,  0.075, 0.1,    0.25,
+                                                       0.5,   1,     2.5,   5,     10,    30};
 
  private:
   mutable std::mutex m_mutex;
