@@ -39,6 +39,18 @@ int free_port() {
 class Dns {
  public:
   explicit Dns(int ttl) {
+    // Another test may take the free port before dnsmasq binds it: then a
+    // new port, up to three times.
+    for (int attempt = 0; attempt < 3 && !start(ttl); ++attempt) stop();
+  }
+  ~Dns() { stop(); }
+  Dns(const Dns&) = delete;
+  Dns& operator=(const Dns&) = delete;
+
+  [[nodiscard]] std::string server() const { return "127.0.0.1:" + std::to_string(port); }
+
+  // Starts dnsmasq on a free port; true once it answers.
+  bool start(int ttl) {
     port = free_port();
     const passwd* me = ::getpwuid(::getuid());
     const auto conf = dir.write("dnsmasq.conf",
@@ -55,27 +67,30 @@ class Dns {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    // Ready once it answers.
     ResolverSettings s;
     s.server = server();
     s.timeout = std::chrono::milliseconds(100);
     s.tries = 1;
-    auto probe = MxResolver::create(s);
-    for (int i = 0; i < 100 && probe && (*probe)->resolve("pref.test").kind != Kind::k_hosts; ++i) {
+    for (int i = 0; i < 100; ++i) {
+      auto probe = MxResolver::create(s);
+      if (probe && (*probe)->resolve("pref.test").kind == Kind::k_hosts) return true;
+      int status = 0;
+      if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {  // it could not bind: gone
+        m_pid = 0;
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      probe = MxResolver::create(s);
     }
+    return false;
   }
-  ~Dns() {
+
+  void stop() {
     if (m_pid > 0) {
       ::kill(m_pid, SIGTERM);
       ::waitpid(m_pid, nullptr, 0);
+      m_pid = 0;
     }
   }
-  Dns(const Dns&) = delete;
-  Dns& operator=(const Dns&) = delete;
-
-  [[nodiscard]] std::string server() const { return "127.0.0.1:" + std::to_string(port); }
   std::unique_ptr<MxResolver> resolver() const {
     ResolverSettings s;
     s.server = server();
