@@ -378,6 +378,10 @@ struct SmtpTransport::Impl {
   bool may_end_data(std::size_t slot) {
     if (announced[slot] == 2) return true;  // counted when it was let go
     if (announced[slot] == 1) return false;  // waits for the hook
+    // Transactional mail (priority 0) is recorded in flight by its own sender
+    // and never waits for another sender's confirmations or end-of-DATA
+    // records: a campaign's bookkeeping must not hold a password reset.
+    if (msg(slot).priority <= 0) return true;
     const std::size_t limit = unconfirmed_limit.load(std::memory_order_relaxed);
     if (limit > 0) {
       settle();
@@ -859,7 +863,10 @@ void SmtpTransport::submit(std::vector<OutgoingMessage> messages) {
   if (messages.empty()) return;
   // With two messages a connection or more still to go, the connections
   // take these from the inbox as they finish: no need to wake the loop.
-  const bool busy = p.submitted.load() - p.returned.load() >= 2 * static_cast<std::size_t>(p.target);
+  // Transactional mail (priority 0) always wakes it: it must not wait for a
+  // connection to finish before it is even queued.
+  const bool urgent = std::any_of(messages.begin(), messages.end(), [](const auto& m) { return m.priority <= 0; });
+  const bool busy = !urgent && p.submitted.load() - p.returned.load() >= 2 * static_cast<std::size_t>(p.target);
   p.submitted.fetch_add(messages.size());
   {
     std::lock_guard lock(p.inbox_mutex);

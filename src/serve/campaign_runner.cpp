@@ -189,11 +189,6 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
   const std::filesystem::path d = *dir;
   run->thread = std::thread([this, run, d, id, stage, actor, full = std::move(full)]() mutable {
     util::set_thread_name("bc-campaign");
-    // A campaign's threads (journal, delivery, feeder: they inherit this)
-    // yield the CPU to transactional mail's (HTTP, intake, bc-tx) when both
-    // want it: a password reset must not wait for a core behind an
-    // announcement. The builders go lower still (nice 19).
-    util::lower_thread_priority(10);
     std::string result;
     util::Diagnostics diags2;
     auto c = campaign::load_campaign(d, diags2);
