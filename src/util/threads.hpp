@@ -7,11 +7,11 @@ namespace blindcast::util {
 // it); Linux keeps the first 15 bytes.
 void set_thread_name(const char* name);
 
-// Lowers the calling thread's CPU priority to `nice` (default the lowest
-// normal level, 19). For work that runs ahead of the thread that talks to
-// the network: when that thread wakes up it gets a core at once instead of
-// waiting out a builder's time slice. Threads it starts later inherit it.
-// Only ever lowers, so it needs no privilege; failure is harmless and ignored.
-void lower_thread_priority(int nice = 19);
+// Lowers the calling thread's CPU priority to the lowest normal level (nice
+// 19). For work that runs ahead of the thread that talks to the network:
+// when that thread wakes up it gets a core at once instead of waiting out a
+// builder's time slice. Only ever lowers, so it needs no privilege; failure
+// is harmless and ignored.
+void lower_thread_priority();
 
 }  // namespace blindcast::util
