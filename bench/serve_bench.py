@@ -196,6 +196,30 @@ def measure_phase(sink, posted, count, phase, send_one):
     return [got[m] - posted[m] for m in posted if mine(m) and m in got]
 
 
+def campaign_phase(svc, ops, approver, recipients, measure):
+    """Runs the campaign's canary, approves it with a second key, starts the
+    full stage and, once it sends at full speed, calls measure(); returns
+    what measure() returned and the campaign's rate meanwhile (msg/s),
+    after the stage has finished."""
+    cid = "index-change-2026-11"
+    status = lambda: svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]
+    running = lambda: status().get("run", {}).get("running") is not False
+    svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)
+    while running():
+        time.sleep(0.2)
+    svc.request("POST", f"/v1/campaigns/{cid}/approve", key=approver)
+    code, body = svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
+    assert code == 202, body
+    while status()["states"]["sent"] < recipients // 20:
+        time.sleep(0.05)
+    before, t0 = status()["states"]["sent"], time.time()
+    measured = measure()
+    during = (status()["states"]["sent"] - before) / (time.time() - t0)
+    while running():
+        time.sleep(0.2)
+    return measured, during
+
+
 def ours_latency(binary, recipients, count):
     work = tempfile.mkdtemp(prefix="bc-serve-bench-")
     sink = Sink(work)
@@ -218,21 +242,7 @@ def ours_latency(binary, recipients, count):
         return measure_phase(sink, posted, count, phase, send_one)
 
     idle = measure("idle")
-    cid = "index-change-2026-11"
-    svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1].get("run", {}).get("running") is not False:
-        time.sleep(0.2)
-    svc.request("POST", f"/v1/campaigns/{cid}/approve", key=approver)
-    status, body = svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
-    assert status == 202, body
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"] < recipients // 20:
-        time.sleep(0.05)
-    before = svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"]
-    t0 = time.time()
-    loaded = measure("load")
-    during = (svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"] - before) / (time.time() - t0)
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1].get("run", {}).get("running") is not False:
-        time.sleep(0.2)
+    loaded, during = campaign_phase(svc, ops, approver, recipients, lambda: measure("load"))
     svc.stop()
     sink.stop()
     shutil.rmtree(work, ignore_errors=True)
@@ -268,7 +278,6 @@ def ours_latency_c_relay(binary, recipients, count):
     svc.start()
     sender, ops, approver = svc.key("bench", "send"), svc.key("ops", "campaigns,read"), svc.key("approver", "approve")
     prom = svc.key("prom", "read")
-    cid = "index-change-2026-11"
 
     def phase(name):
         before = histogram(svc.request("GET", "/metrics", key=prom)[1].decode())
@@ -285,19 +294,7 @@ def ours_latency_c_relay(binary, recipients, count):
         return [bucket_quantile(before, after, q) for q in (0.5, 0.99)]
 
     idle = phase("idle")
-    svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1].get("run", {}).get("running") is not False:
-        time.sleep(0.2)
-    svc.request("POST", f"/v1/campaigns/{cid}/approve", key=approver)
-    svc.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"] < recipients // 20:
-        time.sleep(0.05)
-    before = svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"]
-    t0 = time.time()
-    loaded = phase("load")
-    during = (svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1]["states"]["sent"] - before) / (time.time() - t0)
-    while svc.request("GET", f"/v1/campaigns/{cid}", key=ops)[1].get("run", {}).get("running") is not False:
-        time.sleep(0.2)
+    loaded, during = campaign_phase(svc, ops, approver, recipients, lambda: phase("load"))
     svc.stop()
     sink.terminate()
     sink.wait()

@@ -13,6 +13,7 @@
 
 #include "store/service_store.hpp"
 #include "store/sqlite_db.hpp"
+#include "util/strings.hpp"
 
 namespace blindcast::store {
 
@@ -85,31 +86,20 @@ std::int64_t now_millis() {
       .count();
 }
 
+// Space-separated lists (scopes, networks) as stored.
+std::vector<std::string> words(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto w : util::split(text, ' ')) {
+    if (!w.empty()) out.emplace_back(w);
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) {
     if (!out.empty()) out += ' ';
     out += p;
-  }
-  return out;
-}
-
-std::vector<std::string> split(std::string_view text) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto j = text.find(' ', i);
-    const auto end = j == std::string_view::npos ? text.size() : j;
-    if (end > i) out.emplace_back(text.substr(i, end - i));
-    i = end + 1;
-  }
-  return out;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -154,8 +144,8 @@ class SqliteServiceStore final : public ServiceStore {
     std::vector<ApiKeyRecord> out;
     int rc = 0;
     while ((rc = s.step()) == SQLITE_ROW) {
-      out.push_back({std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)), split(s.text(3)),
-                     split(s.text(4)), s.i64(5), s.i64(6)});
+      out.push_back({std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)), words(s.text(3)),
+                     words(s.text(4)), s.i64(5), s.i64(6)});
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "reading API keys");
     return out;
@@ -347,7 +337,7 @@ class SqliteServiceStore final : public ServiceStore {
   Result<bool> suppress(const SuppressionEntry& e) override {
     Stmt s(m_db,
            "INSERT OR IGNORE INTO suppressions (address, category, reason, scope, at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    s.bind(1, lower(e.address)).bind(2, e.category).bind(3, e.reason).bind(4, e.scope);
+    s.bind(1, util::to_lower_ascii(e.address)).bind(2, e.category).bind(3, e.reason).bind(4, e.scope);
     s.bind(5, e.at != 0 ? e.at : now_seconds());
     if (s.step() != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
     return sqlite3_changes(m_db) > 0;
@@ -357,7 +347,7 @@ class SqliteServiceStore final : public ServiceStore {
     Stmt& s = cached(m_suppressed,
                      "SELECT address, reason, category, scope, at FROM suppressions WHERE address = ?1 "
                      "ORDER BY category = 'all' DESC LIMIT 1");
-    s.bind(1, lower(address));
+    s.bind(1, util::to_lower_ascii(address));
     const int rc = s.step();
     std::optional<SuppressionEntry> out;
     if (rc == SQLITE_ROW) {

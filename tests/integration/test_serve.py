@@ -19,6 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import realistic_audience  # noqa: E402
 import support  # noqa: E402
 from support import run  # noqa: E402
 
@@ -142,6 +143,16 @@ class Service:
                 return last
             time.sleep(0.05)
         raise AssertionError(f"message {mid} never became {want}: {last}")
+
+    def wait_run(self, cid, key, timeout=300):
+        """The campaign's status once its run on this service has ended."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            _, st, _ = self.request("GET", f"/v1/campaigns/{cid}", key=key)
+            if st.get("run", {}).get("running") is False:
+                return st
+            time.sleep(0.1)
+        raise AssertionError(f"campaign {cid} still running: {st}")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -607,8 +618,14 @@ class Settings(ServeCase):
 
 class Campaigns(ServeCase):
     def test_stages_gates_and_two_person_approval_through_the_api(self):
-        emails = [f"customer{i}@example.com" for i in range(40)]
-        d = support.write_campaign(self.tmp, emails, name="campaigns/index-change")
+        # Real name patterns, country domains, suffix pairs and Unicode names.
+        rows = realistic_audience.generate(120, seed=17)
+        d = os.path.join(self.tmp, "campaigns", "index-change")
+        run("init", d, check=0)
+        with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8") as f:
+            f.write("email,name,locale,assets,effective_date,ticket\n")
+            for email, name, locale in rows:
+                f.write(f'{email},"{name}",{locale},2,2026-12-01,\n')
         toml = os.path.join(d, "campaign.toml")
         text = open(toml).read().replace('url = "maildir:out/maildir"', f'url = "smtp://127.0.0.1:{self.relay.port}"')
         text = text.replace("approvals_required = 1", "approvals_required = 2")
@@ -628,12 +645,7 @@ class Campaigns(ServeCase):
         run("lint", d, check=0)
         status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)
         self.assertEqual(status, 202, got)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=viewer)
-            if st.get("run", {}).get("running") is False:
-                break
-            time.sleep(0.1)
+        st = s.wait_run(cid, viewer, timeout=30)
         self.assertTrue(st["gates"]["canary"]["passed"], st)
         # The one who started the canary approves: not enough on their own.
         status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/approve", key=ops)
@@ -654,15 +666,12 @@ class Campaigns(ServeCase):
         self.assertEqual(s.request("POST", f"/v1/campaigns/{cid}/release", key=ops)[0], 200)
         status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
         self.assertEqual(status, 202, got)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=viewer)
-            if st.get("run", {}).get("running") is False:
-                break
-            time.sleep(0.1)
-        self.assertEqual(st["states"]["sent"], 40, st)
+        st = s.wait_run(cid, viewer, timeout=30)
+        self.assertEqual(st["states"]["sent"], len(rows), st)
         _, metrics, _ = s.request("GET", "/metrics", key=ops)
-        self.assertIn(f'blindcast_campaign_recipients{{campaign="{cid}",lane="default",state="sent"}} 40', metrics)
+        lanes = re.findall(rf'blindcast_campaign_recipients{{campaign="{cid}",lane="([a-z]+)",state="sent"}} (\d+)', metrics)
+        self.assertEqual(sum(int(n) for _, n in lanes), len(rows), metrics)
+        self.assertIn("google", {lane for lane, _ in lanes})
         kinds = [(e["kind"], e["actor"]) for e in st["audit"]]
         self.assertIn(("approve", "bob"), kinds)
         self.assertIn(("halt", "ops-alice"), kinds)
@@ -690,6 +699,7 @@ class Priority(ServeCase):
             time.sleep(0.3)
             self.relay.stop()
             self.relay.port = port  # the service and the campaign share this relay
+            # One unshaped domain on purpose: a "full speed" campaign (provider lanes would pace it).
             d = os.path.join(self.tmp, "campaigns", "announcement")
             support.run("init", d, check=0)
             with open(os.path.join(d, "audience.csv"), "w") as f:
@@ -707,17 +717,8 @@ class Priority(ServeCase):
             prom = s.key("prom", "read")
             cid = "index-change-2026-11"
 
-            def wait_run():
-                deadline = time.time() + 300
-                while time.time() < deadline:
-                    _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=ops)
-                    if st.get("run", {}).get("running") is False:
-                        return st
-                    time.sleep(0.2)
-                raise AssertionError(st)
-
             self.assertEqual(s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)[0], 202)
-            wait_run()
+            s.wait_run(cid, ops)
             s.request("POST", f"/v1/campaigns/{cid}/approve", key=approver)
             status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
             self.assertEqual(status, 202, got)
@@ -749,7 +750,7 @@ class Priority(ServeCase):
             # Two cores shared by the campaign, its relay, the service and this test: the bench
             # measures the real numbers; here a campaign must not hold a reset back for seconds.
             self.assertLessEqual(p99, 0.25, metrics)
-            final = wait_run()
+            final = s.wait_run(cid, ops)
             self.assertEqual(final["states"]["sent"], 100000)
         finally:
             sink_proc.terminate()
