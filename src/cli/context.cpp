@@ -151,6 +151,11 @@ bool json_printed() { return g_json_printed; }
 
 void print_json(const nlohmann::json& j) { emit_json(j); }
 
+void print_json_line(const nlohmann::json& j) {
+  std::fprintf(g_json_out, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  g_json_printed = true;
+}
+
 void suspend_json_errors(bool suspended) {
   static bool saved = false;
   if (suspended) {

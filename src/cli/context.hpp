@@ -78,6 +78,9 @@ int refuse(ExitCode code, const std::string& message, const std::vector<std::str
 
 // Prints `j` on stdout (the --json output of a command that succeeded).
 void print_json(const nlohmann::json& j);
+// Prints `j` on one line of stdout (commands whose --json output is one
+// object per line, such as `bounces inspect`).
+void print_json_line(const nlohmann::json& j);
 
 int cmd_init(const CommonOptions& opts, const std::string& dkim_domain);
 int cmd_lint(const CommonOptions& opts, long long sample);
