@@ -43,7 +43,7 @@ void error(util::Diagnostics& d, long line, std::string msg) {
 constexpr std::int64_t k_max_connections = 500;
 
 const std::vector<std::string> k_top_level = {"id", "from", "reply_to", "default_locale", "list_unsubscribe",
-                                              "transport", "dkim", "stages", "shaping", "delivery", "unsubscribe",
+                                              "transport", "dkim", "stages", "shaping", "delivery", "unsubscribe", "bounces",
                                               "guard", "kind", "security"};
 
 // Every key of `t` must be one of `known`: a typo would otherwise leave a
@@ -444,6 +444,32 @@ void load_unsubscribe(const toml::node& node, std::string& secret_file, util::Di
   secret_file = get_string(*t, "secret_file", "unsubscribe.", d).value_or("");
 }
 
+// [bounces]: the VERP return path's domain and the key of its tokens.
+// Ignored when it is not a table.
+void load_bounces(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& d) {
+  const auto* t = node.as_table();
+  if (t == nullptr) return;
+  reject_unknown(*t, {"domain", "secret_file", "listen", "max_message_bytes", "rate"}, "bounces.", d);
+  BounceSettings b;
+  b.domain = util::to_lower_ascii(get_string(*t, "domain", "bounces.", d).value_or(""));
+  b.secret_file = get_string(*t, "secret_file", "bounces.", d).value_or("");
+  if (b.domain.empty() || b.secret_file.empty()) {
+    error(d, line_of(node), "[bounces] needs domain (where bounces are received, e.g. \"bounces.example.com\") and "
+                            "secret_file (the key of VERP tokens: head -c 32 /dev/urandom > secrets/bounce.key)");
+    return;
+  }
+  const bool ascii_name = std::all_of(b.domain.begin(), b.domain.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+  if (!ascii_name || b.domain.find('.') == std::string::npos || b.domain.front() == '.' || b.domain.back() == '.') {
+    error(d, line_of(node), fmt::format("'bounces.domain' is '{}', not a domain name; give the ASCII (A-label) name "
+                                        "bounces are received at, e.g. \"bounces.example.com\"",
+                                        b.domain));
+    return;
+  }
+  out = std::move(b);
+}
+
 // [delivery]: the retry schedule and the throttle's quiet time. Ignored when
 // it is not a table.
 void load_delivery(const toml::node& node, DeliverySettings& s, util::Diagnostics& d) {
@@ -575,6 +601,7 @@ std::optional<CampaignConfig> load_config(const std::filesystem::path& dir, util
   if (const auto* n = root.get("shaping")) load_shaping(*n, cfg.shaping, d);
   if (const auto* n = root.get("unsubscribe")) load_unsubscribe(*n, cfg.unsubscribe_secret_file, d);
   if (const auto* n = root.get("delivery")) load_delivery(*n, cfg.delivery, d);
+  if (const auto* n = root.get("bounces")) load_bounces(*n, cfg.bounces, d);
   if (const auto* n = root.get("dkim")) load_dkim(*n, cfg.dkim, d);
   if (const auto* n = root.get("stages")) load_stages(*n, cfg, d);
   if (const auto* n = root.get("guard")) load_guard(*n, cfg.guard, d);
@@ -590,6 +617,10 @@ namespace blindcast::campaign {
 
 void read_transport_table(const toml::node& node, TransportSettings& out, util::Diagnostics& diags) {
   load_transport(node, out, diags);
+}
+
+void read_bounces_table(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& diags) {
+  load_bounces(node, out, diags);
 }
 
 void read_dkim_table(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& diags) {

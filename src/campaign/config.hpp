@@ -68,6 +68,13 @@ struct GuardSettings {
   double max_rate = 0;                   // messages per second of a stage; 0: no limit
 };
 
+// [bounces] (SPEC §9): the VERP return path. With a domain, every message's
+// envelope sender is bounce+TOKEN@domain, TOKEN sealed under the secret file's key.
+struct BounceSettings {
+  std::string domain;       // "bounces.example.com" (ASCII, lower case)
+  std::string secret_file;  // relative to the campaign dir (or server.toml)
+};
+
 struct CampaignConfig {
   std::string id;
   // kind = "transactional": a stream sent by `serve` one message at a time
@@ -85,6 +92,7 @@ struct CampaignConfig {
   // rendered value may hold), and the builder splits them again.
   std::vector<std::string> list_unsubscribe;
   std::string unsubscribe_secret_file;  // HMAC key for {{unsubscribe_token}}
+  std::optional<BounceSettings> bounces;  // [bounces]; none: the envelope sender is the From address
   TransportSettings transport;
   DeliverySettings delivery;
   std::optional<DkimSettings> dkim;

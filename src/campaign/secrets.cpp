@@ -36,6 +36,8 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
   }
   std::optional<util::Secret> unsubscribe;
   if (!cfg.unsubscribe_secret_file.empty()) unsubscribe = read(cfg.unsubscribe_secret_file);
+  std::optional<util::Secret> bounce_secret;
+  if (cfg.bounces) bounce_secret = read(cfg.bounces->secret_file);
   // The relay's password is read where it is used; its file is checked here too.
   if (!cfg.transport.password_file.empty()) (void)read(cfg.transport.password_file);
   if (!problems.empty()) {
@@ -63,6 +65,18 @@ Result<CampaignSecrets> load_campaign_secrets(const LoadedCampaign& campaign) {
                   ExitCode::k_usage);
     }
     s.unsubscribe_key = std::make_shared<const util::SealKey>(secret->reveal());
+  }
+  if (bounce_secret) {
+    // A short key could be searched offline from one token, then used to
+    // forge bounces that suppress anyone.
+    if (bounce_secret->reveal().size() < k_min_unsubscribe_key) {
+      return fail(fmt::format("[bounces] secret_file {}: {} bytes; the key of VERP tokens needs at least {} random "
+                              "bytes, e.g. head -c 32 /dev/urandom | base64 > {}",
+                              cfg.bounces->secret_file, bounce_secret->reveal().size(), k_min_unsubscribe_key,
+                              cfg.bounces->secret_file),
+                  ExitCode::k_usage);
+    }
+    s.verp_key = std::make_shared<const bounce::VerpKey>(bounce_secret->reveal());
   }
   return s;
 }

@@ -9,6 +9,7 @@
 
 #include "campaign/campaign.hpp"
 #include "mail/dkim_signer.hpp"
+#include "bounce/verp.hpp"
 #include "util/sealed_token.hpp"
 #include "util/sha256.hpp"
 
@@ -17,6 +18,7 @@ namespace blindcast::campaign {
 struct CampaignSecrets {
   std::shared_ptr<const mail::DkimSigner> dkim;  // null without [dkim]
   std::shared_ptr<const util::SealKey> unsubscribe_key;  // null without [unsubscribe] secret_file
+  std::shared_ptr<const bounce::VerpKey> verp_key;       // null without [bounces]
 };
 
 // Reads the secret files named in `campaign`'s settings.

@@ -20,6 +20,7 @@ namespace blindcast::campaign {
 void read_transport_table(const toml::node& node, TransportSettings& out, util::Diagnostics& diags);
 // Reads a [dkim] table into `out`.
 void read_dkim_table(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& diags);
+void read_bounces_table(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& diags);
 // Reads the [shaping.<lane>] tables into `out`.
 void read_shaping_tables(const toml::node& node, std::vector<delivery::LaneDefaults>& out, util::Diagnostics& diags);
 // Renames the findings from `first` on to name `file`.

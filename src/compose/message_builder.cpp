@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "bounce/report.hpp"
+#include "bounce/verp.hpp"
 #include "mail/composer.hpp"
 #include "mail/mailbox.hpp"
 
@@ -19,6 +21,16 @@ MessageBuilder::MessageBuilder(const campaign::LoadedCampaign& campaign, std::ve
       m_from_domain(campaign.config.from.address.domain) {}
 
 void MessageBuilder::use_secrets(const campaign::CampaignSecrets& secrets) { m_secrets = secrets; }
+
+std::string MessageBuilder::campaign_bounce_token(std::int64_t recipient_id) const {
+  if (!m_secrets.verp_key || !m_campaign.config.bounces) return {};
+  return m_secrets.verp_key->campaign_token(m_campaign.config.id, recipient_id);
+}
+
+std::string MessageBuilder::message_bounce_token(std::string_view message_id) const {
+  if (!m_secrets.verp_key || !m_campaign.config.bounces) return {};
+  return m_secrets.verp_key->message_token(message_id);
+}
 
 std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector<std::string>& fields,
                                                                const std::string& email,
@@ -69,6 +81,13 @@ std::expected<BuiltMessage, std::string> MessageBuilder::build(const std::vector
     if (https) spec.extra_headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   BuiltMessage out;
+  out.envelope_from = m_envelope_from;
+  if (!options.bounce_token.empty() && m_campaign.config.bounces) {
+    // The token also rides in a header: a complaint (ARF) or a forwarded
+    // bounce returns the message's headers but not its envelope.
+    spec.extra_headers.emplace_back(std::string(bounce::k_token_header), options.bounce_token);
+    out.envelope_from = bounce::return_path(options.bounce_token, m_campaign.config.bounces->domain);
+  }
   out.subject = spec.subject;
   out.html = std::move(kept_html);
   out.blank_messages = std::move(rendered->blank_messages);

@@ -21,10 +21,15 @@ struct BuildOptions {
   std::string message_id;                  // fixed Message-ID; default a new one
   std::string boundary;                    // fixed multipart boundary; default random
   bool keep_html = false;                  // also return the HTML part as rendered (preview)
+  // The VERP token of this message (campaign_token() or a stream's message
+  // token); with [bounces] it makes the envelope sender and the
+  // X-Blindcast-Token header. Empty: the envelope sender is the From address.
+  std::string bounce_token;
 };
 
 struct BuiltMessage {
   std::string data;         // CRLF bytes
+  std::string envelope_from;  // MAIL FROM: bounce+TOKEN@domain with [bounces] and a token, else the From address
   std::string subject;      // rendered subject (for previews and tests)
   std::string html;         // the HTML part as rendered, with BuildOptions::keep_html
   std::vector<const render::CatalogMessage*> blank_messages;  // see render::RenderedMessage
@@ -48,6 +53,10 @@ class MessageBuilder {
 
   [[nodiscard]] render::Renderer& renderer() { return m_renderer; }
   [[nodiscard]] const std::string& envelope_from() const { return m_envelope_from; }
+  // The VERP token of the campaign's recipient `recipient_id`; "" without [bounces].
+  [[nodiscard]] std::string campaign_bounce_token(std::int64_t recipient_id) const;
+  // The VERP token of a stream's message `message_id`; "" without [bounces].
+  [[nodiscard]] std::string message_bounce_token(std::string_view message_id) const;
 
  private:
   const campaign::LoadedCampaign& m_campaign;

@@ -44,6 +44,7 @@ Result<std::unique_ptr<MessagePreparer>> MessagePreparer::create(
     if (!own) return fail("the campaign changed while sending; run lint and send again");
     auto w = std::make_unique<Worker>();
     w->campaign = std::move(*own);
+    w->campaign.config.bounces = campaign.config.bounces;  // the service's, when it runs the campaign
     w->builder = std::make_unique<MessageBuilder>(w->campaign, columns, diags);
     w->builder->use_secrets(*secrets);
     if (util::error_count(diags) > 0) return fail("the campaign has errors: " + diags.front().str());
@@ -127,13 +128,16 @@ void MessagePreparer::build(Worker& w, const std::vector<store::StoredRecipient>
     const std::string name = m_name_column >= 0 && static_cast<std::size_t>(m_name_column) < r.fields.size()
                                  ? std::string(util::trim(r.fields[static_cast<std::size_t>(m_name_column)]))
                                  : std::string();
-    auto built = w.builder->build(r.fields, r.email, name, r.locale);
+    BuildOptions options;
+    options.bounce_token = w.builder->campaign_bounce_token(r.id);
+    auto built = w.builder->build(r.fields, r.email, name, r.locale, options);
     if (!built) {
       p.render_error = built.error();
       continue;
     }
     p.violation = m_guard->check(built->data, r.email, r.fields);
     p.data = std::move(built->data);
+    p.envelope_from = std::move(built->envelope_from);
     p.traits = smtp::scan_data(p.data);
     p.ledger_key = guard::SendLedger::key(p.email);
   }

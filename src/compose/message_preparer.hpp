@@ -35,6 +35,7 @@ struct PreparedMessage {
   int attempts = 0;                          // attempts before this one
   std::int64_t first_attempt_at = 0;
   std::string data;                          // the built bytes (kept on a violation, for quarantine)
+  std::string envelope_from;                 // MAIL FROM (a VERP return path with [bounces])
   std::string render_error;
   std::optional<guard::Violation> violation;
   smtp::DataTraits traits;                   // of `data`, scanned here while it is in this core's cache

@@ -572,7 +572,8 @@ struct Engine::Impl {
     out.reserve(unsynced.size());
     for (auto& m : unsynced) {
       const auto cap = cap_of.find(m.lane);
-      out.push_back({m.id, fmt::format("{}-{}", settings.stage, m.id), preparer.envelope_from(), m.email,
+      out.push_back({m.id, fmt::format("{}-{}", settings.stage, m.id),
+                     m.envelope_from.empty() ? preparer.envelope_from() : m.envelope_from, m.email,
                      std::move(m.data), m.lane, cap == cap_of.end() ? 0 : cap->second, m.traits});
     }
     unsynced.clear();

@@ -14,6 +14,7 @@
 #include "compose/guard_setup.hpp"
 #include "compose/message_preparer.hpp"
 #include "audience/audience_loader.hpp"
+#include "bounce/verp.hpp"
 #include "delivery/mx_lanes.hpp"
 #include "delivery/providers.hpp"
 #include "send/audience_import.hpp"
@@ -272,10 +273,19 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
     if (!error.empty()) return fail(error, ExitCode::k_runtime);
   }
   // The journal thread's own connection to the store.
-  auto writer = store::open_sqlite_store(options.state_path);
+  auto writer = store::open_sqlite_store(options.state_path, options.org_path);
   if (!writer) return std::unexpected(writer.error());
   HaltWatcher watcher(options.state_path);
 
+  if (campaign.config.bounces) {
+    // Where this campaign's VERP tokens lead, for whoever ingests its bounces.
+    std::error_code ec;
+    const auto absolute = [&](const std::filesystem::path& p) { return std::filesystem::absolute(p, ec).string(); };
+    const store::CampaignRecord record{bounce::campaign_tag(campaign.config.id), campaign.config.id,
+                                       absolute(options.state_path),
+                                       absolute(campaign.dir / campaign.config.bounces->secret_file)};
+    if (auto r = store.org_list().register_campaign(record); !r) return std::unexpected(r.error());
+  }
   if (auto e = store.append_event("stage_start", options.actor,
                                   fmt::format("stage {} started on {}", options.stage, summary.transport));
       !e) {

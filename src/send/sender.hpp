@@ -38,6 +38,7 @@ struct SendOptions {
   std::string stage = "full";
   std::string transport_url;        // overrides campaign.toml when not empty
   std::string state_path;           // the store's file, for the halt watcher's and the journal's own connections
+  std::string org_path;             // the organisation's list, when not in the store's own file
   std::size_t window = 0;           // messages in flight at most; 0: 8 x [transport] connections
   int workers = 0;                  // threads rendering, composing, signing and guarding;
                                     // 0: one per CPU this process may run on, 2 to 16

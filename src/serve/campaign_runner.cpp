@@ -30,7 +30,8 @@ std::filesystem::path store_path(const std::filesystem::path& dir) { return dir 
 ApiError conflict(std::string code, std::string message) { return {409, std::move(code), std::move(message), ""}; }
 
 // Opens the campaign's store, creating it (0600) when `create`.
-Result<std::unique_ptr<store::StateStore>> open_campaign_store(const std::filesystem::path& dir, bool create) {
+Result<std::unique_ptr<store::StateStore>> open_campaign_store(const std::filesystem::path& dir, bool create,
+                                                               const std::string& org_path) {
   const auto path = store_path(dir);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -43,7 +44,7 @@ Result<std::unique_ptr<store::StateStore>> open_campaign_store(const std::filesy
     }
     if (fd >= 0) ::close(fd);
   }
-  return store::open_sqlite_store(path.string());
+  return store::open_sqlite_store(path.string(), org_path);
 }
 
 std::unexpected<ApiError> internal(const Error& e) {
@@ -53,7 +54,7 @@ std::unexpected<ApiError> internal(const Error& e) {
 }  // namespace
 
 CampaignRunner::CampaignRunner(const ServerConfig& config, delivery::SharedTransport* shared)
-    : m_shared(shared), m_server_url(config.transport.url) {
+    : m_shared(shared), m_server_url(config.transport.url), m_org_path(config.state.string()) {
   for (const auto& dir : config.campaigns) {
     util::Diagnostics diags;
     auto cfg = campaign::load_config(dir, diags);
@@ -108,7 +109,7 @@ nlohmann::json CampaignRunner::list() {
 std::expected<nlohmann::json, ApiError> CampaignRunner::status(const std::string& id, bool show_addresses) {
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
-  auto store = open_campaign_store(*dir, false);
+  auto store = open_campaign_store(*dir, false, m_org_path);
   if (!store) return internal(store.error());
   const bool missing = *store == nullptr;
   if (missing) store = store::open_sqlite_store(":memory:");
@@ -148,7 +149,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
                                                                    id, diags.empty() ? "" : diags.front().str(),
                                                                    dir->string())));
   }
-  auto store = open_campaign_store(*dir, true);
+  auto store = open_campaign_store(*dir, true, m_org_path);
   if (!store) return internal(store.error());
   if (auto w = (*store)->get_meta("campaign_id"); w && !*w) (void)(*store)->set_meta("campaign_id", id);
   if (auto h = send::check_not_halted(**store, *loaded); !h) {
@@ -192,7 +193,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
     std::string result;
     util::Diagnostics diags2;
     auto c = campaign::load_campaign(d, diags2);
-    auto s = open_campaign_store(d, true);
+    auto s = open_campaign_store(d, true, m_org_path);
     if (!c || !s) {
       result = "failed: cannot load the campaign or its store";
     } else if (auto lease = send::own_campaign(**s, d.string()); !lease) {
@@ -201,6 +202,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
       send::SendOptions so;
       so.stage = stage;
       so.state_path = store_path(d).string();
+      so.org_path = m_org_path;
       so.full_stage = std::move(full);
       so.actor = actor;
       if (m_shared != nullptr && c->config.transport.url == m_server_url) {
@@ -235,7 +237,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::approve(const std::strin
     return std::unexpected(conflict("campaign_errors", fmt::format("campaign '{}' has errors; run 'blindcast lint {}'",
                                                                    id, dir->string())));
   }
-  auto store = open_campaign_store(*dir, true);
+  auto store = open_campaign_store(*dir, true, m_org_path);
   if (!store) return internal(store.error());
   auto approved = send::approve_content(*loaded, **store, actor);
   if (!approved) return internal(approved.error());
@@ -249,7 +251,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::halt(const std::string& 
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
   if (reason.empty()) return std::unexpected(ApiError{400, "invalid_request", "'reason' is required", "reason"});
-  auto store = open_campaign_store(*dir, true);
+  auto store = open_campaign_store(*dir, true, m_org_path);
   if (!store) return internal(store.error());
   send::HaltState h;
   h.kind = "operator";
@@ -265,7 +267,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::halt(const std::string& 
 std::expected<nlohmann::json, ApiError> CampaignRunner::release(const std::string& id, const std::string& actor) {
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
-  auto store = open_campaign_store(*dir, false);
+  auto store = open_campaign_store(*dir, false, m_org_path);
   if (!store) return internal(store.error());
   if (*store == nullptr) return nlohmann::json{{"id", id}, {"halted", false}};
   auto h = send::read_halt(**store);
@@ -283,7 +285,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::release(const std::strin
 bool CampaignRunner::suppress(const std::string& id, const std::string& email, const std::string& reason) {
   const auto it = m_dirs.find(id);
   if (it == m_dirs.end()) return false;
-  auto store = open_campaign_store(it->second, true);
+  auto store = open_campaign_store(it->second, true, m_org_path);
   if (!store) return false;
   const std::string address = email;
   auto added = (*store)->add_suppressions(std::span<const std::string>(&address, 1), reason);
@@ -298,7 +300,7 @@ std::string CampaignRunner::metrics() {
   out += "# TYPE blindcast_campaign_recipients gauge\n";
   std::string rates;
   for (const auto& [id, dir] : m_dirs) {
-    auto store = open_campaign_store(dir, false);
+    auto store = open_campaign_store(dir, false, m_org_path);
     if (!store || *store == nullptr) continue;
     if (auto c = (*store)->counts_by_lane()) {
       for (const auto& [lane, state, n] : *c) {

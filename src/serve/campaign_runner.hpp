@@ -61,6 +61,7 @@ class CampaignRunner {
   std::map<std::string, std::filesystem::path> m_dirs;  // id -> directory
   delivery::SharedTransport* m_shared = nullptr;
   std::string m_server_url;
+  std::string m_org_path;  // the service store: the organisation's list every campaign shares
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Run>> m_runs;
 };

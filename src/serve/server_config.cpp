@@ -219,7 +219,32 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
     }
   }
   if (const auto* n = root.get("bounces")) {
-    warn(d, n, "[bounces] is not used by this version: bounces are read from SMTP replies only");
+    if (const auto* t = n->as_table()) {
+      const std::size_t from = d.size();
+      std::optional<campaign::BounceSettings> verp;
+      campaign::read_bounces_table(*n, verp, d);
+      campaign::rename_findings(d, from, k_file);
+      if (verp) {
+        BounceListenerSettings b;
+        b.verp = std::move(*verp);
+        b.verp.secret_file = resolve(c.base, b.verp.secret_file).string();
+        if (auto v = get_string(*t, "listen", "bounces.", d)) {
+          if (!split_listen(*v, b.listen_host, b.listen_port)) {
+            error(d, t->get("listen"),
+                  fmt::format("'bounces.listen' must be HOST:PORT (e.g. \"127.0.0.1:2526\"), not \"{}\"", *v));
+          }
+        }
+        if (b.listen_host.empty()) {
+          warn(d, n, "[bounces] has no listen: this node receives no bounces over SMTP (they can be applied with "
+                     "'blindcast bounces ingest')");
+        }
+        get_number<std::size_t>(*t, "max_message_bytes", "bounces.", 1024, 100 * 1024 * 1024, b.max_message_bytes, d);
+        get_number(*t, "rate", "bounces.", 0.1, 1000000.0, b.rate, d);
+        c.bounces = std::move(b);
+      }
+    } else {
+      error(d, n, "'bounces' must be a table: [bounces]");
+    }
   }
   if (!c.has_transport || c.transport.url.empty()) {
     error(d, root.get("transport"), "[transport] url is required (e.g. url = \"smtp://127.0.0.1:25\")");

@@ -25,6 +25,17 @@ struct IntakeSettings {
   std::int64_t max_queued = 100000;        // unfinished messages at most (429 beyond)
 };
 
+// [bounces] (SPEC §9): the VERP domain and key every stream and served
+// campaign uses, and the SMTP listener that receives bounces for the domain.
+struct BounceListenerSettings {
+  campaign::BounceSettings verp;           // domain, secret_file (absolute)
+  std::string listen_host;                 // empty: no listener
+  int listen_port = 0;
+  std::size_t max_message_bytes = 10 * 1024 * 1024;  // a larger message is refused (552)
+  double rate = 60;                        // messages per minute per client address (421 beyond)
+  int max_connections = 50;                // sessions at once (421 beyond)
+};
+
 struct ServerConfig {
   std::filesystem::path file;              // server.toml
   std::filesystem::path base;              // its directory: relative paths start here
@@ -45,6 +56,7 @@ struct ServerConfig {
   std::optional<campaign::DkimSettings> dkim;
   std::vector<delivery::LaneDefaults> shaping;
   std::filesystem::path unsubscribe_secret_file;
+  std::optional<BounceListenerSettings> bounces;
   IntakeSettings intake;
   std::int64_t drain_seconds = 10;         // SIGTERM: messages on the wire get this long
 };

@@ -259,7 +259,8 @@ struct Service {
                  "");
       return;
     }
-    auto built = streams.build(body);
+    const std::string public_id = "msg_" + util::to_hex(util::random_bytes(12));
+    auto built = streams.build(body, public_id);
     if (!built) {
       const auto& e = built.error();
       metrics.intake_rejected(e.code == "guard_refused" ? "guard" : e.status == 409 ? "stream_held" : "bad_request");
@@ -279,7 +280,7 @@ struct Service {
     item.idempotency_key = idem;
     item.body_hash = body_hash;
     auto& m = item.message;
-    m.public_id = "msg_" + util::to_hex(util::random_bytes(12));
+    m.public_id = public_id;
     m.stream = built->stream;
     m.recipient = built->recipient;
     m.locale = built->locale;
@@ -290,7 +291,7 @@ struct Service {
     m.content_hash = built->content_hash;
     {
       std::lock_guard lock(reader_mutex);
-      auto sup = reader->suppression(m.recipient);
+      auto sup = reader->org_list().suppression(util::to_lower_ascii(m.recipient));
       if (!sup) {
         util::log_error(sup.error().message);
         send_error(res, 503, "store_unavailable", "the state store cannot be read; nothing was accepted");
@@ -401,7 +402,8 @@ struct Service {
     bool added = false;
     {
       std::lock_guard lock(reader_mutex);
-      auto s = reader->suppress({target->email, "unsubscribed (one-click)", "unsubscribe", target->scope, 0});
+      auto s = reader->org_list().suppress(
+          {util::to_lower_ascii(target->email), "unsubscribed (one-click)", "unsubscribe", target->scope, 0});
       if (!s) {
         util::log_error(s.error().message);
         send_error(res, 503, "store_unavailable", "the unsubscribe could not be recorded; try again");

@@ -58,6 +58,7 @@ class Stream {
   campaign::CampaignSecrets secrets;
   std::optional<campaign::DkimSettings> server_dkim;
   std::string server_unsubscribe;
+  std::optional<campaign::BounceSettings> server_bounces;
 
   std::mutex pool_mutex;
   std::vector<std::unique_ptr<Builder>> pool;
@@ -67,6 +68,8 @@ class Stream {
     if (!c.config.dkim && server_dkim) c.config.dkim = server_dkim;
     // Tokens are opened with the server's key: a stream makes them with it too.
     if (!server_unsubscribe.empty()) c.config.unsubscribe_secret_file = server_unsubscribe;
+    // The same for VERP tokens: the bounce listener verifies them with the server's key.
+    if (server_bounces) c.config.bounces = server_bounces;
     c.config.guard.strict = true;  // always, whatever the stream says
   }
 
@@ -132,6 +135,7 @@ void StreamSet::load(const std::filesystem::path& dir) {
   s->dir = dir;
   s->server_dkim = m_config.dkim;
   s->server_unsubscribe = m_config.unsubscribe_secret_file.string();
+  if (m_config.bounces) s->server_bounces = m_config.bounces->verp;
   s->content_hash = campaign::content_hash(dir).value_or("");
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(dir, diags);
@@ -239,7 +243,7 @@ bool StreamSet::is_security_stream(const std::string& scope) {
   return s != nullptr && s->security;
 }
 
-std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& request) {
+std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& request, std::string_view message_id) {
   if (!request.is_object()) return std::unexpected(bad("", "the body must be a JSON object"));
   for (const auto& [key, value] : request.items()) {
     if (key != "stream" && key != "to" && key != "locale" && key != "data") {
@@ -333,8 +337,9 @@ std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& req
   }
   auto b = s->take();
   if (!b) return std::unexpected(ApiError{409, "stream_held", fmt::format("stream '{}': {}", name, b.error()), "stream"});
-  auto built = (*b)->builder->build(fields, address->str(), person, locale);
-  const std::string envelope_from = (*b)->builder->envelope_from();
+  compose::BuildOptions options;
+  options.bounce_token = (*b)->builder->message_bounce_token(message_id);
+  auto built = (*b)->builder->build(fields, address->str(), person, locale, options);
   s->give_back(std::move(*b));
   if (!built) {
     return std::unexpected(ApiError{422, "cannot_render",
@@ -353,7 +358,7 @@ std::expected<BuiltRequest, ApiError> StreamSet::build(const nlohmann::json& req
   out.recipient = address->str();
   out.locale = locale;
   out.lane = lane_for(address->domain);
-  out.envelope_from = envelope_from;
+  out.envelope_from = built->envelope_from;
   out.data = std::move(built->data);
   out.content_hash = s->content_hash;
   out.security = s->security;

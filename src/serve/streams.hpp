@@ -69,7 +69,8 @@ class StreamSet {
   // Reads streams whose files changed again (called about once a second).
   void refresh();
   // Builds and guards the message `request` asks for (the parsed JSON body).
-  std::expected<BuiltRequest, ApiError> build(const nlohmann::json& request);
+  // `message_id` ("msg_...") goes into the VERP token with [bounces].
+  std::expected<BuiltRequest, ApiError> build(const nlohmann::json& request, std::string_view message_id);
   // The streams' names with whether each may send now and why not.
   [[nodiscard]] std::vector<std::pair<std::string, std::string>> states();
   // The lane of `domain`.

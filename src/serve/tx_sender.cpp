@@ -6,6 +6,7 @@
 
 #include "util/log.hpp"
 #include "util/mask.hpp"
+#include "util/strings.hpp"
 #include "util/threads.hpp"
 #include "util/utf8.hpp"
 
@@ -177,7 +178,8 @@ void TxSender::settle(std::vector<delivery::DeliveryResult>& results) {
     if (d.outcome == "sent") m_metrics.latency(static_cast<double>(now_ms - d.created_at) / 1000.0);
     if (d.suppress) {
       // A hard bounce: the organisation never mails this address again.
-      if (auto s = m_store->suppress({d.recipient, "hard bounce: " + d.reason, "all", d.stream, now}); !s) {
+      if (auto s = m_store->org_list().suppress(
+              {util::to_lower_ascii(d.recipient), "hard bounce: " + d.reason, "all", d.stream, now}); !s) {
         util::log_warn(s.error().message);
       }
     }

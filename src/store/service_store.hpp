@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/org_list.hpp"
 #include "util/error.hpp"
 
 namespace blindcast::store {
@@ -114,13 +115,6 @@ struct MessageOutcome {
   bool maybe_delivered = false;
 };
 
-struct SuppressionEntry {
-  std::string address;
-  std::string reason;
-  std::string category;  // "all" (hard bounce, complaint, operator) or "unsubscribe"
-  std::string scope;     // the campaign or stream it came from
-  std::int64_t at = 0;
-};
 
 struct ServiceAuditEvent {
   std::int64_t at = 0;   // unix seconds
@@ -177,11 +171,9 @@ class ServiceStore {
   // How many messages are queued, sending or deferred.
   virtual Result<std::int64_t> unfinished() = 0;
 
-  // ---- the organisation's suppression list
-  // Adds `entry` (address any case); false when it was there already.
-  virtual Result<bool> suppress(const SuppressionEntry& entry) = 0;
-  // The entry for `address`, if any: a category "all" one first.
-  virtual Result<std::optional<SuppressionEntry>> suppression(std::string_view address) = 0;
+  // ---- the organisation's suppression list, bounces and complaints (the
+  // service's own file is the organisation's list)
+  virtual OrgList& org_list() = 0;
 
   // ---- audit
   virtual Result<std::vector<ServiceAuditEvent>> audit(std::size_t limit) = 0;

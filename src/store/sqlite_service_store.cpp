@@ -13,6 +13,7 @@
 
 #include "store/service_store.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_org_list.hpp"
 #include "util/strings.hpp"
 
 namespace blindcast::store {
@@ -65,9 +66,6 @@ CREATE INDEX IF NOT EXISTS attempts_message ON attempts(message);
 CREATE TABLE IF NOT EXISTS idempotency (
   key_name TEXT NOT NULL, idem_key TEXT NOT NULL, body_hash TEXT NOT NULL, status INTEGER NOT NULL,
   response TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (key_name, idem_key));
-CREATE TABLE IF NOT EXISTS suppressions (
-  address TEXT NOT NULL, category TEXT NOT NULL, reason TEXT NOT NULL, scope TEXT NOT NULL, at INTEGER NOT NULL,
-  PRIMARY KEY (address, category));
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, address TEXT NOT NULL,
   action TEXT NOT NULL, detail TEXT NOT NULL);
@@ -334,30 +332,7 @@ class SqliteServiceStore final : public ServiceStore {
     return s.i64(0);
   }
 
-  Result<bool> suppress(const SuppressionEntry& e) override {
-    Stmt s(m_db,
-           "INSERT OR IGNORE INTO suppressions (address, category, reason, scope, at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    s.bind(1, util::to_lower_ascii(e.address)).bind(2, e.category).bind(3, e.reason).bind(4, e.scope);
-    s.bind(5, e.at != 0 ? e.at : now_seconds());
-    if (s.step() != SQLITE_DONE) return db_error(m_db, "adding to the suppression list");
-    return sqlite3_changes(m_db) > 0;
-  }
-
-  Result<std::optional<SuppressionEntry>> suppression(std::string_view address) override {
-    Stmt& s = cached(m_suppressed,
-                     "SELECT address, reason, category, scope, at FROM suppressions WHERE address = ?1 "
-                     "ORDER BY category = 'all' DESC LIMIT 1");
-    s.bind(1, util::to_lower_ascii(address));
-    const int rc = s.step();
-    std::optional<SuppressionEntry> out;
-    if (rc == SQLITE_ROW) {
-      out = SuppressionEntry{std::string(s.text(0)), std::string(s.text(1)), std::string(s.text(2)),
-                             std::string(s.text(3)), s.i64(4)};
-    }
-    s.reset();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(m_db, "reading the suppression list");
-    return out;
-  }
+  OrgList& org_list() override { return *m_org; }
 
   Result<std::vector<ServiceAuditEvent>> audit(std::size_t limit) override {
     Stmt s(m_db,
@@ -381,14 +356,14 @@ class SqliteServiceStore final : public ServiceStore {
 
   sqlite3* m_db;
   std::unique_ptr<Txn> m_batch;
-  std::unique_ptr<Stmt> m_find_idem, m_put_idem, m_add_message, m_audit, m_due, m_mark, m_outcome, m_attempt,
-      m_suppressed;
+  std::unique_ptr<Stmt> m_find_idem, m_put_idem, m_add_message, m_audit, m_due, m_mark, m_outcome, m_attempt;
+  std::unique_ptr<OrgList> m_org = make_sqlite_org_list(m_db, "main");
 
   void finalize_cached() {
-    for (auto* slot : {&m_find_idem, &m_put_idem, &m_add_message, &m_audit, &m_due, &m_mark, &m_outcome, &m_attempt,
-                       &m_suppressed}) {
+    for (auto* slot : {&m_find_idem, &m_put_idem, &m_add_message, &m_audit, &m_due, &m_mark, &m_outcome, &m_attempt}) {
       slot->reset();
     }
+    m_org.reset();
   }
 };
 
@@ -415,6 +390,9 @@ Result<std::unique_ptr<ServiceStore>> open_sqlite_service_store(const std::strin
   sqlite3* db = *opened;
   auto store = std::make_unique<SqliteServiceStore>(db);
   if (auto r = exec(db, k_schema); !r) {
+    return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message), ExitCode::k_runtime);
+  }
+  if (auto r = ensure_org_schema(db, "main"); !r) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message), ExitCode::k_runtime);
   }
   return std::unique_ptr<ServiceStore>(std::move(store));

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -25,6 +26,7 @@
 #include "store/field_codec.hpp"
 #include "store/outcome_log.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_org_list.hpp"
 #include "store/state_store.hpp"
 
 namespace blindcast::store {
@@ -69,8 +71,6 @@ CREATE TABLE IF NOT EXISTS recipients (
   canary INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS recipients_canary ON recipients(id) WHERE canary = 1;
-CREATE TABLE IF NOT EXISTS suppressions (
-  address TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS approvals (
   id INTEGER PRIMARY KEY, at INTEGER NOT NULL, by TEXT NOT NULL, content_hash TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS approvals_no_update BEFORE UPDATE ON approvals
@@ -201,9 +201,18 @@ class SqliteLease final : public OwnerLease {
 
 class SqliteStore final : public StateStore {
  public:
-  SqliteStore(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
+  SqliteStore(sqlite3* db, std::string path, std::string org_schema)
+      : m_db(db),
+        m_path(std::move(path)),
+        m_org_schema(std::move(org_schema)),
+        m_org(make_sqlite_org_list(db, m_org_schema)),
+        m_suppress_sql(fmt::format("INSERT OR IGNORE INTO \"{}\".org_suppressions (address, category, reason, "
+                                   "scope, at) SELECT key, 'all', ?2, COALESCE((SELECT value FROM meta WHERE "
+                                   "key = 'campaign_id'), ''), ?3 FROM recipients WHERE id = ?1",
+                                   m_org_schema)) {}
   ~SqliteStore() override {
     for (auto& s : m_cached) s.reset();  // finalized before the connection closes
+    m_org.reset();
     sqlite3_close(m_db);
   }
   SqliteStore(const SqliteStore&) = delete;
@@ -419,48 +428,41 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) override {
-    Txn txn(m_db);
-    if (!txn.ok()) return db_error(m_db, "adding to the suppression list");
-    Stmt s(m_db, "INSERT OR IGNORE INTO suppressions (address, reason, at) VALUES (?1, ?2, ?3)");
-    std::int64_t added = 0;
-    for (const auto& a : addresses) {
-      s.bind(1, a).bind(2, reason).bind(3, now_seconds());
-      if (!s.run()) return db_error(m_db, "adding to the suppression list");
-      added += sqlite3_changes(m_db);
-    }
-    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
-    return added;
+    return m_org->suppress_many(addresses, reason, "all", "");
   }
 
   Result<bool> remove_suppression(std::string_view address) override {
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "changing the suppression list");
-    Stmt s(m_db, "DELETE FROM suppressions WHERE address = ?1");
-    s.bind(1, address);
-    if (s.step() != SQLITE_DONE) return db_error(m_db, "changing the suppression list");
-    const bool removed = sqlite3_changes(m_db) > 0;
+    auto removed = m_org->unsuppress(address);
+    if (!removed) return std::unexpected(removed.error());
     Stmt back(m_db, "UPDATE recipients SET state = 0, next_attempt_at = 0 WHERE state = 5 AND key = ?1");
     back.bind(1, address);
     if (back.step() != SQLITE_DONE) return db_error(m_db, "changing the suppression list");
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
-    return removed;
+    return *removed;
   }
 
   Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) override {
-    Stmt s(m_db, "SELECT address, reason, at FROM suppressions ORDER BY at, address LIMIT ?1");
-    s.bind(1, static_cast<std::int64_t>(limit));
+    auto list = m_org->suppression_list(limit);
+    if (!list) return std::unexpected(list.error());
     std::vector<std::tuple<std::string, std::string, std::int64_t>> out;
-    while (s.step() == SQLITE_ROW) out.emplace_back(std::string(s.text(0)), std::string(s.text(1)), s.i64(2));
+    out.reserve(list->size());
+    for (auto& e : *list) out.emplace_back(std::move(e.address), std::move(e.reason), e.at);
     return out;
   }
 
   Result<std::int64_t> apply_suppressions() override {
-    Stmt s(m_db,
-           "UPDATE recipients SET state = 5, last_reply = 'on the suppression list' "
-           "WHERE state IN (0, 3) AND key IN (SELECT address FROM suppressions)");
+    const std::string sql = fmt::format(
+        "UPDATE recipients SET state = 5, last_reply = 'on the suppression list' "
+        "WHERE state IN (0, 3) AND key IN (SELECT address FROM \"{}\".org_suppressions)",
+        m_org_schema);
+    Stmt s(m_db, sql.c_str());
     if (s.step() != SQLITE_DONE) return db_error(m_db, "applying the suppression list");
     return static_cast<std::int64_t>(sqlite3_changes(m_db));
   }
+
+  OrgList& org_list() override { return *m_org; }
 
   Result<void> add_approval(std::string_view by, std::string_view content_hash) override {
     Stmt s(m_db, "INSERT INTO approvals (at, by, content_hash) VALUES (?1, ?2, ?3)");
@@ -599,9 +601,7 @@ class SqliteStore final : public StateStore {
     if (!s.run()) return db_error(m_db, "recording delivery results");
     const bool changed = sqlite3_changes(m_db) > 0;
     if (o.suppress) {  // a mailbox that does not exist is never tried again
-      Stmt& suppress = cached(k_suppress_recipient,
-                              "INSERT OR IGNORE INTO suppressions (address, reason, at) "
-                              "SELECT key, ?2, ?3 FROM recipients WHERE id = ?1");
+      Stmt& suppress = cached(k_suppress_recipient, m_suppress_sql.c_str());
       suppress.bind(1, o.id).bind(2, "bounced: " + o.reply).bind(3, at);
       if (!suppress.run()) return db_error(m_db, "adding to the suppression list");
     }
@@ -909,6 +909,9 @@ class SqliteStore final : public StateStore {
 
   sqlite3* m_db;
   std::string m_path;
+  std::string m_org_schema;  // "main", or "org" (attached)
+  std::unique_ptr<OrgList> m_org;
+  std::string m_suppress_sql;
   std::unique_ptr<Stmt> m_cached[k_cached_count];
   bool m_synced = true;  // PRAGMA synchronous is FULL (opened so)
   static constexpr std::int64_t k_flight_block = 1 << 20;
@@ -919,11 +922,31 @@ class SqliteStore final : public StateStore {
 
 }  // namespace
 
-Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
+Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) { return open_sqlite_store(path, {}); }
+
+Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path, const std::string& org_path) {
   auto opened = open_database(path, "the state store");
   if (!opened) return std::unexpected(opened.error());
   sqlite3* db = *opened;
-  auto store = std::make_unique<SqliteStore>(db, path);
+  std::error_code ec;
+  const bool attach = !org_path.empty() && org_path != path &&
+                      !(std::filesystem::exists(org_path, ec) && std::filesystem::equivalent(org_path, path, ec));
+  if (attach) {
+    if (!std::filesystem::exists(org_path, ec)) {
+      // Created 0600 before SQLite opens it: it holds addresses.
+      const int fd = ::open(org_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    }
+    Stmt a(db, "ATTACH DATABASE ?1 AS org");
+    a.bind(1, org_path);
+    if (a.step() != SQLITE_DONE) {
+      const std::string why = sqlite3_errmsg(db);
+      sqlite3_close(db);
+      return fail(fmt::format("{}: cannot open the organisation's list: {}", org_path, why), ExitCode::k_runtime);
+    }
+    (void)exec(db, "PRAGMA org.journal_mode=WAL");
+  }
+  auto store = std::make_unique<SqliteStore>(db, path, attach ? "org" : "main");
   if (auto r = exec(db, k_schema); !r) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message),
                 ExitCode::k_runtime);
@@ -939,6 +962,23 @@ Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) {
   }
   if (auto r = exec(db, k_lane_index); !r) {
     return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message), ExitCode::k_runtime);
+  }
+  if (auto r = ensure_org_schema(db, "main"); !r) {  // moves a list written before the organisation's
+    return fail(fmt::format("{}: cannot create the schema: {}", path, r.error().message), ExitCode::k_runtime);
+  }
+  if (attach) {
+    if (auto r = ensure_org_schema(db, "org"); !r) {
+      return fail(fmt::format("{}: cannot create the organisation's tables: {}", org_path, r.error().message),
+                  ExitCode::k_runtime);
+    }
+    // A list this store kept before it shared the organisation's joins it
+    // (and is kept there alone: a removal from the shared list stays removed).
+    const char* move = "BEGIN IMMEDIATE; INSERT OR IGNORE INTO org.org_suppressions SELECT * FROM main.org_suppressions; "
+                       "DELETE FROM main.org_suppressions; COMMIT";
+    if (auto r = exec(db, move); !r) {
+      return fail(fmt::format("{}: cannot share the suppression list: {}", org_path, r.error().message),
+                  ExitCode::k_runtime);
+    }
   }
   return std::unique_ptr<StateStore>(std::move(store));
 }

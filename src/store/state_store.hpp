@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "store/org_list.hpp"
 #include "util/error.hpp"
 
 namespace blindcast::store {
@@ -245,6 +246,9 @@ class Suppressions {
   virtual Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) = 0;
   // Marks unsent recipients on the suppression list as suppressed; returns how many changed.
   virtual Result<std::int64_t> apply_suppressions() = 0;
+  // The organisation's list this campaign's suppressions are part of (SPEC
+  // §9): the store's own tables, or those of the store it was opened with.
+  virtual OrgList& org_list() = 0;
 };
 
 // Held while a process owns the campaign's sending (one `send` at a time
@@ -281,5 +285,9 @@ class StateStore : public Journal, public AuditLog, public Gates, public Suppres
 // one thread at a time (it takes no lock around its calls); another thread
 // opens a store of its own.
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path);
+// The same, with the organisation's list in the SQLite database at
+// `org_path` (attached; created when missing) instead of the store's own
+// file: a campaign run by `serve` shares the service's list.
+Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path, const std::string& org_path);
 
 }  // namespace blindcast::store
