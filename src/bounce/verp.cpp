@@ -106,6 +106,19 @@ std::string VerpKey::message_token(std::string_view message_id) const {
   return seal(std::move(p));
 }
 
+namespace {
+
+std::optional<TokenSubject> decode_payload(std::string_view payload);
+
+}  // namespace
+
+std::optional<TokenSubject> peek_token(std::string_view token) {
+  if (token.size() > 64) return std::nullopt;
+  auto raw = unbase32(token);
+  if (!raw || raw->size() < 1 + k_mac_bytes) return std::nullopt;
+  return decode_payload(std::string_view(*raw).substr(0, raw->size() - k_mac_bytes));
+}
+
 std::optional<TokenSubject> VerpKey::open(std::string_view token) const {
   if (token.size() > 64) return std::nullopt;
   auto raw = unbase32(token);
@@ -113,6 +126,12 @@ std::optional<TokenSubject> VerpKey::open(std::string_view token) const {
   const std::string_view payload = std::string_view(*raw).substr(0, raw->size() - k_mac_bytes);
   const std::string expected = m_mac.mac(payload).substr(0, k_mac_bytes);
   if (CRYPTO_memcmp(expected.data(), raw->data() + payload.size(), k_mac_bytes) != 0) return std::nullopt;
+  return decode_payload(payload);
+}
+
+namespace {
+
+std::optional<TokenSubject> decode_payload(std::string_view payload) {
   TokenSubject s;
   if (payload[0] == 'c' && payload.size() > 1 + k_tag_bytes) {
     s.kind = TokenSubject::Kind::k_campaign;
@@ -137,6 +156,8 @@ std::optional<TokenSubject> VerpKey::open(std::string_view token) const {
   }
   return std::nullopt;
 }
+
+}  // namespace
 
 std::string return_path(std::string_view token, std::string_view domain) {
   std::string out = "bounce+";

@@ -51,6 +51,10 @@ class VerpKey {
   util::HmacSha256 m_mac;
 };
 
+// What `token` says it names, NOT verified (to choose the key that opens
+// it: a campaign's tag names its key); nothing when it is not a token.
+std::optional<TokenSubject> peek_token(std::string_view token);
+
 // "bounce+TOKEN@DOMAIN".
 std::string return_path(std::string_view token, std::string_view domain);
 // The TOKEN of an address "bounce+TOKEN@..." (lower-cased), or "".

@@ -112,7 +112,7 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
     error(d, line_of(node), "'stages.canary' must be a table like { size = \"1%\", min = 100 }");
     return;
   }
-  reject_unknown(*t, {"size", "min", "wait", "max_bounce_rate", "max_deferral_rate"}, "stages.canary.", d);
+  reject_unknown(*t, {"size", "min", "wait", "max_bounce_rate", "max_deferral_rate", "max_complaint_rate"}, "stages.canary.", d);
   if (const auto* n = t->get("size")) {
     if (const auto* s = n->as_string()) {
       std::string v(util::trim(s->get()));
@@ -147,13 +147,15 @@ void load_canary(const toml::node& node, CanarySettings& c, util::Diagnostics& d
     if (secs) c.wait_seconds = *secs;
     else error(d, line_of(*n), "'stages.canary.wait' must be a duration like \"30m\" or \"2h\"");
   }
-  for (const char* key : {"max_bounce_rate", "max_deferral_rate"}) {
+  for (const char* key : {"max_bounce_rate", "max_deferral_rate", "max_complaint_rate"}) {
     if (const auto* n = t->get(key)) {
       const auto v = n->value<double>();
       if (!v || !(*v >= 0 && *v <= 1)) {  // NaN too
         error(d, line_of(*n), fmt::format("'stages.canary.{}' must be a number from 0 to 1", key));
       } else if (std::string_view(key) == "max_bounce_rate") {
         c.max_bounce_rate = *v;
+      } else if (std::string_view(key) == "max_complaint_rate") {
+        c.max_complaint_rate = *v;
       } else {
         c.max_deferral_rate = *v;
       }

@@ -52,6 +52,7 @@ struct CanarySettings {
   std::int64_t wait_seconds = 1800;
   double max_bounce_rate = 0.02;
   double max_deferral_rate = 0.20;
+  double max_complaint_rate = 0.003;  // Gmail and Yahoo block senders above 0.3%
 };
 
 struct DkimSettings {

@@ -82,12 +82,15 @@ int run(int argc, char** argv) {
   auto* release = app.add_subcommand("release", "lift a halt");
   add_common(release, o);
   release->add_option("--by", by, "who releases (default: the login name)");
-  auto* suppress = app.add_subcommand("suppress", "the campaign's suppression list (bounced addresses join it)");
+  auto* suppress = app.add_subcommand("suppress", "the organisation's suppression list, shared by every campaign using "
+                                                  "the same state store (bounces and complaints join it)");
   suppress->require_subcommand(1);
   std::string file, address;
   auto* sup_import = suppress->add_subcommand("import", "add the addresses in FILE (one per line, or a CSV's first column)");
   add_common(sup_import, o);
   sup_import->add_option("FILE", file, "file of addresses")->required();
+  std::string sup_reason;
+  sup_import->add_option("--reason", sup_reason, "why they are suppressed (default: imported from FILE)");
   auto* sup_list = suppress->add_subcommand("list", "show the suppression list");
   add_common(sup_list, o);
   auto* sup_remove = suppress->add_subcommand("remove", "take ADDRESS off the suppression list");
@@ -194,7 +197,7 @@ int run(int argc, char** argv) {
       if (*halt) return cmd_halt(o, reason, by);
       if (*release) return cmd_release(o, by);
       if (*demo) return cmd_demo(o);
-      if (*sup_import) return cmd_suppress_import(o, file);
+      if (*sup_import) return cmd_suppress_import(o, file, sup_reason);
       if (*sup_list) return cmd_suppress_list(o);
       if (*sup_remove) return cmd_suppress_remove(o, address);
     } catch (const std::exception& e) {

@@ -180,6 +180,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
     so.stage = stage;
     so.transport_url = opts.transport;
     so.state_path = state_path(opts);
+    so.org_path = org_path(opts);
     auto result = send::run_seed_stage(*loaded, **store, so);
     if (!result) return report(result.error());
     for (const auto& line : result->lines) std::printf("  %s\n", line.c_str());
@@ -195,6 +196,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.stage = stage;
   so.transport_url = opts.transport;
   so.state_path = state_path(opts);
+  so.org_path = org_path(opts);
   so.full_stage = std::move(full_stage);
   so.retry_failed = retry_failed;
   so.actor = login_name();

@@ -96,6 +96,18 @@ int cmd_status(const CommonOptions& opts, bool audit) {
     const auto n = counts->by_state[static_cast<std::size_t>(i)];
     if (n > 0) std::printf("  %-11s %s\n", store::state_name(static_cast<S>(i)), util::with_commas(n).c_str());
   }
+  if (!r.feedback.empty()) {
+    std::printf("bounces and complaints (refused by the relay + reported later; limits %.1f%% and %.1f%%):\n",
+                r.max_bounce_rate * 100, r.max_complaint_rate * 100);
+    for (const auto& f : r.feedback) {
+      std::printf("  %-10s sent %s, hard bounces %s+%s (%.2f%%%s), soft %s, complaints %s (%.3f%%%s)\n", f.lane.c_str(),
+                  util::with_commas(f.sent).c_str(), util::with_commas(f.refused).c_str(),
+                  util::with_commas(f.reported).c_str(), f.bounce_rate() * 100,
+                  f.bounce_rate() > r.max_bounce_rate ? " OVER" : "", util::with_commas(f.soft).c_str(),
+                  util::with_commas(f.complaints).c_str(), f.complaint_rate() * 100,
+                  f.complaint_rate() > r.max_complaint_rate ? " OVER" : "");
+    }
+  }
   if (counts->possible_duplicates > 0) {
     std::printf("possible duplicates: %s extra deliveries to %s recipients (in flight at a crash or a lost "
                 "connection, then sent again)\n",

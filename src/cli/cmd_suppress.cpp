@@ -1,5 +1,7 @@
-// suppress import|list|remove: the campaign's suppression list. Bounced
-// addresses join it by themselves; these commands add, show and remove others.
+// suppress import|list|remove: the organisation's suppression list (SPEC
+// §9), shared by every campaign and stream that uses the same state store.
+// Bounced and complaining addresses join it by themselves; these commands
+// add, show and remove others.
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -15,7 +17,7 @@
 
 namespace blindcast::cli {
 
-int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
+int cmd_suppress_import(const CommonOptions& opts, const std::string& file, const std::string& reason) {
   std::ifstream in(file);
   if (!in) return report(Error{fmt::format("{}: cannot read", file)});
   std::vector<std::string> keys;
@@ -38,7 +40,7 @@ int cmd_suppress_import(const CommonOptions& opts, const std::string& file) {
   }
   auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
-  auto added = (*store)->add_suppressions(keys, fmt::format("imported from {}", file));
+  auto added = (*store)->add_suppressions(keys, reason.empty() ? fmt::format("imported from {}", file) : reason);
   if (!added) return report(added.error());
   (void)(*store)->append_event("suppress_import", "blindcast",
                                fmt::format("{} addresses imported from {} ({} new, {} skipped)", keys.size(), file,
@@ -62,18 +64,24 @@ int cmd_suppress_list(const CommonOptions& opts) {
     }
     return 0;
   }
-  auto list = (*store)->suppressions(1000000);
+  // The organisation's list: every campaign and stream sharing this store.
+  auto list = (*store)->org_list().suppression_list(1000000);
   if (!list) return report(list.error());
   const auto shown = [&](const std::string& a) { return opts.show_addresses ? a : util::mask_address(a); };
   if (opts.json) {
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& [a, reason, at] : *list) j.push_back({{"address", shown(a)}, {"reason", util::mask_addresses_in(reason)}, {"at", at}});
+    for (const auto& e : *list) {
+      j.push_back({{"address", shown(e.address)}, {"reason", util::mask_addresses_in(e.reason)},
+                   {"category", e.category}, {"scope", e.scope}, {"at", e.at}});
+    }
     print_json(j);
     return 0;
   }
-  for (const auto& [a, reason, at] : *list) {
-    std::printf("%s  %s  %s\n", fmt::format("{:%Y-%m-%d %H:%M}", fmt::gmtime(static_cast<std::time_t>(at))).c_str(),
-                shown(a).c_str(), util::mask_addresses_in(reason).c_str());
+  for (const auto& e : *list) {
+    std::printf("%s  %s  %-11s %s%s\n",
+                fmt::format("{:%Y-%m-%d %H:%M}", fmt::gmtime(static_cast<std::time_t>(e.at))).c_str(),
+                shown(e.address).c_str(), e.category.c_str(), util::mask_addresses_in(e.reason).c_str(),
+                e.scope.empty() ? "" : fmt::format(" ({})", e.scope).c_str());
   }
   std::printf("%zu suppressed addresses\n", list->size());
   return 0;

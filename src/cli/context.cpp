@@ -8,19 +8,64 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "campaign/config.hpp"
 #include "util/file.hpp"
+#include "util/sha256.hpp"
 #include "util/mask.hpp"
 
 namespace blindcast::cli {
 
-std::string state_path(const CommonOptions& opts) {
-  if (!opts.state.empty()) return opts.state;
-  return (std::filesystem::path(opts.dir) / ".blindcast" / "state.db").string();
+namespace {
+
+// Where a campaign's state lives for `opts`: its own store, and the file of
+// the organisation's list when that is another (SPEC §9: campaigns that
+// give the same --state share one suppression list). A --state that holds
+// no campaign, or this one, is the campaign's store (and the list's); one
+// that holds another campaign's recipients, or is a service store
+// (server.toml's state), keeps this campaign in FILE.campaigns/ID-HASH.db
+// beside it and shares its list.
+struct StoreFiles {
+  std::string campaign;
+  std::string org;  // "" when it is the campaign's own file
+};
+
+StoreFiles store_files(const CommonOptions& opts) {
+  if (opts.state.empty()) return {(std::filesystem::path(opts.dir) / ".blindcast" / "state.db").string(), ""};
+  static std::map<std::pair<std::string, std::string>, StoreFiles> resolved;
+  const auto key = std::make_pair(opts.dir, opts.state);
+  if (const auto it = resolved.find(key); it != resolved.end()) return it->second;
+  StoreFiles files{opts.state, ""};
+  std::error_code ec;
+  if (std::filesystem::exists(opts.state, ec)) {
+    util::Diagnostics ignored;
+    const auto cfg = campaign::load_config(opts.dir, ignored);
+    const auto probe = store::probe_sqlite_store(opts.state);
+    if (cfg && !cfg->id.empty() && probe &&
+        (probe->service || (!probe->campaign_id.empty() && probe->campaign_id != cfg->id))) {
+      std::string name;
+      for (const char c : cfg->id) {
+        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                           c == '_' || c == '.';
+        name += plain ? c : '_';
+      }
+      name = name.substr(0, 80) + "-" + util::sha256_hex(cfg->id).substr(0, 8) + ".db";
+      files = {(std::filesystem::path(opts.state + ".campaigns") / name).string(), opts.state};
+    }
+  }
+  resolved[key] = files;
+  return files;
 }
+
+}  // namespace
+
+std::string state_path(const CommonOptions& opts) { return store_files(opts).campaign; }
+
+std::string org_path(const CommonOptions& opts) { return store_files(opts).org; }
 
 Result<void> require_campaign(const CommonOptions& opts) {
   namespace fs = std::filesystem;
@@ -52,9 +97,11 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
                                  ExitCode::k_runtime});
   }
   if (!exists) {
-    const bool may_create = use == StoreUse::k_create || (use == StoreUse::k_default && opts.state.empty());
+    // A campaign's own file beside a shared --state is as the default one.
+    const bool own = opts.state.empty() || !org_path(opts).empty();
+    const bool may_create = use == StoreUse::k_create || (use == StoreUse::k_default && own);
     if (!may_create) {
-      if (missing != nullptr && opts.state.empty()) {
+      if (missing != nullptr && own) {
         *missing = true;
         return std::unique_ptr<store::StateStore>();
       }
@@ -66,7 +113,7 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
                             "creates one)",
                             path.string())});
     }
-    if (opts.state.empty()) {
+    if (opts.state.empty() || !org_path(opts).empty()) {
       (void)util::make_private_dirs(path.parent_path());
     }
     // Created here, owner-only, before SQLite opens it (SQLite gives its
@@ -79,7 +126,7 @@ Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts,
     }
     if (fd >= 0) ::close(fd);
   }
-  return store::open_sqlite_store(path.string());
+  return store::open_sqlite_store(path.string(), org_path(opts));
 }
 
 void print_diagnostics(const util::Diagnostics& diags) {

@@ -28,8 +28,13 @@ struct CommonOptions {
   bool show_addresses = false;
 };
 
-// Returns the state store path for `opts` (default DIR/.blindcast/state.db).
+// Returns the campaign's state store file for `opts` (default
+// DIR/.blindcast/state.db; a --state shared with other campaigns keeps this
+// one in a file beside it, see context.cpp).
 std::string state_path(const CommonOptions& opts);
+// The file of the organisation's list when it is not state_path()'s own: the
+// --state another campaign (or the service) already holds.
+std::string org_path(const CommonOptions& opts);
 
 // Refuses (exit 2, saying what is missing) a DIR that is not a campaign: a
 // typo must never act on, or create, something else.
@@ -89,7 +94,7 @@ int cmd_plan(const CommonOptions& opts);
 int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason,
              bool retry_failed);
 int cmd_approve(const CommonOptions& opts, const std::string& by);
-int cmd_suppress_import(const CommonOptions& opts, const std::string& file);
+int cmd_suppress_import(const CommonOptions& opts, const std::string& file, const std::string& reason);
 int cmd_suppress_list(const CommonOptions& opts);
 int cmd_suppress_remove(const CommonOptions& opts, const std::string& address);
 int cmd_status(const CommonOptions& opts, bool audit);

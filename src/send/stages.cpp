@@ -1,5 +1,6 @@
 #include "send/stages.hpp"
 
+#include <charconv>
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -154,11 +155,38 @@ Result<CanaryVerdict> canary_verdict(const campaign::LoadedCampaign& campaign, s
     return v;
   }
   const auto& c = campaign.config.canary;
-  const double bounce = static_cast<double>(stats->bounced) / static_cast<double>(stats->size);
+  // Bounces and complaints that arrived after the relay accepted (DSNs and
+  // feedback reports applied to the organisation's list) count too.
+  auto started_at = meta_int(store, "canary_started_at");
+  if (!started_at) return std::unexpected(started_at.error());
+  auto refs = store.org_list().event_refs(campaign.config.id, *started_at);
+  if (!refs) return std::unexpected(refs.error());
+  std::vector<std::int64_t> bounced_ids, complaint_ids;
+  for (const auto& [kind, ref] : *refs) {
+    std::int64_t id = 0;
+    if (std::from_chars(ref.data(), ref.data() + ref.size(), id).ec != std::errc()) continue;
+    (kind == "complaint" ? complaint_ids : bounced_ids).push_back(id);
+  }
+  auto late = store.canary_among(bounced_ids, true);
+  if (!late) return std::unexpected(late.error());
+  auto complained = store.canary_among(complaint_ids, false);
+  if (!complained) return std::unexpected(complained.error());
+  stats->late_bounces = static_cast<std::int64_t>(late->size());
+  stats->complaints = static_cast<std::int64_t>(complained->size());
+  v.stats = *stats;
+  const double bounce = static_cast<double>(stats->bounced + stats->late_bounces) / static_cast<double>(stats->size);
+  const double complaint = static_cast<double>(stats->complaints) / static_cast<double>(stats->size);
   const double deferral = static_cast<double>(stats->ever_deferred) / static_cast<double>(stats->size);
   if (bounce > c.max_bounce_rate) {
-    v.why = fmt::format("hard-bounce rate {} is over the limit {} ({} of {})", percent(bounce),
-                        percent(c.max_bounce_rate), stats->bounced, stats->size);
+    v.why = fmt::format("hard-bounce rate {} is over the limit {} ({} of {}: {} refused by the relay, {} reported "
+                        "later)",
+                        percent(bounce), percent(c.max_bounce_rate), stats->bounced + stats->late_bounces,
+                        stats->size, stats->bounced, stats->late_bounces);
+    return v;
+  }
+  if (complaint > c.max_complaint_rate) {
+    v.why = fmt::format("complaint rate {} is over the limit {} ({} of {} reported the message as spam)",
+                        percent(complaint), percent(c.max_complaint_rate), stats->complaints, stats->size);
     return v;
   }
   if (deferral > c.max_deferral_rate) {
@@ -186,8 +214,8 @@ Result<CanaryVerdict> canary_verdict(const campaign::LoadedCampaign& campaign, s
     return v;
   }
   v.passed = true;
-  v.why = fmt::format("passed: {} sent, bounce rate {}, deferral rate {}", stats->sent, percent(bounce),
-                      percent(deferral));
+  v.why = fmt::format("passed: {} sent, bounce rate {}, complaint rate {}, deferral rate {}", stats->sent,
+                      percent(bounce), percent(complaint), percent(deferral));
   return v;
 }
 

@@ -1,6 +1,7 @@
 #include "send/status_report.hpp"
 
 #include <ctime>
+#include <map>
 
 #include "campaign/campaign.hpp"
 #include "util/mask.hpp"
@@ -30,6 +31,38 @@ Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, c
   util::Diagnostics ignored;
   if (const auto loaded = campaign::load_campaign(dir, ignored)) {
     if (auto g = evaluate_gates(*loaded, s, false)) r.gates = std::move(*g);
+    r.max_bounce_rate = loaded->config.canary.max_bounce_rate;
+    r.max_complaint_rate = loaded->config.canary.max_complaint_rate;
+    // Per lane: the relay's refusals and what was reported later.
+    std::map<std::string, LaneFeedback> lanes;
+    if (auto c = s.counts_by_lane()) {
+      for (const auto& [lane, state, n] : *c) {
+        if (state == store::RecipientState::k_sent || state == store::RecipientState::k_bounced) {
+          lanes[lane].sent += n;
+        }
+        if (state == store::RecipientState::k_bounced) lanes[lane].refused += n;
+      }
+    }
+    if (auto ev = s.org_list().event_counts(loaded->config.id, 0)) {
+      for (const auto& e : *ev) {
+        auto& l = lanes[e.lane];
+        l.reported += e.hard;
+        l.soft += e.soft;
+        l.complaints += e.complaints;
+      }
+    }
+    LaneFeedback all;
+    all.lane = "all";
+    for (auto& [lane, l] : lanes) {
+      l.lane = lane;
+      all.sent += l.sent;
+      all.refused += l.refused;
+      all.reported += l.reported;
+      all.soft += l.soft;
+      all.complaints += l.complaints;
+      r.feedback.push_back(l);
+    }
+    if (!r.feedback.empty()) r.feedback.push_back(all);
   }
   // A send updates "progress" after a batch, at most once a second; older than
   // 30 s means none is running.
@@ -72,6 +105,13 @@ nlohmann::json status_json(const StatusReport& r, bool show_addresses) {
   for (const auto& e : r.errors) {
     j["last_errors"].push_back({{"line", e.line}, {"state", e.state}, {"reply", mask(e.reply)}, {"at", e.at}});
   }
+  j["feedback"] = nlohmann::json::array();
+  for (const auto& f : r.feedback) {
+    j["feedback"].push_back({{"lane", f.lane}, {"sent", f.sent}, {"refused", f.refused}, {"reported", f.reported},
+                             {"soft", f.soft}, {"complaints", f.complaints}, {"bounce_rate", f.bounce_rate()},
+                             {"complaint_rate", f.complaint_rate()}});
+  }
+  j["limits"] = {{"max_bounce_rate", r.max_bounce_rate}, {"max_complaint_rate", r.max_complaint_rate}};
   j["rejected_rows"] = nlohmann::json::array();
   for (const auto& [line, reason] : r.rejected) j["rejected_rows"].push_back({{"line", line}, {"reason", reason}});
   j["audit"] = nlohmann::json::array();

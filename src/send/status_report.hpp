@@ -20,6 +20,18 @@
 
 namespace blindcast::send {
 
+// Bounces and complaints of one lane (a provider) against what it was sent.
+struct LaneFeedback {
+  std::string lane;
+  std::int64_t sent = 0;        // accepted or refused by the relay
+  std::int64_t refused = 0;     // refused by the relay (5xx)
+  std::int64_t reported = 0;    // hard bounces reported later (DSNs)
+  std::int64_t soft = 0;        // soft bounces reported later
+  std::int64_t complaints = 0;  // feedback reports
+  [[nodiscard]] double bounce_rate() const { return sent == 0 ? 0 : double(refused + reported) / double(sent); }
+  [[nodiscard]] double complaint_rate() const { return sent == 0 ? 0 : double(complaints) / double(sent); }
+};
+
 struct StatusReport {
   std::string dir;                     // the campaign directory as named
   std::string state_store;             // the store's path; empty when there is none yet
@@ -32,6 +44,9 @@ struct StatusReport {
   std::vector<store::RecentError> errors;
   std::vector<store::AuditEvent> events;
   std::vector<std::pair<std::int64_t, std::string>> rejected;
+  std::vector<LaneFeedback> feedback;  // per lane, and "all" last
+  double max_bounce_rate = 0;          // the canary's limits, shown beside the rates
+  double max_complaint_rate = 0;
 };
 
 // Reads the status of the campaign in `dir` from `store` (`state_store` is its

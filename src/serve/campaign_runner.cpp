@@ -55,6 +55,7 @@ std::unexpected<ApiError> internal(const Error& e) {
 
 CampaignRunner::CampaignRunner(const ServerConfig& config, delivery::SharedTransport* shared)
     : m_shared(shared), m_server_url(config.transport.url), m_org_path(config.state.string()) {
+  if (config.bounces) m_bounces = config.bounces->verp;
   for (const auto& dir : config.campaigns) {
     util::Diagnostics diags;
     auto cfg = campaign::load_config(dir, diags);
@@ -194,6 +195,8 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
     util::Diagnostics diags2;
     auto c = campaign::load_campaign(d, diags2);
     auto s = open_campaign_store(d, true, m_org_path);
+    // The service's VERP domain and key: its bounce receiver verifies the tokens.
+    if (c && m_bounces) c->config.bounces = m_bounces;
     if (!c || !s) {
       result = "failed: cannot load the campaign or its store";
     } else if (auto lease = send::own_campaign(**s, d.string()); !lease) {
@@ -299,13 +302,39 @@ std::string CampaignRunner::metrics() {
   out += "# HELP blindcast_campaign_recipients Campaign recipients by lane and state (outcome).\n";
   out += "# TYPE blindcast_campaign_recipients gauge\n";
   std::string rates;
+  std::string feedback;  // bounce and complaint rates
   for (const auto& [id, dir] : m_dirs) {
     auto store = open_campaign_store(dir, false, m_org_path);
     if (!store || *store == nullptr) continue;
+    std::map<std::string, std::int64_t> sent;  // by lane: accepted by the relay (sent) or refused by it (bounced)
     if (auto c = (*store)->counts_by_lane()) {
       for (const auto& [lane, state, n] : *c) {
         out += fmt::format("blindcast_campaign_recipients{{campaign=\"{}\",lane=\"{}\",state=\"{}\"}} {}\n",
                            prometheus_label(id), prometheus_label(lane), store::state_name(state), n);
+        if (state == store::RecipientState::k_sent || state == store::RecipientState::k_bounced) sent[lane] += n;
+      }
+    }
+    // Against what was sent: the relay's refusals and what was reported later
+    // (DSNs, feedback reports) for this campaign, per lane (a lane is a provider).
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> reported;  // lane -> hard bounces, complaints
+    if (auto ev = (*store)->org_list().event_counts(id, 0)) {
+      for (const auto& e : *ev) reported[e.lane] = {e.hard, e.complaints};
+    }
+    if (auto c = (*store)->counts_by_lane()) {
+      std::map<std::string, std::int64_t> refused;
+      for (const auto& [lane, state, n] : *c) {
+        if (state == store::RecipientState::k_bounced) refused[lane] += n;
+      }
+      for (const auto& [lane, n] : sent) {
+        if (n == 0) continue;
+        const auto r = reported.find(lane);
+        const std::int64_t hard = refused[lane] + (r == reported.end() ? 0 : r->second.first);
+        const std::int64_t complaints = r == reported.end() ? 0 : r->second.second;
+        feedback += fmt::format("blindcast_bounce_rate{{campaign=\"{}\",lane=\"{}\"}} {:.6f}\n", prometheus_label(id),
+                                prometheus_label(lane), static_cast<double>(hard) / static_cast<double>(n));
+        feedback += fmt::format("blindcast_complaint_rate{{campaign=\"{}\",lane=\"{}\"}} {:.6f}\n",
+                                prometheus_label(id), prometheus_label(lane),
+                                static_cast<double>(complaints) / static_cast<double>(n));
       }
     }
     if (auto p = (*store)->get_meta("progress"); p && *p) {
@@ -318,6 +347,15 @@ std::string CampaignRunner::metrics() {
       }
     }
   }
+  out += "# HELP blindcast_bounce_rate Hard bounces (refused by the relay or reported later) per message sent, by "
+         "campaign and lane.\n";
+  out += "# TYPE blindcast_bounce_rate gauge\n";
+  out += "# HELP blindcast_complaint_rate Complaints (feedback reports) per message sent, by campaign and lane; "
+         "Gmail and Yahoo block senders above blindcast_complaint_rate_limit.\n";
+  out += "# TYPE blindcast_complaint_rate gauge\n";
+  out += feedback;
+  out += "# HELP blindcast_complaint_rate_limit The complaint rate mailbox providers tolerate (0.3%).\n";
+  out += "# TYPE blindcast_complaint_rate_limit gauge\nblindcast_complaint_rate_limit 0.003\n";
   out += "# HELP blindcast_lane_rate_per_second A running campaign's current rate per lane.\n";
   out += "# TYPE blindcast_lane_rate_per_second gauge\n";
   out += rates;

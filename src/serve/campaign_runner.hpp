@@ -61,7 +61,8 @@ class CampaignRunner {
   std::map<std::string, std::filesystem::path> m_dirs;  // id -> directory
   delivery::SharedTransport* m_shared = nullptr;
   std::string m_server_url;
-  std::string m_org_path;  // the service store: the organisation's list every campaign shares
+  std::string m_org_path;
+  std::optional<campaign::BounceSettings> m_bounces;  // the service's [bounces], for every campaign it runs  // the service store: the organisation's list every campaign shares
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Run>> m_runs;
 };

@@ -36,6 +36,11 @@ void Metrics::guard_refused(const std::string& stream) {
   ++m_guard[stream];
 }
 
+void Metrics::bounce_report(const std::string& outcome) {
+  std::lock_guard lock(m_mutex);
+  ++m_bounce_reports[outcome];
+}
+
 void Metrics::latency(double seconds) {
   std::lock_guard lock(m_mutex);
   std::size_t i = 0;
@@ -81,6 +86,11 @@ std::string Metrics::render() const {
   out += "# TYPE blindcast_guard_violations_total counter\n";
   for (const auto& [stream, n] : m_guard) {
     out += fmt::format("blindcast_guard_violations_total{{stream=\"{}\"}} {}\n", prometheus_label(stream), n);
+  }
+  out += "# HELP blindcast_bounce_reports_total Reports the bounce receiver handled, by outcome.\n";
+  out += "# TYPE blindcast_bounce_reports_total counter\n";
+  for (const auto& [outcome, n] : m_bounce_reports) {
+    out += fmt::format("blindcast_bounce_reports_total{{outcome=\"{}\"}} {}\n", prometheus_label(outcome), n);
   }
   out += "# HELP blindcast_transactional_latency_seconds From acceptance (202) to the relay's 2xx.\n";
   out += "# TYPE blindcast_transactional_latency_seconds histogram\n";

@@ -23,6 +23,9 @@ class Metrics {
   // A message was accepted (202).
   void intake_accepted(const std::string& stream);
   void guard_refused(const std::string& stream);
+  // The bounce receiver handled a report: `outcome` (suppressed, counted,
+  // duplicate, ignored, refused, rate_limited).
+  void bounce_report(const std::string& outcome);
   // Seconds from acceptance to the relay's 2xx.
   void latency(double seconds);
   // The text of every counter kept here.
@@ -40,6 +43,7 @@ class Metrics {
   std::map<std::string, std::int64_t> m_rejected;
   std::map<std::string, std::int64_t> m_accepted;
   std::map<std::string, std::int64_t> m_guard;
+  std::map<std::string, std::int64_t> m_bounce_reports;
   std::array<std::int64_t, k_buckets.size() + 1> m_latency{};
   double m_latency_sum = 0;
   std::int64_t m_latency_count = 0;

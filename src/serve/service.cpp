@@ -22,6 +22,7 @@
 #include "send/sender.hpp"
 #include "delivery/shared_transport.hpp"
 #include "serve/api_keys.hpp"
+#include "serve/bounce_listener.hpp"
 #include "serve/campaign_runner.hpp"
 #include "serve/connection_pool.hpp"
 #include "serve/intake.hpp"
@@ -433,6 +434,22 @@ struct Service {
           out += fmt::format("blindcast_queue_depth{{lane=\"{}\"}} {}\n", prometheus_label(lane), n);
         }
       }
+      // Reported after the relay accepted (DSNs, feedback reports), from the
+      // organisation's list: every campaign and stream sharing this store.
+      if (auto ev = reader->org_list().event_counts("", 0)) {
+        out += "# HELP blindcast_reported_bounces_total Bounces reported after delivery, by campaign or stream, lane "
+               "and kind.\n# TYPE blindcast_reported_bounces_total counter\n";
+        std::string complaints;
+        for (const auto& e : *ev) {
+          out += fmt::format("blindcast_reported_bounces_total{{scope=\"{0}\",lane=\"{1}\",kind=\"hard\"}} {2}\n"
+                             "blindcast_reported_bounces_total{{scope=\"{0}\",lane=\"{1}\",kind=\"soft\"}} {3}\n",
+                             prometheus_label(e.scope), prometheus_label(e.lane), e.hard, e.soft);
+          complaints += fmt::format("blindcast_complaints_total{{scope=\"{}\",lane=\"{}\"}} {}\n",
+                                    prometheus_label(e.scope), prometheus_label(e.lane), e.complaints);
+        }
+        out += "# HELP blindcast_complaints_total Complaints (feedback reports), by campaign or stream and lane.\n"
+               "# TYPE blindcast_complaints_total counter\n" + complaints;
+      }
     }
     out += "# HELP blindcast_stream_held 1 when a stream refuses messages (content not approved).\n";
     out += "# TYPE blindcast_stream_held gauge\n";
@@ -628,6 +645,24 @@ Result<void> run_service(const ServerConfig& config) {
                                config.listen_host, config.listen_port, svc->tx->describe()),
                    {{"event", "listening"}, {"host", config.listen_host}, {"port", config.listen_port}});
 
+  // The bounce receiver ([bounces] listen).
+  std::unique_ptr<BounceListener> bounces;
+  if (config.bounces && !config.bounces->listen_host.empty()) {
+    auto started = BounceListener::start(config, svc->metrics);
+    if (!started) {
+      svc->http->stop();
+      listener.join();
+      svc->tx->stop(std::chrono::seconds(0));
+      svc->intake->stop();
+      return std::unexpected(started.error());
+    }
+    bounces = std::move(*started);
+    util::log_fields(util::LogLevel::k_info,
+                     fmt::format("receiving bounces for {} on {}:{} (SMTP)", config.bounces->verp.domain,
+                                 config.bounces->listen_host, bounces->port()),
+                     {{"event", "listening_bounces"}, {"host", config.bounces->listen_host}, {"port", bounces->port()}});
+  }
+
   // Housekeeping until SIGTERM or SIGINT.
   auto last_streams = Clock::now();
   auto last_expiry = Clock::now() - std::chrono::hours(2);
@@ -661,6 +696,7 @@ Result<void> run_service(const ServerConfig& config) {
   svc->stopping = true;
   send::request_stop();  // running campaign stages stop starting messages
   svc->http->stop();
+  bounces.reset();
   // The listener returns once every connection's thread is done; a client
   // that keeps sending (slowly) would hold it: it gets 3 s.
   const bool listener_done = listener_finished.wait_for(std::chrono::seconds(3)) == std::future_status::ready;

@@ -427,6 +427,19 @@ class SqliteStore final : public StateStore {
     return CanaryStats{s.i64(0), s.i64(1), s.i64(2), s.i64(3), s.i64(4), s.i64(5), s.i64(6)};
   }
 
+  Result<std::vector<std::int64_t>> canary_among(std::span<const std::int64_t> ids, bool not_bounced) override {
+    Stmt s(m_db, "SELECT 1 FROM recipients WHERE id = ?1 AND canary = 1 AND (?2 = 0 OR state != 4)");
+    std::vector<std::int64_t> out;
+    for (const auto id : ids) {
+      s.bind(1, id).bind(2, std::int64_t{not_bounced ? 1 : 0});
+      const int rc = s.step();
+      s.reset();
+      if (rc == SQLITE_ROW) out.push_back(id);
+      else if (rc != SQLITE_DONE) return db_error(m_db, "reading the canary");
+    }
+    return out;
+  }
+
   Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) override {
     return m_org->suppress_many(addresses, reason, "all", "");
   }
@@ -923,6 +936,37 @@ class SqliteStore final : public StateStore {
 }  // namespace
 
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path) { return open_sqlite_store(path, {}); }
+
+Result<StoreProbe> probe_sqlite_store(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    const std::string why = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return fail(fmt::format("{}: cannot read the state store: {}", path, why), ExitCode::k_runtime);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  StoreProbe p;
+  int rc = SQLITE_OK;
+  {
+    Stmt tables(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'api_keys', 'recipients')");
+    bool meta = false;
+    while ((rc = tables.step()) == SQLITE_ROW) {
+      const auto name = tables.text(0);
+      if (name == "api_keys") p.service = true;
+      if (name == "meta") meta = true;
+    }
+    if (rc == SQLITE_DONE && meta && !p.service) {
+      Stmt id(db, "SELECT value FROM meta WHERE key = 'campaign_id'");
+      if (id.step() == SQLITE_ROW) p.campaign_id = std::string(id.text(0));
+    }
+  }
+  const std::string why = sqlite3_errmsg(db);
+  sqlite3_close(db);
+  if (rc != SQLITE_DONE) {
+    return fail(fmt::format("{}: not a blindcast state store ({})", path, why), ExitCode::k_usage);
+  }
+  return p;
+}
 
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path, const std::string& org_path) {
   auto opened = open_database(path, "the state store");

@@ -106,6 +106,11 @@ struct CanaryStats {
   std::int64_t deferred = 0;        // currently deferred
   std::int64_t unfinished = 0;      // pending, in flight or deferred
   std::int64_t ever_deferred = 0;   // deferred at least once (attempts > 1, or deferred now)
+  // Reported after the relay accepted (DSNs, ARF), counted by the gate from
+  // the organisation's list: hard bounces of canary members the relay did
+  // not refuse, and complaints.
+  std::int64_t late_bounces = 0;
+  std::int64_t complaints = 0;
 };
 
 struct Approval {
@@ -180,6 +185,9 @@ class Journal {
   virtual Result<void> set_canary(std::span<const std::int64_t> ids) = 0;
   // Delivery counts over the canary sample.
   virtual Result<CanaryStats> canary_stats() = 0;
+  // Of `ids`, the canary members; with `not_bounced`, only those whose
+  // delivery the relay did not refuse.
+  virtual Result<std::vector<std::int64_t>> canary_among(std::span<const std::int64_t> ids, bool not_bounced) = 0;
   // Returns the earliest next_attempt_at of recipients waiting for a retry, if any.
   virtual Result<std::optional<std::int64_t>> next_retry_at(bool canary_only = false) = 0;
   // Returns recipients with ids in `ids`.
@@ -285,6 +293,16 @@ class StateStore : public Journal, public AuditLog, public Gates, public Suppres
 // one thread at a time (it takes no lock around its calls); another thread
 // opens a store of its own.
 Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path);
+// What an existing SQLite file holds, read without changing it: the
+// campaign whose recipients are in it ("" when none), and whether it is a
+// service store (server.toml's state). Several campaigns share one --state
+// through it (cli/context.cpp).
+struct StoreProbe {
+  std::string campaign_id;
+  bool service = false;
+};
+Result<StoreProbe> probe_sqlite_store(const std::string& path);
+
 // The same, with the organisation's list in the SQLite database at
 // `org_path` (attached; created when missing) instead of the store's own
 // file: a campaign run by `serve` shares the service's list.
