@@ -75,6 +75,7 @@
 
 #include "bounce/report.hpp"
 #include "bounce/text_scan.hpp"
+#include "util/strings.hpp"
 
 namespace blindcast::bounce {
 
@@ -283,8 +284,9 @@ std::optional<Reason> decisive_status(const StatusParts& s) {
 
 std::optional<Reason> text_rule(std::string_view diagnostic) {
   if (diagnostic.empty()) return std::nullopt;
+  const std::string low = util::to_lower_ascii(diagnostic);
   for (const auto& rule : k_text_rules) {
-    if (text::icontains(diagnostic, rule.needle)) return rule.reason;
+    if (low.find(rule.needle) != std::string::npos) return rule.reason;
   }
   return std::nullopt;
 }

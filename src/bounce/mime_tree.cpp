@@ -38,6 +38,20 @@ std::size_t reading_limit(std::string_view raw) {
 
 std::string capped(std::string_view bytes) { return std::string(bytes.substr(0, k_max_body)); }
 
+// The headers this layer reads; the others (Received, DKIM-Signature, ...)
+// are not decoded or copied (most of a report's header bytes).
+constexpr std::string_view k_wanted_headers[] = {
+    "From", "To", "Cc", "Subject", "Sender", "Reply-To", "Return-Path", "Errors-To", "Delivered-To",
+    "X-Original-To", "Envelope-To", "X-Envelope-To", "Auto-Submitted", "X-Autoreply", "X-Autorespond",
+    "X-Autoresponder", "Precedence", "X-Precedence", "X-Failed-Recipients", "X-Blindcast-Token"};
+
+bool wanted(const char* name) {
+  for (const auto w : k_wanted_headers) {
+    if (util::iequals(name, w)) return true;
+  }
+  return false;
+}
+
 void copy_headers(GMimeObject* object, HeaderList& out) {
   GMimeHeaderList* list = g_mime_object_get_header_list(object);
   if (list == nullptr) return;
@@ -47,7 +61,7 @@ void copy_headers(GMimeObject* object, HeaderList& out) {
     if (h == nullptr) continue;
     const char* name = g_mime_header_get_name(h);
     const char* value = g_mime_header_get_value(h);
-    if (name == nullptr) continue;
+    if (name == nullptr || !wanted(name)) continue;
     out.emplace_back(text::sanitize_utf8(name), text::sanitize_utf8(value != nullptr ? value : ""));
   }
 }
@@ -95,9 +109,15 @@ MimeNode from_object(GMimeObject* object, int depth) {
       node.children.push_back(from_message(inner, depth + 1));
     }
   } else if (GMIME_IS_TEXT_PART(object)) {
-    // get_text converts from the declared charset; an unknown charset
-    // leaves the bytes as they are (sanitised below).
-    if (char* t = g_mime_text_part_get_text(GMIME_TEXT_PART(object))) {
+    // ASCII and UTF-8 need no conversion (most reports: an iconv per part
+    // would cost more than the rest of the parse). get_text converts from
+    // any other declared charset; an unknown one leaves the bytes as they
+    // are (sanitised below).
+    const char* charset = g_mime_object_get_content_type_parameter(object, "charset");
+    const std::string_view cs = charset != nullptr ? charset : "";
+    if (cs.empty() || util::iequals(cs, "us-ascii") || util::iequals(cs, "utf-8") || util::iequals(cs, "ascii")) {
+      node.body = text::sanitize_utf8(content_bytes(GMIME_PART(object)));
+    } else if (char* t = g_mime_text_part_get_text(GMIME_TEXT_PART(object))) {
       node.body = text::sanitize_utf8(std::string_view(t).substr(0, k_max_body));
       g_free(t);
     } else {

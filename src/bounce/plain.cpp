@@ -94,12 +94,7 @@ constexpr std::array<std::string_view, 14> k_delay_phrases = {
 constexpr std::array<std::string_view, 6> k_role_accounts = {"postmaster", "mailer-daemon", "mailer_daemon",
                                                              "hostmaster", "abuse", "mdaemon"};
 
-bool contains_any(std::string_view text, auto const& needles) {
-  for (const std::string_view n : needles) {
-    if (text::icontains(text, n)) return true;
-  }
-  return false;
-}
+using text::contains_any;
 
 bool blank(std::string_view line) { return util::trim(line).empty(); }
 

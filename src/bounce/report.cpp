@@ -57,12 +57,7 @@ constexpr std::array<std::string_view, 12> k_gave_up = {
     "aborted after",    "not delivered within", "maximum delivery attempts", "retry timeout",
     "retry time exceeded", "maximum-time-expired", "timed out",      "giving up after"};
 
-bool contains_any(std::string_view text, auto const& needles) {
-  for (const std::string_view n : needles) {
-    if (text::icontains(text, n)) return true;
-  }
-  return false;
-}
+using text::contains_any;
 
 const MimeNode* body_of(const MimeNode& message) {
   return message.is_message && !message.children.empty() ? &message.children.front() : nullptr;

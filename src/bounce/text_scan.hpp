@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/strings.hpp"
+
 namespace blindcast::bounce::text {
 
 inline constexpr std::size_t k_max_diagnostic = 1000;
@@ -24,6 +26,17 @@ std::string clean_diagnostic(std::string_view text);
 // True when `haystack` contains `lower_needle` (which must be lower-case),
 // ignoring ASCII case.
 bool icontains(std::string_view haystack, std::string_view lower_needle);
+
+// True when `text` contains one of `lower_needles` (lower-case), ignoring
+// ASCII case: `text` is lower-cased once, then each needle is a plain find.
+template <typename Needles>
+bool contains_any(std::string_view text, const Needles& lower_needles) {
+  const std::string low = util::to_lower_ascii(text);
+  for (const std::string_view n : lower_needles) {
+    if (low.find(n) != std::string::npos) return true;
+  }
+  return false;
+}
 
 // The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in
 // `text` standing on its own (not part of an IP address or version), or "".
