@@ -35,6 +35,7 @@ fuzz: test-deps build
 	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) reply_parser
 	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) guard
 	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) csv_reader
+	tests/fuzz/run_fuzz.sh $(CURDIR) $(BUILD_DIR) $(FUZZ_SECONDS) bounce
 
 bench: bench-deps build
 	bench/run.sh $(BUILD_DIR)

@@ -11,6 +11,8 @@
 //                       difference is what canonicalization and hashing add
 //   mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS  MX answers of d000.test.. from
 //                       the DNS server, cold in one batch, then from the cache
+//   bounces SECONDS FILE...  parse + classify the returned messages in FILEs
+//                       over and over for at least SECONDS
 // Each prints one line of JSON; bench/run.sh runs them beside the peers.
 #include <sys/resource.h>
 
@@ -27,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "bounce/report.hpp"
 #include "compose/audience_session.hpp"
 #include "compose/guard_setup.hpp"
 #include "campaign/example.hpp"
@@ -391,9 +394,44 @@ int bench_mx_resolve(const char* server, long domains, long lookups) {
   return 0;
 }
 
+// Bounce parsing (the bounces section of bench/run.sh): every message of
+// `files` parsed and classified, round after round, for at least `seconds`.
+int bench_bounces(double seconds, const std::vector<std::string>& files) {
+  std::vector<std::string> messages;
+  for (const auto& f : files) {
+    std::FILE* in = std::fopen(f.c_str(), "rb");
+    if (in == nullptr) continue;
+    std::string bytes;
+    char buf[65536];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) bytes.append(buf, n);
+    std::fclose(in);
+    messages.push_back(std::move(bytes));
+  }
+  if (messages.empty()) return 2;
+  long parsed = 0;
+  std::size_t recipients = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    for (const auto& m : messages) {
+      recipients += bounce::parse(m).recipients.size();
+      ++parsed;
+    }
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < seconds);
+  std::printf("{\"bench\":\"bounces\",\"files\":%zu,\"messages\":%ld,\"recipients\":%zu,\"seconds\":%.2f,"
+              "\"per_second\":%.0f}\n",
+              messages.size(), parsed, recipients, elapsed, static_cast<double>(parsed) / elapsed);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && std::strcmp(argv[1], "bounces") == 0) {
+    return bench_bounces(std::atof(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
+  }
   if (argc >= 4 && std::strcmp(argv[1], "render") == 0) return bench_render(argv[2], std::atol(argv[3]));
   if (argc >= 3 && std::strcmp(argv[1], "import") == 0) return bench_import(argv[2]);
   if (argc >= 4 && std::strcmp(argv[1], "guard-campaign") == 0) return bench_guard_campaign(argv[2], std::atol(argv[3]));

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim engine mx serve. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine mx serve bounces. `dkim` sets up the SMTP campaign too.
 # `serve` starts a private Postfix as its peer (bench/postfix_relay.sh; root only).
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim engine mx serve}
+sections=${*:-render import guard smtp dkim engine mx serve bounces}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -334,4 +334,21 @@ if want serve; then
 # Transactional latency beside a 100,000-recipient campaign and durable
 # intake, each against Postfix in the same run (bench/serve_bench.py).
 "$py" bench/serve_bench.py "$build/blindcast" latency intake --recipients 100000 --count 250 --seconds 10
+fi
+
+if want bounces; then
+# Parse + classify returned messages on one core: the flufl.bounce corpus
+# (Debian's python3-flufl.bounce) and tests/data/bounces/samples, beside
+# flufl.bounce itself (email parsing + all_failures) on the same files.
+flufl=/usr/lib/python3/dist-packages/flufl/bounce/tests/data
+echo "== bounces: parse + classify, one core, the flufl.bounce corpus and the samples"
+files=(tests/data/bounces/samples/*.eml)
+if [[ -d $flufl ]]; then files+=("$flufl"/*.txt); fi
+one_core=(); command -v taskset >/dev/null && one_core=(taskset -c 0)
+ours=$("${one_core[@]}" "$bench" bounces 5 "${files[@]}")
+peer=$("${one_core[@]}" "$py" bench/python_flufl_bounce.py 5 "${files[@]}")
+echo "blindcast:     $ours"
+echo "flufl.bounce:  $peer"
+"$py" -c 'import sys; print("ratio: blindcast is %.1fx flufl.bounce (target >= 20x)" % (float(sys.argv[1]) / float(sys.argv[2])))' \
+  "$(field "$ours" per_second)" "$(field "$peer" per_second)"
 fi

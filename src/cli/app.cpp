@@ -124,6 +124,15 @@ int run(int argc, char** argv) {
   auto* keys_revoke = keys->add_subcommand("revoke", "revoke a key (refused by a running service within a second)");
   keys_revoke->add_option("NAME", key_name, "the key's name")->required();
   keys_revoke->add_option("--config", config_path, "server.toml")->required();
+  // Returned mail: bounces, complaints, auto-replies (SPEC §9).
+  auto* bounces = app.add_subcommand("bounces", "read returned mail: bounces, complaints, auto-replies");
+  bounces->require_subcommand(1);
+  std::vector<std::string> bounce_paths;
+  auto* bounces_inspect =
+      bounces->add_subcommand("inspect", "classify each message in FILE (a message or an mbox) or DIR, change nothing");
+  bounces_inspect->add_option("FILE", bounce_paths, "message files, mbox files or directories")->required();
+  bounces_inspect->add_flag("--json", o.json, "one JSON object per message");
+  bounces_inspect->add_flag("--show-addresses", o.show_addresses, "print recipient addresses unmasked");
   auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
   add_common(demo, o, false);
   demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
@@ -179,6 +188,7 @@ int run(int argc, char** argv) {
       if (*keys_create) return cmd_keys_create(config_path, key_name, key_scopes, key_cidrs, o.json);
       if (*keys_list) return cmd_keys_list(config_path, o.json);
       if (*keys_revoke) return cmd_keys_revoke(config_path, key_name);
+      if (*bounces_inspect) return cmd_bounces_inspect(bounce_paths, o.json, o.show_addresses);
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }

@@ -106,6 +106,9 @@ int cmd_keys_create(const std::string& config_path, const std::string& name, con
                     const std::vector<std::string>& cidrs, bool json);
 int cmd_keys_list(const std::string& config_path, bool json);
 int cmd_keys_revoke(const std::string& config_path, const std::string& name);
+// Prints what each message in `paths` (files, mbox files, directories) is;
+// `show_addresses`: unmasked in the human output (JSON always shows them).
+int cmd_bounces_inspect(const std::vector<std::string>& paths, bool json, bool show_addresses = false);
 int cmd_manpage(const CLI::App& app);
 int cmd_completion(const CLI::App& app, const std::string& shell);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a fuzz target with clang's libFuzzer (ASan + UBSan) and runs it.
-# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS [reply_parser|guard|csv_reader]
+# Usage: run_fuzz.sh SOURCE_DIR BUILD_DIR SECONDS [reply_parser|guard|csv_reader|bounce]
 set -euo pipefail
 src=$1 build=$2 seconds=${3:-20} target=${4:-reply_parser}
 out="$build/fuzz/$target"
@@ -38,6 +38,16 @@ case "$target" in
     printf '\xef\xbb\xbfemail,note\n"li@example.cn","line one\nline ""two"""\n"open' > "$out/corpus/quoted"
     head -c 6000 /dev/zero | tr '\0' ',' > "$out/corpus/wide-commas"
     { printf 'email'; for i in $(seq 1 1500); do printf ',c%d' "$i"; done; printf '\n'; } > "$out/corpus/wide-header"
+    ;;
+  bounce)
+    # The bounce layer and the util pieces it uses; GMime reads the MIME.
+    clang++ -I "$src/tests/fuzz/shim" "${flags[@]}" -std=c++2b "$src"/src/bounce/*.cpp "$src/src/util/strings.cpp" \
+      "$src/src/util/utf8.cpp" "$src/src/util/sha256.cpp" "$src/tests/fuzz/fuzz_bounce.cpp" -o "$out/fuzz" \
+      $(pkg-config --cflags --libs gmime-3.0) -lcrypto -lfmt
+    # Seeds: the hand-written samples and, when installed, the flufl.bounce corpus.
+    cp "$src"/tests/data/bounces/samples/*.eml "$out/corpus/"
+    flufl=/usr/lib/python3/dist-packages/flufl/bounce/tests/data
+    if [[ -d $flufl ]]; then cp "$flufl"/*.txt "$out/corpus/"; fi
     ;;
   *) echo "unknown fuzz target $target"; exit 2 ;;
 esac

@@ -1,0 +1,173 @@
+#include "bounce/mime_tree.hpp"
+
+#include <gmime/gmime.h>
+
+#include <mutex>
+
+#include "bounce/text_scan.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::bounce {
+
+namespace {
+
+constexpr int k_max_depth = 24;
+constexpr int k_max_headers = 400;
+
+void init_gmime() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+// Where to stop reading `raw`: at k_max_input, or before the Content-Type
+// header that would make the k_max_entities-th entity (GMime's parser
+// recurses per nested entity: a few MB of nested multiparts must not
+// exhaust the stack).
+std::size_t reading_limit(std::string_view raw) {
+  std::size_t limit = raw.size() < k_max_input ? raw.size() : k_max_input;
+  constexpr std::string_view k_needle = "content-type:";
+  std::size_t count = 0;
+  for (std::size_t i = 0; i + k_needle.size() <= limit; ++i) {
+    if (raw[i] != 'C' && raw[i] != 'c') continue;
+    if (i > 0 && raw[i - 1] != '\n') continue;
+    if (!util::iequals(raw.substr(i, k_needle.size()), k_needle)) continue;
+    if (++count >= k_max_entities) return i;
+  }
+  return limit;
+}
+
+std::string capped(std::string_view bytes) { return std::string(bytes.substr(0, k_max_body)); }
+
+// The headers this layer reads; the others (Received, DKIM-Signature, ...)
+// are not decoded or copied (most of a report's header bytes).
+constexpr std::string_view k_wanted_headers[] = {
+    "From", "To", "Cc", "Subject", "Sender", "Reply-To", "Return-Path", "Errors-To", "Delivered-To",
+    "X-Original-To", "Envelope-To", "X-Envelope-To", "Auto-Submitted", "X-Autoreply", "X-Autorespond",
+    "X-Autoresponder", "Precedence", "X-Precedence", "X-Failed-Recipients", "X-Blindcast-Token"};
+
+bool wanted(const char* name) {
+  for (const auto w : k_wanted_headers) {
+    if (util::iequals(name, w)) return true;
+  }
+  return false;
+}
+
+void copy_headers(GMimeObject* object, HeaderList& out) {
+  GMimeHeaderList* list = g_mime_object_get_header_list(object);
+  if (list == nullptr) return;
+  const int n = g_mime_header_list_get_count(list);
+  for (int i = 0; i < n && i < k_max_headers; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+    if (h == nullptr) continue;
+    const char* name = g_mime_header_get_name(h);
+    const char* value = g_mime_header_get_value(h);
+    if (name == nullptr || !wanted(name)) continue;
+    out.emplace_back(text::sanitize_utf8(name), text::sanitize_utf8(value != nullptr ? value : ""));
+  }
+}
+
+std::string content_bytes(GMimePart* part) {
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  if (content == nullptr) return {};
+  GMimeStream* mem = g_mime_stream_mem_new();
+  g_mime_data_wrapper_write_to_stream(content, mem);
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+  std::string out;
+  if (bytes != nullptr) {
+    out = capped(std::string_view(reinterpret_cast<const char*>(bytes->data), bytes->len));
+  }
+  g_object_unref(mem);
+  return out;
+}
+
+MimeNode from_message(GMimeMessage* message, int depth);
+
+MimeNode from_object(GMimeObject* object, int depth) {
+  MimeNode node;
+  if (GMimeContentType* ct = g_mime_object_get_content_type(object)) {
+    const char* media = g_mime_content_type_get_media_type(ct);
+    const char* sub = g_mime_content_type_get_media_subtype(ct);
+    node.type = util::to_lower_ascii(media != nullptr ? media : "");
+    node.type += '/';
+    node.type += util::to_lower_ascii(sub != nullptr ? sub : "");
+    if (const char* rt = g_mime_content_type_get_parameter(ct, "report-type")) {
+      node.report_type = util::to_lower_ascii(rt);
+    }
+  }
+  copy_headers(object, node.headers);
+  if (depth >= k_max_depth) return node;
+  if (GMIME_IS_MULTIPART(object)) {
+    GMimeMultipart* multipart = GMIME_MULTIPART(object);
+    const int n = g_mime_multipart_get_count(multipart);
+    for (int i = 0; i < n; ++i) {
+      if (GMimeObject* child = g_mime_multipart_get_part(multipart, i)) {
+        node.children.push_back(from_object(child, depth + 1));
+      }
+    }
+  } else if (GMIME_IS_MESSAGE_PART(object)) {
+    if (GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object))) {
+      node.children.push_back(from_message(inner, depth + 1));
+    }
+  } else if (GMIME_IS_TEXT_PART(object)) {
+    // ASCII and UTF-8 need no conversion (most reports: an iconv per part
+    // would cost more than the rest of the parse). get_text converts from
+    // any other declared charset; an unknown one leaves the bytes as they
+    // are (sanitised below).
+    const char* charset = g_mime_object_get_content_type_parameter(object, "charset");
+    const std::string_view cs = charset != nullptr ? charset : "";
+    if (cs.empty() || util::iequals(cs, "us-ascii") || util::iequals(cs, "utf-8") || util::iequals(cs, "ascii")) {
+      node.body = text::sanitize_utf8(content_bytes(GMIME_PART(object)));
+    } else if (char* t = g_mime_text_part_get_text(GMIME_TEXT_PART(object))) {
+      node.body = text::sanitize_utf8(std::string_view(t).substr(0, k_max_body));
+      g_free(t);
+    } else {
+      node.body = text::sanitize_utf8(content_bytes(GMIME_PART(object)));
+    }
+  } else if (GMIME_IS_PART(object)) {
+    node.body = content_bytes(GMIME_PART(object));
+  }
+  return node;
+}
+
+MimeNode from_message(GMimeMessage* message, int depth) {
+  MimeNode node;
+  node.is_message = true;
+  copy_headers(GMIME_OBJECT(message), node.headers);
+  if (GMimeObject* body = g_mime_message_get_mime_part(message)) {
+    node.children.push_back(from_object(body, depth + 1));
+  }
+  return node;
+}
+
+}  // namespace
+
+MimeNode read_mime(std::string_view raw) {
+  init_gmime();
+  // An mbox "From " line (or a stray first line) is not a header: skip it.
+  if (raw.starts_with("From ")) {
+    const auto lf = raw.find('\n');
+    raw = lf == std::string_view::npos ? std::string_view() : raw.substr(lf + 1);
+  }
+  raw = raw.substr(0, reading_limit(raw));
+  MimeNode root;
+  root.is_message = true;
+  if (raw.empty()) return root;
+  GMimeStream* stream = g_mime_stream_mem_new_with_buffer(raw.data(), raw.size());
+  GMimeParser* parser = g_mime_parser_new_with_stream(stream);
+  g_object_unref(stream);
+  GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr);
+  g_object_unref(parser);
+  if (message == nullptr) return root;
+  root = from_message(message, 0);
+  g_object_unref(message);
+  return root;
+}
+
+std::string_view header_value(const HeaderList& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (util::iequals(n, name)) return v;
+  }
+  return {};
+}
+
+}  // namespace blindcast::bounce

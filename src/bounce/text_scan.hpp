@@ -1,0 +1,71 @@
+// Text helpers of the bounce layer: the pieces every format needs (lines,
+// addresses, SMTP codes, header blocks, diagnostics fit for JSON). No MIME
+// here and no policy: these find things, the callers decide what they mean.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/strings.hpp"
+
+namespace blindcast::bounce::text {
+
+inline constexpr std::size_t k_max_diagnostic = 1000;
+
+// `bytes` with every invalid UTF-8 sequence replaced by U+FFFD.
+std::string sanitize_utf8(std::string_view bytes);
+
+// A remote server's text as reported: folded lines joined, runs of white
+// space made one space, trimmed, invalid UTF-8 replaced, cut to at most
+// k_max_diagnostic bytes on a character boundary.
+std::string clean_diagnostic(std::string_view text);
+
+// True when `haystack` contains `lower_needle` (which must be lower-case),
+// ignoring ASCII case.
+bool icontains(std::string_view haystack, std::string_view lower_needle);
+
+// True when `text` contains one of `lower_needles` (lower-case), ignoring
+// ASCII case: `text` is lower-cased once, then each needle is a plain find.
+template <typename Needles>
+bool contains_any(std::string_view text, const Needles& lower_needles) {
+  const std::string low = util::to_lower_ascii(text);
+  for (const std::string_view n : lower_needles) {
+    if (low.find(n) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in
+// `text` standing on its own (not part of an IP address or version), or "".
+std::string_view find_enhanced_status(std::string_view text);
+// The first SMTP reply code (2xx, 4xx, 5xx) in `text` standing on its own, or "".
+std::string_view find_reply_code(std::string_view text);
+// The enhanced status at the very start of `text` ("4.4.1 (transient...)"), or "".
+std::string_view leading_status(std::string_view text);
+
+struct FoundAddress {
+  std::string address;
+  std::size_t begin = 0;  // offset in the text searched
+};
+
+// Addresses (local@domain.tld) in free text, in order. `allow_utf8`:
+// bytes above 0x7F may be part of them (RFC 6531 addresses in a
+// message/global-delivery-status). A domain needs a dot unless `allow_dotless`.
+std::vector<FoundAddress> find_addresses(std::string_view text, bool allow_utf8 = false, bool allow_dotless = false);
+
+// The lines of `text` (LF or CRLF), without their line ends.
+std::vector<std::string_view> split_lines(std::string_view text);
+
+// The header fields at the start of `text` (RFC 5322 syntax, folded lines
+// unfolded), up to the first empty line; `*rest` (when given) is what follows it.
+std::vector<std::pair<std::string, std::string>> parse_header_block(std::string_view text,
+                                                                    std::string_view* rest = nullptr);
+
+// `html` as text: tags removed (a <br>, <p>, <div> or <tr> ends a line), the
+// common entities decoded.
+std::string strip_html(std::string_view html);
+
+}  // namespace blindcast::bounce::text

@@ -1,0 +1,257 @@
+// parse() on hand-written samples of the formats blindcast meets most
+// (tests/data/bounces/samples/), classify() as a table, and hostile input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "bounce/report.hpp"
+#include "util/utf8.hpp"
+
+namespace blindcast::bounce {
+namespace {
+
+const std::string k_samples = std::string(BLINDCAST_TEST_DATA) + "/bounces/samples/";
+constexpr std::string_view k_token = "cb3lq5xk2m7a4d6fhz2p4yq3nevw6tu5ja";
+
+Report sample(const std::string& name) {
+  std::ifstream in(k_samples + name, std::ios::binary);
+  EXPECT_TRUE(in) << name;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return parse(s.str());
+}
+
+struct Expect {
+  const char* file;
+  Type type;
+  const char* address;  // "" when no recipient is expected
+  bool hard;
+  Reason reason;
+  const char* status;
+  const char* reply_code;
+  std::string_view token;
+};
+
+TEST(BounceParse, Samples) {
+  const Expect rows[] = {
+      {"postfix_dsn_verp.eml", Type::k_bounce, "marie.dupont@example.fr", true, Reason::k_user_unknown, "5.1.1", "550",
+       k_token},
+      {"global_dsn_utf8.eml", Type::k_bounce, "jos\u00e9@exemplo.com.br", true, Reason::k_user_unknown, "5.1.1", "550",
+       k_token},
+      {"o365_ndr.eml", Type::k_bounce, "anna.kowalska@contoso.pl", true, Reason::k_user_unknown, "5.1.1", "550",
+       "ke5tq2d7xbnm4hy6a3rfw2zpu4"},
+      {"gmail_mailbox_full.eml", Type::k_bounce, "ravi.sharma@gmail.com", false, Reason::k_mailbox_full, "5.2.2", "552",
+       k_token},
+      {"dmarc_5726.eml", Type::k_bounce, "lena.schmidt@gmail.com", false, Reason::k_auth_failure, "5.7.26", "550",
+       k_token},
+      {"expired_447.eml", Type::k_bounce, "kenji.tanaka@example.jp", false, Reason::k_expired, "4.4.7", "", k_token},
+      {"arf_complaint.eml", Type::k_complaint, "chloe.martin@yahoo.com", true, Reason::k_spam_detected, "", "",
+       k_token},
+      {"out_of_office.eml", Type::k_auto_reply, "", false, Reason::k_other, "", "", k_token},
+      {"delivered_dsn.eml", Type::k_delivered, "oliver.smith@example.co.uk", false, Reason::k_other, "2.0.0", "250",
+       k_token},
+      {"ses_bounce.eml", Type::k_bounce, "priya.nair@example.in", true, Reason::k_user_unknown, "5.1.1", "550",
+       k_token},
+      {"exim_plain.eml", Type::k_bounce, "sam.taylor@example.org", false, Reason::k_blocked, "5.7.1", "550", k_token},
+  };
+  for (const auto& e : rows) {
+    SCOPED_TRACE(e.file);
+    const Report r = sample(e.file);
+    EXPECT_EQ(to_string(r.type), to_string(e.type));
+    EXPECT_EQ(r.token, e.token);
+    if (std::string_view(e.address).empty()) {
+      EXPECT_TRUE(r.recipients.empty());
+      continue;
+    }
+    ASSERT_EQ(r.recipients.size(), 1U);
+    const auto& x = r.recipients[0];
+    EXPECT_EQ(x.address, e.address);
+    EXPECT_EQ(x.hard, e.hard);
+    EXPECT_EQ(to_string(x.reason), to_string(e.reason));
+    EXPECT_EQ(x.status, e.status);
+    EXPECT_EQ(x.reply_code, e.reply_code);
+  }
+}
+
+TEST(BounceParse, ComplaintCarriesFeedbackType) {
+  EXPECT_EQ(sample("arf_complaint.eml").feedback_type, "abuse");
+}
+
+TEST(BounceParse, DiagnosticIsUnfoldedAndTrimmed) {
+  const Report r = sample("postfix_dsn_verp.eml");
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_EQ(r.recipients[0].diagnostic,
+            "550 5.1.1 <marie.dupont@example.fr>: Recipient address rejected: User unknown in virtual mailbox table");
+}
+
+std::string dsn(std::string_view status, std::string_view diagnostic, std::string_view action = "failed",
+                std::string_view to = "bounce+abc234@bounces.example.com") {
+  std::string m = "From: MAILER-DAEMON@mx.example.net\r\nTo: ";
+  m.append(to);
+  m += "\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+       "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+       "--B\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n\r\n"
+       "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+       "Final-Recipient: rfc822; user@example.com\r\nAction: ";
+  m.append(action);
+  m += "\r\nStatus: ";
+  m.append(status);
+  m += "\r\nDiagnostic-Code: smtp; ";
+  m.append(diagnostic);
+  m += "\r\n\r\n--B--\r\n";
+  return m;
+}
+
+TEST(BounceParse, RemoteCodeInDiagnosticBeatsGenericStatus) {
+  // A 4.x.x DSN whose diagnostic carries the remote server's 550 5.1.1.
+  Report r = parse(dsn("4.0.0", "550 5.1.1 <user@example.com>: user unknown"));
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_TRUE(r.recipients[0].hard);
+  EXPECT_EQ(r.recipients[0].status, "5.1.1");
+  r = parse(dsn("5.0.0", "550 No such user here"));
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_TRUE(r.recipients[0].hard);
+  EXPECT_EQ(to_string(r.recipients[0].reason), "user-unknown");
+  EXPECT_EQ(r.recipients[0].status, "5.0.0");
+}
+
+TEST(BounceParse, DelayedIsNeverHard) {
+  const Report r = parse(dsn("5.1.1", "550 5.1.1 user unknown", "delayed"));
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_EQ(r.type, Type::k_bounce);
+  EXPECT_FALSE(r.recipients[0].hard);
+}
+
+TEST(BounceParse, DiagnosticIsCappedAndValidUtf8) {
+  std::string long_text(3000, 'x');
+  long_text += "\xC3\xA9";
+  std::string bad = "550 5.1.1 bad \xFF\xFE bytes \xE2\x82 ";
+  bad += std::string(995, 'y') + "\xE2\x82\xAC\xE2\x82\xAC";
+  for (const auto& d : {long_text, bad}) {
+    const Report r = parse(dsn("5.1.1", d));
+    ASSERT_EQ(r.recipients.size(), 1U);
+    EXPECT_LE(r.recipients[0].diagnostic.size(), 1000U);
+    EXPECT_TRUE(util::is_valid_utf8(r.recipients[0].diagnostic));
+  }
+}
+
+TEST(BounceParse, TokenIsValidated) {
+  EXPECT_EQ(parse(dsn("5.1.1", "550", "failed", "Bounce+ABC234@bounces.example.com")).token, "abc234");
+  EXPECT_EQ(parse(dsn("5.1.1", "550", "failed", "bounce+abc189@bounces.example.com")).token, "");
+  EXPECT_EQ(parse(dsn("5.1.1", "550", "failed", "bounce+" + std::string(65, 'a') + "@b.example.com")).token, "");
+  EXPECT_EQ(parse(dsn("5.1.1", "550", "failed", "user@example.com")).token, "");
+}
+
+TEST(BounceParse, AutoRepliesAreNeverBounces) {
+  const std::string headers[] = {
+      "Auto-Submitted: auto-replied\r\nSubject: Re: hello\r\n",
+      "X-Autoreply: yes\r\nSubject: Re: hello\r\n",
+      "Precedence: auto_reply\r\nSubject: Re: hello\r\n",
+      "X-Autorespond: Thanks\r\nSubject: Re: hello\r\n",
+      "Subject: Automatic reply: Your order\r\n",
+      "Subject: Out of Office: Your order\r\n",
+  };
+  for (const auto& h : headers) {
+    const std::string m = "From: Ana <ana@example.com>\r\nTo: news@shop.example.com\r\n" + h +
+                          "\r\nI am away. My mailbox is full; the address user unknown@x will not be read.\r\n";
+    const Report r = parse(m);
+    EXPECT_EQ(r.type, Type::k_auto_reply) << h;
+    EXPECT_TRUE(r.recipients.empty()) << h;
+  }
+}
+
+TEST(BounceParse, OrdinaryMailIsUnknown) {
+  const Report r = parse("From: Ana <ana@example.com>\r\nTo: news@shop.example.com\r\nSubject: Re: deals\r\n\r\n"
+                         "Please remove bob@example.com from your list, the user unknown to me.\r\n");
+  EXPECT_EQ(r.type, Type::k_unknown);
+  EXPECT_TRUE(r.recipients.empty());
+}
+
+TEST(BounceParse, HostileInputNeverCrashes) {
+  std::string nested = "Content-Type: multipart/mixed; boundary=a0\r\n\r\n";
+  for (int i = 1; i < 5000; ++i) {
+    nested += "--a" + std::to_string(i - 1) + "\r\nContent-Type: multipart/mixed; boundary=a" + std::to_string(i) +
+              "\r\n\r\n";
+  }
+  std::string rfc822 = "Subject: x\r\nContent-Type: message/rfc822\r\n\r\n";
+  for (int i = 0; i < 5000; ++i) rfc822 += "Content-Type: message/rfc822\r\n\r\n";
+  const std::string inputs[] = {
+      "", "\r\n", "From \r\n", std::string(1, '\0'), std::string(8 * 1024 * 1024, 'A'), nested, rfc822,
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n"
+      "Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822;\r\nOriginal-Recipient: utf-8; \\x{D800}@a\r\n",
+  };
+  for (const auto& in : inputs) {
+    const Report r = parse(in);
+    for (const auto& x : r.recipients) EXPECT_TRUE(util::is_valid_utf8(x.address));
+  }
+}
+
+struct ClassifyRow {
+  const char* status;
+  const char* reply;
+  const char* diagnostic;
+  bool hard;
+  Reason reason;
+};
+
+TEST(BounceClassify, RuleTable) {
+  const ClassifyRow rows[] = {
+      // Hard: the address itself is bad.
+      {"5.1.1", "550", "", true, Reason::k_user_unknown},
+      {"5.1.0", "550", "Address rejected: user unknown", true, Reason::k_user_unknown},
+      {"5.1.0", "550", "no such user here", true, Reason::k_user_unknown},
+      {"", "550", "mailbox unavailable", true, Reason::k_user_unknown},
+      {"", "550", "The email account that you tried to reach does not exist", true, Reason::k_user_unknown},
+      {"5.2.1", "550", "", true, Reason::k_user_unknown},
+      {"5.2.1", "550", "This account has been disabled or discontinued", true, Reason::k_user_unknown},
+      {"5.1.2", "550", "", true, Reason::k_host_unknown},
+      {"5.1.10", "556", "Recipient address has null MX", true, Reason::k_host_unknown},
+      {"5.4.4", "550", "Unrouteable address", true, Reason::k_host_unknown},
+      {"", "", "Name service error for domain example.invalid: Domain not found", true, Reason::k_host_unknown},
+      {"", "", "Host not found", true, Reason::k_host_unknown},
+      // A 4.x.x status is not automatically soft: the remote 5.x.x wins.
+      {"4.0.0", "", "550 5.1.1 <user@example.com>: User unknown", true, Reason::k_user_unknown},
+      // ... but a temporary answer about a user stays soft.
+      {"4.1.1", "450", "450 4.1.1 user unknown, try again", false, Reason::k_user_unknown},
+      // A 5.x.x is not automatically hard.
+      {"5.7.1", "550", "", false, Reason::k_policy},
+      {"5.7.1", "550", "Access denied", false, Reason::k_blocked},
+      {"5.7.1", "554", "Message rejected as spam", false, Reason::k_spam_detected},
+      {"5.7.1", "550", "Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org", false,
+       Reason::k_blocked},
+      {"5.2.2", "552", "Mailbox full", false, Reason::k_mailbox_full},
+      {"5.2.2", "552", "The email account that you tried to reach does not exist", false, Reason::k_mailbox_full},
+      {"5.3.4", "552", "Message size exceeds fixed limit", false, Reason::k_too_large},
+      {"5.2.3", "552", "", false, Reason::k_too_large},
+      {"5.4.7", "", "delivery time expired", false, Reason::k_expired},
+      {"4.4.7", "", "retry timeout exceeded", false, Reason::k_expired},
+      {"5.7.26", "550", "Unauthenticated email is not accepted due to domain's DMARC policy", false,
+       Reason::k_auth_failure},
+      {"5.7.23", "550", "SPF validation failed", false, Reason::k_auth_failure},
+      {"", "550", "DKIM signature did not verify", false, Reason::k_auth_failure},
+      {"4.7.0", "421", "", false, Reason::k_rate_limited},
+      {"", "421", "", false, Reason::k_rate_limited},
+      {"4.7.0", "450", "Too many connections, try again later", false, Reason::k_rate_limited},
+      {"", "554", "Too many hops", false, Reason::k_other},
+      {"5.0.0", "554", "No Resent-From field given", false, Reason::k_other},
+      {"", "", "", false, Reason::k_other},
+      {"5.7.1", "550", "Relay access denied", false, Reason::k_policy},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(std::string(row.status) + " " + row.reply + " " + row.diagnostic);
+    const Classification c = classify(row.status, row.reply, row.diagnostic);
+    EXPECT_EQ(c.hard, row.hard);
+    EXPECT_EQ(to_string(c.reason), to_string(row.reason));
+  }
+}
+
+TEST(BounceClassify, Vocabulary) {
+  EXPECT_EQ(to_string(Type::k_auto_reply), "auto-reply");
+  EXPECT_EQ(to_string(Reason::k_spam_detected), "spam-detected");
+  EXPECT_EQ(to_string(Reason::k_rate_limited), "rate-limited");
+  EXPECT_EQ(to_string(Reason::k_auth_failure), "auth-failure");
+}
+
+}  // namespace
+}  // namespace blindcast::bounce
