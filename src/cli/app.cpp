@@ -133,6 +133,14 @@ int run(int argc, char** argv) {
   bounces_inspect->add_option("FILE", bounce_paths, "message files, mbox files or directories")->required();
   bounces_inspect->add_flag("--json", o.json, "one JSON object per message");
   bounces_inspect->add_flag("--show-addresses", o.show_addresses, "print recipient addresses unmasked");
+  std::string bounce_config;
+  auto* bounces_ingest = bounces->add_subcommand(
+      "ingest", "apply bounces and complaints in FILE, MBOX or DIR to the suppression list (verified tokens only)");
+  bounces_ingest->add_option("FILE", bounce_paths, "message files, mbox files or directories (a Maildir)")->required();
+  bounces_ingest->add_option("--state", o.state, "the state store the campaigns sent from");
+  bounces_ingest->add_option("--config", bounce_config, "server.toml: the service's store and its [bounces] key");
+  bounces_ingest->add_flag("--json", o.json, "one JSON object per message");
+  bounces_ingest->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   auto* demo = app.add_subcommand("demo", "create a sample campaign and run it end to end");
   add_common(demo, o, false);
   demo->add_option("DIR", o.dir, "where to create it (default ./blindcast-demo)");
@@ -189,6 +197,7 @@ int run(int argc, char** argv) {
       if (*keys_list) return cmd_keys_list(config_path, o.json);
       if (*keys_revoke) return cmd_keys_revoke(config_path, key_name);
       if (*bounces_inspect) return cmd_bounces_inspect(bounce_paths, o.json, o.show_addresses);
+      if (*bounces_ingest) return cmd_bounces_ingest(bounce_paths, o.state, bounce_config, o.json);
       if (!*init && !*demo) {
         if (auto ok = require_campaign(o); !ok) return report(ok.error());
       }

@@ -109,6 +109,10 @@ int cmd_keys_revoke(const std::string& config_path, const std::string& name);
 // Prints what each message in `paths` (files, mbox files, directories) is;
 // `show_addresses`: unmasked in the human output (JSON always shows them).
 int cmd_bounces_inspect(const std::vector<std::string>& paths, bool json, bool show_addresses = false);
+// Applies the messages in `paths` to the organisation's list of `state` (a
+// state store) or of `config_path`'s service.
+int cmd_bounces_ingest(const std::vector<std::string>& paths, const std::string& state, const std::string& config_path,
+                       bool json);
 int cmd_manpage(const CLI::App& app);
 int cmd_completion(const CLI::App& app, const std::string& shell);
 
