@@ -273,7 +273,11 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
     if (!error.empty()) return fail(error, ExitCode::k_runtime);
   }
   // The journal thread's own connection to the store.
-  auto writer = store::open_sqlite_store(options.state_path, options.org_path);
+  // Without the organisation's list attached: a journal transaction (BEGIN
+  // IMMEDIATE, every few ms) would take the write lock of every attached
+  // file, the service's store among them. Addresses the relay refuses join
+  // the store's own list, which apply_suppressions() moves into the shared one.
+  auto writer = store::open_sqlite_store(options.state_path);
   if (!writer) return std::unexpected(writer.error());
   HaltWatcher watcher(options.state_path);
 
@@ -325,6 +329,8 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
     result = engine.run([&] { return watcher.halted() || stop_requested(); }, on_progress);
   }
   (void)store.delete_meta("progress");  // `status` must not go on showing it as running
+  // Addresses the relay refused join the organisation's list now, not at the next run.
+  (void)store.apply_suppressions();
   summary.progress = result.progress;
   if (canary_only) {
     if (auto w = note_canary_progress(store); !w) return std::unexpected(w.error());

@@ -110,6 +110,11 @@ constexpr std::tuple<const char*, const char*, const char*> k_added_columns[] = 
     {"flights", "boot", "TEXT"},
 };
 
+// Moves the store's own suppressions into the attached organisation's list.
+constexpr const char* k_share_list =
+    "BEGIN IMMEDIATE; INSERT OR IGNORE INTO org.org_suppressions SELECT * FROM main.org_suppressions; "
+    "DELETE FROM main.org_suppressions; COMMIT";
+
 constexpr const char* k_lane_index =
     "CREATE INDEX IF NOT EXISTS recipients_lane_todo ON recipients(lane, id) WHERE state IN (0, 3)";
 
@@ -466,6 +471,13 @@ class SqliteStore final : public StateStore {
   }
 
   Result<std::int64_t> apply_suppressions() override {
+    if (m_org_schema != "main") {
+      // What the journal's own connection (no list attached) added since.
+      if (auto r = exec(m_db, k_share_list); !r) {
+        (void)exec(m_db, "ROLLBACK");
+        return std::unexpected(r.error());
+      }
+    }
     const std::string sql = fmt::format(
         "UPDATE recipients SET state = 5, last_reply = 'on the suppression list' "
         "WHERE state IN (0, 3) AND key IN (SELECT address FROM \"{}\".org_suppressions)",
@@ -1017,9 +1029,8 @@ Result<std::unique_ptr<StateStore>> open_sqlite_store(const std::string& path, c
     }
     // A list this store kept before it shared the organisation's joins it
     // (and is kept there alone: a removal from the shared list stays removed).
-    const char* move = "BEGIN IMMEDIATE; INSERT OR IGNORE INTO org.org_suppressions SELECT * FROM main.org_suppressions; "
-                       "DELETE FROM main.org_suppressions; COMMIT";
-    if (auto r = exec(db, move); !r) {
+    if (auto r = exec(db, k_share_list); !r) {
+      (void)exec(db, "ROLLBACK");
       return fail(fmt::format("{}: cannot share the suppression list: {}", org_path, r.error().message),
                   ExitCode::k_runtime);
     }
