@@ -154,8 +154,9 @@ Result<IngestOutcome> BounceIngester::apply(const bounce::Report& report, std::s
   }
   const std::string masked = util::mask_address(t.address);
   if (e.hard) {
-    const std::string reason = complaint ? fmt::format("complaint ({})", e.reason)
-                                         : fmt::format("hard bounce: {} {}", e.reason, e.status);
+    // The reason names the message that caused it (a campaign's recipient, or a message id).
+    const std::string reason = complaint ? fmt::format("complaint ({}) on message {}", e.reason, t.ref)
+                                         : fmt::format("hard bounce: {} {} on message {}", e.reason, e.status, t.ref);
     auto s = m_org.suppress({t.address, reason, "all", t.scope, e.at});
     if (!s) return std::unexpected(s.error());
     out.outcome = "suppressed";
@@ -168,8 +169,8 @@ Result<IngestOutcome> BounceIngester::apply(const bounce::Report& report, std::s
     auto n = m_org.soft_bounces(t.address, e.at - store::k_soft_bounce_window);
     if (!n) return std::unexpected(n.error());
     if (*n >= store::k_soft_bounce_limit) {
-      const std::string reason = fmt::format("{} soft bounces in {} days, the last {} {}", *n,
-                                             store::k_soft_bounce_window / 86400, e.reason, e.status);
+      const std::string reason = fmt::format("{} soft bounces in {} days, the last {} {} on message {}", *n,
+                                             store::k_soft_bounce_window / 86400, e.reason, e.status, t.ref);
       auto s = m_org.suppress({t.address, reason, "all", t.scope, e.at});
       if (!s) return std::unexpected(s.error());
       out.outcome = "suppressed";
