@@ -16,7 +16,8 @@ import json
 import os
 import re
 import smtplib
-import socket
+import ssl
+import subprocess
 import sys
 import time
 
@@ -313,6 +314,49 @@ class Receiver(test_serve.ServeCase):
         rates = re.findall(rf'blindcast_bounce_rate{{campaign="{cid}",lane="[a-z]+"}} ([0-9.]+)', metrics)
         self.assertTrue(rates and max(float(r) for r in rates) > 0, metrics)
         self.assertIn("blindcast_complaint_rate_limit 0.003", metrics)
+
+    def test_starttls_and_the_per_client_rate(self):
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        os.chmod(key, 0o600)
+        extra = (f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n' + self.extra.replace("max_message_bytes = 65536",
+                                                                                        "rate = 3"))
+        s = test_serve.Service(self.tmp, self.relay.port, extra)
+        self.services.append(s)
+        s.logf = open(s.log, "w")
+        s.proc = subprocess.Popen([support.BINARY, "serve", "--config", s.config], stdout=s.logf,
+                                  stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while True:
+            try:
+                with smtplib.SMTP("127.0.0.1", self.bport, timeout=5) as c:
+                    c.noop()
+                break
+            except OSError:
+                if time.time() > deadline or s.proc.poll() is not None:
+                    raise AssertionError(open(s.log).read())
+                time.sleep(0.1)
+        ctx = ssl.create_default_context(cafile=cert)
+        with smtplib.SMTP("127.0.0.1", self.bport, timeout=10) as c:
+            c.ehlo("mx1.example.net")
+            self.assertTrue(c.has_extn("starttls"))
+            c.starttls(context=ctx)
+            c.ehlo("mx1.example.net")
+            self.assertFalse(c.has_extn("starttls"))
+            self.assertEqual(c.sendmail("", [f"postmaster@{DOMAIN}"], "Subject: hello\n\nnot a report\n"), {})
+        # Three messages a minute from one address; the fourth is told to come back later.
+        codes = []
+        for _ in range(4):
+            try:
+                with smtplib.SMTP("127.0.0.1", self.bport, timeout=10) as c:
+                    c.ehlo("mx1.example.net")
+                    codes.append(c.mail("")[0])
+            except smtplib.SMTPServerDisconnected:
+                codes.append("disconnected")
+        self.assertEqual(codes[:2], [250, 250], codes)
+        self.assertIn(codes[2], (421, "disconnected"), codes)
 
 
 if __name__ == "__main__":
