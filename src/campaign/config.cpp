@@ -448,10 +448,16 @@ void load_unsubscribe(const toml::node& node, std::string& secret_file, util::Di
 
 // [bounces]: the VERP return path's domain and the key of its tokens.
 // Ignored when it is not a table.
-void load_bounces(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& d) {
+void load_bounces(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& d,
+                  bool receiver_keys = false) {
   const auto* t = node.as_table();
   if (t == nullptr) return;
-  reject_unknown(*t, {"domain", "secret_file", "listen", "max_message_bytes", "rate"}, "bounces.", d);
+  // The receiver's settings belong to server.toml (a campaign has no listener).
+  if (receiver_keys) {
+    reject_unknown(*t, {"domain", "secret_file", "listen", "max_message_bytes", "rate"}, "bounces.", d);
+  } else {
+    reject_unknown(*t, {"domain", "secret_file"}, "bounces.", d);
+  }
   BounceSettings b;
   b.domain = util::to_lower_ascii(get_string(*t, "domain", "bounces.", d).value_or(""));
   b.secret_file = get_string(*t, "secret_file", "bounces.", d).value_or("");
@@ -622,7 +628,7 @@ void read_transport_table(const toml::node& node, TransportSettings& out, util::
 }
 
 void read_bounces_table(const toml::node& node, std::optional<BounceSettings>& out, util::Diagnostics& diags) {
-  load_bounces(node, out, diags);
+  load_bounces(node, out, diags, true);
 }
 
 void read_dkim_table(const toml::node& node, std::optional<DkimSettings>& out, util::Diagnostics& diags) {
