@@ -2,10 +2,12 @@
 
 #include <gmime/gmime.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "bounce/text_scan.hpp"
@@ -81,20 +83,16 @@ void hold_encoded_word_converters(std::string_view raw) {
 std::string capped(std::string_view bytes) { return std::string(bytes.substr(0, k_max_body)); }
 
 // The headers this layer reads; the others (Received, DKIM-Signature, ...)
-// are not decoded or copied (most of a report's header bytes).
-constexpr std::string_view k_wanted_headers[] = {
+// are not decoded or copied (most of a report's header bytes). The report's
+// own: its envelope, sender and subject; a returned message's: To (the
+// complained-about recipient) and the token.
+constexpr std::string_view k_report_headers[] = {
     "From", "To", "Cc", "Subject", "Sender", "Reply-To", "Return-Path", "Errors-To", "Delivered-To",
     "X-Original-To", "Envelope-To", "X-Envelope-To", "Auto-Submitted", "X-Autoreply", "X-Autorespond",
     "X-Autoresponder", "Precedence", "X-Precedence", "X-Failed-Recipients", "X-Blindcast-Token"};
+constexpr std::string_view k_returned_headers[] = {"To", "X-Blindcast-Token"};
 
-bool wanted(const char* name) {
-  for (const auto w : k_wanted_headers) {
-    if (util::iequals(name, w)) return true;
-  }
-  return false;
-}
-
-void copy_headers(GMimeObject* object, HeaderList& out) {
+void copy_headers(GMimeObject* object, std::span<const std::string_view> wanted, HeaderList& out) {
   GMimeHeaderList* list = g_mime_object_get_header_list(object);
   if (list == nullptr) return;
   const int n = g_mime_header_list_get_count(list);
@@ -103,7 +101,11 @@ void copy_headers(GMimeObject* object, HeaderList& out) {
     if (h == nullptr) continue;
     // The name first: get_value unfolds and decodes (most of the cost).
     const char* name = g_mime_header_get_name(h);
-    if (name == nullptr || !wanted(name)) continue;
+    if (name == nullptr) continue;
+    const std::string_view n_view(name);
+    if (std::none_of(wanted.begin(), wanted.end(), [&](std::string_view w) { return util::iequals(n_view, w); })) {
+      continue;
+    }
     const char* value = g_mime_header_get_value(h);
     out.emplace_back(text::sanitize_utf8(name), text::sanitize_utf8(value != nullptr ? value : ""));
   }
@@ -137,7 +139,6 @@ MimeNode from_object(GMimeObject* object, int depth) {
       node.report_type = util::to_lower_ascii(rt);
     }
   }
-  copy_headers(object, node.headers);
   if (depth >= k_max_depth) return node;
   if (GMIME_IS_MULTIPART(object)) {
     GMimeMultipart* multipart = GMIME_MULTIPART(object);
@@ -177,7 +178,9 @@ MimeNode from_object(GMimeObject* object, int depth) {
 MimeNode from_message(GMimeMessage* message, int depth) {
   MimeNode node;
   node.is_message = true;
-  copy_headers(GMIME_OBJECT(message), node.headers);
+  copy_headers(GMIME_OBJECT(message), depth == 0 ? std::span<const std::string_view>(k_report_headers)
+                                          : std::span<const std::string_view>(k_returned_headers),
+               node.headers);
   if (GMimeObject* body = g_mime_message_get_mime_part(message)) {
     node.children.push_back(from_object(body, depth + 1));
   }

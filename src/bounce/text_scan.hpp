@@ -38,6 +38,15 @@ bool contains_any(std::string_view text, const Needles& lower_needles) {
   return false;
 }
 
+// True when `low` (already lower-case) contains one of `lower_needles`.
+template <typename Needles>
+bool contains_any_lower(std::string_view low, const Needles& lower_needles) {
+  for (const std::string_view n : lower_needles) {
+    if (low.find(n) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in
 // `text` standing on its own (not part of an IP address or version), or "".
 std::string_view find_enhanced_status(std::string_view text);
