@@ -336,19 +336,14 @@ std::vector<Failure> aol_names(const Scan& scan) {
 }  // namespace
 
 std::string_view cut_returned(std::string_view text) {
-  // The first line holding a marker: each marker's first place in the text
-  // lower-cased once (a marker holds no line end), searched only up to the
-  // earliest cut found so far.
+  // The first line holding a marker: the earliest marker in the text
+  // lower-cased once (a marker holds no line end).
+  static const text::PhraseSet k_markers(k_copy_markers);
   const std::string low = util::to_lower_ascii(text);
   std::size_t cut = text.size();
-  auto line_start = [&](std::size_t at) {
+  if (const auto at = k_markers.earliest(low); at != std::string::npos) {
     const auto lf = low.rfind('\n', at);
-    return lf == std::string::npos ? 0 : lf + 1;
-  };
-  for (const std::string_view marker : k_copy_markers) {
-    const std::string_view searched = std::string_view(low).substr(0, cut);
-    const auto at = searched.find(marker);
-    if (at != std::string_view::npos) cut = line_start(at);
+    cut = lf == std::string::npos ? 0 : lf + 1;
   }
   // The returned headers themselves, quoted without a marker.
   for (const std::string_view field : {"Received: ", "Return-Path:", "Return-path:"}) {
@@ -373,12 +368,13 @@ std::vector<Failure> read_plain(const PlainText& report) {
   if (auto aol = aol_names(scan); !aol.empty()) return aol;
   if (auto qmail = qmail_entries(scan); !qmail.empty()) return qmail;
 
+  static const text::PhraseSet k_trigger_set(k_triggers);
   std::vector<std::string> found;
   for (const auto& a : report.failed) Scan::add(found, a);
   if (found.empty()) {
     std::vector<std::size_t> triggers;
     for (std::size_t i = 0; i < scan.lines.size(); ++i) {
-      if (text::contains_any_lower(scan.low[i], k_triggers)) triggers.push_back(i);
+      if (k_trigger_set.any_in(scan.low[i])) triggers.push_back(i);
     }
     for (const auto t : triggers) scan.collect_from(t, found);
     for (std::size_t k = 0; found.empty() && k < triggers.size(); ++k) scan.collect_before(triggers[k], found);

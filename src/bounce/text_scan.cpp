@@ -96,6 +96,52 @@ bool icontains(std::string_view haystack, std::string_view lower_needle) {
   return false;
 }
 
+PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phrases) {
+  for (std::size_t k = 0; k < phrases.size(); ++k) {
+    const std::string_view p = phrases[k];
+    if (p.empty()) continue;
+    const auto c0 = static_cast<unsigned char>(p[0]);
+    m_by_first[c0].push_back(static_cast<std::uint16_t>(k));
+    if (p.size() == 1) {
+      m_has_short = true;
+    } else {
+      m_pairs.set(static_cast<std::size_t>(c0) << 8 | static_cast<unsigned char>(p[1]));
+    }
+  }
+}
+
+bool PhraseSet::pair_starts(std::string_view low, std::size_t i) const {
+  if (m_has_short) return !m_by_first[static_cast<unsigned char>(low[i])].empty();
+  return i + 1 < low.size() &&
+         m_pairs.test(static_cast<std::size_t>(static_cast<unsigned char>(low[i])) << 8 |
+                      static_cast<unsigned char>(low[i + 1]));
+}
+
+std::size_t PhraseSet::earliest(std::string_view low) const {
+  for (std::size_t i = 0; i < low.size(); ++i) {
+    if (!pair_starts(low, i)) continue;
+    for (const auto k : m_by_first[static_cast<unsigned char>(low[i])]) {
+      if (low.substr(i).starts_with(m_phrases[k])) return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::size_t PhraseSet::first_listed(std::string_view low) const {
+  std::size_t best = std::string_view::npos;
+  for (std::size_t i = 0; i < low.size() && best != 0; ++i) {
+    if (!pair_starts(low, i)) continue;
+    for (const auto k : m_by_first[static_cast<unsigned char>(low[i])]) {
+      if (k >= best) break;
+      if (low.substr(i).starts_with(m_phrases[k])) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
 std::string_view leading_status(std::string_view text) {
   text = util::trim(text);
   if (text.empty() || (text[0] != '2' && text[0] != '4' && text[0] != '5')) return {};
