@@ -201,14 +201,22 @@ MimeNode read_mime(std::string_view raw) {
   root.is_message = true;
   if (raw.empty()) return root;
   hold_encoded_word_converters(raw);
-  GMimeStream* stream = g_mime_stream_mem_new_with_buffer(raw.data(), raw.size());
+  // The stream reads `raw` where it is, not a copy: the array borrows the
+  // bytes (GMime only reads them), the stream does not own the array, and
+  // the array is freed without its data once the message, the last holder
+  // of the stream (its parts' contents are windows on it), is gone.
+  GByteArray* bytes = g_byte_array_new_take(reinterpret_cast<guint8*>(const_cast<char*>(raw.data())), raw.size());
+  GMimeStream* stream = g_mime_stream_mem_new_with_byte_array(bytes);
+  g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
   GMimeParser* parser = g_mime_parser_new_with_stream(stream);
   g_object_unref(stream);
   GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr);
   g_object_unref(parser);
-  if (message == nullptr) return root;
-  root = from_message(message, 0);
-  g_object_unref(message);
+  if (message != nullptr) {
+    root = from_message(message, 0);
+    g_object_unref(message);
+  }
+  g_byte_array_free(bytes, FALSE);
   return root;
 }
 
