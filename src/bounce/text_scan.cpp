@@ -102,25 +102,19 @@ PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phra
     if (p.empty()) continue;
     const auto c0 = static_cast<unsigned char>(p[0]);
     m_by_first[c0].push_back(static_cast<std::uint16_t>(k));
-    if (p.size() == 1) {
-      m_has_short = true;
-    } else {
-      m_pairs.set(static_cast<std::size_t>(c0) << 8 | static_cast<unsigned char>(p[1]));
+    // A one-byte phrase starts wherever its byte is, whatever follows it.
+    for (unsigned c1 = 0; c1 < 256; ++c1) {
+      if (p.size() == 1 || c1 == static_cast<unsigned char>(p[1])) mark(c0, c1);
     }
   }
 }
 
-bool PhraseSet::pair_starts(std::string_view low, std::size_t i) const {
-  if (m_has_short) return !m_by_first[static_cast<unsigned char>(low[i])].empty();
-  return i + 1 < low.size() &&
-         m_pairs.test(static_cast<std::size_t>(static_cast<unsigned char>(low[i])) << 8 |
-                      static_cast<unsigned char>(low[i + 1]));
-}
-
 std::size_t PhraseSet::earliest(std::string_view low) const {
-  for (std::size_t i = 0; i < low.size(); ++i) {
-    if (!pair_starts(low, i)) continue;
-    for (const auto k : m_by_first[static_cast<unsigned char>(low[i])]) {
+  const auto* b = reinterpret_cast<const unsigned char*>(low.data());
+  const std::size_t n = low.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
+    for (const auto k : m_by_first[b[i]]) {
       if (low.substr(i).starts_with(m_phrases[k])) return i;
     }
   }
@@ -128,10 +122,12 @@ std::size_t PhraseSet::earliest(std::string_view low) const {
 }
 
 std::size_t PhraseSet::first_listed(std::string_view low) const {
+  const auto* b = reinterpret_cast<const unsigned char*>(low.data());
+  const std::size_t n = low.size();
   std::size_t best = std::string_view::npos;
-  for (std::size_t i = 0; i < low.size() && best != 0; ++i) {
-    if (!pair_starts(low, i)) continue;
-    for (const auto k : m_by_first[static_cast<unsigned char>(low[i])]) {
+  for (std::size_t i = 0; i < n && best != 0; ++i) {
+    if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
+    for (const auto k : m_by_first[b[i]]) {
       if (k >= best) break;
       if (low.substr(i).starts_with(m_phrases[k])) {
         best = k;

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <array>
-#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -58,12 +57,14 @@ class PhraseSet {
   [[nodiscard]] bool any_in(std::string_view low) const { return earliest(low) != std::string_view::npos; }
 
  private:
-  [[nodiscard]] bool pair_starts(std::string_view low, std::size_t i) const;
+  void mark(unsigned c0, unsigned c1) { m_pairs[(c0 << 8 | c1) / 64] |= std::uint64_t{1} << ((c0 << 8 | c1) % 64); }
+  [[nodiscard]] bool marked(unsigned c0, unsigned c1) const {
+    return ((m_pairs[(c0 << 8 | c1) / 64] >> ((c0 << 8 | c1) % 64)) & 1U) != 0;
+  }
 
   std::span<const std::string_view> m_phrases;
-  std::bitset<65536> m_pairs;                         // (first byte << 8 | second byte) of some phrase
+  std::array<std::uint64_t, 65536 / 64> m_pairs{};         // bit (first byte << 8 | second byte) of some phrase
   std::array<std::vector<std::uint16_t>, 256> m_by_first;  // phrase indices by first byte, ascending
-  bool m_has_short = false;                           // a phrase of one byte (not in m_pairs)
 };
 
 // The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in
