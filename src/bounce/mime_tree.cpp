@@ -55,12 +55,14 @@ std::size_t reading_limit(std::string_view raw) {
 constexpr std::size_t k_max_held_charsets = 32;
 
 void hold_converter(std::string_view charset) {
+  // Never destroyed: the converters must stay reachable (and open) until
+  // the process ends, after static destructors too.
   static std::mutex mutex;
-  static std::map<std::string, iconv_t, std::less<>> held;
+  static auto* held = new std::map<std::string, iconv_t, std::less<>>();
   const std::lock_guard lock(mutex);
-  if (held.size() >= k_max_held_charsets || held.contains(charset)) return;
+  if (held->size() >= k_max_held_charsets || held->contains(charset)) return;
   const std::string name(charset);
-  held.emplace(name, g_mime_iconv_open("UTF-8", name.c_str()));
+  held->emplace(name, g_mime_iconv_open("UTF-8", name.c_str()));
 }
 
 // The charsets of the RFC 2047 encoded words ("=?iso-8859-1?q?...?=") in
