@@ -11,7 +11,8 @@
 namespace blindcast::bounce::text {
 namespace {
 
-constexpr std::array<std::string_view, 6> k_phrases = {"user unknown", "unknown", "quota", "x", "no such", "no mx"};
+constexpr std::array<std::string_view, 6> k_phrases = {"user unknown", "unknown", "quota", "x",
+                                                       "no such",      "no mx"};
 
 // What the set must answer: the first phrase in list order found anywhere,
 // and the earliest position of any phrase.
@@ -39,10 +40,10 @@ TEST(BounceTextScan, PhraseSetAgreesWithFind) {
       "over quota, unknown",
       "mailbox full",
       "no such user; no mx",
-      "box",                 // the one-byte phrase at the end
-      "no mx",               // a phrase that is the whole text
-      "nno sucno such",      // a near miss before the match
-      "quot",                // a phrase cut by the end of the text
+      "box",             // the one-byte phrase at the end
+      "no mx",           // a phrase that is the whole text
+      "nno sucno such",  // a near miss before the match
+      "quot",            // a phrase cut by the end of the text
   };
   for (const auto row : rows) {
     EXPECT_EQ(set.first_listed(row), plain_first_listed(row)) << row;
