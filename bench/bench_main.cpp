@@ -13,6 +13,9 @@
 //                       the DNS server, cold in one batch, then from the cache
 //   bounces SECONDS FILE...  parse + classify the returned messages in FILEs
 //                       over and over for at least SECONDS
+//   bounces-gmime SECONDS FILE...  the same files through GMime's parser
+//                       alone (construct the message, free it): the bound
+//                       of any parser built on GMime
 // Each prints one line of JSON; bench/run.sh runs them beside the peers.
 #include <sys/resource.h>
 
@@ -26,6 +29,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <gmime/gmime.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -396,7 +400,7 @@ int bench_mx_resolve(const char* server, long domains, long lookups) {
 
 // Bounce parsing (the bounces section of bench/run.sh): every message of
 // `files` parsed and classified, round after round, for at least `seconds`.
-int bench_bounces(double seconds, const std::vector<std::string>& files) {
+std::vector<std::string> read_files(const std::vector<std::string>& files) {
   std::vector<std::string> messages;
   for (const auto& f : files) {
     std::FILE* in = std::fopen(f.c_str(), "rb");
@@ -408,6 +412,11 @@ int bench_bounces(double seconds, const std::vector<std::string>& files) {
     std::fclose(in);
     messages.push_back(std::move(bytes));
   }
+  return messages;
+}
+
+int bench_bounces(double seconds, const std::vector<std::string>& files) {
+  const std::vector<std::string> messages = read_files(files);
   if (messages.empty()) return 2;
   long parsed = 0;
   std::size_t recipients = 0;
@@ -426,9 +435,35 @@ int bench_bounces(double seconds, const std::vector<std::string>& files) {
   return 0;
 }
 
+int bench_bounces_gmime(double seconds, const std::vector<std::string>& files) {
+  const std::vector<std::string> messages = read_files(files);
+  if (messages.empty()) return 2;
+  g_mime_init();
+  long parsed = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    for (const auto& m : messages) {
+      GMimeStream* stream = g_mime_stream_mem_new_with_buffer(m.data(), m.size());
+      GMimeParser* parser = g_mime_parser_new_with_stream(stream);
+      g_object_unref(stream);
+      if (GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr)) g_object_unref(message);
+      g_object_unref(parser);
+      ++parsed;
+    }
+    elapsed = seconds_since(t0);
+  } while (elapsed < seconds);
+  std::printf("{\"bench\":\"bounces_gmime_only\",\"files\":%zu,\"messages\":%ld,\"seconds\":%.2f,\"per_second\":%.0f}\n",
+              messages.size(), parsed, elapsed, static_cast<double>(parsed) / elapsed);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && std::strcmp(argv[1], "bounces-gmime") == 0) {
+    return bench_bounces_gmime(std::atof(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
+  }
   if (argc >= 4 && std::strcmp(argv[1], "bounces") == 0) {
     return bench_bounces(std::atof(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
   }
@@ -445,6 +480,6 @@ int main(int argc, char** argv) {
   if (argc >= 5 && std::strcmp(argv[1], "mx-resolve") == 0) {
     return bench_mx_resolve(argv[2], std::atol(argv[3]), std::atol(argv[4]));
   }
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N | mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS\n");
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N | mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS | bounces[-gmime] SECONDS FILE...\n");
   return 2;
 }

@@ -12,7 +12,7 @@ build_pkgs=(
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
 test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce)
-bench_pkgs=(python3 wrk)
+bench_pkgs=(python3 wrk libsisimai-perl)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

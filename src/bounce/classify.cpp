@@ -241,6 +241,12 @@ constexpr std::array k_text_rules = {
     TextRule{"not allowed", Reason::k_policy},
 };
 
+constexpr auto k_rule_needles = [] {
+  std::array<std::string_view, k_text_rules.size()> out{};
+  for (std::size_t i = 0; i < k_text_rules.size(); ++i) out[i] = k_text_rules[i].needle;
+  return out;
+}();
+
 // Subject and detail of a status "C.S.D" (-1 when absent).
 struct StatusParts {
   int cls = 0;
@@ -284,11 +290,11 @@ std::optional<Reason> decisive_status(const StatusParts& s) {
 
 std::optional<Reason> text_rule(std::string_view diagnostic) {
   if (diagnostic.empty()) return std::nullopt;
-  const std::string low = util::to_lower_ascii(diagnostic);
-  for (const auto& rule : k_text_rules) {
-    if (low.find(rule.needle) != std::string::npos) return rule.reason;
-  }
-  return std::nullopt;
+  // First match in table order wins, wherever in the text it is.
+  static const text::PhraseSet k_rules(k_rule_needles);
+  const auto k = k_rules.first_listed(util::to_lower_ascii(diagnostic));
+  if (k == std::string_view::npos) return std::nullopt;
+  return k_text_rules[k].reason;
 }
 
 Reason by_class(const StatusParts& s, std::string_view reply_code) {

@@ -31,7 +31,11 @@ struct MimeNode {
   bool is_message = false;
   std::string type;         // "multipart/report", lower-cased ("" for a message node)
   std::string report_type;  // the report-type parameter, lower-cased
-  HeaderList headers;       // names as written, values unfolded and RFC 2047-decoded
+  // Message nodes only, and only the fields the layer reads: the top
+  // message's envelope, sender and subject fields, a returned message's To
+  // and X-Blindcast-Token. Names as written, values unfolded and RFC
+  // 2047-decoded.
+  HeaderList headers;
   std::string body;         // leaf entities: the content, transfer-decoded (text/*: UTF-8)
   std::vector<MimeNode> children;
 };

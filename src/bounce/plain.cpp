@@ -98,9 +98,23 @@ using text::contains_any;
 
 bool blank(std::string_view line) { return util::trim(line).empty(); }
 
+// The report's lines, and the same lines lower-cased once (for the phrase
+// lists: a find in `low[i]` instead of lower-casing a line per phrase).
+// Holds views into itself: neither copied nor moved.
 struct Scan {
+  explicit Scan(const PlainText& r)
+      : report(r), lines(text::split_lines(r.text)), lowered(util::to_lower_ascii(r.text)), low(text::split_lines(lowered)) {}
+  Scan(const Scan&) = delete;
+  Scan& operator=(const Scan&) = delete;
+
   const PlainText& report;
   std::vector<std::string_view> lines;
+  std::string lowered;
+  std::vector<std::string_view> low;
+
+  [[nodiscard]] bool has(std::size_t i, std::string_view lower_needle) const {
+    return low[i].find(lower_needle) != std::string_view::npos;
+  }
 
   [[nodiscard]] bool excluded(std::string_view address) const {
     for (const auto& own : report.own) {
@@ -129,7 +143,7 @@ struct Scan {
       bool found = false;
       for (; i < lines.size() && !blank(lines[i]); ++i) {
         auto here = addresses(i);
-        const bool replaces = text::icontains(lines[i], "expanded from") || text::icontains(lines[i], "generated from");
+        const bool replaces = has(i, "expanded from") || has(i, "generated from");
         if (replaces && found && !here.empty() && !out.empty()) out.pop_back();
         for (auto& a : here) add(out, std::move(a));
         found = found || !here.empty();
@@ -170,7 +184,7 @@ struct Scan {
   [[nodiscard]] std::size_t first_line_with(std::string_view address) const {
     const std::string needle = util::to_lower_ascii(address);
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (text::icontains(lines[i], needle)) return i;
+      if (has(i, needle)) return i;
     }
     return lines.size();
   }
@@ -203,7 +217,7 @@ struct Scan {
     std::size_t covered = 0;
     bool first = true;
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (i < covered || !text::icontains(lines[i], needle)) continue;
+      if (i < covered || !has(i, needle)) continue;
       std::size_t j = i;
       for (; j < lines.size() && !blank(lines[j]) && j < i + 8; ++j) {
         out += ' ';
@@ -234,13 +248,12 @@ struct Scan {
     for (std::size_t i = 0; i < lines.size() && taken < 3; ++i) {
       std::string_view label;
       for (const auto l : k_labels) {
-        if (text::icontains(lines[i], l)) label = l;
+        if (has(i, l)) label = l;
         if (!label.empty()) break;
       }
       if (label.empty()) continue;
       ++taken;
-      const std::string lowered = util::to_lower_ascii(lines[i]);
-      std::string_view rest = util::trim(lines[i].substr(lowered.find(label) + label.size()));
+      std::string_view rest = util::trim(lines[i].substr(low[i].find(label) + label.size()));
       while (!rest.empty() && (rest.front() == ':' || rest.front() == ' ')) rest.remove_prefix(1);
       std::size_t j = i + 1;
       if (rest.empty()) {
@@ -300,7 +313,7 @@ std::vector<Failure> aol_names(const Scan& scan) {
   if (!text::icontains(scan.report.from, "aol.com")) return out;
   const auto& lines = scan.lines;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (!text::icontains(lines[i], "could not be delivered")) continue;
+    if (!scan.has(i, "could not be delivered")) continue;
     std::string reason(util::trim(lines[i]));
     std::size_t j = i + 1;
     while (j < lines.size() && !blank(lines[j]) && lines[j][0] != ' ' && lines[j][0] != '\t') {
@@ -323,19 +336,25 @@ std::vector<Failure> aol_names(const Scan& scan) {
 }  // namespace
 
 std::string_view cut_returned(std::string_view text) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto lf = text.find('\n', pos);
-    const std::size_t end = lf == std::string_view::npos ? text.size() : lf;
-    const std::string_view line = text.substr(pos, end - pos);
-    if (contains_any(line, k_copy_markers)) return text.substr(0, pos);
-    // The returned headers themselves, quoted without a marker.
-    if (line.starts_with("Received: ") || line.starts_with("Return-Path:") || line.starts_with("Return-path:")) {
-      return text.substr(0, pos);
-    }
-    pos = end + 1;
+  // The first line holding a marker: the earliest marker in the text
+  // lower-cased once (a marker holds no line end).
+  static const text::PhraseSet k_markers(k_copy_markers);
+  const std::string low = util::to_lower_ascii(text);
+  std::size_t cut = text.size();
+  if (const auto at = k_markers.earliest(low); at != std::string::npos) {
+    const auto lf = low.rfind('\n', at);
+    cut = lf == std::string::npos ? 0 : lf + 1;
   }
-  return text;
+  // The returned headers themselves, quoted without a marker.
+  for (const std::string_view field : {"Received: ", "Return-Path:", "Return-path:"}) {
+    for (auto at = text.find(field); at != std::string_view::npos && at < cut; at = text.find(field, at + 1)) {
+      if (at == 0 || text[at - 1] == '\n') {
+        cut = at;
+        break;
+      }
+    }
+  }
+  return text.substr(0, cut);
 }
 
 bool says_delayed(std::string_view text, std::string_view subject) {
@@ -345,16 +364,17 @@ bool says_delayed(std::string_view text, std::string_view subject) {
 }
 
 std::vector<Failure> read_plain(const PlainText& report) {
-  Scan scan{report, text::split_lines(report.text)};
+  const Scan scan(report);
   if (auto aol = aol_names(scan); !aol.empty()) return aol;
   if (auto qmail = qmail_entries(scan); !qmail.empty()) return qmail;
 
+  static const text::PhraseSet k_trigger_set(k_triggers);
   std::vector<std::string> found;
   for (const auto& a : report.failed) Scan::add(found, a);
   if (found.empty()) {
     std::vector<std::size_t> triggers;
     for (std::size_t i = 0; i < scan.lines.size(); ++i) {
-      if (contains_any(scan.lines[i], k_triggers)) triggers.push_back(i);
+      if (k_trigger_set.any_in(scan.low[i])) triggers.push_back(i);
     }
     for (const auto t : triggers) scan.collect_from(t, found);
     for (std::size_t k = 0; found.empty() && k < triggers.size(); ++k) scan.collect_before(triggers[k], found);

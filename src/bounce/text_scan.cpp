@@ -96,6 +96,48 @@ bool icontains(std::string_view haystack, std::string_view lower_needle) {
   return false;
 }
 
+PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phrases) {
+  for (std::size_t k = 0; k < phrases.size(); ++k) {
+    const std::string_view p = phrases[k];
+    if (p.empty()) continue;
+    const auto c0 = static_cast<unsigned char>(p[0]);
+    m_by_first[c0].push_back(static_cast<std::uint16_t>(k));
+    // A one-byte phrase starts wherever its byte is, whatever follows it.
+    for (unsigned c1 = 0; c1 < 256; ++c1) {
+      if (p.size() == 1 || c1 == static_cast<unsigned char>(p[1])) mark(c0, c1);
+    }
+  }
+}
+
+std::size_t PhraseSet::earliest(std::string_view low) const {
+  const auto* b = reinterpret_cast<const unsigned char*>(low.data());
+  const std::size_t n = low.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
+    for (const auto k : m_by_first[b[i]]) {
+      if (low.substr(i).starts_with(m_phrases[k])) return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::size_t PhraseSet::first_listed(std::string_view low) const {
+  const auto* b = reinterpret_cast<const unsigned char*>(low.data());
+  const std::size_t n = low.size();
+  std::size_t best = std::string_view::npos;
+  for (std::size_t i = 0; i < n && best != 0; ++i) {
+    if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
+    for (const auto k : m_by_first[b[i]]) {
+      if (k >= best) break;
+      if (low.substr(i).starts_with(m_phrases[k])) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
 std::string_view leading_status(std::string_view text) {
   text = util::trim(text);
   if (text.empty() || (text[0] != '2' && text[0] != '4' && text[0] != '5')) return {};

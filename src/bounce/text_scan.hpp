@@ -3,7 +3,10 @@
 // here and no policy: these find things, the callers decide what they mean.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +40,32 @@ bool contains_any(std::string_view text, const Needles& lower_needles) {
   }
   return false;
 }
+
+// A fixed list of lower-case phrases, searched for all at once in one pass
+// over a lower-cased text: a table of the phrases' first two bytes skips
+// almost every position with a single lookup (one find per phrase costs a
+// pass over the text per phrase). Built once, then read-only (thread-safe).
+class PhraseSet {
+ public:
+  explicit PhraseSet(std::span<const std::string_view> phrases);
+
+  // The position in `low` of the earliest occurrence of any phrase, or npos.
+  [[nodiscard]] std::size_t earliest(std::string_view low) const;
+  // The index in the list of the first phrase (in list order) occurring in
+  // `low`, or npos.
+  [[nodiscard]] std::size_t first_listed(std::string_view low) const;
+  [[nodiscard]] bool any_in(std::string_view low) const { return earliest(low) != std::string_view::npos; }
+
+ private:
+  void mark(unsigned c0, unsigned c1) { m_pairs[(c0 << 8 | c1) / 64] |= std::uint64_t{1} << ((c0 << 8 | c1) % 64); }
+  [[nodiscard]] bool marked(unsigned c0, unsigned c1) const {
+    return ((m_pairs[(c0 << 8 | c1) / 64] >> ((c0 << 8 | c1) % 64)) & 1U) != 0;
+  }
+
+  std::span<const std::string_view> m_phrases;
+  std::array<std::uint64_t, 65536 / 64> m_pairs{};         // bit (first byte << 8 | second byte) of some phrase
+  std::array<std::vector<std::uint16_t>, 256> m_by_first;  // phrase indices by first byte, ascending
+};
 
 // The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in
 // `text` standing on its own (not part of an IP address or version), or "".

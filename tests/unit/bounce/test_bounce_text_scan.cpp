@@ -1,0 +1,65 @@
+// text::PhraseSet, the one-pass search behind the rule table and the phrase
+// lists, as a table against the plain find it replaces.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "bounce/text_scan.hpp"
+
+namespace blindcast::bounce::text {
+namespace {
+
+constexpr std::array<std::string_view, 6> k_phrases = {"user unknown", "unknown", "quota", "x",
+                                                       "no such",      "no mx"};
+
+// What the set must answer: the first phrase in list order found anywhere,
+// and the earliest position of any phrase.
+std::size_t plain_first_listed(std::string_view low) {
+  for (std::size_t k = 0; k < k_phrases.size(); ++k) {
+    if (low.find(k_phrases[k]) != std::string_view::npos) return k;
+  }
+  return std::string_view::npos;
+}
+
+std::size_t plain_earliest(std::string_view low) {
+  std::size_t best = std::string_view::npos;
+  for (const auto p : k_phrases) best = std::min(best, low.find(p));
+  return best;
+}
+
+TEST(BounceTextScan, PhraseSetAgreesWithFind) {
+  const PhraseSet set(k_phrases);
+  const std::string_view rows[] = {
+      "",
+      "u",
+      "no",
+      "550 5.1.1 user unknown",
+      "unknown user; user unknown",
+      "over quota, unknown",
+      "mailbox full",
+      "no such user; no mx",
+      "box",             // the one-byte phrase at the end
+      "no mx",           // a phrase that is the whole text
+      "nno sucno such",  // a near miss before the match
+      "quot",            // a phrase cut by the end of the text
+  };
+  for (const auto row : rows) {
+    EXPECT_EQ(set.first_listed(row), plain_first_listed(row)) << row;
+    EXPECT_EQ(set.earliest(row), plain_earliest(row)) << row;
+    EXPECT_EQ(set.any_in(row), plain_earliest(row) != std::string_view::npos) << row;
+  }
+}
+
+TEST(BounceTextScan, PhraseSetWithoutShortPhrases) {
+  constexpr std::array<std::string_view, 2> k_two = {"ab", "bc"};
+  const PhraseSet set(k_two);
+  EXPECT_EQ(set.earliest("xxabc"), 2U);
+  EXPECT_EQ(set.first_listed("xxbcab"), 0U);
+  EXPECT_EQ(set.earliest("xxb"), std::string_view::npos);
+  EXPECT_EQ(set.earliest("a"), std::string_view::npos);
+}
+
+}  // namespace
+}  // namespace blindcast::bounce::text
