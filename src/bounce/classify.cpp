@@ -15,11 +15,19 @@
 // The effective class: that status's first digit, else the reply code's.
 //
 // The rule table, first match wins:
-//  1. Decisive statuses:  x.1.1, 5.1.3, 5.1.6 -> user-unknown;  x.1.2, 5.1.10
+//  1. Decisive statuses:  x.1.7, x.1.8 (our envelope sender refused) -> policy;
+//     x.1.1, 5.1.3, 5.1.6 -> user-unknown;  x.1.2, 5.1.10
 //     (null MX), 5.4.4 (unrouteable) -> host-unknown;  x.2.2 -> mailbox-full;
 //     x.2.3, x.3.4 -> too-large;  x.4.7 -> expired;  x.7.20 .. x.7.26 (DKIM,
 //     SPF, reverse DNS, DMARC: RFC 7372) -> auth-failure.
 //  2. Diagnostic texts (ASCII case-insensitive substrings), in this order:
+//     policy        our envelope sender refused: "sender address rejected",
+//                   "sender verify", "sender verification", "sender domain",
+//                   "unverified sender" (a mistake on the bounce domain must
+//                   not read as "user unknown" for the whole audience)
+//     user-unknown  "recipient address rejected: access denied" (Exchange
+//                   Online's directory-based blocking), "mailbox is disabled",
+//                   "mailbox disabled" (Yahoo)
 //     other         mail loops ("too many hops", "message looping", "mail loop",
 //                   "loop detected"), and a temporary DNS answer ("host not
 //                   found, try again", "connection refused")
@@ -90,6 +98,20 @@ constexpr Reason k_user = Reason::k_user_unknown;
 constexpr Reason k_host = Reason::k_host_unknown;
 
 constexpr std::array k_text_rules = {
+    // Rejections of OUR envelope sender (the bounce domain's own DNS or MX
+    // trouble, a sender verification): nothing about the recipient. First,
+    // or "User unknown" / "Domain not found" in them would suppress the
+    // whole audience after one mistake on the bounce domain.
+    TextRule{"sender address rejected", Reason::k_policy},
+    TextRule{"sender verify", Reason::k_policy},
+    TextRule{"sender verification", Reason::k_policy},
+    TextRule{"sender domain", Reason::k_policy},
+    TextRule{"unverified sender", Reason::k_policy},
+    // Exchange Online's directory-based edge blocking: the recipient does not exist.
+    TextRule{"recipient address rejected: access denied", k_user},
+    // Yahoo's "554 30 Sorry, your message to ... cannot be delivered. This mailbox is disabled".
+    TextRule{"mailbox is disabled", k_user},
+    TextRule{"mailbox disabled", k_user},
     TextRule{"too many hops", Reason::k_other},
     TextRule{"message looping", Reason::k_other},
     TextRule{"mail loop", Reason::k_other},
@@ -274,6 +296,8 @@ StatusParts split_status(std::string_view s) {
 std::optional<Reason> decisive_status(const StatusParts& s) {
   if (s.cls != 4 && s.cls != 5) return std::nullopt;
   const int sd = s.subject * 100 + s.detail;
+  // x.1.7 bad sender's mailbox, x.1.8 bad sender's system: about us, not the recipient.
+  if (sd == 107 || sd == 108) return Reason::k_policy;
   switch (sd) {
     case 101: return k_user;
     case 102: return k_host;

@@ -137,11 +137,17 @@ struct Scan {
 
   // The addresses from trigger line `start` to the end of its paragraph,
   // else of the paragraph after it. Returns true when it found any.
+  // At most k_max_paragraph_lines lines are read: a real report's paragraph
+  // is a few lines; a hostile one of 100,000 trigger lines would cost
+  // triggers x lines.
+  static constexpr std::size_t k_max_paragraph_lines = 1000;
+
   bool collect_from(std::size_t start, std::vector<std::string>& out) const {
     std::size_t i = start;
-    for (int paragraph = 0; paragraph < 2 && i < lines.size(); ++paragraph) {
+    const std::size_t stop = std::min(lines.size(), start + k_max_paragraph_lines);
+    for (int paragraph = 0; paragraph < 2 && i < stop; ++paragraph) {
       bool found = false;
-      for (; i < lines.size() && !blank(lines[i]); ++i) {
+      for (; i < stop && !blank(lines[i]); ++i) {
         auto here = addresses(i);
         const bool replaces = has(i, "expanded from") || has(i, "generated from");
         if (replaces && found && !here.empty() && !out.empty()) out.pop_back();
@@ -149,7 +155,7 @@ struct Scan {
         found = found || !here.empty();
       }
       if (found) return true;
-      while (i < lines.size() && blank(lines[i])) ++i;
+      while (i < stop && blank(lines[i])) ++i;
     }
     return false;
   }
@@ -174,7 +180,13 @@ struct Scan {
     }
   }
 
+  // A report of one message lists a few recipients; a text that names
+  // thousands is hostile, and comparing each with every other would cost
+  // quadratic time before any token is checked.
+  static constexpr std::size_t k_max_found = 64;
+
   static void add(std::vector<std::string>& out, std::string address) {
+    if (out.size() >= k_max_found) return;
     for (const auto& o : out) {
       if (util::iequals(o, address)) return;
     }
@@ -373,10 +385,17 @@ std::vector<Failure> read_plain(const PlainText& report) {
   for (const auto& a : report.failed) Scan::add(found, a);
   if (found.empty()) {
     std::vector<std::size_t> triggers;
-    for (std::size_t i = 0; i < scan.lines.size(); ++i) {
+    // At most k_max_triggers trigger lines, each read to the end of its
+    // paragraph: lines of trigger phrases one after another (a hostile
+    // report) would otherwise cost triggers x paragraph length.
+    constexpr std::size_t k_max_triggers = 32;
+    for (std::size_t i = 0; i < scan.lines.size() && triggers.size() < k_max_triggers; ++i) {
       if (k_trigger_set.any_in(scan.low[i])) triggers.push_back(i);
     }
-    for (const auto t : triggers) scan.collect_from(t, found);
+    for (const auto t : triggers) {
+      if (found.size() >= Scan::k_max_found) break;
+      scan.collect_from(t, found);
+    }
     for (std::size_t k = 0; found.empty() && k < triggers.size(); ++k) scan.collect_before(triggers[k], found);
     if (triggers.empty()) scan.collect_first(found);
   }

@@ -196,6 +196,13 @@ bool read_arf(const MimeNode& root, Report& report) {
   if (body == nullptr) return false;
   const MimeNode* feedback = find_part(*body, [](const MimeNode& n) { return n.type == "message/feedback-report"; });
   if (feedback == nullptr) return false;
+  // A report that also carries delivery status is a DSN (a complaint stops
+  // even security notices: it must be one for sure).
+  if (find_part(*body, [](const MimeNode& n) {
+        return n.type == "message/delivery-status" || n.type == "message/global-delivery-status";
+      }) != nullptr) {
+    return false;
+  }
   report.type = Type::k_complaint;
   std::vector<std::string> addresses;
   for (const auto& [name, value] : text::parse_header_block(feedback->body)) {
@@ -203,6 +210,11 @@ bool read_arf(const MimeNode& root, Report& report) {
     if (util::iequals(name, "Original-Rcpt-To")) {
       for (auto& a : text::find_addresses(value, true, true)) addresses.push_back(std::move(a.address));
     }
+  }
+  // RFC 6650's "not-spam": the user took it out of the spam folder.
+  if (report.feedback_type == "not-spam") {
+    report.type = Type::k_unknown;
+    return true;
   }
   if (addresses.empty()) addresses = returned_to(*body);
   for (auto& a : addresses) {

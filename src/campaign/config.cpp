@@ -454,7 +454,8 @@ void load_bounces(const toml::node& node, std::optional<BounceSettings>& out, ut
   if (t == nullptr) return;
   // The receiver's settings belong to server.toml (a campaign has no listener).
   if (receiver_keys) {
-    reject_unknown(*t, {"domain", "secret_file", "listen", "max_message_bytes", "rate"}, "bounces.", d);
+    reject_unknown(*t, {"domain", "secret_file", "listen", "max_message_bytes", "rate", "max_connections"}, "bounces.",
+                   d);
   } else {
     reject_unknown(*t, {"domain", "secret_file"}, "bounces.", d);
   }

@@ -61,8 +61,15 @@ Result<std::optional<BounceIngester::Target>> BounceIngester::resolve(std::strin
   }
   auto& key = m_keys[(*record)->secret_file];
   if (!key) {
+    // A campaign moved or deleted since it sent: this report cannot be
+    // verified; the others still can.
     auto secret = util::read_secret_file((*record)->secret_file, (*record)->secret_file);
-    if (!secret) return std::unexpected(secret.error());
+    if (!secret) {
+      m_keys.erase((*record)->secret_file);
+      why = fmt::format("campaign {}'s bounce key cannot be read ({}); restore it to apply its reports",
+                        (*record)->id, secret.error().message);
+      return std::optional<Target>();
+    }
     key = std::make_shared<const bounce::VerpKey>(secret->reveal());
   }
   const auto subject = key->open(token);
@@ -159,8 +166,9 @@ Result<IngestOutcome> BounceIngester::apply(const bounce::Report& report, std::s
                                          : fmt::format("hard bounce: {} {} on message {}", e.reason, e.status, t.ref);
     auto s = m_org.suppress({t.address, reason, "all", t.scope, e.at});
     if (!s) return std::unexpected(s.error());
-    out.outcome = "suppressed";
-    out.detail = fmt::format("{}: {}", masked, reason);
+    out.outcome = *s ? "suppressed" : "duplicate";
+    out.detail = *s ? fmt::format("{}: {}", masked, reason)
+                    : fmt::format("{}: already on the suppression list ({})", masked, reason);
     return out;
   }
   out.outcome = "counted";

@@ -284,7 +284,9 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   if (campaign.config.bounces) {
     // Where this campaign's VERP tokens lead, for whoever ingests its bounces.
     std::error_code ec;
-    const auto absolute = [&](const std::filesystem::path& p) { return std::filesystem::absolute(p, ec).string(); };
+    const auto absolute = [&](const std::filesystem::path& p) {
+      return std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec).string();
+    };
     const store::CampaignRecord record{bounce::campaign_tag(campaign.config.id), campaign.config.id,
                                        absolute(options.state_path),
                                        absolute(campaign.dir / campaign.config.bounces->secret_file)};

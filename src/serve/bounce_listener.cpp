@@ -39,17 +39,23 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t k_max_line = 1000;
 constexpr std::size_t k_max_recipients = 100;
 constexpr int k_idle_ms = 60'000;
+// A whole session, however it trickles: a client that sends a byte a minute
+// holds its slot this long at most.
+constexpr int k_session_seconds = 600;
+// Writes that block this long (a client that does not read its replies) end the session.
+constexpr int k_send_timeout_seconds = 30;
+// Sessions one client address may hold at once.
+constexpr int k_sessions_per_client = 10;
 
 // One client connection: plain, then TLS after STARTTLS.
 class Conn {
  public:
   explicit Conn(int fd) : m_fd(fd) {}
-  ~Conn() {
+  ~Conn() {  // the descriptor is the session's owner's to close
     if (m_ssl != nullptr) {
       SSL_shutdown(m_ssl);
       SSL_free(m_ssl);
     }
-    ::close(m_fd);
   }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -65,16 +71,19 @@ class Conn {
   }
   bool reply(std::string_view line) { return write(std::string(line) + "\r\n"); }
 
-  // Reads one line (without CRLF). False on EOF, error, idleness; `too_long`
-  // when the line passed `limit` (the rest of it is read and dropped).
-  bool read_line(std::string& line, std::size_t limit, bool& too_long) {
+  // Reads one line (without CRLF). False on EOF, error, idleness or the
+  // session's deadline; `too_long` when the line passed `limit` (the rest of
+  // it is read and dropped); `crlf` whether it ended with CR LF (not a bare LF).
+  bool read_line(std::string& line, std::size_t limit, bool& too_long, bool* crlf = nullptr) {
     line.clear();
     too_long = false;
     while (true) {
       const auto nl = m_buffer.find('\n', m_pos);
       if (nl != std::string::npos) {
         std::size_t end = nl;
-        if (end > m_pos && m_buffer[end - 1] == '\r') --end;
+        const bool cr = end > m_pos && m_buffer[end - 1] == '\r';
+        if (crlf != nullptr) *crlf = cr;
+        if (cr) --end;
         if (!too_long) line.assign(m_buffer, m_pos, end - m_pos);
         if (line.size() > limit) {
           too_long = true;
@@ -107,6 +116,7 @@ class Conn {
 
  private:
   bool fill() {
+    if (Clock::now() > m_deadline) return false;
     if (m_ssl == nullptr || SSL_pending(m_ssl) == 0) {
       pollfd p{m_fd, POLLIN, 0};
       if (::poll(&p, 1, k_idle_ms) <= 0) return false;
@@ -124,6 +134,7 @@ class Conn {
   }
 
   int m_fd;
+  Clock::time_point m_deadline = Clock::now() + std::chrono::seconds(k_session_seconds);
   SSL* m_ssl = nullptr;
   std::string m_buffer;
   std::size_t m_pos = 0;
@@ -164,10 +175,16 @@ struct BounceListener::Impl {
   std::unique_ptr<store::ServiceStore> store;
   std::unique_ptr<send::BounceIngester> ingester;
 
+  struct Session {
+    int fd = -1;              // closed (and -1) under sessions_mutex, so stop() never shuts a reused descriptor
+    std::string client;
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
   std::mutex sessions_mutex;
-  int sessions = 0;
+  std::list<std::unique_ptr<Session>> sessions;
+  std::map<std::string, int> per_client;                                // open sessions by client address
   std::map<std::string, std::pair<double, Clock::time_point>> buckets;  // client address -> tokens, last refill
-  std::list<std::thread> threads;
 
   Impl(const ServerConfig& c, Metrics& m) : config(c), settings(*c.bounces), metrics(m) {}
 
@@ -230,7 +247,7 @@ struct BounceListener::Impl {
 
   void session(int fd, std::string client) {
     util::set_thread_name("bc-bounces");
-    Conn conn(fd);
+    Conn conn(fd);  // `fd` is closed by the caller
     const std::string& domain = settings.verp.domain;
     if (!conn.reply(fmt::format("220 {} ESMTP blindcast bounce receiver (no relay)", domain))) return;
     bool greeted = false;
@@ -324,15 +341,21 @@ struct BounceListener::Impl {
         std::string l;
         bool long_line = false;
         bool ended = false;
-        while (conn.read_line(l, settings.max_message_bytes + 1, long_line)) {
+        bool crlf = true;
+        bool after_crlf = true;  // the DATA command's line ended with CR LF
+        while (conn.read_line(l, settings.max_message_bytes + 1, long_line, &crlf)) {
           if (long_line) {
             over = true;
+            after_crlf = crlf;
             continue;
           }
-          if (l == ".") {
+          // Only CR LF . CR LF ends the data: a bare LF around the dot (the
+          // pattern of SMTP smuggling) is content.
+          if (l == "." && crlf && after_crlf) {
             ended = true;
             break;
           }
+          after_crlf = crlf;
           if (!over) {
             const std::string_view text = l.starts_with('.') ? std::string_view(l).substr(1) : std::string_view(l);
             if (data.size() + text.size() + 2 > settings.max_message_bytes) {
@@ -368,11 +391,33 @@ struct BounceListener::Impl {
     }
   }
 
+  // Joins the sessions that ended (under sessions_mutex).
+  void reap() {
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      if ((*it)->done) {
+        (*it)->thread.join();
+        it = sessions.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void refuse(int fd, std::string_view reply) {
+    (void)::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ::close(fd);
+  }
+
   void accept_loop() {
     util::set_thread_name("bc-bounces");
     while (!stopping) {
       pollfd p{listen_fd, POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
+      const int ready = ::poll(&p, 1, 200);
+      {
+        std::lock_guard lock(sessions_mutex);
+        reap();
+      }
+      if (ready <= 0) continue;
       sockaddr_storage peer{};
       socklen_t len = sizeof peer;
       const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
@@ -383,19 +428,63 @@ struct BounceListener::Impl {
       } else {
         ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, host, sizeof host);
       }
+      // Reads time out on their own (poll); writes and the TLS handshake
+      // need the socket's timeouts.
+      const timeval send_timeout{k_send_timeout_seconds, 0};
+      const timeval read_timeout{k_idle_ms / 1000, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &read_timeout, sizeof read_timeout);
       std::lock_guard lock(sessions_mutex);
-      if (sessions >= settings.max_connections) {
-        const std::string busy = "421 4.7.0 too many connections; try again later\r\n";
-        (void)::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-        ::close(fd);
+      if (static_cast<int>(sessions.size()) >= settings.max_connections) {
+        refuse(fd, "421 4.7.0 too many connections; try again later\r\n");
         continue;
       }
-      ++sessions;
-      threads.emplace_back([this, fd, client = std::string(host)] {
-        session(fd, client);
-        std::lock_guard l(sessions_mutex);
-        --sessions;
-      });
+      const std::string client(host);
+      if (per_client[client] >= k_sessions_per_client) {
+        refuse(fd, "421 4.7.0 too many connections from your address; try again later\r\n");
+        continue;
+      }
+      auto entry = std::make_unique<Session>();
+      entry->fd = fd;
+      entry->client = client;
+      Session* raw = entry.get();
+      try {
+        raw->thread = std::thread([this, raw] {
+          this->session(raw->fd, raw->client);
+          std::lock_guard l(sessions_mutex);
+          ::close(raw->fd);
+          raw->fd = -1;
+          if (--per_client[raw->client] <= 0) per_client.erase(raw->client);
+          raw->done = true;
+        });
+      } catch (const std::system_error& e) {  // out of threads or memory: refuse this one, keep serving
+        util::log_error(fmt::format("bounce receiver: cannot start a session: {}", e.what()));
+        refuse(fd, "421 4.3.2 cannot take more now; try again later\r\n");
+        continue;
+      }
+      ++per_client[client];
+      sessions.push_back(std::move(entry));
+    }
+  }
+
+  // Ends every session: their sockets are shut down (a blocked read or
+  // write returns at once), then their threads joined.
+  void stop_sessions() {
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto& each : sessions) {
+        if (each->fd >= 0) ::shutdown(each->fd, SHUT_RDWR);
+      }
+    }
+    while (true) {
+      std::unique_ptr<Session> one;
+      {
+        std::lock_guard lock(sessions_mutex);
+        if (sessions.empty()) return;
+        one = std::move(sessions.front());
+        sessions.pop_front();
+      }
+      one->thread.join();
     }
   }
 };
@@ -473,13 +562,7 @@ BounceListener::~BounceListener() {
   m_impl->stopping = true;
   if (m_impl->acceptor.joinable()) m_impl->acceptor.join();
   ::close(m_impl->listen_fd);
-  // Sessions see `stopping` at their next command (or their 60 s idle limit).
-  std::list<std::thread> threads;
-  {
-    std::lock_guard lock(m_impl->sessions_mutex);
-    threads.swap(m_impl->threads);
-  }
-  for (auto& t : threads) t.join();
+  m_impl->stop_sessions();
 }
 
 int BounceListener::port() const { return m_impl->port; }

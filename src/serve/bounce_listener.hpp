@@ -8,8 +8,11 @@
 //
 // Limits: `max_message_bytes` (552 beyond, SIZE advertised), `rate`
 // messages per minute per client address (421 beyond), `max_connections`
-// sessions at once (421 beyond), 1,000-octet command lines, 100 recipients,
-// 60 s of silence. STARTTLS with the server's tls_cert_file/tls_key_file.
+// sessions at once and 10 per client address (421 beyond), 1,000-octet
+// command lines, 100 recipients, 60 s of silence, 30 s for a reply the
+// client does not read, 10 minutes a session. Only CR LF . CR LF ends the
+// data. STARTTLS with the server's tls_cert_file/tls_key_file. Stopping
+// shuts every session's socket down, so no client holds the service up.
 //
 // Hand-written rather than a library: no SMTP server library is packaged
 // for C++ in Debian, and this one needs only the commands above.

@@ -240,6 +240,7 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
         }
         get_number<std::size_t>(*t, "max_message_bytes", "bounces.", 1024, 100 * 1024 * 1024, b.max_message_bytes, d);
         get_number(*t, "rate", "bounces.", 0.1, 1000000.0, b.rate, d);
+        get_number(*t, "max_connections", "bounces.", 1, 10000, b.max_connections, d);
         c.bounces = std::move(b);
       }
     } else {

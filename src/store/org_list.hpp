@@ -50,7 +50,8 @@ struct BounceEvent {
   std::string fingerprint;  // one per report and address
 };
 
-// Bounces and complaints of one scope (campaign or stream) and lane.
+// Bounces and complaints of one scope (campaign or stream) and lane: the
+// messages they were about (several reports of one message count once).
 struct EventCounts {
   std::string scope;
   std::string lane;

@@ -143,9 +143,12 @@ class SqliteOrgList final : public OrgList {
   }
 
   Result<std::vector<EventCounts>> event_counts(std::string_view scope, std::int64_t since) override {
-    Stmt s(m_db, sql("SELECT scope, lane, SUM(kind = 'bounce' AND hard = 1), SUM(kind = 'bounce' AND hard = 0), "
-                     "SUM(kind = 'complaint') FROM {}.bounce_events WHERE (?1 = '' OR scope = ?1) AND at >= ?2 "
-                     "GROUP BY scope, lane ORDER BY scope, lane").c_str());
+    // Messages, not reports: a recipient who sends the same complaint five
+    // times (or a DSN that comes back twice, altered) counts once.
+    Stmt s(m_db, sql("SELECT scope, lane, COUNT(DISTINCT CASE WHEN kind = 'bounce' AND hard = 1 THEN ref END), "
+                     "COUNT(DISTINCT CASE WHEN kind = 'bounce' AND hard = 0 THEN ref END), "
+                     "COUNT(DISTINCT CASE WHEN kind = 'complaint' THEN ref END) FROM {}.bounce_events "
+                     "WHERE (?1 = '' OR scope = ?1) AND at >= ?2 GROUP BY scope, lane ORDER BY scope, lane").c_str());
     s.bind(1, scope).bind(2, since);
     std::vector<EventCounts> out;
     int rc = 0;

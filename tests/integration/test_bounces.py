@@ -16,6 +16,7 @@ import json
 import os
 import re
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
@@ -357,6 +358,50 @@ class Receiver(test_serve.ServeCase):
                 codes.append("disconnected")
         self.assertEqual(codes[:2], [250, 250], codes)
         self.assertIn(codes[2], (421, "disconnected"), codes)
+
+    def test_connection_churn_and_clients_that_hold_sessions_leave_the_receiver_up(self):
+        s = self.service(extra=self.extra)
+        # 600 sessions that only QUIT: each session's thread is joined when it
+        # ends (they once piled up until the process could make no more).
+        for _ in range(600):
+            with socket.create_connection(("127.0.0.1", self.bport), timeout=10) as c:
+                c.recv(200)
+                c.sendall(b"QUIT\r\n")
+                c.recv(200)
+        time.sleep(0.5)
+        threads = len(os.listdir(f"/proc/{s.proc.pid}/task"))
+        self.assertLess(threads, 80, "session threads are not joined")
+        # One address holds at most 10 sessions; others still get in.
+        held = []
+        for _ in range(10):
+            c = socket.create_connection(("127.0.0.1", self.bport), timeout=10)
+            self.assertTrue(c.recv(200).startswith(b"220"))
+            held.append(c)
+        with socket.create_connection(("127.0.0.1", self.bport), timeout=10) as c:
+            self.assertTrue(c.recv(200).startswith(b"421"))
+        other = smtplib.SMTP(timeout=10)
+        other.source_address = ("127.0.0.2", 0)
+        self.assertEqual(other.connect("127.0.0.1", self.bport)[0], 220)
+        other.quit()
+        # Bare LF around the dot does not end the data (the SMTP smuggling pattern).
+        with socket.create_connection(("127.0.0.1", self.bport), timeout=10, source_address=("127.0.0.3", 0)) as c:
+            c.settimeout(3)
+            c.recv(200)
+            c.sendall(b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster@bounces.example.com>\r\nDATA\r\n")
+            time.sleep(0.3)
+            c.recv(4096)
+            c.sendall(b"Subject: a\r\n\r\nbody\n.\nMAIL FROM:<>\r\n")
+            with self.assertRaises(socket.timeout):
+                c.recv(200)  # still reading data: no reply to the smuggled command
+            c.sendall(b"\r\n.\r\n")
+            self.assertTrue(c.recv(200).startswith(b"250"))
+        # Stopping does not wait for clients that hold sessions.
+        started = time.time()
+        s.stop()
+        self.assertLess(time.time() - started, 8)
+        self.assertEqual(s.proc.returncode, 0)
+        for c in held:
+            c.close()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,25 @@ TEST(BounceParse, ComplaintCarriesFeedbackType) {
   EXPECT_EQ(sample("arf_complaint.eml").feedback_type, "abuse");
 }
 
+TEST(BounceParse, AFeedbackReportBesideDeliveryStatusIsADsnAndNotSpamIsNoComplaint) {
+  const std::string both =
+      "From: MAILER-DAEMON@mx.example.net\r\nTo: bounce+abc@bounces.example.com\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\n"
+      "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+      "Final-Recipient: rfc822; alice@example.org\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n--b\r\n"
+      "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n--b--\r\n";
+  const Report r = parse(both);
+  EXPECT_EQ(to_string(r.type), "bounce");
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_FALSE(r.recipients[0].hard);
+  const std::string not_spam =
+      "From: fbl@example.net\r\nTo: fbl@bounces.example.com\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\r\n\r\n--f\r\n"
+      "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: not-spam\r\nVersion: 1\r\n"
+      "Original-Rcpt-To: alice@example.org\r\n\r\n--f--\r\n";
+  EXPECT_EQ(to_string(parse(not_spam).type), "unknown");
+}
+
 TEST(BounceParse, DiagnosticIsUnfoldedAndTrimmed) {
   const Report r = sample("postfix_dsn_verp.eml");
   ASSERT_EQ(r.recipients.size(), 1U);
@@ -237,6 +256,17 @@ TEST(BounceClassify, RuleTable) {
       {"5.0.0", "554", "No Resent-From field given", false, Reason::k_other},
       {"", "", "", false, Reason::k_other},
       {"5.7.1", "550", "Relay access denied", false, Reason::k_policy},
+      // Our envelope sender refused (a DNS mistake on the bounce domain): never the recipient's fault.
+      {"5.1.8", "550", "<bounce+x@bounces.example.com>: Sender address rejected: Domain not found", false,
+       Reason::k_policy},
+      {"5.1.0", "550", "<noreply@example.com>: Sender address rejected: User unknown", false, Reason::k_policy},
+      {"", "550", "Verification failed for <bounce+x@bounces.example.com> Unrouteable address; Sender verify failed",
+       false, Reason::k_policy},
+      {"4.1.8", "450", "Sender address rejected: Domain not found", false, Reason::k_policy},
+      // Exchange Online's directory-based edge blocking, Yahoo's disabled mailbox: hard.
+      {"5.4.1", "550", "Recipient address rejected: Access denied. AS(201806281)", true, Reason::k_user_unknown},
+      {"", "554", "30 Sorry, your message to nouser@yahoo.com cannot be delivered. This mailbox is disabled (554.30)",
+       true, Reason::k_user_unknown},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(std::string(row.status) + " " + row.reply + " " + row.diagnostic);
