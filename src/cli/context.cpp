@@ -26,9 +26,10 @@ namespace {
 // the organisation's list when that is another (SPEC §9: campaigns that
 // give the same --state share one suppression list). A --state that holds
 // no campaign, or this one, is the campaign's store (and the list's); one
-// that holds another campaign's recipients, or is a service store
-// (server.toml's state), keeps this campaign in FILE.campaigns/ID-HASH.db
-// beside it and shares its list.
+// that holds another campaign's recipients keeps this campaign in
+// FILE.campaigns/ID-HASH.db beside it and shares its list; a service store
+// (server.toml's state) keeps it where `serve` does, DIR/.blindcast/state.db,
+// and shares the service's list.
 struct StoreFiles {
   std::string campaign;
   std::string org;  // "" when it is the campaign's own file
@@ -45,8 +46,11 @@ StoreFiles store_files(const CommonOptions& opts) {
     util::Diagnostics ignored;
     const auto cfg = campaign::load_config(opts.dir, ignored);
     const auto probe = store::probe_sqlite_store(opts.state);
-    if (cfg && !cfg->id.empty() && probe &&
-        (probe->service || (!probe->campaign_id.empty() && probe->campaign_id != cfg->id))) {
+    if (probe && probe->service) {
+      // The service's store: the campaign keeps its own file where `serve`
+      // keeps it (DIR/.blindcast/state.db) and shares the service's list.
+      files = {(std::filesystem::path(opts.dir) / ".blindcast" / "state.db").string(), opts.state};
+    } else if (cfg && !cfg->id.empty() && probe && !probe->campaign_id.empty() && probe->campaign_id != cfg->id) {
       std::string name;
       for (const char c : cfg->id) {
         const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||

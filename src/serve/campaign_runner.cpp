@@ -110,6 +110,17 @@ nlohmann::json CampaignRunner::list() {
 std::expected<nlohmann::json, ApiError> CampaignRunner::status(const std::string& id, bool show_addresses) {
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
+  // The run first, the store after: a client that sees "running": false
+  // then sees every state that run recorded (read the other way round, the
+  // counts could be from a moment before the run's last commit).
+  nlohmann::json run;
+  {
+    std::lock_guard lock(m_mutex);
+    if (const auto r = m_runs.find(id); r != m_runs.end()) {
+      run = {{"stage", r->second->stage}, {"by", r->second->actor}, {"running", r->second->running},
+             {"result", r->second->result}};
+    }
+  }
   auto store = open_campaign_store(*dir, false, m_org_path);
   if (!store) return internal(store.error());
   const bool missing = *store == nullptr;
@@ -119,11 +130,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::status(const std::string
   if (!report) return internal(report.error());
   auto j = send::status_json(*report, show_addresses);
   j["id"] = id;
-  std::lock_guard lock(m_mutex);
-  if (const auto r = m_runs.find(id); r != m_runs.end()) {
-    j["run"] = {{"stage", r->second->stage}, {"by", r->second->actor}, {"running", r->second->running},
-                {"result", r->second->result}};
-  }
+  if (!run.is_null()) j["run"] = std::move(run);
   return j;
 }
 

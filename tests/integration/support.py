@@ -105,12 +105,28 @@ class SmtpPeer:
                 self.proc.kill()
 
 
+class _DnsExited(Exception):
+    pass
+
+
 class Dns:
     """Debian's dnsmasq on 127.0.0.1 and a free port, authoritative for .test
     (anything else there is NXDOMAIN), serving `zone` (dnsmasq option lines:
     mx-host=, host-record=, dns-rr=)."""
 
     def __init__(self, workdir, zone, ttl=60):
+        # The free port found may be taken again before dnsmasq binds it
+        # (tests run side by side): a dnsmasq that exits at once is started
+        # again on another port.
+        for attempt in range(5):
+            try:
+                self._start(workdir, zone, ttl)
+                return
+            except _DnsExited:
+                if attempt == 4:
+                    raise AssertionError(f"dnsmasq did not start: {self.error}")
+
+    def _start(self, workdir, zone, ttl):
         import pwd
         import socket
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -134,8 +150,12 @@ class Dns:
                     s.recv(512)
                     break
                 except OSError:
-                    if self.proc.poll() is not None or time.time() > deadline:
-                        raise AssertionError(f"dnsmasq did not start: {self.proc.stderr.read()}")
+                    if self.proc.poll() is not None:
+                        self.error = self.proc.stderr.read()
+                        self.proc.stderr.close()
+                        raise _DnsExited()
+                    if time.time() > deadline:
+                        raise AssertionError(f"dnsmasq did not answer within 10 s")
         self.server = f"127.0.0.1:{self.port}"
 
     def stop(self):

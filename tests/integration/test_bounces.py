@@ -311,6 +311,11 @@ class Receiver(test_serve.ServeCase):
         self.assertIn("3 reported later", st["gates"]["canary"]["why"])
         status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "full"}, key=ops)
         self.assertEqual(status, 409, got)
+        # The command line sees the same with the service's store as --state.
+        cli = json.loads(run("status", d, "--state", os.path.join(self.tmp, "state", "blindcast.db"), "--json",
+                             check=0).stdout)
+        self.assertIn("3 reported later", cli["gates"]["canary"]["why"])
+        self.assertEqual(cli["states"]["sent"], 10)
         _, metrics, _ = s.request("GET", "/metrics", key=ops)
         rates = re.findall(rf'blindcast_bounce_rate{{campaign="{cid}",lane="[a-z]+"}} ([0-9.]+)', metrics)
         self.assertTrue(rates and max(float(r) for r in rates) > 0, metrics)

@@ -751,7 +751,10 @@ class Priority(ServeCase):
             # measures the real numbers; here a campaign must not hold a reset back for seconds.
             self.assertLessEqual(p99, 0.25, metrics)
             final = s.wait_run(cid, ops)
-            self.assertEqual(final["states"]["sent"], 100000)
+            if final["states"]["sent"] != 100000:
+                _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=ops)
+                log = open(s.log).read()[-3000:]
+                self.fail(f"{final['states']} {final.get('run')}; a moment later {st['states']}; log: {log}")
         finally:
             sink_proc.terminate()
             sink_proc.wait(timeout=10)
