@@ -9,6 +9,7 @@
 #include "bounce/formats.hpp"
 #include "bounce/text_scan.hpp"
 #include "util/strings.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::bounce {
 
@@ -23,33 +24,18 @@ std::string decode_unitext(std::string_view in) {
     if (in.substr(i).starts_with("\\x{")) {
       const auto close = in.find('}', i + 3);
       if (close != std::string_view::npos && close - i - 3 >= 1 && close - i - 3 <= 6) {
-        unsigned long cp = 0;
+        char32_t cp = 0;
         bool ok = true;
         for (std::size_t j = i + 3; j < close; ++j) {
-          const char c = in[j];
-          int v = -1;
-          if (c >= '0' && c <= '9') v = c - '0';
-          else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-          else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-          if (v < 0) { ok = false; break; }
-          cp = cp * 16 + static_cast<unsigned long>(v);
+          const int v = util::hex_digit_value(in[j]);
+          if (v < 0) {
+            ok = false;
+            break;
+          }
+          cp = cp * 16 + static_cast<char32_t>(v);
         }
         if (ok && cp > 0 && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF)) {
-          if (cp < 0x80) {
-            out += static_cast<char>(cp);
-          } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-          }
+          util::append_utf8(out, cp);
           i = close;
           continue;
         }

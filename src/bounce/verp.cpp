@@ -5,6 +5,7 @@
 #include <array>
 
 #include "util/sha256.hpp"
+#include "util/strings.hpp"
 
 namespace blindcast::bounce {
 
@@ -52,27 +53,10 @@ std::optional<std::string> unbase32(std::string_view text) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes) {
-    out += k_digits[(static_cast<unsigned char>(c) >> 4) & 15];
-    out += k_digits[static_cast<unsigned char>(c) & 15];
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string campaign_tag(std::string_view campaign_id) {
-  return to_hex(util::sha256(campaign_id).substr(0, k_tag_bytes));
+  return util::to_hex(util::sha256(campaign_id).substr(0, k_tag_bytes));
 }
 
 VerpKey::VerpKey(std::string_view secret) : m_mac(util::sha256(std::string("blindcast verp v1\n").append(secret))) {}
@@ -98,8 +82,8 @@ std::string VerpKey::message_token(std::string_view message_id) const {
   if (!message_id.starts_with("msg_") || message_id.size() != 4 + 2 * k_message_bytes) return {};
   std::string p = "t";
   for (std::size_t i = 4; i < message_id.size(); i += 2) {
-    const int hi = hex_value(message_id[i]);
-    const int lo = hex_value(message_id[i + 1]);
+    const int hi = util::hex_digit_value(message_id[i]);
+    const int lo = util::hex_digit_value(message_id[i + 1]);
     if (hi < 0 || lo < 0) return {};
     p += static_cast<char>(hi * 16 + lo);
   }
@@ -135,7 +119,7 @@ std::optional<TokenSubject> decode_payload(std::string_view payload) {
   TokenSubject s;
   if (payload[0] == 'c' && payload.size() > 1 + k_tag_bytes) {
     s.kind = TokenSubject::Kind::k_campaign;
-    s.campaign_tag = to_hex(payload.substr(1, k_tag_bytes));
+    s.campaign_tag = util::to_hex(payload.substr(1, k_tag_bytes));
     std::uint64_t v = 0;
     int shift = 0;
     for (std::size_t i = 1 + k_tag_bytes; i < payload.size(); ++i, shift += 7) {
@@ -151,7 +135,7 @@ std::optional<TokenSubject> decode_payload(std::string_view payload) {
   }
   if (payload[0] == 't' && payload.size() == 1 + k_message_bytes) {
     s.kind = TokenSubject::Kind::k_message;
-    s.message_id = "msg_" + to_hex(payload.substr(1));
+    s.message_id = "msg_" + util::to_hex(payload.substr(1));
     return s;
   }
   return std::nullopt;

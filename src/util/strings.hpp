@@ -46,4 +46,12 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
 // Lower-case hex of `bytes`.
 std::string to_hex(std::string_view bytes);
 
+// The value of hex digit `c` (either case), or -1.
+inline int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace blindcast::util

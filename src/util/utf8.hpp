@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace blindcast::util {
@@ -18,5 +19,9 @@ bool is_ascii(std::string_view text);
 // Returns the length of the longest prefix of `text` no longer than `max_bytes`
 // that does not split a UTF-8 sequence.
 std::size_t utf8_prefix_length(std::string_view text, std::size_t max_bytes);
+
+// Appends code point `cp` (a scalar value: at most U+10FFFF, no surrogate)
+// as UTF-8.
+void append_utf8(std::string& out, char32_t cp);
 
 }  // namespace blindcast::util
