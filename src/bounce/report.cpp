@@ -317,7 +317,11 @@ Report parse(std::string_view raw) {
 
     const bool daemon = contains_any(from, k_daemon_senders);
     const bool auto_reply = is_auto_reply(root.headers);
-    if (auto_reply && !daemon && !forced) {
+    // "System Administrator" sends NDRs ("Undeliverable: ...") and its own
+    // out-of-office replies ("Automatic reply: ..."): the subject tells them apart.
+    const bool reply_subject = contains_any(std::string_view(subject).substr(0, 64), k_auto_reply_subjects) &&
+                               !contains_any(subject, k_bounce_subjects);
+    if (auto_reply && (!daemon || reply_subject) && !forced) {
       report.type = Type::k_auto_reply;
       return report;
     }

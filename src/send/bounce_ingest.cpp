@@ -56,7 +56,9 @@ Result<std::optional<BounceIngester::Target>> BounceIngester::resolve(std::strin
   auto record = m_org.campaign_of_tag(claimed->campaign_tag);
   if (!record) return std::unexpected(record.error());
   if (!*record) {
-    why = fmt::format("no campaign with tag {} has sent from this state store", claimed->campaign_tag);
+    why = fmt::format("no campaign with tag {} has sent from this state store (give the --state the campaigns "
+                      "sent with: a shared one, not a campaign's file beside it)",
+                      claimed->campaign_tag);
     return std::optional<Target>();
   }
   auto& key = m_keys[(*record)->secret_file];

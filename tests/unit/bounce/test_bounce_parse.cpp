@@ -180,6 +180,30 @@ TEST(BounceParse, AutoRepliesAreNeverBounces) {
   }
 }
 
+TEST(BounceParse, AnOutOfOfficeFromASystemAdministratorIsNoBounce) {
+  // "System Administrator" also signs old Exchange NDRs; its out-of-office
+  // reply names addresses and says "unable to deliver", and is still a reply.
+  const std::string m =
+      "From: \"System Administrator\" <it-help@corp.example>\r\nTo: bounce+abc@bounces.example.com\r\n"
+      "Subject: Automatic reply: Important notice\r\nAuto-Submitted: auto-replied\r\n\r\n"
+      "I am out of the office until 2 December. For urgent requests contact helpdesk@corp.example.\r\n"
+      "Your message to it-help@corp.example has been received; we are unable to deliver a response sooner.\r\n";
+  EXPECT_EQ(to_string(parse(m).type), "auto-reply");
+  // The NDR it signs is a bounce.
+  const std::string ndr =
+      "From: \"System Administrator\" <postmaster@corp.example>\r\nTo: bounce+abc@bounces.example.com\r\n"
+      "Subject: Undeliverable: Important notice\r\n\r\nYour message did not reach some or all of the intended "
+      "recipients.\r\n\r\n      To: nobody@corp.example\r\n      Subject: Important notice\r\n\r\n"
+      "The following recipient(s) cannot be reached:\r\n\r\n      nobody@corp.example on 29/11/2026\r\n"
+      "            The e-mail account does not exist at the organization this message was sent to.\r\n"
+      "            <mx.corp.example #5.1.1>\r\n";
+  const Report r = parse(ndr);
+  EXPECT_EQ(to_string(r.type), "bounce");
+  ASSERT_FALSE(r.recipients.empty());
+  EXPECT_EQ(r.recipients[0].address, "nobody@corp.example");
+  EXPECT_TRUE(r.recipients[0].hard);
+}
+
 TEST(BounceParse, OrdinaryMailIsUnknown) {
   const Report r = parse("From: Ana <ana@example.com>\r\nTo: news@shop.example.com\r\nSubject: Re: deals\r\n\r\n"
                          "Please remove bob@example.com from your list, the user unknown to me.\r\n");
