@@ -60,12 +60,12 @@ struct EventCounts {
   std::int64_t complaints = 0;
 };
 
-// Soft bounces (mailbox-full, expired, other) of one address turn into a
-// hard one at the k_soft_bounce_limit-th on a distinct message within
-// k_soft_bounce_window seconds (3 in 30 days: a mailbox full for a month is
-// abandoned). Policy and reputation soft bounces (blocked, spam-detected,
-// policy, auth-failure, rate-limited, too-large) never do: they say nothing
-// about the address.
+// Soft bounces about the address (mailbox-full, expired, other, and a
+// temporary user-unknown or host-unknown) turn into a hard one at the
+// k_soft_bounce_limit-th on a distinct message within k_soft_bounce_window
+// seconds (3 in 30 days: a mailbox full for a month is abandoned). Policy
+// and reputation soft bounces (blocked, spam-detected, policy, auth-failure,
+// rate-limited, too-large) never do: they say nothing about the address.
 inline constexpr std::int64_t k_soft_bounce_limit = 3;
 inline constexpr std::int64_t k_soft_bounce_window = 30 * 24 * 3600;
 
@@ -103,8 +103,8 @@ class OrgList {
   virtual Result<std::int64_t> soft_bounces(std::string_view address, std::int64_t since) = 0;
   // Counts per scope and lane (every scope when `scope` is empty), of events since `since`.
   virtual Result<std::vector<EventCounts>> event_counts(std::string_view scope, std::int64_t since) = 0;
-  // Events of `scope` since `since` whose ref is one of... (the canary's) —
-  // the refs of hard bounces and complaints.
+  // The kind and ref of every hard bounce and complaint of `scope` since
+  // `since` (the canary gate keeps those of its members).
   virtual Result<std::vector<std::pair<std::string, std::string>>> event_refs(std::string_view scope,
                                                                               std::int64_t since) = 0;
 

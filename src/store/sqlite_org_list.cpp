@@ -36,8 +36,7 @@ bool table_exists(sqlite3* db, const std::string& schema, std::string_view table
 }
 
 std::int64_t column_count(sqlite3* db, const std::string& schema, std::string_view table) {
-  const std::string sql = fmt::format("SELECT COUNT(*) FROM pragma_table_info(?1, ?2)");
-  Stmt s(db, sql.c_str());
+  Stmt s(db, "SELECT COUNT(*) FROM pragma_table_info(?1, ?2)");
   s.bind(1, table).bind(2, schema);
   return s.step() == SQLITE_ROW ? s.i64(0) : 0;
 }
