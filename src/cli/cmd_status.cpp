@@ -1,4 +1,5 @@
 // status, halt, release: reading and steering a campaign's state.
+#include <filesystem>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -58,7 +59,16 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   const auto* events = &r.events;
   const auto* rejected = &r.rejected;
   std::printf("campaign: %s\ncontent hash: %s\n", opts.dir.c_str(), hash.c_str());
-  if (missing) {
+  // The guard's ledger (one per campaign directory) knows whether the
+  // campaign has sent, whatever store it used.
+  std::error_code ec;
+  const auto ledger = std::filesystem::path(opts.dir) / ".blindcast" / "guard-ledger";
+  const bool has_sent = std::filesystem::file_size(ledger, ec) > 0 && !ec;
+  if (has_sent && counts->total == 0) {
+    std::printf("this store (%s) has no recipients, but the campaign has sent (its guard's ledger %s says so): give "
+                "the --state it sent with (a shared store, or the service's)\n",
+                state_path(opts).c_str(), ledger.c_str());
+  } else if (missing) {
     std::printf("no state store yet (%s): nothing has been sent from this campaign\n", state_path(opts).c_str());
   }
   if (r.sender) std::printf("sender running: %s\n", send::describe_owner(*r.sender).c_str());

@@ -215,6 +215,9 @@ class Bounces(support.PeerCase):
         self.assertEqual(sorted(support.normalise(x) for x in got), sorted(domain_lowered))
         st = json.loads(run("status", b, "--state", state, "--json", check=0).stdout)
         self.assertEqual(st["states"]["suppressed"], 3, st["states"])
+        # Without that --state, status says where to look instead of "nothing sent".
+        plain = run("status", b, check=0).stdout
+        self.assertIn("give the --state it sent with", plain)
 
 
 class Receiver(test_serve.ServeCase):
