@@ -8,6 +8,39 @@
 
 namespace blindcast::send {
 
+Result<std::vector<LaneFeedback>> lane_feedback(
+    const std::vector<std::tuple<std::string, store::RecipientState, std::int64_t>>& counts_by_lane,
+    store::OrgList& org, const std::string& campaign_id) {
+  // The relay's refusals and what was reported later (DSNs, feedback reports).
+  std::map<std::string, LaneFeedback> lanes;
+  for (const auto& [lane, state, n] : counts_by_lane) {
+    if (state == store::RecipientState::k_sent || state == store::RecipientState::k_bounced) lanes[lane].sent += n;
+    if (state == store::RecipientState::k_bounced) lanes[lane].refused += n;
+  }
+  auto events = org.event_counts(campaign_id, 0);
+  if (!events) return std::unexpected(events.error());
+  for (const auto& e : *events) {
+    auto& l = lanes[e.lane];
+    l.reported += e.hard;
+    l.soft += e.soft;
+    l.complaints += e.complaints;
+  }
+  std::vector<LaneFeedback> out;
+  LaneFeedback all;
+  all.lane = "all";
+  for (auto& [lane, l] : lanes) {
+    l.lane = lane;
+    all.sent += l.sent;
+    all.refused += l.refused;
+    all.reported += l.reported;
+    all.soft += l.soft;
+    all.complaints += l.complaints;
+    out.push_back(l);
+  }
+  if (!out.empty()) out.push_back(all);
+  return out;
+}
+
 Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, const std::string& state_store,
                                  std::size_t history) {
   StatusReport r;
@@ -33,36 +66,9 @@ Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, c
     if (auto g = evaluate_gates(*loaded, s, false)) r.gates = std::move(*g);
     r.max_bounce_rate = loaded->config.canary.max_bounce_rate;
     r.max_complaint_rate = loaded->config.canary.max_complaint_rate;
-    // Per lane: the relay's refusals and what was reported later.
-    std::map<std::string, LaneFeedback> lanes;
     if (auto c = s.counts_by_lane()) {
-      for (const auto& [lane, state, n] : *c) {
-        if (state == store::RecipientState::k_sent || state == store::RecipientState::k_bounced) {
-          lanes[lane].sent += n;
-        }
-        if (state == store::RecipientState::k_bounced) lanes[lane].refused += n;
-      }
+      if (auto f = lane_feedback(*c, s.org_list(), loaded->config.id)) r.feedback = std::move(*f);
     }
-    if (auto ev = s.org_list().event_counts(loaded->config.id, 0)) {
-      for (const auto& e : *ev) {
-        auto& l = lanes[e.lane];
-        l.reported += e.hard;
-        l.soft += e.soft;
-        l.complaints += e.complaints;
-      }
-    }
-    LaneFeedback all;
-    all.lane = "all";
-    for (auto& [lane, l] : lanes) {
-      l.lane = lane;
-      all.sent += l.sent;
-      all.refused += l.refused;
-      all.reported += l.reported;
-      all.soft += l.soft;
-      all.complaints += l.complaints;
-      r.feedback.push_back(l);
-    }
-    if (!r.feedback.empty()) r.feedback.push_back(all);
   }
   // A send updates "progress" after a batch, at most once a second; older than
   // 30 s means none is running.

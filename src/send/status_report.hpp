@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,13 @@ struct StatusReport {
   double max_bounce_rate = 0;          // the canary's limits, shown beside the rates
   double max_complaint_rate = 0;
 };
+
+// Per lane, from the per-lane counts of the campaign's recipients and the
+// organisation's events of `campaign_id`; "all" last (nothing when none
+// was sent or reported).
+Result<std::vector<LaneFeedback>> lane_feedback(
+    const std::vector<std::tuple<std::string, store::RecipientState, std::int64_t>>& counts_by_lane,
+    store::OrgList& org, const std::string& campaign_id);
 
 // Reads the status of the campaign in `dir` from `store` (`state_store` is its
 // path, empty for a store that does not exist yet); `history` is how many audit

@@ -313,35 +313,19 @@ std::string CampaignRunner::metrics() {
   for (const auto& [id, dir] : m_dirs) {
     auto store = open_campaign_store(dir, false, m_org_path);
     if (!store || *store == nullptr) continue;
-    std::map<std::string, std::int64_t> sent;  // by lane: accepted by the relay (sent) or refused by it (bounced)
     if (auto c = (*store)->counts_by_lane()) {
       for (const auto& [lane, state, n] : *c) {
         out += fmt::format("blindcast_campaign_recipients{{campaign=\"{}\",lane=\"{}\",state=\"{}\"}} {}\n",
                            prometheus_label(id), prometheus_label(lane), store::state_name(state), n);
-        if (state == store::RecipientState::k_sent || state == store::RecipientState::k_bounced) sent[lane] += n;
       }
-    }
-    // Against what was sent: the relay's refusals and what was reported later
-    // (DSNs, feedback reports) for this campaign, per lane (a lane is a provider).
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>> reported;  // lane -> hard bounces, complaints
-    if (auto ev = (*store)->org_list().event_counts(id, 0)) {
-      for (const auto& e : *ev) reported[e.lane] = {e.hard, e.complaints};
-    }
-    if (auto c = (*store)->counts_by_lane()) {
-      std::map<std::string, std::int64_t> refused;
-      for (const auto& [lane, state, n] : *c) {
-        if (state == store::RecipientState::k_bounced) refused[lane] += n;
-      }
-      for (const auto& [lane, n] : sent) {
-        if (n == 0) continue;
-        const auto r = reported.find(lane);
-        const std::int64_t hard = refused[lane] + (r == reported.end() ? 0 : r->second.first);
-        const std::int64_t complaints = r == reported.end() ? 0 : r->second.second;
-        feedback += fmt::format("blindcast_bounce_rate{{campaign=\"{}\",lane=\"{}\"}} {:.6f}\n", prometheus_label(id),
-                                prometheus_label(lane), static_cast<double>(hard) / static_cast<double>(n));
-        feedback += fmt::format("blindcast_complaint_rate{{campaign=\"{}\",lane=\"{}\"}} {:.6f}\n",
-                                prometheus_label(id), prometheus_label(lane),
-                                static_cast<double>(complaints) / static_cast<double>(n));
+      // Against what was sent, per lane (a lane is a provider); `status` shows the same.
+      if (auto f = send::lane_feedback(*c, (*store)->org_list(), id)) {
+        for (const auto& l : *f) {
+          if (l.lane == "all" || l.sent == 0) continue;
+          feedback += fmt::format("blindcast_bounce_rate{{campaign=\"{0}\",lane=\"{1}\"}} {2:.6f}\n"
+                                  "blindcast_complaint_rate{{campaign=\"{0}\",lane=\"{1}\"}} {3:.6f}\n",
+                                  prometheus_label(id), prometheus_label(l.lane), l.bounce_rate(), l.complaint_rate());
+        }
       }
     }
     if (auto p = (*store)->get_meta("progress"); p && *p) {

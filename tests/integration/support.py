@@ -224,3 +224,26 @@ def write_campaign(root, emails, extra_toml="", name="c"):
 
 def status(d):
     return json.loads(run("status", d, "--json", check=0).stdout)
+
+
+def realistic_campaign(d, rows, relay_port, canary=None, campaign_id=None, extra_toml=""):
+    """An init'ed campaign at `d` whose audience is `rows` ((email, name,
+    locale), e.g. realistic_audience.generate()), sending to the relay on
+    `relay_port`; `canary` replaces the canary table; linted."""
+    import re
+    run("init", d, check=0)
+    with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8") as f:
+        f.write("email,name,locale,assets,effective_date,ticket\n")
+        for email, person, locale in rows:
+            f.write(f'{email},"{person}",{locale},2,2026-12-01,\n')
+    toml = os.path.join(d, "campaign.toml")
+    with open(toml) as f:
+        text = f.read().replace('url = "maildir:out/maildir"', f'url = "smtp://127.0.0.1:{relay_port}"')
+    if campaign_id:
+        text = re.sub(r'^id = ".*"$', f'id = "{campaign_id}"', text, flags=re.M)
+    if canary:
+        text = re.sub(r"canary = \{[^}]*\}", "canary = " + canary, text)
+    with open(toml, "w") as f:
+        f.write(text + extra_toml)
+    run("lint", d, check=0)
+    return d

@@ -106,22 +106,9 @@ def forge(token):
 
 class Bounces(support.PeerCase):
     def campaign(self, name, cid, rows, relay_port, canary):
-        d = os.path.join(self.tmp, name)
-        run("init", d, check=0)
-        with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8") as f:
-            f.write("email,name,locale,assets,effective_date,ticket\n")
-            for email, person, locale in rows:
-                f.write(f'{email},"{person}",{locale},2,2026-12-01,\n')
-        toml = os.path.join(d, "campaign.toml")
-        text = open(toml).read()
-        text = re.sub(r'^id = ".*"$', f'id = "{cid}"', text, flags=re.M)
-        text = text.replace('url = "maildir:out/maildir"', f'url = "smtp://127.0.0.1:{relay_port}"')
-        text = re.sub(r"canary = \{[^}]*\}", "canary = " + canary, text)
-        text += f'\n[bounces]\ndomain = "{DOMAIN}"\nsecret_file = "../secrets/bounce.key"\n'
-        with open(toml, "w") as f:
-            f.write(text)
-        run("lint", d, check=0)
-        return d
+        return support.realistic_campaign(
+            os.path.join(self.tmp, name), rows, relay_port, canary, cid,
+            f'\n[bounces]\ndomain = "{DOMAIN}"\nsecret_file = "../secrets/bounce.key"\n')
 
     def setUp(self):
         super().setUp()
@@ -281,18 +268,8 @@ class Receiver(test_serve.ServeCase):
 
     def test_dsns_from_a_local_mta_close_a_served_campaigns_canary(self):
         rows = realistic_audience.generate(100, seed=29)
-        d = os.path.join(self.tmp, "campaigns", "notice")
-        run("init", d, check=0)
-        with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8") as f:
-            f.write("email,name,locale,assets,effective_date,ticket\n")
-            for email, person, locale in rows:
-                f.write(f'{email},"{person}",{locale},2,2026-12-01,\n')
-        toml = os.path.join(d, "campaign.toml")
-        text = open(toml).read().replace('url = "maildir:out/maildir"', f'url = "smtp://127.0.0.1:{self.relay.port}"')
-        text = re.sub(r"canary = \{[^}]*\}", 'canary = { size = "10%", min = 10, wait = "1h" }', text)
-        with open(toml, "w") as f:
-            f.write(text)
-        run("lint", d, check=0)
+        d = support.realistic_campaign(os.path.join(self.tmp, "campaigns", "notice"), rows, self.relay.port,
+                                       '{ size = "10%", min = 10, wait = "1h" }')
         s = self.service(extra=self.extra, campaigns=["campaigns/*"])
         ops = s.key("ops", "campaigns,read,approve")
         cid = "index-change-2026-11"
