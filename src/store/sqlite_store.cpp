@@ -835,6 +835,20 @@ class SqliteStore final : public StateStore {
     return out;
   }
 
+  Result<std::optional<RecipientRecord>> find_recipient(std::string_view key) override {
+    Stmt s(m_db,
+           "SELECT line, email, lane, state, attempts, COALESCE(last_reply, ''), COALESCE(updated_at, 0), "
+           "duplicate_risk FROM recipients WHERE key = ?1");
+    s.bind(1, key);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<RecipientRecord>();
+    if (rc != SQLITE_ROW) return db_error(m_db, "looking up a recipient");
+    return std::optional<RecipientRecord>(RecipientRecord{s.i64(0), std::string(s.text(1)), std::string(s.text(2)),
+                                                          static_cast<RecipientState>(s.i64(3)),
+                                                          static_cast<int>(s.i64(4)), std::string(s.text(5)),
+                                                          s.i64(6), s.i64(7)});
+  }
+
   Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) override {
     Stmt s(m_db, "SELECT line, reason FROM rejected_rows ORDER BY line LIMIT ?1");
     s.bind(1, static_cast<std::int64_t>(limit));
