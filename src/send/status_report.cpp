@@ -110,10 +110,8 @@ Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, c
     if (auto g = evaluate_gates(*loaded, s, false)) r.gates = std::move(*g);
     r.max_bounce_rate = loaded->config.canary.max_bounce_rate;
     r.max_complaint_rate = loaded->config.canary.max_complaint_rate;
-    if (auto c = s.counts_by_lane()) {
-      if (auto f = lane_feedback(*c, s.org_list(), loaded->config.id)) r.feedback = std::move(*f);
-      r.by_lane = std::move(*c);
-    }
+    // The per-lane counts come with the counts (one scan of the rows).
+    if (auto f = lane_feedback(r.counts.by_lane, s.org_list(), loaded->config.id)) r.feedback = std::move(*f);
   }
   // A send updates "progress" after a batch, at most once a second; older than
   // 30 s means none is running.
@@ -164,7 +162,7 @@ nlohmann::json status_json(const StatusReport& r, bool show_addresses) {
   }
   // Per lane: every state's count (the dashboard's progress per provider).
   j["lanes"] = nlohmann::json::object();
-  for (const auto& [lane, state, n] : r.by_lane) {
+  for (const auto& [lane, state, n] : r.counts.by_lane) {
     auto& l = j["lanes"][lane.empty() ? "(unassigned)" : lane];
     l[store::state_name(state)] = n;
     l["total"] = l.value("total", std::int64_t{0}) + n;

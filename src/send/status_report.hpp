@@ -58,7 +58,6 @@ struct StatusReport {
   std::vector<store::AuditEvent> events;
   std::vector<std::pair<std::int64_t, std::string>> rejected;
   std::vector<LaneFeedback> feedback;  // per lane, and "all" last
-  std::vector<std::tuple<std::string, store::RecipientState, std::int64_t>> by_lane;
   std::vector<ReasonCount> reasons;    // of the last k_reason_sample replies, most frequent first
   double max_bounce_rate = 0;          // the canary's limits, shown beside the rates
   double max_complaint_rate = 0;

@@ -88,6 +88,9 @@ struct StateCounts {
   std::int64_t total = 0;
   std::int64_t possible_duplicates = 0;             // extra deliveries that may have happened
   std::int64_t possible_duplicate_recipients = 0;   // recipients who may have more than one
+  // Per lane and state, as committed to the rows (the outcome log's
+  // pending records are in by_state only): what counts_by_lane() returns.
+  std::vector<std::tuple<std::string, RecipientState, std::int64_t>> by_lane;
   [[nodiscard]] std::int64_t of(RecipientState s) const { return by_state[static_cast<int>(s)]; }
 };
 

@@ -81,6 +81,10 @@
     }
   }
 
+  // A GET started before the session was confirmed (the page's first data,
+  // fetched beside /ui/session rather than after it).
+  const early = new Map();
+
   async function api(method, path, body) {
     const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
     if (method !== 'GET') {
@@ -88,7 +92,9 @@
       init.headers['Content-Type'] = 'application/json';
       init.body = body === undefined ? '' : JSON.stringify(body);
     }
-    const r = await fetch(path, init);
+    const started = method === 'GET' && early.get(path);
+    early.delete(path);
+    const r = await (started || fetch(path, init));
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
     if (r.status === 401 && path !== '/ui/sign-in') {
@@ -564,6 +570,11 @@
   }).observe($('view'), { childList: true, subtree: true });
 
   (async () => {
+    const m = (location.hash || '').match(/^#\/c\/([^/]+)$/);
+    if (m) {
+      const path = `/v1/campaigns/${m[1]}`;
+      early.set(path, fetch(path, { credentials: 'same-origin', cache: 'no-store' }));
+    }
     try {
       const r = await fetch('/ui/session', { credentials: 'same-origin', cache: 'no-store' });
       session = r.ok ? await r.json() : null;
