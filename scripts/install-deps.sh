@@ -11,7 +11,7 @@ build_pkgs=(
   libcpp-httplib-dev libgmime-3.0-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
-test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce chromium)
+test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce chromium firefox-esr)
 bench_pkgs=(python3 wrk libsisimai-perl)
 
 want=("${build_pkgs[@]}")
@@ -21,7 +21,8 @@ case "${1:-build}" in
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
-# The dashboard's browser tests drive chromium with playwright-core from the
+# The dashboard's browser tests drive chromium (playwright-core) and Firefox
+# ESR (puppeteer-core, WebDriver BiDi), both from the
 # npm registry: Debian's node and npm, unless a node with npm is already here.
 if [[ "${1:-build}" != build ]] && ! command -v npm >/dev/null; then
   want+=(nodejs npm)

@@ -75,11 +75,18 @@ async function post(page, path, body, csrf) {
   }, [path, body, csrf]);
 }
 
+// Records CSP violations in the page itself, before any of its scripts run.
+const watcher = () => {
+  window.__violations = [];
+  document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+};
+
 const sandbox = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
 const browser = await chromium.launch({ executablePath: cfg.chromium || '/usr/bin/chromium', args: sandbox });
 let failed = false;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.addInitScript(watcher);
   const page = await context.newPage();
   watch(page);
 
@@ -249,6 +256,7 @@ try {
 
   step = 'usable on a phone';
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await phone.addInitScript(watcher);
   const small = await phone.newPage();
   watch(small);
   await signIn(small, cfg.keys.ops);
@@ -261,6 +269,10 @@ try {
 
   step = 'no script of the data ran anywhere; no CSP violation';
   check(await pwned(page) === undefined && await pwned(small) === undefined, 'window.__pwned was set');
+  for (const p of [page, small]) {
+    const v = await p.evaluate(() => window.__violations);
+    check(v.length === 0, 'CSP violations: ' + v.join('; '));
+  }
   check(problems.length === 0, problems.join('\n'));
   console.log('ok - ' + step);
 } catch (e) {

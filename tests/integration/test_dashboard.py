@@ -5,8 +5,10 @@ Unicode, and two names that are HTML: a <script> and an <img onerror>)
 sending to a local sink. The browser signs in with scoped keys, runs the
 canary, approves with two people, watches the full send move, halts it and
 counts at the sink that nothing starts after 1 s, and checks that nothing
-from the data runs anywhere. The HTTP-level rules (CSRF, cookie flags,
-sessions bound to their key) are checked here without a browser too.
+from the data runs anywhere. The same page is checked in Debian's Firefox ESR
+(tests/browser/firefox.mjs, puppeteer-core over WebDriver BiDi). The
+HTTP-level rules (CSRF, cookie flags, sessions bound to their key) are
+checked here without a browser too.
 
 DASHBOARD_SCREENSHOTS=DIR keeps the screenshots (docs/dashboard/ holds them)."""
 import csv
@@ -115,6 +117,28 @@ class Dashboard(ServeCase):
         log = read(s.log)
         for k in keys.values():
             self.assertNotIn(k, log)
+
+    def test_dashboard_in_firefox(self):
+        if not shutil.which("firefox-esr") or not node_ready():
+            self.fail("firefox-esr and tests/browser/node_modules are needed: run `make test` (it installs them)")
+        rows = realistic_audience.generate(300, seed=31)
+        hostile = "zoe.script@example.de"
+        rows[3] = (hostile, SCRIPT_NAME, "de")
+        rows[4] = ("img.onerror@example.co.uk", IMG_NAME, "en-GB")
+        d = self.campaign(rows)
+        cid = campaign_id(d)
+        s = self.service(campaigns=["campaigns/*"])
+        ops = s.key("ops-alice", "campaigns,read,approve")
+        self.assertEqual(s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)[0], 202)
+        s.wait_run(cid, ops, timeout=60)
+        config = os.path.join(self.tmp, "firefox.json")
+        with open(config, "w") as f:
+            json.dump({"base": f"http://127.0.0.1:{s.port}", "campaign": cid, "keys": {"ops": ops},
+                       "hostile_address": hostile, "hostile_name_text": SCRIPT_NAME}, f)
+        out = subprocess.run(["node", os.path.join(BROWSER_DIR, "firefox.mjs"), config], cwd=BROWSER_DIR,
+                             capture_output=True, text=True, timeout=300)
+        print(out.stdout, out.stderr, file=sys.stderr)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
     def test_sessions_without_a_browser(self):
         d = self.campaign(realistic_audience.generate(40, seed=5))
