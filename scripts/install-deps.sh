@@ -28,13 +28,16 @@ if [[ "${1:-build}" != build ]] && ! command -v npm >/dev/null; then
   want+=(nodejs npm)
 fi
 
-# playwright-core, pinned by tests/browser/package-lock.json, into
-# tests/browser/node_modules (nothing when it is there already).
+# The browser drivers, pinned by tests/browser/package-lock.json, into
+# tests/browser/node_modules (nothing when those versions are there already).
 browser_driver() {
   [[ "${1:-build}" == build ]] && return 0
   local dir
   dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
-  [[ -f "$dir/node_modules/playwright-core/package.json" ]] && return 0
+  # npm ci records what it installed in node_modules/.package-lock.json.
+  cmp -s <(grep -v '"lockfileVersion"\|"requires"' "$dir/package-lock.json" | grep '"version"\|"node_modules/') \
+         <(grep -v '"lockfileVersion"\|"requires"' "$dir/node_modules/.package-lock.json" 2>/dev/null |
+           grep '"version"\|"node_modules/') && return 0
   echo "blindcast: installing the browser test driver (npm ci in tests/browser)"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
