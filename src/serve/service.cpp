@@ -604,10 +604,13 @@ struct Service {
   }
 
   // POST /v1/campaigns/{id}/preview {"recipient": optional}: each locale's
-  // message as the recipient sees it. The address stays out of URLs; it and
-  // every address in the message are masked unless the key has admin.
+  // message as its first recipient sees it (read or approve: approvers see
+  // what they approve), or one recipient's own (admin: it is that person's
+  // data, and it tells whether the address is in the audience). The address
+  // stays out of URLs; every address in a message is masked unless the key
+  // has admin.
   void campaign_preview(const httplib::Request& req, httplib::Response& res) {
-    auto key = authorize(req, res, {"read"});
+    auto key = authorize(req, res, {"read", "approve"});
     if (!key) return;
     const Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
     if (!body.is_object()) return send_error(res, 400, "invalid_json", "the body must be a JSON object");
@@ -617,6 +620,12 @@ struct Service {
       recipient = util::trim(it->get<std::string>());
     }
     const bool admin = key->has("admin");
+    if (!recipient.empty() && !admin) {
+      audit(req, key->name, "refused: a recipient's preview needs admin");
+      return send_error(res, 403, "forbidden_scope",
+                        fmt::format("key '{}' lacks the scope a recipient's own preview needs: admin", key->name),
+                        "recipient");
+    }
     const std::string id = req.matches[1].str();
     std::string hash;
     auto rendered = campaigns.previews(id, recipient, &hash);
@@ -643,7 +652,7 @@ struct Service {
   }
 
   void preview_html(const httplib::Request& req, httplib::Response& res) {
-    auto key = authorize(req, res, {"read"});
+    auto key = authorize(req, res, {"read", "approve"});
     if (!key) return;
     auto html = previews.get(req.matches[1].str(), key->key_id);
     if (!html) return send_error(res, 404, "not_found", "this preview expired (they last 10 minutes); open it again");
@@ -683,7 +692,7 @@ struct Service {
                           {"to", admin ? m.recipient : util::mask_address(m.recipient)},
                           {"status", store::message_state_name(m.state)},
                           {"reply", admin ? m.last_reply : util::mask_addresses_in(m.last_reply)},
-                          {"at", m.updated_at}});
+                          {"at", m.updated_at / 1000}});
       }
       const auto o = outcomes.find(name);
       out.push_back({{"name", name},

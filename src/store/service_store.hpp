@@ -92,7 +92,7 @@ struct MessageRecord {
   bool maybe_delivered = false;
   std::vector<Attempt> history;
   std::string last_reply;
-  std::int64_t updated_at = 0;       // unix seconds
+  std::int64_t updated_at = 0;       // unix milliseconds
 };
 
 // How many messages of `stream` are in `state` (created since a moment).

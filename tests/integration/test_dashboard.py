@@ -107,6 +107,15 @@ class Dashboard(ServeCase):
                              capture_output=True, text=True, timeout=300)
         print(out.stdout, out.stderr, file=sys.stderr)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr + read(s.log)[-3000:])
+        # The streams' view: counts, latency and the refused message with its reply, in unix seconds.
+        _, streams, _ = s.request("GET", "/v1/streams", key=keys["viewer"])
+        reset = next(x for x in streams["streams"] if x["name"] == "password-reset")
+        self.assertEqual(reset["last_24h"], {"sent": 1, "bounced": 1}, reset)
+        self.assertGreater(reset["latency_p99"], 0)
+        failure = reset["failures"][0]
+        self.assertEqual((failure["status"], failure["to"]), ("bounced", "r***@e***.org"), failure)
+        self.assertIn("5.1.1", failure["reply"])
+        self.assertLess(abs(failure["at"] - time.time()), 300, failure)
         # The audit names the people, as the command line's does.
         _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=keys["viewer"])
         kinds = {(e["kind"], e["actor"]) for e in st["audit"]}
@@ -128,7 +137,7 @@ class Dashboard(ServeCase):
         d = self.campaign(rows)
         cid = campaign_id(d)
         s = self.service(campaigns=["campaigns/*"])
-        ops = s.key("ops-alice", "campaigns,read,approve")
+        ops = s.key("ops-alice", "campaigns,read,approve,admin")
         self.assertEqual(s.request("POST", f"/v1/campaigns/{cid}/send", {"stage": "canary"}, key=ops)[0], 202)
         s.wait_run(cid, ops, timeout=60)
         config = os.path.join(self.tmp, "firefox.json")

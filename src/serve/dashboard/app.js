@@ -469,7 +469,7 @@
   async function previewPage(id) {
     const out = el('div', {});
     const form = el('form', { id: 'preview-lookup' },
-      el('label', { for: 'preview-address', text: "One recipient's message (addresses are masked unless your key has admin)" }),
+      el('label', { for: 'preview-address', text: "One recipient's own message" }),
       el('input', { id: 'preview-address', type: 'email', required: true, autocomplete: 'off', spellcheck: 'false' }),
       el('div', { class: 'actions' }, el('button', { type: 'submit', text: 'Show' })));
     form.addEventListener('submit', async (ev) => {
@@ -477,7 +477,7 @@
       await showPreviews(id, out, { recipient: $('preview-address').value.trim() });
     });
     view(el('h1', {}, el('a', { href: '#/c/' + enc(id), text: id }), ' · preview'),
-      el('section', { class: 'card' }, form), out);
+      has('admin') ? el('section', { class: 'card' }, form) : null, out);
     await showPreviews(id, out, {});
   }
 
@@ -504,8 +504,9 @@
         s.held ? el('p', { class: 'error', text: s.held }) : null,
         el('p', {}, `last 24 h: ${Object.entries(s.last_24h).map(([k, v]) => `${fmtInt(v)} ${k}`).join(' · ') || 'none'}`),
         el('p', {}, `latency (accepted → relay's 2xx, since start): p50 ≤ ${s.latency_p50 ? s.latency_p50 + ' s' : '–'} · p99 ≤ ${s.latency_p99 ? s.latency_p99 + ' s' : '–'}`),
-        s.failures.length ? table(['at', 'message', 'to', 'status', 'reply'], s.failures.map((f) =>
-          [when(f.at), el('span', { class: 'mono', text: f.id }), f.to, f.status, f.reply]))
+        s.failures.length ? table(['at', 'to', 'status', 'reply'], s.failures.map((f) =>
+          [when(f.at), f.to, el('span', {}, f.status, el('br'), el('span', { class: 'mono muted', text: f.id })),
+            el('span', { class: 'reply', text: f.reply })]))
           : el('p', { class: 'muted', text: 'No recent failures.' }))));
       if (!streams.length) root.replaceChildren(el('p', { class: 'muted', text: 'No streams on this node.' }));
     });
