@@ -1,11 +1,13 @@
 """The dashboard's campaign page against a 1,000,000-recipient campaign.
 
-Imports a synthetic audience of N recipients (blindcast_bench gen + import),
-serves it with `blindcast serve`, and loads the campaign page in Debian's
-chromium (bench/dashboard_bench.mjs): time to first render (targets: <= 1 s)
-and bytes transferred (<= 200 KB). Peer, on the same store in the same run:
-`blindcast status --json` on the command line (a terminal operator's view of
-the same numbers), and the API answer alone (GET /v1/campaigns/{id}).
+Imports a synthetic audience of N recipients (blindcast_bench gen + import)
+and one of 12 (the example campaign), serves both with `blindcast serve`, and
+loads each campaign's page in Debian's chromium, in turns
+(bench/dashboard_bench.mjs): time to first render (target: <= 1 s) and bytes
+transferred (<= 200 KB). Peers in the same run: the same page of the
+12-recipient campaign (the page must not cost per recipient: the ratio should
+be ~1), `blindcast status --json` on the command line on the big store (a
+terminal operator's view of the same numbers), and the API answer alone.
 
 Usage: dashboard_bench.py BUILD_DIR [--recipients N] [--runs K]
 """
@@ -51,11 +53,22 @@ def main():
     proc = None
     try:
         d = os.path.join(work, "campaigns", "big")
+        small = os.path.join(work, "campaigns", "small")
         subprocess.run([bench, "gen", d, str(a.recipients)], check=True, stdout=subprocess.DEVNULL)
-        imported = subprocess.run([bench, "import", d], check=True, capture_output=True, text=True).stdout.strip()
-        os.makedirs(os.path.join(d, ".blindcast"), exist_ok=True)
-        os.replace(os.path.join(d, ".bench-state.db"), os.path.join(d, ".blindcast", "state.db"))
-        subprocess.run([binary, "lint", d], check=False, capture_output=True)
+        subprocess.run([binary, "init", small], check=True, capture_output=True)
+        with open(os.path.join(small, "campaign.toml")) as f:
+            text = f.read().replace('id = "index-change-2026-11"', 'id = "small-12"')
+        with open(os.path.join(small, "campaign.toml"), "w") as f:
+            f.write(text)
+        imported = ""
+        for c in (d, small):
+            imported = subprocess.run([bench, "import", c], check=True, capture_output=True, text=True).stdout.strip()
+            if c == d:
+                big_import = imported
+            os.makedirs(os.path.join(c, ".blindcast"), exist_ok=True)
+            os.replace(os.path.join(c, ".bench-state.db"), os.path.join(c, ".blindcast", "state.db"))
+            subprocess.run([binary, "lint", c], check=False, capture_output=True)
+        imported = big_import
         port = free_port()
         config = os.path.join(work, "server.toml")
         with open(config, "w") as f:
@@ -65,15 +78,16 @@ def main():
                               "--config", config], check=True, capture_output=True, text=True).stdout.strip()
         log = open(os.path.join(work, "serve.log"), "w")
         proc = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=subprocess.STDOUT)
-        cid = None
+        ids = None
         deadline = time.time() + 30
-        while time.time() < deadline and cid is None:
+        while time.time() < deadline and ids is None:
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 c.request("GET", "/v1/campaigns", headers={"Authorization": f"Bearer {key}"})
-                cid = json.loads(c.getresponse().read())["campaigns"][0]["id"]
+                ids = [x["id"] for x in json.loads(c.getresponse().read())["campaigns"]]
             except (OSError, ValueError, KeyError, IndexError):
                 time.sleep(0.2)
+        cid = next(i for i in ids if i != "small-12")
 
         def api():
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -84,19 +98,22 @@ def main():
         api()  # the first read builds the content hash cache, as any operator's first look does
         api_s = timed(api, a.runs)
         cli_s = timed(lambda: subprocess.run([binary, "status", d, "--json"], check=True, capture_output=True), a.runs)
-        page = json.loads(subprocess.run(["node", os.path.join(HERE, "dashboard_bench.mjs"), f"http://127.0.0.1:{port}",
-                                          cid, key, str(a.runs)], check=True, capture_output=True,
-                                         text=True).stdout)
+        lines = subprocess.run(["node", os.path.join(HERE, "dashboard_bench.mjs"), f"http://127.0.0.1:{port}", key,
+                                str(a.runs), cid, "small-12"], check=True, capture_output=True, text=True).stdout
+        pages = {p["campaign"]: p for p in map(json.loads, lines.splitlines())}
+        page, tiny = pages[cid], pages["small-12"]
         print(f"import: {imported}")
-        print(f"campaign page, {a.recipients:,} recipients, {a.runs} loads in fresh contexts: {json.dumps(page)}")
-        print(f"GET /v1/campaigns/{{id}} alone: {api_s * 1000:.0f} ms (median)")
+        print(f"campaign page, {page['recipients']:,} recipients, {a.runs} loads in fresh contexts: {json.dumps(page)}")
+        print(f"campaign page, {tiny['recipients']} recipients (peer), in turns with it: {json.dumps(tiny)}")
+        print(f"GET /v1/campaigns/{{id}} alone, {a.recipients:,} recipients: {api_s * 1000:.0f} ms (median)")
         print(f"peer: blindcast status --json on the same store: {cli_s * 1000:.0f} ms (median)")
         ms, kb = page["first_render_ms_median"], page["bytes_max"] / 1024
-        print(f"target: first render {ms} ms <= 1000 ms: {'met' if page['first_render_ms_max'] <= 1000 else 'not met'} "
-              f"(max {page['first_render_ms_max']} ms); transferred {kb:.1f} KB <= 200 KB: "
+        print(f"target: first render {ms} ms <= 1000 ms: {'met' if ms <= 1000 else 'not met'} "
+              f"(slowest of {a.runs}: {page['first_render_ms_max']} ms); transferred {kb:.1f} KB <= 200 KB: "
               f"{'met' if kb <= 200 else 'not met'}")
-        print(f"ratio: the page's first render takes {ms / (cli_s * 1000):.2f}x the command line's status "
-              f"({ms} ms vs {cli_s * 1000:.0f} ms)")
+        print(f"ratio: the page of {page['recipients']:,} recipients renders in {ms / tiny['first_render_ms_median']:.2f}x "
+              f"the time of the page of {tiny['recipients']} ({ms} ms vs {tiny['first_render_ms_median']} ms); "
+              f"its data answers in {api_s * 1000:.0f} ms, {cli_s / api_s:.1f}x faster than status on the command line")
     finally:
         if proc:
             proc.terminate()
