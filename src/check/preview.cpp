@@ -1,11 +1,13 @@
 #include "check/preview.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
 
 #include "bounce/mime_tree.hpp"
 #include "compose/audience_session.hpp"
+#include "compose/samples.hpp"
 #include "compose/guard_setup.hpp"
 #include "mail/address.hpp"
 #include "util/file.hpp"
@@ -14,7 +16,7 @@
 namespace blindcast::check {
 
 Result<std::vector<RenderedPreview>> render_previews(const std::filesystem::path& dir, const std::string& recipient,
-                                                     util::Diagnostics& diags) {
+                                                     util::Diagnostics& diags, bool synthetic) {
   auto campaign = campaign::load_campaign(dir, diags);
   if (!campaign || util::error_count(diags) > 0) {
     return fail(fmt::format("the campaign has errors; run 'blindcast lint {}'", dir.string()));
@@ -49,6 +51,38 @@ Result<std::vector<RenderedPreview>> render_previews(const std::filesystem::path
   }
   auto guard = compose::CampaignGuard::create(*campaign, index, session->columns);
   if (!guard) return std::unexpected(guard.error());
+  std::map<std::string, std::string> sources;  // by locale: where the row's values come from
+  for (const auto& [locale, r] : chosen) sources[locale] = fmt::format("audience.csv line {}", r.line);
+  if (synthetic) {
+    // Nobody's data: a sample of the same catalog, else placeholders of the
+    // same shape (as the test stage sends), addressed to a placeholder.
+    auto samples = compose::read_samples(*campaign, session->columns);
+    if (!samples) return std::unexpected(samples.error());
+    const int email_col = session->loader->column_index("email");
+    const int locale_col = session->loader->column_index("locale");
+    const int name_col = session->loader->column_index("name");
+    const auto catalog_of = [&](const std::string& l) {
+      const auto chain = campaign->catalogs->chain(l);
+      return chain.empty() ? campaign->config.default_locale : chain.front()->tag;
+    };
+    for (auto& [locale, r] : chosen) {
+      const auto sample = std::find_if(samples->rows.begin(), samples->rows.end(), [&](const compose::SampleRow& x) {
+        return catalog_of(x.locale) == catalog_of(r.locale);
+      });
+      if (sample != samples->rows.end()) {
+        r.fields = sample->fields;
+        sources[locale] = fmt::format("samples.csv line {}", sample->line);
+      } else {
+        for (std::size_t i = 0; i < r.fields.size(); ++i) {
+          if (static_cast<int>(i) != locale_col) r.fields[i] = compose::placeholder_of(r.fields[i]);
+        }
+        sources[locale] = fmt::format("placeholders shaped like audience.csv line {}", r.line);
+      }
+      r.email = compose::placeholder_of(r.email);
+      if (email_col >= 0) r.fields[static_cast<std::size_t>(email_col)] = r.email;
+      r.name = name_col >= 0 ? r.fields[static_cast<std::size_t>(name_col)] : std::string();
+    }
+  }
   std::vector<RenderedPreview> out;
   for (const auto& [locale, r] : chosen) {
     compose::BuildOptions build_options;
@@ -60,6 +94,7 @@ Result<std::vector<RenderedPreview>> render_previews(const std::filesystem::path
     RenderedPreview p;
     p.locale = locale.empty() ? "default" : locale;
     p.line = static_cast<long>(r.line);
+    p.source = sources[locale];
     p.subject = built->subject;
     if (auto v = guard->check(built->data, r.email, r.fields)) p.guard_violation = v->describe(false);
     p.data = std::move(built->data);

@@ -29,6 +29,7 @@ struct PreviewFile {
 struct RenderedPreview {
   std::string locale;
   long line = 0;
+  std::string source;           // "audience.csv line 12", "samples.csv line 2", "placeholders shaped like ..."
   std::string subject;
   std::string data;             // the message as it would be sent (CRLF)
   std::string html;             // the HTML part alone (empty without an HTML template)
@@ -36,8 +37,11 @@ struct RenderedPreview {
 };
 
 // Renders the previews write_previews() writes (the dashboard shows them).
+// `synthetic`: each locale's message built from nobody's data, as the test
+// stage builds it (a samples.csv row of the same catalog, else placeholders
+// of the same shape), to a placeholder address.
 Result<std::vector<RenderedPreview>> render_previews(const std::filesystem::path& dir, const std::string& recipient,
-                                                     util::Diagnostics& diags);
+                                                     util::Diagnostics& diags, bool synthetic = false);
 
 // A message taken apart for display (GMime): every header, RFC 2047-decoded,
 // and its first text/plain and text/html parts, transfer-decoded to UTF-8.

@@ -61,10 +61,16 @@ Result<std::vector<std::string>> decide_canary_stage(const campaign::LoadedCampa
 }
 
 Result<ApprovalResult> approve_content(const campaign::LoadedCampaign& campaign, store::StateStore& store,
-                                       const std::string& by) {
+                                       const std::string& by, const std::string& expected_hash) {
   if (auto ok = check_approver(by); !ok) return std::unexpected(ok.error());
   auto gates = evaluate_gates(campaign, store, false);
   if (!gates) return std::unexpected(gates.error());
+  if (!expected_hash.empty() && expected_hash != gates->content_hash) {
+    return fail(fmt::format("the content changed since it was shown (shown {}, now {}); nothing was approved: look "
+                            "at the preview again",
+                            expected_hash.substr(0, 12), gates->content_hash.substr(0, 12)),
+                ExitCode::k_gate);
+  }
   if (auto w = store.add_approval(by, gates->content_hash); !w) return std::unexpected(w.error());
   if (auto w = store.append_event("approve", by, fmt::format("approved content {}", gates->content_hash)); !w) {
     return std::unexpected(w.error());

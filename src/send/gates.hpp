@@ -59,8 +59,11 @@ struct ApprovalResult {
   GateReport gates;          // the gates after the approval
 };
 
-// Records that `by` approves the campaign's current content; returns the gates after it.
+// Records that `by` approves the campaign's current content; returns the
+// gates after it. With `expected_hash`, only that content: when the files
+// now hash otherwise (changed since the approver looked), nothing is
+// recorded and the error is a gate refusal (exit 4).
 Result<ApprovalResult> approve_content(const campaign::LoadedCampaign& campaign, store::StateStore& store,
-                                       const std::string& by);
+                                       const std::string& by, const std::string& expected_hash = "");
 
 }  // namespace blindcast::send

@@ -43,14 +43,45 @@ Result<std::vector<LaneFeedback>> lane_feedback(
   return out;
 }
 
+namespace {
+
+// `text` cut to at most `max` bytes, at a UTF-8 character's boundary.
+std::string_view cut_utf8(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return text;
+  std::size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // text[end] starts a character
+  return text.substr(0, end);
+}
+
+}  // namespace
+
 std::string reason_of(std::string_view reply) {
-  const std::string masked = util::mask_addresses_in(reply.substr(0, 400));
+  // Masked whole first: a cut between a local part and its '@' would leave
+  // the local part unmasked.
+  std::string whole = util::mask_addresses_in(reply.substr(0, 4096));
+  // Every masked address ("l***@1***.com") becomes "(address)": replies
+  // that differ only in whom they name group together.
+  for (std::size_t at = whole.find("***@"); at != std::string::npos; at = whole.find("***@", at)) {
+    std::size_t b = at;
+    while (b > 0 && std::string_view(" <>\"'(),;:[]").find(whole[b - 1]) == std::string_view::npos) --b;
+    std::size_t e = whole.find("***", at + 4);
+    if (e == std::string::npos) break;
+    e += 3;
+    while (e < whole.size() && (std::isalnum(static_cast<unsigned char>(whole[e])) != 0 || whole[e] == '.' ||
+                                whole[e] == '-')) {
+      ++e;
+    }
+    if (e > b && whole[e - 1] == '.') --e;
+    whole.replace(b, e - b, "(address)");
+    at = b + 9;
+  }
+  const std::string_view masked = cut_utf8(whole, 400);
   std::string out;
   std::size_t i = 0;
   const auto is_id_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == ':' || c == '-' || c == '_';
   };
-  while (i < masked.size() && out.size() < 160) {
+  while (i < masked.size() && out.size() < 200) {
     // A word (letters, digits and . : - _) with 4+ digits in it is an
     // identifier: a queue id, an address, a count, a time.
     if (is_id_char(masked[i]) && (i == 0 || !is_id_char(masked[i - 1]))) {
@@ -60,7 +91,7 @@ std::string reason_of(std::string_view reply) {
       if (digits >= 4) {
         out += '#';
       } else {
-        out.append(masked, i, j - i);
+        out.append(masked.substr(i, j - i));
       }
       i = j;
       continue;
@@ -72,6 +103,7 @@ std::string reason_of(std::string_view reply) {
       out += c;
     }
   }
+  out = std::string(cut_utf8(out, 160));
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }

@@ -34,7 +34,8 @@ struct LaneFeedback {
 };
 
 // How many recent replies share a reason (addresses masked, ids and
-// numbers folded: "421 4.7.0 [TSS04] Messages from # temporarily deferred").
+// numbers folded, addresses named "(address)": "421 4.7.0 [TSS04] Messages from #
+// temporarily deferred").
 struct ReasonCount {
   std::string state;   // deferred, bounced, failed, pending (waiting to retry)
   std::string reason;

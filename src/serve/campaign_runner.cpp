@@ -238,7 +238,8 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
   return nlohmann::json{{"id", id}, {"stage", stage}, {"status", "started"}, {"by", actor}};
 }
 
-std::expected<nlohmann::json, ApiError> CampaignRunner::approve(const std::string& id, const std::string& actor) {
+std::expected<nlohmann::json, ApiError> CampaignRunner::approve(const std::string& id, const std::string& actor,
+                                                                const std::string& expected_hash) {
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
   util::Diagnostics diags;
@@ -249,7 +250,10 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::approve(const std::strin
   }
   auto store = open_campaign_store(*dir, true, m_org_path);
   if (!store) return internal(store.error());
-  auto approved = send::approve_content(*loaded, **store, actor);
+  auto approved = send::approve_content(*loaded, **store, actor, expected_hash);
+  if (!approved && approved.error().exit_code == ExitCode::k_gate) {
+    return std::unexpected(ApiError{409, "content_changed", approved.error().message, "content_hash"});
+  }
   if (!approved) return internal(approved.error());
   const auto& g = approved->gates;
   return nlohmann::json{{"approved", approved->content_hash}, {"by", actor},        {"approvals", g.approvers},
@@ -306,20 +310,30 @@ bool CampaignRunner::suppress(const std::string& id, const std::string& email, c
 
 std::expected<std::vector<check::RenderedPreview>, ApiError> CampaignRunner::previews(const std::string& id,
                                                                                      const std::string& recipient,
+                                                                                     bool synthetic,
                                                                                      std::string* content_hash) {
   auto dir = dir_of(id);
   if (!dir) return std::unexpected(dir.error());
   auto hash = campaign::content_hash(*dir);
   if (!hash) return internal(hash.error());
   if (content_hash != nullptr) *content_hash = *hash;
-  if (recipient.empty()) {
+  const std::pair<std::string, bool> key{id, synthetic};
+  const auto cached = [&]() -> std::optional<std::vector<check::RenderedPreview>> {
     std::lock_guard lock(m_preview_mutex);
-    if (const auto it = m_previews.find(id); it != m_previews.end() && it->second.first == *hash) {
+    if (const auto it = m_previews.find(key); it != m_previews.end() && it->second.first == *hash) {
       return it->second.second;
     }
+    return std::nullopt;
+  };
+  if (recipient.empty()) {
+    if (auto c = cached()) return std::move(*c);
+  }
+  std::lock_guard render(m_render_mutex);
+  if (recipient.empty()) {
+    if (auto c = cached()) return std::move(*c);  // rendered while this one waited
   }
   util::Diagnostics diags;
-  auto rendered = check::render_previews(*dir, recipient, diags);
+  auto rendered = check::render_previews(*dir, recipient, diags, synthetic && recipient.empty());
   if (!rendered) {
     const bool not_found = !recipient.empty() && rendered.error().message.find("not in audience.csv") != std::string::npos;
     return std::unexpected(ApiError{not_found ? 404 : 409, not_found ? "not_found" : "cannot_preview",
@@ -327,7 +341,7 @@ std::expected<std::vector<check::RenderedPreview>, ApiError> CampaignRunner::pre
   }
   if (recipient.empty()) {
     std::lock_guard lock(m_preview_mutex);
-    m_previews[id] = {*hash, *rendered};
+    m_previews[key] = {*hash, *rendered};
   }
   return std::move(*rendered);
 }

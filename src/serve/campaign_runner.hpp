@@ -39,15 +39,20 @@ class CampaignRunner {
   std::expected<nlohmann::json, ApiError> status(const std::string& id, bool show_addresses);
   // Starts `stage` (test, canary, full) for `actor`; gates as the command line.
   std::expected<nlohmann::json, ApiError> start(const std::string& id, const std::string& stage, const std::string& actor);
-  std::expected<nlohmann::json, ApiError> approve(const std::string& id, const std::string& actor);
+  // Approves the current content, or only `expected_hash` when given (409 content_changed otherwise).
+  std::expected<nlohmann::json, ApiError> approve(const std::string& id, const std::string& actor,
+                                                  const std::string& expected_hash = "");
   std::expected<nlohmann::json, ApiError> halt(const std::string& id, const std::string& reason, const std::string& actor);
   std::expected<nlohmann::json, ApiError> release(const std::string& id, const std::string& actor);
   // Adds `email` to campaign `id`'s suppression list (an unsubscribe); false when no such campaign.
   bool suppress(const std::string& id, const std::string& email, const std::string& reason);
-  // The previews of campaign `id` (every locale's first row, or the row of
-  // `recipient`) for the dashboard; every locale's are kept per content hash.
+  // The previews of campaign `id` for the dashboard: every locale's first
+  // row (`synthetic`: built from nobody's data, as the test stage does), or
+  // the row of `recipient`. Every locale's are kept per content hash; one
+  // rendering at a time (it reads the whole audience), so callers that miss
+  // together wait for the first one's.
   std::expected<std::vector<check::RenderedPreview>, ApiError> previews(const std::string& id,
-                                                                       const std::string& recipient,
+                                                                       const std::string& recipient, bool synthetic,
                                                                        std::string* content_hash);
   // Every campaign's record of the recipient whose deduplication key is `key`.
   nlohmann::json lookup(const std::string& key, bool show_addresses);
@@ -74,8 +79,10 @@ class CampaignRunner {
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Run>> m_runs;
   // Every locale's preview per campaign, with the content hash they show.
-  std::mutex m_preview_mutex;
-  std::map<std::string, std::pair<std::string, std::vector<check::RenderedPreview>>> m_previews;
+  std::mutex m_render_mutex;   // one rendering at a time
+  std::mutex m_preview_mutex;  // m_previews
+  // (id, synthetic) -> (content hash, previews)
+  std::map<std::pair<std::string, bool>, std::pair<std::string, std::vector<check::RenderedPreview>>> m_previews;
 };
 
 }  // namespace blindcast::serve

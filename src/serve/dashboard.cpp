@@ -10,7 +10,8 @@ namespace blindcast::serve {
 void set_page_headers(httplib::Response& res, bool tls) {
   res.set_header("Content-Security-Policy",
                  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-                 "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+                 "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                 "require-trusted-types-for 'script'; trusted-types 'none'");
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("X-Frame-Options", "DENY");
   res.set_header("Referrer-Policy", "no-referrer");

@@ -4,7 +4,9 @@
 //
 // The page's Content-Security-Policy allows scripts, styles, fetches and
 // frames from this origin only: no inline script or style, no CDN, nothing
-// from elsewhere. A preview's HTML is served with `sandbox` (no scripts, no
+// from elsewhere; trusted types forbid every HTML sink (innerHTML and the
+// like) to script, so the rule "data only as text" is the browser's too. A
+// preview's HTML is served with `sandbox` (no scripts, no
 // forms, an opaque origin) and `default-src 'none'` (no network: remote
 // images and trackers in a template do not load), inline styles allowed.
 #pragma once
@@ -19,7 +21,10 @@
 
 namespace blindcast::serve {
 
+// The session cookie's name: with TLS "__Host-" makes browsers refuse one
+// set by a sibling domain or over plain HTTP.
 inline constexpr const char* k_session_cookie = "bc_session";
+inline constexpr const char* k_session_cookie_tls = "__Host-bc_session";
 
 // Headers of the page and its files.
 void set_page_headers(httplib::Response& res, bool tls);

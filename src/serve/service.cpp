@@ -170,7 +170,7 @@ struct Service {
                                       std::initializer_list<const char*> scopes) {
     const std::string header = req.get_header_value("Authorization");
     AuthResult r;
-    const std::string cookie = header.empty() ? cookie_value(req.get_header_value("Cookie"), k_session_cookie) : "";
+    const std::string cookie = header.empty() ? session_of(req) : "";
     if (!cookie.empty()) {
       const auto session = sessions.find(cookie);
       if (!session) {
@@ -423,7 +423,7 @@ struct Service {
     if (action == "send") {
       r = campaigns.start(id, text("stage"), key->name);
     } else if (action == "approve") {
-      r = campaigns.approve(id, key->name);
+      r = campaigns.approve(id, key->name, text("content_hash"));
     } else if (action == "halt") {
       r = campaigns.halt(id, text("reason"), key->name);
     } else {
@@ -530,6 +530,10 @@ struct Service {
   // read-only views the API had no endpoint for.
 
   bool tls() const { return !config.tls_cert_file.empty(); }
+  const char* cookie_name() const { return tls() ? k_session_cookie_tls : k_session_cookie; }
+  std::string session_of(const httplib::Request& req) const {
+    return cookie_value(req.get_header_value("Cookie"), cookie_name());
+  }
 
   void asset(const std::string& name, httplib::Response& res) {
     const auto* a = dashboard_asset(name);
@@ -540,7 +544,7 @@ struct Service {
   }
 
   std::string session_cookie(const std::string& value, std::int64_t max_age) const {
-    return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", k_session_cookie, value, max_age,
+    return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", cookie_name(), value, max_age,
                        tls() ? "; Secure" : "");
   }
 
@@ -578,6 +582,7 @@ struct Service {
       return send_error(res, 401, "unauthorized", "this key is not valid (mistyped, revoked, or from another node)",
                         "key");
     }
+    sessions.end(session_of(req));  // signing in again ends the session this browser had
     const auto made = sessions.create(r.key_id, r.name);
     res.set_header("Set-Cookie", session_cookie(made.cookie, sessions.lifetime().count()));
     audit(req, r.name, "signed in to the dashboard");
@@ -586,7 +591,7 @@ struct Service {
 
   void session_info(const httplib::Request& req, httplib::Response& res) {
     res.set_header("Cache-Control", "no-store");
-    const auto session = sessions.find(cookie_value(req.get_header_value("Cookie"), k_session_cookie));
+    const auto session = sessions.find(session_of(req));
     const AuthResult r = session ? keys.check_id(session->key_id, req.remote_addr) : AuthResult{};
     if (!session || r.status != AuthStatus::k_ok) {
       return send_error(res, 401, "unauthorized", "not signed in");
@@ -594,21 +599,31 @@ struct Service {
     send_json(res, 200, {{"name", r.name}, {"scopes", r.scopes}, {"csrf", session->csrf}});
   }
 
+  // Ends the session whatever its key may do now (a revoked key, another
+  // network): only the CSRF token is asked, so that a forged page cannot
+  // sign anyone out.
   void sign_out(const httplib::Request& req, httplib::Response& res) {
-    auto key = authorize(req, res, {"send", "read", "campaigns", "approve", "admin"});
-    if (!key) return;
-    sessions.end(cookie_value(req.get_header_value("Cookie"), k_session_cookie));
+    const std::string cookie = session_of(req);
+    const auto session = sessions.find(cookie);
+    if (session && !same_origin_request(req, *session)) {
+      audit(req, session->name, "refused: no valid CSRF token");
+      return send_error(res, 403, "csrf", "this request did not come from the dashboard page; reload the page");
+    }
     res.set_header("Set-Cookie", session_cookie("", 0));
-    audit(req, key->name, "signed out of the dashboard");
+    if (!session) return send_json(res, 200, {{"signed_out", true}});
+    sessions.end(cookie);
+    audit(req, session->name, "signed out of the dashboard");
     send_json(res, 200, {{"signed_out", true}});
   }
 
   // POST /v1/campaigns/{id}/preview {"recipient": optional}: each locale's
-  // message as its first recipient sees it (read or approve: approvers see
-  // what they approve), or one recipient's own (admin: it is that person's
-  // data, and it tells whether the address is in the audience). The address
-  // stays out of URLs; every address in a message is masked unless the key
-  // has admin.
+  // message (read or approve: approvers see what they approve), built from
+  // nobody's data unless the key has admin (a samples.csv row or
+  // placeholders, as the test stage sends: no real name, no working
+  // unsubscribe link), from the locale's first recipient with admin; or one
+  // recipient's own (admin: it is that person's data, and it tells whether
+  // the address is in the audience). The address stays out of URLs; every
+  // address in a message is masked unless the key has admin.
   void campaign_preview(const httplib::Request& req, httplib::Response& res) {
     auto key = authorize(req, res, {"read", "approve"});
     if (!key) return;
@@ -628,7 +643,8 @@ struct Service {
     }
     const std::string id = req.matches[1].str();
     std::string hash;
-    auto rendered = campaigns.previews(id, recipient, &hash);
+    // Without admin, nobody's data: samples or placeholders, as the test stage sends.
+    auto rendered = campaigns.previews(id, recipient, !admin, &hash);
     audit(req, key->name, recipient.empty() ? "preview" : "preview of " + util::mask_address(recipient));
     if (!rendered) return send_api_error(res, rendered.error());
     const auto mask = [&](const std::string& t) { return admin ? t : util::mask_addresses_in(t); };
@@ -639,6 +655,7 @@ struct Service {
       for (const auto& [n, v] : view.headers) headers.push_back({n, mask(v)});
       Json j{{"locale", p.locale},
              {"line", p.line},
+             {"source", p.source},
              {"subject", mask(p.subject)},
              {"guard", p.guard_violation},
              {"headers", headers},

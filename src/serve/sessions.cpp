@@ -16,15 +16,27 @@ NewSession Sessions::create(const std::string& key_id, const std::string& name) 
   NewSession made{util::base64url(util::random_bytes(32)), util::base64url(util::random_bytes(32))};
   const auto now = Clock::now();
   std::lock_guard lock(m_mutex);
-  if (m_sessions.size() >= k_max_sessions) {
-    std::erase_if(m_sessions, [&](const auto& kv) { return expired(kv.second, now); });
-    if (m_sessions.size() >= k_max_sessions) {
-      // Still full: the session used longest ago goes.
-      auto oldest = std::min_element(m_sessions.begin(), m_sessions.end(), [](const auto& a, const auto& b) {
-        return a.second.last_used < b.second.last_used;
-      });
-      m_sessions.erase(oldest);
+  std::erase_if(m_sessions, [&](const auto& kv) { return expired(kv.second, now); });
+  const auto of_key = [&] {
+    std::size_t n = 0;
+    for (const auto& [id, session] : m_sessions) n += session.key_id == key_id;
+    return n;
+  };
+  while (of_key() >= k_max_per_key) {
+    auto oldest = m_sessions.end();
+    for (auto it = m_sessions.begin(); it != m_sessions.end(); ++it) {
+      if (it->second.key_id == key_id && (oldest == m_sessions.end() || it->second.last_used < oldest->second.last_used)) {
+        oldest = it;
+      }
     }
+    m_sessions.erase(oldest);
+  }
+  if (m_sessions.size() >= k_max_sessions) {
+    // Full of live sessions: the one used longest ago goes.
+    auto oldest = std::min_element(m_sessions.begin(), m_sessions.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    m_sessions.erase(oldest);
   }
   m_sessions[util::sha256(made.cookie)] = Session{key_id, name, made.csrf, now, now};
   return made;

@@ -40,6 +40,7 @@ class Sessions {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::size_t k_max_sessions = 10000;
+  static constexpr std::size_t k_max_per_key = 20;  // a key signing in again and again pushes out only its own
   static constexpr int k_max_failures = 10;  // failed sign-ins per client per window
   static constexpr std::chrono::minutes k_failure_window{5};
 

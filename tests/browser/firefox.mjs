@@ -57,7 +57,16 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('.preview-block').length === 1);
   const text = await page.$eval('.preview-block pre', (e) => e.textContent);
   check(text.includes(cfg.hostile_name_text), 'the name is shown as text');
-  await new Promise((r) => setTimeout(r, 500));  // the frame loads
+  // The frame is there and stays there (the template's meta refresh does not move it); the
+  // tracker the test runs counts any script, image or refresh that escaped.
+  let frame = null;
+  for (let i = 0; i < 50 && !frame; ++i) {
+    frame = page.frames().find((f) => f.url().includes('/v1/previews/'));
+    if (!frame) await new Promise((r) => setTimeout(r, 100));
+  }
+  check(frame, 'the HTML part is loaded in a frame');
+  await new Promise((r) => setTimeout(r, 1000));
+  check(frame.url().includes('/v1/previews/'), 'the frame was navigated away: ' + frame.url());
   console.log('ok - ' + step);
 
   step = 'a phone';

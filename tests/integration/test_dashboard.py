@@ -12,12 +12,14 @@ checked here without a browser too.
 
 DASHBOARD_SCREENSHOTS=DIR keeps the screenshots (docs/dashboard/ holds them)."""
 import csv
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +42,31 @@ def campaign_id(d):
     return re.search(r'^id = "(.*)"$', read(os.path.join(d, "campaign.toml")), re.M).group(1)
 
 
+class Tracker:
+    """An HTTP server on 127.0.0.1 that counts every request: a preview that
+    loads a template's remote image or follows its meta refresh shows here."""
+
+    def __init__(self):
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def chromium():
     return shutil.which("chromium")
 
@@ -55,12 +82,22 @@ class Dashboard(ServeCase):
         # to watch and halt.
         self.sink = self.peer("--delay", "0.04")
 
-    def campaign(self, rows):
+    def campaign(self, rows, tracker=None):
         """An init'ed campaign in campaigns/launch whose audience is `rows`
         (written with the csv module: names hold quotes and commas), two
-        approvers, sending to the sink."""
+        approvers, sending to the sink. With `tracker`, its HTML template
+        also holds a script, a remote image and a meta refresh that would
+        reach the tracker if a preview ran or loaded them."""
         d = os.path.join(self.tmp, "campaigns", "launch")
         run("init", d, check=0)
+        if tracker:
+            html = os.path.join(d, "templates", "body.html")
+            text = read(html).replace("</body>", f'<script>window.__pwned=3;fetch("http://127.0.0.1:{tracker.port}/js")'
+                                                  f'</script><img src="http://127.0.0.1:{tracker.port}/pixel.png">'
+                                                  f'<meta http-equiv="refresh" content="0;url=http://127.0.0.1:'
+                                                  f'{tracker.port}/refresh"></body>')
+            with open(html, "w", encoding="utf-8") as f:
+                f.write(text)
         with open(os.path.join(d, "audience.csv"), "w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
             w.writerow(["email", "name", "locale", "assets", "effective_date", "ticket"])
@@ -84,7 +121,9 @@ class Dashboard(ServeCase):
         rows[5] = (hostile, SCRIPT_NAME, "de")
         rows[9] = ("img.onerror@example.co.uk", IMG_NAME, "en-GB")
         rows[11] = ("reject-olga@mail.ru", "Ольга Иванова", "ru")
-        d = self.campaign(rows)
+        tracker = Tracker()
+        self.addCleanup(tracker.stop)
+        d = self.campaign(rows, tracker)
         cid = campaign_id(d)
         s = self.service(campaigns=["campaigns/*"])
         keys = {"ops": s.key("ops-alice", "campaigns,read,approve"), "bob": s.key("bob", "approve,read"),
@@ -107,6 +146,8 @@ class Dashboard(ServeCase):
                              capture_output=True, text=True, timeout=300)
         print(out.stdout, out.stderr, file=sys.stderr)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr + read(s.log)[-3000:])
+        # No preview ran the template's script, loaded its image or followed its refresh.
+        self.assertEqual(tracker.hits, [])
         # The streams' view: counts, latency and the refused message with its reply, in unix seconds.
         _, streams, _ = s.request("GET", "/v1/streams", key=keys["viewer"])
         reset = next(x for x in streams["streams"] if x["name"] == "password-reset")
@@ -134,7 +175,9 @@ class Dashboard(ServeCase):
         hostile = "zoe.script@example.de"
         rows[3] = (hostile, SCRIPT_NAME, "de")
         rows[4] = ("img.onerror@example.co.uk", IMG_NAME, "en-GB")
-        d = self.campaign(rows)
+        tracker = Tracker()
+        self.addCleanup(tracker.stop)
+        d = self.campaign(rows, tracker)
         cid = campaign_id(d)
         s = self.service(campaigns=["campaigns/*"])
         ops = s.key("ops-alice", "campaigns,read,approve,admin")
@@ -148,6 +191,7 @@ class Dashboard(ServeCase):
                              capture_output=True, text=True, timeout=300)
         print(out.stdout, out.stderr, file=sys.stderr)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(tracker.hits, [])
 
     def test_sessions_without_a_browser(self):
         d = self.campaign(realistic_audience.generate(40, seed=5))
@@ -201,7 +245,34 @@ class Dashboard(ServeCase):
         # Another key cannot read a preview it did not ask for.
         other = s.key("other", "read")
         self.assertEqual(s.request("GET", url, key=other)[0], 404)
-        # A revoked key's sessions end at once; so does sign-out's.
+        # Without admin the previews hold nobody's data: samples or placeholders, never an audience row.
+        self.assertTrue(all(not p["source"].startswith("audience.csv") for p in got["previews"]), got["previews"])
+        # An approval is of the content the approver was shown.
+        approver = s.key("approver", "approve")
+        status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/approve", {"content_hash": "0" * 64}, key=approver)
+        self.assertEqual((status, got["error"]["code"]), (409, "content_changed"), got)
+        status, shown, _ = s.request("GET", f"/v1/campaigns/{cid}", key=approver)
+        self.assertEqual(status, 403)  # approve alone may not read the status; the preview gives the hash
+        status, pv, _ = s.request("POST", f"/v1/campaigns/{cid}/preview", {}, key=approver)
+        status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/approve", {"content_hash": pv["content_hash"]},
+                                   key=approver)
+        self.assertEqual((status, got["approvals"]), (200, ["approver"]), got)
+        # An Authorization header wins over the cookie: a read key's request is a read key's.
+        viewer = s.key("viewer", "read")
+        status, got, _ = s.request("POST", f"/v1/campaigns/{cid}/release", {},
+                                   headers={**jar, "X-CSRF-Token": csrf, "Authorization": f"Bearer {viewer}"})
+        self.assertEqual((status, got["error"]["code"]), (403, "forbidden_scope"), got)
+        # A key's networks bind its sessions.
+        status, got, _ = s.request("GET", f"/v1/campaigns/{cid}", headers=jar, source="127.0.0.2")
+        self.assertEqual((status, got["error"]["code"]), (403, "forbidden_network"), got)
+        # Sign-out ends the session: the old cookie is refused afterwards.
+        status, got, headers = s.request("POST", "/ui/sign-in", {"key": ops})
+        other = {"Cookie": headers["Set-Cookie"].split(";")[0]}
+        status, got, headers = s.request("POST", "/ui/sign-out", "", headers={**other, "X-CSRF-Token": got["csrf"]})
+        self.assertEqual(status, 200, got)
+        self.assertIn("Max-Age=0", headers["Set-Cookie"])
+        self.assertEqual(s.request("GET", f"/v1/campaigns/{cid}", headers=other)[0], 401)
+        # A revoked key's sessions end at once.
         run("keys", "revoke", "ops", "--config", s.config, check=0)
         deadline = time.time() + 3
         while time.time() < deadline and s.request("GET", f"/v1/campaigns/{cid}", headers=jar)[0] == 200:

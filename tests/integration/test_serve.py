@@ -616,6 +616,7 @@ class Settings(ServeCase):
         r.read()
         self.assertEqual(r.status, 200)
         cookie = r.getheader("Set-Cookie")
+        self.assertTrue(cookie.startswith("__Host-bc_session="), cookie)
         for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
             self.assertIn(flag, cookie)
         conn.request("GET", "/")

@@ -435,7 +435,7 @@
       el('p', {}, el('a', { href: `#/c/${enc(id)}/preview`, text: 'Open the full preview first' })),
     ];
     const done = await confirmAction({ title: `Approve ${id}?`, body, ok: 'Approve this content',
-      run: () => api('POST', `/v1/campaigns/${enc(id)}/approve`, {}) });
+      run: () => api('POST', `/v1/campaigns/${enc(id)}/approve`, { content_hash: pv.content_hash }) });
     if (done) refresh();
   }
 
@@ -458,7 +458,8 @@
 
   function previewBlock(p) {
     return el('section', { class: 'card wide preview-block' },
-      el('h2', {}, `${p.locale} · line ${p.line} · `, el('span', { text: p.subject })),
+      el('h2', {}, `${p.locale} · `, el('span', { text: p.subject })),
+      el('p', { class: 'muted', text: 'built from ' + p.source }),
       p.guard ? el('p', {}, badge('the privacy guard blocks this: ' + p.guard, 'bad')) : el('p', {}, badge('the privacy guard passes it', 'ok')),
       el('details', {}, el('summary', { text: 'Headers' }), table(['header', 'value'], p.headers.map(([n, v]) => [n, el('span', { class: 'mono', text: v })]))),
       p.html_url ? el('iframe', { class: 'preview', sandbox: '', referrerpolicy: 'no-referrer', src: p.html_url,
@@ -557,8 +558,9 @@
     }
     const h = location.hash || '#/';
     let m;
-    if ((m = h.match(/^#\/c\/([^/]+)\/preview$/))) return previewPage(decodeURIComponent(m[1]));
-    if ((m = h.match(/^#\/c\/([^/]+)$/))) return campaignPage(decodeURIComponent(m[1]));
+    const decode = (x) => { try { return decodeURIComponent(x); } catch (e) { return ''; } };
+    if ((m = h.match(/^#\/c\/([^/]+)\/preview$/)) && decode(m[1])) return previewPage(decode(m[1]));
+    if ((m = h.match(/^#\/c\/([^/]+)$/)) && decode(m[1])) return campaignPage(decode(m[1]));
     if (h === '#/streams') return streamsPage();
     if (h === '#/lookup' && has('admin')) return lookupPage();
     return campaignsPage();
