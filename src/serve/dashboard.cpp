@@ -32,14 +32,31 @@ void set_preview_headers(httplib::Response& res) {
 }
 
 std::string PreviewCache::put(std::string html, const std::string& key_id) {
-  const std::string token = util::to_hex(util::random_bytes(16));
+  const std::string content = util::sha256(key_id + '\n' + html);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(m_mutex);
-  std::erase_if(m_entries, [&](const auto& kv) { return now - kv.second.at > k_lifetime; });
-  while (m_entries.size() >= k_max_entries) {
-    m_entries.erase(std::min_element(m_entries.begin(), m_entries.end(),
-                                     [](const auto& a, const auto& b) { return a.second.at < b.second.at; }));
+  const auto drop = [&](std::map<std::string, Entry>::iterator it) {
+    m_bytes -= it->second.html.size();
+    std::erase_if(m_by_content, [&](const auto& kv) { return kv.second == it->first; });
+    m_entries.erase(it);
+  };
+  for (auto it = m_entries.begin(); it != m_entries.end();) {
+    auto next = std::next(it);
+    if (now - it->second.at > k_lifetime) drop(it);
+    it = next;
   }
+  if (const auto known = m_by_content.find(content); known != m_by_content.end()) {
+    m_entries[known->second].at = now;  // the same HTML for the same key: its token lives on
+    return known->second;
+  }
+  while (!m_entries.empty() &&
+         (m_entries.size() >= k_max_entries || m_bytes + html.size() > k_max_bytes)) {
+    drop(std::min_element(m_entries.begin(), m_entries.end(),
+                          [](const auto& a, const auto& b) { return a.second.at < b.second.at; }));
+  }
+  const std::string token = util::to_hex(util::random_bytes(16));
+  m_bytes += html.size();
+  m_by_content[content] = token;
   m_entries[token] = Entry{std::move(html), key_id, now};
   return token;
 }

@@ -32,10 +32,13 @@ void set_page_headers(httplib::Response& res, bool tls);
 void set_preview_headers(httplib::Response& res);
 
 // Rendered HTML previews by random token, each readable only by the key that
-// asked for it, for ten minutes.
+// asked for it, for ten minutes; the same HTML for the same key keeps its
+// token (a page that asks again stores nothing new), and all of them hold at
+// most k_max_bytes (the oldest go first).
 class PreviewCache {
  public:
   static constexpr std::size_t k_max_entries = 256;
+  static constexpr std::size_t k_max_bytes = 32 * 1024 * 1024;
   static constexpr std::chrono::minutes k_lifetime{10};
   std::string put(std::string html, const std::string& key_id);
   std::optional<std::string> get(const std::string& token, const std::string& key_id);
@@ -47,7 +50,9 @@ class PreviewCache {
     std::chrono::steady_clock::time_point at;
   };
   std::mutex m_mutex;
-  std::map<std::string, Entry> m_entries;
+  std::map<std::string, Entry> m_entries;           // by token
+  std::map<std::string, std::string> m_by_content;  // SHA-256 of key id and HTML -> token
+  std::size_t m_bytes = 0;
 };
 
 }  // namespace blindcast::serve

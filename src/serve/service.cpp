@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <signal.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -121,6 +122,11 @@ struct Service {
   std::unique_ptr<TxSender> tx;
   std::mutex reader_mutex;
   std::unique_ptr<store::ServiceStore> reader;  // under reader_mutex
+  // The dashboard's reads (streams, lookup) on a connection of their own, so
+  // a look never holds up intake; the streams' view is shared for a second.
+  std::mutex viewer_mutex;
+  std::unique_ptr<store::ServiceStore> viewer;  // under viewer_mutex
+  std::array<std::pair<Clock::time_point, Json>, 2> streams_views{};  // [admin], under viewer_mutex
   Clock::time_point keys_read{};                // under reader_mutex
   std::atomic<std::int64_t> unfinished{0};
   std::atomic<bool> stopping{false};
@@ -683,27 +689,24 @@ struct Service {
   void streams_overview(const httplib::Request& req, httplib::Response& res) {
     auto key = authorize(req, res, {"read"});
     if (!key) return;
+    audit(req, key->name);
     const bool admin = key->has("admin");
+    std::lock_guard lock(viewer_mutex);
+    auto& [at, view] = streams_views[admin ? 1 : 0];
+    if (Clock::now() - at < std::chrono::seconds(1)) return send_json(res, 200, view);
     const auto day_ago_ms = (now_seconds() - 86400) * 1000;
-    std::vector<store::StreamCount> counts;
-    std::vector<store::MessageRecord> failures;
-    {
-      std::lock_guard lock(reader_mutex);
-      auto c = reader->stream_counts(day_ago_ms);
-      auto f = reader->recent_failures(200);
-      if (!c || !f) return send_error(res, 503, "store_unavailable", "the state store cannot be read");
-      counts = std::move(*c);
-      failures = std::move(*f);
-    }
+    auto counts = viewer->stream_counts(day_ago_ms);
+    auto failures = viewer->recent_failures(200);
+    if (!counts || !failures) return send_error(res, 503, "store_unavailable", "the state store cannot be read");
     const auto outcomes = metrics.outcomes_by_stream();
     Json out = Json::array();
     for (const auto& [name, hold] : streams.states()) {
       Json last = Json::object();
-      for (const auto& c : counts) {
+      for (const auto& c : *counts) {
         if (c.stream == name) last[store::message_state_name(c.state)] = c.count;
       }
       Json failed = Json::array();
-      for (const auto& m : failures) {
+      for (const auto& m : *failures) {
         if (m.stream != name || failed.size() >= 10) continue;
         failed.push_back({{"id", m.public_id},
                           {"to", admin ? m.recipient : util::mask_address(m.recipient)},
@@ -721,8 +724,9 @@ struct Service {
                      {"latency_p99", metrics.latency_quantile(0.99, name)},
                      {"failures", failed}});
     }
-    audit(req, key->name);
-    send_json(res, 200, {{"streams", out}});
+    view = {{"streams", out}};
+    at = Clock::now();
+    send_json(res, 200, view);
   }
 
   // POST /v1/lookup {"address"}: every message to one address (admin).
@@ -742,9 +746,9 @@ struct Service {
     audit(req, key->name, "lookup of " + util::mask_address(address->str()));
     Json out{{"address", address->str()}, {"suppressed", nullptr}, {"messages", Json::array()}};
     {
-      std::lock_guard lock(reader_mutex);
-      auto sup = reader->org_list().suppression(util::to_lower_ascii(address->str()));
-      auto msgs = reader->messages_to(address->str(), 100);
+      std::lock_guard lock(viewer_mutex);
+      auto sup = viewer->org_list().suppression(util::to_lower_ascii(address->str()));
+      auto msgs = viewer->messages_to(address->str(), 100);
       if (!sup || !msgs) return send_error(res, 503, "store_unavailable", "the state store cannot be read");
       if (*sup) {
         out["suppressed"] = {{"reason", (*sup)->reason}, {"category", (*sup)->category}, {"scope", (*sup)->scope},
@@ -864,6 +868,8 @@ Result<void> run_service(const ServerConfig& config) {
   if (!writer) return std::unexpected(writer.error());
   auto tx_store = open();
   if (!tx_store) return std::unexpected(tx_store.error());
+  auto viewer = open();
+  if (!viewer) return std::unexpected(viewer.error());
   if (auto n = (*reader)->recover_sending(); !n) {
     return std::unexpected(n.error());
   } else if (*n > 0) {
@@ -892,6 +898,7 @@ Result<void> run_service(const ServerConfig& config) {
   auto svc = std::make_unique<Service>(config, shared.get());
   if (!svc->streams.fatal().empty()) return fail(svc->streams.fatal().front());
   svc->reader = std::move(*reader);
+  svc->viewer = std::move(*viewer);
   if (auto k = svc->keys.reload(*svc->reader); !k) return std::unexpected(k.error());
   svc->tokens = config.intake.burst;
   const auto& retry = campaign::DeliverySettings{}.retry_seconds;

@@ -152,17 +152,33 @@ CREATE TRIGGER IF NOT EXISTS lane_counts_update AFTER UPDATE OF lane, state, dup
 END;
 )sql";
 
+// The import this store's counts were made at: an import by a build without
+// lane_counts (older, or a downgrade and back) leaves it behind
+// audience_generation, and the counts are made again.
+constexpr const char* k_counted_at =
+    "INSERT OR REPLACE INTO meta (key, value) SELECT 'counted_generation', "
+    "COALESCE((SELECT value FROM meta WHERE key = 'audience_generation'), '0');";
+
 Result<void> ensure_lane_counts(sqlite3* db) {
-  const auto present = [&] {
-    Stmt has(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lane_counts'");
-    return has.step() == SQLITE_ROW;
+  const auto current = [&] {
+    Stmt has(db,
+             "SELECT (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lane_counts') IS NOT NULL AND "
+             "COALESCE((SELECT value FROM meta WHERE key = 'counted_generation'), '0') = "
+             "COALESCE((SELECT value FROM meta WHERE key = 'audience_generation'), '0')");
+    return has.step() == SQLITE_ROW && has.i64(0) == 1;
   };
-  if (present()) return {};
+  if (current()) return {};
   Txn txn(db);
   if (!txn.ok()) return db_error(db, "counting the recipients by lane");
-  if (!present()) {  // another process may have made it while this one waited
-    if (auto r = exec(db, k_lane_counts_table); !r) return r;
+  if (!current()) {  // another process may have made them while this one waited
+    Stmt table(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lane_counts'");
+    if (table.step() != SQLITE_ROW) {
+      if (auto r = exec(db, k_lane_counts_table); !r) return r;
+    } else if (auto r = exec(db, k_recount); !r) {
+      return r;
+    }
     if (auto r = exec(db, k_lane_counts_triggers); !r) return r;
+    if (auto r = exec(db, k_counted_at); !r) return r;
   }
   return txn.commit();
 }
@@ -238,6 +254,7 @@ class SqliteImport final : public ImportSession {
     if (gen.step() != SQLITE_DONE) return db_error(m_db, "recording the import");
     if (auto r = exec(m_db, k_recount); !r) return std::unexpected(r.error());
     if (auto r = exec(m_db, k_lane_counts_triggers); !r) return std::unexpected(r.error());
+    if (auto r = exec(m_db, k_counted_at); !r) return std::unexpected(r.error());
     if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
     return n;
   }

@@ -370,6 +370,27 @@ TEST(SqliteStore, AnOlderStoreGetsItsCountsFromItsRows) {
   EXPECT_EQ(c->total, 7);
 }
 
+// An import by a build without the kept counts (its rows uncounted, its
+// generation ahead of the counts') is counted again at the next open.
+TEST(SqliteStore, AnImportByAnOlderBuildIsCountedAgain) {
+  testing::TempDir dir;
+  const auto db_path = (dir.path() / "state.db").string();
+  { auto s = open_with(dir, 4); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO recipients (key, line, email, domain, locale, fields, generation, lane) "
+                         "VALUES ('late@example.com', 9, 'late@example.com', 'example.com', 'en', x'', 2, 'default');"
+                         "UPDATE meta SET value = '2' WHERE key = 'audience_generation'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open_sqlite_store(db_path);
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->counts()->total, 5);
+  EXPECT_EQ((*s)->counts()->of(RecipientState::k_pending), 5);
+}
+
 TEST(SqliteStore, AuditLogIsAppendOnly) {
   testing::TempDir dir;
   auto s = open_with(dir, 1);
