@@ -36,7 +36,6 @@ CREATE TABLE recipients (
   domain text NOT NULL,
   locale text NOT NULL,
   fields bytea NOT NULL,
-  generation bigint NOT NULL DEFAULT 0,
   lane text NOT NULL DEFAULT '',
   state smallint NOT NULL DEFAULT 0,
   attempts integer NOT NULL DEFAULT 0,

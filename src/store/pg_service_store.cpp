@@ -205,15 +205,14 @@ class PgServiceStore final : public ServiceStore {
     if (!txn.began()) return std::unexpected(txn.began().error());
     Params p;
     p.add(now_seconds()).add(now_millis());
-    auto a = m_c->query("INSERT INTO message_attempts (message, at, reply) SELECT id, $1, 'in flight when its node "
-                        "stopped: possibly delivered' FROM messages WHERE state = 1 AND (lease_expires_at IS NULL OR "
-                        "lease_expires_at < clock_timestamp()) ORDER BY id",
-                        Params().add(now_seconds()), "recording attempts in flight");
-    if (!a) return failed(a);
-    auto r = m_c->query("UPDATE messages SET state = 0, maybe_delivered = true, attempts = attempts + 1, "
+    // SKIP LOCKED: what another node is recovering at this instant is its to count.
+    auto r = m_c->query("WITH r AS (UPDATE messages SET state = 0, maybe_delivered = true, attempts = attempts + 1, "
                         "next_attempt_at = 0, last_reply = 'in flight when its node stopped: possibly delivered, "
-                        "sent again', updated_at = $2, leased_by = NULL, lease_expires_at = NULL WHERE state = 1 "
-                        "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) AND $1::bigint > 0",
+                        "sent again', updated_at = $2, leased_by = NULL, lease_expires_at = NULL WHERE id IN "
+                        "(SELECT id FROM messages WHERE state = 1 AND (lease_expires_at IS NULL OR "
+                        "lease_expires_at < clock_timestamp()) FOR UPDATE SKIP LOCKED) RETURNING id) "
+                        "INSERT INTO message_attempts (message, at, reply) SELECT id, $1, 'in flight when its node "
+                        "stopped: possibly delivered' FROM r ORDER BY id",
                         p, "recovering messages in flight");
     if (!r) return failed(r);
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
@@ -360,7 +359,8 @@ class PgServiceStore final : public ServiceStore {
       Params p;
       p.add(pg::node_id()).add(k_lease.count());
       auto r = m_c->query("UPDATE messages SET lease_expires_at = clock_timestamp() + make_interval(secs => $2) "
-                          "WHERE leased_by = $1 AND state = 1",
+                          "WHERE id IN (SELECT id FROM messages WHERE leased_by = $1 AND state = 1 "
+                          "FOR UPDATE SKIP LOCKED)",
                           p, "renewing this node's leases");
       if (!r) return std::unexpected(r.error());
     }

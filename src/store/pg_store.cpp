@@ -38,12 +38,16 @@ std::int64_t now_seconds() {
 const std::int64_t k_lease_seconds = k_lease.count();
 constexpr std::size_t k_import_batch = 2000;
 
+// A bulk load of a campaign's audience. Rows that did not change are
+// neither written nor locked: a node that imports the same file while
+// another node sends from it (nodes started together) waits for no row
+// the sender holds, so the two cannot deadlock.
 class PgImport final : public ImportSession {
  public:
   PgImport(Connection& c, std::string campaign) : m_c(c), m_campaign(std::move(campaign)), m_txn(c) {}
 
   // Takes the campaign's import lock (nodes starting together import one
-  // after the other) and the next generation.
+  // after the other) and a table of this import's keys.
   Result<void> start() {
     if (!m_txn.began()) return std::unexpected(m_txn.began().error());
     Params p;
@@ -51,13 +55,7 @@ class PgImport final : public ImportSession {
     if (auto r = m_c.query("SELECT pg_advisory_xact_lock(hashtext($1))", p, "locking the audience import"); !r) {
       return std::unexpected(r.error());
     }
-    Params q;
-    q.add(m_campaign);
-    auto gen = m_c.query("SELECT value FROM campaign_meta WHERE campaign = $1 AND key = 'audience_generation'", q,
-                         "starting the audience import");
-    if (!gen) return std::unexpected(gen.error());
-    m_generation = (gen->empty() ? 0 : std::stoll(std::string(gen->text(0, 0)))) + 1;
-    return {};
+    return m_c.exec("CREATE TEMP TABLE import_keys (key text PRIMARY KEY) ON COMMIT DROP", "starting the audience import");
   }
 
   Result<void> add(const ImportRow& row) override {
@@ -84,20 +82,13 @@ class PgImport final : public ImportSession {
 
   Result<std::int64_t> commit() override {
     if (auto f = flush(); !f) return std::unexpected(f.error());
+    // Unsent recipients no longer in the file are removed (never sent).
     Params p;
-    p.add(m_campaign).add(m_generation);
-    auto removed = m_c.query("UPDATE recipients SET state = 7 WHERE campaign = $1 AND generation <> $2 "
-                             "AND state IN (0, 3)",
+    p.add(m_campaign);
+    auto removed = m_c.query("UPDATE recipients r SET state = 7 WHERE r.campaign = $1 AND r.state IN (0, 3) AND "
+                             "NOT EXISTS (SELECT 1 FROM import_keys k WHERE k.key = r.key)",
                              p, "marking removed rows");
     if (!removed) return std::unexpected(removed.error());
-    Params g;
-    g.add(m_campaign).add(std::to_string(m_generation));
-    if (auto r = m_c.query("INSERT INTO campaign_meta (campaign, key, value) VALUES ($1, 'audience_generation', $2) "
-                           "ON CONFLICT (campaign, key) DO UPDATE SET value = excluded.value",
-                           g, "recording the import");
-        !r) {
-      return std::unexpected(r.error());
-    }
     if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
     return removed->affected();
   }
@@ -105,19 +96,31 @@ class PgImport final : public ImportSession {
  private:
   Result<void> flush() {
     if (m_keys.empty()) return {};
+    Params keys;
+    keys.add_array(m_keys);
+    if (auto r = m_c.query("INSERT INTO import_keys SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", keys,
+                           "storing audience rows");
+        !r) {
+      return std::unexpected(r.error());
+    }
     Params p;
-    p.add(m_campaign).add(m_generation).add_array(m_keys).add_array(m_lines).add_array(m_emails).add_array(m_domains)
+    p.add(m_campaign).add_array(m_keys).add_array(m_lines).add_array(m_emails).add_array(m_domains)
         .add_array(m_locales).add_array(m_fields).add_array(m_lanes);
-    auto r = m_c.query(
-        "INSERT INTO recipients (campaign, key, line, email, domain, locale, fields, generation, lane) "
-        "SELECT $1::text, k, l, e, d, lo, decode(f, 'hex'), $2::bigint, la FROM unnest($3::text[], $4::bigint[], $5::text[], "
-        "$6::text[], $7::text[], $8::text[], $9::text[]) AS u(k, l, e, d, lo, f, la) "
-        "ON CONFLICT (campaign, key) DO UPDATE SET line = excluded.line, email = excluded.email, "
-        "domain = excluded.domain, locale = excluded.locale, fields = excluded.fields, "
-        "generation = excluded.generation, lane = excluded.lane, "
-        "state = CASE WHEN recipients.state = 7 THEN 0 ELSE recipients.state END",
-        p, "storing audience rows");
-    if (!r) return std::unexpected(r.error());
+    const char* rows = "unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+                       "AS u(k, l, e, d, lo, f, la)";
+    // New rows; then rows that changed (or come back after a removal).
+    const std::string insert = fmt::format(
+        "INSERT INTO recipients (campaign, key, line, email, domain, locale, fields, lane) "
+        "SELECT $1::text, k, l, e, d, lo, decode(f, 'hex'), la FROM {} ON CONFLICT (campaign, key) DO NOTHING",
+        rows);
+    if (auto r = m_c.query(insert.c_str(), p, "storing audience rows"); !r) return std::unexpected(r.error());
+    const std::string update = fmt::format(
+        "UPDATE recipients r SET line = u.l, email = u.e, domain = u.d, locale = u.lo, fields = decode(u.f, 'hex'), "
+        "lane = u.la, state = CASE WHEN r.state = 7 THEN 0 ELSE r.state END FROM {} "
+        "WHERE r.campaign = $1 AND r.key = u.k AND (r.state = 7 OR (r.line, r.email, r.domain, r.locale, r.fields, "
+        "r.lane) IS DISTINCT FROM (u.l, u.e, u.d, u.lo, decode(u.f, 'hex'), u.la))",
+        rows);
+    if (auto r = m_c.query(update.c_str(), p, "storing audience rows"); !r) return std::unexpected(r.error());
     m_keys.clear();
     m_lines.clear();
     m_emails.clear();
@@ -131,7 +134,6 @@ class PgImport final : public ImportSession {
   Connection& m_c;
   std::string m_campaign;
   Txn m_txn;
-  std::int64_t m_generation = 0;
   std::vector<std::string> m_keys, m_emails, m_domains, m_locales, m_fields, m_lanes;
   std::vector<std::int64_t> m_lines;
 };
@@ -716,8 +718,12 @@ class PgStore final : public StateStore {
     m_last_renew = now;
     Params p;
     p.add(m_campaign).add(m_node).add(k_lease_seconds);
+    // Rows this node's other connection is updating right now are skipped
+    // (they are renewed next time, or their lease is set by that update):
+    // waiting for them could deadlock with it.
     if (auto r = m_c->query("UPDATE recipients SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
-                            "WHERE leased_by = $2 AND campaign = $1",
+                            "WHERE id IN (SELECT id FROM recipients WHERE leased_by = $2 AND campaign = $1 "
+                            "FOR UPDATE SKIP LOCKED)",
                             p, "renewing this node's leases");
         !r) {
       return std::unexpected(r.error());
@@ -750,8 +756,10 @@ class PgStore final : public StateStore {
     if (!txn.began()) return std::unexpected(txn.began().error());
     Params p;
     p.add(m_campaign).add(now_seconds());
+    // SKIP LOCKED: rows another node is recovering at this instant are its to count.
     auto r = m_c->query("WITH old AS (SELECT id, leased_by FROM recipients WHERE campaign = $1 AND state = 1 "
-                        "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) FOR UPDATE) "
+                        "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
+                        "FOR UPDATE SKIP LOCKED) "
                         "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, "
                         "attempts = r.attempts + 1, first_attempt_at = COALESCE(r.first_attempt_at, $2), "
                         "updated_at = $2, leased_by = NULL, lease_expires_at = NULL FROM old WHERE r.id = old.id "

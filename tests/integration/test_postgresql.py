@@ -156,7 +156,7 @@ class Postgres(support.PeerCase):
         outs = [p.communicate(timeout=300) for p in procs]
         elapsed = time.time() - started
         for p, (out, err) in zip(procs, outs):
-            self.assertEqual(p.returncode, 0, err)
+            self.assertEqual(p.returncode, 0, out + err)
         counts = collections.Counter(m["rcpt_tos"][0] for m in relay.records("message"))
         self.assertEqual(set(counts), set(emails))
         self.assertEqual(max(counts.values()), 1, "every recipient exactly once")
@@ -187,7 +187,7 @@ class Postgres(support.PeerCase):
         outs = [p.communicate(timeout=300) for p in procs[1:]]
         finished = time.time() - killed_at
         for p, (out, err) in zip(procs[1:], outs):
-            self.assertEqual(p.returncode, 0, err)
+            self.assertEqual(p.returncode, 0, out + err)
         counts = collections.Counter(m["rcpt_tos"][0] for m in relay.records("message"))
         self.assertEqual(set(counts), set(emails), "nothing lost")
         duplicates = sum(n - 1 for n in counts.values())
@@ -213,7 +213,7 @@ class Postgres(support.PeerCase):
         procs = [self.start(d) for _ in range(3)]
         outs = [p.communicate(timeout=300) for p in procs]
         for p, (out, err) in zip(procs, outs):
-            self.assertEqual(p.returncode, 0, err)
+            self.assertEqual(p.returncode, 0, out + err)
         times = sorted(m["t"] for m in relay.records("message"))
         self.assertEqual(len(times), len(rows))
         counts = collections.Counter(m["rcpt_tos"][0] for m in relay.records("message"))
