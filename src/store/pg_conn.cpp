@@ -271,6 +271,48 @@ Result<Rows> Connection::query(const char* sql, const Params& params, std::strin
   return res;
 }
 
+Result<void> Connection::copy_start(const char* sql, std::string_view what) {
+  if (auto r = ensure_open(); !r) return r;
+  Rows res(PQexec(m_conn, sql));
+  if (res.status() != PGRES_COPY_IN) return std::unexpected(error(what));
+  m_copying = std::string(what);
+  return {};
+}
+
+Result<void> Connection::copy_put(std::string_view data) {
+  if (PQputCopyData(m_conn, data.data(), static_cast<int>(data.size())) != 1) return std::unexpected(error(m_copying));
+  return {};
+}
+
+Result<void> Connection::copy_finish() {
+  if (PQputCopyEnd(m_conn, nullptr) != 1) return std::unexpected(error(m_copying));
+  bool ok = true;
+  while (PGresult* r = PQgetResult(m_conn)) {
+    ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+  }
+  if (!ok) return std::unexpected(error(m_copying));
+  return {};
+}
+
+void Connection::copy_abort() {
+  PQputCopyEnd(m_conn, "abandoned");
+  while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+}
+
+void Connection::copy_field(std::string& line, std::string_view value) {
+  for (const char c : value) {
+    switch (c) {
+      case '\\': line += "\\\\"; break;
+      case '\t': line += "\\t"; break;
+      case '\n': line += "\\n"; break;
+      case '\r': line += "\\r"; break;
+      case '\0': break;  // text cannot hold NUL
+      default: line += c;
+    }
+  }
+}
+
 Result<bool> Connection::wait_notify(std::string_view channel, int timeout_ms) {
   if (auto r = ensure_open(); !r) return std::unexpected(r.error());
   if (m_listening != channel) {

@@ -115,6 +115,16 @@ class Connection {
   // Runs one statement with `params`; rows for a query.
   Result<Rows> query(const char* sql, const Params& params, std::string_view what);
   Result<Rows> query(const char* sql, std::string_view what) { return query(sql, Params{}, what); }
+  // COPY ... FROM STDIN: starts `sql`, then put() rows in COPY's text
+  // format (copy_field() escapes a value), then finish. No other call may
+  // run on the connection in between.
+  Result<void> copy_start(const char* sql, std::string_view what);
+  Result<void> copy_put(std::string_view data);
+  Result<void> copy_finish();
+  // Ends a COPY in progress without its rows (after an error).
+  void copy_abort();
+  // Appends `value` to `line` escaped for COPY's text format.
+  static void copy_field(std::string& line, std::string_view value);
   // Sends LISTEN `channel` and waits up to `timeout_ms` for a notification
   // on it; true when one came.
   Result<bool> wait_notify(std::string_view channel, int timeout_ms);
@@ -132,6 +142,7 @@ class Connection {
   std::string m_uri;
   std::string m_described;
   std::string m_listening;
+  std::string m_copying;  // what the COPY in progress is doing (for errors)
 };
 
 // BEGIN now; ROLLBACK on destruction unless commit() was called.

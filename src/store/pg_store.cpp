@@ -36,18 +36,24 @@ std::int64_t now_seconds() {
 }
 
 const std::int64_t k_lease_seconds = k_lease.count();
-constexpr std::size_t k_import_batch = 2000;
 
-// A bulk load of a campaign's audience. Rows that did not change are
+// A bulk load of a campaign's audience: the rows stream into a temporary
+// table with COPY (memory stays bounded whatever the audience's size), and
+// commit() merges them with set statements. Rows that did not change are
 // neither written nor locked: a node that imports the same file while
-// another node sends from it (nodes started together) waits for no row
-// the sender holds, so the two cannot deadlock.
+// another node sends from it (nodes started together) waits for no row the
+// sender holds, so the two cannot deadlock.
 class PgImport final : public ImportSession {
  public:
   PgImport(Connection& c, std::string campaign) : m_c(c), m_campaign(std::move(campaign)), m_txn(c) {}
+  ~PgImport() override {
+    if (m_copying) m_c.copy_abort();  // before the transaction rolls back
+  }
+  PgImport(const PgImport&) = delete;
+  PgImport& operator=(const PgImport&) = delete;
 
   // Takes the campaign's import lock (nodes starting together import one
-  // after the other) and a table of this import's keys.
+  // after the other) and starts the COPY.
   Result<void> start() {
     if (!m_txn.began()) return std::unexpected(m_txn.began().error());
     Params p;
@@ -55,87 +61,105 @@ class PgImport final : public ImportSession {
     if (auto r = m_c.query("SELECT pg_advisory_xact_lock(hashtext($1))", p, "locking the audience import"); !r) {
       return std::unexpected(r.error());
     }
-    return m_c.exec("CREATE TEMP TABLE import_keys (key text PRIMARY KEY) ON COMMIT DROP", "starting the audience import");
+    if (auto r = m_c.exec("CREATE TEMP TABLE import_rows (k text NOT NULL, l bigint NOT NULL, e text NOT NULL, "
+                          "d text NOT NULL, lo text NOT NULL, f bytea NOT NULL, la text NOT NULL) ON COMMIT DROP",
+                          "starting the audience import");
+        !r) {
+      return r;
+    }
+    if (auto r = m_c.copy_start("COPY import_rows FROM STDIN", "importing the audience"); !r) return r;
+    m_copying = true;
+    return {};
   }
 
   Result<void> add(const ImportRow& row) override {
-    m_keys.push_back(row.key);
-    m_lines.push_back(row.line);
-    m_emails.push_back(row.email);
-    m_domains.push_back(row.domain);
-    m_locales.push_back(row.locale);
-    m_fields.push_back(util::to_hex(pack_fields(row.fields)));
-    m_lanes.push_back(row.lane);
-    if (m_keys.size() >= k_import_batch) return flush();
+    const auto field = [&](std::string_view v) {
+      Connection::copy_field(m_buffer, v);
+      m_buffer += '\t';
+    };
+    field(row.key);
+    m_buffer += std::to_string(row.line);
+    m_buffer += '\t';
+    field(row.email);
+    field(row.domain);
+    field(row.locale);
+    m_buffer += "\\\\x";  // bytea in hex, its backslash escaped for COPY
+    m_buffer += util::to_hex(pack_fields(row.fields));
+    m_buffer += '\t';
+    Connection::copy_field(m_buffer, row.lane);
+    m_buffer += '\n';
+    if (m_buffer.size() >= k_copy_chunk) return send();
     return {};
   }
 
   Result<void> reject(std::int64_t line, std::string_view reason) override {
-    Params p;
-    p.add(m_campaign).add(line).add(reason);
-    auto r = m_c.query("INSERT INTO rejected_rows (campaign, line, reason) VALUES ($1, $2, $3) "
-                       "ON CONFLICT (campaign, line) DO UPDATE SET reason = excluded.reason",
-                       p, "storing a rejected row");
-    if (!r) return std::unexpected(r.error());
+    m_rejected_lines.push_back(line);
+    m_rejected_reasons.emplace_back(reason);
     return {};
   }
 
   Result<std::int64_t> commit() override {
-    if (auto f = flush(); !f) return std::unexpected(f.error());
-    // Unsent recipients no longer in the file are removed (never sent).
+    if (auto r = send(); !r) return std::unexpected(r.error());
+    m_copying = false;
+    if (auto r = m_c.copy_finish(); !r) return std::unexpected(r.error());
+    if (auto r = m_c.exec("CREATE INDEX ON import_rows (k); ANALYZE import_rows", "importing the audience"); !r) {
+      return std::unexpected(r.error());
+    }
     Params p;
     p.add(m_campaign);
+    // New rows; then rows that changed (or come back after a removal);
+    // then unsent recipients no longer in the file are removed (never sent).
+    if (auto r = m_c.query("INSERT INTO recipients (campaign, key, line, email, domain, locale, fields, lane) "
+                           "SELECT $1, k, l, e, d, lo, f, la FROM import_rows ON CONFLICT (campaign, key) DO NOTHING",
+                           p, "storing audience rows");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = m_c.query("UPDATE recipients r SET line = u.l, email = u.e, domain = u.d, locale = u.lo, "
+                           "fields = u.f, lane = u.la, state = CASE WHEN r.state = 7 THEN 0 ELSE r.state END "
+                           "FROM import_rows u WHERE r.campaign = $1 AND r.key = u.k AND (r.state = 7 OR "
+                           "(r.line, r.email, r.domain, r.locale, r.fields, r.lane) IS DISTINCT FROM "
+                           "(u.l, u.e, u.d, u.lo, u.f, u.la))",
+                           p, "storing audience rows");
+        !r) {
+      return std::unexpected(r.error());
+    }
     auto removed = m_c.query("UPDATE recipients r SET state = 7 WHERE r.campaign = $1 AND r.state IN (0, 3) AND "
-                             "NOT EXISTS (SELECT 1 FROM import_keys k WHERE k.key = r.key)",
+                             "NOT EXISTS (SELECT 1 FROM import_rows u WHERE u.k = r.key)",
                              p, "marking removed rows");
     if (!removed) return std::unexpected(removed.error());
+    if (!m_rejected_lines.empty()) {
+      Params q;
+      q.add(m_campaign).add_array(m_rejected_lines).add_array(m_rejected_reasons);
+      if (auto r = m_c.query("INSERT INTO rejected_rows (campaign, line, reason) SELECT DISTINCT ON (l) $1, l, r "
+                             "FROM unnest($2::bigint[], $3::text[]) AS u(l, r) "
+                             "ON CONFLICT (campaign, line) DO UPDATE SET reason = excluded.reason",
+                             q, "storing rejected rows");
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
     if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
     return removed->affected();
   }
 
  private:
-  Result<void> flush() {
-    if (m_keys.empty()) return {};
-    Params keys;
-    keys.add_array(m_keys);
-    if (auto r = m_c.query("INSERT INTO import_keys SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", keys,
-                           "storing audience rows");
-        !r) {
-      return std::unexpected(r.error());
-    }
-    Params p;
-    p.add(m_campaign).add_array(m_keys).add_array(m_lines).add_array(m_emails).add_array(m_domains)
-        .add_array(m_locales).add_array(m_fields).add_array(m_lanes);
-    const char* rows = "unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
-                       "AS u(k, l, e, d, lo, f, la)";
-    // New rows; then rows that changed (or come back after a removal).
-    const std::string insert = fmt::format(
-        "INSERT INTO recipients (campaign, key, line, email, domain, locale, fields, lane) "
-        "SELECT $1::text, k, l, e, d, lo, decode(f, 'hex'), la FROM {} ON CONFLICT (campaign, key) DO NOTHING",
-        rows);
-    if (auto r = m_c.query(insert.c_str(), p, "storing audience rows"); !r) return std::unexpected(r.error());
-    const std::string update = fmt::format(
-        "UPDATE recipients r SET line = u.l, email = u.e, domain = u.d, locale = u.lo, fields = decode(u.f, 'hex'), "
-        "lane = u.la, state = CASE WHEN r.state = 7 THEN 0 ELSE r.state END FROM {} "
-        "WHERE r.campaign = $1 AND r.key = u.k AND (r.state = 7 OR (r.line, r.email, r.domain, r.locale, r.fields, "
-        "r.lane) IS DISTINCT FROM (u.l, u.e, u.d, u.lo, decode(u.f, 'hex'), u.la))",
-        rows);
-    if (auto r = m_c.query(update.c_str(), p, "storing audience rows"); !r) return std::unexpected(r.error());
-    m_keys.clear();
-    m_lines.clear();
-    m_emails.clear();
-    m_domains.clear();
-    m_locales.clear();
-    m_fields.clear();
-    m_lanes.clear();
-    return {};
+  static constexpr std::size_t k_copy_chunk = 256 * 1024;
+
+  Result<void> send() {
+    if (m_buffer.empty()) return {};
+    auto r = m_c.copy_put(m_buffer);
+    m_buffer.clear();
+    return r;
   }
 
   Connection& m_c;
   std::string m_campaign;
   Txn m_txn;
-  std::vector<std::string> m_keys, m_emails, m_domains, m_locales, m_fields, m_lanes;
-  std::vector<std::int64_t> m_lines;
+  bool m_copying = false;
+  std::string m_buffer;  // rows not yet sent, in COPY's text format
+  std::vector<std::int64_t> m_rejected_lines;
+  std::vector<std::string> m_rejected_reasons;
 };
 
 // This process's part in sending the campaign: its row in `senders`. At the

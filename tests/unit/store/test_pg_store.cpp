@@ -168,6 +168,64 @@ TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
   EXPECT_FALSE(late.has_value());
 }
 
+TEST(PgStore, AnImportCarriesAnyBytesAndKeepsWhatChangedOnly) {
+  REQUIRE_SERVER();
+  auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("import")));
+  ASSERT_TRUE(s.has_value());
+  const std::vector<std::string> hostile{"tab\there", "new\nline\r\n", "back\\slash \\x41", "Zoë Müller 李伟", "\x01\x7f",
+                                         ""};
+  const auto with_fields = [](ImportRow r, std::vector<std::string> f) {
+    r.fields = std::move(f);
+    return r;
+  };
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value()) << imp.error().message;
+    ASSERT_TRUE((*imp)->add(with_fields(row(2, "zoe@example.de"), hostile)).has_value());
+    ASSERT_TRUE((*imp)->add(row(3, "li.wei@example.com.cn")).has_value());
+    ASSERT_TRUE((*imp)->add(row(4, "ana@example.com.br")).has_value());
+    ASSERT_TRUE((*imp)->reject(5, "bad address: 'x@'\tline 5").has_value());
+    ASSERT_EQ((*imp)->commit().value(), 0);
+  }
+  EXPECT_EQ((*s)->rejected_rows(10).value().front(), (std::pair<std::int64_t, std::string>{5, "bad address: 'x@'\tline 5"}));
+  auto rows = (*s)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].fields, hostile);
+  // Sent, then imported again with one row changed and one gone.
+  const std::vector<Outcome> sent{{(*rows)[0].id, RecipientState::k_sent, "250 ok", 0, false, true, 0, false}};
+  ASSERT_TRUE((*s)->record_and_mark(sent, {}, {}, true).has_value());
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    ASSERT_TRUE((*imp)->add(with_fields(row(2, "zoe@example.de"), {"changed"})).has_value());
+    ASSERT_TRUE((*imp)->add(row(3, "li.wei@example.com.cn")).has_value());
+    EXPECT_EQ((*imp)->commit().value(), 1);  // ana is gone: removed, never sent
+  }
+  auto c = (*s)->counts().value();
+  EXPECT_EQ(c.of(RecipientState::k_sent), 1);  // a re-import keeps what was delivered
+  EXPECT_EQ(c.of(RecipientState::k_removed), 1);
+  EXPECT_EQ((*s)->load(std::vector<std::int64_t>{(*rows)[0].id}).value().front().fields,
+            std::vector<std::string>{"changed"});
+  // Back in the file: due again.
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    for (const auto& e : {"zoe@example.de", "li.wei@example.com.cn", "ana@example.com.br"}) {
+      ASSERT_TRUE((*imp)->add(row(2, e)).has_value());
+    }
+    ASSERT_TRUE((*imp)->commit().has_value());
+  }
+  EXPECT_EQ((*s)->counts().value().of(RecipientState::k_removed), 0);
+  // An import abandoned halfway changes nothing.
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    ASSERT_TRUE((*imp)->add(row(9, "new@example.org")).has_value());
+  }
+  EXPECT_EQ((*s)->counts().value().total, 3);
+}
+
 TEST(PgStore, TheAuditLogAndApprovalsAreAppendOnly) {
   REQUIRE_SERVER();
   const auto id = fresh_campaign("audit");
