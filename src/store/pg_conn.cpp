@@ -271,6 +271,34 @@ Result<Rows> Connection::query(const char* sql, const Params& params, std::strin
   return res;
 }
 
+Result<void> Connection::for_each_row(const char* sql, const Params& params, std::string_view what,
+                                      const std::function<void(const Rows&)>& fn) {
+  if (auto r = ensure_open(); !r) return r;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  for (const auto& v : params.m_values) {
+    values.push_back(v ? v->c_str() : nullptr);
+    lengths.push_back(v ? static_cast<int>(v->size()) : 0);
+  }
+  if (PQsendQueryParams(m_conn, sql, params.size(), nullptr, values.data(), lengths.data(), params.m_formats.data(),
+                        0) != 1 ||
+      PQsetSingleRowMode(m_conn) != 1) {
+    return std::unexpected(error(what));
+  }
+  bool ok = true;
+  while (PGresult* raw = PQgetResult(m_conn)) {
+    Rows row(raw);
+    const auto st = row.status();
+    if (st == PGRES_SINGLE_TUPLE) {
+      if (ok) fn(row);
+    } else if (st != PGRES_TUPLES_OK) {
+      ok = false;
+    }
+  }
+  if (!ok) return std::unexpected(error(what));
+  return {};
+}
+
 Result<void> Connection::copy_start(const char* sql, std::string_view what) {
   if (auto r = ensure_open(); !r) return r;
   Rows res(PQexec(m_conn, sql));

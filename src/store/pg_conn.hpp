@@ -21,6 +21,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -115,6 +116,10 @@ class Connection {
   // Runs one statement with `params`; rows for a query.
   Result<Rows> query(const char* sql, const Params& params, std::string_view what);
   Result<Rows> query(const char* sql, std::string_view what) { return query(sql, Params{}, what); }
+  // Runs a query and calls `fn` with each row as it arrives (libpq's
+  // single-row mode): memory stays bounded whatever the number of rows.
+  Result<void> for_each_row(const char* sql, const Params& params, std::string_view what,
+                            const std::function<void(const Rows&)>& fn);
   // COPY ... FROM STDIN: starts `sql`, then put() rows in COPY's text
   // format (copy_field() escapes a value), then finish. No other call may
   // run on the connection in between.

@@ -352,12 +352,10 @@ class PgStore final : public StateStore {
                                   bool unsent_only) override {
     Params p;
     p.add(m_campaign);
-    auto r = m_c->query(unsent_only ? "SELECT id, email FROM recipients WHERE campaign = $1 AND state IN (0, 3) ORDER BY id"
-                                    : "SELECT id, email FROM recipients WHERE campaign = $1 AND state <> 7 ORDER BY id",
-                        p, "reading the audience");
-    if (!r) return std::unexpected(r.error());
-    for (int i = 0; i < r->size(); ++i) fn(r->i64(i, 0), r->text(i, 1));
-    return {};
+    return m_c->for_each_row(
+        unsent_only ? "SELECT id, email FROM recipients WHERE campaign = $1 AND state IN (0, 3) ORDER BY id"
+                    : "SELECT id, email FROM recipients WHERE campaign = $1 AND state <> 7 ORDER BY id",
+        p, "reading the audience", [&](const Rows& row) { fn(row.i64(0, 0), row.text(0, 1)); });
   }
 
   Result<void> set_canary(std::span<const std::int64_t> ids) override {
@@ -545,10 +543,8 @@ class PgStore final : public StateStore {
   Result<void> for_each_address(const std::function<void(std::string_view)>& fn) override {
     Params p;
     p.add(m_campaign);
-    auto r = m_c->query("SELECT email FROM recipients WHERE campaign = $1", p, "reading the audience");
-    if (!r) return std::unexpected(r.error());
-    for (int i = 0; i < r->size(); ++i) fn(r->text(i, 0));
-    return {};
+    return m_c->for_each_row("SELECT email FROM recipients WHERE campaign = $1", p, "reading the audience",
+                             [&](const Rows& row) { fn(row.text(0, 0)); });
   }
 
   // GCRA over one row per lane: `want` sends spaced 1/rate apart from the
