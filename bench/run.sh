@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim engine mx serve bounces. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine mx serve bounces dashboard. `dkim` sets up the SMTP campaign too.
 # `serve` starts a private Postfix as its peer (bench/postfix_relay.sh; root only).
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim engine mx serve bounces}
+sections=${*:-render import guard smtp dkim engine mx serve bounces dashboard}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -372,4 +372,9 @@ print("ratio: blindcast is %.1fx Sisimai (target >= 20x: %s); %.1fx flufl.bounce
          ", ".join("%.1f" % (r[0] / r[1]) for r in rows)))
 print("bound: GMime parsing the same files and nothing else is %.1fx Sisimai; blindcast runs at %.2f of GMime alone"
       % (gmime / sisimai, ours / gmime))' "$rows"
+fi
+
+if want dashboard; then
+echo "== dashboard: the campaign page against a 1,000,000-recipient campaign, in chromium (bench/dashboard_bench.py)"
+"$py" bench/dashboard_bench.py "$build" --recipients 1000000 --runs 5
 fi

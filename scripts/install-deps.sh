@@ -11,7 +11,7 @@ build_pkgs=(
   libcpp-httplib-dev libgmime-3.0-dev libpq-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
-test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce postgresql)
+test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce chromium firefox-esr postgresql)
 bench_pkgs=(python3 wrk libsisimai-perl)
 
 want=("${build_pkgs[@]}")
@@ -21,13 +21,36 @@ case "${1:-build}" in
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
+# The dashboard's browser tests drive chromium (playwright-core) and Firefox
+# ESR (puppeteer-core, WebDriver BiDi), both from the
+# npm registry: Debian's node and npm, unless a node with npm is already here.
+if [[ "${1:-build}" != build ]] && ! command -v npm >/dev/null; then
+  want+=(nodejs npm)
+fi
+
+# The browser drivers, pinned by tests/browser/package-lock.json, into
+# tests/browser/node_modules (nothing when those versions are there already).
+browser_driver() {
+  [[ "${1:-build}" == build ]] && return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+  # npm ci records what it installed in node_modules/.package-lock.json.
+  cmp -s <(grep -v '"lockfileVersion"\|"requires"' "$dir/package-lock.json" | grep '"version"\|"node_modules/') \
+         <(grep -v '"lockfileVersion"\|"requires"' "$dir/node_modules/.package-lock.json" 2>/dev/null |
+           grep '"version"\|"node_modules/') && return 0
+  echo "blindcast: installing the browser test driver (npm ci in tests/browser)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
 
 missing=()
 for p in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+  browser_driver "${1:-build}"
+  exit 0
+fi
 
 echo "blindcast: installing missing Debian packages: ${missing[*]}"
 sudo_cmd=()
@@ -44,3 +67,4 @@ fi
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "blindcast: installed ${#missing[@]} package(s)"
+browser_driver "${1:-build}"

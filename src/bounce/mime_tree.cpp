@@ -95,6 +95,7 @@ constexpr std::string_view k_report_headers[] = {
     "X-Autoresponder", "Precedence", "X-Precedence", "X-Failed-Recipients", "X-Blindcast-Token"};
 constexpr std::string_view k_returned_headers[] = {"To", "X-Blindcast-Token"};
 
+// Every header when `wanted` is empty.
 void copy_headers(GMimeObject* object, std::span<const std::string_view> wanted, HeaderList& out) {
   GMimeHeaderList* list = g_mime_object_get_header_list(object);
   if (list == nullptr) return;
@@ -106,7 +107,8 @@ void copy_headers(GMimeObject* object, std::span<const std::string_view> wanted,
     const char* name = g_mime_header_get_name(h);
     if (name == nullptr) continue;
     const std::string_view n_view(name);
-    if (std::none_of(wanted.begin(), wanted.end(), [&](std::string_view w) { return util::iequals(n_view, w); })) {
+    if (!wanted.empty() &&
+        std::none_of(wanted.begin(), wanted.end(), [&](std::string_view w) { return util::iequals(n_view, w); })) {
       continue;
     }
     const char* value = g_mime_header_get_value(h);
@@ -128,9 +130,9 @@ std::string content_bytes(GMimePart* part) {
   return out;
 }
 
-MimeNode from_message(GMimeMessage* message, int depth);
+MimeNode from_message(GMimeMessage* message, int depth, bool all_headers);
 
-MimeNode from_object(GMimeObject* object, int depth) {
+MimeNode from_object(GMimeObject* object, int depth, bool all_headers) {
   MimeNode node;
   if (GMimeContentType* ct = g_mime_object_get_content_type(object)) {
     const char* media = g_mime_content_type_get_media_type(ct);
@@ -148,12 +150,12 @@ MimeNode from_object(GMimeObject* object, int depth) {
     const int n = g_mime_multipart_get_count(multipart);
     for (int i = 0; i < n; ++i) {
       if (GMimeObject* child = g_mime_multipart_get_part(multipart, i)) {
-        node.children.push_back(from_object(child, depth + 1));
+        node.children.push_back(from_object(child, depth + 1, all_headers));
       }
     }
   } else if (GMIME_IS_MESSAGE_PART(object)) {
     if (GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object))) {
-      node.children.push_back(from_message(inner, depth + 1));
+      node.children.push_back(from_message(inner, depth + 1, all_headers));
     }
   } else if (GMIME_IS_TEXT_PART(object)) {
     // ASCII and UTF-8 need no conversion (most reports: an iconv per part
@@ -178,21 +180,23 @@ MimeNode from_object(GMimeObject* object, int depth) {
   return node;
 }
 
-MimeNode from_message(GMimeMessage* message, int depth) {
+MimeNode from_message(GMimeMessage* message, int depth, bool all_headers) {
   MimeNode node;
   node.is_message = true;
-  copy_headers(GMIME_OBJECT(message), depth == 0 ? std::span<const std::string_view>(k_report_headers)
-                                          : std::span<const std::string_view>(k_returned_headers),
+  copy_headers(GMIME_OBJECT(message),
+               all_headers  ? std::span<const std::string_view>()
+               : depth == 0 ? std::span<const std::string_view>(k_report_headers)
+                            : std::span<const std::string_view>(k_returned_headers),
                node.headers);
   if (GMimeObject* body = g_mime_message_get_mime_part(message)) {
-    node.children.push_back(from_object(body, depth + 1));
+    node.children.push_back(from_object(body, depth + 1, all_headers));
   }
   return node;
 }
 
 }  // namespace
 
-MimeNode read_mime(std::string_view raw) {
+MimeNode read_mime(std::string_view raw, bool all_headers) {
   init_gmime();
   // An mbox "From " line (or a stray first line) is not a header: skip it.
   if (raw.starts_with("From ")) {
@@ -216,7 +220,7 @@ MimeNode read_mime(std::string_view raw) {
   GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr);
   g_object_unref(parser);
   if (message != nullptr) {
-    root = from_message(message, 0);
+    root = from_message(message, 0, all_headers);
     g_object_unref(message);
   }
   g_byte_array_free(bytes, FALSE);

@@ -31,7 +31,7 @@ struct MimeNode {
   bool is_message = false;
   std::string type;         // "multipart/report", lower-cased ("" for a message node)
   std::string report_type;  // the report-type parameter, lower-cased
-  // Message nodes only, and only the fields the layer reads: the top
+  // Message nodes only, and (unless read_mime's all_headers) only the fields the layer reads: the top
   // message's envelope, sender and subject fields, a returned message's To
   // and X-Blindcast-Token. Names as written, values unfolded and RFC
   // 2047-decoded.
@@ -41,8 +41,10 @@ struct MimeNode {
 };
 
 // Reads `raw` (one message, CRLF or LF; a leading mbox "From " line is
-// skipped). Thread-safe; initialises GMime once.
-MimeNode read_mime(std::string_view raw);
+// skipped). Thread-safe; initialises GMime once. `all_headers`: every
+// message node keeps all its headers (a preview shows them), not only the
+// fields the layer reads.
+MimeNode read_mime(std::string_view raw, bool all_headers = false);
 
 // The value of the first header called `name` (ASCII case-insensitive) in
 // `headers`, or "".

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/diagnostic.hpp"
@@ -22,6 +24,29 @@ struct PreviewFile {
   std::string subject;
   std::string guard_violation;  // empty when the guard passes it (masked)
 };
+
+// A preview in memory: the exact bytes and the HTML part as rendered.
+struct RenderedPreview {
+  std::string locale;
+  long line = 0;
+  std::string subject;
+  std::string data;             // the message as it would be sent (CRLF)
+  std::string html;             // the HTML part alone (empty without an HTML template)
+  std::string guard_violation;  // empty when the guard passes it (masked)
+};
+
+// Renders the previews write_previews() writes (the dashboard shows them).
+Result<std::vector<RenderedPreview>> render_previews(const std::filesystem::path& dir, const std::string& recipient,
+                                                     util::Diagnostics& diags);
+
+// A message taken apart for display (GMime): every header, RFC 2047-decoded,
+// and its first text/plain and text/html parts, transfer-decoded to UTF-8.
+struct MessageView {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string text;
+  std::string html;
+};
+MessageView view_message(std::string_view data);
 
 // Writes previews of the campaign in `dir` into `out`.
 Result<std::vector<PreviewFile>> write_previews(const std::filesystem::path& dir,

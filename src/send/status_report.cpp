@@ -1,5 +1,7 @@
 #include "send/status_report.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <map>
 
@@ -41,6 +43,39 @@ Result<std::vector<LaneFeedback>> lane_feedback(
   return out;
 }
 
+std::string reason_of(std::string_view reply) {
+  const std::string masked = util::mask_addresses_in(reply.substr(0, 400));
+  std::string out;
+  std::size_t i = 0;
+  const auto is_id_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == ':' || c == '-' || c == '_';
+  };
+  while (i < masked.size() && out.size() < 160) {
+    // A word (letters, digits and . : - _) with 4+ digits in it is an
+    // identifier: a queue id, an address, a count, a time.
+    if (is_id_char(masked[i]) && (i == 0 || !is_id_char(masked[i - 1]))) {
+      std::size_t j = i;
+      int digits = 0;
+      while (j < masked.size() && is_id_char(masked[j])) digits += std::isdigit(static_cast<unsigned char>(masked[j++])) != 0;
+      if (digits >= 4) {
+        out += '#';
+      } else {
+        out.append(masked, i, j - i);
+      }
+      i = j;
+      continue;
+    }
+    const char c = masked[i++];
+    if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, const std::string& state_store,
                                  std::size_t history) {
   StatusReport r;
@@ -57,7 +92,16 @@ Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, c
   auto halt = read_halt(s);
   if (!halt) return std::unexpected(halt.error());
   r.halt = std::move(*halt);
-  if (auto errors = s.recent_errors(10)) r.errors = std::move(*errors);
+  if (auto errors = s.recent_errors(k_reason_sample)) {
+    std::map<std::pair<std::string, std::string>, std::int64_t> grouped;
+    for (const auto& e : *errors) ++grouped[{e.state, reason_of(e.reply)}];
+    for (const auto& [k, n] : grouped) r.reasons.push_back({k.first, k.second, n});
+    std::stable_sort(r.reasons.begin(), r.reasons.end(),
+                     [](const ReasonCount& a, const ReasonCount& b) { return a.count > b.count; });
+    if (r.reasons.size() > k_top_reasons) r.reasons.resize(k_top_reasons);
+    errors->resize(std::min<std::size_t>(errors->size(), 10));
+    r.errors = std::move(*errors);
+  }
   if (auto events = s.events(history)) r.events = std::move(*events);
   if (auto rejected = s.rejected_rows(history)) r.rejected = std::move(*rejected);
   r.content_hash = campaign::content_hash(dir).value_or("");
@@ -66,9 +110,8 @@ Result<StatusReport> read_status(const std::string& dir, store::StateStore& s, c
     if (auto g = evaluate_gates(*loaded, s, false)) r.gates = std::move(*g);
     r.max_bounce_rate = loaded->config.canary.max_bounce_rate;
     r.max_complaint_rate = loaded->config.canary.max_complaint_rate;
-    if (auto c = s.counts_by_lane()) {
-      if (auto f = lane_feedback(*c, s.org_list(), loaded->config.id)) r.feedback = std::move(*f);
-    }
+    // The per-lane counts come with the counts (one scan of the rows).
+    if (auto f = lane_feedback(r.counts.by_lane, s.org_list(), loaded->config.id)) r.feedback = std::move(*f);
   }
   // A send updates "progress" after a batch, at most once a second; older than
   // 30 s means none is running.
@@ -116,6 +159,17 @@ nlohmann::json status_json(const StatusReport& r, bool show_addresses) {
     j["feedback"].push_back({{"lane", f.lane}, {"sent", f.sent}, {"refused", f.refused}, {"reported", f.reported},
                              {"soft", f.soft}, {"complaints", f.complaints}, {"bounce_rate", f.bounce_rate()},
                              {"complaint_rate", f.complaint_rate()}});
+  }
+  // Per lane: every state's count (the dashboard's progress per provider).
+  j["lanes"] = nlohmann::json::object();
+  for (const auto& [lane, state, n] : r.counts.by_lane) {
+    auto& l = j["lanes"][lane.empty() ? "(unassigned)" : lane];
+    l[store::state_name(state)] = n;
+    l["total"] = l.value("total", std::int64_t{0}) + n;
+  }
+  j["top_reasons"] = nlohmann::json::array();
+  for (const auto& t : r.reasons) {
+    j["top_reasons"].push_back({{"state", t.state}, {"reason", t.reason}, {"count", t.count}});
   }
   j["limits"] = {{"max_bounce_rate", r.max_bounce_rate}, {"max_complaint_rate", r.max_complaint_rate}};
   j["rejected_rows"] = nlohmann::json::array();

@@ -33,6 +33,18 @@ struct LaneFeedback {
   [[nodiscard]] double complaint_rate() const { return sent == 0 ? 0 : double(complaints) / double(sent); }
 };
 
+// How many recent replies share a reason (addresses masked, ids and
+// numbers folded: "421 4.7.0 [TSS04] Messages from # temporarily deferred").
+struct ReasonCount {
+  std::string state;   // deferred, bounced, failed, pending (waiting to retry)
+  std::string reason;
+  std::int64_t count = 0;
+};
+
+// A reply with addresses masked and identifiers (queue ids, IPs, long
+// numbers) folded to '#', so that replies of one cause group together.
+std::string reason_of(std::string_view reply);
+
 struct StatusReport {
   std::string dir;                     // the campaign directory as named
   std::string state_store;             // the store's path; empty when there is none yet
@@ -46,9 +58,13 @@ struct StatusReport {
   std::vector<store::AuditEvent> events;
   std::vector<std::pair<std::int64_t, std::string>> rejected;
   std::vector<LaneFeedback> feedback;  // per lane, and "all" last
+  std::vector<ReasonCount> reasons;    // of the last k_reason_sample replies, most frequent first
   double max_bounce_rate = 0;          // the canary's limits, shown beside the rates
   double max_complaint_rate = 0;
 };
+
+inline constexpr std::size_t k_reason_sample = 2000;
+inline constexpr std::size_t k_top_reasons = 10;
 
 // Per lane, from the per-lane counts of the campaign's recipients and the
 // organisation's events of `campaign_id`; "all" last (nothing when none

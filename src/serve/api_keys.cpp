@@ -180,6 +180,7 @@ AuthResult KeyRing::check(std::string_view authorization, std::string_view clien
     return r;
   }
   r.name = e->record.name;
+  r.key_id = e->record.key_id;
   r.scopes = e->record.scopes;
   if (!std::any_of(e->nets.begin(), e->nets.end(), [&](const Cidr& n) { return cidr_contains(n, client); })) {
     r.status = AuthStatus::k_network;
@@ -190,6 +191,24 @@ AuthResult KeyRing::check(std::string_view authorization, std::string_view clien
     return r;
   }
   r.status = AuthStatus::k_ok;
+  return r;
+}
+
+AuthResult KeyRing::check_id(std::string_view key_id, std::string_view client) const {
+  AuthResult r;
+  std::shared_ptr<const Entry> e;
+  {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_by_id.find(std::string(key_id));
+    if (it != m_by_id.end()) e = it->second;
+  }
+  if (e == nullptr) return r;
+  r.name = e->record.name;
+  r.key_id = e->record.key_id;
+  r.scopes = e->record.scopes;
+  r.status = std::any_of(e->nets.begin(), e->nets.end(), [&](const Cidr& n) { return cidr_contains(n, client); })
+                 ? AuthStatus::k_ok
+                 : AuthStatus::k_network;
   return r;
 }
 

@@ -53,6 +53,7 @@ enum class AuthStatus { k_ok, k_missing, k_unknown, k_network, k_scope };
 struct AuthResult {
   AuthStatus status = AuthStatus::k_unknown;
   std::string name;                 // the key's name (when it was found)
+  std::string key_id;               // its public id (a dashboard session holds it)
   std::vector<std::string> scopes;
   [[nodiscard]] bool has(std::string_view scope) const;
 };
@@ -63,6 +64,9 @@ class KeyRing {
   Result<void> reload(store::ServiceStore& store);
   // Checks `authorization` (the header's value) from `client` for `scope`.
   [[nodiscard]] AuthResult check(std::string_view authorization, std::string_view client, std::string_view scope) const;
+  // The key with public id `key_id` (a signed-in session's) as it is now:
+  // unknown once revoked, k_network from outside its networks.
+  [[nodiscard]] AuthResult check_id(std::string_view key_id, std::string_view client) const;
 
  private:
   struct Entry {

@@ -315,6 +315,54 @@ bool CampaignRunner::suppress(const std::string& id, const std::string& email, c
   return true;
 }
 
+std::expected<std::vector<check::RenderedPreview>, ApiError> CampaignRunner::previews(const std::string& id,
+                                                                                     const std::string& recipient,
+                                                                                     std::string* content_hash) {
+  auto dir = dir_of(id);
+  if (!dir) return std::unexpected(dir.error());
+  auto hash = campaign::content_hash(*dir);
+  if (!hash) return internal(hash.error());
+  if (content_hash != nullptr) *content_hash = *hash;
+  if (recipient.empty()) {
+    std::lock_guard lock(m_preview_mutex);
+    if (const auto it = m_previews.find(id); it != m_previews.end() && it->second.first == *hash) {
+      return it->second.second;
+    }
+  }
+  util::Diagnostics diags;
+  auto rendered = check::render_previews(*dir, recipient, diags);
+  if (!rendered) {
+    const bool not_found = !recipient.empty() && rendered.error().message.find("not in audience.csv") != std::string::npos;
+    return std::unexpected(ApiError{not_found ? 404 : 409, not_found ? "not_found" : "cannot_preview",
+                                    util::mask_addresses_in(rendered.error().message), not_found ? "recipient" : ""});
+  }
+  if (recipient.empty()) {
+    std::lock_guard lock(m_preview_mutex);
+    m_previews[id] = {*hash, *rendered};
+  }
+  return std::move(*rendered);
+}
+
+nlohmann::json CampaignRunner::lookup(const std::string& key, bool show_addresses) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, dir] : m_dirs) {
+    auto store = open_campaign_store(dir, false, m_org_path);
+    if (!store || *store == nullptr) continue;
+    auto r = (*store)->find_recipient(key);
+    if (!r || !*r) continue;
+    const auto& x = **r;
+    out.push_back({{"id", id},
+                   {"line", x.line},
+                   {"state", store::state_name(x.state)},
+                   {"attempts", x.attempts},
+                   {"reply", show_addresses ? x.reply : util::mask_addresses_in(x.reply)},
+                   {"updated_at", x.updated_at},
+                   {"lane", x.lane},
+                   {"possible_duplicate", x.duplicate_risk > 0}});
+  }
+  return out;
+}
+
 std::string CampaignRunner::metrics() {
   std::string out;
   out += "# HELP blindcast_campaign_recipients Campaign recipients by lane and state (outcome).\n";

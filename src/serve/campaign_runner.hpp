@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "check/preview.hpp"
 #include "delivery/shared_transport.hpp"
 #include "serve/server_config.hpp"
 #include "serve/streams.hpp"
@@ -43,6 +44,13 @@ class CampaignRunner {
   std::expected<nlohmann::json, ApiError> release(const std::string& id, const std::string& actor);
   // Adds `email` to campaign `id`'s suppression list (an unsubscribe); false when no such campaign.
   bool suppress(const std::string& id, const std::string& email, const std::string& reason);
+  // The previews of campaign `id` (every locale's first row, or the row of
+  // `recipient`) for the dashboard; every locale's are kept per content hash.
+  std::expected<std::vector<check::RenderedPreview>, ApiError> previews(const std::string& id,
+                                                                       const std::string& recipient,
+                                                                       std::string* content_hash);
+  // Every campaign's record of the recipient whose deduplication key is `key`.
+  nlohmann::json lookup(const std::string& key, bool show_addresses);
   // Campaign stores' counts by lane and state, for /metrics.
   std::string metrics();
   // Waits for the running stages (they stop on send::request_stop()).
@@ -65,6 +73,9 @@ class CampaignRunner {
   std::optional<campaign::BounceSettings> m_bounces;  // the service's [bounces], for every campaign it runs  // the service store: the organisation's list every campaign shares
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Run>> m_runs;
+  // Every locale's preview per campaign, with the content hash they show.
+  std::mutex m_preview_mutex;
+  std::map<std::string, std::pair<std::string, std::vector<check::RenderedPreview>>> m_previews;
 };
 
 }  // namespace blindcast::serve

@@ -41,25 +41,44 @@ void Metrics::bounce_report(const std::string& outcome) {
   ++m_bounce_reports[outcome];
 }
 
-void Metrics::latency(double seconds) {
-  std::lock_guard lock(m_mutex);
+void Metrics::Histogram::add(double seconds) {
   std::size_t i = 0;
   while (i < k_buckets.size() && seconds > k_buckets[i]) ++i;
-  ++m_latency[i];
-  m_latency_sum += seconds;
-  ++m_latency_count;
+  ++counts[i];
+  sum += seconds;
+  ++count;
 }
 
-double Metrics::latency_quantile(double q) const {
-  std::lock_guard lock(m_mutex);
-  if (m_latency_count == 0) return 0;
-  const auto want = static_cast<std::int64_t>(q * static_cast<double>(m_latency_count) + 0.5);
+double Metrics::Histogram::quantile(double q) const {
+  if (count == 0) return 0;
+  const auto want = static_cast<std::int64_t>(q * static_cast<double>(count) + 0.5);
   std::int64_t seen = 0;
   for (std::size_t i = 0; i < k_buckets.size(); ++i) {
-    seen += m_latency[i];
+    seen += counts[i];
     if (seen >= want) return k_buckets[i];
   }
   return k_buckets.back();
+}
+
+void Metrics::latency(const std::string& stream, double seconds) {
+  std::lock_guard lock(m_mutex);
+  m_latency.add(seconds);
+  m_stream_latency[stream].add(seconds);
+}
+
+double Metrics::latency_quantile(double q, const std::string& stream) const {
+  std::lock_guard lock(m_mutex);
+  if (stream.empty()) return m_latency.quantile(q);
+  const auto it = m_stream_latency.find(stream);
+  return it == m_stream_latency.end() ? 0 : it->second.quantile(q);
+}
+
+std::map<std::string, std::map<std::string, std::int64_t>> Metrics::outcomes_by_stream() const {
+  std::lock_guard lock(m_mutex);
+  std::map<std::string, std::map<std::string, std::int64_t>> out;
+  for (const auto& [k, n] : m_messages) out[std::get<0>(k)][std::get<2>(k)] += n;
+  for (const auto& [stream, n] : m_accepted) out[stream]["accepted"] += n;
+  return out;
 }
 
 std::string Metrics::render() const {
@@ -96,13 +115,13 @@ std::string Metrics::render() const {
   out += "# TYPE blindcast_transactional_latency_seconds histogram\n";
   std::int64_t cumulative = 0;
   for (std::size_t i = 0; i < k_buckets.size(); ++i) {
-    cumulative += m_latency[i];
+    cumulative += m_latency.counts[i];
     out += fmt::format("blindcast_transactional_latency_seconds_bucket{{le=\"{}\"}} {}\n", k_buckets[i], cumulative);
   }
-  cumulative += m_latency[k_buckets.size()];
+  cumulative += m_latency.counts[k_buckets.size()];
   out += fmt::format("blindcast_transactional_latency_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-  out += fmt::format("blindcast_transactional_latency_seconds_sum {}\n", m_latency_sum);
-  out += fmt::format("blindcast_transactional_latency_seconds_count {}\n", m_latency_count);
+  out += fmt::format("blindcast_transactional_latency_seconds_sum {}\n", m_latency.sum);
+  out += fmt::format("blindcast_transactional_latency_seconds_count {}\n", m_latency.count);
   return out;
 }
 

@@ -26,12 +26,15 @@ class Metrics {
   // The bounce receiver handled a report: `outcome` (suppressed, counted,
   // duplicate, ignored, refused, rate_limited).
   void bounce_report(const std::string& outcome);
-  // Seconds from acceptance to the relay's 2xx.
-  void latency(double seconds);
+  // Seconds from acceptance to the relay's 2xx of a message of `stream`.
+  void latency(const std::string& stream, double seconds);
   // The text of every counter kept here.
   [[nodiscard]] std::string render() const;
-  // Latency quantile `q` (0..1) from the histogram's buckets (upper bound).
-  [[nodiscard]] double latency_quantile(double q) const;
+  // Latency quantile `q` (0..1) from the histogram's buckets (upper bound),
+  // of every stream or of `stream`; 0 before the first message.
+  [[nodiscard]] double latency_quantile(double q, const std::string& stream = "") const;
+  // Per stream since the service started: messages by outcome, accepted.
+  [[nodiscard]] std::map<std::string, std::map<std::string, std::int64_t>> outcomes_by_stream() const;
 
   static constexpr std::array<double, 20> k_buckets = {0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01,
                                                        0.015, 0.02,  0.03,  0.05,  0.075, 0.1,    0.25,
@@ -44,9 +47,15 @@ class Metrics {
   std::map<std::string, std::int64_t> m_accepted;
   std::map<std::string, std::int64_t> m_guard;
   std::map<std::string, std::int64_t> m_bounce_reports;
-  std::array<std::int64_t, k_buckets.size() + 1> m_latency{};
-  double m_latency_sum = 0;
-  std::int64_t m_latency_count = 0;
+  struct Histogram {
+    std::array<std::int64_t, k_buckets.size() + 1> counts{};
+    double sum = 0;
+    std::int64_t count = 0;
+    void add(double seconds);
+    [[nodiscard]] double quantile(double q) const;
+  };
+  Histogram m_latency;                           // every stream
+  std::map<std::string, Histogram> m_stream_latency;
 };
 
 // `value` escaped for a label (backslash, quote, line feed).

@@ -1,6 +1,7 @@
 #include "serve/service.hpp"
 
 #include <httplib.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,14 +20,19 @@
 
 #include "campaign/campaign.hpp"
 #include "campaign/secrets.hpp"
+#include "check/preview.hpp"
+#include "mail/address.hpp"
 #include "send/sender.hpp"
 #include "delivery/shared_transport.hpp"
 #include "serve/api_keys.hpp"
 #include "serve/bounce_listener.hpp"
 #include "serve/campaign_runner.hpp"
 #include "serve/connection_pool.hpp"
+#include "serve/dashboard.hpp"
+#include "serve/dashboard_assets.hpp"
 #include "serve/intake.hpp"
 #include "serve/metrics.hpp"
+#include "serve/sessions.hpp"
 #include "serve/streams.hpp"
 #include "serve/tx_sender.hpp"
 #include "store/pg_store.hpp"
@@ -107,6 +113,8 @@ struct Service {
 
   const ServerConfig& config;
   KeyRing keys;
+  Sessions sessions;
+  PreviewCache previews;
   StreamSet streams;
   Metrics metrics;
   CampaignRunner campaigns;
@@ -139,16 +147,59 @@ struct Service {
                    util::mask_addresses_in(detail)});
   }
 
-  // The key of `req` when it may do `scope` (any of `scopes`); else answers 401/403 and returns nothing.
+  // A state-changing request of a signed-in browser: it must echo the
+  // session's CSRF token, and come from this origin when the browser says
+  // where it comes from.
+  static bool same_origin_request(const httplib::Request& req, const Session& session) {
+    const std::string token = req.get_header_value("X-CSRF-Token");
+    if (token.size() != session.csrf.size() ||
+        CRYPTO_memcmp(token.data(), session.csrf.data(), token.size()) != 0) {
+      return false;
+    }
+    const std::string site = req.get_header_value("Sec-Fetch-Site");
+    if (!site.empty() && site != "same-origin") return false;
+    const std::string origin = req.get_header_value("Origin");
+    const std::string host = req.get_header_value("Host");
+    return origin.empty() || (!host.empty() && origin.ends_with("://" + host) &&
+                              (origin.starts_with("http://") || origin.starts_with("https://")));
+  }
+
+  // The key of `req` when it may do `scope` (any of `scopes`); else answers
+  // 401/403 and returns nothing. A request without Authorization may carry
+  // a dashboard session (the cookie): the key it signed in with, as it is now.
   std::optional<AuthResult> authorize(const httplib::Request& req, httplib::Response& res,
                                       std::initializer_list<const char*> scopes) {
     const std::string header = req.get_header_value("Authorization");
-    AuthResult r = keys.check(header, req.remote_addr, "");
-    if (r.status == AuthStatus::k_unknown) {
-      // A key made a moment ago: read the keys again now (at most every 50 ms)
-      // rather than at the next housekeeping round.
-      reload_keys(std::chrono::milliseconds(0));
+    AuthResult r;
+    const std::string cookie = header.empty() ? cookie_value(req.get_header_value("Cookie"), k_session_cookie) : "";
+    if (!cookie.empty()) {
+      const auto session = sessions.find(cookie);
+      if (!session) {
+        audit(req, "-", "refused: dashboard session unknown or expired");
+        send_error(res, 401, "session_expired", "the dashboard session ended; sign in again");
+        return std::nullopt;
+      }
+      r = keys.check_id(session->key_id, req.remote_addr);
+      if (r.status == AuthStatus::k_unknown) {
+        sessions.end(cookie);
+        audit(req, session->name, "refused: the session's key was revoked");
+        send_error(res, 401, "session_expired", "the key this session signed in with was revoked; sign in again");
+        return std::nullopt;
+      }
+      if (req.method != "GET" && req.method != "HEAD" && !same_origin_request(req, *session)) {
+        audit(req, r.name, "refused: no valid CSRF token");
+        send_error(res, 403, "csrf",
+                   "this request did not come from the dashboard page (no valid X-CSRF-Token); reload the page");
+        return std::nullopt;
+      }
+    } else {
       r = keys.check(header, req.remote_addr, "");
+      if (r.status == AuthStatus::k_unknown) {
+        // A key made a moment ago: read the keys again now (at most every 50 ms)
+        // rather than at the next housekeeping round.
+        reload_keys(std::chrono::milliseconds(0));
+        r = keys.check(header, req.remote_addr, "");
+      }
     }
     if (r.status == AuthStatus::k_ok) {
       const bool allowed = std::any_of(scopes.begin(), scopes.end(), [&](const char* s) { return r.has(s); });
@@ -476,6 +527,228 @@ struct Service {
                {"stopping", stopping.load()}});
   }
 
+  // ---- the dashboard (SPEC §8): its page and files, sign-in, and the
+  // read-only views the API had no endpoint for.
+
+  bool tls() const { return !config.tls_cert_file.empty(); }
+
+  void asset(const std::string& name, httplib::Response& res) {
+    const auto* a = dashboard_asset(name);
+    if (a == nullptr) return send_error(res, 404, "not_found", "no such dashboard file");
+    set_page_headers(res, tls());
+    res.status = 200;
+    res.set_content(std::string(a->body), std::string(a->type));
+  }
+
+  std::string session_cookie(const std::string& value, std::int64_t max_age) const {
+    return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", k_session_cookie, value, max_age,
+                       tls() ? "; Secure" : "");
+  }
+
+  void sign_in(const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    if (!sessions.sign_in_allowed(req.remote_addr)) {
+      res.set_header("Retry-After", "300");
+      audit(req, "-", "dashboard sign-in refused: too many failures from this address");
+      return send_error(res, 429, "rate_limited", "too many failed sign-ins from this address; wait 5 minutes");
+    }
+    // JSON only: a form on another site cannot send it without asking (CORS).
+    if (!req.get_header_value("Content-Type").starts_with("application/json")) {
+      return send_error(res, 415, "unsupported_media_type", "sign in with a JSON body {\"key\": \"...\"}");
+    }
+    const Json body = Json::parse(req.body, nullptr, false);
+    const std::string key = body.is_object() && body.contains("key") && body["key"].is_string()
+                                ? body["key"].get<std::string>()
+                                : std::string();
+    if (key.empty()) return send_error(res, 400, "invalid_request", "'key' is required", "key");
+    const std::string bearer = "Bearer " + key;
+    AuthResult r = keys.check(bearer, req.remote_addr, "");
+    if (r.status == AuthStatus::k_unknown) {
+      reload_keys(std::chrono::milliseconds(0));
+      r = keys.check(bearer, req.remote_addr, "");
+    }
+    if (r.status == AuthStatus::k_network) {
+      audit(req, r.name, "dashboard sign-in refused: address outside the key's networks");
+      return send_error(res, 403, "forbidden_network",
+                        fmt::format("key '{}' may not be used from {}; it is bound to other networks", r.name,
+                                    req.remote_addr));
+    }
+    if (r.status != AuthStatus::k_ok) {
+      sessions.sign_in_failed(req.remote_addr);
+      audit(req, "-", "dashboard sign-in refused: unknown key");
+      return send_error(res, 401, "unauthorized", "this key is not valid (mistyped, revoked, or from another node)",
+                        "key");
+    }
+    const auto made = sessions.create(r.key_id, r.name);
+    res.set_header("Set-Cookie", session_cookie(made.cookie, sessions.lifetime().count()));
+    audit(req, r.name, "signed in to the dashboard");
+    send_json(res, 200, {{"name", r.name}, {"scopes", r.scopes}, {"csrf", made.csrf}});
+  }
+
+  void session_info(const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    const auto session = sessions.find(cookie_value(req.get_header_value("Cookie"), k_session_cookie));
+    const AuthResult r = session ? keys.check_id(session->key_id, req.remote_addr) : AuthResult{};
+    if (!session || r.status != AuthStatus::k_ok) {
+      return send_error(res, 401, "unauthorized", "not signed in");
+    }
+    send_json(res, 200, {{"name", r.name}, {"scopes", r.scopes}, {"csrf", session->csrf}});
+  }
+
+  void sign_out(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"send", "read", "campaigns", "approve", "admin"});
+    if (!key) return;
+    sessions.end(cookie_value(req.get_header_value("Cookie"), k_session_cookie));
+    res.set_header("Set-Cookie", session_cookie("", 0));
+    audit(req, key->name, "signed out of the dashboard");
+    send_json(res, 200, {{"signed_out", true}});
+  }
+
+  // POST /v1/campaigns/{id}/preview {"recipient": optional}: each locale's
+  // message as its first recipient sees it (read or approve: approvers see
+  // what they approve), or one recipient's own (admin: it is that person's
+  // data, and it tells whether the address is in the audience). The address
+  // stays out of URLs; every address in a message is masked unless the key
+  // has admin.
+  void campaign_preview(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"read", "approve"});
+    if (!key) return;
+    const Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+    if (!body.is_object()) return send_error(res, 400, "invalid_json", "the body must be a JSON object");
+    std::string recipient;
+    if (const auto it = body.find("recipient"); it != body.end() && !it->is_null()) {
+      if (!it->is_string()) return send_error(res, 400, "invalid_request", "'recipient' must be a string", "recipient");
+      recipient = util::trim(it->get<std::string>());
+    }
+    const bool admin = key->has("admin");
+    if (!recipient.empty() && !admin) {
+      audit(req, key->name, "refused: a recipient's preview needs admin");
+      return send_error(res, 403, "forbidden_scope",
+                        fmt::format("key '{}' lacks the scope a recipient's own preview needs: admin", key->name),
+                        "recipient");
+    }
+    const std::string id = req.matches[1].str();
+    std::string hash;
+    auto rendered = campaigns.previews(id, recipient, &hash);
+    audit(req, key->name, recipient.empty() ? "preview" : "preview of " + util::mask_address(recipient));
+    if (!rendered) return send_api_error(res, rendered.error());
+    const auto mask = [&](const std::string& t) { return admin ? t : util::mask_addresses_in(t); };
+    Json out{{"id", id}, {"content_hash", hash}, {"previews", Json::array()}};
+    for (const auto& p : *rendered) {
+      const auto view = check::view_message(p.data);
+      Json headers = Json::array();
+      for (const auto& [n, v] : view.headers) headers.push_back({n, mask(v)});
+      Json j{{"locale", p.locale},
+             {"line", p.line},
+             {"subject", mask(p.subject)},
+             {"guard", p.guard_violation},
+             {"headers", headers},
+             {"text", mask(view.text)},
+             {"html_url", nullptr}};
+      const std::string& html = view.html.empty() ? p.html : view.html;
+      if (!html.empty()) j["html_url"] = "/v1/previews/" + previews.put(mask(html), key->key_id);
+      out["previews"].push_back(std::move(j));
+    }
+    send_json(res, 200, out);
+  }
+
+  void preview_html(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"read", "approve"});
+    if (!key) return;
+    auto html = previews.get(req.matches[1].str(), key->key_id);
+    if (!html) return send_error(res, 404, "not_found", "this preview expired (they last 10 minutes); open it again");
+    set_preview_headers(res);
+    res.status = 200;
+    res.set_content(*html, "text/html; charset=utf-8");
+  }
+
+  // GET /v1/streams: per stream, whether it is held, its volume in the last
+  // 24 hours, its latency since the service started and its recent failures.
+  void streams_overview(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"read"});
+    if (!key) return;
+    const bool admin = key->has("admin");
+    const auto day_ago_ms = (now_seconds() - 86400) * 1000;
+    std::vector<store::StreamCount> counts;
+    std::vector<store::MessageRecord> failures;
+    {
+      std::lock_guard lock(reader_mutex);
+      auto c = reader->stream_counts(day_ago_ms);
+      auto f = reader->recent_failures(200);
+      if (!c || !f) return send_error(res, 503, "store_unavailable", "the state store cannot be read");
+      counts = std::move(*c);
+      failures = std::move(*f);
+    }
+    const auto outcomes = metrics.outcomes_by_stream();
+    Json out = Json::array();
+    for (const auto& [name, hold] : streams.states()) {
+      Json last = Json::object();
+      for (const auto& c : counts) {
+        if (c.stream == name) last[store::message_state_name(c.state)] = c.count;
+      }
+      Json failed = Json::array();
+      for (const auto& m : failures) {
+        if (m.stream != name || failed.size() >= 10) continue;
+        failed.push_back({{"id", m.public_id},
+                          {"to", admin ? m.recipient : util::mask_address(m.recipient)},
+                          {"status", store::message_state_name(m.state)},
+                          {"reply", admin ? m.last_reply : util::mask_addresses_in(m.last_reply)},
+                          {"at", m.updated_at / 1000}});
+      }
+      const auto o = outcomes.find(name);
+      out.push_back({{"name", name},
+                     {"held", hold},
+                     {"security", streams.is_security_stream(name)},
+                     {"last_24h", last},
+                     {"since_start", o == outcomes.end() ? Json::object() : Json(o->second)},
+                     {"latency_p50", metrics.latency_quantile(0.5, name)},
+                     {"latency_p99", metrics.latency_quantile(0.99, name)},
+                     {"failures", failed}});
+    }
+    audit(req, key->name);
+    send_json(res, 200, {{"streams", out}});
+  }
+
+  // POST /v1/lookup {"address"}: every message to one address (admin).
+  void lookup(const httplib::Request& req, httplib::Response& res) {
+    auto key = authorize(req, res, {"admin"});
+    if (!key) return;
+    const Json body = Json::parse(req.body, nullptr, false);
+    const std::string text = body.is_object() && body.contains("address") && body["address"].is_string()
+                                 ? std::string(util::trim(body["address"].get<std::string>()))
+                                 : std::string();
+    auto address = mail::parse_address(text);
+    if (!address) {
+      return send_error(res, 400, "invalid_request",
+                        fmt::format("'address' is not a valid address: {}", util::mask_addresses_in(address.error())),
+                        "address");
+    }
+    audit(req, key->name, "lookup of " + util::mask_address(address->str()));
+    Json out{{"address", address->str()}, {"suppressed", nullptr}, {"messages", Json::array()}};
+    {
+      std::lock_guard lock(reader_mutex);
+      auto sup = reader->org_list().suppression(util::to_lower_ascii(address->str()));
+      auto msgs = reader->messages_to(address->str(), 100);
+      if (!sup || !msgs) return send_error(res, 503, "store_unavailable", "the state store cannot be read");
+      if (*sup) {
+        out["suppressed"] = {{"reason", (*sup)->reason}, {"category", (*sup)->category}, {"scope", (*sup)->scope},
+                             {"at", (*sup)->at}};
+      }
+      for (const auto& m : *msgs) {
+        Json attempts = Json::array();
+        for (const auto& a : m.history) attempts.push_back({{"at", rfc3339(a.at)}, {"reply", a.reply}});
+        out["messages"].push_back({{"id", m.public_id},
+                                   {"stream", m.stream},
+                                   {"status", store::message_state_name(m.state)},
+                                   {"created_at", rfc3339(m.created_at / 1000)},
+                                   {"possible_duplicate", m.maybe_delivered},
+                                   {"attempts", attempts}});
+      }
+    }
+    out["campaigns"] = campaigns.lookup(address->dedup_key(), true);
+    send_json(res, 200, out);
+  }
+
   void routes() {
     auto& s = *http;
     s.Post("/v1/messages", [this](const httplib::Request& q, httplib::Response& r) { post_message(q, r); });
@@ -503,6 +776,19 @@ struct Service {
           [this](const httplib::Request& q, httplib::Response& r) { unsubscribe(q, r, false); });
     s.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) { get_metrics(q, r); });
     s.Get("/healthz", [this](const httplib::Request&, httplib::Response& r) { healthz(r); });
+    s.Post(R"(/v1/campaigns/([A-Za-z0-9._-]{1,128})/preview)",
+           [this](const httplib::Request& q, httplib::Response& r) { campaign_preview(q, r); });
+    s.Get(R"(/v1/previews/([0-9a-f]{32}))",
+          [this](const httplib::Request& q, httplib::Response& r) { preview_html(q, r); });
+    s.Get("/v1/streams", [this](const httplib::Request& q, httplib::Response& r) { streams_overview(q, r); });
+    s.Post("/v1/lookup", [this](const httplib::Request& q, httplib::Response& r) { lookup(q, r); });
+    // The dashboard: its page and files need no key (they hold no data).
+    s.Get("/", [this](const httplib::Request&, httplib::Response& r) { asset("index.html", r); });
+    s.Get(R"(/ui/(app\.js|app\.css))",
+          [this](const httplib::Request& q, httplib::Response& r) { asset(q.matches[1].str(), r); });
+    s.Post("/ui/sign-in", [this](const httplib::Request& q, httplib::Response& r) { sign_in(q, r); });
+    s.Get("/ui/session", [this](const httplib::Request& q, httplib::Response& r) { session_info(q, r); });
+    s.Post("/ui/sign-out", [this](const httplib::Request& q, httplib::Response& r) { sign_out(q, r); });
     // Every error the library answers by itself (404, 413, 400) is JSON too.
     s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& q, httplib::Response& r) {
       if (!r.body.empty()) return httplib::Server::HandlerResponse::Unhandled;

@@ -175,7 +175,7 @@ void TxSender::settle(std::vector<delivery::DeliveryResult>& results) {
   const std::int64_t now_ms = now_millis();
   for (const auto& d : done) {
     m_metrics.message(d.stream, d.lane, d.outcome);
-    if (d.outcome == "sent") m_metrics.latency(static_cast<double>(now_ms - d.created_at) / 1000.0);
+    if (d.outcome == "sent") m_metrics.latency(d.stream, static_cast<double>(now_ms - d.created_at) / 1000.0);
     if (d.suppress) {
       // A hard bounce: the organisation never mails this address again.
       if (auto s = m_store->org_list().suppress(

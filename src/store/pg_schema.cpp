@@ -163,6 +163,11 @@ CREATE TRIGGER service_audit_no_truncate BEFORE TRUNCATE ON service_audit
 -- in unix seconds; nodes reserve sends from it in small chunks.
 CREATE TABLE lane_rates (lane text PRIMARY KEY, tat double precision NOT NULL);
 )sql"},
+    {4, "indexes for the dashboard's reads of the service's messages", R"sql(
+CREATE INDEX messages_recipient ON messages (lower(recipient), id);
+CREATE INDEX messages_created ON messages (created_at, stream, state);
+CREATE INDEX messages_failures ON messages (updated_at, id) WHERE state IN (3, 4, 5);
+)sql"},
 };
 
 }  // namespace

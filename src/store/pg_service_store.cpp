@@ -289,32 +289,86 @@ class PgServiceStore final : public ServiceStore {
     return std::optional<std::int64_t>(r->i64(0, 0));
   }
 
-  Result<std::optional<MessageRecord>> message(std::string_view public_id) override {
-    Params p;
-    p.add(public_id);
-    auto r = m_c->query("SELECT id, public_id, stream, recipient, lane, key_name, state, attempts, created_at, "
-                        "first_attempt_at, maybe_delivered FROM messages WHERE public_id = $1",
-                        p, "reading a message");
-    if (!r) return failed(r);
-    if (r->empty()) return std::optional<MessageRecord>();
-    MessageRecord m{r->i64(0, 0),
-                    std::string(r->text(0, 1)),
-                    std::string(r->text(0, 2)),
-                    std::string(r->text(0, 3)),
-                    std::string(r->text(0, 4)),
-                    std::string(r->text(0, 5)),
-                    static_cast<MessageState>(r->i64(0, 6)),
-                    static_cast<int>(r->i64(0, 7)),
-                    r->i64(0, 8),
-                    r->i64(0, 9),
-                    r->text(0, 10) == "t",
-                    {}};
+  static constexpr const char* k_message_columns =
+      "SELECT id, public_id, stream, recipient, lane, key_name, state, attempts, created_at, first_attempt_at, "
+      "maybe_delivered, last_reply, updated_at FROM messages ";
+
+  static MessageRecord message_row(const pg::Rows& r, int i) {
+    return MessageRecord{r.i64(i, 0),
+                         std::string(r.text(i, 1)),
+                         std::string(r.text(i, 2)),
+                         std::string(r.text(i, 3)),
+                         std::string(r.text(i, 4)),
+                         std::string(r.text(i, 5)),
+                         static_cast<MessageState>(r.i64(i, 6)),
+                         static_cast<int>(r.i64(i, 7)),
+                         r.i64(i, 8),
+                         r.i64(i, 9),
+                         r.text(i, 10) == "t",
+                         {},
+                         std::string(r.text(i, 11)),
+                         r.i64(i, 12)};
+  }
+
+  Result<void> read_history(MessageRecord& m) {
     Params q;
     q.add(m.id);
     auto a = m_c->query("SELECT at, reply FROM message_attempts WHERE message = $1 ORDER BY id", q, "reading attempts");
-    if (!a) return failed(a);
+    if (!a) return std::unexpected(a.error());
     for (int i = 0; i < a->size(); ++i) m.history.push_back({a->i64(i, 0), std::string(a->text(i, 1))});
+    return {};
+  }
+
+  Result<std::optional<MessageRecord>> message(std::string_view public_id) override {
+    Params p;
+    p.add(public_id);
+    const std::string sql = std::string(k_message_columns) + "WHERE public_id = $1";
+    auto r = m_c->query(sql.c_str(), p, "reading a message");
+    if (!r) return failed(r);
+    if (r->empty()) return std::optional<MessageRecord>();
+    MessageRecord m = message_row(*r, 0);
+    if (auto h = read_history(m); !h) return std::unexpected(h.error());
     return std::optional<MessageRecord>(std::move(m));
+  }
+
+  Result<std::vector<StreamCount>> stream_counts(std::int64_t since_ms) override {
+    Params p;
+    p.add(since_ms);
+    auto r = m_c->query("SELECT stream, state, COUNT(*) FROM messages WHERE created_at >= $1 GROUP BY stream, state",
+                        p, "counting messages by stream");
+    if (!r) return failed(r);
+    std::vector<StreamCount> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back({std::string(r->text(i, 0)), static_cast<MessageState>(r->i64(i, 1)), r->i64(i, 2)});
+    }
+    return out;
+  }
+
+  Result<std::vector<MessageRecord>> recent_failures(std::size_t limit) override {
+    Params p;
+    p.add(static_cast<std::int64_t>(limit));
+    const std::string sql = std::string(k_message_columns) +
+                            "WHERE state IN (3, 4, 5) ORDER BY updated_at DESC, id DESC LIMIT $1";
+    auto r = m_c->query(sql.c_str(), p, "reading failed messages");
+    if (!r) return failed(r);
+    std::vector<MessageRecord> out;
+    for (int i = 0; i < r->size(); ++i) out.push_back(message_row(*r, i));
+    return out;
+  }
+
+  Result<std::vector<MessageRecord>> messages_to(std::string_view recipient, std::size_t limit) override {
+    Params p;
+    p.add(recipient).add(static_cast<std::int64_t>(limit));
+    const std::string sql = std::string(k_message_columns) +
+                            "WHERE lower(recipient) = lower($1) ORDER BY id DESC LIMIT $2";
+    auto r = m_c->query(sql.c_str(), p, "reading messages to an address");
+    if (!r) return failed(r);
+    std::vector<MessageRecord> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back(message_row(*r, i));
+      if (auto h = read_history(out.back()); !h) return std::unexpected(h.error());
+    }
+    return out;
   }
 
   Result<std::vector<std::pair<std::string, std::int64_t>>> queue_depth() override {

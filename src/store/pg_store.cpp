@@ -484,17 +484,18 @@ class PgStore final : public StateStore {
   Result<StateCounts> counts() override {
     Params p;
     p.add(m_campaign);
-    auto r = m_c->query("SELECT state, COUNT(*), SUM(duplicate_risk), COUNT(*) FILTER (WHERE duplicate_risk > 0) "
-                        "FROM recipients WHERE campaign = $1 GROUP BY state",
+    auto r = m_c->query("SELECT lane, state, COUNT(*), SUM(duplicate_risk), COUNT(*) FILTER (WHERE duplicate_risk > 0) "
+                        "FROM recipients WHERE campaign = $1 GROUP BY lane, state ORDER BY lane, state",
                         p, "counting recipients");
     if (!r) return std::unexpected(r.error());
     StateCounts c;
     for (int i = 0; i < r->size(); ++i) {
-      const auto st = r->i64(i, 0);
-      if (st >= 0 && st < k_state_count) c.by_state[static_cast<std::size_t>(st)] = r->i64(i, 1);
-      c.total += r->i64(i, 1);
-      c.possible_duplicates += r->i64(i, 2);
-      c.possible_duplicate_recipients += r->i64(i, 3);
+      const auto st = r->i64(i, 1);
+      if (st >= 0 && st < k_state_count) c.by_state[static_cast<std::size_t>(st)] += r->i64(i, 2);
+      c.total += r->i64(i, 2);
+      c.possible_duplicates += r->i64(i, 3);
+      c.possible_duplicate_recipients += r->i64(i, 4);
+      c.by_lane.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(st), r->i64(i, 2));
     }
     return c;
   }
@@ -527,6 +528,21 @@ class PgStore final : public StateStore {
                      r->i64(i, 3)});
     }
     return out;
+  }
+
+  Result<std::optional<RecipientRecord>> find_recipient(std::string_view key) override {
+    Params p;
+    p.add(m_campaign).add(key);
+    auto r = m_c->query("SELECT line, email, lane, state, attempts, COALESCE(last_reply, ''), COALESCE(updated_at, 0), "
+                        "duplicate_risk FROM recipients WHERE campaign = $1 AND key = $2",
+                        p, "looking up a recipient");
+    if (!r) return std::unexpected(r.error());
+    if (r->empty()) return std::optional<RecipientRecord>();
+    return std::optional<RecipientRecord>(RecipientRecord{r->i64(0, 0), std::string(r->text(0, 1)),
+                                                          std::string(r->text(0, 2)),
+                                                          static_cast<RecipientState>(r->i64(0, 3)),
+                                                          static_cast<int>(r->i64(0, 4)), std::string(r->text(0, 5)),
+                                                          r->i64(0, 6), r->i64(0, 7)});
   }
 
   Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) override {

@@ -91,6 +91,15 @@ struct MessageRecord {
   std::int64_t first_attempt_at = 0; // unix seconds
   bool maybe_delivered = false;
   std::vector<Attempt> history;
+  std::string last_reply;
+  std::int64_t updated_at = 0;       // unix milliseconds
+};
+
+// How many messages of `stream` are in `state` (created since a moment).
+struct StreamCount {
+  std::string stream;
+  MessageState state = MessageState::k_queued;
+  std::int64_t count = 0;
 };
 
 // A message to hand to the transport.
@@ -166,6 +175,12 @@ class ServiceStore {
   // The earliest retry time of a deferred message.
   virtual Result<std::optional<std::int64_t>> next_retry_at() = 0;
   virtual Result<std::optional<MessageRecord>> message(std::string_view public_id) = 0;
+  // Messages created since `since_ms` (unix milliseconds), by stream and state.
+  virtual Result<std::vector<StreamCount>> stream_counts(std::int64_t since_ms) = 0;
+  // The last `limit` messages that bounced, failed or were deferred, newest first (no history).
+  virtual Result<std::vector<MessageRecord>> recent_failures(std::size_t limit) = 0;
+  // The last `limit` messages to `recipient` (normalised as at intake; ASCII case ignored), newest first, with history.
+  virtual Result<std::vector<MessageRecord>> messages_to(std::string_view recipient, std::size_t limit) = 0;
   // Messages queued, sending or deferred, per lane.
   virtual Result<std::vector<std::pair<std::string, std::int64_t>>> queue_depth() = 0;
   // How many messages are queued, sending or deferred.

@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS messages (
   updated_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at, id) WHERE state IN (0, 3);
 CREATE INDEX IF NOT EXISTS messages_sending ON messages(id) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages(recipient COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS messages_created ON messages(created_at, stream, state);
+CREATE INDEX IF NOT EXISTS messages_failures ON messages(updated_at, id) WHERE state IN (3, 4, 5);
 CREATE TABLE IF NOT EXISTS attempts (message INTEGER NOT NULL, at INTEGER NOT NULL, reply TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_message ON attempts(message);
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -298,23 +301,72 @@ class SqliteServiceStore final : public ServiceStore {
     return std::optional<std::int64_t>(s.i64(0));
   }
 
-  Result<std::optional<MessageRecord>> message(std::string_view public_id) override {
-    Stmt s(m_db,
-           "SELECT id, public_id, stream, recipient, lane, key_name, state, attempts, created_at, first_attempt_at, "
-           "maybe_delivered FROM messages WHERE public_id = ?1");
-    s.bind(1, public_id);
-    const int rc = s.step();
-    if (rc == SQLITE_DONE) return std::optional<MessageRecord>();
-    if (rc != SQLITE_ROW) return db_error(m_db, "reading a message");
+  static constexpr const char* k_message_columns =
+      "SELECT id, public_id, stream, recipient, lane, key_name, state, attempts, created_at, first_attempt_at, "
+      "maybe_delivered, last_reply, updated_at FROM messages ";
+
+  static MessageRecord message_row(Stmt& s) {
     MessageRecord m{s.i64(0),           std::string(s.text(1)), std::string(s.text(2)), std::string(s.text(3)),
                     std::string(s.text(4)), std::string(s.text(5)), static_cast<MessageState>(s.i64(6)),
-                    static_cast<int>(s.i64(7)), s.i64(8), s.i64(9), s.i64(10) != 0, {}};
+                    static_cast<int>(s.i64(7)), s.i64(8), s.i64(9), s.i64(10) != 0, {},
+                    std::string(s.text(11)), s.i64(12)};
+    return m;
+  }
+
+  Result<void> read_history(MessageRecord& m) {
     Stmt a(m_db, "SELECT at, reply FROM attempts WHERE message = ?1 ORDER BY rowid");
     a.bind(1, m.id);
     int arc = 0;
     while ((arc = a.step()) == SQLITE_ROW) m.history.push_back({a.i64(0), std::string(a.text(1))});
     if (arc != SQLITE_DONE) return db_error(m_db, "reading attempts");
+    return {};
+  }
+
+  Result<std::optional<MessageRecord>> message(std::string_view public_id) override {
+    Stmt s(m_db, fmt::format("{}WHERE public_id = ?1", k_message_columns).c_str());
+    s.bind(1, public_id);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<MessageRecord>();
+    if (rc != SQLITE_ROW) return db_error(m_db, "reading a message");
+    MessageRecord m = message_row(s);
+    if (auto h = read_history(m); !h) return std::unexpected(h.error());
     return std::optional<MessageRecord>(std::move(m));
+  }
+
+  Result<std::vector<StreamCount>> stream_counts(std::int64_t since_ms) override {
+    Stmt s(m_db, "SELECT stream, state, COUNT(*) FROM messages WHERE created_at >= ?1 GROUP BY stream, state");
+    s.bind(1, since_ms);
+    std::vector<StreamCount> out;
+    int rc = 0;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      out.push_back({std::string(s.text(0)), static_cast<MessageState>(s.i64(1)), s.i64(2)});
+    }
+    if (rc != SQLITE_DONE) return db_error(m_db, "counting messages by stream");
+    return out;
+  }
+
+  Result<std::vector<MessageRecord>> recent_failures(std::size_t limit) override {
+    Stmt s(m_db, fmt::format("{}WHERE state IN (3, 4, 5) ORDER BY updated_at DESC, id DESC LIMIT ?1",
+                             k_message_columns).c_str());
+    s.bind(1, static_cast<std::int64_t>(limit));
+    std::vector<MessageRecord> out;
+    int rc = 0;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(message_row(s));
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading failed messages");
+    return out;
+  }
+
+  Result<std::vector<MessageRecord>> messages_to(std::string_view recipient, std::size_t limit) override {
+    Stmt s(m_db, fmt::format("{}WHERE recipient = ?1 COLLATE NOCASE ORDER BY id DESC LIMIT ?2", k_message_columns).c_str());
+    s.bind(1, recipient).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<MessageRecord> out;
+    int rc = 0;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(message_row(s));
+    if (rc != SQLITE_DONE) return db_error(m_db, "reading messages to an address");
+    for (auto& m : out) {
+      if (auto h = read_history(m); !h) return std::unexpected(h.error());
+    }
+    return out;
   }
 
   Result<std::vector<std::pair<std::string, std::int64_t>>> queue_depth() override {

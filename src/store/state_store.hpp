@@ -89,6 +89,9 @@ struct StateCounts {
   std::int64_t total = 0;
   std::int64_t possible_duplicates = 0;             // extra deliveries that may have happened
   std::int64_t possible_duplicate_recipients = 0;   // recipients who may have more than one
+  // Per lane and state, as committed to the rows (the outcome log's
+  // pending records are in by_state only): what counts_by_lane() returns.
+  std::vector<std::tuple<std::string, RecipientState, std::int64_t>> by_lane;
   [[nodiscard]] std::int64_t of(RecipientState s) const { return by_state[static_cast<int>(s)]; }
 };
 
@@ -125,6 +128,18 @@ struct RecentError {
   std::string state;
   std::string reply;
   std::int64_t at = 0;
+};
+
+// One recipient as the dashboard's lookup shows it.
+struct RecipientRecord {
+  std::int64_t line = 0;
+  std::string email;
+  std::string lane;
+  RecipientState state = RecipientState::k_pending;
+  int attempts = 0;
+  std::string reply;                // the last reply
+  std::int64_t updated_at = 0;      // unix seconds; 0 before the first attempt
+  std::int64_t duplicate_risk = 0;  // times it may have been delivered more than once
 };
 
 // A bulk load of the audience; rolls back unless commit() is called.
@@ -216,6 +231,9 @@ class Journal {
   // latest outcomes may still be in its outcome log).
   virtual Result<std::vector<std::tuple<std::string, RecipientState, std::int64_t>>> counts_by_lane() = 0;
   virtual Result<std::vector<RecentError>> recent_errors(std::size_t limit) = 0;
+  // The recipient whose deduplication key (mail::dedup_key_of) is `key`, as
+  // last committed (a running send's latest outcomes may not be in yet).
+  virtual Result<std::optional<RecipientRecord>> find_recipient(std::string_view key) = 0;
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
   // Calls `fn` with every audience address (for the guard's index).
   virtual Result<void> for_each_address(const std::function<void(std::string_view)>& fn) = 0;

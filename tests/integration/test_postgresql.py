@@ -136,7 +136,7 @@ class Postgres(support.PeerCase):
         self.assertEqual(self.status(b)["states"]["pending"], 1)
         # Each campaign keeps its own rows in the shared database.
         self.assertEqual(CLUSTER.query("SELECT COUNT(*) FROM recipients WHERE campaign = 'pg-next'"), str(len(b_rows)))
-        self.assertEqual(CLUSTER.query("SELECT MAX(version) FROM schema_migrations"), "3")
+        self.assertEqual(CLUSTER.query("SELECT MAX(version) FROM schema_migrations"), "4")
 
     # ---- several senders of one campaign
 

@@ -607,6 +607,21 @@ class Settings(ServeCase):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.1)
+        # The dashboard's session cookie is Secure over TLS (and HSTS is sent).
+        viewer = s.key("viewer", "read")
+        conn = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=5)
+        conn.request("POST", "/ui/sign-in", body=json.dumps({"key": viewer}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        cookie = r.getheader("Set-Cookie")
+        for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
+            self.assertIn(flag, cookie)
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        r.read()
+        self.assertIn("max-age=", r.getheader("Strict-Transport-Security"))
         # Plain HTTP to a TLS listener gets nothing useful.
         with self.assertRaises(Exception):
             plain = http.client.HTTPConnection("127.0.0.1", s.port, timeout=3)

@@ -2,6 +2,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <map>
+
 #include "store/field_codec.hpp"
 #include "store/state_store.hpp"
 #include "test_support.hpp"
@@ -278,6 +280,94 @@ TEST(SqliteStore, ReimportKeepsStateAndMarksRemovedRows) {
   EXPECT_EQ(c->of(RecipientState::k_sent), 1);
   EXPECT_EQ(c->of(RecipientState::k_removed), 2);
   EXPECT_EQ(c->of(RecipientState::k_pending), 1);
+}
+
+// The counts kept by triggers (lane_counts) equal a count of the rows after
+// every kind of write: import, in flight, outcomes, lane reassignment,
+// re-import with removals, recovery, requeue.
+TEST(SqliteStore, KeptCountsEqualTheRowsAfterEveryWrite) {
+  testing::TempDir dir;
+  const auto db_path = (dir.path() / "state.db").string();
+  auto s = open_with(dir, 40);
+  const auto expect_consistent = [&](const char* after) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+    std::map<std::pair<std::string, int>, std::int64_t> rows;
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT lane, state, COUNT(*) FROM recipients GROUP BY lane, state", -1, &st, nullptr);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      rows[{reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), sqlite3_column_int(st, 1)}] =
+          sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    sqlite3_int64 risk = 0;
+    sqlite3_prepare_v2(db, "SELECT COALESCE(SUM(duplicate_risk), 0) FROM recipients", -1, &st, nullptr);
+    if (sqlite3_step(st) == SQLITE_ROW) risk = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    std::map<std::pair<std::string, int>, std::int64_t> kept;
+    const auto by_lane = s->counts_by_lane();
+    ASSERT_TRUE(by_lane);
+    for (const auto& [lane, state, n] : *by_lane) kept[{lane, static_cast<int>(state)}] = n;
+    EXPECT_EQ(kept, rows) << "after " << after;
+    EXPECT_EQ(s->counts()->possible_duplicates, risk) << "after " << after;
+  };
+  expect_consistent("import");
+  std::vector<std::int64_t> ids;
+  for (const auto& r : due(*s, 0, 12)) ids.push_back(r.id);
+  auto flight = mark(*s, ids);
+  ASSERT_TRUE(flight);
+  expect_consistent("in flight");
+  std::vector<Outcome> outcomes;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto state = i % 3 == 0 ? RecipientState::k_sent : i % 3 == 1 ? RecipientState::k_deferred
+                                                                         : RecipientState::k_bounced;
+    outcomes.push_back(outcome(ids[i], state, "reply", *flight, state == RecipientState::k_deferred ? 60 : 0));
+  }
+  ASSERT_TRUE(s->record_and_mark(outcomes, std::vector<std::int64_t>{*flight}, {}));
+  expect_consistent("outcomes");
+  ASSERT_TRUE(s->assign_lanes([](std::string_view d) { return d == "example.com" ? "big" : "rest"; }));
+  expect_consistent("lanes reassigned");
+  std::vector<std::int64_t> more;
+  const auto big = s->next_for_lane("big", 0, 5, 0, false);
+  ASSERT_TRUE(big);
+  for (const auto& r : *big) more.push_back(r.id);
+  ASSERT_TRUE(mark(*s, more));
+  s.reset();  // a crash with five in flight
+  auto reopened = open_sqlite_store(db_path);
+  ASSERT_TRUE(reopened);
+  s = std::move(*reopened);
+  ASSERT_EQ(*s->recover_in_flight(), 5);
+  expect_consistent("recovery");
+  ASSERT_TRUE(s->requeue_failed(true));
+  expect_consistent("requeue");
+  auto imp = s->begin_import();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*imp)->add(row(i + 2, "u" + std::to_string(i) + "@example.com", "big")));
+  ASSERT_TRUE((*imp)->add(row(90, "new@example.net", "rest")));
+  ASSERT_TRUE((*imp)->commit());
+  expect_consistent("re-import with removals");
+}
+
+// A store written before the kept counts gets them, counted from its rows.
+TEST(SqliteStore, AnOlderStoreGetsItsCountsFromItsRows) {
+  testing::TempDir dir;
+  const auto db_path = (dir.path() / "state.db").string();
+  { auto s = open_with(dir, 7); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TRIGGER lane_counts_delete; "
+                         "DROP TRIGGER lane_counts_update; DROP TABLE lane_counts; "
+                         "UPDATE recipients SET state = 2 WHERE id <= 3",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open_sqlite_store(db_path);
+  ASSERT_TRUE(s);
+  auto c = (*s)->counts();
+  EXPECT_EQ(c->of(RecipientState::k_sent), 3);
+  EXPECT_EQ(c->of(RecipientState::k_pending), 4);
+  EXPECT_EQ(c->total, 7);
 }
 
 TEST(SqliteStore, AuditLogIsAppendOnly) {
