@@ -25,7 +25,9 @@ void on_signal(int) {
 
 void add_common(CLI::App* cmd, CommonOptions& o, bool needs_dir = true) {
   if (needs_dir) cmd->add_option("DIR", o.dir, "campaign directory")->required();
-  cmd->add_option("--state", o.state, "state store path (default DIR/.blindcast/state.db)");
+  cmd->add_option("--state", o.state,
+                  "state store: a file (default DIR/.blindcast/state.db) or postgresql://USER@HOST:PORT/DB"
+                  "?passfile=PATH&sslmode=verify-full");
   cmd->add_option("--transport", o.transport, "transport URL, overrides campaign.toml");
   cmd->add_flag("--json", o.json, "machine-readable output");
   cmd->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
@@ -137,7 +139,8 @@ int run(int argc, char** argv) {
   auto* bounces_ingest = bounces->add_subcommand(
       "ingest", "apply bounces and complaints in FILE, MBOX or DIR to the suppression list (verified tokens only)");
   bounces_ingest->add_option("FILE", bounce_paths, "message files, mbox files or directories (a Maildir)")->required();
-  bounces_ingest->add_option("--state", o.state, "the state store the campaigns sent from");
+  bounces_ingest->add_option("--state", o.state,
+                             "the state store the campaigns sent from (a file or postgresql://...)");
   bounces_ingest->add_option("--config", bounce_config, "server.toml: the service's store and its [bounces] key");
   bounces_ingest->add_flag("--json", o.json, "one JSON object per message");
   bounces_ingest->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));

@@ -14,6 +14,7 @@
 #include "cli/returned_mail.hpp"
 #include "send/bounce_ingest.hpp"
 #include "serve/server_config.hpp"
+#include "store/pg_store.hpp"
 #include "store/service_store.hpp"
 #include "store/sqlite_org_list.hpp"
 #include "util/mask.hpp"
@@ -37,7 +38,7 @@ int cmd_bounces_ingest(const std::vector<std::string>& paths, const std::string&
     const auto config = serve::load_server_config(config_path, diags);
     print_diagnostics(diags);
     if (!config) return report(Error{fmt::format("{}: cannot be used; nothing was ingested", config_path)});
-    auto opened = store::open_sqlite_service_store(config->state.string());
+    auto opened = store::open_service_store(config->state.string());
     if (!opened) return report(opened.error());
     service = std::move(*opened);
     org = &service->org_list();
@@ -56,15 +57,21 @@ int cmd_bounces_ingest(const std::vector<std::string>& paths, const std::string&
     };
   } else {
     std::error_code ec;
-    if (!std::filesystem::exists(state, ec)) {
+    if (store::is_postgres(state)) {
+      auto opened = store::open_postgres_org_list(state);
+      if (!opened) return report(opened.error());
+      org_only = std::move(*opened);
+      org = org_only.get();
+    } else if (!std::filesystem::exists(state, ec)) {
       return report(Error{fmt::format("--state {}: no state store there; nothing was ingested (bounces apply to the "
                                       "store the campaigns sent from)",
                                       state)});
+    } else {
+      auto opened = store::open_sqlite_org_list(state);
+      if (!opened) return report(opened.error());
+      org_only = std::move(*opened);
+      org = org_only.get();
     }
-    auto opened = store::open_sqlite_org_list(state);
-    if (!opened) return report(opened.error());
-    org_only = std::move(*opened);
-    org = org_only.get();
   }
   send::BounceIngester ingester(*org, service_key, messages);
   std::map<std::string, std::int64_t> outcomes;

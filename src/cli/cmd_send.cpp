@@ -17,6 +17,7 @@
 #include "send/stages.hpp"
 #include "send/seed_stage.hpp"
 #include "cli/context.hpp"
+#include "store/pg_store.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
@@ -131,7 +132,8 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   // the --state) says whether it has.
   std::error_code ec;
   const auto ledger = loaded->state_dir() / "guard-ledger";
-  if (!std::filesystem::exists(state_path(opts), ec) && std::filesystem::file_size(ledger, ec) > 0 && !ec) {
+  if (!store::is_postgres(opts.state) && !std::filesystem::exists(state_path(opts), ec) &&
+      std::filesystem::file_size(ledger, ec) > 0 && !ec) {
     return report(Error{fmt::format("{}: no state store there, but {} has sent before (its guard's ledger {} records "
                                     "it): a new store would send everyone again. Give the --state it used, or, to "
                                     "start over on purpose, remove {}",
@@ -142,7 +144,8 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   auto id = (*store)->get_meta("campaign_id");
   if (!id) return report(id.error());
   if (*id && **id != loaded->config.id) {
-    return report(Error{fmt::format("{} belongs to campaign '{}', not '{}'; use another --state", state_path(opts),
+    return report(Error{fmt::format("{} belongs to campaign '{}', not '{}'; use another --state",
+                                    store::describe_state(state_path(opts)),
                                     **id, loaded->config.id)});
   }
   if (!*id) {

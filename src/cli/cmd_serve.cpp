@@ -11,6 +11,7 @@
 #include "serve/api_keys.hpp"
 #include "serve/server_config.hpp"
 #include "serve/service.hpp"
+#include "store/pg_store.hpp"
 #include "store/service_store.hpp"
 
 namespace blindcast::cli {
@@ -31,8 +32,8 @@ std::optional<serve::ServerConfig> server_config(const std::string& path, int& r
 
 Result<std::unique_ptr<store::ServiceStore>> open_service_store(const serve::ServerConfig& c) {
   std::error_code ec;
-  std::filesystem::create_directories(c.state.parent_path(), ec);
-  return store::open_sqlite_service_store(c.state.string());
+  std::filesystem::create_directories(c.node_dir, ec);
+  return store::open_service_store(c.state.string());
 }
 
 std::string when(std::int64_t t) { return fmt::format("{:%Y-%m-%d %H:%M:%S}Z", fmt::gmtime(static_cast<std::time_t>(t))); }

@@ -18,6 +18,7 @@
 #include "send/stages.hpp"
 #include "send/status_report.hpp"
 #include "cli/context.hpp"
+#include "store/pg_store.hpp"
 #include "util/mask.hpp"
 #include "util/strings.hpp"
 
@@ -41,7 +42,7 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   // A campaign that never sent: an empty store in memory answers every question.
   if (missing) store = store::open_sqlite_store(":memory:");
   if (!store) return report(store.error());
-  auto status = send::read_status(opts.dir, **store, missing ? std::string() : state_path(opts), audit ? 100000 : 10);
+  auto status = send::read_status(opts.dir, **store, missing ? std::string() : store::describe_state(state_path(opts)), audit ? 100000 : 10);
   if (!status) return report(status.error());
   const auto& r = *status;
   const auto mask = [&](const std::string& t) { return opts.show_addresses ? t : util::mask_addresses_in(t); };
@@ -67,9 +68,10 @@ int cmd_status(const CommonOptions& opts, bool audit) {
   if (has_sent && counts->total == 0) {
     std::printf("this store (%s) has no recipients, but the campaign has sent (its guard's ledger %s says so): give "
                 "the --state it sent with (a shared store, or the service's)\n",
-                state_path(opts).c_str(), ledger.c_str());
+                store::describe_state(state_path(opts)).c_str(), ledger.c_str());
   } else if (missing) {
-    std::printf("no state store yet (%s): nothing has been sent from this campaign\n", state_path(opts).c_str());
+    std::printf("no state store yet (%s): nothing has been sent from this campaign\n",
+                store::describe_state(state_path(opts)).c_str());
   }
   if (r.sender) std::printf("sender running: %s\n", send::describe_owner(*r.sender).c_str());
   if (halt) {
@@ -172,7 +174,7 @@ int cmd_halt(const CommonOptions& opts, const std::string& reason, const std::st
   } else {
     std::printf("halted %s: no sender is running with this state store (%s); none starts until 'blindcast "
                 "release %s'\n",
-                opts.dir.c_str(), state_path(opts).c_str(), opts.dir.c_str());
+                opts.dir.c_str(), store::describe_state(state_path(opts)).c_str(), opts.dir.c_str());
   }
   return 0;
 }

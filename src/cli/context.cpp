@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "campaign/config.hpp"
+#include "store/pg_store.hpp"
 #include "util/file.hpp"
 #include "util/sha256.hpp"
 #include "util/mask.hpp"
@@ -37,6 +38,13 @@ struct StoreFiles {
 
 StoreFiles store_files(const CommonOptions& opts) {
   if (opts.state.empty()) return {(std::filesystem::path(opts.dir) / ".blindcast" / "state.db").string(), ""};
+  if (store::is_postgres(opts.state)) {
+    // One database for every campaign: this one's rows are keyed by its id,
+    // and the organisation's list is the database's (SPEC §9, §10).
+    util::Diagnostics ignored;
+    const auto cfg = campaign::load_config(opts.dir, ignored);
+    return {store::postgres_locator(opts.state, cfg ? cfg->id : std::string()), ""};
+  }
   static std::map<std::pair<std::string, std::string>, StoreFiles> resolved;
   const auto key = std::make_pair(opts.dir, opts.state);
   if (const auto it = resolved.find(key); it != resolved.end()) return it->second;
@@ -92,6 +100,8 @@ Result<void> require_campaign(const CommonOptions& opts) {
 }
 
 Result<std::unique_ptr<store::StateStore>> open_store(const CommonOptions& opts, StoreUse use, bool* missing) {
+  if (missing != nullptr) *missing = false;
+  if (store::is_postgres(opts.state)) return store::open_postgres_store(state_path(opts));
   const std::filesystem::path path = state_path(opts);
   std::error_code ec;
   if (missing != nullptr) *missing = false;

@@ -336,8 +336,12 @@ struct SmtpTransport::Impl {
   std::vector<std::int64_t> announce_ids;
 
   // Messages on the I/O thread, by slot: queued (not yet handed to a
-  // connection) or in progress on one.
-  std::vector<std::optional<OutgoingMessage>> slots;
+  // connection) or in progress on one. A deque: a session in progress holds
+  // views of its message's strings (smtp::Message), and a short recipient
+  // lives inside its std::string, so adding a slot must never move the
+  // others (a vector's growth did: the view then read the moved-from
+  // string, its first byte zeroed, as the RCPT TO address).
+  std::deque<std::optional<OutgoingMessage>> slots;
   std::vector<std::size_t> free_slots;
   std::vector<DeliveryResult> ready;  // results poll() has not returned yet
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "store/pg_store.hpp"
 #include "util/mask.hpp"
 #include "util/secret_file.hpp"
 #include "util/sha256.hpp"
@@ -82,11 +83,11 @@ Result<std::optional<BounceIngester::Target>> BounceIngester::resolve(std::strin
   auto& campaign_store = m_campaigns[(*record)->store_path];
   if (!campaign_store) {
     std::error_code ec;
-    if (!std::filesystem::exists((*record)->store_path, ec)) {
+    if (!store::is_postgres((*record)->store_path) && !std::filesystem::exists((*record)->store_path, ec)) {
       why = fmt::format("campaign {}'s state store {} is gone", (*record)->id, (*record)->store_path);
       return std::optional<Target>();
     }
-    auto opened = store::open_sqlite_store((*record)->store_path);
+    auto opened = store::open_state_store((*record)->store_path);
     if (!opened) return std::unexpected(opened.error());
     campaign_store = std::move(*opened);
   }

@@ -1,6 +1,7 @@
 #include "send/engine.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
@@ -41,6 +42,9 @@ constexpr auto k_cycle = std::chrono::milliseconds(8);  // results gathered into
 constexpr auto k_sync = std::chrono::milliseconds(8);   // messages wait for their flight's sync, at most
 
 constexpr std::size_t k_max_reply = 2048;  // bytes of a reply recorded
+// Nodes sharing a store reserve a shaped lane's sends from it this many
+// seconds of the lane's rate at a time (store::Journal::reserve_sends).
+constexpr double k_grant_seconds = 0.25;
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -58,6 +62,7 @@ struct Engine::Impl {
         ledger(l),
         policy(std::move(pol)),
         settings(std::move(s)),
+        cluster_paced(w.paces_cluster()),
         shaper(table.lanes(), settings.throttle_quiet_seconds, Clock::now(), /*cap_in_progress=*/false) {
     for (const auto& d : table.lanes()) {
       rate_of[d.name] = d.rate_per_second;
@@ -75,6 +80,14 @@ struct Engine::Impl {
   const EngineSettings settings;
   std::map<std::string, double> rate_of;  // configured messages/s per lane; 0 = unshaped
   std::map<std::string, int> cap_of;      // shaped lanes: messages on connections at once (the transport caps)
+  // Several nodes share the store: a shaped lane's sends are also reserved
+  // from it, so the lane's rate holds for all of them together.
+  const bool cluster_paced;
+  struct Grant {
+    std::int64_t left = 0;              // reserved, not started
+    Clock::time_point next_ask{};       // after a short grant: when to ask again
+  };
+  std::map<std::string, Grant> grants;  // the journal thread's (read by select() under `mutex`)
 
   // ---- shared between the threads, under `mutex`
   std::mutex mutex;
@@ -373,6 +386,7 @@ struct Engine::Impl {
       // The next messages, lane by lane in turn, within the window (the
       // outcomes settled above are in the outcome log: their slots are free).
       std::vector<PreparedMessage> selected;
+      if (!stopping && !reserve_grants(now_clock)) stopping = true;
       if (!stopping) selected = select(now_clock);
       if (!selected.empty() && !admit(selected, now)) {
         for (const auto& m : selected) shaper.release(m.lane);
@@ -483,9 +497,52 @@ struct Engine::Impl {
     if (stop || flying.size() >= settings.window) return false;
     const auto now = Clock::now();
     for (const auto& [name, lane] : lanes) {
-      if (lane.ready_count() > 0 && shaper.wait_for(name, 0, now) <= 0) return true;
+      if (lane.ready_count() > 0 && granted(name) && shaper.wait_for(name, 0, now) <= 0) return true;
     }
     return false;
+  }
+
+  // Whether `lane` may start a message as far as the cluster goes.
+  bool granted(const std::string& lane) const {
+    if (!cluster_paced) return true;
+    const auto rate = rate_of.find(lane);
+    if (rate == rate_of.end() || rate->second <= 0) return true;
+    const auto g = grants.find(lane);
+    return g != grants.end() && g->second.left > 0;
+  }
+
+  // Reserves sends of the shaped lanes with messages ready from the shared
+  // store, k_grant_seconds of each lane's rate at a time (journal thread).
+  bool reserve_grants(Clock::time_point now) {
+    if (!cluster_paced) return true;
+    std::vector<std::pair<std::string, std::int64_t>> ask;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [name, lane] : lanes) {
+        const auto rate = rate_of.find(name);
+        if (rate == rate_of.end() || rate->second <= 0 || lane.ready_count() == 0) continue;
+        const auto chunk = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(rate->second * k_grant_seconds)));
+        Grant& g = grants[name];
+        if (g.left * 2 >= chunk || now < g.next_ask) continue;
+        ask.emplace_back(name, chunk - g.left);
+      }
+    }
+    for (const auto& [name, want] : ask) {
+      const double rate = rate_of[name];
+      auto got = writer.reserve_sends(name, rate, want);
+      std::lock_guard lock(mutex);
+      if (!got) {
+        stop_for(StopReason::k_failure, got.error().message);
+        return false;
+      }
+      Grant& g = grants[name];
+      g.left += *got;
+      // Short of what was asked: the other nodes have the lane's budget; ask
+      // again when the missing sends would be due.
+      const double wait = *got < want ? std::max(0.02, static_cast<double>(want - *got) / rate) : 0.0;
+      g.next_ask = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
+    }
+    return true;
   }
 
   std::vector<PreparedMessage> select(Clock::time_point now) {
@@ -513,9 +570,12 @@ struct Engine::Impl {
         progress_made = false;
         for (std::size_t i = 0; i < order.size() && free > 0; ++i) {
           if (blocked[i] || order[i]->ready[prio].empty()) continue;
-          if (!shaper.try_acquire(names[i], now)) {
+          if (!granted(names[i]) || !shaper.try_acquire(names[i], now)) {
             blocked[i] = true;
             continue;
+          }
+          if (cluster_paced) {
+            if (const auto g = grants.find(names[i]); g != grants.end() && g->second.left > 0) --g->second.left;
           }
           out.push_back(std::move(order[i]->ready[prio].front()));
           order[i]->ready[prio].pop_front();

@@ -3,16 +3,23 @@
 #include <chrono>
 
 #include "send/halt.hpp"
+#include "store/pg_store.hpp"
 
 namespace blindcast::send {
 
 HaltWatcher::HaltWatcher(std::string state_path, int interval_ms) {
   m_thread = std::thread([this, path = std::move(state_path), interval_ms] {
-    auto store = store::open_sqlite_store(path);
+    auto store = store::open_state_store(path);
     while (!m_done.load()) {
       if (store) {
         auto h = read_halt(**store);
         if (h && *h) m_halted = true;
+      }
+      if (store && (*store)->signals_halts()) {
+        // Woken at once by a halt on any node (LISTEN/NOTIFY); the poll
+        // above is the guarantee when a notification is lost.
+        (void)(*store)->wait_for_halt_signal(interval_ms);
+        continue;
       }
       for (int waited = 0; waited < interval_ms && !m_done.load(); waited += 25) {
         std::this_thread::sleep_for(std::chrono::milliseconds(25));

@@ -21,6 +21,7 @@
 #include "send/halt.hpp"
 #include "send/halt_watcher.hpp"
 #include "send/stages.hpp"
+#include "store/pg_store.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
 #include "util/secret_file.hpp"
@@ -255,12 +256,16 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
                    : (*transport)->idempotent() ? 1000
                                                 : std::clamp<std::size_t>(50 * connections, 200, 10000);
   summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
+  // A PostgreSQL store keeps no outcome log: what a node leaves in flight
+  // when it dies (up to its window) is sent again by the others, and every
+  // one of those may be a second message.
+  const std::size_t resends = store::is_postgres(options.state_path) ? summary.window : summary.unconfirmed;
   // Second messages a run may send: what a crash leaves possibly delivered,
   // at most 2 x connections (the outcome log names them, and recovery
   // releases the rest); a transport whose repeats replace the earlier copy:
   // the window. (After a power loss every recipient in flight is resent:
   // more than this, so the ledger halts and asks for `release`.)
-  auto ledger = compose::open_ledger(campaign, summary.window, summary.unconfirmed);
+  auto ledger = compose::open_ledger(campaign, summary.window, resends);
   if (!ledger) return std::unexpected(ledger.error());
   if (!prepared->not_delivered.empty()) {
     auto rows = store.load(prepared->not_delivered);
@@ -277,7 +282,7 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   // IMMEDIATE, every few ms) would take the write lock of every attached
   // file, the service's store among them. Addresses the relay refuses join
   // the store's own list, which apply_suppressions() moves into the shared one.
-  auto writer = store::open_sqlite_store(options.state_path);
+  auto writer = store::open_state_store(options.state_path);
   if (!writer) return std::unexpected(writer.error());
   HaltWatcher watcher(options.state_path);
 
@@ -288,7 +293,8 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
       return std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec).string();
     };
     const store::CampaignRecord record{bounce::campaign_tag(campaign.config.id), campaign.config.id,
-                                       absolute(options.state_path),
+                                       store::is_postgres(options.state_path) ? options.state_path
+                                                                              : absolute(options.state_path),
                                        absolute(campaign.dir / campaign.config.bounces->secret_file)};
     if (auto r = store.org_list().register_campaign(record); !r) return std::unexpected(r.error());
   }
@@ -308,6 +314,9 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   settings.stage = options.stage;
   settings.canary_only = canary_only;
   settings.window = summary.window;
+  // Nodes sharing a PostgreSQL store each claim (lease) what they hold
+  // ready: no more than one window ahead, so the others get their share.
+  if (store::is_postgres(options.state_path)) settings.stock_unshaped = std::min(settings.stock_unshaped, summary.window);
   settings.unconfirmed = summary.unconfirmed;
   settings.throttle_quiet_seconds = static_cast<int>(campaign.config.delivery.throttle_quiet_seconds);
   settings.total = prepared->total;

@@ -24,6 +24,7 @@
 #include "bounce/report.hpp"
 #include "bounce/verp.hpp"
 #include "send/bounce_ingest.hpp"
+#include "store/pg_store.hpp"
 #include "store/service_store.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
@@ -499,7 +500,7 @@ Result<std::unique_ptr<BounceListener>> BounceListener::start(const ServerConfig
                             s.verp.secret_file));
   }
   auto key = std::make_shared<const bounce::VerpKey>(secret->reveal());
-  auto opened = store::open_sqlite_service_store(config.state.string());
+  auto opened = store::open_service_store(config.state.string());
   if (!opened) return std::unexpected(opened.error());
   impl->store = std::move(*opened);
   store::ServiceStore* st = impl->store.get();

@@ -16,6 +16,7 @@
 #include "send/sender.hpp"
 #include "send/status_report.hpp"
 #include "serve/metrics.hpp"
+#include "store/pg_store.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
@@ -29,9 +30,19 @@ std::filesystem::path store_path(const std::filesystem::path& dir) { return dir 
 
 ApiError conflict(std::string code, std::string message) { return {409, std::move(code), std::move(message), ""}; }
 
+// Where the state of the campaign in `dir` is: its own file beside it, or,
+// when the service's store (`org_path`) is PostgreSQL, its rows there.
+std::string campaign_state(const std::filesystem::path& dir, const std::string& org_path) {
+  if (!store::is_postgres(org_path)) return store_path(dir).string();
+  util::Diagnostics ignored;
+  const auto cfg = campaign::load_config(dir.string(), ignored);
+  return store::postgres_locator(org_path, cfg ? cfg->id : std::string());
+}
+
 // Opens the campaign's store, creating it (0600) when `create`.
 Result<std::unique_ptr<store::StateStore>> open_campaign_store(const std::filesystem::path& dir, bool create,
                                                                const std::string& org_path) {
+  if (store::is_postgres(org_path)) return store::open_postgres_store(campaign_state(dir, org_path));
   const auto path = store_path(dir);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -126,7 +137,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::status(const std::string
   const bool missing = *store == nullptr;
   if (missing) store = store::open_sqlite_store(":memory:");
   if (!store) return internal(store.error());
-  auto report = send::read_status(dir->string(), **store, missing ? std::string() : store_path(*dir).string(), 20);
+  auto report = send::read_status(dir->string(), **store, missing ? std::string() : store::describe_state(campaign_state(*dir, m_org_path)), 20);
   if (!report) return internal(report.error());
   auto j = send::status_json(*report, show_addresses);
   j["id"] = id;
@@ -211,7 +222,7 @@ std::expected<nlohmann::json, ApiError> CampaignRunner::start(const std::string&
     } else {
       send::SendOptions so;
       so.stage = stage;
-      so.state_path = store_path(d).string();
+      so.state_path = campaign_state(d, m_org_path);
       so.org_path = m_org_path;
       so.full_stage = std::move(full);
       so.actor = actor;

@@ -119,12 +119,18 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
     }
   }
   if (auto v = get_string(root, "state", "", d)) {
-    if (v->starts_with("postgresql:") || v->starts_with("postgres:")) {
-      error(d, root.get("state"), "a PostgreSQL state store is not available in this version; use a file path");
+    if (v->starts_with("postgresql://") || v->starts_with("postgres://")) {
+      c.state = *v;  // a libpq URI: not a path (its password only from its passfile, SPEC §6)
+    } else if (v->starts_with("postgresql:") || v->starts_with("postgres:")) {
+      error(d, root.get("state"), fmt::format("'state' must be a file path or a URI postgresql://USER@HOST:PORT/DB "
+                                              "(add ?passfile=PATH for the password), not \"{}\"", *v));
     } else {
       c.state = resolve(c.base, *v);
     }
   }
+  c.node_dir = c.state.string().starts_with("postgres") && c.state.string().find("://") != std::string::npos
+                   ? c.base / "state"
+                   : c.state.parent_path();
   if (const auto* n = root.get("campaigns")) {
     const auto* arr = n->as_array();
     if (arr == nullptr) error(d, n, "'campaigns' must be a list of directories or patterns, e.g. [\"campaigns/*\"]");

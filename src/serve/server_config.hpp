@@ -41,7 +41,8 @@ struct ServerConfig {
   std::filesystem::path base;              // its directory: relative paths start here
   std::string listen_host = "127.0.0.1";
   int listen_port = 8025;
-  std::filesystem::path state;             // the service store (SQLite file)
+  std::filesystem::path state;             // the service store: a SQLite file, or a postgresql:// URI (SPEC §10)
+  std::filesystem::path node_dir;          // this node's own files (the SQLite file's directory, or base/state)
   std::vector<std::filesystem::path> campaigns;  // campaign directories (globs expanded)
   std::filesystem::path streams;           // streams/<name>/
   std::string public_url;                  // base of unsubscribe links

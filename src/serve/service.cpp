@@ -36,6 +36,7 @@
 #include "serve/sessions.hpp"
 #include "serve/streams.hpp"
 #include "serve/tx_sender.hpp"
+#include "store/pg_store.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
 #include "util/sha256.hpp"
@@ -860,8 +861,8 @@ Result<void> run_service(const ServerConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
 
   std::error_code ec;
-  std::filesystem::create_directories(config.state.parent_path(), ec);
-  const auto open = [&]() { return store::open_sqlite_service_store(config.state.string()); };
+  std::filesystem::create_directories(config.node_dir, ec);
+  const auto open = [&]() { return store::open_service_store(config.state.string()); };
   auto reader = open();
   if (!reader) return std::unexpected(reader.error());
   auto writer = open();
@@ -886,7 +887,7 @@ Result<void> run_service(const ServerConfig& config) {
   settings.config.transport = config.transport;
   auto tc = send::transport_config(settings, config.transport.url);
   if (!tc) return std::unexpected(tc.error());
-  tc->mta_sts_cache = (config.state.parent_path() / "mta-sts-cache").string();
+  tc->mta_sts_cache = (config.node_dir / "mta-sts-cache").string();
   auto made = delivery::make_transport(*tc);
   if (!made) return std::unexpected(made.error());
   std::unique_ptr<delivery::SharedTransport> shared;

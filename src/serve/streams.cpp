@@ -9,6 +9,7 @@
 #include "audience/audience_loader.hpp"
 #include "mail/address.hpp"
 #include "send/stages.hpp"
+#include "store/pg_store.hpp"
 #include "store/state_store.hpp"
 #include "util/log.hpp"
 #include "util/mask.hpp"
@@ -173,13 +174,17 @@ void StreamSet::load(const std::filesystem::path& dir) {
   if (!guard) return held(guard.error().message);
   s->guard = std::move(*guard);
   // Approved content only: lint clean and enough approvals of this hash.
-  const auto store_path = loaded->state_dir() / "state.db";
+  // Its approvals: in its own store, or under its id in the service's PostgreSQL database.
+  const bool shared = store::is_postgres(m_config.state.string());
+  const auto store_path = shared ? std::filesystem::path(store::postgres_locator(m_config.state.string(),
+                                                                                 loaded->config.id))
+                                 : loaded->state_dir() / "state.db";
   std::error_code ec;
-  if (!std::filesystem::exists(store_path, ec)) {
+  if (!shared && !std::filesystem::exists(store_path, ec)) {
     return held(fmt::format("not approved: run 'blindcast lint {}' and 'blindcast approve {} --by NAME'", dir.string(),
                             dir.string()));
   }
-  auto store = store::open_sqlite_store(store_path.string());
+  auto store = store::open_state_store(store_path.string());
   if (!store) return held(store.error().message);
   auto gates = send::evaluate_gates(*loaded, **store, false);
   if (!gates) return held(gates.error().message);

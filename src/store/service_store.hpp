@@ -1,8 +1,8 @@
 // The service's store (SPEC §8): API keys, transactional messages and their
 // attempts, idempotency keys, the organisation's suppression list and the
-// service's audit log, as roles one implementation provides (SQLite now,
-// PostgreSQL later). A campaign keeps its own state store; this one is
-// `server.toml`'s `state`.
+// service's audit log, as roles one implementation provides (SQLite, or
+// PostgreSQL: store/pg_service_store.cpp). A campaign keeps its own state
+// store; this one is `server.toml`'s `state`.
 //
 // Policy:
 // - an API key is stored as the SHA-256 of its secret part, never itself;

@@ -14,7 +14,8 @@
 //   commits or returns an Error with ExitCode::k_runtime — the sender stops on
 //   it, so nothing is sent that is not recorded;
 // - the audit log cannot be updated or deleted through this interface.
-// Implementations: SQLite (sqlite_store.hpp); PostgreSQL later.
+// Implementations: SQLite (sqlite_store.hpp, the default); PostgreSQL
+// (pg_store.hpp: one database for many campaigns and nodes).
 #pragma once
 
 #include <array>
@@ -236,6 +237,17 @@ class Journal {
   virtual Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) = 0;
   // Calls `fn` with every audience address (for the guard's index).
   virtual Result<void> for_each_address(const std::function<void(std::string_view)>& fn) = 0;
+  // Cluster-wide pacing (SPEC §10): reserves up to `want` sends of `lane`
+  // at `rate` messages a second for every node sharing the store; returns
+  // how many may start now (0: the lane's budget is taken for the moment).
+  // A store that one node uses alone grants them all (its shaper paces).
+  virtual Result<std::int64_t> reserve_sends(std::string_view lane, double rate, std::int64_t want) {
+    (void)lane;
+    (void)rate;
+    return want;
+  }
+  // Whether reserve_sends() paces several nodes (the engine asks it only then).
+  [[nodiscard]] virtual bool paces_cluster() const { return false; }
 };
 
 // Role: the append-only audit log (SPEC §4).
@@ -258,6 +270,15 @@ class Gates {
   virtual Result<void> add_approval(std::string_view by, std::string_view content_hash) = 0;
   // Every approval, oldest first.
   virtual Result<std::vector<Approval>> approvals() = 0;
+  // Waits up to `timeout_ms` for a sign that a halt was set or lifted
+  // (PostgreSQL: a NOTIFY from another node); true when one came. A store
+  // that has no such sign returns false at once, and the caller polls.
+  virtual Result<bool> wait_for_halt_signal(int timeout_ms) {
+    (void)timeout_ms;
+    return false;
+  }
+  // Whether wait_for_halt_signal() waits (then the caller need not sleep).
+  [[nodiscard]] virtual bool signals_halts() const { return false; }
 };
 
 // Role: the suppression list.

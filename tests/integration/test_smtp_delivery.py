@@ -33,6 +33,19 @@ class SmtpDelivery(support.PeerCase):
         self.assert_one_recipient_each(p)
         self.assertEqual(status(d)["states"]["sent"], 300)
 
+    def test_short_addresses_arrive_intact_while_the_transport_takes_more_messages(self):
+        # An address of at most 15 bytes lives inside its std::string: the
+        # transport must not move a message while a session holds views of it
+        # (it did when it took more messages than ever before, mid-send).
+        p = self.peer("--delay", "0.01")
+        for n in range(3):
+            emails = [f"u{i}.{n}@ex.co" for i in range(400)]
+            d = write_campaign(self.tmp, emails, name=f"short{n}")
+            before = len(p.records("message"))
+            run("send", d, "--stage", "full", *FORCE, "--transport", transport(p.port), check=0, timeout=120)
+            got = sorted(m["rcpt_tos"][0] for m in p.records("message")[before:])
+            self.assertEqual(got, sorted(emails))
+
     def test_next_batch_goes_out_while_a_slow_reply_holds_the_previous_one(self):
         # Batches are 500 recipients. One slow reply in the first batch must not
         # hold back the second: its messages go out on the other connections

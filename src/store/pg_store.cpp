@@ -1,0 +1,882 @@
+// PostgreSQL implementation of the state store; see pg_store.hpp for how
+// nodes share a campaign.
+#include "store/pg_store.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "store/field_codec.hpp"
+#include "store/outcome_log.hpp"
+#include "store/pg_conn.hpp"
+#include "store/pg_org_list.hpp"
+#include "store/pg_schema.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace blindcast::store {
+
+namespace {
+
+using pg::Connection;
+using pg::Params;
+using pg::Rows;
+using pg::Txn;
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const std::int64_t k_lease_seconds = k_lease.count();
+
+// A bulk load of a campaign's audience: the rows stream into a temporary
+// table with COPY (memory stays bounded whatever the audience's size), and
+// commit() merges them with set statements. Rows that did not change are
+// neither written nor locked: a node that imports the same file while
+// another node sends from it (nodes started together) waits for no row the
+// sender holds, so the two cannot deadlock.
+class PgImport final : public ImportSession {
+ public:
+  PgImport(Connection& c, std::string campaign) : m_c(c), m_campaign(std::move(campaign)), m_txn(c) {}
+  ~PgImport() override {
+    if (m_copying) m_c.copy_abort();  // before the transaction rolls back
+  }
+  PgImport(const PgImport&) = delete;
+  PgImport& operator=(const PgImport&) = delete;
+
+  // Takes the campaign's import lock (nodes starting together import one
+  // after the other) and starts the COPY.
+  Result<void> start() {
+    if (!m_txn.began()) return std::unexpected(m_txn.began().error());
+    Params p;
+    p.add("import:" + m_campaign);
+    if (auto r = m_c.query("SELECT pg_advisory_xact_lock(hashtext($1))", p, "locking the audience import"); !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = m_c.exec("CREATE TEMP TABLE import_rows (k text NOT NULL, l bigint NOT NULL, e text NOT NULL, "
+                          "d text NOT NULL, lo text NOT NULL, f bytea NOT NULL, la text NOT NULL) ON COMMIT DROP",
+                          "starting the audience import");
+        !r) {
+      return r;
+    }
+    if (auto r = m_c.copy_start("COPY import_rows FROM STDIN", "importing the audience"); !r) return r;
+    m_copying = true;
+    return {};
+  }
+
+  Result<void> add(const ImportRow& row) override {
+    const auto field = [&](std::string_view v) {
+      Connection::copy_field(m_buffer, v);
+      m_buffer += '\t';
+    };
+    field(row.key);
+    m_buffer += std::to_string(row.line);
+    m_buffer += '\t';
+    field(row.email);
+    field(row.domain);
+    field(row.locale);
+    m_buffer += "\\\\x";  // bytea in hex, its backslash escaped for COPY
+    m_buffer += util::to_hex(pack_fields(row.fields));
+    m_buffer += '\t';
+    Connection::copy_field(m_buffer, row.lane);
+    m_buffer += '\n';
+    if (m_buffer.size() >= k_copy_chunk) return send();
+    return {};
+  }
+
+  Result<void> reject(std::int64_t line, std::string_view reason) override {
+    m_rejected_lines.push_back(line);
+    m_rejected_reasons.emplace_back(reason);
+    return {};
+  }
+
+  Result<std::int64_t> commit() override {
+    if (auto r = send(); !r) return std::unexpected(r.error());
+    m_copying = false;
+    if (auto r = m_c.copy_finish(); !r) return std::unexpected(r.error());
+    if (auto r = m_c.exec("CREATE INDEX ON import_rows (k); ANALYZE import_rows", "importing the audience"); !r) {
+      return std::unexpected(r.error());
+    }
+    Params p;
+    p.add(m_campaign);
+    // New rows; then rows that changed (or come back after a removal);
+    // then unsent recipients no longer in the file are removed (never sent).
+    if (auto r = m_c.query("INSERT INTO recipients (campaign, key, line, email, domain, locale, fields, lane) "
+                           "SELECT $1, k, l, e, d, lo, f, la FROM import_rows ON CONFLICT (campaign, key) DO NOTHING",
+                           p, "storing audience rows");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = m_c.query("UPDATE recipients r SET line = u.l, email = u.e, domain = u.d, locale = u.lo, "
+                           "fields = u.f, lane = u.la, state = CASE WHEN r.state = 7 THEN 0 ELSE r.state END "
+                           "FROM import_rows u WHERE r.campaign = $1 AND r.key = u.k AND (r.state = 7 OR "
+                           "(r.line, r.email, r.domain, r.locale, r.fields, r.lane) IS DISTINCT FROM "
+                           "(u.l, u.e, u.d, u.lo, u.f, u.la))",
+                           p, "storing audience rows");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    auto removed = m_c.query("UPDATE recipients r SET state = 7 WHERE r.campaign = $1 AND r.state IN (0, 3) AND "
+                             "NOT EXISTS (SELECT 1 FROM import_rows u WHERE u.k = r.key)",
+                             p, "marking removed rows");
+    if (!removed) return std::unexpected(removed.error());
+    if (!m_rejected_lines.empty()) {
+      Params q;
+      q.add(m_campaign).add_array(m_rejected_lines).add_array(m_rejected_reasons);
+      if (auto r = m_c.query("INSERT INTO rejected_rows (campaign, line, reason) SELECT DISTINCT ON (l) $1, l, r "
+                             "FROM unnest($2::bigint[], $3::text[]) AS u(l, r) "
+                             "ON CONFLICT (campaign, line) DO UPDATE SET reason = excluded.reason",
+                             q, "storing rejected rows");
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
+    return removed->affected();
+  }
+
+ private:
+  static constexpr std::size_t k_copy_chunk = 256 * 1024;
+
+  Result<void> send() {
+    if (m_buffer.empty()) return {};
+    auto r = m_c.copy_put(m_buffer);
+    m_buffer.clear();
+    return r;
+  }
+
+  Connection& m_c;
+  std::string m_campaign;
+  Txn m_txn;
+  bool m_copying = false;
+  std::string m_buffer;  // rows not yet sent, in COPY's text format
+  std::vector<std::int64_t> m_rejected_lines;
+  std::vector<std::string> m_rejected_reasons;
+};
+
+// This process's part in sending the campaign: its row in `senders`. At the
+// end it gives back the rows it claimed and did not put in flight.
+class PgLease final : public OwnerLease {
+ public:
+  PgLease(std::shared_ptr<Connection> c, std::string campaign, std::string node)
+      : m_c(std::move(c)), m_campaign(std::move(campaign)), m_node(std::move(node)) {}
+  ~PgLease() override {
+    Params p;
+    p.add(m_campaign).add(m_node);
+    (void)m_c->query("UPDATE recipients SET leased_by = NULL, lease_expires_at = NULL WHERE leased_by = $2 "
+                     "AND campaign = $1 AND state IN (0, 3)",
+                     p, "giving back claimed recipients");
+    (void)m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = $2", p, "leaving the senders");
+  }
+  PgLease(const PgLease&) = delete;
+  PgLease& operator=(const PgLease&) = delete;
+
+ private:
+  std::shared_ptr<Connection> m_c;
+  std::string m_campaign;
+  std::string m_node;
+};
+
+class PgStore final : public StateStore {
+ public:
+  PgStore(std::shared_ptr<Connection> c, std::string campaign, std::string node)
+      : m_c(std::move(c)),
+        m_campaign(std::move(campaign)),
+        m_node(std::move(node)),
+        m_org(pg::make_org_list(*m_c)),
+        m_log("") {}
+
+  // ---- Gates
+  Result<std::optional<std::string>> get_meta(std::string_view key) override {
+    Params p;
+    p.add(m_campaign).add(key);
+    auto r = m_c->query("SELECT value FROM campaign_meta WHERE campaign = $1 AND key = $2", p, "reading metadata");
+    if (!r) return std::unexpected(r.error());
+    if (r->empty()) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(r->text(0, 0)));
+  }
+
+  Result<void> set_meta(std::string_view key, std::string_view value) override {
+    Params p;
+    p.add(m_campaign).add(key).add(value);
+    auto r = m_c->query("INSERT INTO campaign_meta (campaign, key, value) VALUES ($1, $2, $3) "
+                        "ON CONFLICT (campaign, key) DO UPDATE SET value = excluded.value",
+                        p, "writing metadata");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<void> delete_meta(std::string_view key) override {
+    Params p;
+    p.add(m_campaign).add(key);
+    auto r = m_c->query("DELETE FROM campaign_meta WHERE campaign = $1 AND key = $2", p, "writing metadata");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<void> add_approval(std::string_view by, std::string_view content_hash) override {
+    Params p;
+    p.add(m_campaign).add(now_seconds()).add(by).add(content_hash);
+    auto r = m_c->query("INSERT INTO approvals (campaign, at, by, content_hash) VALUES ($1, $2, $3, $4)", p,
+                        "recording the approval");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<std::vector<Approval>> approvals() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT at, by, content_hash FROM approvals WHERE campaign = $1 ORDER BY id", p,
+                        "reading approvals");
+    if (!r) return std::unexpected(r.error());
+    std::vector<Approval> out;
+    for (int i = 0; i < r->size(); ++i) out.push_back({r->i64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2))});
+    return out;
+  }
+
+  Result<bool> wait_for_halt_signal(int timeout_ms) override { return m_c->wait_notify("blindcast_halt", timeout_ms); }
+  [[nodiscard]] bool signals_halts() const override { return true; }
+
+  // ---- AuditLog
+  Result<void> append_event(std::string_view kind, std::string_view actor, std::string_view detail) override {
+    Params p;
+    p.add(m_campaign).add(now_seconds()).add(kind).add(actor).add(detail);
+    auto r = m_c->query("INSERT INTO audit (campaign, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)", p,
+                        "writing the audit log");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<std::vector<AuditEvent>> events(std::size_t limit) override {
+    Params p;
+    p.add(m_campaign).add(static_cast<std::int64_t>(limit));
+    auto r = m_c->query("SELECT at, kind, actor, detail FROM (SELECT * FROM audit WHERE campaign = $1 "
+                        "ORDER BY id DESC LIMIT $2) AS last ORDER BY id",
+                        p, "reading the audit log");
+    if (!r) return std::unexpected(r.error());
+    std::vector<AuditEvent> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back({r->i64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2)), std::string(r->text(i, 3))});
+    }
+    return out;
+  }
+
+  // ---- Journal
+  Result<std::unique_ptr<ImportSession>> begin_import() override {
+    auto session = std::make_unique<PgImport>(*m_c, m_campaign);
+    if (auto s = session->start(); !s) return std::unexpected(s.error());
+    return std::unique_ptr<ImportSession>(std::move(session));
+  }
+
+  Result<void> assign_lanes(const std::function<std::string(std::string_view)>& lane_of) override {
+    Params p;
+    p.add(m_campaign);
+    auto domains = m_c->query("SELECT DISTINCT domain FROM recipients WHERE campaign = $1", p, "assigning lanes");
+    if (!domains) return std::unexpected(domains.error());
+    std::vector<std::string> names, lanes;
+    for (int i = 0; i < domains->size(); ++i) {
+      names.emplace_back(domains->text(i, 0));
+      lanes.push_back(lane_of(names.back()));
+    }
+    Params u;
+    u.add(m_campaign).add_array(names).add_array(lanes);
+    auto r = m_c->query("UPDATE recipients r SET lane = u.l FROM unnest($2::text[], $3::text[]) AS u(d, l) "
+                        "WHERE r.campaign = $1 AND r.domain = u.d AND r.lane <> u.l",
+                        u, "assigning lanes");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<std::int64_t> recover_in_flight(std::vector<std::int64_t>* /*not_delivered*/) override {
+    // No outcome log: every in-flight row of a node whose lease expired may
+    // have been delivered. Rows of live nodes are theirs.
+    return recover_expired(true);
+  }
+
+  Result<std::int64_t> requeue_failed(bool all) override {
+    Params p;
+    p.add(m_campaign).add(now_seconds());
+    if (!all) p.add(k_render_failure);
+    auto r = m_c->query(all ? "UPDATE recipients SET state = 0, next_attempt_at = 0, first_attempt_at = NULL, "
+                              "attempts = 0, updated_at = $2 WHERE campaign = $1 AND state = 6"
+                            : "UPDATE recipients SET state = 0, next_attempt_at = 0, updated_at = $2 "
+                              "WHERE campaign = $1 AND state = 6 AND starts_with(last_reply, $3)",
+                        p, "making failed recipients due again");
+    if (!r) return std::unexpected(r.error());
+    return r->affected();
+  }
+
+  Result<std::vector<LaneBacklog>> due_by_lane(std::int64_t now, bool canary_only) override {
+    Params p;
+    p.add(m_campaign).add(now).add(canary_only ? "true" : "false");
+    auto r = m_c->query("SELECT lane, COUNT(*) FROM recipients WHERE campaign = $1 AND state IN (0, 3) "
+                        "AND next_attempt_at <= $2 AND (canary OR NOT $3::boolean) GROUP BY lane ORDER BY lane",
+                        p, "reading the lanes");
+    if (!r) return std::unexpected(r.error());
+    std::vector<LaneBacklog> out;
+    for (int i = 0; i < r->size(); ++i) out.push_back({std::string(r->text(i, 0)), r->i64(i, 1)});
+    return out;
+  }
+
+  Result<std::vector<StoredRecipient>> next_for_lane(std::string_view lane, std::int64_t now, std::size_t limit,
+                                                     std::int64_t after_id, bool canary_only) override {
+    if (auto r = maintain(); !r) return std::unexpected(r.error());
+    Params p;
+    p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(limit))
+        .add(canary_only ? "true" : "false").add(m_node).add(k_lease_seconds);
+    auto r = m_c->query(
+        "WITH c AS (SELECT id FROM recipients WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
+        "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
+        "AND (leased_by IS NULL OR leased_by = $7 OR lease_expires_at < clock_timestamp()) "
+        "ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) "
+        "UPDATE recipients r SET leased_by = $7, lease_expires_at = clock_timestamp() + make_interval(secs => $8) "
+        "FROM c WHERE r.id = c.id "
+        "RETURNING r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane",
+        p, "claiming recipients");
+    if (!r) return std::unexpected(r.error());
+    auto rows = read_rows(*r);
+    if (!rows) return rows;
+    std::sort(rows->begin(), rows->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return rows;
+  }
+
+  Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
+                                  bool unsent_only) override {
+    Params p;
+    p.add(m_campaign);
+    return m_c->for_each_row(
+        unsent_only ? "SELECT id, email FROM recipients WHERE campaign = $1 AND state IN (0, 3) ORDER BY id"
+                    : "SELECT id, email FROM recipients WHERE campaign = $1 AND state <> 7 ORDER BY id",
+        p, "reading the audience", [&](const Rows& row) { fn(row.i64(0, 0), row.text(0, 1)); });
+  }
+
+  Result<void> set_canary(std::span<const std::int64_t> ids) override {
+    Txn txn(*m_c);
+    if (!txn.began()) return std::unexpected(txn.began().error());
+    Params p;
+    p.add(m_campaign).add_array(ids);
+    auto r = m_c->query("UPDATE recipients SET canary = (id = ANY($2::bigint[])) WHERE campaign = $1 "
+                        "AND (canary OR id = ANY($2::bigint[]))",
+                        p, "choosing the canary");
+    if (!r) return std::unexpected(r.error());
+    return txn.commit();
+  }
+
+  Result<CanaryStats> canary_stats() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 2), COUNT(*) FILTER (WHERE state = 4), "
+                        "COUNT(*) FILTER (WHERE state = 6), COUNT(*) FILTER (WHERE state = 3), "
+                        "COUNT(*) FILTER (WHERE state IN (0, 1, 3)), COUNT(*) FILTER (WHERE state = 3 OR attempts > 1) "
+                        "FROM recipients WHERE campaign = $1 AND canary",
+                        p, "reading the canary");
+    if (!r) return std::unexpected(r.error());
+    return CanaryStats{r->i64(0, 0), r->i64(0, 1), r->i64(0, 2), r->i64(0, 3), r->i64(0, 4), r->i64(0, 5), r->i64(0, 6)};
+  }
+
+  Result<std::vector<std::int64_t>> canary_among(std::span<const std::int64_t> ids, bool not_bounced) override {
+    Params p;
+    p.add(m_campaign).add_array(ids).add(not_bounced ? "true" : "false");
+    auto r = m_c->query("SELECT id FROM recipients WHERE campaign = $1 AND id = ANY($2::bigint[]) AND canary "
+                        "AND (NOT $3::boolean OR state <> 4) ORDER BY id",
+                        p, "reading the canary");
+    if (!r) return std::unexpected(r.error());
+    std::vector<std::int64_t> out;
+    for (int i = 0; i < r->size(); ++i) out.push_back(r->i64(i, 0));
+    return out;
+  }
+
+  Result<std::optional<std::int64_t>> next_retry_at(bool canary_only) override {
+    // Deferred recipients and pending ones held back; and while other nodes
+    // hold work (in flight, or claimed), a second from now: their leases
+    // end, or they finish, and this node must not end before the campaign.
+    Params p;
+    p.add(m_campaign).add(canary_only ? "true" : "false").add(m_node).add(now_seconds() + 1);
+    auto r = m_c->query(
+        "SELECT LEAST((SELECT MIN(next_attempt_at) FROM recipients WHERE campaign = $1 AND state IN (0, 3) "
+        "AND next_attempt_at > 0 AND (canary OR NOT $2::boolean)), "
+        "(SELECT $4::bigint WHERE EXISTS (SELECT 1 FROM recipients WHERE campaign = $1 AND (canary OR NOT $2::boolean) "
+        "AND ((state = 1 AND leased_by IS DISTINCT FROM $3) OR (state IN (0, 3) AND leased_by IS NOT NULL "
+        "AND leased_by <> $3)))))",
+        p, "reading the retry schedule");
+    if (!r) return std::unexpected(r.error());
+    if (r->is_null(0, 0)) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(r->i64(0, 0));
+  }
+
+  Result<std::vector<StoredRecipient>> load(std::span<const std::int64_t> ids) override {
+    Params p;
+    p.add(m_campaign).add_array(ids);
+    auto r = m_c->query("SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0), lane "
+                        "FROM recipients WHERE campaign = $1 AND id = ANY($2::bigint[])",
+                        p, "reading recipients");
+    if (!r) return std::unexpected(r.error());
+    auto rows = read_rows(*r);
+    if (!rows) return rows;
+    std::unordered_map<std::int64_t, std::size_t> at;
+    for (std::size_t i = 0; i < rows->size(); ++i) at[(*rows)[i].id] = i;
+    std::vector<StoredRecipient> out;
+    for (const auto id : ids) {
+      if (const auto it = at.find(id); it != at.end()) out.push_back((*rows)[it->second]);
+    }
+    return out;
+  }
+
+  Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> /*landed*/,
+                                       std::span<const std::int64_t> ids, bool sync) override {
+    // Rows carry their own state (in flight = 1), so a landed flight needs
+    // no write of its own.
+    if (auto r = renew_if_due(); !r) return std::unexpected(r.error());
+    if (outcomes.empty() && ids.empty()) return 0;
+    Txn txn(*m_c);
+    if (!txn.began()) return std::unexpected(txn.began().error());
+    if (!sync) {
+      // Written to the server (it survives this process being killed);
+      // made durable with the next synced commit, as the interface says.
+      if (auto r = m_c->exec("SET LOCAL synchronous_commit = off", "recording delivery state"); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    const auto now = now_seconds();
+    if (!outcomes.empty()) {
+      if (auto r = apply(outcomes, now); !r) return std::unexpected(r.error());
+    }
+    std::int64_t flight = 0;
+    if (!ids.empty()) {
+      auto seq = m_c->query("SELECT nextval('flight_seq')", "numbering a batch in flight");
+      if (!seq) return std::unexpected(seq.error());
+      flight = seq->i64(0, 0);
+      Params p;
+      p.add(m_campaign).add_array(ids).add(m_node).add(now).add(k_lease_seconds);
+      auto r = m_c->query("UPDATE recipients SET state = 1, updated_at = $4, "
+                          "lease_expires_at = clock_timestamp() + make_interval(secs => $5) "
+                          "WHERE campaign = $1 AND id = ANY($2::bigint[]) AND leased_by = $3 AND state IN (0, 3)",
+                          p, "recording messages in flight");
+      if (!r) return std::unexpected(r.error());
+      if (r->affected() != static_cast<std::int64_t>(ids.size())) {
+        return fail(fmt::format("state store {}: this node lost its lease on {} of {} recipients (another node took "
+                                "them over after {} s without renewal); nothing of them was sent — run send again",
+                                m_c->described(), static_cast<std::int64_t>(ids.size()) - r->affected(), ids.size(),
+                                k_lease_seconds),
+                    ExitCode::k_runtime);
+      }
+    }
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return flight;
+  }
+
+  Result<OutcomeLog*> outcome_log() override {
+    if (!m_log_open) {
+      if (auto r = m_log.open(); !r) return std::unexpected(r.error());
+      m_log_open = true;
+    }
+    return &m_log;
+  }
+
+  Result<StateCounts> counts() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT lane, state, COUNT(*), SUM(duplicate_risk), COUNT(*) FILTER (WHERE duplicate_risk > 0) "
+                        "FROM recipients WHERE campaign = $1 GROUP BY lane, state ORDER BY lane, state",
+                        p, "counting recipients");
+    if (!r) return std::unexpected(r.error());
+    StateCounts c;
+    for (int i = 0; i < r->size(); ++i) {
+      const auto st = r->i64(i, 1);
+      if (st >= 0 && st < k_state_count) c.by_state[static_cast<std::size_t>(st)] += r->i64(i, 2);
+      c.total += r->i64(i, 2);
+      c.possible_duplicates += r->i64(i, 3);
+      c.possible_duplicate_recipients += r->i64(i, 4);
+      c.by_lane.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(st), r->i64(i, 2));
+    }
+    return c;
+  }
+
+  Result<std::vector<std::tuple<std::string, RecipientState, std::int64_t>>> counts_by_lane() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT lane, state, COUNT(*) FROM recipients WHERE campaign = $1 GROUP BY lane, state "
+                        "ORDER BY lane, state",
+                        p, "counting recipients by lane");
+    if (!r) return std::unexpected(r.error());
+    std::vector<std::tuple<std::string, RecipientState, std::int64_t>> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(r->i64(i, 1)), r->i64(i, 2));
+    }
+    return out;
+  }
+
+  Result<std::vector<RecentError>> recent_errors(std::size_t limit) override {
+    Params p;
+    p.add(m_campaign).add(static_cast<std::int64_t>(limit));
+    auto r = m_c->query("SELECT line, state, COALESCE(last_reply, ''), COALESCE(updated_at, 0) FROM recipients "
+                        "WHERE campaign = $1 AND (state IN (3, 4, 6) OR (state = 0 AND next_attempt_at > 0)) "
+                        "ORDER BY updated_at DESC NULLS LAST, id DESC LIMIT $2",
+                        p, "reading recent errors");
+    if (!r) return std::unexpected(r.error());
+    std::vector<RecentError> out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.push_back({r->i64(i, 0), state_name(static_cast<RecipientState>(r->i64(i, 1))), std::string(r->text(i, 2)),
+                     r->i64(i, 3)});
+    }
+    return out;
+  }
+
+  Result<std::optional<RecipientRecord>> find_recipient(std::string_view key) override {
+    Params p;
+    p.add(m_campaign).add(key);
+    auto r = m_c->query("SELECT line, email, lane, state, attempts, COALESCE(last_reply, ''), COALESCE(updated_at, 0), "
+                        "duplicate_risk FROM recipients WHERE campaign = $1 AND key = $2",
+                        p, "looking up a recipient");
+    if (!r) return std::unexpected(r.error());
+    if (r->empty()) return std::optional<RecipientRecord>();
+    return std::optional<RecipientRecord>(RecipientRecord{r->i64(0, 0), std::string(r->text(0, 1)),
+                                                          std::string(r->text(0, 2)),
+                                                          static_cast<RecipientState>(r->i64(0, 3)),
+                                                          static_cast<int>(r->i64(0, 4)), std::string(r->text(0, 5)),
+                                                          r->i64(0, 6), r->i64(0, 7)});
+  }
+
+  Result<std::vector<std::pair<std::int64_t, std::string>>> rejected_rows(std::size_t limit) override {
+    Params p;
+    p.add(m_campaign).add(static_cast<std::int64_t>(limit));
+    auto r = m_c->query("SELECT line, reason FROM rejected_rows WHERE campaign = $1 ORDER BY line LIMIT $2", p,
+                        "reading rejected rows");
+    if (!r) return std::unexpected(r.error());
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    for (int i = 0; i < r->size(); ++i) out.emplace_back(r->i64(i, 0), std::string(r->text(i, 1)));
+    return out;
+  }
+
+  Result<void> for_each_address(const std::function<void(std::string_view)>& fn) override {
+    Params p;
+    p.add(m_campaign);
+    return m_c->for_each_row("SELECT email FROM recipients WHERE campaign = $1", p, "reading the audience",
+                             [&](const Rows& row) { fn(row.text(0, 0)); });
+  }
+
+  // GCRA over one row per lane: `want` sends spaced 1/rate apart from the
+  // row's time (or now), granted while they fall within k_rate_tolerance of
+  // now; the row moves past those granted. Every node shares the row, so
+  // the lane's rate holds for the cluster (each node's own shaper spaces
+  // the sends it was granted).
+  Result<std::int64_t> reserve_sends(std::string_view lane, double rate, std::int64_t want) override {
+    if (rate <= 0 || want <= 0) return want;
+    if (!m_rate_rows.contains(std::string(lane))) {
+      Params p;
+      p.add(lane);
+      if (auto r = m_c->query("INSERT INTO lane_rates (lane, tat) VALUES ($1, 0) ON CONFLICT DO NOTHING", p,
+                              "pacing the lane");
+          !r) {
+        return std::unexpected(r.error());
+      }
+      m_rate_rows.emplace(lane);
+    }
+    Params p;
+    p.add(lane).add(fmt::format("{}", rate)).add(want).add(fmt::format("{}", k_rate_tolerance));
+    auto r = m_c->query(
+        "WITH s AS (SELECT lane, tat, extract(epoch FROM clock_timestamp())::float8 AS now FROM lane_rates "
+        "WHERE lane = $1 FOR UPDATE), "
+        "g AS (SELECT lane, GREATEST(tat, now) AS t, LEAST($3::bigint, GREATEST(0, floor((now + $4::float8 - "
+        "GREATEST(tat, now)) * $2::float8)))::bigint AS n FROM s) "
+        "UPDATE lane_rates r SET tat = g.t + g.n / $2::float8 FROM g WHERE r.lane = g.lane RETURNING g.n",
+        p, "pacing the lane");
+    if (!r) return std::unexpected(r.error());
+    return r->empty() ? 0 : r->i64(0, 0);
+  }
+  [[nodiscard]] bool paces_cluster() const override { return true; }
+
+  // ---- Suppressions
+  Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) override {
+    return m_org->suppress_many(addresses, reason, "all", "");
+  }
+
+  Result<bool> remove_suppression(std::string_view address) override {
+    Txn txn(*m_c);
+    if (!txn.began()) return std::unexpected(txn.began().error());
+    auto removed = m_org->unsuppress(address);
+    if (!removed) return std::unexpected(removed.error());
+    Params p;
+    p.add(m_campaign).add(address);
+    if (auto r = m_c->query("UPDATE recipients SET state = 0, next_attempt_at = 0 WHERE campaign = $1 AND state = 5 "
+                            "AND key = $2",
+                            p, "changing the suppression list");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return *removed;
+  }
+
+  Result<std::vector<std::tuple<std::string, std::string, std::int64_t>>> suppressions(std::size_t limit) override {
+    auto list = m_org->suppression_list(limit);
+    if (!list) return std::unexpected(list.error());
+    std::vector<std::tuple<std::string, std::string, std::int64_t>> out;
+    for (auto& e : *list) out.emplace_back(std::move(e.address), std::move(e.reason), e.at);
+    return out;
+  }
+
+  Result<std::int64_t> apply_suppressions() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("UPDATE recipients SET state = 5, last_reply = 'on the suppression list' "
+                        "WHERE campaign = $1 AND state IN (0, 3) AND key IN (SELECT address FROM org_suppressions)",
+                        p, "applying the suppression list");
+    if (!r) return std::unexpected(r.error());
+    return r->affected();
+  }
+
+  OrgList& org_list() override { return *m_org; }
+
+  // ---- Ownership: any number of nodes send at once; each is listed.
+  Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() override {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    Params p;
+    p.add(m_campaign).add(m_node).add(host[0] != 0 ? host : "localhost").add(std::int64_t{::getpid()})
+        .add(now_seconds()).add(k_lease_seconds);
+    auto r = m_c->query("INSERT INTO senders (campaign, node, host, pid, since, lease_expires_at) "
+                        "VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6)) "
+                        "ON CONFLICT (campaign, node) DO UPDATE SET lease_expires_at = excluded.lease_expires_at",
+                        p, "joining the campaign's senders");
+    if (!r) return std::unexpected(r.error());
+    return std::variant<std::unique_ptr<OwnerLease>, Owner>(std::make_unique<PgLease>(m_c, m_campaign, m_node));
+  }
+
+  Result<std::optional<Owner>> current_owner() override {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT host, pid, since FROM senders WHERE campaign = $1 AND lease_expires_at > "
+                        "clock_timestamp() ORDER BY since LIMIT 1",
+                        p, "reading the campaign's senders");
+    if (!r) return std::unexpected(r.error());
+    if (r->empty()) return std::optional<Owner>();
+    return std::optional<Owner>(Owner{std::string(r->text(0, 0)), r->i64(0, 1), r->i64(0, 2)});
+  }
+
+ private:
+  Result<std::vector<StoredRecipient>> read_rows(const Rows& r) {
+    std::vector<StoredRecipient> out;
+    out.reserve(static_cast<std::size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) {
+      StoredRecipient s;
+      s.id = r.i64(i, 0);
+      s.line = r.i64(i, 1);
+      s.email = r.text(i, 2);
+      s.locale = r.text(i, 3);
+      auto fields = unpack_fields(r.bytes(i, 4));
+      if (!fields) return fail("state store: a stored row is corrupt", ExitCode::k_runtime);
+      s.fields = std::move(*fields);
+      s.attempts = static_cast<int>(r.i64(i, 5));
+      s.first_attempt_at = r.i64(i, 6);
+      s.lane = r.text(i, 7);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  // Records `outcomes` in one statement, on rows this node holds; an
+  // outcome applies only to a row whose last recorded flight is older.
+  Result<void> apply(std::span<const Outcome> outcomes, std::int64_t now) {
+    std::vector<std::int64_t> ids, states, nexts, maybes, attempted, flights;
+    std::vector<std::string> replies;
+    std::vector<std::int64_t> suppress_ids;
+    std::vector<std::string> suppress_reasons;
+    for (const auto& o : outcomes) {
+      ids.push_back(o.id);
+      states.push_back(static_cast<std::int64_t>(o.state));
+      replies.push_back(o.reply);
+      nexts.push_back(o.next_attempt_at);
+      maybes.push_back(o.maybe_delivered ? 1 : 0);
+      attempted.push_back(o.attempted ? 1 : 0);
+      flights.push_back(o.flight);
+      if (o.suppress) {
+        suppress_ids.push_back(o.id);
+        suppress_reasons.push_back("bounced: " + o.reply);
+      }
+    }
+    Params p;
+    p.add(m_campaign).add(now).add(m_node).add_array(ids).add_array(states).add_array(replies).add_array(nexts)
+        .add_array(maybes).add_array(attempted).add_array(flights);
+    auto r = m_c->query(
+        "UPDATE recipients r SET state = u.st, last_reply = u.reply, next_attempt_at = u.nx, updated_at = $2, "
+        "sent_at = CASE WHEN u.st = 2 THEN $2 ELSE r.sent_at END, duplicate_risk = r.duplicate_risk + u.maybe, "
+        "attempts = r.attempts + u.att, "
+        "first_attempt_at = CASE WHEN u.att = 1 THEN COALESCE(r.first_attempt_at, $2) ELSE r.first_attempt_at END, "
+        "flight = CASE WHEN u.fl <> 0 THEN u.fl ELSE r.flight END, leased_by = NULL, lease_expires_at = NULL "
+        "FROM unnest($4::bigint[], $5::int[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bigint[]) "
+        "AS u(id, st, reply, nx, maybe, att, fl) "
+        "WHERE r.id = u.id AND r.campaign = $1 AND r.leased_by = $3 AND (u.fl = 0 OR r.flight < u.fl)",
+        p, "recording delivery results");
+    if (!r) return std::unexpected(r.error());
+    if (r->affected() < static_cast<std::int64_t>(outcomes.size())) {
+      // Not applied: recorded before (the same flight, or a later one), or
+      // the row is no longer this node's.
+      Params q;
+      q.add(m_campaign).add(m_node).add_array(ids).add_array(flights);
+      auto lost = m_c->query("SELECT COUNT(*) FROM unnest($3::bigint[], $4::bigint[]) AS u(id, fl) JOIN recipients r "
+                             "ON r.id = u.id AND r.campaign = $1 WHERE r.leased_by IS DISTINCT FROM $2 "
+                             "AND (u.fl = 0 OR r.flight < u.fl)",
+                             q, "recording delivery results");
+      if (!lost) return std::unexpected(lost.error());
+      if (lost->i64(0, 0) > 0) {
+      // Another node took these rows over (this one stalled past its
+      // lease): it counted them as possible duplicates and sends them.
+      util::log_warn(fmt::format("{} delivery results were not recorded: this node no longer held their lease "
+                                 "(another node took them over and counts them as possible duplicates)",
+                                 lost->i64(0, 0)));
+      }
+    }
+    if (!suppress_ids.empty()) {
+      Params s;
+      s.add(m_campaign).add(now).add_array(suppress_ids).add_array(suppress_reasons);
+      auto w = m_c->query("INSERT INTO org_suppressions (address, category, reason, scope, at) "
+                          "SELECT r.key, 'all', u.reason, $1::text, $2::bigint FROM unnest($3::bigint[], $4::text[]) AS u(id, reason) "
+                          "JOIN recipients r ON r.id = u.id AND r.campaign = $1 ON CONFLICT DO NOTHING",
+                          s, "adding to the suppression list");
+      if (!w) return std::unexpected(w.error());
+    }
+    return {};
+  }
+
+  // Renews this node's leases every k_lease_renew.
+  Result<void> renew_if_due() {
+    const auto now = SteadyClock::now();
+    if (now - m_last_renew < k_lease_renew) return {};
+    m_last_renew = now;
+    Params p;
+    p.add(m_campaign).add(m_node).add(k_lease_seconds);
+    // Rows this node's other connection is updating right now are skipped
+    // (they are renewed next time, or their lease is set by that update):
+    // waiting for them could deadlock with it.
+    if (auto r = m_c->query("UPDATE recipients SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
+                            "WHERE id IN (SELECT id FROM recipients WHERE leased_by = $2 AND campaign = $1 "
+                            "FOR UPDATE SKIP LOCKED)",
+                            p, "renewing this node's leases");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
+                            "WHERE campaign = $1 AND node = $2",
+                            p, "renewing this node's leases");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    return {};
+  }
+
+  // While sending: renews, and about once a second takes over what nodes
+  // that stopped renewing left in flight.
+  Result<void> maintain() {
+    if (auto r = renew_if_due(); !r) return r;
+    const auto now = SteadyClock::now();
+    if (now - m_last_recover < std::chrono::seconds(1)) return {};
+    m_last_recover = now;
+    auto n = recover_expired(false);
+    if (!n) return std::unexpected(n.error());
+    return {};
+  }
+
+  // Rows in flight whose lease expired: due again, counted as possible
+  // duplicates (their node may have delivered them). Returns how many.
+  Result<std::int64_t> recover_expired(bool at_start) {
+    Txn txn(*m_c);
+    if (!txn.began()) return std::unexpected(txn.began().error());
+    Params p;
+    p.add(m_campaign).add(now_seconds());
+    // SKIP LOCKED: rows another node is recovering at this instant are its to count.
+    auto r = m_c->query("WITH old AS (SELECT id, leased_by FROM recipients WHERE campaign = $1 AND state = 1 "
+                        "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
+                        "FOR UPDATE SKIP LOCKED) "
+                        "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, "
+                        "attempts = r.attempts + 1, first_attempt_at = COALESCE(r.first_attempt_at, $2), "
+                        "updated_at = $2, leased_by = NULL, lease_expires_at = NULL FROM old WHERE r.id = old.id "
+                        "RETURNING old.leased_by",
+                        p, "recovering in-flight recipients");
+    if (!r) return std::unexpected(r.error());
+    const std::int64_t n = r->size();
+    std::set<std::string> nodes;
+    for (int i = 0; i < r->size(); ++i) {
+      if (!r->is_null(i, 0)) nodes.emplace(r->text(i, 0));
+    }
+    Params q;
+    q.add(m_campaign);
+    if (auto d = m_c->query("DELETE FROM senders WHERE campaign = $1 AND lease_expires_at < clock_timestamp()", q,
+                            "recovering in-flight recipients");
+        !d) {
+      return std::unexpected(d.error());
+    }
+    if (n > 0) {
+      const auto what = fmt::format("{} recipients in flight on {} whose lease expired are due again and counted as "
+                                    "possible duplicates",
+                                    n, nodes.empty() ? std::string("an earlier run") : fmt::format("{}", fmt::join(nodes, ", ")));
+      Params a;
+      a.add(m_campaign).add(now_seconds()).add("recover").add(m_node).add(what);
+      if (auto e = m_c->query("INSERT INTO audit (campaign, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)", a,
+                              "writing the audit log");
+          !e) {
+        return std::unexpected(e.error());
+      }
+      if (!at_start) util::log_warn(what);
+    }
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return n;
+  }
+
+  std::shared_ptr<Connection> m_c;
+  std::string m_campaign;
+  std::string m_node;  // this process (m_node), or what a test names
+  std::unique_ptr<OrgList> m_org;
+  std::set<std::string, std::less<>> m_rate_rows;  // lanes whose lane_rates row exists
+  OutcomeLog m_log;  // keeps nothing: the database has every outcome with the next commit
+  bool m_log_open = false;
+  SteadyClock::time_point m_last_renew = SteadyClock::now();
+  SteadyClock::time_point m_last_recover{};
+};
+
+}  // namespace
+
+bool is_postgres(std::string_view state) { return pg::is_uri(state); }
+
+std::string postgres_locator(std::string_view uri, std::string_view campaign) {
+  return pg::make_locator(uri, campaign);
+}
+
+std::string describe_state(std::string_view state) {
+  if (!pg::is_uri(state)) return std::string(state);
+  const auto loc = pg::parse_locator(state);
+  return loc.campaign.empty() ? pg::describe(loc.uri) : fmt::format("{} (campaign {})", pg::describe(loc.uri), loc.campaign);
+}
+
+Result<std::unique_ptr<OrgList>> open_postgres_org_list(const std::string& uri) {
+  auto c = pg::connect_migrated(pg::parse_locator(uri).uri);
+  if (!c) return std::unexpected(c.error());
+  return pg::make_owning_org_list(std::move(*c));
+}
+
+Result<std::unique_ptr<StateStore>> open_postgres_store(const std::string& locator, const std::string& node) {
+  const auto loc = pg::parse_locator(locator);
+  if (loc.campaign.empty()) {
+    return fail(fmt::format("{}: no campaign id; the campaign's campaign.toml must set id = \"...\"",
+                            pg::describe(loc.uri)));
+  }
+  auto c = pg::connect_migrated(loc.uri);
+  if (!c) return std::unexpected(c.error());
+  return std::unique_ptr<StateStore>(std::make_unique<PgStore>(std::shared_ptr<Connection>(std::move(*c)), loc.campaign,
+                                                                   node.empty() ? pg::node_id() : node));
+}
+
+Result<std::unique_ptr<StateStore>> open_state_store(const std::string& state, const std::string& org_path) {
+  if (pg::is_uri(state)) return open_postgres_store(state);
+  return open_sqlite_store(state, org_path);
+}
+
+}  // namespace blindcast::store

@@ -1,0 +1,246 @@
+// The PostgreSQL store against a real server: the URI in
+// BLINDCAST_TEST_PG_URI (ctest starts a private cluster and sets it, see
+// tests/CMakeLists.txt). Tests that need no server always run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "store/pg_conn.hpp"
+#include "store/pg_store.hpp"
+#include "store/state_store.hpp"
+#include "test_support.hpp"
+
+namespace blindcast::store {
+namespace {
+
+// The server's URI, or the test is skipped (saying how to run it).
+#define REQUIRE_SERVER()                                                                                          \
+  const char* server_env = std::getenv("BLINDCAST_TEST_PG_URI");                                                  \
+  if (server_env == nullptr || *server_env == '\0') {                                                             \
+    GTEST_SKIP() << "no PostgreSQL server: set BLINDCAST_TEST_PG_URI (ctest runs these through "                   \
+                    "tests/integration/pg_cluster.py, which starts one)";                                         \
+  }                                                                                                               \
+  const std::string uri = server_env
+
+// A campaign id no other test uses (the database is shared by the run).
+std::string fresh_campaign(const std::string& what) {
+  std::random_device r;
+  return fmt::format("{}-{:08x}", what, r());
+}
+
+ImportRow row(std::int64_t line, const std::string& email, const std::string& lane = "default") {
+  const auto at = email.find('@');
+  return {line, email, email, email.substr(at + 1), lane, "en", {"Person " + std::to_string(line)}};
+}
+
+void import(StateStore& s, const std::vector<std::string>& emails, const std::string& lane = "default") {
+  auto imp = s.begin_import();
+  ASSERT_TRUE(imp.has_value()) << imp.error().message;
+  std::int64_t line = 2;
+  for (const auto& e : emails) ASSERT_TRUE((*imp)->add(row(line++, e, lane)).has_value());
+  auto done = (*imp)->commit();
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+}
+
+
+TEST(PgStore, ALocatorIsPrintedWithoutItsParameters) {
+  EXPECT_EQ(describe_state(postgres_locator("postgresql://u@h/d?passfile=/etc/pgpass", "spring-sale")),
+            "postgresql://u@h/d (campaign spring-sale)");
+  EXPECT_EQ(describe_state("/var/lib/blindcast/state.db"), "/var/lib/blindcast/state.db");
+  EXPECT_TRUE(is_postgres("postgres://u@h/d"));
+}
+
+TEST(PgStore, MigrationsAreRecordedAndAppliedOnce) {
+  REQUIRE_SERVER();
+  for (int i = 0; i < 2; ++i) {
+    auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("migrate")));
+    ASSERT_TRUE(s.has_value()) << s.error().message;
+  }
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  auto v = (*c)->query("SELECT COUNT(*), MIN(version) FROM schema_migrations", "reading");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(v->i64(0, 0), 1);
+  EXPECT_EQ(v->i64(0, 1), 1);
+}
+
+TEST(PgStore, CampaignsShareTheDatabaseButNotTheirRecipients) {
+  REQUIRE_SERVER();
+  auto a = open_postgres_store(postgres_locator(uri, fresh_campaign("a")));
+  auto b = open_postgres_store(postgres_locator(uri, fresh_campaign("b")));
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  import(**a, {"ana.souza@example.com.br", "li.wei@example.com.cn", "m.mueller@example.de"});
+  import(**b, {"ana.souza@example.com.br"});
+  EXPECT_EQ((*a)->counts().value().total, 3);
+  EXPECT_EQ((*b)->counts().value().total, 1);
+  ASSERT_TRUE((*a)->set_meta("campaign_id", "a").has_value());
+  EXPECT_FALSE((*b)->get_meta("campaign_id").value().has_value());
+  // The organisation's list is the database's: what A suppresses, B does not send.
+  const auto who = fmt::format("ana.souza+{}@example.com.br", fresh_campaign("x"));
+  import(**b, {"ana.souza@example.com.br", who});
+  ASSERT_EQ((*a)->add_suppressions(std::vector<std::string>{who}, "complaint").value(), 1);
+  EXPECT_EQ((*b)->apply_suppressions().value(), 1);
+  EXPECT_EQ((*b)->counts().value().of(RecipientState::k_suppressed), 1);
+  ASSERT_TRUE((*b)->remove_suppression(who).value());
+  EXPECT_EQ((*b)->counts().value().of(RecipientState::k_pending), 2);
+}
+
+TEST(PgStore, ANodeNeverClaimsWhatAnotherHoldsAndOutcomesNeedTheLease) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("claim");
+  auto a = open_postgres_store(postgres_locator(uri, id), "node-a");
+  auto b = open_postgres_store(postgres_locator(uri, id), "node-b");
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  std::vector<std::string> emails;
+  for (int i = 0; i < 10; ++i) emails.push_back(fmt::format("user{}@example.org", i));
+  import(**a, emails);
+  const auto now = std::time(nullptr);
+  auto got_a = (*a)->next_for_lane("default", now, 4, 0, false);
+  auto got_b = (*b)->next_for_lane("default", now, 100, 0, false);
+  ASSERT_TRUE(got_a.has_value() && got_b.has_value());
+  EXPECT_EQ(got_a->size(), 4u);
+  EXPECT_EQ(got_b->size(), 6u);
+  for (const auto& r : *got_a) {
+    for (const auto& o : *got_b) EXPECT_NE(r.id, o.id);
+  }
+  // B cannot put A's rows in flight, nor record their outcomes.
+  const std::vector<std::int64_t> theirs{(*got_a)[0].id};
+  auto stolen = (*b)->record_and_mark({}, {}, theirs, true);
+  ASSERT_FALSE(stolen.has_value());
+  EXPECT_NE(stolen.error().message.find("lost its lease"), std::string::npos);
+  const std::vector<Outcome> wrong{{(*got_a)[0].id, RecipientState::k_sent, "250 ok", 0, false, true, 0, false}};
+  ASSERT_TRUE((*b)->record_and_mark(wrong, {}, {}, true).has_value());
+  EXPECT_EQ((*a)->counts().value().of(RecipientState::k_sent), 0);
+  // A's own: in flight, then sent.
+  std::vector<std::int64_t> ids;
+  for (const auto& r : *got_a) ids.push_back(r.id);
+  auto flight = (*a)->record_and_mark({}, {}, ids, true);
+  ASSERT_TRUE(flight.has_value()) << flight.error().message;
+  EXPECT_GT(*flight, 0);
+  EXPECT_EQ((*a)->counts().value().of(RecipientState::k_in_flight), 4);
+  std::vector<Outcome> sent;
+  for (const auto i : ids) sent.push_back({i, RecipientState::k_sent, "250 ok", 0, false, true, *flight, false});
+  ASSERT_TRUE((*a)->record_and_mark(sent, {}, {}, false).has_value());
+  EXPECT_EQ((*b)->counts().value().of(RecipientState::k_sent), 4);
+  // Recorded twice (the same flight): nothing changes.
+  ASSERT_TRUE((*a)->record_and_mark(sent, {}, {}, true).has_value());
+  EXPECT_EQ((*b)->counts().value().total, 10);
+}
+
+TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("lease");
+  auto dead = open_postgres_store(postgres_locator(uri, id), "node-dead");
+  auto alive = open_postgres_store(postgres_locator(uri, id), "node-alive");
+  ASSERT_TRUE(dead.has_value() && alive.has_value());
+  import(**dead, {"a@example.net", "b@example.net", "c@example.net", "d@example.net"});
+  auto rows = (*dead)->next_for_lane("default", std::time(nullptr), 3, 0, false);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 3u);
+  const std::vector<std::int64_t> in_flight{(*rows)[0].id, (*rows)[1].id};
+  ASSERT_TRUE((*dead)->record_and_mark({}, {}, in_flight, true).has_value());
+  // While its lease runs, the live node leaves them alone and waits.
+  EXPECT_EQ((*alive)->recover_in_flight().value(), 0);
+  auto other = (*alive)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->size(), 1u);
+  EXPECT_TRUE((*alive)->next_retry_at(false).value().has_value());
+  // The node dies: its lease runs out (moved into the past here).
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value());
+  pg::Params p;
+  p.add(id);
+  ASSERT_TRUE((*c)->query("UPDATE recipients SET lease_expires_at = now() - interval '1 second' "
+                          "WHERE campaign = $1 AND leased_by = 'node-dead'", p, "expiring").has_value());
+  EXPECT_EQ((*alive)->recover_in_flight().value(), 2);
+  const auto counts = (*alive)->counts().value();
+  EXPECT_EQ(counts.possible_duplicates, 2);
+  EXPECT_EQ(counts.of(RecipientState::k_in_flight), 0);
+  // Its claimed-but-unsent row and the recovered ones are claimable now.
+  auto taken = (*alive)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->size(), 4u);  // 3 of the dead node's, and its own still in hand
+  // The dead node, back from a long pause, cannot record over them.
+  auto late = (*dead)->record_and_mark({}, {}, std::vector<std::int64_t>{(*rows)[2].id}, true);
+  EXPECT_FALSE(late.has_value());
+}
+
+TEST(PgStore, AnImportCarriesAnyBytesAndKeepsWhatChangedOnly) {
+  REQUIRE_SERVER();
+  auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("import")));
+  ASSERT_TRUE(s.has_value());
+  const std::vector<std::string> hostile{"tab\there", "new\nline\r\n", "back\\slash \\x41", "Zoë Müller 李伟", "\x01\x7f",
+                                         ""};
+  const auto with_fields = [](ImportRow r, std::vector<std::string> f) {
+    r.fields = std::move(f);
+    return r;
+  };
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value()) << imp.error().message;
+    ASSERT_TRUE((*imp)->add(with_fields(row(2, "zoe@example.de"), hostile)).has_value());
+    ASSERT_TRUE((*imp)->add(row(3, "li.wei@example.com.cn")).has_value());
+    ASSERT_TRUE((*imp)->add(row(4, "ana@example.com.br")).has_value());
+    ASSERT_TRUE((*imp)->reject(5, "bad address: 'x@'\tline 5").has_value());
+    ASSERT_EQ((*imp)->commit().value(), 0);
+  }
+  EXPECT_EQ((*s)->rejected_rows(10).value().front(), (std::pair<std::int64_t, std::string>{5, "bad address: 'x@'\tline 5"}));
+  auto rows = (*s)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].fields, hostile);
+  // Sent, then imported again with one row changed and one gone.
+  const std::vector<Outcome> sent{{(*rows)[0].id, RecipientState::k_sent, "250 ok", 0, false, true, 0, false}};
+  ASSERT_TRUE((*s)->record_and_mark(sent, {}, {}, true).has_value());
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    ASSERT_TRUE((*imp)->add(with_fields(row(2, "zoe@example.de"), {"changed"})).has_value());
+    ASSERT_TRUE((*imp)->add(row(3, "li.wei@example.com.cn")).has_value());
+    EXPECT_EQ((*imp)->commit().value(), 1);  // ana is gone: removed, never sent
+  }
+  auto c = (*s)->counts().value();
+  EXPECT_EQ(c.of(RecipientState::k_sent), 1);  // a re-import keeps what was delivered
+  EXPECT_EQ(c.of(RecipientState::k_removed), 1);
+  EXPECT_EQ((*s)->load(std::vector<std::int64_t>{(*rows)[0].id}).value().front().fields,
+            std::vector<std::string>{"changed"});
+  // Back in the file: due again.
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    for (const auto& e : {"zoe@example.de", "li.wei@example.com.cn", "ana@example.com.br"}) {
+      ASSERT_TRUE((*imp)->add(row(2, e)).has_value());
+    }
+    ASSERT_TRUE((*imp)->commit().has_value());
+  }
+  EXPECT_EQ((*s)->counts().value().of(RecipientState::k_removed), 0);
+  // An import abandoned halfway changes nothing.
+  {
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    ASSERT_TRUE((*imp)->add(row(9, "new@example.org")).has_value());
+  }
+  EXPECT_EQ((*s)->counts().value().total, 3);
+}
+
+TEST(PgStore, TheAuditLogAndApprovalsAreAppendOnly) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("audit");
+  auto s = open_postgres_store(postgres_locator(uri, id));
+  ASSERT_TRUE(s.has_value());
+  ASSERT_TRUE((*s)->append_event("halt", "ops", "bad template").has_value());
+  ASSERT_TRUE((*s)->add_approval("alice", "abc123").has_value());
+  EXPECT_EQ((*s)->events(10).value().size(), 1u);
+  EXPECT_EQ((*s)->approvals().value().front().by, "alice");
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_FALSE((*c)->exec("UPDATE audit SET detail = 'x'", "changing the audit log").has_value());
+  EXPECT_FALSE((*c)->exec("DELETE FROM approvals", "deleting approvals").has_value());
+  EXPECT_FALSE((*c)->exec("TRUNCATE audit", "truncating the audit log").has_value());
+}
+
+}  // namespace
+}  // namespace blindcast::store
