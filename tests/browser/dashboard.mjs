@@ -221,6 +221,7 @@ try {
   const clear = blocks.match(/[A-Za-z0-9._%+-]{2,}@[A-Za-z0-9.-]{2,}/);
   check(!clear, 'an address in clear: ' + (clear && clear[0]));
   check(await page.$('#preview-address') === null, "no recipient's preview without admin");
+  check(!(await page.textContent('#view')).includes('null'), 'a stray "null" on the page');
   // Inside the frames too: no address in clear, the template's script did not run, its refresh did not move them.
   await sleep(1000);
   const frames = page.frames().filter((f) => f.url().includes('/v1/previews/'));

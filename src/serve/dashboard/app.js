@@ -184,7 +184,7 @@
 
   // ---- pages
 
-  function view(...kids) { $('view').replaceChildren(...kids); }
+  function view(...kids) { $('view').replaceChildren(...kids.filter((k) => k !== null && k !== undefined)); }
 
   function poll(fn) {
     let busy = false;
