@@ -7,6 +7,7 @@
 
 #include "campaign/campaign.hpp"
 #include "util/mask.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::send {
 
@@ -47,10 +48,7 @@ namespace {
 
 // `text` cut to at most `max` bytes, at a UTF-8 character's boundary.
 std::string_view cut_utf8(std::string_view text, std::size_t max) {
-  if (text.size() <= max) return text;
-  std::size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // text[end] starts a character
-  return text.substr(0, end);
+  return text.substr(0, util::utf8_prefix_length(text, max));
 }
 
 }  // namespace

@@ -3,23 +3,10 @@
 #include <string>
 
 #include "send/status_report.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::send {
 namespace {
-
-bool valid_utf8(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto u = static_cast<unsigned char>(s[i]);
-    const std::size_t n = u < 0x80 ? 1 : u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC2 ? 2 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
 
 TEST(ReasonOf, RepliesOfOneCauseGroupTogether) {
   const auto a = reason_of("421 4.7.0 [TSS04] Messages from 203.0.113.7 temporarily deferred due to user complaints "
@@ -45,7 +32,7 @@ TEST(ReasonOf, ALongUnicodeReplyIsCutAtACharacter) {
   for (int i = 0; i < 120; ++i) reply += "拒绝";
   const auto r = reason_of(reply);
   EXPECT_LE(r.size(), 160u);
-  EXPECT_TRUE(valid_utf8(r));
+  EXPECT_TRUE(util::is_valid_utf8(r));
 }
 
 }  // namespace

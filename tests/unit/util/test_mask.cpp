@@ -1,23 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "util/mask.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::util {
 namespace {
-
-bool valid_utf8(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto u = static_cast<unsigned char>(s[i]);
-    const std::size_t n = u < 0x80 ? 1 : u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC2 ? 2 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
 
 TEST(Mask, KeepsTheFirstCharacterOfEachPartAndTheTopLevelDomain) {
   EXPECT_EQ(mask_address("alice.smith@example.com"), "a***@e***.com");
@@ -27,7 +14,7 @@ TEST(Mask, KeepsTheFirstCharacterOfEachPartAndTheTopLevelDomain) {
 TEST(Mask, AnInternationalizedAddressStaysValidUtf8) {
   const auto m = mask_address("用户@例子.广告");
   EXPECT_EQ(m, "用***@例***.广告");
-  EXPECT_TRUE(valid_utf8(m));
+  EXPECT_TRUE(is_valid_utf8(m));
   EXPECT_EQ(mask_address("zoë@müller.de"), "z***@m***.de");
 }
 
@@ -36,7 +23,7 @@ TEST(Mask, AddressesInRightToLeftTextLeaveTheBidiIsolatesOutside) {
   const std::string text = "أُرسلت هذه الرسالة إلى \u2068omar.hassan@example.ae\u2069.";
   const auto m = mask_addresses_in(text);
   EXPECT_EQ(m, "أُرسلت هذه الرسالة إلى \u2068o***@e***.ae\u2069.");
-  EXPECT_TRUE(valid_utf8(m));
+  EXPECT_TRUE(is_valid_utf8(m));
 }
 
 TEST(Mask, NoBreakSpacesQuotesAndIdeographicPunctuationEndAnAddress) {
@@ -48,7 +35,7 @@ TEST(Mask, NoBreakSpacesQuotesAndIdeographicPunctuationEndAnAddress) {
 
 TEST(Mask, ATruncatedSequenceNeverBreaksTheOutput) {
   const std::string cut = std::string("\xE4\xBD") + "@example.com";  // a lead byte without its last byte
-  EXPECT_TRUE(valid_utf8(mask_addresses_in("a " + std::string("用户@例子.广告"))));
+  EXPECT_TRUE(is_valid_utf8(mask_addresses_in("a " + std::string("用户@例子.广告"))));
   EXPECT_NO_THROW(mask_addresses_in(cut));
 }
 
