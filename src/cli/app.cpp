@@ -73,6 +73,10 @@ int run(int argc, char** argv) {
   auto* approve = app.add_subcommand("approve", "approve the campaign's current content");
   add_common(approve, o);
   approve->add_option("--by", by, "who approves (recorded with the content hash)")->required();
+  std::string content_hash;
+  approve->add_option("--content-hash", content_hash,
+                      "approve only this content (the hash lint, preview and status print); refused when the files "
+                      "changed since");
   auto* status = app.add_subcommand("status", "counts per state, halts, last errors and the audit log");
   add_common(status, o);
   bool audit = false;
@@ -214,7 +218,7 @@ int run(int argc, char** argv) {
       if (*preview) return cmd_preview(o, out, recipient);
       if (*plan) return cmd_plan(o);
       if (*send) return cmd_send(o, stage, force, reason, retry_failed);
-      if (*approve) return cmd_approve(o, by);
+      if (*approve) return cmd_approve(o, by, content_hash);
       if (*status) return cmd_status(o, audit);
       if (*halt) return cmd_halt(o, reason, by);
       if (*release) return cmd_release(o, by);

@@ -264,7 +264,7 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
 
 namespace blindcast::cli {
 
-int cmd_approve(const CommonOptions& opts, const std::string& by) {
+int cmd_approve(const CommonOptions& opts, const std::string& by, const std::string& content_hash) {
   if (auto ok = send::check_approver(by); !ok) return report(ok.error());
   util::Diagnostics diags;
   auto loaded = campaign::load_campaign(opts.dir, diags);
@@ -274,7 +274,7 @@ int cmd_approve(const CommonOptions& opts, const std::string& by) {
   }
   auto store = open_store(opts, StoreUse::k_default);
   if (!store) return report(store.error());
-  auto approved = send::approve_content(*loaded, **store, by);
+  auto approved = send::approve_content(*loaded, **store, by, content_hash);
   if (!approved) return report(approved.error());
   const auto& after = approved->gates;
   std::printf("approved content %s by %s: %zu of %lld approvals\n", approved->content_hash.substr(0, 12).c_str(),

@@ -93,7 +93,8 @@ int cmd_preview(const CommonOptions& opts, const std::string& out, const std::st
 int cmd_plan(const CommonOptions& opts);
 int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, const std::string& reason,
              bool retry_failed);
-int cmd_approve(const CommonOptions& opts, const std::string& by);
+// With `content_hash`, only that content (a gate refusal, exit 4, when the files changed since).
+int cmd_approve(const CommonOptions& opts, const std::string& by, const std::string& content_hash = "");
 int cmd_suppress_import(const CommonOptions& opts, const std::string& file, const std::string& reason);
 int cmd_suppress_list(const CommonOptions& opts);
 int cmd_suppress_remove(const CommonOptions& opts, const std::string& address);

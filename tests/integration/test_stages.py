@@ -182,6 +182,18 @@ class Stages(support.Case):
         self.assertEqual(out.returncode, 4)
         self.assertIn("voided", out.stderr)
 
+    def test_an_approval_names_the_content_it_was_shown(self):
+        d = self.campaign()
+        run("lint", d, check=0)
+        shown = status(d)["content_hash"]
+        append(os.path.join(d, "templates", "body.txt"), "!")  # changed after the reviewer looked
+        out = run("approve", d, "--by", "alice", "--content-hash", shown)
+        self.assertEqual(out.returncode, 4, out.stderr)
+        self.assertIn("changed since it was shown", out.stderr)
+        self.assertEqual(status(d)["gates"]["approvals"]["by"], [])
+        run("approve", d, "--by", "alice", "--content-hash", status(d)["content_hash"], check=0)
+        self.assertEqual(status(d)["gates"]["approvals"]["by"], ["alice"])
+
     def test_distinct_approvers_count(self):
         d = self.campaign()
         set_canary(d, '{ size = 10, min = 10, wait = "0s" }', approvals=2)
