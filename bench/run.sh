@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs blindcast's benchmarks beside their peers in one run and prints ratios.
 # Usage: bench/run.sh BUILD_DIR [SECTION...]   (make bench runs them all)
-# Sections: render import guard smtp dkim engine mx serve bounces dashboard. `dkim` sets up the SMTP campaign too.
+# Sections: render import guard smtp dkim engine mx serve bounces dashboard postgresql. `dkim` sets up the SMTP campaign too.
 # `serve` starts a private Postfix as its peer (bench/postfix_relay.sh; root only).
 # `guard` (and the before/after rows elsewhere) build an earlier revision with
 # bench/baseline.sh (once; then cached in BUILD_DIR).
 set -euo pipefail
 build=${1:-build}
 shift || true
-sections=${*:-render import guard smtp dkim engine mx serve bounces dashboard}
+sections=${*:-render import guard smtp dkim engine mx serve bounces dashboard postgresql}
 want() { [[ " $sections " == *" $1 "* ]]; }
 bench="$build/blindcast_bench"
 py=/usr/bin/python3
@@ -377,4 +377,10 @@ fi
 if want dashboard; then
 echo "== dashboard: the campaign page against a 1,000,000-recipient campaign, in chromium (bench/dashboard_bench.py)"
 "$py" bench/dashboard_bench.py "$build" --recipients 1000000 --runs 5
+fi
+
+if want postgresql; then
+# One node on PostgreSQL against one on SQLite (the full pipeline to
+# smtp-sink, in turns), and three nodes against one (bench/postgresql_bench.py).
+"$py" bench/postgresql_bench.py "$build" --recipients 50000 --rounds 2
 fi
