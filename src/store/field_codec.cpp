@@ -1,5 +1,7 @@
 #include "store/field_codec.hpp"
 
+#include "util/strings.hpp"
+
 #include <cstdint>
 
 namespace blindcast::store {
@@ -40,6 +42,23 @@ std::optional<std::vector<std::string>> unpack_fields(std::string_view blob) {
     i += n;
   }
   return fields;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto w : util::split(text, ' ')) {
+    if (!w.empty()) out.emplace_back(w);
+  }
+  return out;
 }
 
 }  // namespace blindcast::store

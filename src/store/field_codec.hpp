@@ -14,4 +14,9 @@ std::string pack_fields(const std::vector<std::string>& fields);
 // Unpacks `blob`; nullopt when it is corrupt.
 std::optional<std::vector<std::string>> unpack_fields(std::string_view blob);
 
+// A key's scopes and networks as both stores keep them: one space-separated
+// text (the items hold no spaces).
+std::string join_words(const std::vector<std::string>& words);
+std::vector<std::string> split_words(std::string_view text);
+
 }  // namespace blindcast::store

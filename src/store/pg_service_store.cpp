@@ -15,6 +15,7 @@
 #include "store/pg_schema.hpp"
 #include "store/pg_store.hpp"
 #include "store/service_store.hpp"
+#include "store/field_codec.hpp"
 #include "util/strings.hpp"
 
 namespace blindcast::store {
@@ -35,23 +36,6 @@ std::int64_t now_millis() {
       .count();
 }
 
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  for (const auto w : util::split(text, ' ')) {
-    if (!w.empty()) out.emplace_back(w);
-  }
-  return out;
-}
-
-std::string joined(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += ' ';
-    out += p;
-  }
-  return out;
-}
-
 template <class T>
 std::unexpected<Error> failed(const Result<T>& r) {
   return std::unexpected(r.error());
@@ -63,7 +47,7 @@ class PgServiceStore final : public ServiceStore {
 
   Result<void> add_key(const ApiKeyRecord& key) override {
     Params p;
-    p.add(key.name).add(key.key_id).add_bytes(key.secret_hash).add(joined(key.scopes)).add(joined(key.cidrs))
+    p.add(key.name).add(key.key_id).add_bytes(key.secret_hash).add(join_words(key.scopes)).add(join_words(key.cidrs))
         .add(key.created_at);
     auto r = m_c->query("INSERT INTO api_keys (name, key_id, secret_hash, scopes, cidrs, created_at) "
                         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, "
@@ -95,8 +79,8 @@ class PgServiceStore final : public ServiceStore {
     if (!r) return failed(r);
     std::vector<ApiKeyRecord> out;
     for (int i = 0; i < r->size(); ++i) {
-      out.push_back({std::string(r->text(i, 0)), std::string(r->text(i, 1)), r->bytes(i, 2), words(r->text(i, 3)),
-                     words(r->text(i, 4)), r->i64(i, 5), r->i64(i, 6)});
+      out.push_back({std::string(r->text(i, 0)), std::string(r->text(i, 1)), r->bytes(i, 2), split_words(r->text(i, 3)),
+                     split_words(r->text(i, 4)), r->i64(i, 5), r->i64(i, 6)});
     }
     return out;
   }

@@ -14,6 +14,7 @@
 #include "store/service_store.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_org_list.hpp"
+#include "store/field_codec.hpp"
 #include "util/strings.hpp"
 
 namespace blindcast::store {
@@ -87,24 +88,6 @@ std::int64_t now_millis() {
       .count();
 }
 
-// Space-separated lists (scopes, networks) as stored.
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  for (const auto w : util::split(text, ' ')) {
-    if (!w.empty()) out.emplace_back(w);
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += ' ';
-    out += p;
-  }
-  return out;
-}
-
 class SqliteServiceStore final : public ServiceStore {
  public:
   explicit SqliteServiceStore(sqlite3* db) : m_db(db) {}
@@ -122,8 +105,8 @@ class SqliteServiceStore final : public ServiceStore {
            "ON CONFLICT(name) DO UPDATE SET key_id = excluded.key_id, secret_hash = excluded.secret_hash, "
            "scopes = excluded.scopes, cidrs = excluded.cidrs, created_at = excluded.created_at, revoked_at = 0 "
            "WHERE api_keys.revoked_at != 0");
-    s.bind(1, key.name).bind(2, key.key_id).bind_blob(3, key.secret_hash).bind(4, join(key.scopes));
-    s.bind(5, join(key.cidrs)).bind(6, key.created_at);
+    s.bind(1, key.name).bind(2, key.key_id).bind_blob(3, key.secret_hash).bind(4, join_words(key.scopes));
+    s.bind(5, join_words(key.cidrs)).bind(6, key.created_at);
     if (s.step() != SQLITE_DONE) return db_error(m_db, "storing an API key");
     if (sqlite3_changes(m_db) == 0) {
       return fail(fmt::format("a key named '{}' is in force already; revoke it first ('blindcast keys revoke {}') or "
@@ -145,8 +128,8 @@ class SqliteServiceStore final : public ServiceStore {
     std::vector<ApiKeyRecord> out;
     int rc = 0;
     while ((rc = s.step()) == SQLITE_ROW) {
-      out.push_back({std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)), words(s.text(3)),
-                     words(s.text(4)), s.i64(5), s.i64(6)});
+      out.push_back({std::string(s.text(0)), std::string(s.text(1)), std::string(s.blob(2)), split_words(s.text(3)),
+                     split_words(s.text(4)), s.i64(5), s.i64(6)});
     }
     if (rc != SQLITE_DONE) return db_error(m_db, "reading API keys");
     return out;
