@@ -204,6 +204,9 @@ int cmd_send(const CommonOptions& opts, const std::string& stage, bool force, co
   so.retry_failed = retry_failed;
   so.actor = login_name();
   ProgressPrinter printer(opts.json);
+  // A node rides out a restart of the shared database (SPEC §10): its
+  // statements wait for it and its transactions run again.
+  if (store::is_postgres(so.state_path)) store::wait_out_outages();
   auto summary = send::run_send(*loaded, **store, so, [&](const send::SendProgress& p) { printer(p); });
   printer.finish();
   if (!summary) return report(summary.error());

@@ -9,6 +9,9 @@ namespace blindcast::send {
 
 HaltWatcher::HaltWatcher(std::string state_path, int interval_ms) {
   m_thread = std::thread([this, path = std::move(state_path), interval_ms] {
+    // A halt cannot be written while the database is away; this thread
+    // must not hold the send's end up waiting for it.
+    store::fail_fast_on_outages();
     auto store = store::open_state_store(path);
     while (!m_done.load()) {
       if (store) {

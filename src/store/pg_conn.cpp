@@ -3,15 +3,18 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "util/log.hpp"
 #include "util/secret_file.hpp"
 
 namespace blindcast::store::pg {
@@ -238,26 +241,86 @@ Error Connection::error(std::string_view what) const {
                ExitCode::k_runtime};
 }
 
+namespace {
+std::atomic<std::int64_t> g_patience_seconds{0};
+thread_local std::int64_t t_patience_seconds = -1;  // -1: the process's
+}  // namespace
+
+void set_outage_patience(std::chrono::seconds patience) { g_patience_seconds = patience.count(); }
+void set_thread_outage_patience(std::chrono::seconds patience) { t_patience_seconds = patience.count(); }
+std::chrono::seconds outage_patience() {
+  return std::chrono::seconds(t_patience_seconds >= 0 ? t_patience_seconds : g_patience_seconds.load());
+}
+
 Result<void> Connection::ensure_open() {
   if (PQstatus(m_conn) == CONNECTION_OK) return {};
   // The server restarted or the network dropped: one reconnect (a
   // transaction in progress is lost and its caller sees the error).
+  ++m_lost;
   PQreset(m_conn);
   if (PQstatus(m_conn) != CONNECTION_OK) return std::unexpected(error("reconnecting"));
   m_listening.clear();
   return {};
 }
 
+bool Connection::lost() {
+  if (PQstatus(m_conn) == CONNECTION_OK) return false;
+  ++m_lost;
+  return true;
+}
+
+Result<void> Connection::wait_until_open() {
+  using Clock = std::chrono::steady_clock;
+  const auto patience = outage_patience();
+  const auto since = Clock::now();
+  auto pause = std::chrono::milliseconds(250);
+  auto next_note = since;
+  while (true) {
+    if (PQstatus(m_conn) == CONNECTION_OK) return {};
+    PQreset(m_conn);
+    if (PQstatus(m_conn) == CONNECTION_OK) {
+      m_listening.clear();
+      if (Clock::now() - since >= std::chrono::seconds(1)) {
+        util::log_info(fmt::format("state store {}: connected again after {} s", m_described,
+                                   std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count()));
+      }
+      return {};
+    }
+    const auto waited = Clock::now() - since;
+    if (waited >= patience) {
+      return fail(fmt::format("state store {}: unreachable{}: {} — nothing is lost; run the command again once it "
+                              "is back",
+                              m_described,
+                              patience.count() > 0 ? fmt::format(" for {} s", patience.count()) : std::string(),
+                              trimmed(PQerrorMessage(m_conn))),
+                  ExitCode::k_runtime);
+    }
+    if (Clock::now() >= next_note) {
+      util::log_warn(fmt::format("state store {}: unreachable ({}); waiting for it (up to {} s)", m_described,
+                                 trimmed(PQerrorMessage(m_conn)), patience.count()));
+      next_note = Clock::now() + std::chrono::seconds(30);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+  }
+}
+
 Result<void> Connection::exec(const char* sql, std::string_view what) {
-  if (auto r = ensure_open(); !r) return r;
-  Rows res(PQexec(m_conn, sql));
-  const auto st = res.status();
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return std::unexpected(error(what));
-  return {};
+  while (true) {
+    if (auto r = ensure_open(); !r && (m_txn_open || !wait_until_open())) return r;
+    const bool idle = !m_txn_open;
+    Rows res(PQexec(m_conn, sql));
+    const auto st = res.status();
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return {};
+    auto e = error(what);
+    // Outside a transaction a statement that met a lost server runs again
+    // once it is back (those the stores run so are safe to repeat).
+    if (!lost() || !idle || outage_patience().count() == 0) return std::unexpected(std::move(e));
+    if (auto w = wait_until_open(); !w) return std::unexpected(std::move(e));
+  }
 }
 
 Result<Rows> Connection::query(const char* sql, const Params& params, std::string_view what) {
-  if (auto r = ensure_open(); !r) return std::unexpected(r.error());
   std::vector<const char*> values;
   std::vector<int> lengths;
   values.reserve(params.m_values.size());
@@ -265,10 +328,17 @@ Result<Rows> Connection::query(const char* sql, const Params& params, std::strin
     values.push_back(v ? v->c_str() : nullptr);
     lengths.push_back(v ? static_cast<int>(v->size()) : 0);
   }
-  Rows res(PQexecParams(m_conn, sql, params.size(), nullptr, values.data(), lengths.data(), params.m_formats.data(), 0));
-  const auto st = res.status();
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return std::unexpected(error(what));
-  return res;
+  while (true) {
+    if (auto r = ensure_open(); !r && (m_txn_open || !wait_until_open())) return std::unexpected(r.error());
+    const bool idle = !m_txn_open;
+    Rows res(PQexecParams(m_conn, sql, params.size(), nullptr, values.data(), lengths.data(), params.m_formats.data(),
+                          0));
+    const auto st = res.status();
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+    auto e = error(what);
+    if (!lost() || !idle || outage_patience().count() == 0) return std::unexpected(std::move(e));
+    if (auto w = wait_until_open(); !w) return std::unexpected(std::move(e));
+  }
 }
 
 Result<void> Connection::for_each_row(const char* sql, const Params& params, std::string_view what,

@@ -15,8 +15,16 @@
 // - what is printed about a connection is describe(): user, host, port and
 //   database, never a password or a parameter;
 // - every failure is an Error (exit code 1) naming the server and what was
-//   being done; a connection lost is reported, and the next call reconnects.
+//   being done; a connection lost is reported, and the next call reconnects;
+// - a process that must ride out a restart of the server (`send`, `serve`)
+//   sets an outage patience (set_outage_patience()): a statement outside a
+//   transaction that finds the server gone waits for it (reconnecting with
+//   backoff, saying so in the log) and runs again; a transaction that loses
+//   its connection fails, and its caller reruns it (lost_count() tells).
 #pragma once
+
+#include <chrono>
+#include <cstdint>
 
 #include <libpq-fe.h>
 
@@ -138,31 +146,57 @@ class Connection {
   [[nodiscard]] PGconn* raw() const { return m_conn; }
   // Whether a transaction is open on the connection.
   [[nodiscard]] bool in_transaction() const;
+  // How many times this connection was found lost so far: a caller that
+  // sees it move across a failed transaction reruns the transaction after
+  // wait_until_open().
+  [[nodiscard]] std::uint64_t lost_count() const { return m_lost; }
+  // Reconnects, waiting up to the outage patience for the server (an
+  // error once it has run out, or at once without patience).
+  Result<void> wait_until_open();
 
  private:
   Connection(PGconn* c, std::string uri);
   Result<void> ensure_open();
+  // After a failed call: whether the connection is gone (counted).
+  bool lost();
   Error error(std::string_view what) const;
   PGconn* m_conn;
   std::string m_uri;
   std::string m_described;
   std::string m_listening;
   std::string m_copying;  // what the COPY in progress is doing (for errors)
+  std::uint64_t m_lost = 0;
+  bool m_txn_open = false;  // between a Txn's BEGIN and its end: never rerun a statement
+  friend class Txn;
 };
+
+// How long statements wait for a server that went away (restarted, failed
+// over) before they fail; zero (the default) waits for nothing.
+void set_outage_patience(std::chrono::seconds patience);
+// The same for the calling thread only (a watcher that must not wait).
+void set_thread_outage_patience(std::chrono::seconds patience);
+// The patience of the calling thread.
+std::chrono::seconds outage_patience();
 
 // BEGIN now; ROLLBACK on destruction unless commit() was called.
 class Txn {
  public:
-  explicit Txn(Connection& c) : m_c(c) { m_began = c.exec("BEGIN", "starting a transaction"); }
+  explicit Txn(Connection& c) : m_c(c) {
+    m_began = c.exec("BEGIN", "starting a transaction");
+    m_c.m_txn_open = m_began.has_value();
+  }
   ~Txn() {
     if (m_began && !m_done) (void)m_c.exec("ROLLBACK", "rolling back");
+    m_c.m_txn_open = false;
   }
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
   [[nodiscard]] const Result<void>& began() const { return m_began; }
   Result<void> commit() {
     m_done = true;
-    return m_c.exec("COMMIT", "committing");
+    auto r = m_c.exec("COMMIT", "committing");
+    m_c.m_txn_open = false;
+    return r;
   }
 
  private:

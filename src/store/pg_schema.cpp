@@ -168,6 +168,25 @@ CREATE INDEX messages_recipient ON messages (lower(recipient), id);
 CREATE INDEX messages_created ON messages (created_at, stream, state);
 CREATE INDEX messages_failures ON messages (updated_at, id) WHERE state IN (3, 4, 5);
 )sql"},
+    {5, "batches in flight as rows of their own; a row's lease is its node's", R"sql(
+-- A node's claims (recipients.leased_by) hold while its row in senders
+-- does: it renews that one row, not each recipient. A batch handed to the
+-- transport is one row here (as in the SQLite store), so a recipient is
+-- written twice on its way (claimed, then its outcome) instead of three
+-- times, and neither write changes an indexed column but `state`: the
+-- claim is a HOT update. What a dead node leaves here is what may arrive
+-- twice.
+CREATE TABLE flights (
+  id bigint PRIMARY KEY, campaign text NOT NULL, node text NOT NULL, at bigint NOT NULL,
+  recipients bigint[] NOT NULL);
+CREATE INDEX flights_node ON flights (campaign, node);
+DROP INDEX recipients_leased;
+DROP INDEX recipients_in_flight;
+-- Rows an earlier version left in flight (state 1) are still recovered.
+CREATE INDEX recipients_in_flight ON recipients (campaign, id) WHERE state = 1;
+-- Room on each page for the new version of a row (HOT updates).
+ALTER TABLE recipients SET (fillfactor = 80);
+)sql"},
 };
 
 }  // namespace

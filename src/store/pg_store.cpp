@@ -37,6 +37,12 @@ std::int64_t now_seconds() {
 
 const std::int64_t k_lease_seconds = k_lease.count();
 
+// Statements that look rows up by id also check the campaign, written
+// `campaign || '' = $1`: a check the planner cannot answer from an index.
+// Written plainly, it may read the campaign's whole part of an index
+// (tens of thousands of entries, with those of earlier versions of rows)
+// to intersect it with a few hundred ids.
+
 // A bulk load of a campaign's audience: the rows stream into a temporary
 // table with COPY (memory stays bounded whatever the audience's size), and
 // commit() merges them with set statements. Rows that did not change are
@@ -140,6 +146,13 @@ class PgImport final : public ImportSession {
       }
     }
     if (auto c = m_txn.commit(); !c) return std::unexpected(c.error());
+    // The planner's statistics learn of the new rows now, not when
+    // autovacuum next passes: with a campaign it believes empty, it would
+    // scan the campaign for each batch's outcomes instead of looking the
+    // rows up by id.
+    if (auto r = m_c.exec("ANALYZE recipients", "updating the planner's statistics"); !r) {
+      return std::unexpected(r.error());
+    }
     return removed->affected();
   }
 
@@ -169,12 +182,18 @@ class PgLease final : public OwnerLease {
   PgLease(std::shared_ptr<Connection> c, std::string campaign, std::string node)
       : m_c(std::move(c)), m_campaign(std::move(campaign)), m_node(std::move(node)) {}
   ~PgLease() override {
+    // Leaving the senders gives back every row this node claimed (a claim
+    // holds while its node is listed). With batches still open in flight
+    // (the send stopped on an error), the node's lease is ended instead:
+    // the next node to recover counts them, and only then are its rows free.
     Params p;
     p.add(m_campaign).add(m_node);
-    (void)m_c->query("UPDATE recipients SET leased_by = NULL, lease_expires_at = NULL WHERE leased_by = $2 "
-                     "AND campaign = $1 AND state IN (0, 3)",
-                     p, "giving back claimed recipients");
-    (void)m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = $2", p, "leaving the senders");
+    (void)m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = $2 AND NOT EXISTS "
+                     "(SELECT 1 FROM flights WHERE campaign = $1 AND node = $2)",
+                     p, "leaving the senders");
+    (void)m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() - interval '1 second' "
+                     "WHERE campaign = $1 AND node = $2",
+                     p, "leaving the senders");
   }
   PgLease(const PgLease&) = delete;
   PgLease& operator=(const PgLease&) = delete;
@@ -328,16 +347,21 @@ class PgStore final : public StateStore {
 
   Result<std::vector<StoredRecipient>> next_for_lane(std::string_view lane, std::int64_t now, std::size_t limit,
                                                      std::int64_t after_id, bool canary_only) override {
+    // A claim holds while this node is listed in senders.
+    if (auto r = join(); !r) return std::unexpected(r.error());
     if (auto r = maintain(); !r) return std::unexpected(r.error());
     Params p;
     p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(limit))
-        .add(canary_only ? "true" : "false").add(m_node).add(k_lease_seconds);
+        .add(canary_only ? "true" : "false").add(m_node);
+    // A row leased to a node no longer listed in senders (it ended, or
+    // another node recovered it) is free; one of a listed node is not.
     auto r = m_c->query(
-        "WITH c AS (SELECT id FROM recipients WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
+        "WITH c AS (SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
         "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
-        "AND (leased_by IS NULL OR leased_by = $7 OR lease_expires_at < clock_timestamp()) "
+        "AND (leased_by IS NULL OR leased_by = $7 OR NOT EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
+        "AND s.node = t.leased_by)) "
         "ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) "
-        "UPDATE recipients r SET leased_by = $7, lease_expires_at = clock_timestamp() + make_interval(secs => $8) "
+        "UPDATE recipients r SET leased_by = $7, lease_expires_at = NULL "
         "FROM c WHERE r.id = c.id "
         "RETURNING r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane",
         p, "claiming recipients");
@@ -396,16 +420,19 @@ class PgStore final : public StateStore {
 
   Result<std::optional<std::int64_t>> next_retry_at(bool canary_only) override {
     // Deferred recipients and pending ones held back; and while other nodes
-    // hold work (in flight, or claimed), a second from now: their leases
-    // end, or they finish, and this node must not end before the campaign.
+    // hold work (batches in flight, or rows claimed while they are listed),
+    // a second from now: they finish, or their leases end and this node
+    // takes their work over; it must not end before the campaign.
     Params p;
     p.add(m_campaign).add(canary_only ? "true" : "false").add(m_node).add(now_seconds() + 1);
     auto r = m_c->query(
         "SELECT LEAST((SELECT MIN(next_attempt_at) FROM recipients WHERE campaign = $1 AND state IN (0, 3) "
         "AND next_attempt_at > 0 AND (canary OR NOT $2::boolean)), "
-        "(SELECT $4::bigint WHERE EXISTS (SELECT 1 FROM recipients WHERE campaign = $1 AND (canary OR NOT $2::boolean) "
-        "AND ((state = 1 AND leased_by IS DISTINCT FROM $3) OR (state IN (0, 3) AND leased_by IS NOT NULL "
-        "AND leased_by <> $3)))))",
+        "(SELECT $4::bigint WHERE EXISTS (SELECT 1 FROM flights WHERE campaign = $1 AND node <> $3) "
+        "OR EXISTS (SELECT 1 FROM recipients t WHERE campaign = $1 AND state IN (0, 3) AND leased_by <> $3 "
+        "AND (canary OR NOT $2::boolean) AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
+        "AND s.node = t.leased_by)) "
+        "OR EXISTS (SELECT 1 FROM recipients WHERE campaign = $1 AND state = 1)))",
         p, "reading the retry schedule");
     if (!r) return std::unexpected(r.error());
     if (r->is_null(0, 0)) return std::optional<std::int64_t>();
@@ -416,7 +443,7 @@ class PgStore final : public StateStore {
     Params p;
     p.add(m_campaign).add_array(ids);
     auto r = m_c->query("SELECT id, line, email, locale, fields, attempts, COALESCE(first_attempt_at, 0), lane "
-                        "FROM recipients WHERE campaign = $1 AND id = ANY($2::bigint[])",
+                        "FROM recipients WHERE campaign || '' = $1 AND id = ANY($2::bigint[])",
                         p, "reading recipients");
     if (!r) return std::unexpected(r.error());
     auto rows = read_rows(*r);
@@ -430,12 +457,18 @@ class PgStore final : public StateStore {
     return out;
   }
 
-  Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> /*landed*/,
+  Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
                                        std::span<const std::int64_t> ids, bool sync) override {
-    // Rows carry their own state (in flight = 1), so a landed flight needs
-    // no write of its own.
+    // Rerun whole when the server went away (a commit lost on the way may
+    // have landed: outcomes carry their flight and apply once; a batch
+    // recorded twice leaves a flight row its members' outcomes outdate).
+    return rerun_if_lost([&] { return record_and_mark_once(outcomes, landed, ids, sync); });
+  }
+
+  Result<std::int64_t> record_and_mark_once(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
+                                            std::span<const std::int64_t> ids, bool sync) {
     if (auto r = renew_if_due(); !r) return std::unexpected(r.error());
-    if (outcomes.empty() && ids.empty()) return 0;
+    if (outcomes.empty() && ids.empty() && landed.empty()) return 0;
     Txn txn(*m_c);
     if (!txn.began()) return std::unexpected(txn.began().error());
     if (!sync) {
@@ -449,25 +482,41 @@ class PgStore final : public StateStore {
     if (!outcomes.empty()) {
       if (auto r = apply(outcomes, now); !r) return std::unexpected(r.error());
     }
+    if (!landed.empty()) {
+      Params p;
+      p.add(m_campaign).add_array(landed);
+      if (auto r = m_c->query("DELETE FROM flights WHERE campaign = $1 AND id = ANY($2::bigint[])", p,
+                              "closing batches in flight");
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
     std::int64_t flight = 0;
     if (!ids.empty()) {
-      auto seq = m_c->query("SELECT nextval('flight_seq')", "numbering a batch in flight");
-      if (!seq) return std::unexpected(seq.error());
-      flight = seq->i64(0, 0);
+      // One row for the batch, written only while this node is still
+      // listed (renewing its lease): a node that lost it (stalled past
+      // k_lease, and another took its rows over) sends nothing more.
+      if (auto j = join(); !j) return std::unexpected(j.error());
       Params p;
-      p.add(m_campaign).add_array(ids).add(m_node).add(now).add(k_lease_seconds);
-      auto r = m_c->query("UPDATE recipients SET state = 1, updated_at = $4, "
-                          "lease_expires_at = clock_timestamp() + make_interval(secs => $5) "
-                          "WHERE campaign = $1 AND id = ANY($2::bigint[]) AND leased_by = $3 AND state IN (0, 3)",
+      p.add(m_campaign).add(m_node).add(now).add_array(ids).add(k_lease_seconds);
+      auto r = m_c->query("WITH alive AS (UPDATE senders SET lease_expires_at = clock_timestamp() + "
+                          "make_interval(secs => $5) WHERE campaign = $1 AND node = $2 RETURNING 1), "
+                          "mine AS (SELECT COUNT(*) AS n FROM recipients WHERE id = ANY($4::bigint[]) AND campaign || '' = $1 "
+                          "AND leased_by = $2 AND state IN (0, 3)), "
+                          "f AS (INSERT INTO flights (id, campaign, node, at, recipients) "
+                          "SELECT nextval('flight_seq'), $1, $2, $3, $4::bigint[] FROM alive, mine "
+                          "WHERE mine.n = cardinality($4::bigint[]) RETURNING id) "
+                          "SELECT (SELECT COUNT(*) FROM alive), (SELECT n FROM mine), (SELECT id FROM f)",
                           p, "recording messages in flight");
       if (!r) return std::unexpected(r.error());
-      if (r->affected() != static_cast<std::int64_t>(ids.size())) {
-        return fail(fmt::format("state store {}: this node lost its lease on {} of {} recipients (another node took "
-                                "them over after {} s without renewal); nothing of them was sent — run send again",
-                                m_c->described(), static_cast<std::int64_t>(ids.size()) - r->affected(), ids.size(),
-                                k_lease_seconds),
+      if (r->i64(0, 0) == 0) return lost_lease();
+      if (r->is_null(0, 2)) {
+        return fail(fmt::format("state store {}: this node lost its lease on {} of {} recipients (another node "
+                                "took them over); nothing of them was sent — run send again",
+                                m_c->described(), static_cast<std::int64_t>(ids.size()) - r->i64(0, 1), ids.size()),
                     ExitCode::k_runtime);
       }
+      flight = r->i64(0, 2);
     }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
     return flight;
@@ -497,6 +546,13 @@ class PgStore final : public StateStore {
       c.possible_duplicate_recipients += r->i64(i, 4);
       c.by_lane.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(st), r->i64(i, 2));
     }
+    auto flying = in_flight();
+    if (!flying) return std::unexpected(flying.error());
+    for (const auto& [lane, st, n] : *flying) {
+      c.by_state[static_cast<std::size_t>(st)] -= n;
+      c.by_state[static_cast<std::size_t>(RecipientState::k_in_flight)] += n;
+    }
+    move_in_flight(c.by_lane, *flying);
     return c;
   }
 
@@ -511,6 +567,9 @@ class PgStore final : public StateStore {
     for (int i = 0; i < r->size(); ++i) {
       out.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(r->i64(i, 1)), r->i64(i, 2));
     }
+    auto flying = in_flight();
+    if (!flying) return std::unexpected(flying.error());
+    move_in_flight(out, *flying);
     return out;
   }
 
@@ -638,16 +697,7 @@ class PgStore final : public StateStore {
 
   // ---- Ownership: any number of nodes send at once; each is listed.
   Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() override {
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    Params p;
-    p.add(m_campaign).add(m_node).add(host[0] != 0 ? host : "localhost").add(std::int64_t{::getpid()})
-        .add(now_seconds()).add(k_lease_seconds);
-    auto r = m_c->query("INSERT INTO senders (campaign, node, host, pid, since, lease_expires_at) "
-                        "VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6)) "
-                        "ON CONFLICT (campaign, node) DO UPDATE SET lease_expires_at = excluded.lease_expires_at",
-                        p, "joining the campaign's senders");
-    if (!r) return std::unexpected(r.error());
+    if (auto r = join(); !r) return std::unexpected(r.error());
     return std::variant<std::unique_ptr<OwnerLease>, Owner>(std::make_unique<PgLease>(m_c, m_campaign, m_node));
   }
 
@@ -683,6 +733,45 @@ class PgStore final : public StateStore {
     return out;
   }
 
+  using LaneCounts = std::vector<std::tuple<std::string, RecipientState, std::int64_t>>;
+
+  // Members of open flights without an outcome yet, by (lane, state as
+  // stored): their rows still say pending (or deferred), but they may have
+  // arrived.
+  Result<LaneCounts> in_flight() {
+    Params p;
+    p.add(m_campaign);
+    auto r = m_c->query("SELECT r.lane, r.state, COUNT(*) FROM flights f CROSS JOIN LATERAL unnest(f.recipients) "
+                        "AS u(id) JOIN recipients r ON r.id = u.id WHERE f.campaign = $1 AND r.campaign || '' = $1 "
+                        "AND r.state IN (0, 3) AND r.flight < f.id GROUP BY r.lane, r.state",
+                        p, "counting messages in flight");
+    if (!r) return std::unexpected(r.error());
+    LaneCounts out;
+    for (int i = 0; i < r->size(); ++i) {
+      out.emplace_back(std::string(r->text(i, 0)), static_cast<RecipientState>(r->i64(i, 1)), r->i64(i, 2));
+    }
+    return out;
+  }
+
+  // Moves the counts of `flying` from their stored state to in flight.
+  static void move_in_flight(LaneCounts& by_lane, const LaneCounts& flying) {
+    const auto add = [&](const std::string& lane, RecipientState st, std::int64_t n) {
+      for (auto& [l, s, count] : by_lane) {
+        if (l == lane && s == st) {
+          count += n;
+          return;
+        }
+      }
+      by_lane.emplace_back(lane, st, n);
+    };
+    for (const auto& [lane, st, n] : flying) {
+      add(lane, st, -n);
+      add(lane, RecipientState::k_in_flight, n);
+    }
+    std::erase_if(by_lane, [](const auto& e) { return std::get<2>(e) == 0; });
+    std::sort(by_lane.begin(), by_lane.end());
+  }
+
   // Records `outcomes` in one statement, on rows this node holds; an
   // outcome applies only to a row whose last recorded flight is older.
   Result<void> apply(std::span<const Outcome> outcomes, std::int64_t now) {
@@ -711,10 +800,10 @@ class PgStore final : public StateStore {
         "sent_at = CASE WHEN u.st = 2 THEN $2 ELSE r.sent_at END, duplicate_risk = r.duplicate_risk + u.maybe, "
         "attempts = r.attempts + u.att, "
         "first_attempt_at = CASE WHEN u.att = 1 THEN COALESCE(r.first_attempt_at, $2) ELSE r.first_attempt_at END, "
-        "flight = CASE WHEN u.fl <> 0 THEN u.fl ELSE r.flight END, leased_by = NULL, lease_expires_at = NULL "
+        "flight = CASE WHEN u.fl <> 0 THEN u.fl ELSE r.flight END, leased_by = NULL "
         "FROM unnest($4::bigint[], $5::int[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bigint[]) "
         "AS u(id, st, reply, nx, maybe, att, fl) "
-        "WHERE r.id = u.id AND r.campaign = $1 AND r.leased_by = $3 AND (u.fl = 0 OR r.flight < u.fl)",
+        "WHERE r.id = u.id AND r.campaign || '' = $1 AND r.leased_by = $3 AND (u.fl = 0 OR r.flight < u.fl)",
         p, "recording delivery results");
     if (!r) return std::unexpected(r.error());
     if (r->affected() < static_cast<std::int64_t>(outcomes.size())) {
@@ -723,7 +812,7 @@ class PgStore final : public StateStore {
       Params q;
       q.add(m_campaign).add(m_node).add_array(ids).add_array(flights);
       auto lost = m_c->query("SELECT COUNT(*) FROM unnest($3::bigint[], $4::bigint[]) AS u(id, fl) JOIN recipients r "
-                             "ON r.id = u.id AND r.campaign = $1 WHERE r.leased_by IS DISTINCT FROM $2 "
+                             "ON r.id = u.id AND r.campaign || '' = $1 WHERE r.leased_by IS DISTINCT FROM $2 "
                              "AND (u.fl = 0 OR r.flight < u.fl)",
                              q, "recording delivery results");
       if (!lost) return std::unexpected(lost.error());
@@ -740,7 +829,7 @@ class PgStore final : public StateStore {
       s.add(m_campaign).add(now).add_array(suppress_ids).add_array(suppress_reasons);
       auto w = m_c->query("INSERT INTO org_suppressions (address, category, reason, scope, at) "
                           "SELECT r.key, 'all', u.reason, $1::text, $2::bigint FROM unnest($3::bigint[], $4::text[]) AS u(id, reason) "
-                          "JOIN recipients r ON r.id = u.id AND r.campaign = $1 ON CONFLICT DO NOTHING",
+                          "JOIN recipients r ON r.id = u.id AND r.campaign || '' = $1 ON CONFLICT DO NOTHING",
                           s, "adding to the suppression list");
       if (!w) return std::unexpected(w.error());
     }
@@ -752,25 +841,31 @@ class PgStore final : public StateStore {
     const auto now = SteadyClock::now();
     if (now - m_last_renew < k_lease_renew) return {};
     m_last_renew = now;
+    if (!m_joined) return {};
+    // One row: every claim of this node holds while it does. A row past its
+    // time that nobody recovered yet (the server restarted, or this node
+    // stalled) is still this node's: recovery removes it, under its lock,
+    // before anything of the node is freed.
     Params p;
     p.add(m_campaign).add(m_node).add(k_lease_seconds);
-    // Rows this node's other connection is updating right now are skipped
-    // (they are renewed next time, or their lease is set by that update):
-    // waiting for them could deadlock with it.
-    if (auto r = m_c->query("UPDATE recipients SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
-                            "WHERE id IN (SELECT id FROM recipients WHERE leased_by = $2 AND campaign = $1 "
-                            "FOR UPDATE SKIP LOCKED)",
-                            p, "renewing this node's leases");
-        !r) {
-      return std::unexpected(r.error());
-    }
-    if (auto r = m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
-                            "WHERE campaign = $1 AND node = $2",
-                            p, "renewing this node's leases");
-        !r) {
-      return std::unexpected(r.error());
+    auto r = m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
+                        "WHERE campaign = $1 AND node = $2",
+                        p, "renewing this node's lease");
+    if (!r) return std::unexpected(r.error());
+    if (r->affected() == 0) {
+      auto lost = lost_lease();
+      return std::unexpected(lost.error());
     }
     return {};
+  }
+
+  // This node stalled past its lease and another node took its work over.
+  Result<std::int64_t> lost_lease() {
+    return fail(fmt::format("state store {}: this node lost its lease (it did not renew it for {} s, and another "
+                            "node took its recipients over and counts its messages in flight as possible "
+                            "duplicates); nothing more is sent from here — run send again to join",
+                            m_c->described(), k_lease_seconds),
+                ExitCode::k_runtime);
   }
 
   // While sending: renews, and about once a second takes over what nodes
@@ -785,41 +880,95 @@ class PgStore final : public StateStore {
     return {};
   }
 
-  // Rows in flight whose lease expired: due again, counted as possible
-  // duplicates (their node may have delivered them). Returns how many.
+  // Nodes whose lease ran out (killed, cut off, or stopped on an error with
+  // batches open): the members of their open flights without an outcome
+  // are due again and counted as possible duplicates (their node may have
+  // delivered them), their flights are closed, and they leave the senders,
+  // which frees every row they had claimed. One transaction, holding the
+  // dead node's row in senders: no other node claims its rows before they
+  // are counted. Returns how many were counted.
   Result<std::int64_t> recover_expired(bool at_start) {
+    return rerun_if_lost([&] { return recover_expired_once(at_start); });
+  }
+
+  // Runs `body` (a transaction) again while it failed because the
+  // connection was lost and the server is back within the patience.
+  template <class F>
+  auto rerun_if_lost(F&& body) -> decltype(body()) {
+    while (true) {
+      const auto before = m_c->lost_count();
+      auto r = body();
+      if (r || m_c->lost_count() == before || pg::outage_patience().count() == 0) return r;
+      if (auto w = m_c->wait_until_open(); !w) return r;
+    }
+  }
+
+  Result<std::int64_t> recover_expired_once(bool at_start) {
     Txn txn(*m_c);
     if (!txn.began()) return std::unexpected(txn.began().error());
+    const auto now = now_seconds();
     Params p;
-    p.add(m_campaign).add(now_seconds());
-    // SKIP LOCKED: rows another node is recovering at this instant are its to count.
-    auto r = m_c->query("WITH old AS (SELECT id, leased_by FROM recipients WHERE campaign = $1 AND state = 1 "
-                        "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
-                        "FOR UPDATE SKIP LOCKED) "
-                        "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, "
-                        "attempts = r.attempts + 1, first_attempt_at = COALESCE(r.first_attempt_at, $2), "
-                        "updated_at = $2, leased_by = NULL, lease_expires_at = NULL FROM old WHERE r.id = old.id "
-                        "RETURNING old.leased_by",
-                        p, "recovering in-flight recipients");
-    if (!r) return std::unexpected(r.error());
-    const std::int64_t n = r->size();
-    std::set<std::string> nodes;
-    for (int i = 0; i < r->size(); ++i) {
-      if (!r->is_null(i, 0)) nodes.emplace(r->text(i, 0));
-    }
+    p.add(m_campaign);
+    // SKIP LOCKED: a node another node is recovering at this instant is its to count.
+    // Nobody is taken for dead in the first k_lease after the server
+    // started: every node waited out the restart and renews now.
+    p.add(k_lease_seconds);
+    auto dead = m_c->query("SELECT node FROM senders WHERE campaign = $1 AND lease_expires_at < clock_timestamp() "
+                           "AND pg_postmaster_start_time() < clock_timestamp() - make_interval(secs => $2) "
+                           "FOR UPDATE SKIP LOCKED",
+                           p, "recovering in-flight recipients");
+    if (!dead) return std::unexpected(dead.error());
+    std::vector<std::string> nodes;
+    for (int i = 0; i < dead->size(); ++i) nodes.emplace_back(dead->text(i, 0));
+    // Flights of nodes no longer listed at all (a database an earlier
+    // version wrote, or a row removed by hand) are counted too.
     Params q;
-    q.add(m_campaign);
-    if (auto d = m_c->query("DELETE FROM senders WHERE campaign = $1 AND lease_expires_at < clock_timestamp()", q,
-                            "recovering in-flight recipients");
-        !d) {
-      return std::unexpected(d.error());
+    q.add(m_campaign).add_array(nodes).add(now);
+    auto counted = m_c->query(
+        "WITH f AS (SELECT id, node, recipients FROM flights WHERE campaign = $1 AND (node = ANY($2::text[]) OR "
+        "NOT EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = flights.node)) FOR UPDATE SKIP LOCKED), "
+        "m AS (SELECT f.id AS fl, f.node, u.id FROM f CROSS JOIN LATERAL unnest(f.recipients) AS u(id)), "
+        "gone AS (DELETE FROM flights d USING f WHERE d.id = f.id) "
+        "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, attempts = r.attempts + 1, "
+        "first_attempt_at = COALESCE(r.first_attempt_at, $3), updated_at = $3, leased_by = NULL "
+        "FROM m WHERE r.id = m.id AND r.campaign || '' = $1 AND r.state IN (0, 3) AND r.flight < m.fl "
+        "AND (r.leased_by IS NULL OR r.leased_by = m.node) RETURNING m.node",
+        q, "recovering in-flight recipients");
+    if (!counted) return std::unexpected(counted.error());
+    std::int64_t n = counted->size();
+    std::set<std::string> from;
+    for (int i = 0; i < counted->size(); ++i) from.emplace(counted->text(i, 0));
+    // Rows an earlier version put in flight (state 1) whose lease ran out.
+    Params l;
+    l.add(m_campaign).add(now);
+    auto legacy = m_c->query("WITH old AS (SELECT id, leased_by FROM recipients WHERE campaign = $1 AND state = 1 "
+                             "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
+                             "FOR UPDATE SKIP LOCKED) "
+                             "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, "
+                             "attempts = r.attempts + 1, first_attempt_at = COALESCE(r.first_attempt_at, $2), "
+                             "updated_at = $2, leased_by = NULL, lease_expires_at = NULL FROM old "
+                             "WHERE r.id = old.id RETURNING old.leased_by",
+                             l, "recovering in-flight recipients");
+    if (!legacy) return std::unexpected(legacy.error());
+    n += legacy->size();
+    for (int i = 0; i < legacy->size(); ++i) {
+      if (!legacy->is_null(i, 0)) from.emplace(legacy->text(i, 0));
+    }
+    if (!nodes.empty()) {
+      Params d;
+      d.add(m_campaign).add_array(nodes);
+      if (auto r = m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = ANY($2::text[])", d,
+                              "recovering in-flight recipients");
+          !r) {
+        return std::unexpected(r.error());
+      }
     }
     if (n > 0) {
       const auto what = fmt::format("{} recipients in flight on {} whose lease expired are due again and counted as "
                                     "possible duplicates",
-                                    n, nodes.empty() ? std::string("an earlier run") : fmt::format("{}", fmt::join(nodes, ", ")));
+                                    n, from.empty() ? std::string("an earlier run") : fmt::format("{}", fmt::join(from, ", ")));
       Params a;
-      a.add(m_campaign).add(now_seconds()).add("recover").add(m_node).add(what);
+      a.add(m_campaign).add(now).add("recover").add(m_node).add(what);
       if (auto e = m_c->query("INSERT INTO audit (campaign, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)", a,
                               "writing the audit log");
           !e) {
@@ -831,6 +980,26 @@ class PgStore final : public StateStore {
     return n;
   }
 
+  // Lists this node among the campaign's senders (once per store: a node
+  // whose row was removed since, by another node recovering its work, has
+  // lost its lease and must not list itself again).
+  Result<void> join() {
+    if (m_joined) return {};
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    Params p;
+    p.add(m_campaign).add(m_node).add(host[0] != 0 ? host : "localhost").add(std::int64_t{::getpid()})
+        .add(now_seconds()).add(k_lease_seconds);
+    auto r = m_c->query("INSERT INTO senders (campaign, node, host, pid, since, lease_expires_at) "
+                        "VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6)) "
+                        "ON CONFLICT (campaign, node) DO UPDATE SET lease_expires_at = excluded.lease_expires_at",
+                        p, "joining the campaign's senders");
+    if (!r) return std::unexpected(r.error());
+    m_joined = true;
+    m_last_renew = SteadyClock::now();
+    return {};
+  }
+
   std::shared_ptr<Connection> m_c;
   std::string m_campaign;
   std::string m_node;  // this process (m_node), or what a test names
@@ -838,6 +1007,7 @@ class PgStore final : public StateStore {
   std::set<std::string, std::less<>> m_rate_rows;  // lanes whose lane_rates row exists
   OutcomeLog m_log;  // keeps nothing: the database has every outcome with the next commit
   bool m_log_open = false;
+  bool m_joined = false;  // listed in senders by this store (join())
   SteadyClock::time_point m_last_renew = SteadyClock::now();
   SteadyClock::time_point m_last_recover{};
 };
@@ -845,6 +1015,9 @@ class PgStore final : public StateStore {
 }  // namespace
 
 bool is_postgres(std::string_view state) { return pg::is_uri(state); }
+
+void wait_out_outages() { pg::set_outage_patience(k_outage_patience); }
+void fail_fast_on_outages() { pg::set_thread_outage_patience(std::chrono::seconds(0)); }
 
 std::string postgres_locator(std::string_view uri, std::string_view campaign) {
   return pg::make_locator(uri, campaign);

@@ -2,21 +2,25 @@
 // for one campaign of a database that many campaigns and nodes share.
 //
 // Claiming work across nodes (ARCHITECTURE.md, "PostgreSQL"):
-// - next_for_lane() claims rows with FOR UPDATE SKIP LOCKED and leases them
-//   to this process (leased_by = node_id(), lease_expires_at, the
-//   database's clock); a row leased to a live node is never claimed by
-//   another;
-// - record_and_mark() puts rows in flight (state 1) only while this node
-//   holds their lease, and records outcomes only on rows it holds, in one
-//   transaction; a node that lost a lease stops with an error (nothing is
-//   sent that is not recorded);
-// - every k_lease_renew this node renews its leases; a node that stops
-//   renewing (killed, cut off) loses them after k_lease: its pending rows
-//   return to the queue as they are, its in-flight rows are counted as
-//   possible duplicates and made due again (recover_in_flight(), and while
-//   sending, next_for_lane());
-// - a node that has nothing left to claim while others hold leases waits
+// - a node sending the campaign is listed in `senders` with a lease
+//   (lease_expires_at, the database's clock) that it renews every
+//   k_lease_renew; its claims hold while that one row does;
+// - next_for_lane() claims rows with FOR UPDATE SKIP LOCKED by setting
+//   leased_by to this node; a row leased to a listed node is never claimed
+//   by another, one leased to a node no longer listed is free;
+// - record_and_mark() puts a batch in flight as one row of `flights`, only
+//   while this node is listed and holds every row of it, and records
+//   outcomes only on rows it holds, in one transaction; a node that lost
+//   its lease stops with an error (nothing is sent that is not recorded);
+// - a node that stops renewing (killed, cut off) is recovered by another
+//   after k_lease (recover_in_flight(), and while sending, next_for_lane()):
+//   the members of its open flights without an outcome are due again and
+//   counted as possible duplicates, and it leaves `senders`, which frees
+//   the rest of its claims — in one transaction holding its row;
+// - a node that has nothing left to claim while others are listed waits
 //   (next_retry_at()) until they finish or their leases expire.
+// A recipient is written twice on its way (claimed, then its outcome); the
+// claim changes no indexed column, so PostgreSQL updates it in place (HOT).
 // There is no outcome log: outcomes reach the database with the next
 // commit (every few ms); what a crash leaves in flight is counted.
 #pragma once
@@ -37,6 +41,15 @@ inline constexpr std::chrono::seconds k_lease_renew{3};
 // How far ahead of now a node may reserve a lane's sends (cluster pacing):
 // the most the cluster can run ahead of a lane's rate.
 inline constexpr double k_rate_tolerance = 0.25;
+
+// How long `send` waits for a PostgreSQL that went away (a restart, a
+// failover) before it stops (exit 1, nothing lost); its lease is kept for
+// the nodes that come back within k_lease of the server's start.
+inline constexpr std::chrono::seconds k_outage_patience{300};
+// Lets this process's statements wait up to k_outage_patience for the server.
+void wait_out_outages();
+// Lets the calling thread's statements fail at once instead.
+void fail_fast_on_outages();
 
 // Whether `state` (a --state value, or a store locator) names PostgreSQL.
 bool is_postgres(std::string_view state);

@@ -136,7 +136,7 @@ class Postgres(support.PeerCase):
         self.assertEqual(self.status(b)["states"]["pending"], 1)
         # Each campaign keeps its own rows in the shared database.
         self.assertEqual(CLUSTER.query("SELECT COUNT(*) FROM recipients WHERE campaign = 'pg-next'"), str(len(b_rows)))
-        self.assertEqual(CLUSTER.query("SELECT MAX(version) FROM schema_migrations"), "4")
+        self.assertEqual(CLUSTER.query("SELECT MAX(version) FROM schema_migrations"), "5")
 
     # ---- several senders of one campaign
 
@@ -175,8 +175,8 @@ class Postgres(support.PeerCase):
         procs = [self.start(d) for _ in range(3)]
         wait_for(lambda: len(relay.records("message")) >= 300, what="the senders to deliver")
         # The sender with the most messages in flight (its node id is host:pid:...).
-        busiest = CLUSTER.query("SELECT leased_by FROM recipients WHERE campaign = 'pg-kill' AND state = 1 "
-                                "GROUP BY leased_by ORDER BY COUNT(*) DESC LIMIT 1")
+        busiest = CLUSTER.query("SELECT node FROM flights WHERE campaign = 'pg-kill' "
+                                "GROUP BY node ORDER BY SUM(cardinality(recipients)) DESC LIMIT 1")
         pid = int(busiest.split(":")[1]) if busiest else procs[0].pid
         victim = [p for p in procs if p.pid == pid][0]
         procs.remove(victim)
@@ -249,6 +249,36 @@ class Postgres(support.PeerCase):
         self.assertEqual(late, [], "a message started more than a second after the halt")
         self.assertLess(len(relay.records("message")), len(emails))
         print(f"halt: every sender stopped; {len(relay.records('message'))} of {len(emails)} sent")
+
+
+    def test_a_restart_of_postgresql_mid_send_is_waited_out(self):
+        relay = self.peer("--delay", "0.02")
+        d, emails = self.senders_campaign(3000, relay, "pg-restart")
+        procs = [self.start(d) for _ in range(2)]
+        wait_for(lambda: len(relay.records("message")) >= 300, what="the senders to deliver")
+        # A restart as an operator does one (fast: sessions are cut), and
+        # the database away for longer than a lease.
+        CLUSTER.stop("fast")
+        stopped_at = time.time()
+        at_stop = len(relay.records("message"))
+        time.sleep(LEASE + 2)
+        CLUSTER.start()
+        outs = [p.communicate(timeout=300) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            self.assertEqual(p.returncode, 0, out + err)
+            self.assertIn("unreachable", err, "the wait is said")
+            self.assertIn("connected again", err)
+        counts = collections.Counter(m["rcpt_tos"][0] for m in relay.records("message"))
+        self.assertEqual(set(counts), set(emails), "nothing lost")
+        self.assertEqual(max(counts.values()), 1, "nobody sent twice: both kept their leases")
+        during = [m for m in relay.records("message") if stopped_at + 1 < m["t"] < stopped_at + LEASE]
+        s = self.status(d)
+        self.assertEqual(s["states"]["sent"], len(emails))
+        self.assertEqual(s["possible_duplicates"], 0)
+        self.assertEqual(CLUSTER.query("SELECT COUNT(*) FROM audit WHERE campaign = 'pg-restart' AND kind = 'recover'"),
+                         "0", "no node was taken for dead")
+        print(f"PostgreSQL stopped for {LEASE + 2}s after {at_stop} of {len(emails)} messages: both senders "
+              f"waited and finished, each recipient once ({len(during)} delivered while it was away)")
 
 
 class ServeOnPostgres(support.PeerCase):
