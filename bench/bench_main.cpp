@@ -44,6 +44,7 @@
 #include "guard/privacy_guard.hpp"
 #include "mail/composer.hpp"
 #include "mail/dkim_signer.hpp"
+#include "store/pg_store.hpp"
 #include "store/state_store.hpp"
 
 using namespace blindcast;
@@ -133,7 +134,9 @@ int bench_guard_campaign(const char* dir, long n) {
   return violations == 0 ? 0 : 1;
 }
 
-int bench_import(const char* dir) {
+// Imports DIR's audience into a new SQLite file, or with `state` (a
+// PostgreSQL URI) into that database under the campaign's id.
+int bench_import(const char* dir, const char* state) {
   util::Diagnostics diags;
   auto campaign = campaign::load_campaign(dir, diags);
   if (!campaign) return 2;
@@ -141,8 +144,12 @@ int bench_import(const char* dir) {
   std::filesystem::remove(db);
   std::filesystem::remove(db.string() + "-wal");
   std::filesystem::remove(db.string() + "-shm");
-  auto store = store::open_sqlite_store(db.string());
-  if (!store) return 2;
+  auto store = state != nullptr ? store::open_postgres_store(store::postgres_locator(state, campaign->config.id))
+                                : store::open_sqlite_store(db.string());
+  if (!store) {
+    std::fprintf(stderr, "%s\n", store.error().message.c_str());
+    return 2;
+  }
   send::ImportSummary summary;
   const auto t0 = std::chrono::steady_clock::now();
   auto r = send::sync_audience(*campaign, **store, summary);
@@ -468,7 +475,7 @@ int main(int argc, char** argv) {
     return bench_bounces(std::atof(argv[2]), std::vector<std::string>(argv + 3, argv + argc));
   }
   if (argc >= 4 && std::strcmp(argv[1], "render") == 0) return bench_render(argv[2], std::atol(argv[3]));
-  if (argc >= 3 && std::strcmp(argv[1], "import") == 0) return bench_import(argv[2]);
+  if (argc >= 3 && std::strcmp(argv[1], "import") == 0) return bench_import(argv[2], argc >= 4 ? argv[3] : nullptr);
   if (argc >= 4 && std::strcmp(argv[1], "guard-campaign") == 0) return bench_guard_campaign(argv[2], std::atol(argv[3]));
   if (argc >= 4 && std::strcmp(argv[1], "gen") == 0) {
     if (!campaign::write_example_campaign(argv[2]) && !std::filesystem::exists(std::filesystem::path(argv[2]) / "campaign.toml")) return 2;
@@ -480,6 +487,6 @@ int main(int argc, char** argv) {
   if (argc >= 5 && std::strcmp(argv[1], "mx-resolve") == 0) {
     return bench_mx_resolve(argv[2], std::atol(argv[3]), std::atol(argv[4]));
   }
-  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N | mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS | bounces[-gmime] SECONDS FILE...\n");
+  std::fprintf(stderr, "usage: blindcast_bench render DIR N | import DIR [POSTGRESQL_URI] | guard N_AUDIENCE M | guard-campaign DIR N | gen DIR N | wire URL N SIZE | sign PEM N | mx-resolve HOST:PORT N_DOMAINS N_LOOKUPS | bounces[-gmime] SECONDS FILE...\n");
   return 2;
 }

@@ -102,7 +102,9 @@ Result<AudienceLoader> AudienceLoader::open(const std::filesystem::path& path,
   // rarely under 40 bytes) so a large import does not rehash as it grows.
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  loader.m_seen.reserve(ec ? 1024 : std::clamp<std::size_t>(bytes / 40, 1024, std::size_t{1} << 24));
+  if (loader.m_options.find_duplicates) {
+    loader.m_seen.reserve(ec ? 1024 : std::clamp<std::size_t>(bytes / 40, 1024, std::size_t{1} << 24));
+  }
   return loader;
 }
 
@@ -164,12 +166,14 @@ bool AudienceLoader::next(AudienceRow& row) {
       reject(line, "invalid email: " + address.error());
       continue;
     }
-    const auto key = key_digest(address->dedup_key());
-    const auto [it, inserted] = m_seen.try_emplace(key, line);
-    if (!inserted) {
-      ++m_stats.duplicates;
-      if (m_options.on_duplicate) m_options.on_duplicate(line, it->second);
-      continue;
+    if (m_options.find_duplicates) {
+      const auto key = key_digest(address->dedup_key());
+      const auto [it, inserted] = m_seen.try_emplace(key, line);
+      if (!inserted) {
+        ++m_stats.duplicates;
+        if (m_options.on_duplicate) m_options.on_duplicate(line, it->second);
+        continue;
+      }
     }
     ++m_stats.accepted;
     row.line = line;

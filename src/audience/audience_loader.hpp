@@ -12,7 +12,8 @@
 //   the line of the first occurrence.
 // A rejected row is reported to the caller's callback with its line and
 // reason; the rest of the file still loads. Memory stays bounded: one record
-// at a time plus a 16-byte digest per accepted address for duplicate checks.
+// at a time plus a 16-byte digest per accepted address for duplicate checks
+// (none when the caller drops duplicates itself: find_duplicates = false).
 #pragma once
 
 #include <cstdint>
@@ -59,6 +60,9 @@ struct LoadOptions {
   std::set<std::string> header_columns;  // columns whose values reach a header
   std::function<void(const Rejection&)> on_reject;
   std::function<void(std::int64_t line, std::int64_t first_line)> on_duplicate;
+  // Off: duplicates are passed on (the caller drops them; no table of keys
+  // is kept, and memory stays flat whatever the audience's size).
+  bool find_duplicates = true;
 };
 
 class AudienceLoader {

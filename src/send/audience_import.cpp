@@ -16,12 +16,6 @@ namespace blindcast::send {
 
 namespace {
 
-Result<std::string> file_digest(const std::filesystem::path& path) {
-  auto data = util::read_file(path);
-  if (!data) return std::unexpected(data.error());
-  return util::sha256_hex(*data);
-}
-
 // A digest of the lane table: when it changes, recipients get their lanes again.
 std::string lanes_digest(const delivery::LaneTable& lanes) {
   nlohmann::json j = nlohmann::json::array();
@@ -40,6 +34,7 @@ Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateS
     if (auto w = (*import)->reject(r.line, r.reason); !w && !failure) failure = w.error();
   };
   lo.on_duplicate = [&](std::int64_t, std::int64_t) { ++summary.duplicate_rows; };
+  lo.find_duplicates = !(*import)->drops_duplicates();
   for (const auto& c : render::header_variables(*campaign.templates, *campaign.catalogs)) lo.header_columns.insert(c);
   auto loader = audience::AudienceLoader::open(campaign.audience_path(), std::move(lo));
   if (!loader) return std::unexpected(loader.error());
@@ -62,6 +57,10 @@ Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateS
   if (loader->fatal()) return fail(loader->fatal_error());  // nothing of this import is committed
   auto removed = (*import)->commit();
   if (!removed) return std::unexpected(removed.error());
+  if ((*import)->drops_duplicates()) {
+    summary.duplicate_rows += (*import)->duplicates();
+    summary.imported -= (*import)->duplicates();
+  }
   if (*removed > 0) {
     util::log_warn(fmt::format("{} unsent recipients are no longer in audience.csv and will not be sent",
                                *removed));
@@ -76,7 +75,7 @@ Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateS
 
 Result<void> sync_audience(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary,
                            delivery::MxResolver* mx_lanes) {
-  auto digest = file_digest(campaign.audience_path());
+  auto digest = util::file_sha256_hex(campaign.audience_path());
   if (!digest) return std::unexpected(digest.error());
   auto stored = store.get_meta("audience_digest");
   if (!stored) return std::unexpected(stored.error());

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -527,9 +528,18 @@ struct Engine::Impl {
         ask.emplace_back(name, chunk - g.left);
       }
     }
+    // Lanes this node's shaper slowed after throttling replies: the
+    // cluster slows them too.
+    std::map<std::string, double> slowed;
+    if (!ask.empty()) {
+      for (const auto& l : shaper.status(now, unix_now())) {
+        if (l.configured_rate > 0 && l.rate < l.configured_rate) slowed[l.name] = l.rate;
+      }
+    }
     for (const auto& [name, want] : ask) {
       const double rate = rate_of[name];
-      auto got = writer.reserve_sends(name, rate, want);
+      const auto s = slowed.find(name);
+      auto got = writer.reserve_sends(name, rate, want, s == slowed.end() ? 0.0 : s->second);
       std::lock_guard lock(mutex);
       if (!got) {
         stop_for(StopReason::k_failure, got.error().message);

@@ -187,6 +187,11 @@ CREATE INDEX recipients_in_flight ON recipients (campaign, id) WHERE state = 1;
 -- Room on each page for the new version of a row (HOT updates).
 ALTER TABLE recipients SET (fillfactor = 80);
 )sql"},
+    {6, "a lane slowed for the whole cluster by one node's throttling replies", R"sql(
+-- The rate a node's shaper slowed the lane to, and until when (unix
+-- seconds) every node keeps to it unless a node says so again.
+ALTER TABLE lane_rates ADD COLUMN slow_rate double precision, ADD COLUMN slow_until double precision;
+)sql"},
 };
 
 }  // namespace

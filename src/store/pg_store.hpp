@@ -41,6 +41,9 @@ inline constexpr std::chrono::seconds k_lease_renew{3};
 // How far ahead of now a node may reserve a lane's sends (cluster pacing):
 // the most the cluster can run ahead of a lane's rate.
 inline constexpr double k_rate_tolerance = 0.25;
+// How long a lane stays slowed for the cluster after the last node that
+// saw throttling replies said so (each says it with every reservation).
+inline constexpr double k_slow_hold_seconds = 5.0;
 
 // How long `send` waits for a PostgreSQL that went away (a restart, a
 // failover) before it stops (exit 1, nothing lost); its lease is kept for

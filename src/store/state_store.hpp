@@ -152,6 +152,11 @@ class ImportSession {
   virtual Result<void> reject(std::int64_t line, std::string_view reason) = 0;
   // Marks unsent recipients missing from this import as removed and commits.
   virtual Result<std::int64_t> commit() = 0;
+  // Whether this session drops rows whose key an earlier row of the import
+  // had (the first kept) itself: the loader then keeps no table of keys.
+  [[nodiscard]] virtual bool drops_duplicates() const { return false; }
+  // After commit(): how many rows it dropped so.
+  [[nodiscard]] virtual std::int64_t duplicates() const { return 0; }
 };
 
 // Recipients waiting in one lane: how many are due now.
@@ -241,9 +246,15 @@ class Journal {
   // at `rate` messages a second for every node sharing the store; returns
   // how many may start now (0: the lane's budget is taken for the moment).
   // A store that one node uses alone grants them all (its shaper paces).
-  virtual Result<std::int64_t> reserve_sends(std::string_view lane, double rate, std::int64_t want) {
+  // `slowed_to` > 0: this node's shaper slowed the lane to that rate after
+  // throttling replies; every node then goes at most that fast until
+  // k_slow_hold passes without such a report (one node's throttling
+  // slows the lane for the cluster).
+  virtual Result<std::int64_t> reserve_sends(std::string_view lane, double rate, std::int64_t want,
+                                             double slowed_to = 0) {
     (void)lane;
     (void)rate;
+    (void)slowed_to;
     return want;
   }
   // Whether reserve_sends() paces several nodes (the engine asks it only then).

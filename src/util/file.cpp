@@ -8,8 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "util/sha256.hpp"
 
 namespace blindcast::util {
 
@@ -30,6 +33,21 @@ Result<std::string> read_file(const std::filesystem::path& path) {
   buf << in.rdbuf();
   if (in.bad()) return fail(fmt::format("{}: read error", path.string()));
   return buf.str();
+}
+
+Result<std::string> file_sha256_hex(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
+  }
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    hash.update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+  }
+  if (in.bad()) return fail(fmt::format("{}: read error", path.string()));
+  return hash.hex_digest();
 }
 
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view content,

@@ -17,6 +17,10 @@ namespace blindcast::util {
 // Reads all of `path`; the error names the file and the reason.
 Result<std::string> read_file(const std::filesystem::path& path);
 
+// The hex SHA-256 of `path`'s bytes, read a megabyte at a time (memory
+// stays bounded whatever the file's size).
+Result<std::string> file_sha256_hex(const std::filesystem::path& path);
+
 // Creates `dir` and any missing parents; each directory created here is
 // its owner's only (0700): the state directory holds addresses. Existing
 // directories keep their mode. False when `dir` cannot be made.

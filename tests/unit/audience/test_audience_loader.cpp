@@ -3,6 +3,7 @@
 #include <set>
 
 #include "audience/audience_loader.hpp"
+#include "mail/address.hpp"
 #include "test_support.hpp"
 
 namespace blindcast::audience {
@@ -15,12 +16,13 @@ struct Loaded {
   LoadStats stats;
 };
 
-Loaded load(const std::string& csv, std::set<std::string> header_columns = {}) {
+Loaded load(const std::string& csv, std::set<std::string> header_columns = {}, bool find_duplicates = true) {
   testing::TempDir dir;
   const auto path = dir.write("audience.csv", csv);
   Loaded out;
   LoadOptions o;
   o.header_columns = std::move(header_columns);
+  o.find_duplicates = find_duplicates;
   o.on_reject = [&](const Rejection& r) { out.rejections.push_back(r); };
   o.on_duplicate = [&](std::int64_t l, std::int64_t f) { out.duplicates.emplace_back(l, f); };
   auto loader = AudienceLoader::open(path, o);
@@ -30,6 +32,20 @@ Loaded load(const std::string& csv, std::set<std::string> header_columns = {}) {
   while (loader->next(r)) out.rows.push_back(r);
   out.stats = loader->stats();
   return out;
+}
+
+TEST(AudienceLoader, ACallerThatDropsDuplicatesItselfGetsThemAll) {
+  const std::string csv =
+      "email,name\n"
+      "zoe.mueller@example.de,Zoë\n"         // 2
+      "Zoe.Mueller@EXAMPLE.DE,Zoë again\n"   // 3: the same address
+      "li.wei@example.com.cn,李伟\n";          // 4
+  const auto got = load(csv, {}, false);
+  ASSERT_EQ(got.rows.size(), 3U);  // passed on: the store keeps the first (line 2)
+  EXPECT_EQ(got.rows[1].line, 3);
+  EXPECT_EQ(mail::dedup_key_of(got.rows[1].email), mail::dedup_key_of(got.rows[0].email));  // the store's key
+  EXPECT_TRUE(got.duplicates.empty());
+  EXPECT_EQ(got.stats.duplicates, 0);
 }
 
 TEST(AudienceLoader, RejectsBadRowsAndKeepsTheRest) {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -172,6 +173,63 @@ TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
   // The dead node, back from a long pause, cannot record over them.
   auto late = (*dead)->record_and_mark({}, {}, std::vector<std::int64_t>{(*rows)[2].id}, true);
   EXPECT_FALSE(late.has_value());
+}
+
+TEST(PgStore, ThrottlingSeenByOneNodeSlowsTheLaneForEveryNode) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("slow");
+  auto a = open_postgres_store(postgres_locator(uri, id), "node-a");
+  auto b = open_postgres_store(postgres_locator(uri, id), "node-b");
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  const std::string lane = "gmail-" + id;  // a lane's pacing row is the database's
+  // Node A's shaper slowed the lane from 100/s to 4/s (throttling replies).
+  auto first = (*a)->reserve_sends(lane, 100, 1000, 4.0);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_LE(*first, 1);  // a quarter second at 4/s
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Node B saw nothing, yet is granted a quarter second at 4/s (the GCRA
+  // keeps no burst), not at 100/s.
+  auto b_slowed = (*b)->reserve_sends(lane, 100, 1000);
+  ASSERT_TRUE(b_slowed.has_value());
+  EXPECT_EQ(*b_slowed, 1);
+  // Nobody reported throttling for k_slow_hold (moved into the past here):
+  // the lane runs at its rate again.
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value());
+  pg::Params p;
+  p.add(lane);
+  ASSERT_TRUE((*c)->query("UPDATE lane_rates SET slow_until = 0 WHERE lane = $1", p, "ending").has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto b_free = (*b)->reserve_sends(lane, 100, 1000);
+  ASSERT_TRUE(b_free.has_value());
+  EXPECT_EQ(*b_free, 25);  // a quarter second at 100/s
+}
+
+TEST(PgStore, TheDatabaseDropsDuplicateAddressesKeepingTheFirstRow) {
+  REQUIRE_SERVER();
+  auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("dups")));
+  ASSERT_TRUE(s.has_value());
+  // The same key on lines 3 and 5 (the loader passes duplicates on: the
+  // store drops them, so no table of keys is held in memory).
+  for (int round = 0; round < 2; ++round) {  // a first import, then a later one
+    auto imp = (*s)->begin_import();
+    ASSERT_TRUE(imp.has_value());
+    EXPECT_TRUE((*imp)->drops_duplicates());
+    ASSERT_TRUE((*imp)->add(row(2, "li.wei@example.com.cn")).has_value());
+    ImportRow first = row(3, "ana.souza@example.com.br");
+    ImportRow again = row(5, "ana.souza@example.com.br");
+    again.email = "Ana.Souza@example.com.br";
+    ASSERT_TRUE((*imp)->add(first).has_value());
+    ASSERT_TRUE((*imp)->add(row(4, "zoe@example.de")).has_value());
+    ASSERT_TRUE((*imp)->add(again).has_value());
+    ASSERT_TRUE((*imp)->commit().has_value());
+    EXPECT_EQ((*imp)->duplicates(), 1);
+  }
+  EXPECT_EQ((*s)->counts().value().total, 3);
+  auto ana = (*s)->find_recipient("ana.souza@example.com.br");
+  ASSERT_TRUE(ana.has_value() && ana->has_value());
+  EXPECT_EQ((*ana)->line, 3);
+  EXPECT_EQ((*ana)->email, "ana.souza@example.com.br");
 }
 
 TEST(PgStore, AnImportCarriesAnyBytesAndKeepsWhatChangedOnly) {
