@@ -17,6 +17,9 @@ HaltWatcher::HaltWatcher(std::string state_path, int interval_ms) {
       if (store) {
         auto h = read_halt(**store);
         if (h && *h) m_halted = true;
+        // A node sharing the campaign keeps its lease while it waits on a
+        // slow server or a slow lane (its work threads renew it too).
+        (void)(*store)->keep_alive();
       }
       if (store && (*store)->signals_halts()) {
         // Woken at once by a halt on any node (LISTEN/NOTIFY); the poll

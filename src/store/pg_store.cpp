@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 
@@ -454,11 +455,17 @@ class PgStore final : public StateStore {
     // hold work (batches in flight, or rows claimed while they are listed),
     // a second from now: they finish, or their leases end and this node
     // takes their work over; it must not end before the campaign.
+    // Rows due now that nobody holds (another node's work recovered after
+    // this node read past them) are due now: the caller reads its lanes
+    // again from the start.
     Params p;
-    p.add(m_campaign).add(canary_only ? "true" : "false").add(m_node).add(now_seconds() + 1);
+    p.add(m_campaign).add(canary_only ? "true" : "false").add(m_node).add(now_seconds() + 1).add(now_seconds());
     auto r = m_c->query(
         "SELECT LEAST((SELECT MIN(next_attempt_at) FROM recipients WHERE campaign = $1 AND state IN (0, 3) "
         "AND next_attempt_at > 0 AND (canary OR NOT $2::boolean)), "
+        "(SELECT $5::bigint WHERE EXISTS (SELECT 1 FROM recipients t WHERE campaign = $1 AND state IN (0, 3) "
+        "AND next_attempt_at <= $5 AND (canary OR NOT $2::boolean) AND (leased_by IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = t.leased_by)))), "
         "(SELECT $4::bigint WHERE EXISTS (SELECT 1 FROM flights WHERE campaign = $1 AND node <> $3) "
         "OR EXISTS (SELECT 1 FROM recipients t WHERE campaign = $1 AND state IN (0, 3) AND leased_by <> $3 "
         "AND (canary OR NOT $2::boolean) AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
@@ -493,21 +500,38 @@ class PgStore final : public StateStore {
     // Rerun whole when the server went away (a commit lost on the way may
     // have landed: outcomes carry their flight and apply once; a batch
     // recorded twice leaves a flight row its members' outcomes outdate).
-    return rerun_if_lost([&] { return record_and_mark_once(outcomes, landed, ids, sync); });
+    // Every commit is synchronous (`sync` is not needed): an outcome lost
+    // in a crash of the server would let this node claim and send its
+    // recipient again, uncounted.
+    (void)sync;
+    bool rerun = false;
+    return rerun_if_lost([&] {
+      auto r = record_and_mark_once(outcomes, landed, ids, rerun);
+      rerun = true;
+      return r;
+    });
   }
 
   Result<std::int64_t> record_and_mark_once(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
-                                            std::span<const std::int64_t> ids, bool sync) {
+                                            std::span<const std::int64_t> ids, bool rerun) {
     if (auto r = renew_if_due(); !r) return std::unexpected(r.error());
     if (outcomes.empty() && ids.empty() && landed.empty()) return 0;
+    if (!ids.empty()) {
+      if (auto j = join(); !j) return std::unexpected(j.error());
+    }
     Txn txn(*m_c);
     if (!txn.began()) return std::unexpected(txn.began().error());
-    if (!sync) {
-      // Written to the server (it survives this process being killed);
-      // made durable with the next synced commit, as the interface says.
-      if (auto r = m_c->exec("SET LOCAL synchronous_commit = off", "recording delivery state"); !r) {
-        return std::unexpected(r.error());
-      }
+    if (m_joined) {
+      // This node's row in senders first, as recovery takes it first: a
+      // node being recovered waits here and then finds itself gone, and
+      // recovery never meets a flight or row this transaction holds.
+      Params a;
+      a.add(m_campaign).add(m_node).add(k_lease_seconds);
+      auto alive = m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() + make_interval(secs => $3) "
+                              "WHERE campaign = $1 AND node = $2",
+                              a, "renewing this node's lease");
+      if (!alive) return std::unexpected(alive.error());
+      if (alive->affected() == 0) return lost_lease();
     }
     const auto now = now_seconds();
     if (!outcomes.empty()) {
@@ -524,23 +548,30 @@ class PgStore final : public StateStore {
     }
     std::int64_t flight = 0;
     if (!ids.empty()) {
-      // One row for the batch, written only while this node is still
-      // listed (renewing its lease): a node that lost it (stalled past
-      // k_lease, and another took its rows over) sends nothing more.
-      if (auto j = join(); !j) return std::unexpected(j.error());
       Params p;
-      p.add(m_campaign).add(m_node).add(now).add_array(ids).add(k_lease_seconds);
-      auto r = m_c->query("WITH alive AS (UPDATE senders SET lease_expires_at = clock_timestamp() + "
-                          "make_interval(secs => $5) WHERE campaign = $1 AND node = $2 RETURNING 1), "
-                          "mine AS (SELECT COUNT(*) AS n FROM recipients WHERE id = ANY($4::bigint[]) AND campaign || '' = $1 "
-                          "AND leased_by = $2 AND state IN (0, 3)), "
+      p.add(m_campaign).add(m_node).add(now).add_array(ids);
+      if (rerun) {
+        // The first try's commit may have landed before the server went
+        // away: the same batch is then one flight, not two.
+        auto same = m_c->query("SELECT id FROM flights WHERE campaign = $1 AND node = $2 AND recipients = $4::bigint[]",
+                               p, "recording messages in flight");
+        if (!same) return std::unexpected(same.error());
+        if (!same->empty()) {
+          flight = same->i64(0, 0);
+          if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+          return flight;
+        }
+      }
+      // One row for the batch, written only while this node (listed: its
+      // row is held above) holds every member.
+      auto r = m_c->query("WITH mine AS (SELECT COUNT(*) AS n FROM recipients WHERE id = ANY($4::bigint[]) "
+                          "AND campaign || '' = $1 AND leased_by = $2 AND state IN (0, 3)), "
                           "f AS (INSERT INTO flights (id, campaign, node, at, recipients) "
-                          "SELECT nextval('flight_seq'), $1, $2, $3, $4::bigint[] FROM alive, mine "
+                          "SELECT nextval('flight_seq'), $1, $2, $3, $4::bigint[] FROM mine "
                           "WHERE mine.n = cardinality($4::bigint[]) RETURNING id) "
-                          "SELECT (SELECT COUNT(*) FROM alive), (SELECT n FROM mine), (SELECT id FROM f)",
+                          "SELECT 1, (SELECT n FROM mine), (SELECT id FROM f)",
                           p, "recording messages in flight");
       if (!r) return std::unexpected(r.error());
-      if (r->i64(0, 0) == 0) return lost_lease();
       if (r->is_null(0, 2)) {
         return fail(fmt::format("state store {}: this node lost its lease on {} of {} recipients (another node "
                                 "took them over); nothing of them was sent — run send again",
@@ -694,6 +725,15 @@ class PgStore final : public StateStore {
   }
   [[nodiscard]] bool paces_cluster() const override { return true; }
 
+  Result<void> keep_alive() override {
+    {
+      std::lock_guard lock(joined_mutex());
+      if (!joined().contains(join_key())) return {};
+    }
+    m_joined = true;
+    return renew_if_due(false);
+  }
+
   // ---- Suppressions
   Result<std::int64_t> add_suppressions(std::span<const std::string> addresses, std::string_view reason) override {
     return m_org->suppress_many(addresses, reason, "all", "");
@@ -738,7 +778,8 @@ class PgStore final : public StateStore {
 
   // ---- Ownership: any number of nodes send at once; each is listed.
   Result<std::variant<std::unique_ptr<OwnerLease>, Owner>> acquire_owner() override {
-    if (auto r = join(); !r) return std::unexpected(r.error());
+    // The node is listed by its first claim (join()), not now: an import
+    // may come first and take minutes, with nobody renewing the lease.
     return std::variant<std::unique_ptr<OwnerLease>, Owner>(std::make_unique<PgLease>(m_c, m_campaign, m_node));
   }
 
@@ -878,7 +919,9 @@ class PgStore final : public StateStore {
   }
 
   // Renews this node's leases every k_lease_renew.
-  Result<void> renew_if_due() {
+  // `strict`: a node found gone has lost its lease (an error); the halt
+  // watcher's renewal leaves that to the threads doing the work.
+  Result<void> renew_if_due(bool strict = true) {
     const auto now = SteadyClock::now();
     if (now - m_last_renew < k_lease_renew) return {};
     m_last_renew = now;
@@ -893,7 +936,7 @@ class PgStore final : public StateStore {
                         "WHERE campaign = $1 AND node = $2",
                         p, "renewing this node's lease");
     if (!r) return std::unexpected(r.error());
-    if (r->affected() == 0) {
+    if (r->affected() == 0 && strict) {
       auto lost = lost_lease();
       return std::unexpected(lost.error());
     }
@@ -916,6 +959,14 @@ class PgStore final : public StateStore {
     const auto now = SteadyClock::now();
     if (now - m_last_recover < std::chrono::seconds(1)) return {};
     m_last_recover = now;
+    // Back from an outage (a restart, a failover to a standby whose
+    // server is not new): the others renew in their own time; nobody is
+    // taken for dead in this node's first k_lease after it reconnected.
+    if (m_c->lost_count() != m_seen_lost) {
+      m_seen_lost = m_c->lost_count();
+      m_reconnected = now;
+    }
+    if (m_seen_lost > 0 && now - m_reconnected < k_lease) return {};
     auto n = recover_expired(false);
     if (!n) return std::unexpected(n.error());
     return {};
@@ -1026,6 +1077,16 @@ class PgStore final : public StateStore {
   // lost its lease and must not list itself again).
   Result<void> join() {
     if (m_joined) return {};
+    // Once per process and campaign: the other stores of this node (the
+    // engine's reader and writer, the halt watcher) share the row; one
+    // that was removed since (recovered by another node) stays removed.
+    {
+      std::lock_guard lock(joined_mutex());
+      if (joined().contains(join_key())) {
+        m_joined = true;
+        return {};
+      }
+    }
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     Params p;
@@ -1036,9 +1097,23 @@ class PgStore final : public StateStore {
                         "ON CONFLICT (campaign, node) DO UPDATE SET lease_expires_at = excluded.lease_expires_at",
                         p, "joining the campaign's senders");
     if (!r) return std::unexpected(r.error());
+    {
+      std::lock_guard lock(joined_mutex());
+      joined().insert(join_key());
+    }
     m_joined = true;
     m_last_renew = SteadyClock::now();
     return {};
+  }
+
+  std::string join_key() const { return m_c->described() + "\n" + m_campaign + "\n" + m_node; }
+  static std::mutex& joined_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::set<std::string>& joined() {
+    static std::set<std::string> s;
+    return s;
   }
 
   std::shared_ptr<Connection> m_c;
@@ -1049,6 +1124,8 @@ class PgStore final : public StateStore {
   OutcomeLog m_log;  // keeps nothing: the database has every outcome with the next commit
   bool m_log_open = false;
   bool m_joined = false;  // listed in senders by this store (join())
+  std::uint64_t m_seen_lost = 0;  // the connection's lost_count() last seen by maintain()
+  SteadyClock::time_point m_reconnected{};
   SteadyClock::time_point m_last_renew = SteadyClock::now();
   SteadyClock::time_point m_last_recover{};
 };

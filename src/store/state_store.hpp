@@ -259,6 +259,11 @@ class Journal {
   }
   // Whether reserve_sends() paces several nodes (the engine asks it only then).
   [[nodiscard]] virtual bool paces_cluster() const { return false; }
+  // Renews this process's claim on its work when the store shares the
+  // campaign with other nodes (called by the halt watcher every poll): a
+  // node waiting on a slow server, or sending a slow lane, keeps its work.
+  // Never makes the process a sender it is not.
+  virtual Result<void> keep_alive() { return {}; }
 };
 
 // Role: the append-only audit log (SPEC §4).

@@ -175,6 +175,52 @@ TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
   EXPECT_FALSE(late.has_value());
 }
 
+TEST(PgStore, WorkRecoveredBehindANodesCursorKeepsItFromEnding) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("behind");
+  auto dead = open_postgres_store(postgres_locator(uri, id), "node-gone");
+  auto alive = open_postgres_store(postgres_locator(uri, id), "node-here");
+  ASSERT_TRUE(dead.has_value() && alive.has_value());
+  import(**dead, {"a@example.net", "b@example.net", "c@example.net"});
+  auto rows = (*dead)->next_for_lane("default", std::time(nullptr), 2, 0, false);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 2u);
+  ASSERT_TRUE((*dead)->record_and_mark({}, {}, std::vector<std::int64_t>{(*rows)[0].id}, true).has_value());
+  // The live node sends the last row; its cursor is past the dead node's.
+  auto last = (*alive)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(last.has_value());
+  ASSERT_EQ(last->size(), 1u);
+  const std::vector<Outcome> sent{{last->front().id, RecipientState::k_sent, "250 ok", 0, false, true, 0, false}};
+  ASSERT_TRUE((*alive)->record_and_mark(sent, {}, {}, true).has_value());
+  // The dead node's lease runs out (moved into the past; the server is
+  // past its first k_lease: see the test above).
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value());
+  pg::Params p;
+  p.add(id);
+  ASSERT_TRUE((*c)->query("UPDATE senders SET lease_expires_at = now() - interval '1 second' "
+                          "WHERE campaign = $1 AND node = 'node-gone'", p, "expiring").has_value());
+  pg::Params grace;
+  grace.add(k_lease.count());
+  ASSERT_TRUE((*c)->query("SELECT pg_sleep(GREATEST(0, extract(epoch FROM pg_postmaster_start_time() + "
+                          "make_interval(secs => $1) - clock_timestamp()) + 0.1))", grace, "waiting").has_value());
+  // The live node recovers them (as it does about once a second), and
+  // reading on from its cursor finds nothing...
+  EXPECT_EQ((*alive)->recover_in_flight().value(), 1);
+  auto after = (*alive)->next_for_lane("default", std::time(nullptr), 10, last->front().id, false);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(after->empty());
+  EXPECT_EQ((*alive)->counts().value().possible_duplicates, 1);
+  // ...but it must not end: two rows are due now, nobody's.
+  auto retry = (*alive)->next_retry_at(false);
+  ASSERT_TRUE(retry.has_value());
+  ASSERT_TRUE(retry->has_value());
+  EXPECT_LE(**retry, std::time(nullptr));
+  auto again = (*alive)->next_for_lane("default", std::time(nullptr), 10, 0, false);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->size(), 2u);
+}
+
 TEST(PgStore, ThrottlingSeenByOneNodeSlowsTheLaneForEveryNode) {
   REQUIRE_SERVER();
   const auto id = fresh_campaign("slow");
