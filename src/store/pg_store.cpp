@@ -498,8 +498,8 @@ class PgStore final : public StateStore {
   Result<std::int64_t> record_and_mark(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
                                        std::span<const std::int64_t> ids, bool sync) override {
     // Rerun whole when the server went away (a commit lost on the way may
-    // have landed: outcomes carry their flight and apply once; a batch
-    // recorded twice leaves a flight row its members' outcomes outdate).
+    // have landed: outcomes carry their flight and apply once; the batch's
+    // flight is found again by its members).
     // Every commit is synchronous (`sync` is not needed): an outcome lost
     // in a crash of the server would let this node claim and send its
     // recipient again, uncounted.

@@ -2,9 +2,12 @@
 // for one campaign of a database that many campaigns and nodes share.
 //
 // Claiming work across nodes (ARCHITECTURE.md, "PostgreSQL"):
-// - a node sending the campaign is listed in `senders` with a lease
-//   (lease_expires_at, the database's clock) that it renews every
-//   k_lease_renew; its claims hold while that one row does;
+// - a node sending the campaign is listed in `senders` (once per process,
+//   by its first claim) with a lease (lease_expires_at, the database's
+//   clock) that it renews every k_lease_renew (its work threads, and the
+//   halt watcher through keep_alive()); its claims hold while that one
+//   row does; a transaction recording outcomes takes that row first, as
+//   recovery does;
 // - next_for_lane() claims rows with FOR UPDATE SKIP LOCKED by setting
 //   leased_by to this node; a row leased to a listed node is never claimed
 //   by another, one leased to a node no longer listed is free;
