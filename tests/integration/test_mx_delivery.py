@@ -172,9 +172,13 @@ class MxDelivery(support.Case):
             emails = [f"person{i:03d}@{domain}" for domain, n in groups.items() for i in range(n)]
             # Real names, an internationalized domain written in Unicode, a mixed-case domain.
             emails += ["juergen.mueller@münchen.test", "anna-lena.o'neil@münchen.test", "Zoe.Weiss@PREF.Test"]
+            # At most 10 messages a connection: equal.test's 80 need eight
+            # connections or more, and connections take equal MX hosts in
+            # turn (one fast connection could otherwise carry them all).
             d = mx_campaign(self.tmp, emails,
                             f'resolver = "{dns.server}"\nmx_port = {port}\nconnections = 20\n'
-                            'connections_per_destination = 8\n', '[delivery]\nretry = ["1s"]\n')
+                            'connections_per_destination = 8\nmessages_per_connection = 10\n',
+                            '[delivery]\nretry = ["1s"]\n')
             out = run("send", d, "--stage", "full", *FORCE, timeout=120)
             self.assertEqual(out.returncode, 1, "finished with undelivered recipients: " + out.stderr[-3000:])
 
