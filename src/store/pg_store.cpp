@@ -514,7 +514,6 @@ class PgStore final : public StateStore {
 
   Result<std::int64_t> record_and_mark_once(std::span<const Outcome> outcomes, std::span<const std::int64_t> landed,
                                             std::span<const std::int64_t> ids, bool rerun) {
-    if (auto r = renew_if_due(); !r) return std::unexpected(r.error());
     if (outcomes.empty() && ids.empty() && landed.empty()) return 0;
     if (!ids.empty()) {
       if (auto j = join(); !j) return std::unexpected(j.error());
@@ -532,6 +531,7 @@ class PgStore final : public StateStore {
                               a, "renewing this node's lease");
       if (!alive) return std::unexpected(alive.error());
       if (alive->affected() == 0) return lost_lease();
+      m_last_renew = SteadyClock::now();  // renewed: renew_if_due() need not
     }
     const auto now = now_seconds();
     if (!outcomes.empty()) {

@@ -37,6 +37,23 @@ ImportRow row(std::int64_t line, const std::string& email, const std::string& la
   return {line, email, email, email.substr(at + 1), lane, "en", {"Person " + std::to_string(line)}};
 }
 
+// Ends `node`'s lease on `campaign` as if it had died (moved into the
+// past), and waits out the server's first k_lease, in which nobody is
+// taken for dead (after a restart every node renews first): a test's
+// server may be that young.
+void expire_lease(const std::string& uri, const std::string& campaign, const std::string& node) {
+  auto c = pg::Connection::open(uri);
+  ASSERT_TRUE(c.has_value());
+  pg::Params p;
+  p.add(campaign).add(node);
+  ASSERT_TRUE((*c)->query("UPDATE senders SET lease_expires_at = now() - interval '1 second' "
+                          "WHERE campaign = $1 AND node = $2", p, "expiring").has_value());
+  pg::Params grace;
+  grace.add(k_lease.count());
+  ASSERT_TRUE((*c)->query("SELECT pg_sleep(GREATEST(0, extract(epoch FROM pg_postmaster_start_time() + "
+                          "make_interval(secs => $1) - clock_timestamp()) + 0.1))", grace, "waiting").has_value());
+}
+
 void import(StateStore& s, const std::vector<std::string>& emails, const std::string& lane = "default") {
   auto imp = s.begin_import();
   ASSERT_TRUE(imp.has_value()) << imp.error().message;
@@ -149,19 +166,8 @@ TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
   ASSERT_TRUE(other.has_value());
   EXPECT_EQ(other->size(), 1u);
   EXPECT_TRUE((*alive)->next_retry_at(false).value().has_value());
-  // The node dies: its lease runs out (moved into the past here).
-  auto c = pg::Connection::open(uri);
-  ASSERT_TRUE(c.has_value());
-  pg::Params p;
-  p.add(id);
-  ASSERT_TRUE((*c)->query("UPDATE senders SET lease_expires_at = now() - interval '1 second' "
-                          "WHERE campaign = $1 AND node = 'node-dead'", p, "expiring").has_value());
-  // Nobody is taken for dead in the server's first k_lease (after a
-  // restart every node renews first): this test's server is that young.
-  pg::Params grace;
-  grace.add(k_lease.count());
-  ASSERT_TRUE((*c)->query("SELECT pg_sleep(GREATEST(0, extract(epoch FROM pg_postmaster_start_time() + "
-                          "make_interval(secs => $1) - clock_timestamp()) + 0.1))", grace, "waiting").has_value());
+  // The node dies: its lease runs out.
+  expire_lease(uri, id, "node-dead");
   EXPECT_EQ((*alive)->recover_in_flight().value(), 2);
   const auto counts = (*alive)->counts().value();
   EXPECT_EQ(counts.possible_duplicates, 2);
@@ -192,18 +198,8 @@ TEST(PgStore, WorkRecoveredBehindANodesCursorKeepsItFromEnding) {
   ASSERT_EQ(last->size(), 1u);
   const std::vector<Outcome> sent{{last->front().id, RecipientState::k_sent, "250 ok", 0, false, true, 0, false}};
   ASSERT_TRUE((*alive)->record_and_mark(sent, {}, {}, true).has_value());
-  // The dead node's lease runs out (moved into the past; the server is
-  // past its first k_lease: see the test above).
-  auto c = pg::Connection::open(uri);
-  ASSERT_TRUE(c.has_value());
-  pg::Params p;
-  p.add(id);
-  ASSERT_TRUE((*c)->query("UPDATE senders SET lease_expires_at = now() - interval '1 second' "
-                          "WHERE campaign = $1 AND node = 'node-gone'", p, "expiring").has_value());
-  pg::Params grace;
-  grace.add(k_lease.count());
-  ASSERT_TRUE((*c)->query("SELECT pg_sleep(GREATEST(0, extract(epoch FROM pg_postmaster_start_time() + "
-                          "make_interval(secs => $1) - clock_timestamp()) + 0.1))", grace, "waiting").has_value());
+  // The dead node's lease runs out.
+  expire_lease(uri, id, "node-gone");
   // The live node recovers them (as it does about once a second), and
   // reading on from its cursor finds nothing...
   EXPECT_EQ((*alive)->recover_in_flight().value(), 1);
