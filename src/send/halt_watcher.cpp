@@ -24,8 +24,9 @@ HaltWatcher::HaltWatcher(std::string state_path, int interval_ms) {
       if (store && (*store)->signals_halts()) {
         // Woken at once by a halt on any node (LISTEN/NOTIFY); the poll
         // above is the guarantee when a notification is lost.
-        (void)(*store)->wait_for_halt_signal(interval_ms);
-        continue;
+        // An error (the database away) returns at once: the poll's pause
+        // then, not a busy loop of reconnections.
+        if (auto w = (*store)->wait_for_halt_signal(interval_ms); w) continue;
       }
       for (int waited = 0; waited < interval_ms && !m_done.load(); waited += 25) {
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
