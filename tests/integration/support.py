@@ -57,6 +57,16 @@ def audience_emails(path):
         return [row["email"] for row in csv.DictReader(f)]
 
 
+def wait_for(predicate, timeout=30.0, what="the condition"):
+    """Polls `predicate` every 50 ms until it holds; fails the test after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class Case(unittest.TestCase):
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory(prefix="blindcast-it-")

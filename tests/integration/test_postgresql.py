@@ -34,12 +34,7 @@ def tearDownModule():
 
 
 def wait_for(predicate, timeout=60.0, what="the condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return support.wait_for(predicate, timeout, what)
 
 
 class Postgres(support.PeerCase):

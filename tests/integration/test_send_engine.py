@@ -24,15 +24,6 @@ def start_send(d, url):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(predicate, timeout=30.0, what="the condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class SendEngine(support.PeerCase):
     def test_a_second_send_is_refused_and_every_recipient_arrives_once(self):
         # 20 ms per reply: the first send runs for a few seconds.
@@ -42,7 +33,7 @@ class SendEngine(support.PeerCase):
         url = f"smtp://127.0.0.1:{p.port}"
         first = start_send(d, url)
         try:
-            wait_for(lambda: len(p.records("message")) >= 50, what="the first send to deliver")
+            support.wait_for(lambda: len(p.records("message")) >= 50, what="the first send to deliver")
             second = run("send", d, "--stage", "full", *FORCE, "--transport", url, timeout=60)
             self.assertEqual(second.returncode, 2, second.stderr)
             self.assertRegex(second.stderr, r"is being sent by another process \(pid \d+ on .+, since "
@@ -67,7 +58,7 @@ class SendEngine(support.PeerCase):
         d = write_campaign(self.tmp, emails)
         url = f"smtp://127.0.0.1:{p.port}"
         first = start_send(d, url)
-        wait_for(lambda: len(p.records("message")) >= 100, what="the first send to deliver")
+        support.wait_for(lambda: len(p.records("message")) >= 100, what="the first send to deliver")
         first.send_signal(signal.SIGKILL)
         first.wait()
         start = time.time()
@@ -95,7 +86,7 @@ class SendEngine(support.PeerCase):
         proc = start_send(d, url)
         try:
             new = os.path.join(md, "new")
-            wait_for(lambda: os.path.isdir(new) and len(os.listdir(new)) >= 2000, what="the send to write files")
+            support.wait_for(lambda: os.path.isdir(new) and len(os.listdir(new)) >= 2000, what="the send to write files")
             # The transport writes through its handle on tmp/: move it away
             # and delete it (files may still appear in it while we do).
             gone = os.path.join(self.tmp, "tmp-gone")

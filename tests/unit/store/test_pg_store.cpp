@@ -187,7 +187,7 @@ TEST(PgStore, WorkRecoveredBehindANodesCursorKeepsItFromEnding) {
   auto dead = open_postgres_store(postgres_locator(uri, id), "node-gone");
   auto alive = open_postgres_store(postgres_locator(uri, id), "node-here");
   ASSERT_TRUE(dead.has_value() && alive.has_value());
-  import(**dead, {"a@example.net", "b@example.net", "c@example.net"});
+  import(**dead, {"ana.souza@example.com.br", "li.wei@xn--fiqs8s.example", "siobhan.o'brien@example.ie"});
   auto rows = (*dead)->next_for_lane("default", std::time(nullptr), 2, 0, false);
   ASSERT_TRUE(rows.has_value());
   ASSERT_EQ(rows->size(), 2u);
