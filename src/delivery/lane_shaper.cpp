@@ -53,6 +53,11 @@ void LaneShaper::release(const std::string& name) {
   if (it != m_lanes.end() && it->second.in_progress > 0) --it->second.in_progress;
 }
 
+int LaneShaper::in_progress(const std::string& name) const {
+  const auto it = m_lanes.find(name);
+  return it == m_lanes.end() ? 0 : it->second.in_progress;
+}
+
 double LaneShaper::wait_for(const std::string& name, std::size_t position, Clock::time_point now) const {
   auto it = m_lanes.find(name);
   if (it == m_lanes.end()) return 0;

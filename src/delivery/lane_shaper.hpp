@@ -40,6 +40,8 @@ class LaneShaper {
   bool try_acquire(const std::string& lane, Clock::time_point now);
   // A message of `lane` finished or went back to the queue.
   void release(const std::string& lane);
+  // Messages of `lane` started and not yet released.
+  [[nodiscard]] int in_progress(const std::string& lane) const;
   // True when `lane` is shaped (has a rate).
   [[nodiscard]] bool shaped(const std::string& lane) const { return m_lanes.contains(lane); }
   // Seconds from `now` until message number `position` (0 = next) of `lane` may start.

@@ -46,6 +46,9 @@ constexpr std::size_t k_max_reply = 2048;  // bytes of a reply recorded
 // Nodes sharing a store reserve a shaped lane's sends from it this many
 // seconds of the lane's rate at a time (store::Journal::reserve_sends).
 constexpr double k_grant_seconds = 0.25;
+// How often such a node asks the store again for its share of each capped
+// lane's connections (store::Journal::share_connections).
+constexpr auto k_share_every = std::chrono::milliseconds(200);
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -89,6 +92,12 @@ struct Engine::Impl {
     Clock::time_point next_ask{};       // after a short grant: when to ask again
   };
   std::map<std::string, Grant> grants;  // the journal thread's (read by select() under `mutex`)
+  // Several nodes: how many of each capped lane's messages this node may
+  // have on connections (its share of the cluster's slots), set by the
+  // journal thread every k_share_every under `mutex`. A lane with none is
+  // neither claimed nor started here (it waits for a slot).
+  std::map<std::string, int> usable;
+  Clock::time_point shared_at{};
 
   // ---- shared between the threads, under `mutex`
   std::mutex mutex;
@@ -174,8 +183,15 @@ struct Engine::Impl {
 
   std::size_t stock_for(const std::string& lane) const {
     const auto it = rate_of.find(lane);
-    const double rate = it == rate_of.end() ? 0 : it->second;
+    double rate = it == rate_of.end() ? 0 : it->second;
     if (rate <= 0) return settings.stock_unshaped;
+    if (cluster_paced) {
+      if (const auto cap = cap_of.find(lane); cap != cap_of.end()) {
+        const auto u = usable.find(lane);
+        if (u == usable.end() || u->second <= 0) return 0;  // no connection slot here: leave its work to the others
+        rate = rate * u->second / cap->second;  // this node's part of the lane
+      }
+    }
     return std::max<std::size_t>(k_min_stock, static_cast<std::size_t>(rate * settings.stock_seconds));
   }
 
@@ -476,6 +492,7 @@ struct Engine::Impl {
         if (done) journal_done = true;
       }
       if (done) {
+        if (cluster_paced && !cap_of.empty()) share_connections(true);
         report(now_clock, now, true);
         journal_wake.notify_all();
         feeder_wake.notify_all();
@@ -506,16 +523,52 @@ struct Engine::Impl {
   // Whether `lane` may start a message as far as the cluster goes.
   bool granted(const std::string& lane) const {
     if (!cluster_paced) return true;
+    if (cap_of.contains(lane)) {
+      const auto u = usable.find(lane);
+      if (u == usable.end() || shaper.in_progress(lane) >= u->second) return false;
+    }
     const auto rate = rate_of.find(lane);
     if (rate == rate_of.end() || rate->second <= 0) return true;
     const auto g = grants.find(lane);
     return g != grants.end() && g->second.left > 0;
   }
 
+  // Asks the store for this node's share of each capped lane's connections
+  // (journal thread). A lane is wanted while it has work here: not read to
+  // its end, messages built or being built, or messages under way.
+  // `leaving`: the run is over; every slot goes back.
+  bool share_connections(bool leaving) {
+    std::vector<std::pair<std::string, bool>> lanes_wanted;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [name, cap] : cap_of) {
+        const auto l = lanes.find(name);
+        const bool wanted = !leaving && l != lanes.end() &&
+                            (!l->second.exhausted || l->second.ready_count() > 0 || l->second.building > 0 ||
+                             shaper.in_progress(name) > 0);
+        lanes_wanted.emplace_back(name, wanted);
+      }
+    }
+    for (const auto& [name, wanted] : lanes_wanted) {
+      auto share = writer.share_connections(name, cap_of[name], wanted, leaving ? 0 : shaper.in_progress(name));
+      std::lock_guard lock(mutex);
+      if (!share) {
+        if (!leaving) stop_for(StopReason::k_failure, share.error().message);
+        return false;
+      }
+      usable[name] = *share;
+    }
+    return true;
+  }
+
   // Reserves sends of the shaped lanes with messages ready from the shared
   // store, k_grant_seconds of each lane's rate at a time (journal thread).
   bool reserve_grants(Clock::time_point now) {
     if (!cluster_paced) return true;
+    if (!cap_of.empty() && now - shared_at >= k_share_every) {
+      shared_at = now;
+      if (!share_connections(false)) return false;
+    }
     std::vector<std::pair<std::string, std::int64_t>> ask;
     {
       std::lock_guard lock(mutex);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -725,6 +726,77 @@ class PgStore final : public StateStore {
   }
   [[nodiscard]] bool paces_cluster() const override { return true; }
 
+  // Connection slots are session advisory locks (hashtext of
+  // "blindcast-connections:<lane>", slot number): a node holds a slot per
+  // message of the lane it may have on connections, and the server frees
+  // them when its session ends (the node killed or cut off). A node with
+  // work of the lane also holds a shared lock ("blindcast-wanting:<lane>",
+  // 0); counting those in pg_locks gives the nodes that want the lane, and
+  // each takes free slots up to its share of the cap (rounded up). One
+  // above its share (a node that came first and took them all) keeps the
+  // slots its messages under way use and gives back the others; the engine
+  // starts no more than the share meanwhile, so the slots come free as its
+  // messages end. First come with no share would let one node hold the
+  // lane's every slot for as long as it has work.
+  Result<int> share_connections(std::string_view lane, int cap, bool wanted, int in_use) override {
+    if (cap <= 0) return cap;
+    if (m_c->lost_count() != m_slots_lost) {  // the session that held the locks is gone, and they with it
+      m_slots_lost = m_c->lost_count();
+      m_slots.clear();
+    }
+    Slots& mine = m_slots[std::string(lane)];
+    const std::string slots_key = fmt::format("blindcast-connections:{}", lane);
+    const std::string wanting_key = fmt::format("blindcast-wanting:{}", lane);
+    if (wanted != mine.wanting) {
+      Params p;
+      p.add(wanting_key);
+      if (auto r = m_c->query(wanted ? "SELECT pg_advisory_lock_shared(hashtext($1), 0)"
+                                     : "SELECT pg_advisory_unlock_shared(hashtext($1), 0)",
+                              p, "sharing the lane's connections");
+          !r) {
+        return std::unexpected(r.error());
+      }
+      mine.wanting = wanted;
+    }
+    std::size_t share = 0;
+    if (wanted) {
+      Params p;
+      p.add(wanting_key);
+      auto n = m_c->query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                          "mode = 'ShareLock' AND database = (SELECT oid FROM pg_database WHERE datname = "
+                          "current_database()) AND classid = hashtext($1)::oid AND objid = 0 AND objsubid = 2",
+                          p, "sharing the lane's connections");
+      if (!n) return std::unexpected(n.error());
+      const auto nodes = std::max<std::int64_t>(1, n->empty() ? 1 : n->i64(0, 0));
+      share = static_cast<std::size_t>((cap + nodes - 1) / nodes);
+    }
+    // Slots of messages under way stay held: given back, another node could
+    // start more than the cap allows until those end.
+    const auto keep = std::max(share, std::min(mine.held.size(), static_cast<std::size_t>(std::max(in_use, 0))));
+    if (mine.held.size() > keep) {
+      const std::vector<std::int64_t> extra(mine.held.begin() + static_cast<long>(keep), mine.held.end());
+      Params p;
+      p.add(slots_key).add_array(extra);
+      if (auto r = m_c->query("SELECT pg_advisory_unlock(hashtext($1), s::int) FROM unnest($2::bigint[]) AS u(s)", p,
+                              "sharing the lane's connections");
+          !r) {
+        return std::unexpected(r.error());
+      }
+      mine.held.resize(keep);
+    } else if (mine.held.size() < share) {
+      Params p;
+      p.add(slots_key).add(static_cast<std::int64_t>(cap)).add_array(mine.held)
+          .add(static_cast<std::int64_t>(share - mine.held.size()));
+      // Slot by slot up to the limit: a slot is locked only when it is taken.
+      auto r = m_c->query("SELECT s FROM generate_series(0, $2::int - 1) AS g(s) WHERE s <> ALL($3::bigint[]) "
+                          "AND pg_try_advisory_lock(hashtext($1), s) LIMIT $4",
+                          p, "sharing the lane's connections");
+      if (!r) return std::unexpected(r.error());
+      for (int i = 0; i < r->size(); ++i) mine.held.push_back(r->i64(i, 0));
+    }
+    return static_cast<int>(std::min(mine.held.size(), share));
+  }
+
   Result<void> keep_alive() override {
     {
       std::lock_guard lock(joined_mutex());
@@ -1125,6 +1197,12 @@ class PgStore final : public StateStore {
   bool m_log_open = false;
   bool m_joined = false;  // listed in senders by this store (join())
   std::uint64_t m_seen_lost = 0;  // the connection's lost_count() last seen by maintain()
+  struct Slots {
+    bool wanting = false;             // holds the lane's shared "wanting" lock
+    std::vector<std::int64_t> held;   // connection slots held
+  };
+  std::map<std::string, Slots> m_slots;  // by lane (share_connections)
+  std::uint64_t m_slots_lost = 0;        // lost_count() when m_slots was last true
   SteadyClock::time_point m_reconnected{};
   SteadyClock::time_point m_last_renew = SteadyClock::now();
   SteadyClock::time_point m_last_recover{};

@@ -259,6 +259,19 @@ class Journal {
   }
   // Whether reserve_sends() paces several nodes (the engine asks it only then).
   [[nodiscard]] virtual bool paces_cluster() const { return false; }
+  // Cluster-wide connection caps (SPEC §10): how many messages of `lane`
+  // this node may have on connections now, out of the lane's `cap` for
+  // every node sharing the store. `wanted`: the node has work of the lane;
+  // `in_use`: its messages of the lane under way (their slots stay held).
+  // Nodes wanting a lane share its slots evenly (a node above its share
+  // gives slots back as its messages end); a slot of a node that dies
+  // frees itself. A store that one node uses alone gives the whole cap.
+  virtual Result<int> share_connections(std::string_view lane, int cap, bool wanted, int in_use) {
+    (void)lane;
+    (void)wanted;
+    (void)in_use;
+    return cap;
+  }
   // Renews this process's claim on its work when the store shares the
   // campaign with other nodes (called by the halt watcher every poll): a
   // node waiting on a slow server, or sending a slow lane, keeps its work.

@@ -232,6 +232,48 @@ class Postgres(support.PeerCase):
         print(f"30/s across three senders: {len(times)} in {span:.1f}s ({len(times) / span:.1f}/s), busiest 5 s "
               f"window {worst} (limit 165), shares {sent_by}, {time.time() - started:.1f}s in all")
 
+    def test_a_lanes_connection_cap_holds_across_three_senders(self):
+        relay = self.peer("--delay", "0.03")
+        rows = realistic_audience.generate(900, seed=47)
+        # Every ASCII domain of the audience goes to the capped lane (the
+        # internationalised ones to the default lane, outside the count).
+        domains = sorted({r[0].rsplit("@", 1)[1].lower() for r in rows if r[0].isascii()})
+        lane = "\n[shaping.capped]\ndomains = [{}]\nrate = \"100/s\"\nconnections = 3\n".format(
+            ", ".join(f'"{x}"' for x in domains))
+        d = self.campaign("capped", "pg-capped", rows, relay.port, extra=lane)
+        procs = [self.start(d) for _ in range(3)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            self.assertEqual(p.returncode, 0, out + err)
+        sent = [m["rcpt_tos"][0] for m in relay.records("message")]
+        counts = collections.Counter(sent)
+        self.assertEqual(max(counts.values()), 1)
+        s = self.status(d)
+        self.assertEqual(s["states"]["sent"], len(counts))
+        self.assertEqual(s["states"]["pending"], 0)
+        # A message is on a connection from its RCPT to the end of its DATA
+        # (a connection carries one at a time): at most 3 at once, whichever
+        # of the three senders started them.
+        began = {r["address"]: r["t"] for r in relay.records("rcpt")}
+        edges = []
+        for m in relay.records("message"):
+            if m["rcpt_tos"][0].rsplit("@", 1)[1].lower() in domains:
+                edges += [(began[m["rcpt_tos"][0]], 1), (m["t"], -1)]
+        at_once = worst = 0
+        for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+            at_once += step
+            worst = max(worst, at_once)
+        self.assertLessEqual(worst, 3, "the lane's connection cap held for the three senders together")
+        self.assertEqual(worst, 3, "the cap was used")
+        # The slots are shared: a sender that came first and took them all
+        # gave them back as the others asked.
+        sent_by = [int(m.group(1).replace(",", "")) for out, _ in outs
+                   for m in [re.search(r": ([\d,]+) sent this run", out)] if m]
+        self.assertEqual(sum(sent_by), len(counts))
+        self.assertGreater(min(sent_by), len(counts) // 10, f"every sender had a share of the lane: {sent_by}")
+        print(f"connections = 3 across three senders: at most {worst} messages on connections at once, "
+              f"shares {sent_by}")
+
     def test_halt_stops_every_sender_within_a_second(self):
         relay = self.peer("--delay", "0.05")
         d, emails = self.senders_campaign(3000, relay, "pg-halt")

@@ -247,6 +247,46 @@ TEST(PgStore, ThrottlingSeenByOneNodeSlowsTheLaneForEveryNode) {
   EXPECT_EQ(*b_free, 25);  // a quarter second at 100/s
 }
 
+TEST(PgStore, ALanesConnectionSlotsAreSharedByTheNodesThatWantIt) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("slots");
+  auto a = open_postgres_store(postgres_locator(uri, id), "node-a");
+  auto b = open_postgres_store(postgres_locator(uri, id), "node-b");
+  auto c = open_postgres_store(postgres_locator(uri, id), "node-c");
+  ASSERT_TRUE(a.has_value() && b.has_value() && c.has_value());
+  const std::string lane = "yahoo-" + id;  // slots are the database's, by lane
+  // A comes first and alone: the whole cap of 4.
+  auto alone = (*a)->share_connections(lane, 4, true, 0);
+  ASSERT_TRUE(alone.has_value()) << alone.error().message;
+  EXPECT_EQ(*alone, 4);
+  // B wants the lane too: its share is half, but A holds every slot.
+  auto b_first = (*b)->share_connections(lane, 4, true, 0);
+  ASSERT_TRUE(b_first.has_value());
+  EXPECT_EQ(*b_first, 0);
+  // A, with 3 messages under way, may start no more (its share is 2) and
+  // keeps the 3 slots those use: B still finds no free slot, so the cap holds.
+  auto a_busy = (*a)->share_connections(lane, 4, true, 3);
+  ASSERT_TRUE(a_busy.has_value());
+  EXPECT_EQ(*a_busy, 2);
+  auto b_second = (*b)->share_connections(lane, 4, true, 0);
+  ASSERT_TRUE(b_second.has_value());
+  EXPECT_EQ(*b_second, 1);
+  // A's messages ended: it gives back down to its share, B takes its own.
+  ASSERT_EQ((*a)->share_connections(lane, 4, true, 0).value_or(-1), 2);
+  ASSERT_EQ((*b)->share_connections(lane, 4, true, 0).value_or(-1), 2);
+  // C comes: each share is now 2 (4 over 3, rounded up), all slots are
+  // held, so C waits until one comes free.
+  ASSERT_EQ((*c)->share_connections(lane, 4, true, 0).value_or(-1), 0);
+  // B has no more work of the lane: its slots go back and C takes them.
+  ASSERT_EQ((*b)->share_connections(lane, 4, false, 0).value_or(-1), 0);
+  ASSERT_EQ((*c)->share_connections(lane, 4, true, 0).value_or(-1), 2);
+  // A dies: the server ends its session and its slots free themselves.
+  a->reset();
+  auto c_alone = (*c)->share_connections(lane, 4, true, 0);
+  ASSERT_TRUE(c_alone.has_value());
+  EXPECT_EQ(*c_alone, 4);
+}
+
 TEST(PgStore, TheDatabaseDropsDuplicateAddressesKeepingTheFirstRow) {
   REQUIRE_SERVER();
   auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("dups")));
