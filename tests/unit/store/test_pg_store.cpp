@@ -3,7 +3,9 @@
 // tests/CMakeLists.txt). Tests that need no server always run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -312,6 +314,65 @@ TEST(PgStore, TheDatabaseDropsDuplicateAddressesKeepingTheFirstRow) {
   ASSERT_TRUE(ana.has_value() && ana->has_value());
   EXPECT_EQ((*ana)->line, 3);
   EXPECT_EQ((*ana)->email, "ana.souza@example.com.br");
+}
+
+TEST(PgStore, ALargeFirstImportInAnyOrderKeepsEachAddressOnceAndTheFileOrderByChunk) {
+  REQUIRE_SERVER();
+  auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("large")));
+  ASSERT_TRUE(s.has_value());
+  // 150,000 addresses as an export has them: name patterns on country
+  // domains, in no order, some twice (the second time in other case, up to
+  // 140,000 rows later: another chunk of the import).
+  const std::vector<std::string> first{"ana", "li", "zoë", "jean-luc", "o'brien", "mohammed", "søren", "priya"};
+  const std::vector<std::string> last{"souza", "wei", "müller", "dubois", "kowalski", "nguyen", "tanaka", "smith"};
+  const std::vector<std::string> domains{"example.com.br", "example.co.uk", "example.de", "example.com.cn",
+                                         "example.co.jp", "example.fr"};
+  std::mt19937_64 rng(20261129);
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 150000; ++i) {
+    addresses.push_back(fmt::format("{}.{}{}@{}", first[rng() % first.size()], last[rng() % last.size()], i,
+                                    domains[rng() % domains.size()]));
+  }
+  std::shuffle(addresses.begin(), addresses.end(), rng);
+  auto imp = (*s)->begin_import();
+  ASSERT_TRUE(imp.has_value()) << imp.error().message;
+  std::int64_t line = 2;
+  for (const auto& a : addresses) ASSERT_TRUE((*imp)->add(row(line++, a)).has_value());
+  std::int64_t duplicates = 0;
+  for (std::size_t i = 0; i < addresses.size(); i += 997) {  // again, in upper case: the same key
+    ImportRow again = row(line++, addresses[i]);
+    again.email = addresses[i];
+    std::transform(again.email.begin(), again.email.end(), again.email.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    ASSERT_TRUE((*imp)->add(again).has_value());
+    ++duplicates;
+  }
+  ASSERT_TRUE((*imp)->commit().has_value());
+  EXPECT_EQ((*imp)->duplicates(), duplicates);
+  EXPECT_EQ((*s)->counts().value().total, static_cast<std::int64_t>(addresses.size()));
+  // Each address once, from its first row.
+  for (std::size_t i = 0; i < addresses.size(); i += 997) {
+    auto r = (*s)->find_recipient(addresses[i]);
+    ASSERT_TRUE(r.has_value() && r->has_value()) << addresses[i];
+    EXPECT_EQ((*r)->line, static_cast<std::int64_t>(i) + 2);
+    EXPECT_EQ((*r)->email, addresses[i]);
+  }
+  // The sending order follows the file from chunk to chunk: every row of
+  // the file's first 100,000 goes before every row after line 140,000.
+  std::int64_t max_early = 0;
+  std::int64_t min_late = std::numeric_limits<std::int64_t>::max();
+  std::int64_t after = 0;
+  while (true) {
+    auto rows = (*s)->next_for_lane("default", std::time(nullptr), 5000, after, false);
+    ASSERT_TRUE(rows.has_value());
+    if (rows->empty()) break;
+    for (const auto& r : *rows) {
+      if (r.line < 100002) max_early = std::max(max_early, r.id);
+      if (r.line > 140002) min_late = std::min(min_late, r.id);
+    }
+    after = rows->back().id;
+  }
+  EXPECT_LT(max_early, min_late);
 }
 
 TEST(PgStore, AnImportCarriesAnyBytesAndKeepsWhatChangedOnly) {
