@@ -140,21 +140,17 @@ def main():
             subprocess.run([bench, "gen", big, str(a.import_rows)], check=True, stdout=subprocess.DEVNULL)
             shuffled = os.path.join(work, "shuffled")
             shutil.copytree(big, shuffled)
-            with open(os.path.join(big, "audience.csv"), "rb") as src, \
+            # (unbuffered: shuf reads on from just after the header line)
+            with open(os.path.join(big, "audience.csv"), "rb", buffering=0) as src, \
                     open(os.path.join(shuffled, "audience.csv"), "wb") as dst:
                 dst.write(src.readline())
                 dst.flush()
                 subprocess.run(["shuf"], stdin=src, stdout=dst, check=True)
             size = os.path.getsize(os.path.join(big, "audience.csv"))
-            # The test cluster's 32 MB of shared buffers, and a server sized
-            # for its data (the campaign's key index is ~700 MB).
-            for label, d, settings in [
-                ("file order, shared_buffers 32 MB", big, []),
-                ("shuffled, shared_buffers 32 MB", shuffled, []),
-                ("shuffled, shared_buffers 1 GB, max_wal_size 8 GB", shuffled,
-                 ["shared_buffers=1GB", "max_wal_size=8GB"]),
-            ]:
-                c = pg_cluster.PgCluster(settings=settings)
+            # (The test cluster's 32 MB of shared buffers: with 1 GB and
+            # max_wal_size 8 GB the shuffled import took as long, 110 s.)
+            for label, d in [("file order", big), ("shuffled", shuffled)]:
+                c = pg_cluster.PgCluster()
                 try:
                     out = subprocess.run([bench, "import", d, c.uri], check=True, capture_output=True, text=True).stdout
                 finally:

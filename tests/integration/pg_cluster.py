@@ -34,8 +34,7 @@ def _free_port():
 
 
 class PgCluster:
-    def __init__(self, db="blindcast", user="blindcast", settings=()):
-        """`settings`: more server settings ("name=value"), after the test's own."""
+    def __init__(self, db="blindcast", user="blindcast"):
         if not available():
             raise RuntimeError(f"PostgreSQL 15 is not installed ({BIN}); run scripts/install-deps.sh test")
         self.root = tempfile.mkdtemp(prefix="blindcast-pg-")
@@ -44,7 +43,6 @@ class PgCluster:
         self.port = _free_port()
         self.db = db
         self.user = user
-        self.settings = list(settings)
         self.password = secrets.token_hex(16)
         self._as = []  # how to run a PostgreSQL program as the cluster's owner
         if os.geteuid() == 0:
@@ -88,8 +86,7 @@ class PgCluster:
     def start(self):
         self._run([os.path.join(BIN, "pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "60",
                    "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
-                         f"-c max_connections=200 -c shared_buffers=32MB" +
-                         "".join(f" -c {x}" for x in self.settings), "start"])
+                         f"-c max_connections=200 -c shared_buffers=32MB", "start"])
 
     def stop(self, mode="fast"):
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
