@@ -550,7 +550,7 @@ struct Engine::Impl {
       }
     }
     for (const auto& [name, wanted] : lanes_wanted) {
-      auto share = writer.share_connections(name, cap_of[name], wanted, leaving ? 0 : shaper.in_progress(name));
+      auto share = writer.share_connections(name, cap_of.at(name), wanted, leaving ? 0 : shaper.in_progress(name));
       std::lock_guard lock(mutex);
       if (!share) {
         if (!leaving) stop_for(StopReason::k_failure, share.error().message);

@@ -257,9 +257,12 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
                                                 : std::clamp<std::size_t>(50 * connections, 200, 10000);
   summary.unconfirmed = (*transport)->idempotent() ? 0 : std::min(summary.window, 2 * connections);
   // A PostgreSQL store keeps no outcome log: what a node leaves in flight
-  // when it dies (up to its window) is sent again by the others, and every
-  // one of those may be a second message.
-  const std::size_t resends = store::is_postgres(options.state_path) ? summary.window : summary.unconfirmed;
+  // when it dies is sent again by the others, and every one of those may be
+  // a second message on the ledger. That is up to two windows: the window
+  // in flight, whose outcomes the commit it died before would have
+  // recorded, and the messages that commit was to put in flight in their
+  // place (admitted on the ledger first, still pending in the store).
+  const std::size_t resends = store::is_postgres(options.state_path) ? 2 * summary.window : summary.unconfirmed;
   // Second messages a run may send: what a crash leaves possibly delivered,
   // at most 2 x connections (the outcome log names them, and recovery
   // releases the rest); a transport whose repeats replace the earlier copy:

@@ -212,9 +212,17 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& uri) {
     }
   }
   // Defaults first; the URI overrides them; then what must hold whatever the URI says.
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", "password", "passfile", nullptr};
+  // The server drops a session whose node went silent (a host that
+  // crashed, a network cut) within about 30 s instead of the system's TCP
+  // default of hours: what such a session holds (connection slots of
+  // shaped lanes: session advisory locks) frees itself then. Kept across
+  // reconnections (libpq reuses the options).
+  const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", "password", "passfile", nullptr};
   const std::string none;
-  const char* values[] = {"10", "blindcast", uri.c_str(), none.c_str(),
+  const char* values[] = {"10", "blindcast",
+                          "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 "
+                          "-c tcp_user_timeout=30000",
+                          uri.c_str(), none.c_str(),
                           passfile.empty() ? "/nonexistent/blindcast-no-passfile" : passfile.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
   if (conn == nullptr) return fail(shown + ": out of memory connecting", ExitCode::k_runtime);

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <memory>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 #include <unordered_map>
 
@@ -53,15 +55,18 @@ const std::int64_t k_lease_seconds = k_lease.count();
 // Bloom filter (each key sets one bit in each of the 8 words of one 64-byte
 // block, so a look-up costs one cache miss). "No" is certain; "maybe" is
 // wrong for about 1 key in 10,000 at 10,000,000 keys, more beyond. Fixed
-// in size (32 MB, touched only where keys fall), so a node's memory does
-// not grow with the audience.
+// in size (32 MB; a page of it is in memory once a key falls there), so a
+// node's memory does not grow with the audience.
 class KeyFilter {
  public:
-  KeyFilter() : m_words(k_blocks * 8, 0) {}
+  // calloc: the system hands over zeroed pages as they are first touched.
+  KeyFilter() : m_words(static_cast<std::uint64_t*>(std::calloc(k_blocks * 8, sizeof(std::uint64_t)))) {
+    if (m_words == nullptr) throw std::bad_alloc();
+  }
   // Adds `key`; true when it may have been added before.
   bool test_and_add(std::string_view key) {
     const std::uint64_t h = std::hash<std::string_view>{}(key);
-    std::uint64_t* block = m_words.data() + (h >> (64 - k_block_bits)) * 8;
+    std::uint64_t* block = m_words.get() + (h >> (64 - k_block_bits)) * 8;
     std::uint64_t x = h * 0x9E3779B97F4A7C15ULL;  // the bits within the block, from a second mix
     x ^= x >> 29;
     bool seen = true;
@@ -76,7 +81,10 @@ class KeyFilter {
  private:
   static constexpr int k_block_bits = 19;  // 2^19 blocks of 64 bytes: 32 MB
   static constexpr std::size_t k_blocks = std::size_t{1} << k_block_bits;
-  std::vector<std::uint64_t> m_words;
+  struct Free {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint64_t[], Free> m_words;
 };
 
 // A bulk load of a campaign's audience with COPY; memory stays bounded
@@ -139,8 +147,8 @@ class PgImport final : public ImportSession {
       m_filter = std::make_unique<KeyFilter>();
       m_maybe_seen = std::tmpfile();
       if (m_maybe_seen == nullptr) {
-        return fail(fmt::format("cannot create a temporary file for the audience import: {}; check TMPDIR's "
-                                "space and permissions",
+        return fail(fmt::format("cannot create a temporary file for the audience import: {}; check the space and "
+                                "permissions of /tmp",
                                 std::strerror(errno)),
                     ExitCode::k_runtime);
       }
@@ -182,7 +190,7 @@ class PgImport final : public ImportSession {
     if (maybe_seen) {
       ++m_maybe_seen_rows;
       if (std::fwrite(m_line.data(), 1, m_line.size(), m_maybe_seen) != m_line.size()) {
-        return fail(fmt::format("cannot write the audience import's temporary file: {}; check TMPDIR's space",
+        return fail(fmt::format("cannot write the audience import's temporary file: {}; check the space in /tmp",
                                 std::strerror(errno)),
                     ExitCode::k_runtime);
       }
@@ -894,6 +902,7 @@ class PgStore final : public StateStore {
       m_slots_lost = m_c->lost_count();
       m_slots.clear();
     }
+    const auto lost_before = m_c->lost_count();
     Slots& mine = m_slots[std::string(lane)];
     const std::string slots_key = fmt::format("blindcast-connections:{}", lane);
     const std::string wanting_key = fmt::format("blindcast-wanting:{}", lane);
@@ -938,11 +947,24 @@ class PgStore final : public StateStore {
       p.add(slots_key).add(static_cast<std::int64_t>(cap)).add_array(mine.held)
           .add(static_cast<std::int64_t>(share - mine.held.size()));
       // Slot by slot up to the limit: a slot is locked only when it is taken.
-      auto r = m_c->query("SELECT s FROM generate_series(0, $2::int - 1) AS g(s) WHERE s <> ALL($3::bigint[]) "
-                          "AND pg_try_advisory_lock(hashtext($1), s) LIMIT $4",
+      // (CASE, not AND: the planner may evaluate AND's sides in any order,
+      // and a slot held already would be locked a second time.)
+      auto r = m_c->query("SELECT s FROM generate_series(0, $2::int - 1) AS g(s) WHERE CASE WHEN s = ANY($3::bigint[]) "
+                          "THEN false ELSE pg_try_advisory_lock(hashtext($1), s) END LIMIT $4",
                           p, "sharing the lane's connections");
       if (!r) return std::unexpected(r.error());
       for (int i = 0; i < r->size(); ++i) mine.held.push_back(r->i64(i, 0));
+    }
+    if (m_c->lost_count() != lost_before) {
+      // A statement above ran again on a new session: what is recorded
+      // mixes the two. Start afresh with nothing held (the next call asks
+      // again); meanwhile this lane starts no message here.
+      m_slots.clear();
+      m_slots_lost = m_c->lost_count();
+      if (auto r = m_c->query("SELECT pg_advisory_unlock_all()", "sharing the lane's connections"); !r) {
+        return std::unexpected(r.error());
+      }
+      return 0;
     }
     return static_cast<int>(std::min(mine.held.size(), share));
   }
