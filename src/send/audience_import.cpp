@@ -25,8 +25,12 @@ std::string lanes_digest(const delivery::LaneTable& lanes) {
 
 Result<void> import_file(const campaign::LoadedCampaign& campaign, store::StateStore& store, ImportSummary& summary,
                          const std::string& digest) {
-  auto import = store.begin_import();
+  auto import = store.begin_import(digest);
   if (!import) return std::unexpected(import.error());
+  if (!*import) {  // another node sharing the store imported this very file while this one waited
+    util::log_info("audience.csv: imported by another node meanwhile");
+    return {};
+  }
   std::optional<Error> failure;
   audience::LoadOptions lo;
   lo.on_reject = [&](const audience::Rejection& r) {

@@ -112,7 +112,8 @@ class KeyFilter {
 // holds, so the two cannot deadlock.
 class PgImport final : public ImportSession {
  public:
-  PgImport(Connection& c, std::string campaign) : m_c(c), m_campaign(std::move(campaign)), m_txn(c) {
+  PgImport(Connection& c, std::string campaign, std::string digest)
+      : m_c(c), m_campaign(std::move(campaign)), m_digest(std::move(digest)), m_txn(c) {
     Connection::copy_field(m_prefix, m_campaign);
     m_prefix += '\t';
   }
@@ -124,13 +125,22 @@ class PgImport final : public ImportSession {
   PgImport& operator=(const PgImport&) = delete;
 
   // Takes the campaign's import lock (nodes starting together import one
-  // after the other) and starts the COPY.
-  Result<void> start() {
+  // after the other) and starts the COPY; false when the file's import was
+  // committed while this one waited for the lock (nothing to do).
+  Result<bool> start() {
     if (!m_txn.began()) return std::unexpected(m_txn.began().error());
     Params p;
     p.add("import:" + m_campaign);
     if (auto r = m_c.query("SELECT pg_advisory_xact_lock(hashtext($1))", p, "locking the audience import"); !r) {
       return std::unexpected(r.error());
+    }
+    if (!m_digest.empty()) {
+      Params d;
+      d.add(m_campaign).add(m_digest);
+      auto done = m_c.query("SELECT 1 FROM campaign_meta WHERE campaign = $1 AND key = 'audience_digest' AND value = $2",
+                            d, "starting the audience import");
+      if (!done) return std::unexpected(done.error());
+      if (done->size() > 0) return false;
     }
     Params q;
     q.add(m_campaign);
@@ -141,7 +151,7 @@ class PgImport final : public ImportSession {
                           "d text NOT NULL, lo text NOT NULL, f bytea NOT NULL, la text NOT NULL) ON COMMIT DROP",
                           "starting the audience import");
         !r) {
-      return r;
+      return std::unexpected(r.error());
     }
     if (m_first) {
       m_filter = std::make_unique<KeyFilter>();
@@ -158,10 +168,10 @@ class PgImport final : public ImportSession {
                                         : "COPY import_rows FROM STDIN",
                                 "importing the audience");
         !r) {
-      return r;
+      return std::unexpected(r.error());
     }
     m_copying = true;
-    return {};
+    return true;
   }
 
   Result<void> add(const ImportRow& row) override {
@@ -275,6 +285,16 @@ class PgImport final : public ImportSession {
 
   // Stores the rejected rows, commits, and updates the planner's statistics.
   Result<std::int64_t> finish(std::int64_t removed_count) {
+    if (!m_digest.empty()) {  // in the import's own commit: a node waiting for the lock sees both or neither
+      Params d;
+      d.add(m_campaign).add(m_digest);
+      if (auto r = m_c.query("INSERT INTO campaign_meta (campaign, key, value) VALUES ($1, 'audience_digest', $2) "
+                             "ON CONFLICT (campaign, key) DO UPDATE SET value = excluded.value",
+                             d, "storing audience rows");
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
     if (!m_rejected_lines.empty()) {
       Params q;
       q.add(m_campaign).add_array(m_rejected_lines).add_array(m_rejected_reasons);
@@ -350,6 +370,7 @@ class PgImport final : public ImportSession {
 
   Connection& m_c;
   std::string m_campaign;
+  std::string m_digest;  // the audience file's (recorded with the import), or empty
   Txn m_txn;
   bool m_copying = false;
   bool m_first = false;  // the campaign has no rows yet
@@ -480,9 +501,11 @@ class PgStore final : public StateStore {
   }
 
   // ---- Journal
-  Result<std::unique_ptr<ImportSession>> begin_import() override {
-    auto session = std::make_unique<PgImport>(*m_c, m_campaign);
-    if (auto s = session->start(); !s) return std::unexpected(s.error());
+  Result<std::unique_ptr<ImportSession>> begin_import(std::string_view digest) override {
+    auto session = std::make_unique<PgImport>(*m_c, m_campaign, std::string(digest));
+    auto started = session->start();
+    if (!started) return std::unexpected(started.error());
+    if (!*started) return std::unique_ptr<ImportSession>();  // another node imported this file meanwhile
     return std::unique_ptr<ImportSession>(std::move(session));
   }
 

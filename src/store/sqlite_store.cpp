@@ -321,7 +321,7 @@ class SqliteStore final : public StateStore {
     return {};
   }
 
-  Result<std::unique_ptr<ImportSession>> begin_import() override {
+  Result<std::unique_ptr<ImportSession>> begin_import(std::string_view /*digest: one node*/) override {
     auto gen = get_meta("audience_generation");
     if (!gen) return std::unexpected(gen.error());
     const std::int64_t next = (*gen ? std::stoll(**gen) : 0) + 1;

@@ -172,8 +172,13 @@ inline constexpr std::string_view k_render_failure = "cannot render: ";
 class Journal {
  public:
   virtual ~Journal() = default;
-  // Starts replacing the audience (one transaction).
-  virtual Result<std::unique_ptr<ImportSession>> begin_import() = 0;
+  // Starts replacing the audience (one transaction). `digest`: the audience
+  // file's, or empty. A store that several nodes share records it with the
+  // import, and gives no session (nullptr) when that file's import was
+  // committed while this one waited for its turn: nodes that start
+  // together import it once.
+  virtual Result<std::unique_ptr<ImportSession>> begin_import(std::string_view digest) = 0;
+  Result<std::unique_ptr<ImportSession>> begin_import() { return begin_import({}); }
   // Gives every recipient the lane `lane_of(domain)` says (after the lanes
   // changed); one transaction.
   virtual Result<void> assign_lanes(const std::function<std::string(std::string_view domain)>& lane_of) = 0;

@@ -399,6 +399,33 @@ TEST(PgStore, ALargeFirstImportInAnyOrderKeepsEachAddressOnceAndTheFileOrderByCh
   EXPECT_LT(max_early, min_late);
 }
 
+TEST(PgStore, NodesStartingTogetherImportTheSameFileOnce) {
+  REQUIRE_SERVER();
+  const auto id = fresh_campaign("together");
+  auto a = open_postgres_store(postgres_locator(uri, id), "node-a");
+  auto b = open_postgres_store(postgres_locator(uri, id), "node-b");
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  const std::string digest = "5f1c0d2e9a";  // the audience file's
+  auto first = (*a)->begin_import(digest);
+  ASSERT_TRUE(first.has_value() && *first != nullptr);
+  for (const auto& e : {"ana.souza@example.com.br", "søren.kierkegaard@example.dk", "o'brien@example.ie"}) {
+    ASSERT_TRUE((*first)->add(row(2, e)).has_value());
+  }
+  // B starts while A imports: it waits for A's turn to end, then finds the
+  // same file imported and has nothing to do.
+  Result<std::unique_ptr<ImportSession>> second = nullptr;
+  std::thread waiter([&] { second = (*b)->begin_import(digest); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE((*first)->commit().has_value());
+  waiter.join();
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(*second, nullptr);
+  EXPECT_EQ((*b)->get_meta("audience_digest").value(), digest);
+  // Another file is imported as usual.
+  auto changed = (*b)->begin_import("0b7e44aa31");
+  ASSERT_TRUE(changed.has_value() && *changed != nullptr);
+}
+
 TEST(PgStore, AnImportCarriesAnyBytesAndKeepsWhatChangedOnly) {
   REQUIRE_SERVER();
   auto s = open_postgres_store(postgres_locator(uri, fresh_campaign("import")));
