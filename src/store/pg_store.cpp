@@ -564,26 +564,51 @@ class PgStore final : public StateStore {
     // A claim holds while this node is listed in senders.
     if (auto r = join(); !r) return std::unexpected(r.error());
     if (auto r = maintain(); !r) return std::unexpected(r.error());
-    Params p;
-    p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(limit))
-        .add(canary_only ? "true" : "false").add(m_node);
-    // A row leased to a node no longer listed in senders (it ended, or
-    // another node recovered it) is free; one of a listed node is not.
-    auto r = m_c->query(
-        "WITH c AS (SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
-        "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
-        "AND (leased_by IS NULL OR leased_by = $7 OR NOT EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
-        "AND s.node = t.leased_by)) "
-        "ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED) "
-        "UPDATE recipients r SET leased_by = $7, lease_expires_at = NULL "
-        "FROM c WHERE r.id = c.id "
-        "RETURNING r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane",
-        p, "claiming recipients");
+    auto r = rerun_if_lost([&] { return claim_once(lane, now, limit, after_id, canary_only); });
     if (!r) return std::unexpected(r.error());
     auto rows = read_rows(*r);
     if (!rows) return rows;
     std::sort(rows->begin(), rows->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return rows;
+  }
+
+  // A row leased to a node no longer listed in senders (it ended, or
+  // another node recovered it) is free; one of a listed node is not. Two
+  // statements in one transaction: the first locks the candidates, the
+  // second claims those still free, its snapshot taken after the locks.
+  // In one statement, a row another node claimed just after joining is
+  // re-read under its new lease, but the senders check keeps the
+  // statement's older snapshot, in which that node is not listed yet: the
+  // row would be taken from it.
+  Result<Rows> claim_once(std::string_view lane, std::int64_t now, std::size_t limit, std::int64_t after_id,
+                          bool canary_only) {
+    Txn txn(*m_c);
+    if (!txn.began()) return std::unexpected(txn.began().error());
+    Params p;
+    p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(limit))
+        .add(canary_only ? "true" : "false").add(m_node);
+    auto locked = m_c->query(
+        "SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
+        "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
+        "AND (leased_by IS NULL OR leased_by = $7 OR NOT EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
+        "AND s.node = t.leased_by)) "
+        "ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED",
+        p, "claiming recipients");
+    if (!locked) return std::unexpected(locked.error());
+    std::vector<std::int64_t> ids;
+    ids.reserve(static_cast<std::size_t>(locked->size()));
+    for (int i = 0; i < locked->size(); ++i) ids.push_back(locked->i64(i, 0));
+    Params q;
+    q.add(m_campaign).add_array(ids).add(m_node);
+    auto r = m_c->query(
+        "UPDATE recipients r SET leased_by = $3, lease_expires_at = NULL WHERE r.id = ANY($2::bigint[]) "
+        "AND r.campaign || '' = $1 AND (r.leased_by IS NULL OR r.leased_by = $3 OR NOT EXISTS "
+        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = r.leased_by)) "
+        "RETURNING r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane",
+        q, "claiming recipients");
+    if (!r) return std::unexpected(r.error());
+    if (auto c = txn.commit(); !c) return std::unexpected(c.error());
+    return r;
   }
 
   Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
