@@ -400,9 +400,12 @@ class PgLease final : public OwnerLease {
     // the next node to recover counts them, and only then are its rows free.
     Params p;
     p.add(m_campaign).add(m_node);
-    (void)m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = $2 AND NOT EXISTS "
-                     "(SELECT 1 FROM flights WHERE campaign = $1 AND node = $2)",
-                     p, "leaving the senders");
+    auto left = m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = $2 AND NOT EXISTS "
+                           "(SELECT 1 FROM flights WHERE campaign = $1 AND node = $2)",
+                           p, "leaving the senders");
+    if (left && left->affected() > 0) {
+      (void)m_c->query("DELETE FROM leases WHERE campaign = $1 AND node = $2", p, "leaving the senders");
+    }
     (void)m_c->query("UPDATE senders SET lease_expires_at = clock_timestamp() - interval '1 second' "
                      "WHERE campaign = $1 AND node = $2",
                      p, "leaving the senders");
@@ -580,6 +583,10 @@ class PgStore final : public StateStore {
   // re-read under its new lease, but the senders check keeps the
   // statement's older snapshot, in which that node is not listed yet: the
   // row would be taken from it.
+  // A row's lease is always read by a scalar subquery on its id (here and
+  // below): one probe of the primary key. Written as a join, the planner
+  // scans `leases` whole, a table of few live rows and, between two
+  // vacuums, as many dead ones as rows sent meanwhile.
   Result<Rows> claim_once(std::string_view lane, std::int64_t now, std::size_t limit, std::int64_t after_id,
                           bool canary_only) {
     Txn txn(*m_c);
@@ -590,9 +597,9 @@ class PgStore final : public StateStore {
     auto locked = m_c->query(
         "SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
         "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
-        "AND (leased_by IS NULL OR leased_by = $7 OR NOT EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
-        "AND s.node = t.leased_by)) "
-        "ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED",
+        "AND (SELECT l.node <> $7 AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = l.node) "
+        "FROM leases l WHERE l.id = t.id) IS NOT TRUE "
+        "ORDER BY id LIMIT $5 FOR UPDATE OF t SKIP LOCKED",
         p, "claiming recipients");
     if (!locked) return std::unexpected(locked.error());
     std::vector<std::int64_t> ids;
@@ -600,11 +607,14 @@ class PgStore final : public StateStore {
     for (int i = 0; i < locked->size(); ++i) ids.push_back(locked->i64(i, 0));
     Params q;
     q.add(m_campaign).add_array(ids).add(m_node);
+    // A lease of a node no longer listed is taken over; the rows' data is
+    // read as it stands (locked above: nobody changes it meanwhile).
     auto r = m_c->query(
-        "UPDATE recipients r SET leased_by = $3, lease_expires_at = NULL WHERE r.id = ANY($2::bigint[]) "
-        "AND r.campaign || '' = $1 AND (r.leased_by IS NULL OR r.leased_by = $3 OR NOT EXISTS "
-        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = r.leased_by)) "
-        "RETURNING r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane",
+        "WITH c AS (INSERT INTO leases (id, campaign, node) SELECT u.id, $1, $3 FROM unnest($2::bigint[]) AS u(id) "
+        "ON CONFLICT (id) DO UPDATE SET node = excluded.node WHERE leases.node = excluded.node OR NOT EXISTS "
+        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = leases.node) RETURNING id) "
+        "SELECT r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane "
+        "FROM recipients r JOIN c ON r.id = c.id WHERE r.campaign || '' = $1",
         q, "claiming recipients");
     if (!r) return std::unexpected(r.error());
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
@@ -671,12 +681,12 @@ class PgStore final : public StateStore {
         "SELECT LEAST((SELECT MIN(next_attempt_at) FROM recipients WHERE campaign = $1 AND state IN (0, 3) "
         "AND next_attempt_at > 0 AND (canary OR NOT $2::boolean)), "
         "(SELECT $5::bigint WHERE EXISTS (SELECT 1 FROM recipients t WHERE campaign = $1 AND state IN (0, 3) "
-        "AND next_attempt_at <= $5 AND (canary OR NOT $2::boolean) AND (leased_by IS NULL OR NOT EXISTS "
-        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = t.leased_by)))), "
+        "AND next_attempt_at <= $5 AND (canary OR NOT $2::boolean) AND (SELECT EXISTS (SELECT 1 FROM senders s "
+        "WHERE s.campaign = $1 AND s.node = l.node) FROM leases l WHERE l.id = t.id) IS NOT TRUE)), "
         "(SELECT $4::bigint WHERE EXISTS (SELECT 1 FROM flights WHERE campaign = $1 AND node <> $3) "
-        "OR EXISTS (SELECT 1 FROM recipients t WHERE campaign = $1 AND state IN (0, 3) AND leased_by <> $3 "
-        "AND (canary OR NOT $2::boolean) AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 "
-        "AND s.node = t.leased_by)) "
+        "OR EXISTS (SELECT 1 FROM leases l JOIN senders s ON s.campaign = $1 AND s.node = l.node "
+        "JOIN recipients t ON t.id = l.id WHERE l.campaign = $1 AND l.node <> $3 AND t.state IN (0, 3) "
+        "AND (t.canary OR NOT $2::boolean)) "
         "OR EXISTS (SELECT 1 FROM recipients WHERE campaign = $1 AND state = 1)))",
         p, "reading the retry schedule");
     if (!r) return std::unexpected(r.error());
@@ -760,8 +770,10 @@ class PgStore final : public StateStore {
       if (rerun) {
         // The first try's commit may have landed before the server went
         // away: the same batch is then one flight, not two.
-        auto same = m_c->query("SELECT id FROM flights WHERE campaign = $1 AND node = $2 AND recipients = $4::bigint[]",
-                               p, "recording messages in flight");
+        Params q;
+        q.add(m_campaign).add(m_node).add_array(ids);
+        auto same = m_c->query("SELECT id FROM flights WHERE campaign = $1 AND node = $2 AND recipients = $3::bigint[]",
+                               q, "recording messages in flight");
         if (!same) return std::unexpected(same.error());
         if (!same->empty()) {
           flight = same->i64(0, 0);
@@ -771,8 +783,9 @@ class PgStore final : public StateStore {
       }
       // One row for the batch, written only while this node (listed: its
       // row is held above) holds every member.
-      auto r = m_c->query("WITH mine AS (SELECT COUNT(*) AS n FROM recipients WHERE id = ANY($4::bigint[]) "
-                          "AND campaign || '' = $1 AND leased_by = $2 AND state IN (0, 3)), "
+      auto r = m_c->query("WITH mine AS (SELECT COUNT(*) AS n FROM recipients r WHERE r.id = ANY($4::bigint[]) "
+                          "AND r.campaign || '' = $1 AND r.state IN (0, 3) "
+                          "AND (SELECT l.node FROM leases l WHERE l.id = r.id) = $2), "
                           "f AS (INSERT INTO flights (id, campaign, node, at, recipients) "
                           "SELECT nextval('flight_seq'), $1, $2, $3, $4::bigint[] FROM mine "
                           "WHERE mine.n = cardinality($4::bigint[]) RETURNING id) "
@@ -1169,15 +1182,19 @@ class PgStore final : public StateStore {
     Params p;
     p.add(m_campaign).add(now).add(m_node).add_array(ids).add_array(states).add_array(replies).add_array(nexts)
         .add_array(maybes).add_array(attempted).add_array(flights);
+    // The rows updated end their claims (the count is of those).
     auto r = m_c->query(
-        "UPDATE recipients r SET state = u.st, last_reply = u.reply, next_attempt_at = u.nx, updated_at = $2, "
+        "WITH done AS (UPDATE recipients r SET state = u.st, last_reply = u.reply, next_attempt_at = u.nx, "
+        "updated_at = $2, "
         "sent_at = CASE WHEN u.st = 2 THEN $2 ELSE r.sent_at END, duplicate_risk = r.duplicate_risk + u.maybe, "
         "attempts = r.attempts + u.att, "
         "first_attempt_at = CASE WHEN u.att = 1 THEN COALESCE(r.first_attempt_at, $2) ELSE r.first_attempt_at END, "
-        "flight = CASE WHEN u.fl <> 0 THEN u.fl ELSE r.flight END, leased_by = NULL "
+        "flight = CASE WHEN u.fl <> 0 THEN u.fl ELSE r.flight END "
         "FROM unnest($4::bigint[], $5::int[], $6::text[], $7::bigint[], $8::int[], $9::int[], $10::bigint[]) "
         "AS u(id, st, reply, nx, maybe, att, fl) "
-        "WHERE r.id = u.id AND r.campaign || '' = $1 AND r.leased_by = $3 AND (u.fl = 0 OR r.flight < u.fl)",
+        "WHERE r.id = u.id AND r.campaign || '' = $1 AND (u.fl = 0 OR r.flight < u.fl) "
+        "AND (SELECT l.node FROM leases l WHERE l.id = r.id) = $3 RETURNING r.id) "
+        "DELETE FROM leases l USING done WHERE l.id = done.id AND l.node = $3",
         p, "recording delivery results");
     if (!r) return std::unexpected(r.error());
     if (r->affected() < static_cast<std::int64_t>(outcomes.size())) {
@@ -1186,8 +1203,8 @@ class PgStore final : public StateStore {
       Params q;
       q.add(m_campaign).add(m_node).add_array(ids).add_array(flights);
       auto lost = m_c->query("SELECT COUNT(*) FROM unnest($3::bigint[], $4::bigint[]) AS u(id, fl) JOIN recipients r "
-                             "ON r.id = u.id AND r.campaign || '' = $1 WHERE r.leased_by IS DISTINCT FROM $2 "
-                             "AND (u.fl = 0 OR r.flight < u.fl)",
+                             "ON r.id = u.id AND r.campaign || '' = $1 WHERE (SELECT l.node FROM leases l "
+                             "WHERE l.id = r.id) IS DISTINCT FROM $2 AND (u.fl = 0 OR r.flight < u.fl)",
                              q, "recording delivery results");
       if (!lost) return std::unexpected(lost.error());
       if (lost->i64(0, 0) > 0) {
@@ -1314,9 +1331,9 @@ class PgStore final : public StateStore {
         "m AS (SELECT f.id AS fl, f.node, u.id FROM f CROSS JOIN LATERAL unnest(f.recipients) AS u(id)), "
         "gone AS (DELETE FROM flights d USING f WHERE d.id = f.id) "
         "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, attempts = r.attempts + 1, "
-        "first_attempt_at = COALESCE(r.first_attempt_at, $3), updated_at = $3, leased_by = NULL "
+        "first_attempt_at = COALESCE(r.first_attempt_at, $3), updated_at = $3 "
         "FROM m WHERE r.id = m.id AND r.campaign || '' = $1 AND r.state IN (0, 3) AND r.flight < m.fl "
-        "AND (r.leased_by IS NULL OR r.leased_by = m.node) RETURNING m.node",
+        "AND COALESCE((SELECT l.node FROM leases l WHERE l.id = r.id), m.node) = m.node RETURNING m.node",
         q, "recovering in-flight recipients");
     if (!counted) return std::unexpected(counted.error());
     std::int64_t n = counted->size();
@@ -1343,6 +1360,18 @@ class PgStore final : public StateStore {
       d.add(m_campaign).add_array(nodes);
       if (auto r = m_c->query("DELETE FROM senders WHERE campaign = $1 AND node = ANY($2::text[])", d,
                               "recovering in-flight recipients");
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    if (!nodes.empty() || at_start) {
+      // Claims of nodes no longer listed are free already; they are
+      // deleted here (and by each node as it leaves), not to pile up.
+      Params d;
+      d.add(m_campaign);
+      if (auto r = m_c->query("DELETE FROM leases l WHERE campaign = $1 AND NOT EXISTS (SELECT 1 FROM senders s "
+                              "WHERE s.campaign = $1 AND s.node = l.node)",
+                              d, "recovering in-flight recipients");
           !r) {
         return std::unexpected(r.error());
       }

@@ -8,9 +8,9 @@
 //   halt watcher through keep_alive()); its claims hold while that one
 //   row does; a transaction recording outcomes takes that row first, as
 //   recovery does;
-// - next_for_lane() claims rows with FOR UPDATE SKIP LOCKED by setting
-//   leased_by to this node; a row leased to a listed node is never claimed
-//   by another, one leased to a node no longer listed is free;
+// - next_for_lane() locks rows with FOR UPDATE SKIP LOCKED and claims them
+//   with a row each in `leases` (id, node); a row leased to a listed node is
+//   never claimed by another, one leased to a node no longer listed is free;
 // - record_and_mark() puts a batch in flight as one row of `flights`, only
 //   while this node is listed and holds every row of it, and records
 //   outcomes only on rows it holds, in one transaction; a node that lost
@@ -22,8 +22,9 @@
 //   the rest of its claims — in one transaction holding its row;
 // - a node that has nothing left to claim while others are listed waits
 //   (next_retry_at()) until they finish or their leases expire.
-// A recipient is written twice on its way (claimed, then its outcome); the
-// claim changes no indexed column, so PostgreSQL updates it in place (HOT).
+// A recipient's row is written once on its way (its outcome); its claim is
+// an insert into `leases`, deleted with the outcome (~1.7 us, where a new
+// version of the recipient's row cost ~11 us).
 // There is no outcome log: outcomes reach the database with the next
 // commit (every few ms); what a crash leaves in flight is counted.
 #pragma once

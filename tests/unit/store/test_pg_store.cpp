@@ -56,6 +56,18 @@ void expire_lease(const std::string& uri, const std::string& campaign, const std
                           "make_interval(secs => $1) - clock_timestamp()) + 0.1))", grace, "waiting").has_value());
 }
 
+// One number read with `sql` whose $1 is the campaign.
+std::int64_t read_number(const std::string& uri, const std::string& campaign, const char* sql) {
+  auto c = pg::Connection::open(uri);
+  EXPECT_TRUE(c.has_value());
+  if (!c) return -1;
+  pg::Params p;
+  p.add(campaign);
+  auto r = (*c)->query(sql, p, "reading");
+  EXPECT_TRUE(r.has_value());
+  return r ? r->i64(0, 0) : -1;
+}
+
 void import(StateStore& s, const std::vector<std::string>& emails, const std::string& lane = "default") {
   auto imp = s.begin_import();
   ASSERT_TRUE(imp.has_value()) << imp.error().message;
@@ -117,12 +129,19 @@ TEST(PgStore, ANodeNeverClaimsWhatAnotherHoldsAndOutcomesNeedTheLease) {
   std::vector<std::string> emails;
   for (int i = 0; i < 10; ++i) emails.push_back(fmt::format("user{}@example.org", i));
   import(**a, emails);
+  // (a row's version: xmin changes when the row is written)
+  const char* versions = "SELECT SUM(xmin::text::bigint) FROM recipients WHERE campaign = $1";
+  const auto imported = read_number(uri, id, versions);
   const auto now = std::time(nullptr);
   auto got_a = (*a)->next_for_lane("default", now, 4, 0, false);
   auto got_b = (*b)->next_for_lane("default", now, 100, 0, false);
   ASSERT_TRUE(got_a.has_value() && got_b.has_value());
   EXPECT_EQ(got_a->size(), 4u);
   EXPECT_EQ(got_b->size(), 6u);
+  // A claim is a row in leases; the recipients' rows are not written.
+  EXPECT_EQ(read_number(uri, id, "SELECT COUNT(*) FROM leases WHERE campaign = $1 AND node = 'node-a'"), 4);
+  EXPECT_EQ(read_number(uri, id, "SELECT COUNT(*) FROM leases WHERE campaign = $1 AND node = 'node-b'"), 6);
+  EXPECT_EQ(read_number(uri, id, versions), imported);
   for (const auto& r : *got_a) {
     for (const auto& o : *got_b) EXPECT_NE(r.id, o.id);
   }
@@ -145,6 +164,9 @@ TEST(PgStore, ANodeNeverClaimsWhatAnotherHoldsAndOutcomesNeedTheLease) {
   for (const auto i : ids) sent.push_back({i, RecipientState::k_sent, "250 ok", 0, false, true, *flight, false});
   ASSERT_TRUE((*a)->record_and_mark(sent, {}, {}, false).has_value());
   EXPECT_EQ((*b)->counts().value().of(RecipientState::k_sent), 4);
+  // Their outcomes ended A's claims; B's stand.
+  EXPECT_EQ(read_number(uri, id, "SELECT COUNT(*) FROM leases WHERE campaign = $1 AND node = 'node-a'"), 0);
+  EXPECT_EQ(read_number(uri, id, "SELECT COUNT(*) FROM leases WHERE campaign = $1 AND node = 'node-b'"), 6);
   // Recorded twice (the same flight): nothing changes.
   ASSERT_TRUE((*a)->record_and_mark(sent, {}, {}, true).has_value());
   EXPECT_EQ((*b)->counts().value().total, 10);
@@ -174,6 +196,8 @@ TEST(PgStore, ADeadNodesInFlightRowsReturnAsPossibleDuplicatesAfterItsLease) {
   const auto counts = (*alive)->counts().value();
   EXPECT_EQ(counts.possible_duplicates, 2);
   EXPECT_EQ(counts.of(RecipientState::k_in_flight), 0);
+  // Its claims are deleted with it (a dead node's claims hold nothing).
+  EXPECT_EQ(read_number(uri, id, "SELECT COUNT(*) FROM leases WHERE campaign = $1 AND node = 'node-dead'"), 0);
   // Its claimed-but-unsent row and the recovered ones are claimable now.
   auto taken = (*alive)->next_for_lane("default", std::time(nullptr), 10, 0, false);
   ASSERT_TRUE(taken.has_value());
