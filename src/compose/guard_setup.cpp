@@ -66,10 +66,10 @@ Result<std::vector<std::string>> reviewed_addresses(const campaign::LoadedCampai
 }
 
 Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window,
-                                                       std::size_t resends) {
+                                                       std::size_t resends, std::size_t recipients) {
   std::string error;
   auto ledger = guard::SendLedger::open(campaign.state_dir() / "guard-ledger",
-                                        {window, campaign.config.guard.max_rate, resends}, error);
+                                        {window, campaign.config.guard.max_rate, resends, recipients}, error);
   if (!ledger) return fail(error, ExitCode::k_runtime);
   return ledger;
 }
@@ -88,8 +88,9 @@ Result<std::string> release_ledger(const std::filesystem::path& dir) {
   return limit;
 }
 
-Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store) {
+Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store, std::size_t recipients) {
   auto index = std::make_shared<guard::AddressIndex>();
+  index->reserve(recipients);
   if (auto r = store.for_each_address([&](std::string_view a) { index->add(a); }); !r) {
     return std::unexpected(r.error());
   }

@@ -50,15 +50,17 @@ Result<std::vector<std::string>> reviewed_addresses(const campaign::LoadedCampai
 // independent of --state) with the limits of its settings; `window` is the
 // sender's in-flight window (its possible duplicates per crash).
 // `resends`: second messages a run may send (what a crash can leave
-// possibly delivered); 0: `window`.
+// possibly delivered); 0: `window`. `recipients`: the campaign's (the
+// ledger makes room for them at once).
 Result<std::unique_ptr<guard::SendLedger>> open_ledger(const campaign::LoadedCampaign& campaign, std::size_t window,
-                                                       std::size_t resends = 0);
+                                                       std::size_t resends = 0, std::size_t recipients = 0);
 
 // Lifts a halt of the guard's ledger of the campaign in `dir`; returns the
 // limit that had tripped, or an empty string when the ledger was not halted.
 Result<std::string> release_ledger(const std::filesystem::path& dir);
 
-// Returns an index of every audience address in `store`.
-Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store);
+// Returns an index of every audience address in `store`, made for
+// `recipients` addresses at once (more fit too).
+Result<std::shared_ptr<guard::AddressIndex>> index_from_store(store::StateStore& store, std::size_t recipients = 0);
 
 }  // namespace blindcast::compose

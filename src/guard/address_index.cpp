@@ -1,5 +1,7 @@
 #include "guard/address_index.hpp"
 
+#include "guard/hash_slots.hpp"
+
 #include <idn2.h>
 
 #include <cstdlib>
@@ -72,30 +74,31 @@ std::uint64_t address_hash(std::string_view address) {
 }
 
 void AddressIndex::reserve(std::size_t n) {
-  std::size_t cap = 16;
-  while (cap < n * 2) cap <<= 1;
-  if (cap <= m_slots.size()) return;
+  const std::size_t size = slots::for_keys(n);
+  if (size <= m_slots.size()) return;
   std::vector<std::uint64_t> old = std::move(m_slots);
-  m_slots.assign(cap, 0);
+  m_slots = std::vector<std::uint64_t>();
+  m_slots.assign(size, 0);
   m_size = 0;
   for (const auto h : old) {
     if (h == 0) continue;
-    std::size_t i = h & (m_slots.size() - 1);
-    while (m_slots[i] != 0) i = (i + 1) & (m_slots.size() - 1);
+    std::size_t i = slots::home(h, size);
+    while (m_slots[i] != 0) i = slots::next(i, size);
     m_slots[i] = h;
     ++m_size;
   }
 }
 
-void AddressIndex::grow() { reserve(m_slots.empty() ? 8 : m_slots.size()); }
+void AddressIndex::grow() { reserve(m_size < 8 ? 8 : m_size * 2); }
 
 void AddressIndex::add(std::string_view address) {
-  if ((m_size + 1) * 2 > m_slots.size()) grow();
+  if (slots::full(m_size, m_slots.size())) grow();
   const std::uint64_t h = address_hash(address);
-  std::size_t i = h & (m_slots.size() - 1);
+  const std::size_t size = m_slots.size();
+  std::size_t i = slots::home(h, size);
   while (m_slots[i] != 0) {
     if (m_slots[i] == h) return;
-    i = (i + 1) & (m_slots.size() - 1);
+    i = slots::next(i, size);
   }
   m_slots[i] = h;
   ++m_size;
@@ -106,11 +109,12 @@ bool AddressIndex::contains_normalized(std::string_view normalized) const {
 }
 
 bool AddressIndex::contains_hash(std::uint64_t h) const {
-  if (m_slots.empty()) return false;
-  std::size_t i = h & (m_slots.size() - 1);
+  const std::size_t size = m_slots.size();
+  if (size == 0) return false;
+  std::size_t i = slots::home(h, size);
   while (m_slots[i] != 0) {
     if (m_slots[i] == h) return true;
-    i = (i + 1) & (m_slots.size() - 1);
+    i = slots::next(i, size);
   }
   return false;
 }

@@ -1,10 +1,13 @@
 #include "guard/send_ledger.hpp"
 
+#include "guard/hash_slots.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -78,8 +81,9 @@ std::unique_ptr<SendLedger> SendLedger::open(const std::filesystem::path& path, 
   std::unique_ptr<SendLedger> l(new SendLedger());
   l->m_fd = fd;
   l->m_limits = limits;
-  l->m_keys.assign(1024, 0);
-  l->m_counts.assign(1024, 0);
+  // Room for the campaign's recipients at once: growing doubles the table
+  // and holds both copies for a moment.
+  l->make_room(std::max<std::size_t>(limits.expected, 768));
   const Locked lock(fd);
   if (!lock.ok || !l->catch_up(error)) {
     if (error.empty()) error = fmt::format("{}: cannot lock the guard's ledger: {}", path.string(), std::strerror(errno));
@@ -95,23 +99,28 @@ SendLedger::~SendLedger() {
 
 std::uint64_t SendLedger::key(std::string_view recipient) { return address_hash(recipient); }
 
+void SendLedger::make_room(std::size_t keys) {
+  const std::size_t size = slots::for_keys(keys);
+  if (size <= m_keys.size()) return;
+  std::vector<std::uint64_t> new_keys(size, 0);
+  std::vector<std::uint8_t> new_counts(size, 0);
+  for (std::size_t i = 0; i < m_keys.size(); ++i) {
+    if (m_keys[i] == 0) continue;
+    std::size_t j = slots::home(m_keys[i], size);
+    while (new_keys[j] != 0) j = slots::next(j, size);
+    new_keys[j] = m_keys[i];
+    new_counts[j] = m_counts[i];
+  }
+  m_keys = std::move(new_keys);
+  m_counts = std::move(new_counts);
+}
+
 std::uint8_t& SendLedger::count_of(std::uint64_t key) {
   if (key == 0) key = 1;
-  if ((m_used + 1) * 2 > m_keys.size()) {
-    std::vector<std::uint64_t> keys(m_keys.size() * 2, 0);
-    std::vector<std::uint8_t> counts(m_keys.size() * 2, 0);
-    for (std::size_t i = 0; i < m_keys.size(); ++i) {
-      if (m_keys[i] == 0) continue;
-      std::size_t j = m_keys[i] & (keys.size() - 1);
-      while (keys[j] != 0) j = (j + 1) & (keys.size() - 1);
-      keys[j] = m_keys[i];
-      counts[j] = m_counts[i];
-    }
-    m_keys = std::move(keys);
-    m_counts = std::move(counts);
-  }
-  std::size_t i = key & (m_keys.size() - 1);
-  while (m_keys[i] != 0 && m_keys[i] != key) i = (i + 1) & (m_keys.size() - 1);
+  if (slots::full(m_used, m_keys.size())) make_room(m_used * 2);
+  const std::size_t size = m_keys.size();
+  std::size_t i = slots::home(key, size);
+  while (m_keys[i] != 0 && m_keys[i] != key) i = slots::next(i, size);
   if (m_keys[i] == 0) {
     m_keys[i] = key;
     ++m_used;

@@ -44,6 +44,8 @@ struct LedgerLimits {
   // Recipients a run may send twice: what a crash can leave possibly
   // delivered (0: `window`).
   std::size_t resends = 0;
+  // Recipients the campaign has (the table is made for them at once; more fit too).
+  std::size_t expected = 0;
 };
 
 class SendLedger {
@@ -82,11 +84,12 @@ class SendLedger {
   void apply(const Record& r);
   bool append(std::span<const Record> records, std::string& error);
   std::uint8_t& count_of(std::uint64_t key);
+  void make_room(std::size_t keys);  // grows the table to hold `keys` keys
 
   int m_fd = -1;
   LedgerLimits m_limits;
   std::uint64_t m_offset = 0;                 // bytes read and applied
-  std::vector<std::uint64_t> m_keys;          // open addressing; 0 = empty
+  std::vector<std::uint64_t> m_keys;          // open addressing (hash_slots.hpp); 0 = empty
   std::vector<std::uint8_t> m_counts;         // possibly-delivered messages per key
   std::size_t m_used = 0;
   std::size_t m_seconds = 0;                  // second messages admitted in this run

@@ -230,7 +230,7 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   }
   if (!transport) return std::unexpected(transport.error());
   summary.transport = (*transport)->describe();
-  auto index = compose::index_from_store(store);
+  auto index = compose::index_from_store(store, static_cast<std::size_t>(std::max<std::int64_t>(prepared->total, 0)));
   if (!index) return std::unexpected(index.error());
   auto header = audience::AudienceLoader::open(campaign.audience_path(), {});
   if (!header) return std::unexpected(header.error());
@@ -268,7 +268,8 @@ Result<SendSummary> run_send(const campaign::LoadedCampaign& campaign, store::St
   // releases the rest); a transport whose repeats replace the earlier copy:
   // the window. (After a power loss every recipient in flight is resent:
   // more than this, so the ledger halts and asks for `release`.)
-  auto ledger = compose::open_ledger(campaign, summary.window, resends);
+  auto ledger = compose::open_ledger(campaign, summary.window, resends,
+                                     static_cast<std::size_t>(std::max<std::int64_t>(prepared->total, 0)));
   if (!ledger) return std::unexpected(ledger.error());
   if (!prepared->not_delivered.empty()) {
     auto rows = store.load(prepared->not_delivered);

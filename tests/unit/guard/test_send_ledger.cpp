@@ -69,6 +69,29 @@ TEST(SendLedger, ResendsAreTheirOwnLimitBesideTheWindow) {
   EXPECT_EQ(v->rule, "limit: second messages");
 }
 
+// The table is made for the campaign's recipients; more fit too, and
+// what was counted before it grew still counts.
+TEST(SendLedger, MoreRecipientsThanExpectedStillCount) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "ledger";
+  LedgerLimits limits{5000, 0, 5000, 100};
+  auto l = open(path, limits);
+  std::string error;
+  for (int from = 0; from < 20'000; from += 1000) {
+    ASSERT_FALSE(l->admit(keys(from, from + 1000), k_now + from / 1000, error).has_value());
+  }
+  EXPECT_EQ(l->second_messages(), 0U) << "20,000 different recipients";
+  ASSERT_FALSE(l->admit(keys(0, 10), k_now + 30, error).has_value());
+  EXPECT_EQ(l->second_messages(), 10U);
+  const auto v = l->admit(keys(5, 6), k_now + 31, error);
+  ASSERT_TRUE(v.has_value()) << "a third message to a recipient counted before the table grew";
+  EXPECT_EQ(v->rule, "limit: third message");
+  // Another process reading the file counts the same.
+  l->clear_halt(k_now + 32, error);
+  auto other = open(path, limits);
+  EXPECT_TRUE(other->admit(keys(7, 8), k_now + 33, error).has_value());
+}
+
 TEST(SendLedger, AThirdMessageTripsAtOnce) {
   testing::TempDir dir;
   const auto path = dir.path() / "ledger";
