@@ -212,6 +212,11 @@ CREATE TABLE leases (id bigint PRIMARY KEY, campaign text NOT NULL, node text NO
 -- Claims an earlier version wrote into recipients.leased_by.
 INSERT INTO leases (id, campaign, node)
   SELECT id, campaign, leased_by FROM recipients WHERE leased_by IS NOT NULL AND state IN (0, 3);
+-- The column keeps the node of rows an earlier version left in flight
+-- (state 1), for their recovery; renamed, so that a node of an earlier
+-- version still running stops at its next statement instead of claiming
+-- by a column nobody else reads.
+ALTER TABLE recipients RENAME COLUMN leased_by TO leased_by_before_8;
 )sql"},
 };
 

@@ -567,9 +567,7 @@ class PgStore final : public StateStore {
     // A claim holds while this node is listed in senders.
     if (auto r = join(); !r) return std::unexpected(r.error());
     if (auto r = maintain(); !r) return std::unexpected(r.error());
-    auto r = rerun_if_lost([&] { return claim_once(lane, now, limit, after_id, canary_only); });
-    if (!r) return std::unexpected(r.error());
-    auto rows = read_rows(*r);
+    auto rows = rerun_if_lost([&] { return claim_once(lane, now, limit, after_id, canary_only); });
     if (!rows) return rows;
     std::sort(rows->begin(), rows->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return rows;
@@ -583,42 +581,58 @@ class PgStore final : public StateStore {
   // re-read under its new lease, but the senders check keeps the
   // statement's older snapshot, in which that node is not listed yet: the
   // row would be taken from it.
+  // A claim that committed while the first statement ran released its row
+  // locks without changing the rows, so the first statement may lock rows
+  // whose lease it cannot see yet; the second leaves them out. The two are
+  // repeated past them until `limit` rows are claimed or no candidate is
+  // left: fewer than `limit` means the lane has no more (the engine reads
+  // it so), not that another node claimed at the same instant.
   // A row's lease is always read by a scalar subquery on its id (here and
   // below): one probe of the primary key. Written as a join, the planner
   // scans `leases` whole, a table of few live rows and, between two
   // vacuums, as many dead ones as rows sent meanwhile.
-  Result<Rows> claim_once(std::string_view lane, std::int64_t now, std::size_t limit, std::int64_t after_id,
-                          bool canary_only) {
+  Result<std::vector<StoredRecipient>> claim_once(std::string_view lane, std::int64_t now, std::size_t limit,
+                                                  std::int64_t after_id, bool canary_only) {
     Txn txn(*m_c);
     if (!txn.began()) return std::unexpected(txn.began().error());
-    Params p;
-    p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(limit))
-        .add(canary_only ? "true" : "false").add(m_node);
-    auto locked = m_c->query(
-        "SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
-        "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
-        "AND (SELECT l.node <> $7 AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = l.node) "
-        "FROM leases l WHERE l.id = t.id) IS NOT TRUE "
-        "ORDER BY id LIMIT $5 FOR UPDATE OF t SKIP LOCKED",
-        p, "claiming recipients");
-    if (!locked) return std::unexpected(locked.error());
-    std::vector<std::int64_t> ids;
-    ids.reserve(static_cast<std::size_t>(locked->size()));
-    for (int i = 0; i < locked->size(); ++i) ids.push_back(locked->i64(i, 0));
-    Params q;
-    q.add(m_campaign).add_array(ids).add(m_node);
-    // A lease of a node no longer listed is taken over; the rows' data is
-    // read as it stands (locked above: nobody changes it meanwhile).
-    auto r = m_c->query(
-        "WITH c AS (INSERT INTO leases (id, campaign, node) SELECT u.id, $1, $3 FROM unnest($2::bigint[]) AS u(id) "
-        "ON CONFLICT (id) DO UPDATE SET node = excluded.node WHERE leases.node = excluded.node OR NOT EXISTS "
-        "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = leases.node) RETURNING id) "
-        "SELECT r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane "
-        "FROM recipients r JOIN c ON r.id = c.id WHERE r.campaign || '' = $1",
-        q, "claiming recipients");
-    if (!r) return std::unexpected(r.error());
+    std::vector<StoredRecipient> out;
+    while (out.size() < limit) {
+      const auto want = limit - out.size();
+      Params p;
+      p.add(m_campaign).add(lane).add(after_id).add(now).add(static_cast<std::int64_t>(want))
+          .add(canary_only ? "true" : "false").add(m_node);
+      auto locked = m_c->query(
+          "SELECT id FROM recipients t WHERE campaign = $1 AND lane = $2 AND state IN (0, 3) AND id > $3 "
+          "AND next_attempt_at <= $4 AND (canary OR NOT $6::boolean) "
+          "AND (SELECT l.node <> $7 AND EXISTS (SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = l.node) "
+          "FROM leases l WHERE l.id = t.id) IS NOT TRUE "
+          "ORDER BY id LIMIT $5 FOR UPDATE OF t SKIP LOCKED",
+          p, "claiming recipients");
+      if (!locked) return std::unexpected(locked.error());
+      if (locked->empty()) break;
+      std::vector<std::int64_t> ids;
+      ids.reserve(static_cast<std::size_t>(locked->size()));
+      for (int i = 0; i < locked->size(); ++i) ids.push_back(locked->i64(i, 0));
+      Params q;
+      q.add(m_campaign).add_array(ids).add(m_node);
+      // A lease of a node no longer listed is taken over; the rows' data is
+      // read as it stands (locked above: nobody changes it meanwhile).
+      auto r = m_c->query(
+          "WITH c AS (INSERT INTO leases (id, campaign, node) SELECT u.id, $1, $3 FROM unnest($2::bigint[]) AS u(id) "
+          "ON CONFLICT (id) DO UPDATE SET node = excluded.node WHERE leases.node = excluded.node OR NOT EXISTS "
+          "(SELECT 1 FROM senders s WHERE s.campaign = $1 AND s.node = leases.node) RETURNING id) "
+          "SELECT r.id, r.line, r.email, r.locale, r.fields, r.attempts, COALESCE(r.first_attempt_at, 0), r.lane "
+          "FROM recipients r JOIN c ON r.id = c.id WHERE r.campaign || '' = $1",
+          q, "claiming recipients");
+      if (!r) return std::unexpected(r.error());
+      auto rows = read_rows(*r);
+      if (!rows) return rows;
+      out.insert(out.end(), std::make_move_iterator(rows->begin()), std::make_move_iterator(rows->end()));
+      if (ids.size() < want) break;  // no candidate left past these
+      after_id = *std::max_element(ids.begin(), ids.end());
+    }
     if (auto c = txn.commit(); !c) return std::unexpected(c.error());
-    return r;
+    return out;
   }
 
   Result<void> for_each_recipient(const std::function<void(std::int64_t, std::string_view)>& fn,
@@ -1342,13 +1356,13 @@ class PgStore final : public StateStore {
     // Rows an earlier version put in flight (state 1) whose lease ran out.
     Params l;
     l.add(m_campaign).add(now);
-    auto legacy = m_c->query("WITH old AS (SELECT id, leased_by FROM recipients WHERE campaign = $1 AND state = 1 "
-                             "AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
+    auto legacy = m_c->query("WITH old AS (SELECT id, leased_by_before_8 AS node FROM recipients WHERE campaign = $1 "
+                             "AND state = 1 AND (lease_expires_at IS NULL OR lease_expires_at < clock_timestamp()) "
                              "FOR UPDATE SKIP LOCKED) "
                              "UPDATE recipients r SET state = 0, duplicate_risk = r.duplicate_risk + 1, "
                              "attempts = r.attempts + 1, first_attempt_at = COALESCE(r.first_attempt_at, $2), "
-                             "updated_at = $2, leased_by = NULL, lease_expires_at = NULL FROM old "
-                             "WHERE r.id = old.id RETURNING old.leased_by",
+                             "updated_at = $2, leased_by_before_8 = NULL, lease_expires_at = NULL FROM old "
+                             "WHERE r.id = old.id RETURNING old.node",
                              l, "recovering in-flight recipients");
     if (!legacy) return std::unexpected(legacy.error());
     n += legacy->size();
@@ -1364,14 +1378,15 @@ class PgStore final : public StateStore {
         return std::unexpected(r.error());
       }
     }
-    if (!nodes.empty() || at_start) {
-      // Claims of nodes no longer listed are free already; they are
-      // deleted here (and by each node as it leaves), not to pile up.
+    if (!nodes.empty()) {
+      // Their claims, free now, are deleted (each node deletes its own as
+      // it leaves). By name only: a condition on senders would be checked
+      // again on a lease another node took over while this waited for it,
+      // with this statement's view of senders, and delete that node's claim.
       Params d;
-      d.add(m_campaign);
-      if (auto r = m_c->query("DELETE FROM leases l WHERE campaign = $1 AND NOT EXISTS (SELECT 1 FROM senders s "
-                              "WHERE s.campaign = $1 AND s.node = l.node)",
-                              d, "recovering in-flight recipients");
+      d.add(m_campaign).add_array(nodes);
+      if (auto r = m_c->query("DELETE FROM leases WHERE campaign = $1 AND node = ANY($2::text[])", d,
+                              "recovering in-flight recipients");
           !r) {
         return std::unexpected(r.error());
       }
