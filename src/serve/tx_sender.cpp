@@ -78,12 +78,18 @@ void TxSender::run() {
       due = m_due || now - last_check >= k_due_check;
       m_due = false;
     }
-    if (due && !m_stopping.load() && m_flying.size() < m_window && m_healthy.load()) {
+    // A store that failed is tried again after the backoff: first what
+    // was settled meanwhile, then new claims.
+    const bool store_due = now >= m_retry_at;
+    while (store_due && !m_unrecorded.empty() && record(m_unrecorded.front())) {
+      m_unrecorded.erase(m_unrecorded.begin());
+    }
+    if (due && store_due && m_unrecorded.empty() && !m_stopping.load() && m_flying.size() < m_window) {
       last_check = now;
       auto claimed = m_store->claim_due(now_seconds(), m_window - m_flying.size());
+      if (claimed) store_answered();
       if (!claimed) {
-        util::log_error(claimed.error().message);
-        m_healthy = false;
+        store_failed(claimed.error().message);
       } else if (!claimed->empty()) {
         std::vector<delivery::OutgoingMessage> out;
         out.reserve(claimed->size());
@@ -110,8 +116,17 @@ void TxSender::run() {
     }
     if (!results.empty()) settle(results);
   }
-  // What is still on the wire after the drain stays `sending` in the store:
-  // the next start counts it as possibly delivered and sends it again.
+  while (!m_unrecorded.empty() && record(m_unrecorded.front())) m_unrecorded.erase(m_unrecorded.begin());
+  // What is still on the wire after the drain, or whose outcome the store
+  // did not take, stays `sending` in the store: the next start counts it as
+  // possibly delivered and sends it again.
+  std::size_t unrecorded = 0;
+  for (const auto& u : m_unrecorded) unrecorded += u.outcomes.size();
+  if (unrecorded > 0) {
+    util::log_warn(fmt::format("{} transactional outcome(s) could not be recorded; those messages are sent again "
+                               "at the next start (possibly twice)",
+                               unrecorded));
+  }
   if (!m_flying.empty()) {
     util::log_warn(fmt::format("{} transactional message(s) still on the wire after the drain; they are sent again "
                                "at the next start (possibly twice)",
@@ -120,14 +135,11 @@ void TxSender::run() {
 }
 
 void TxSender::settle(std::vector<delivery::DeliveryResult>& results) {
-  std::vector<store::MessageOutcome> outcomes;
+  Settled settled;
+  settled.results = results.size();
+  auto& outcomes = settled.outcomes;
+  auto& done = settled.done;
   outcomes.reserve(results.size());
-  struct Done {
-    std::string stream, lane, outcome, recipient, reason;
-    std::int64_t created_at = 0;
-    bool suppress = false;
-  };
-  std::vector<Done> done;
   const std::int64_t now = now_seconds();
   for (auto& r : results) {
     const auto it = m_flying.find(r.recipient_id);
@@ -166,14 +178,22 @@ void TxSender::settle(std::vector<delivery::DeliveryResult>& results) {
     outcomes.push_back(std::move(o));
     m_flying.erase(it);
   }
-  if (auto w = m_store->record_outcomes(outcomes); !w) {
-    util::log_error(w.error().message);
-    m_healthy = false;
-    return;
+  // Behind outcomes not recorded yet, or while the store is given time.
+  if (!m_unrecorded.empty() || std::chrono::steady_clock::now() < m_retry_at || !record(settled)) {
+    m_unrecorded.push_back(std::move(settled));
   }
-  m_transport->confirm(results.size());
+}
+
+bool TxSender::record(Settled& settled) {
+  if (auto w = m_store->record_outcomes(settled.outcomes); !w) {
+    store_failed(w.error().message);
+    return false;
+  }
+  store_answered();
+  m_transport->confirm(settled.results);
+  const std::int64_t now = now_seconds();
   const std::int64_t now_ms = now_millis();
-  for (const auto& d : done) {
+  for (const auto& d : settled.done) {
     m_metrics.message(d.stream, d.lane, d.outcome);
     if (d.outcome == "sent") m_metrics.latency(d.stream, static_cast<double>(now_ms - d.created_at) / 1000.0);
     if (d.suppress) {
@@ -184,6 +204,34 @@ void TxSender::settle(std::vector<delivery::DeliveryResult>& results) {
       }
     }
   }
+  return true;
+}
+
+void TxSender::store_failed(const std::string& error) {
+  const auto now = std::chrono::steady_clock::now();
+  if (m_backoff.count() == 0) {
+    // The first failure of a spell is logged; the retries are not.
+    util::log_error(fmt::format("{}; transactional sending pauses and tries the store again every few seconds "
+                                "(accepted messages wait in it)",
+                                error));
+    m_failing_since = now;
+    m_backoff = std::chrono::seconds(1);
+  } else {
+    m_backoff = std::min(m_backoff * 2, std::chrono::seconds(30));
+  }
+  m_retry_at = now + m_backoff;
+  m_healthy = false;
+}
+
+void TxSender::store_answered() {
+  if (m_backoff.count() == 0) return;
+  util::log_info(fmt::format("transactional sending resumes: the store answers again after {} s",
+                             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                              m_failing_since)
+                                 .count()));
+  m_backoff = std::chrono::seconds(0);
+  m_retry_at = {};
+  m_healthy = true;
 }
 
 }  // namespace blindcast::serve

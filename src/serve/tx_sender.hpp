@@ -39,13 +39,30 @@ class TxSender {
   void wake();
   // Stops starting messages; waits up to `drain` for those on the wire.
   void stop(std::chrono::seconds drain);
-  // False once the store or the transport failed (healthz).
+  // False while the store fails (sending pauses and is retried, every 1 s
+  // at first, then up to every 30 s) and once the transport failed (healthz).
   [[nodiscard]] bool healthy() const { return m_healthy.load(); }
   [[nodiscard]] std::string describe() const;
 
  private:
+  // Outcomes decided from the transport's results, recorded in one write.
+  struct Settled {
+    struct Done {
+      std::string stream, lane, outcome, recipient, reason;
+      std::int64_t created_at = 0;
+      bool suppress = false;
+    };
+    std::vector<store::MessageOutcome> outcomes;
+    std::vector<Done> done;
+    std::size_t results = 0;  // the transport's results they answer (confirmed once recorded)
+  };
+
   void run();
   void settle(std::vector<delivery::DeliveryResult>& results);
+  // Records `s` (then confirms, counts and suppresses); false when the store failed.
+  bool record(Settled& s);
+  void store_failed(const std::string& error);
+  void store_answered();
 
   std::unique_ptr<store::ServiceStore> m_store;
   std::unique_ptr<delivery::Transport> m_transport;
@@ -59,6 +76,12 @@ class TxSender {
   std::atomic<bool> m_healthy{true};
   std::chrono::steady_clock::time_point m_drain_until{};
   std::unordered_map<std::int64_t, store::DueMessage> m_flying;  // the thread's own
+  // While the store fails: outcomes not recorded yet (recorded, in order,
+  // before anything new is claimed), and when to try the store again.
+  std::vector<Settled> m_unrecorded;
+  std::chrono::steady_clock::time_point m_retry_at{};
+  std::chrono::seconds m_backoff{0};
+  std::chrono::steady_clock::time_point m_failing_since{};
   std::thread m_thread;
 };
 

@@ -389,6 +389,39 @@ class ServeOnPostgres(support.PeerCase):
         status, _, _ = a.send(sender, "late@example.com")
         self.assertEqual(status, 401)
 
+    def test_transactional_sending_rides_out_a_restart_of_postgresql(self):
+        # The relay takes 2 s over each message: one is on the wire while
+        # the database is away, and its outcome waits to be recorded.
+        self.relay = self.peer("--delay", "2")
+        a = self.node(1)
+        sender = a.key("auth-restart", "send")  # (the database is the module's: a name of its own)
+        status, before, _ = a.send(sender, "before@example.com")
+        self.assertEqual(status, 202, before)
+        time.sleep(0.5)
+        CLUSTER.stop("fast")
+        try:
+            time.sleep(3)
+            status, health, _ = a.request("GET", "/healthz")
+            self.assertEqual(status, 503, health)
+        finally:
+            CLUSTER.start()
+        # Back: what was on the wire is recorded once, and new mail goes out.
+        a.wait_status(sender, before["id"], "sent", timeout=40)
+        status, after, _ = a.send(sender, "after@example.com")
+        self.assertEqual(status, 202, after)
+        a.wait_status(sender, after["id"], "sent", timeout=30)
+        deadline = time.time() + 10
+        while a.request("GET", "/healthz")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(a.request("GET", "/healthz")[0], 200)
+        counts = collections.Counter(m["rcpt_tos"][0] for m in self.relay.records("message"))
+        self.assertEqual(counts["before@example.com"], 1)
+        self.assertEqual(counts["after@example.com"], 1)
+        with open(a.log) as f:
+            log = f.read()
+        self.assertIn("transactional sending pauses", log)
+        self.assertIn("transactional sending resumes", log)
+
 
 if __name__ == "__main__":
     support.main()
