@@ -135,6 +135,53 @@ TEST(BounceParse, RemoteCodeInDiagnosticBeatsGenericStatus) {
   EXPECT_EQ(r.recipients[0].status, "5.0.0");
 }
 
+// read_mime hands GMime the top header section cut to the fields the layer
+// reads (a report's Received/DKIM/ARC trail is most of its fields): a report
+// reads the same with and without a long trail, folded fields around the
+// ones it needs, or a line that is no field (which turns the cut off).
+TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
+  const std::string plain = dsn("5.1.1", "550 5.1.1 user unknown", "failed",
+                                "bounce+" + std::string(k_token) + "@bounces.example.com");
+  std::string trail;
+  for (int i = 0; i < 300; ++i) {
+    trail += "Received: from mx" + std::to_string(i) + ".example.net (mx.example.net [192.0.2.1])\r\n\tby relay.example.org with ESMTPS id " +
+             std::to_string(i) + ";\r\n\tMon, 30 Nov 2026 02:00:00 +0000\r\n";
+  }
+  trail += "DKIM-Signature: v=1; a=rsa-sha256; d=example.net;\r\n b=AAAA\r\n  BBBB\r\n";
+  const std::string variants[] = {
+      trail + plain,
+      // The token's To folded, between dropped folded fields.
+      trail + "To:\r\n bounce+" + std::string(k_token) + "@bounces.example.com\r\nX-Other: a\r\n b\r\n" +
+          plain.substr(plain.find("\r\nSubject:") + 2),
+      // A line that is no field: GMime reads the section as it is.
+      "Received: by a\r\nnot a field\r\n" + plain,
+      // LF only.
+      [&] {
+        std::string lf;
+        for (const char c : trail + plain) {
+          if (c != '\r') lf += c;
+        }
+        return lf;
+      }(),
+  };
+  const Report want = parse(plain);
+  ASSERT_EQ(want.type, Type::k_bounce);
+  ASSERT_EQ(want.recipients.size(), 1U);
+  EXPECT_EQ(want.token, k_token);
+  for (const auto& v : variants) {
+    const Report r = parse(v);
+    EXPECT_EQ(r.type, want.type) << v.substr(0, 80);
+    ASSERT_EQ(r.recipients.size(), 1U) << v.substr(0, 80);
+    EXPECT_EQ(r.recipients[0].address, "user@example.com");
+    EXPECT_EQ(r.recipients[0].status, "5.1.1");
+    EXPECT_EQ(r.recipients[0].reason, Reason::k_user_unknown);
+    EXPECT_EQ(r.token, want.token) << v.substr(0, 80);
+  }
+  // An auto-reply's marker after a long trail is still read.
+  const Report reply = parse(trail + "From: ana@example.com\r\nAuto-Submitted: auto-replied\r\nSubject: Re: hi\r\n\r\nAway.\r\n");
+  EXPECT_EQ(reply.type, Type::k_auto_reply);
+}
+
 TEST(BounceParse, DelayedIsNeverHard) {
   const Report r = parse(dsn("5.1.1", "550 5.1.1 user unknown", "delayed"));
   ASSERT_EQ(r.recipients.size(), 1U);
