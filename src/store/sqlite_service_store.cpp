@@ -1,4 +1,4 @@
-// SQLite implementation of the service store (WAL, synchronous=FULL). One
+// SQLite implementation of the service store (WAL, synchronous=FULL but for claims). One
 // connection per thread that uses it (intake, delivery, key cache, readers).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -230,6 +230,18 @@ class SqliteServiceStore final : public ServiceStore {
   }
 
   Result<std::vector<DueMessage>> claim_due(std::int64_t now, std::size_t limit) override {
+    // A claim is written, not synced (synchronous=NORMAL for this one
+    // transaction): a killed process keeps it, the message itself was synced
+    // at intake, and the next synced commit (the outcome's) makes it
+    // durable. What a power loss can forget is only the mark of a message
+    // on the wire: it goes out again then without `possible_duplicate`.
+    // The sync it saves was a whole disk flush on every transactional
+    // message's way to the relay, behind a running campaign's writes.
+    if (auto r = exec(m_db, "PRAGMA synchronous=NORMAL"); !r) return std::unexpected(r.error());
+    struct Resync {
+      sqlite3* db;
+      ~Resync() { (void)exec(db, "PRAGMA synchronous=FULL"); }
+    } resync{m_db};
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "beginning a claim");
     Stmt& s = cached(m_due,

@@ -1,0 +1,95 @@
+// The SQLite service store's syncs: what a transactional message is made
+// durable by, counted by interposing fsync/fdatasync for this test binary
+// (SQLite's unix VFS calls them through the PLT).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <ctime>
+
+#include "store/service_store.hpp"
+#include "test_support.hpp"
+
+namespace {
+std::atomic<int> g_syncs{0};
+
+template <typename F>
+F real(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+}
+}  // namespace
+
+extern "C" int fdatasync(int fd) {
+  static const auto next = real<int (*)(int)>("fdatasync");
+  g_syncs.fetch_add(1);
+  return next(fd);
+}
+
+extern "C" int fsync(int fd) {
+  static const auto next = real<int (*)(int)>("fsync");
+  g_syncs.fetch_add(1);
+  return next(fd);
+}
+
+namespace blindcast::store {
+namespace {
+
+NewMessage reset_for(const std::string& to, const std::string& id) {
+  NewMessage m;
+  m.public_id = id;
+  m.stream = "password-reset";
+  m.recipient = to;
+  m.locale = "pt-BR";
+  m.lane = "default";
+  m.key_name = "app";
+  m.envelope_from = "bounce+x@bounces.example.com.br";
+  m.data = "From: Banco <seguranca@example.com.br>\r\nTo: " + to + "\r\nSubject: Redefinir senha\r\n\r\nC\xc3\xb3" "digo 481516\r\n";
+  return m;
+}
+
+void intake(ServiceStore& s, const NewMessage& m) {
+  ASSERT_TRUE(s.begin_batch().has_value());
+  ASSERT_TRUE(s.add_message(m).has_value());
+  ASSERT_TRUE(s.commit_batch().has_value());
+}
+
+TEST(SqliteServiceStore, IntakeAndOutcomesAreSyncedAClaimIsWrittenOnly) {
+  testing::TempDir dir;
+  auto opened = open_sqlite_service_store((dir.path() / "service.db").string());
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  ServiceStore& s = **opened;
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+
+  int before = g_syncs.load();
+  intake(s, reset_for("joão.silva@example.com.br", "msg_1"));
+  EXPECT_GE(g_syncs.load() - before, 1) << "a 202 needs the message on disk";
+
+  before = g_syncs.load();
+  auto claimed = s.claim_due(now, 10);
+  ASSERT_TRUE(claimed.has_value());
+  ASSERT_EQ(claimed->size(), 1U);
+  EXPECT_EQ(g_syncs.load() - before, 0) << "the claim is on the transactional message's way to the relay";
+
+  before = g_syncs.load();
+  const MessageOutcome sent{claimed->front().id, MessageState::k_sent, "250 2.0.0 queued as 4Xk9", 0, true, false};
+  ASSERT_TRUE(s.record_outcomes({&sent, 1}).has_value());
+  EXPECT_GE(g_syncs.load() - before, 1) << "an outcome is synced";
+
+  // The connection is back at synchronous=FULL after the claim: the next
+  // intake is synced too.
+  before = g_syncs.load();
+  intake(s, reset_for("anaïs.dupont@exemple.fr", "msg_2"));
+  EXPECT_GE(g_syncs.load() - before, 1);
+
+  // What the claim and the outcome wrote is in the file (another connection reads it).
+  auto again = open_sqlite_service_store((dir.path() / "service.db").string());
+  ASSERT_TRUE(again.has_value());
+  auto first = (*again)->message("msg_1");
+  ASSERT_TRUE(first.has_value() && first->has_value());
+  EXPECT_EQ((*first)->state, MessageState::k_sent);
+  EXPECT_EQ((*first)->attempts, 1);
+}
+
+}  // namespace
+}  // namespace blindcast::store
