@@ -163,12 +163,21 @@ class ServiceStore {
   // Forgets idempotency keys older than `before` (unix seconds).
   virtual Result<std::int64_t> expire_idempotency(std::int64_t before) = 0;
 
+  // ---- checkpoints (SQLite's WAL; no-ops elsewhere)
+  // This connection's commits copy the WAL into the database only once it
+  // holds `pages` pages (a safety valve: checkpoint() below does it).
+  virtual Result<void> checkpoint_after(int /*pages*/) { return {}; }
+  // Copies what the WAL holds into the database without waiting for any
+  // reader or writer (PASSIVE), on the caller's thread.
+  virtual Result<void> checkpoint() { return {}; }
+
   // ---- delivery
   // Messages left `sending` by a crash: counted as possibly delivered and
   // queued again. Returns how many.
   virtual Result<std::int64_t> recover_sending() = 0;
   // Up to `limit` messages due at `now` (unix seconds), oldest first, marked
-  // `sending` in one synced transaction.
+  // `sending` in one transaction (SQLite: written, not synced; the outcome's
+  // commit syncs it).
   virtual Result<std::vector<DueMessage>> claim_due(std::int64_t now, std::size_t limit) = 0;
   // Records `outcomes` (and their attempts) in one transaction.
   virtual Result<void> record_outcomes(std::span<const MessageOutcome> outcomes) = 0;

@@ -229,6 +229,20 @@ class SqliteServiceStore final : public ServiceStore {
     return n;
   }
 
+  Result<void> checkpoint_after(int pages) override {
+    return exec(m_db, fmt::format("PRAGMA wal_autocheckpoint={}", pages).c_str());
+  }
+
+  Result<void> checkpoint() override {
+    // PASSIVE: copies what no reader still needs, blocks nobody; "busy" is
+    // no error (the next round goes on).
+    if (sqlite3_wal_checkpoint_v2(m_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK &&
+        sqlite3_errcode(m_db) != SQLITE_BUSY) {
+      return db_error(m_db, "checkpointing the WAL");
+    }
+    return {};
+  }
+
   Result<std::vector<DueMessage>> claim_due(std::int64_t now, std::size_t limit) override {
     // A claim is written, not synced (synchronous=NORMAL for this one
     // transaction): a killed process keeps it, the message itself was synced

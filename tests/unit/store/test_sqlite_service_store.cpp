@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <ctime>
+#include <filesystem>
 
 #include "store/service_store.hpp"
 #include "test_support.hpp"
@@ -89,6 +90,32 @@ TEST(SqliteServiceStore, IntakeAndOutcomesAreSyncedAClaimIsWrittenOnly) {
   ASSERT_TRUE(first.has_value() && first->has_value());
   EXPECT_EQ((*first)->state, MessageState::k_sent);
   EXPECT_EQ((*first)->attempts, 1);
+}
+
+// The service's writers leave the WAL to a connection of its own
+// (checkpoint_after far away, checkpoint() in the housekeeping loop).
+TEST(SqliteServiceStore, TheWalIsCopiedByTheCheckpointerNotByTheWriter) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "service.db";
+  auto writer = open_sqlite_service_store(path.string());
+  ASSERT_TRUE(writer.has_value());
+  ASSERT_TRUE((*writer)->checkpoint_after(1'000'000).has_value());
+  const auto db_size = [&] { return std::filesystem::file_size(path); };
+  const auto before = db_size();
+  // Well past SQLite's own threshold (1,000 pages) for a writer.
+  for (int i = 0; i < 600; ++i) {
+    intake(**writer, reset_for("user" + std::to_string(i) + "@example.co.jp", "msg_" + std::to_string(i)));
+  }
+  ASSERT_GT(std::filesystem::file_size(path.string() + "-wal"), 1000U * 4096U);
+  EXPECT_EQ(db_size(), before) << "the writer copied the WAL itself";
+  auto checkpointer = open_sqlite_service_store(path.string());
+  ASSERT_TRUE(checkpointer.has_value());
+  ASSERT_TRUE((*checkpointer)->checkpoint().has_value());
+  EXPECT_GT(db_size(), before);
+  // Nothing was lost on the way.
+  auto last = (*checkpointer)->message("msg_599");
+  ASSERT_TRUE(last.has_value() && last->has_value());
+  EXPECT_EQ((*last)->recipient, "user599@example.co.jp");
 }
 
 }  // namespace
