@@ -314,6 +314,7 @@ Result<void> Connection::wait_until_open() {
 }
 
 Result<void> Connection::exec(const char* sql, std::string_view what) {
+  bool reopened = false;
   while (true) {
     if (auto r = ensure_open(); !r && (m_txn_open || !wait_until_open())) return r;
     const bool idle = !m_txn_open;
@@ -321,11 +322,25 @@ Result<void> Connection::exec(const char* sql, std::string_view what) {
     const auto st = res.status();
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return {};
     auto e = error(what);
-    // Outside a transaction a statement that met a lost server runs again
-    // once it is back (those the stores run so are safe to repeat).
-    if (!lost() || !idle || outage_patience().count() == 0) return std::unexpected(std::move(e));
-    if (auto w = wait_until_open(); !w) return std::unexpected(std::move(e));
+    if (!retry_after_loss(idle, reopened)) return std::unexpected(std::move(e));
   }
+}
+
+bool Connection::retry_after_loss(bool idle, bool& reopened) {
+  // Outside a transaction a statement that met a lost server runs again
+  // once it is back (those the stores run so are safe to repeat).
+  if (!lost() || !idle) return false;
+  if (outage_patience().count() == 0) {
+    // No patience (serve) waits out no outage; but a connection the server
+    // closed while it sat idle (a restart since its last statement) is
+    // opened again at once, and the statement tried once more: the first
+    // request after a restart must not fail for a connection nobody used
+    // while the server was away.
+    if (reopened) return false;
+    reopened = true;
+    return true;  // the loop's ensure_open() reconnects, or fails if it is still away
+  }
+  return wait_until_open().has_value();
 }
 
 Result<Rows> Connection::query(const char* sql, const Params& params, std::string_view what) {
@@ -336,6 +351,7 @@ Result<Rows> Connection::query(const char* sql, const Params& params, std::strin
     values.push_back(v ? v->c_str() : nullptr);
     lengths.push_back(v ? static_cast<int>(v->size()) : 0);
   }
+  bool reopened = false;
   while (true) {
     if (auto r = ensure_open(); !r && (m_txn_open || !wait_until_open())) return std::unexpected(r.error());
     const bool idle = !m_txn_open;
@@ -344,8 +360,7 @@ Result<Rows> Connection::query(const char* sql, const Params& params, std::strin
     const auto st = res.status();
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
     auto e = error(what);
-    if (!lost() || !idle || outage_patience().count() == 0) return std::unexpected(std::move(e));
-    if (auto w = wait_until_open(); !w) return std::unexpected(std::move(e));
+    if (!retry_after_loss(idle, reopened)) return std::unexpected(std::move(e));
   }
 }
 

@@ -159,6 +159,10 @@ class Connection {
   Result<void> ensure_open();
   // After a failed call: whether the connection is gone (counted).
   bool lost();
+  // After a failed statement (`idle`: outside a transaction): whether to run
+  // it again; waits for the server within the outage patience, or without
+  // patience allows one reconnect (`reopened` notes it was used).
+  bool retry_after_loss(bool idle, bool& reopened);
   Error error(std::string_view what) const;
   PGconn* m_conn;
   std::string m_uri;

@@ -531,5 +531,41 @@ TEST(PgStore, TheAuditLogAndApprovalsAreAppendOnly) {
   EXPECT_FALSE((*c)->exec("TRUNCATE audit", "truncating the audit log").has_value());
 }
 
+// Without outage patience (serve), a connection whose server end went away
+// while it sat idle (a database restart since its last statement) runs its
+// next statement after one reconnect, instead of failing the request that
+// happens to come first; inside a transaction the loss is the caller's.
+TEST(PgConnection, AConnectionClosedWhileIdleRunsItsNextStatementAfterOneReconnect) {
+  REQUIRE_SERVER();
+  pg::set_thread_outage_patience(std::chrono::seconds(0));
+  auto a = pg::Connection::open(uri);
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  auto admin = pg::Connection::open(uri);
+  ASSERT_TRUE(admin.has_value());
+  const auto terminate = [&] {
+    auto pid = (*a)->query("SELECT pg_backend_pid()", "reading the backend");
+    ASSERT_TRUE(pid.has_value());
+    pg::Params p;
+    p.add(pid->i64(0, 0));
+    ASSERT_TRUE((*admin)->query("SELECT pg_terminate_backend($1::int)", p, "terminating").has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  };
+  terminate();
+  auto r = (*a)->query("SELECT 41 + 1", "after the loss");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->i64(0, 0), 42);
+  EXPECT_GE((*a)->lost_count(), 1U);
+  terminate();
+  EXPECT_TRUE((*a)->exec("SET application_name = 'after-a-loss'", "after the loss").has_value());
+  // A transaction that loses its connection fails: its earlier statements are gone.
+  {
+    pg::Txn txn(**a);
+    ASSERT_TRUE(txn.began().has_value());
+    terminate();
+    EXPECT_FALSE((*a)->query("SELECT 1", "inside the transaction").has_value());
+  }
+  pg::set_thread_outage_patience(std::chrono::seconds(-1));
+}
+
 }  // namespace
 }  // namespace blindcast::store
