@@ -100,14 +100,18 @@ bool is_field_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 127 && c != ':'; });
 }
 
-bool read_at_top(std::string_view name) {
-  return (name.size() >= 8 && util::iequals(name.substr(0, 8), "content-")) || util::iequals(name, "mime-version") ||
-         std::any_of(std::begin(k_report_headers), std::end(k_report_headers),
+bool is_mime_field(std::string_view name) {
+  return (name.size() >= 8 && util::iequals(name.substr(0, 8), "content-")) || util::iequals(name, "mime-version");
+}
+
+bool is_report_field(std::string_view name) {
+  return std::any_of(std::begin(k_report_headers), std::end(k_report_headers),
                      [&](std::string_view w) { return util::iequals(name, w); });
 }
 
-// `raw` with its top header section cut to the fields read_at_top names,
-// in their order and bytes, the body after them untouched; false (and
+// `raw` with its top header section cut to the fields the layer reads (the
+// MIME fields, and the report's fields among the first k_max_headers, as
+// copy_headers reads them from a whole section), in their order and bytes, the body after them untouched; false (and
 // `out` unused) when nothing would go or the section is not plainly
 // "name: value" lines ended by an empty line, which GMime then reads as
 // it is. Most of a report's header fields are its Received, DKIM and ARC
@@ -120,6 +124,7 @@ bool trim_top_headers(std::string_view raw, std::string& out) {
   bool dropped = false;
   std::size_t i = 0;
   bool keeping = false;
+  int fields = 0;
   while (true) {
     if (i >= raw.size()) return false;  // no empty line: all header
     const void* lf = std::memchr(raw.data() + i, '\n', raw.size() - i);
@@ -133,7 +138,9 @@ bool trim_top_headers(std::string_view raw, std::string& out) {
     } else {
       const std::size_t colon = line.find(':');
       if (colon == std::string_view::npos || !is_field_name(line.substr(0, colon))) return false;
-      keeping = read_at_top(line.substr(0, colon));
+      const std::string_view name = line.substr(0, colon);
+      keeping = is_mime_field(name) || (fields < k_max_headers && is_report_field(name));
+      ++fields;
       if (keeping) {
         kept.emplace_back(i, end);
       } else {

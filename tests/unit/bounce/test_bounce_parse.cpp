@@ -182,6 +182,18 @@ TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
   EXPECT_EQ(reply.type, Type::k_auto_reply);
 }
 
+// The report's fields are read among the first 400 of its section, counted
+// over every field, cut or not (the cut does not move that bound).
+TEST(BounceParse, TheFirst400FieldsOfASectionAreReadWhateverTheCut) {
+  const auto reply_after = [](int fields_before) {
+    std::string m = "From: ana@example.com.ar\r\n";
+    for (int i = 1; i < fields_before; ++i) m += "Received: by mx" + std::to_string(i) + ".example.net\r\n";
+    return parse(m + "Auto-Submitted: auto-replied\r\nSubject: Re: hola\r\n\r\nFuera de la oficina.\r\n").type;
+  };
+  EXPECT_EQ(reply_after(399), Type::k_auto_reply);  // the 400th field
+  EXPECT_EQ(reply_after(400), Type::k_unknown);     // the 401st
+}
+
 TEST(BounceParse, DelayedIsNeverHard) {
   const Report r = parse(dsn("5.1.1", "550 5.1.1 user unknown", "delayed"));
   ASSERT_EQ(r.recipients.size(), 1U);
