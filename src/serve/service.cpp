@@ -880,10 +880,14 @@ Result<void> run_service(const ServerConfig& config) {
   // it inline before (a copy and a sync of the database, 20-80 ms of a
   // request's way to 202 about every 125 messages). The writers keep a
   // far threshold as a safety valve.
-  auto checkpointer = open();
-  if (!checkpointer) return std::unexpected(checkpointer.error());
-  for (auto* s : {&*writer, &*tx_store}) {
-    if (auto r = (**s).checkpoint_after(k_writer_checkpoint_pages); !r) return std::unexpected(r.error());
+  std::unique_ptr<store::ServiceStore> checkpointer;  // SQLite only (PostgreSQL has no WAL of ours to copy)
+  if (!store::is_postgres(config.state.string())) {
+    auto c = open();
+    if (!c) return std::unexpected(c.error());
+    checkpointer = std::move(*c);
+    for (auto* s : {&*writer, &*tx_store}) {
+      if (auto r = (**s).checkpoint_after(k_writer_checkpoint_pages); !r) return std::unexpected(r.error());
+    }
   }
   if (auto n = (*reader)->recover_sending(); !n) {
     return std::unexpected(n.error());
@@ -992,6 +996,7 @@ Result<void> run_service(const ServerConfig& config) {
   auto last_streams = Clock::now();
   auto last_expiry = Clock::now() - std::chrono::hours(2);
   int signal_seen = 0;
+  bool checkpoint_failing = false;
   while (true) {
     timespec wait{0, 250'000'000};
     const int got = sigtimedwait(&signals, nullptr, &wait);
@@ -1000,7 +1005,13 @@ Result<void> run_service(const ServerConfig& config) {
       break;
     }
     svc->reload_keys(std::chrono::milliseconds(0));
-    if (auto c = (*checkpointer)->checkpoint(); !c) util::log_warn(c.error().message);
+    if (checkpointer) {
+      // The first failure of a spell is logged, and the recovery.
+      const auto c = checkpointer->checkpoint();
+      if (!c && !checkpoint_failing) util::log_warn(c.error().message);
+      if (c && checkpoint_failing) util::log_info("the service's state store: its WAL is copied into the database again");
+      checkpoint_failing = !c;
+    }
     {
       std::lock_guard lock(svc->reader_mutex);
       if (auto n = svc->reader->unfinished()) svc->unfinished = *n;

@@ -16,6 +16,7 @@
 #include "store/sqlite_org_list.hpp"
 #include "store/field_codec.hpp"
 #include "util/strings.hpp"
+#include "util/log.hpp"
 
 namespace blindcast::store {
 
@@ -142,6 +143,7 @@ class SqliteServiceStore final : public ServiceStore {
   }
 
   Result<void> begin_batch() override {
+    if (auto r = resync(); !r) return r;
     m_batch = std::make_unique<Txn>(m_db);
     if (!m_batch->ok()) {
       m_batch.reset();
@@ -238,7 +240,10 @@ class SqliteServiceStore final : public ServiceStore {
     // no error (the next round goes on).
     if (sqlite3_wal_checkpoint_v2(m_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) != SQLITE_OK &&
         sqlite3_errcode(m_db) != SQLITE_BUSY) {
-      return db_error(m_db, "checkpointing the WAL");
+      return fail(fmt::format("the service's state store: copying its WAL into the database failed: {} (the WAL "
+                              "grows meanwhile; check the disk's space and the file's permissions)",
+                              sqlite3_errmsg(m_db)),
+                  ExitCode::k_runtime);
     }
     return {};
   }
@@ -252,10 +257,11 @@ class SqliteServiceStore final : public ServiceStore {
     // The sync it saves was a whole disk flush on every transactional
     // message's way to the relay, behind a running campaign's writes.
     if (auto r = exec(m_db, "PRAGMA synchronous=NORMAL"); !r) return std::unexpected(r.error());
+    m_relaxed = true;
     struct Resync {
-      sqlite3* db;
-      ~Resync() { (void)exec(db, "PRAGMA synchronous=FULL"); }
-    } resync{m_db};
+      SqliteServiceStore& store;
+      ~Resync() { (void)store.resync(); }  // after the transaction (declared before it)
+    } resync{*this};
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "beginning a claim");
     Stmt& s = cached(m_due,
@@ -279,8 +285,21 @@ class SqliteServiceStore final : public ServiceStore {
     return out;
   }
 
+  // Back to synchronous=FULL after a claim; an outcome or an intake never
+  // commits on a connection that could not be put back (it fails instead).
+  Result<void> resync() {
+    if (!m_relaxed) return {};
+    if (auto r = exec(m_db, "PRAGMA synchronous=FULL"); !r) {
+      util::log_error(fmt::format("the service's state store: cannot sync its commits again: {}", r.error().message));
+      return std::unexpected(r.error());
+    }
+    m_relaxed = false;
+    return {};
+  }
+
   Result<void> record_outcomes(std::span<const MessageOutcome> outcomes) override {
     if (outcomes.empty()) return {};
+    if (auto r = resync(); !r) return r;
     Txn txn(m_db);
     if (!txn.ok()) return db_error(m_db, "beginning to record outcomes");
     Stmt& up = cached(m_outcome,
@@ -416,6 +435,7 @@ class SqliteServiceStore final : public ServiceStore {
   }
 
   sqlite3* m_db;
+  bool m_relaxed = false;  // synchronous=NORMAL is on (a claim's)
   std::unique_ptr<Txn> m_batch;
   std::unique_ptr<Stmt> m_find_idem, m_put_idem, m_add_message, m_audit, m_due, m_mark, m_outcome, m_attempt;
   std::unique_ptr<OrgList> m_org = make_sqlite_org_list(m_db, "main");
