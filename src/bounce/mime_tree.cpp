@@ -111,10 +111,10 @@ bool is_report_field(std::string_view name) {
 
 // `raw` with its top header section cut to the fields the layer reads (the
 // MIME fields, and the report's fields among the first k_max_headers, as
-// copy_headers reads them from a whole section), in their order and bytes, the body after them untouched; false (and
-// `out` unused) when nothing would go or the section is not plainly
-// "name: value" lines ended by an empty line, which GMime then reads as
-// it is. Most of a report's header fields are its Received, DKIM and ARC
+// copy_headers reads them from a whole section), in their order and bytes,
+// the body after them untouched; false (and `out` unused) when nothing
+// would go or the section is not plainly "name: value" lines ended by an
+// empty line, which GMime then reads as it is. Most of a report's header fields are its Received, DKIM and ARC
 // trail (two thirds of the fields over the bench's files): GMime makes an
 // object of each, and making and freeing those was the larger part of its
 // parse. This splits fields (RFC 5322 2.2) and nothing more: GMime still

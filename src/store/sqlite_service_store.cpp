@@ -1,5 +1,6 @@
-// SQLite implementation of the service store (WAL, synchronous=FULL but for claims). One
-// connection per thread that uses it (intake, delivery, key cache, readers).
+// SQLite implementation of the service store (WAL, synchronous=FULL but for
+// claims). One connection per thread that uses it (intake, delivery, key
+// cache, readers).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
