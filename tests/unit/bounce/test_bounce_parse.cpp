@@ -194,6 +194,93 @@ TEST(BounceParse, TheFirst400FieldsOfASectionAreReadWhateverTheCut) {
   EXPECT_EQ(reply_after(400), Type::k_unknown);     // the 401st
 }
 
+// A DSN whose third part is `returned` (a message/rfc822 part, with `cte`
+// as its transfer encoding when not empty).
+std::string report_returning(std::string_view returned, std::string_view cte = "") {
+  std::string m =
+      "From: MAILER-DAEMON@mx.example.net\r\nTo: noreply@news.example.com\r\nSubject: Undelivered Mail\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r1\"\r\n\r\n"
+      "--r1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+      "--r1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+      "Final-Recipient: rfc822; m.oconnor@example.ie\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+      "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n"
+      "--r1\r\nContent-Type: message/rfc822\r\n";
+  if (!cte.empty()) m += "Content-Transfer-Encoding: " + std::string(cte) + "\r\n";
+  m += "\r\n";
+  m += returned;
+  m += "\r\n--r1--\r\n";
+  return m;
+}
+
+// The original as blindcast sent it: headers, a multipart body with an
+// attachment (a returned copy is read for its header section only).
+std::string original(std::string_view extra_header = "", std::string_view text = "Grüße aus Köln") {
+  std::string m = "Received: from relay.example.com by mx.example.net; Mon, 30 Nov 2026 04:00:00 +0000\r\n"
+                  "From: =?utf-8?q?Zo=C3=AB_News?= <news@example.com>\r\n"
+                  "To: =?utf-8?q?M=C3=A1ire_O=27Connor?= <m.oconnor@example.ie>\r\n"
+                  "Subject: =?utf-8?q?Neuigkeiten?=\r\nMIME-Version: 1.0\r\n";
+  m += extra_header;
+  m += "Content-Type: multipart/mixed; boundary=\"o1\"\r\n\r\n"
+       "--o1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+  m += text;
+  m += "\r\n--o1\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+  for (int i = 0; i < 200; ++i) m += "JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+\r\n";
+  m += "--o1--\r\n";
+  return m;
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const auto b = [&](std::size_t k) { return k < in.size() ? static_cast<unsigned char>(in[k]) : 0U; };
+    const unsigned v = (b(i) << 16) | (b(i + 1) << 8) | b(i + 2);
+    out += k_alphabet[(v >> 18) & 63];
+    out += k_alphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? k_alphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? k_alphabet[v & 63] : '=';
+    if ((i / 3 + 1) % 19 == 0) out += "\r\n";
+  }
+  return out;
+}
+
+TEST(BounceParse, AReturnedMessageGivesItsTokenHoweverItIsCarried) {
+  const std::string token_field = "X-Blindcast-Token: " + std::string(k_token) + "\r\n";
+  const auto check = [&](const std::string& message, std::string_view what) {
+    const Report r = parse(message);
+    EXPECT_EQ(r.type, Type::k_bounce) << what;
+    ASSERT_EQ(r.recipients.size(), 1U) << what;
+    EXPECT_EQ(r.recipients[0].address, "m.oconnor@example.ie") << what;
+    EXPECT_EQ(r.recipients[0].reason, Reason::k_user_unknown) << what;
+    EXPECT_EQ(r.token, k_token) << what;
+  };
+  check(report_returning(original(token_field)), "in the returned header section");
+  check(report_returning(original(token_field), "8bit"), "declared 8bit");
+  check(report_returning(original("X-Blindcast-Token:\r\n " + std::string(k_token) + "\r\n")), "folded");
+  check(report_returning(base64(original(token_field)), "base64"), "the returned message base64-encoded");
+  // Not in its header section but quoted in its text (a report forwarded
+  // inside the returned message, or a copy that quotes the headers).
+  check(report_returning(original("", "X-Blindcast-Token: " + std::string(k_token))), "quoted in its text");
+  // An original without any token: none is made up from its body.
+  const Report none = parse(report_returning(original("", "bounce+abc234@bounces.example.com")));
+  ASSERT_EQ(none.recipients.size(), 1U);
+  EXPECT_EQ(none.token, "");
+}
+
+TEST(BounceParse, AComplaintWithoutOriginalRcptToNamesTheReturnedTo) {
+  const std::string arf =
+      "From: feedback@fbl.example.net\r\nTo: abuse@news.example.com\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\r\n\r\n"
+      "--f\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
+      "--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: fbl/1.0\r\nVersion: 1\r\n\r\n"
+      "--f\r\nContent-Type: message/rfc822\r\n\r\n" +
+      original() + "\r\n--f--\r\n";
+  const Report r = parse(arf);
+  EXPECT_EQ(r.type, Type::k_complaint);
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_EQ(r.recipients[0].address, "m.oconnor@example.ie");
+}
+
 TEST(BounceParse, DelayedIsNeverHard) {
   const Report r = parse(dsn("5.1.1", "550 5.1.1 user unknown", "delayed"));
   ASSERT_EQ(r.recipients.size(), 1U);
