@@ -103,10 +103,29 @@ PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phra
     const auto c0 = static_cast<unsigned char>(p[0]);
     m_by_first[c0].push_back(static_cast<std::uint16_t>(k));
     // A one-byte phrase starts wherever its byte is, whatever follows it.
+    // Upper-case pairs too, for any_in_ignoring_case (a lower-cased text
+    // never has them).
+    const auto upper = [](unsigned c) { return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c; };
     for (unsigned c1 = 0; c1 < 256; ++c1) {
-      if (p.size() == 1 || c1 == static_cast<unsigned char>(p[1])) mark(c0, c1);
+      if (p.size() == 1 || c1 == static_cast<unsigned char>(p[1]) || c1 == upper(static_cast<unsigned char>(p[1]))) {
+        mark(c0, c1);
+        mark(upper(c0), c1);
+      }
     }
   }
+}
+
+bool PhraseSet::any_in_ignoring_case(std::string_view text) const {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
+    for (const auto k : m_by_first[static_cast<unsigned char>(lower(static_cast<char>(b[i])))]) {
+      const std::string_view p = m_phrases[k];
+      if (n - i >= p.size() && util::iequals(text.substr(i, p.size()), p)) return true;
+    }
+  }
+  return false;
 }
 
 std::size_t PhraseSet::earliest(std::string_view low) const {

@@ -55,6 +55,9 @@ class PhraseSet {
   // `low`, or npos.
   [[nodiscard]] std::size_t first_listed(std::string_view low) const;
   [[nodiscard]] bool any_in(std::string_view low) const { return earliest(low) != std::string_view::npos; }
+  // True when any phrase occurs in `text` ignoring ASCII case (no lower-cased
+  // copy of the text needed).
+  [[nodiscard]] bool any_in_ignoring_case(std::string_view text) const;
 
  private:
   void mark(unsigned c0, unsigned c1) { m_pairs[(c0 << 8 | c1) / 64] |= std::uint64_t{1} << ((c0 << 8 | c1) % 64); }
@@ -63,7 +66,8 @@ class PhraseSet {
   }
 
   std::span<const std::string_view> m_phrases;
-  std::array<std::uint64_t, 65536 / 64> m_pairs{};         // bit (first byte << 8 | second byte) of some phrase
+  std::array<std::uint64_t, 65536 / 64> m_pairs{};         // bit (first byte << 8 | second byte) of some phrase,
+                                                           // in either case
   std::array<std::vector<std::uint16_t>, 256> m_by_first;  // phrase indices by first byte, ascending
 };
 

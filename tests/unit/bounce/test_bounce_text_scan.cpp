@@ -29,6 +29,18 @@ std::size_t plain_earliest(std::string_view low) {
   return best;
 }
 
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  return out;
+}
+
+std::string mixed(std::string_view s) {  // every other letter upper-cased
+  std::string out(s);
+  for (std::size_t i = 0; i < out.size(); i += 2) out[i] = upper(out.substr(i, 1))[0];
+  return out;
+}
+
 TEST(BounceTextScan, PhraseSetAgreesWithFind) {
   const PhraseSet set(k_phrases);
   const std::string_view rows[] = {
@@ -49,6 +61,10 @@ TEST(BounceTextScan, PhraseSetAgreesWithFind) {
     EXPECT_EQ(set.first_listed(row), plain_first_listed(row)) << row;
     EXPECT_EQ(set.earliest(row), plain_earliest(row)) << row;
     EXPECT_EQ(set.any_in(row), plain_earliest(row) != std::string_view::npos) << row;
+    // Whatever the case of the text, as any_in on it lower-cased.
+    for (const auto& cased : {upper(row), mixed(row)}) {
+      EXPECT_EQ(set.any_in_ignoring_case(cased), plain_earliest(row) != std::string_view::npos) << cased;
+    }
   }
 }
 
@@ -59,6 +75,10 @@ TEST(BounceTextScan, PhraseSetWithoutShortPhrases) {
   EXPECT_EQ(set.first_listed("xxbcab"), 0U);
   EXPECT_EQ(set.earliest("xxb"), std::string_view::npos);
   EXPECT_EQ(set.earliest("a"), std::string_view::npos);
+  EXPECT_TRUE(set.any_in_ignoring_case("xxaBc"));
+  EXPECT_TRUE(set.any_in_ignoring_case("BC"));
+  EXPECT_FALSE(set.any_in_ignoring_case("xxB"));
+  EXPECT_FALSE(set.any_in_ignoring_case("A-B"));
 }
 
 }  // namespace
