@@ -8,7 +8,7 @@ build_pkgs=(
   cmake ninja-build g++ pkg-config ccache make
   libicu-dev libidn2-dev libpsl-dev publicsuffix libsqlite3-dev libssl-dev
   libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libgtest-dev libasio-dev libc-ares-dev libcurl4-openssl-dev
-  libcpp-httplib-dev libgmime-3.0-dev libpq-dev
+  libcpp-httplib-dev libgmime-3.0-dev libpq-dev libmimalloc-dev
 )
 # Test peers and independent parsers/verifiers (run with Debian's /usr/bin/python3).
 test_pkgs=(python3 python3-aiosmtpd python3-dkim python3-nacl clang postfix openssl dpkg-dev groff-base zsh dnsmasq-base python3-flufl.bounce chromium firefox-esr postgresql)
