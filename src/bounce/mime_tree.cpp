@@ -59,23 +59,27 @@ void init_gmime() {
 }
 
 // Where to stop reading `raw`: at k_max_input, or before the Content-Type
-// header that would make the k_max_entities-th entity (GMime's parser
-// recurses per nested entity: a few MB of nested multiparts must not
-// exhaust the stack).
-std::size_t reading_limit(std::string_view raw) {
+// header that would make the `entities`-th entity (GMime's parser recurses
+// per nested entity: a few MB of nested multiparts must not exhaust the
+// stack). `entities` is what is left of k_max_entities for the whole report
+// (returned messages parsed on their own count against it too); it is
+// lowered by the entities read.
+std::size_t reading_limit(std::string_view raw, std::size_t& entities) {
   const std::size_t limit = raw.size() < k_max_input ? raw.size() : k_max_input;
   constexpr std::string_view k_needle = "content-type:";
   std::size_t count = 0;
   // Line starts only: memchr finds them far faster than a byte loop.
   for (std::size_t i = 0; i + k_needle.size() <= limit;) {
     if ((raw[i] == 'C' || raw[i] == 'c') && util::iequals(raw.substr(i, k_needle.size()), k_needle) &&
-        ++count >= k_max_entities) {
+        ++count >= entities) {
+      entities = 0;
       return i;
     }
     const void* lf = std::memchr(raw.data() + i, '\n', limit - i);
     if (lf == nullptr) break;
     i = static_cast<std::size_t>(static_cast<const char*>(lf) - raw.data()) + 1;
   }
+  entities -= count;
   return limit;
 }
 
@@ -116,7 +120,6 @@ void hold_encoded_word_converters(std::string_view raw) {
   }
 }
 
-std::string capped(std::string_view bytes) { return std::string(bytes.substr(0, k_max_body)); }
 
 // The headers this layer reads; the others (Received, DKIM-Signature, ...)
 // are not decoded or copied (most of a report's header bytes). The report's
@@ -210,7 +213,7 @@ void copy_headers(GMimeObject* object, std::span<const std::string_view> wanted,
   }
 }
 
-std::string content_bytes(GMimePart* part) {
+std::string content_bytes(GMimePart* part, std::size_t cap = k_max_body) {
   GMimeDataWrapper* content = g_mime_part_get_content(part);
   if (content == nullptr) return {};
   GMimeStream* mem = g_mime_stream_mem_new();
@@ -218,14 +221,21 @@ std::string content_bytes(GMimePart* part) {
   GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
   std::string out;
   if (bytes != nullptr) {
-    out = capped(std::string_view(reinterpret_cast<const char*>(bytes->data), bytes->len));
+    out = std::string(std::string_view(reinterpret_cast<const char*>(bytes->data), bytes->len).substr(0, cap));
   }
   g_object_unref(mem);
   return out;
 }
 
-MimeNode from_message(GMimeMessage* message, int depth, bool all_headers);
-MimeNode parse_message(std::string_view raw, int depth, bool all_headers);
+// One read_mime call: whether every header is kept, and how many MIME
+// entities may still be read (k_max_entities for the whole report).
+struct Reading {
+  bool all_headers = false;
+  std::size_t entities = k_max_entities;
+};
+
+MimeNode from_message(GMimeMessage* message, int depth, Reading& r);
+MimeNode parse_message(std::string_view raw, int depth, Reading& r);
 
 // What in a returned message's body makes it worth reading whole: a report
 // forwarded inside it (message_with_dsn), returned headers or a message of
@@ -234,12 +244,42 @@ constexpr std::string_view k_report_marks[] = {"/report",           "delivery-st
                                                "rfc822-headers",    "global-headers",  "message/",
                                                "x-blindcast-token"};
 
-MimeNode returned_message(std::string_view bytes, int depth, bool all_headers) {
+// A token as report.cpp's find_token takes it: [a-z2-7], at most 64, any case.
+bool looks_like_token(std::string_view value) {
+  const std::string_view t = util::trim(value);
+  return !t.empty() && t.size() <= 64 && std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
+  });
+}
+
+MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
   std::string_view body;
   HeaderList fields = text::parse_header_block(bytes, &body);
+  // Read whole (as GMime reads the top message) when its body may hold what
+  // find_token or message_with_dsn look for: a report or returned headers of
+  // its own, a message inside it, or a token quoted in its text — which a
+  // base64 or quoted-printable part hides from a scan of the raw bytes, so
+  // one of those is read whole too unless the header section gave the token
+  // (find_token then looks no further; the encoding may be the copy's own,
+  // in its header section). Also when the header section does
+  // not end with an empty line (a line of blanks is a fold to GMime, the end
+  // of the section to parse_header_block).
   static const text::PhraseSet marks(k_report_marks);
-  if (all_headers || marks.any_in_ignoring_case(body)) {
-    return parse_message(bytes, depth, all_headers);
+  static constexpr std::string_view k_encodings[] = {"base64", "quoted-printable"};
+  static const text::PhraseSet encodings(k_encodings);
+  const std::string_view ending = bytes.substr(0, bytes.size() - body.size());
+  const bool clean_end = body.size() == bytes.size() || ending.ends_with("\n\n") || ending.ends_with("\n\r\n");
+  bool token_field = false;
+  for (std::size_t i = 0; i < fields.size() && i < static_cast<std::size_t>(k_max_headers); ++i) {
+    if (util::iequals(fields[i].first, "X-Blindcast-Token")) {
+      token_field = looks_like_token(fields[i].second);
+      break;
+    }
+  }
+  if (r.all_headers || !clean_end || marks.any_in_ignoring_case(body) ||
+      (!token_field && encodings.any_in_ignoring_case(bytes))) {
+    bytes = bytes.substr(0, reading_limit(bytes, r.entities));
+    return parse_message(bytes, depth, r);
   }
   MimeNode node;
   node.is_message = true;
@@ -263,7 +303,7 @@ MimeNode returned_message(std::string_view bytes, int depth, bool all_headers) {
   return node;
 }
 
-MimeNode from_object(GMimeObject* object, int depth, bool all_headers) {
+MimeNode from_object(GMimeObject* object, int depth, Reading& r) {
   MimeNode node;
   if (GMimeContentType* ct = g_mime_object_get_content_type(object)) {
     const char* media = g_mime_content_type_get_media_type(ct);
@@ -281,12 +321,12 @@ MimeNode from_object(GMimeObject* object, int depth, bool all_headers) {
     const int n = g_mime_multipart_get_count(multipart);
     for (int i = 0; i < n; ++i) {
       if (GMimeObject* child = g_mime_multipart_get_part(multipart, i)) {
-        node.children.push_back(from_object(child, depth + 1, all_headers));
+        node.children.push_back(from_object(child, depth + 1, r));
       }
     }
   } else if (GMIME_IS_MESSAGE_PART(object)) {
     if (GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object))) {
-      node.children.push_back(from_message(inner, depth + 1, all_headers));
+      node.children.push_back(from_message(inner, depth + 1, r));
     }
   } else if (GMIME_IS_TEXT_PART(object)) {
     // ASCII and UTF-8 need no conversion (most reports: an iconv per part
@@ -306,28 +346,30 @@ MimeNode from_object(GMimeObject* object, int depth, bool all_headers) {
       node.body = text::sanitize_utf8(content_bytes(GMIME_PART(object)));
     }
   } else if (GMIME_IS_PART(object) && node.type == "message/rfc822") {
-    node.children.push_back(returned_message(content_bytes(GMIME_PART(object)), depth + 1, all_headers));
+    // The whole copy (the input is capped at k_max_input already): a
+    // forwarded report's status part may come after a long text.
+    node.children.push_back(returned_message(content_bytes(GMIME_PART(object), k_max_input), depth + 1, r));
   } else if (GMIME_IS_PART(object)) {
     node.body = content_bytes(GMIME_PART(object));
   }
   return node;
 }
 
-MimeNode from_message(GMimeMessage* message, int depth, bool all_headers) {
+MimeNode from_message(GMimeMessage* message, int depth, Reading& r) {
   MimeNode node;
   node.is_message = true;
   copy_headers(GMIME_OBJECT(message),
-               all_headers  ? std::span<const std::string_view>()
-               : depth == 0 ? std::span<const std::string_view>(k_report_headers)
-                            : std::span<const std::string_view>(k_returned_headers),
+               r.all_headers ? std::span<const std::string_view>()
+               : depth == 0  ? std::span<const std::string_view>(k_report_headers)
+                             : std::span<const std::string_view>(k_returned_headers),
                node.headers);
   if (GMimeObject* body = g_mime_message_get_mime_part(message)) {
-    node.children.push_back(from_object(body, depth + 1, all_headers));
+    node.children.push_back(from_object(body, depth + 1, r));
   }
   return node;
 }
 
-MimeNode parse_message(std::string_view raw, int depth, bool all_headers) {
+MimeNode parse_message(std::string_view raw, int depth, Reading& r) {
   MimeNode root;
   root.is_message = true;
   // The stream reads `raw` where it is, not a copy: the array borrows the
@@ -342,7 +384,7 @@ MimeNode parse_message(std::string_view raw, int depth, bool all_headers) {
   GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr);
   g_object_unref(parser);
   if (message != nullptr) {
-    root = from_message(message, depth, all_headers);
+    root = from_message(message, depth, r);
     g_object_unref(message);
   }
   g_byte_array_free(bytes, FALSE);
@@ -358,7 +400,9 @@ MimeNode read_mime(std::string_view raw, bool all_headers) {
     const auto lf = raw.find('\n');
     raw = lf == std::string_view::npos ? std::string_view() : raw.substr(lf + 1);
   }
-  raw = raw.substr(0, reading_limit(raw));
+  Reading r;
+  r.all_headers = all_headers;
+  raw = raw.substr(0, reading_limit(raw, r.entities));
   if (raw.empty()) {
     MimeNode root;
     root.is_message = true;
@@ -367,7 +411,7 @@ MimeNode read_mime(std::string_view raw, bool all_headers) {
   std::string trimmed;
   if (!all_headers && trim_top_headers(raw, trimmed)) raw = trimmed;
   hold_encoded_word_converters(raw);
-  return parse_message(raw, 0, all_headers);
+  return parse_message(raw, 0, r);
 }
 
 std::string_view header_value(const HeaderList& headers, std::string_view name) {

@@ -1,6 +1,7 @@
 // parse() on hand-written samples of the formats blindcast meets most
 // (tests/data/bounces/samples/), classify() as a table, and hostile input.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <fstream>
 #include <sstream>
@@ -261,10 +262,44 @@ TEST(BounceParse, AReturnedMessageGivesItsTokenHoweverItIsCarried) {
   // Not in its header section but quoted in its text (a report forwarded
   // inside the returned message, or a copy that quotes the headers).
   check(report_returning(original("", "X-Blindcast-Token: " + std::string(k_token))), "quoted in its text");
+  // Quoted only in a base64 text part of the copy (a forwarded plain-text
+  // bounce, say): the copy is read whole when its header gives no token.
+  const std::string quoted_b64 = "From: news@example.com\r\nTo: m.oconnor@example.ie\r\nSubject: Fwd\r\n"
+                                 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                                 "Content-Transfer-Encoding: base64\r\n\r\n" +
+                                 base64("Original headers:\r\nX-Blindcast-Token: " + std::string(k_token) + "\r\n");
+  check(report_returning(quoted_b64), "quoted in a base64 text");
+  // A line of blanks in the copy's header section is a fold (as GMime reads
+  // it), not the section's end.
+  check(report_returning("To: m.oconnor@example.ie\r\n \r\n" + token_field + "Subject: x\r\n\r\nHi\r\n"),
+        "after a line of blanks");
   // An original without any token: none is made up from its body.
   const Report none = parse(report_returning(original("", "bounce+abc234@bounces.example.com")));
   ASSERT_EQ(none.recipients.size(), 1U);
   EXPECT_EQ(none.token, "");
+}
+
+TEST(BounceParse, AForwardedReportIsReadWholeWhateverItsSize) {
+  // A user forwards a DSN whose human-readable part is long: its status part
+  // comes after more than 1 MB (the cap of one part's body, not of a copy).
+  std::string human(1100 * 1024, 'x');
+  for (std::size_t i = 76; i < human.size(); i += 78) human.replace(i, 2, "\r\n");
+  const std::string dsn_inside =
+      "From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"in\"\r\n\r\n"
+      "--in\r\nContent-Type: text/plain\r\n\r\n" + human + "\r\n"
+      "--in\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+      "Final-Recipient: rfc822; m.oconnor@example.ie\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--in--\r\n";
+  const std::string forwarded =
+      "From: Support <support@example.com>\r\nTo: bounces@example.com\r\nSubject: Fwd: Undelivered Mail\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"out\"\r\n\r\n"
+      "--out\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n"
+      "--out\r\nContent-Type: message/rfc822\r\n\r\n" + dsn_inside + "\r\n--out--\r\n";
+  const Report r = parse(forwarded);
+  EXPECT_EQ(r.type, Type::k_bounce);
+  ASSERT_EQ(r.recipients.size(), 1U);
+  EXPECT_EQ(r.recipients[0].address, "m.oconnor@example.ie");
+  EXPECT_EQ(r.recipients[0].status, "5.1.1");
 }
 
 TEST(BounceParse, AComplaintWithoutOriginalRcptToNamesTheReturnedTo) {
@@ -373,6 +408,49 @@ TEST(BounceParse, HostileInputNeverCrashes) {
   for (const auto& in : inputs) {
     const Report r = parse(in);
     for (const auto& x : r.recipients) EXPECT_TRUE(util::is_valid_utf8(x.address));
+  }
+}
+
+// The capped read needs less than 48 KB of stack here; without the cap on
+// a copy read whole, this one overflowed 128 KB.
+constexpr std::size_t k_small_stack = 128 * 1024;
+
+TEST(BounceParse, ReturnedCopiesReadWholeCountAgainstTheReportsEntityLimit) {
+  // A base64-encoded copy hides its parts from the cut of the raw input:
+  // thousands of nested multiparts inside it, twice over.
+  std::string nested = "From: x@example.com\r\nContent-Type: multipart/mixed; boundary=a0\r\n\r\n";
+  for (int i = 1; i < 20000; ++i) {
+    nested += "--a" + std::to_string(i - 1) + "\r\nContent-Type: multipart/mixed; boundary=a" + std::to_string(i) +
+              "\r\n\r\n";
+  }
+  nested += "Content-Type: message/delivery-status\r\n\r\n";  // a mark: the copy is read whole
+  const std::string inner = report_returning(base64(nested), "base64");
+  const std::string twice = report_returning(base64(inner), "base64");
+  for (const auto& in : {report_returning(base64(nested), "base64"), twice}) {
+    // GMime's parser recurses once per nested entity: on a thread with a
+    // small stack, reading more than the report's limit would overflow it.
+    Report r;
+    pthread_attr_t attr;
+    ASSERT_EQ(pthread_attr_init(&attr), 0);
+    ASSERT_EQ(pthread_attr_setstacksize(&attr, k_small_stack), 0);
+    struct Job {
+      const std::string* in;
+      Report* out;
+    } job{&in, &r};
+    pthread_t thread;
+    ASSERT_EQ(pthread_create(
+                  &thread, &attr,
+                  [](void* p) -> void* {
+                    auto* j = static_cast<Job*>(p);
+                    *j->out = parse(*j->in);
+                    return nullptr;
+                  },
+                  &job),
+              0);
+    ASSERT_EQ(pthread_join(thread, nullptr), 0);
+    pthread_attr_destroy(&attr);
+    ASSERT_EQ(r.recipients.size(), 1U);
+    EXPECT_EQ(r.recipients[0].address, "m.oconnor@example.ie");
   }
 }
 
