@@ -27,9 +27,10 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // One MIME entity. A message (the top one, or one inside message/rfc822) is
 // a node with is_message set: its headers are the message's, its one child
 // is its body entity. A returned message (message/rfc822, transfer-decoded)
-// has that child only when its body may carry a report or a token of its
-// own (a forwarded bounce; see returned_message in mime_tree.cpp) or
-// all_headers is set: otherwise only its header fields are read.
+// has that child only when it may carry a report or a token beyond its
+// header section (a forwarded bounce, an encoded quote; see
+// returned_message in mime_tree.cpp) or all_headers is set: otherwise only
+// its header fields are read.
 struct MimeNode {
   bool is_message = false;
   std::string type;         // "multipart/report", lower-cased ("" for a message node)
