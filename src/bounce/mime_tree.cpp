@@ -120,7 +120,6 @@ void hold_encoded_word_converters(std::string_view raw) {
   }
 }
 
-
 // The headers this layer reads; the others (Received, DKIM-Signature, ...)
 // are not decoded or copied (most of a report's header bytes). The report's
 // own: its envelope, sender and subject; a returned message's: To (the
@@ -244,14 +243,6 @@ constexpr std::string_view k_report_marks[] = {"/report",           "delivery-st
                                                "rfc822-headers",    "global-headers",  "message/",
                                                "x-blindcast-token"};
 
-// A token as report.cpp's find_token takes it: [a-z2-7], at most 64, any case.
-bool looks_like_token(std::string_view value) {
-  const std::string_view t = util::trim(value);
-  return !t.empty() && t.size() <= 64 && std::all_of(t.begin(), t.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
-  });
-}
-
 MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
   std::string_view body;
   HeaderList fields = text::parse_header_block(bytes, &body);
@@ -272,7 +263,7 @@ MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
   bool token_field = false;
   for (std::size_t i = 0; i < fields.size() && i < static_cast<std::size_t>(k_max_headers); ++i) {
     if (util::iequals(fields[i].first, "X-Blindcast-Token")) {
-      token_field = looks_like_token(fields[i].second);
+      token_field = !text::valid_token(fields[i].second).empty();
       break;
     }
   }

@@ -31,7 +31,6 @@ namespace blindcast::bounce {
 
 namespace {
 
-constexpr std::size_t k_max_token = 64;
 constexpr std::size_t k_max_text = 256 * 1024;
 
 constexpr std::array<std::string_view, 11> k_daemon_senders = {
@@ -121,14 +120,7 @@ std::string human_text(const MimeNode& message) {
   return out;
 }
 
-std::string valid_token(std::string_view value) {
-  const std::string t = util::to_lower_ascii(util::trim(value));
-  if (t.empty() || t.size() > k_max_token) return {};
-  for (const char c : t) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return {};
-  }
-  return t;
-}
+using text::valid_token;
 
 std::string token_in_headers(const HeaderList& headers) {
   return valid_token(header_value(headers, k_token_header));

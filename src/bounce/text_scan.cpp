@@ -82,6 +82,16 @@ std::string clean_diagnostic(std::string_view text) {
   return out;
 }
 
+std::string valid_token(std::string_view value) {
+  constexpr std::size_t k_max_token = 64;
+  const std::string t = util::to_lower_ascii(util::trim(value));
+  if (t.empty() || t.size() > k_max_token) return {};
+  for (const char c : t) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return {};
+  }
+  return t;
+}
+
 bool icontains(std::string_view haystack, std::string_view lower_needle) {
   if (lower_needle.empty()) return true;
   if (haystack.size() < lower_needle.size()) return false;

@@ -21,6 +21,10 @@ inline constexpr std::size_t k_max_diagnostic = 1000;
 // `bytes` with every invalid UTF-8 sequence replaced by U+FFFD.
 std::string sanitize_utf8(std::string_view bytes);
 
+// `value` trimmed and lower-cased when it has the shape of a VERP token
+// (1 to 64 of a-z and 2-7, any case), else "". Not verified.
+std::string valid_token(std::string_view value);
+
 // A remote server's text as reported: folded lines joined, runs of white
 // space made one space, trimmed, invalid UTF-8 replaced, cut to at most
 // k_max_diagnostic bytes on a character boundary.
