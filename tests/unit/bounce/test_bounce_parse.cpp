@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "bounce/report.hpp"
+#include "mail/encoding.hpp"
 #include "util/utf8.hpp"
 
 namespace blindcast::bounce {
@@ -230,18 +231,10 @@ std::string original(std::string_view extra_header = "", std::string_view text =
   return m;
 }
 
+// `in` in base64 lines, as a MIME body carries it.
 std::string base64(std::string_view in) {
-  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    const auto b = [&](std::size_t k) { return k < in.size() ? static_cast<unsigned char>(in[k]) : 0U; };
-    const unsigned v = (b(i) << 16) | (b(i + 1) << 8) | b(i + 2);
-    out += k_alphabet[(v >> 18) & 63];
-    out += k_alphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? k_alphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? k_alphabet[v & 63] : '=';
-    if ((i / 3 + 1) % 19 == 0) out += "\r\n";
-  }
+  mail::append_base64_lines(out, in);
   return out;
 }
 
