@@ -228,6 +228,10 @@ std::vector<FoundAddress> find_addresses(std::string_view text, bool allow_utf8,
     while (b < at && (text[b] == '\'' || text[b] == '.' || text[b] == '`')) ++b;
     std::size_t e = at + 1;
     while (e < text.size() && is_domain_char(text[e], allow_utf8) && e - at < 256) ++e;
+    // A cap may fall inside a UTF-8 sequence: never start or end in one.
+    const auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+    while (b < at && continuation(text[b])) ++b;
+    while (e < text.size() && e > at + 1 && continuation(text[e])) --e;
     while (e > at + 1 && (text[e - 1] == '.' || text[e - 1] == '-')) --e;
     if (b == at || e == at + 1) continue;
     std::string_view local = text.substr(b, at - b);

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "bounce/text_scan.hpp"
+#include "util/utf8.hpp"
 
 namespace blindcast::bounce::text {
 namespace {
@@ -79,6 +80,32 @@ TEST(BounceTextScan, PhraseSetWithoutShortPhrases) {
   EXPECT_TRUE(set.any_in_ignoring_case("BC"));
   EXPECT_FALSE(set.any_in_ignoring_case("xxB"));
   EXPECT_FALSE(set.any_in_ignoring_case("A-B"));
+}
+
+// An address in UTF-8 text is read up to a cap (128 bytes of local part, 256
+// of domain): a cap that falls inside a multi-byte character must not cut
+// it (a fuzzer's X-Failed-Recipients gave an address ending in half a "ÿ").
+TEST(BounceTextScan, AnAddressCutAtItsCapStaysValidUtf8) {
+  for (const std::string_view ch : {"\xc3\xa7", "\xe4\xb8\xad", "\xf0\x9f\x93\xa7"}) {
+    for (std::size_t pad = 0; pad < 4; ++pad) {
+      std::string local(pad, 'a');
+      std::string domain(pad, 'b');
+      while (local.size() < 300) local += ch;
+      while (domain.size() < 600) domain += ch;
+      for (const auto& text : {local + "@example.com", "x@" + domain + ".de", local + "@" + domain}) {
+        const auto found = find_addresses(text, true, true);
+        ASSERT_EQ(found.size(), 1U) << text.size();
+        const std::string& a = found[0].address;
+        EXPECT_TRUE(util::is_valid_utf8(a)) << a.size();
+        EXPECT_LE(a.size(), 128U + 1 + 256);
+        EXPECT_NE(a.find('@'), std::string::npos);
+      }
+    }
+  }
+  // Within the caps nothing changes.
+  const auto whole = find_addresses("to j\xc3\xb8rgen@b\xc3\xb8rn.dk failed", true, true);
+  ASSERT_EQ(whole.size(), 1U);
+  EXPECT_EQ(whole[0].address, "j\xc3\xb8rgen@b\xc3\xb8rn.dk");
 }
 
 }  // namespace
