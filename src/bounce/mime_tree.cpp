@@ -138,57 +138,100 @@ bool is_mime_field(std::string_view name) {
   return (name.size() >= 8 && util::iequals(name.substr(0, 8), "content-")) || util::iequals(name, "mime-version");
 }
 
-bool is_report_field(std::string_view name) {
-  return std::any_of(std::begin(k_report_headers), std::end(k_report_headers),
-                     [&](std::string_view w) { return util::iequals(name, w); });
+// `text` without the blanks and line ends around it (GMime's unfolding
+// keeps any other control byte).
+std::string_view trim_blanks(std::string_view text) {
+  const auto b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  return text.substr(b, text.find_last_not_of(" \t\r\n") - b + 1);
 }
 
-// `raw` with its top header section cut to the fields the layer reads (the
-// MIME fields, and the report's fields among the first k_max_headers, as
-// copy_headers reads them from a whole section), in their order and bytes,
-// the body after them untouched; false (and `out` unused) when nothing
-// would go or the section is not plainly "name: value" lines ended by an
-// empty line, which GMime then reads as it is. Most of a report's header fields are its Received, DKIM and ARC
-// trail (two thirds of the fields over the bench's files): GMime makes an
-// object of each, and making and freeing those was the larger part of its
-// parse. This splits fields (RFC 5322 2.2) and nothing more: GMime still
-// reads every field kept, every MIME entity and every encoding.
-bool trim_top_headers(std::string_view raw, std::string& out) {
-  std::vector<std::pair<std::size_t, std::size_t>> kept;  // [begin, end) of each kept field
-  bool dropped = false;
+bool is_wanted(std::span<const std::string_view> wanted, std::string_view name) {
+  return std::any_of(wanted.begin(), wanted.end(), [&](std::string_view w) { return util::iequals(name, w); });
+}
+
+// A header field's value as this layer keeps it when it reads the header
+// section itself: unfolded (a fold is one space, as parse_header_block
+// joins lines), then, when it has RFC 2047 words or 8-bit bytes, decoded by
+// GMime as GMime decodes a field it parses (encoded words to UTF-8, 8-bit
+// text through its fallback charsets); cut at a NUL byte, where GMime's
+// C string ends, and without a stray CR (GMime's unfolding drops them).
+std::string decoded_value(std::string value) {
+  if (const auto nul = value.find('\0'); nul != std::string::npos) value.resize(nul);
+  std::erase(value, '\r');
+  const bool eight_bit = std::any_of(value.begin(), value.end(), [](char c) { return (c & 0x80) != 0; });
+  if (eight_bit || value.find("=?") != std::string::npos) {
+    if (char* decoded = g_mime_utils_header_decode_text(nullptr, value.c_str())) {
+      value = decoded;
+      g_free(decoded);
+    }
+  }
+  return text::sanitize_utf8(value);
+}
+
+// A message's header section, split by this layer (RFC 5322 2.2 field
+// syntax and nothing more) so that GMime builds objects only for what it
+// must read: the MIME fields. Most of a report's header fields are its
+// Received, DKIM and ARC trail (two thirds of the fields over the bench's
+// files), and GMime makes a GObject of every field and parses each address
+// field into address objects; making and freeing those was the larger part
+// of its parse. GMime still reads every MIME field, every entity and every
+// encoding; the fields this layer reads (`wanted`, among the first
+// k_max_headers) are unfolded and decoded as decoded_value says.
+struct HeaderSection {
+  bool plain = false;        // "name: value" lines ended by an empty line; else GMime reads it all as it is
+  bool mime = false;         // a Content-* or MIME-Version field
+  HeaderList report;         // the fields the layer reads, in their order
+  std::string mime_section;  // the MIME fields, then the empty line and the body, as written
+  std::size_t body = 0;      // where the body starts in the raw message
+};
+
+HeaderSection split_header_section(std::string_view raw, std::span<const std::string_view> wanted) {
+  HeaderSection top;
+  std::vector<std::pair<std::size_t, std::size_t>> mime_fields;  // [begin, end) of each
   std::size_t i = 0;
-  bool keeping = false;
+  enum class Kept { none, mime, report } keeping = Kept::none;
   int fields = 0;
   while (true) {
-    if (i >= raw.size()) return false;  // no empty line: all header
+    if (i >= raw.size()) return top;  // no empty line: all header
     const void* lf = std::memchr(raw.data() + i, '\n', raw.size() - i);
-    if (lf == nullptr) return false;
+    if (lf == nullptr) return top;
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - raw.data()) + 1;
     const std::string_view line = raw.substr(i, end - i);
     if (line == "\n" || line == "\r\n") break;
     if (line[0] == ' ' || line[0] == '\t') {
-      if (i == 0) return false;
-      if (keeping) kept.back().second = end;
+      if (i == 0) return top;
+      if (keeping == Kept::mime) mime_fields.back().second = end;
+      if (keeping == Kept::report && !trim_blanks(line).empty()) {
+        top.report.back().second += ' ';
+        top.report.back().second += trim_blanks(line);
+      }
     } else {
       const std::size_t colon = line.find(':');
-      if (colon == std::string_view::npos || !is_field_name(line.substr(0, colon))) return false;
+      if (colon == std::string_view::npos || !is_field_name(line.substr(0, colon))) return top;
       const std::string_view name = line.substr(0, colon);
-      keeping = is_mime_field(name) || (fields < k_max_headers && is_report_field(name));
-      ++fields;
-      if (keeping) {
-        kept.emplace_back(i, end);
-      } else {
-        dropped = true;
+      keeping = Kept::none;
+      if (is_mime_field(name)) {
+        keeping = Kept::mime;
+        mime_fields.emplace_back(i, end);
+      } else if (fields < k_max_headers && is_wanted(wanted, name)) {
+        keeping = Kept::report;
+        top.report.emplace_back(std::string(name), std::string(trim_blanks(line.substr(colon + 1))));
       }
+      ++fields;
     }
     i = end;
   }
-  if (!dropped) return false;
-  out.clear();
-  out.reserve(raw.size() - i + 1024);
-  for (const auto& [b, e] : kept) out.append(raw.substr(b, e - b));
-  out.append(raw.substr(i));
-  return true;
+  top.plain = true;
+  top.mime = !mime_fields.empty();
+  top.body = i + (raw[i] == '\r' ? 2 : 1);
+  for (auto& [name, value] : top.report) value = decoded_value(std::move(value));
+  if (top.mime) {
+    top.mime_section.reserve(raw.size() - i + 1024);
+    for (const auto& [b, e] : mime_fields) top.mime_section.append(raw.substr(b, e - b));
+    top.mime_section.append(raw.substr(i));
+  }
+  return top;
 }
 
 // Every header when `wanted` is empty.
@@ -235,6 +278,7 @@ struct Reading {
 
 MimeNode from_message(GMimeMessage* message, int depth, Reading& r);
 MimeNode parse_message(std::string_view raw, int depth, Reading& r);
+MimeNode read_message(std::string_view raw, int depth, Reading& r);
 
 // What in a returned message's body makes it worth reading whole: a report
 // forwarded inside it (message_with_dsn), returned headers or a message of
@@ -270,7 +314,7 @@ MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
   if (r.all_headers || !clean_end || marks.any_in_ignoring_case(body) ||
       (!token_field && encodings.any_in_ignoring_case(bytes))) {
     bytes = bytes.substr(0, reading_limit(bytes, r.entities));
-    return parse_message(bytes, depth, r);
+    return read_message(bytes, depth, r);
   }
   MimeNode node;
   node.is_message = true;
@@ -281,15 +325,7 @@ MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
                      [&](std::string_view w) { return util::iequals(name, w); })) {
       continue;
     }
-    if (value.find("=?") != std::string::npos) {
-      // RFC 2047 words decoded as GMime decodes a header's value.
-      char* decoded = g_mime_utils_header_decode_text(nullptr, value.c_str());
-      if (decoded != nullptr) {
-        value = decoded;
-        g_free(decoded);
-      }
-    }
-    node.headers.emplace_back(text::sanitize_utf8(name), text::sanitize_utf8(value));
+    node.headers.emplace_back(text::sanitize_utf8(name), decoded_value(std::move(value)));
   }
   return node;
 }
@@ -360,25 +396,65 @@ MimeNode from_message(GMimeMessage* message, int depth, Reading& r) {
   return node;
 }
 
-MimeNode parse_message(std::string_view raw, int depth, Reading& r) {
-  MimeNode root;
-  root.is_message = true;
-  // The stream reads `raw` where it is, not a copy: the array borrows the
-  // bytes (GMime only reads them), the stream does not own the array, and
-  // the array is freed without its data once the message, the last holder
-  // of the stream (its parts' contents are windows on it), is gone.
+// GMime's parser over `raw` where it is, not a copy: the array borrows the
+// bytes (GMime only reads them), the stream does not own the array, and the
+// array is freed without its data once the parser and what it built (its
+// parts' contents are windows on the stream) are gone. `read` gets the
+// parser and returns once it no longer needs what the parser built.
+template <typename Read>
+void with_parser(std::string_view raw, Read read) {
   GByteArray* bytes = g_byte_array_new_take(reinterpret_cast<guint8*>(const_cast<char*>(raw.data())), raw.size());
   GMimeStream* stream = g_mime_stream_mem_new_with_byte_array(bytes);
   g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
   GMimeParser* parser = g_mime_parser_new_with_stream(stream);
   g_object_unref(stream);
-  GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr);
+  read(parser);
   g_object_unref(parser);
-  if (message != nullptr) {
-    root = from_message(message, depth, r);
-    g_object_unref(message);
-  }
   g_byte_array_free(bytes, FALSE);
+}
+
+// `raw` read by GMime as a message: its header section as it is.
+MimeNode parse_message(std::string_view raw, int depth, Reading& r) {
+  MimeNode root;
+  root.is_message = true;
+  if (raw.empty()) return root;
+  with_parser(raw, [&](GMimeParser* parser) {
+    if (GMimeMessage* message = g_mime_parser_construct_message(parser, nullptr)) {
+      root = from_message(message, depth, r);
+      g_object_unref(message);
+    }
+  });
+  return root;
+}
+
+// A message: its header section split by split_header_section, the fields
+// this layer reads (the report's, or a returned message's) read here, the
+// MIME entity under them by GMime as a part (no GMimeMessage: its address
+// lists and header objects were a third of what GMime made for a report).
+// No MIME field: by RFC 2045 (5.2, 6.1) the body is one text/plain part in
+// US-ASCII, 7bit — nothing for a MIME parser to read — kept as GMime gives
+// it (capped, invalid UTF-8 replaced). A section that is not plainly
+// "name: value" lines, or a preview (all_headers), goes to GMime whole.
+MimeNode read_message(std::string_view raw, int depth, Reading& r) {
+  if (r.all_headers) return parse_message(raw, depth, r);
+  HeaderSection top = split_header_section(raw, depth == 0 ? std::span<const std::string_view>(k_report_headers)
+                                                     : std::span<const std::string_view>(k_returned_headers));
+  if (!top.plain) return parse_message(raw, depth, r);
+  MimeNode root;
+  root.is_message = true;
+  root.headers = std::move(top.report);
+  if (!top.mime) {
+    MimeNode& body = root.children.emplace_back();
+    body.type = "text/plain";
+    if (depth + 1 < k_max_depth) body.body = text::sanitize_utf8(raw.substr(top.body, k_max_body));  // as from_object
+    return root;
+  }
+  with_parser(top.mime_section, [&](GMimeParser* parser) {
+    if (GMimeObject* entity = g_mime_parser_construct_part(parser, nullptr)) {
+      root.children.push_back(from_object(entity, depth + 1, r));
+      g_object_unref(entity);
+    }
+  });
   return root;
 }
 
@@ -394,15 +470,8 @@ MimeNode read_mime(std::string_view raw, bool all_headers) {
   Reading r;
   r.all_headers = all_headers;
   raw = raw.substr(0, reading_limit(raw, r.entities));
-  if (raw.empty()) {
-    MimeNode root;
-    root.is_message = true;
-    return root;
-  }
-  std::string trimmed;
-  if (!all_headers && trim_top_headers(raw, trimmed)) raw = trimmed;
   hold_encoded_word_converters(raw);
-  return parse_message(raw, 0, r);
+  return read_message(raw, 0, r);
 }
 
 std::string_view header_value(const HeaderList& headers, std::string_view name) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bounce/mime_tree.hpp"
 #include "bounce/report.hpp"
 #include "mail/encoding.hpp"
 #include "util/utf8.hpp"
@@ -137,10 +138,11 @@ TEST(BounceParse, RemoteCodeInDiagnosticBeatsGenericStatus) {
   EXPECT_EQ(r.recipients[0].status, "5.0.0");
 }
 
-// read_mime hands GMime the top header section cut to the fields the layer
-// reads (a report's Received/DKIM/ARC trail is most of its fields): a report
-// reads the same with and without a long trail, folded fields around the
-// ones it needs, or a line that is no field (which turns the cut off).
+// read_mime reads the fields it needs of the top header section itself and
+// hands GMime only the MIME fields (a report's Received/DKIM/ARC trail is
+// most of its fields): a report reads the same with and without a long
+// trail, folded fields around the ones it needs, or a line that is no field
+// (then GMime reads the section as it is).
 TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
   const std::string plain = dsn("5.1.1", "550 5.1.1 user unknown", "failed",
                                 "bounce+" + std::string(k_token) + "@bounces.example.com");
@@ -182,6 +184,96 @@ TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
   // An auto-reply's marker after a long trail is still read.
   const Report reply = parse(trail + "From: ana@example.com\r\nAuto-Submitted: auto-replied\r\nSubject: Re: hi\r\n\r\nAway.\r\n");
   EXPECT_EQ(reply.type, Type::k_auto_reply);
+}
+
+// `value` with every run of blanks one space: a fold is a line end and
+// blanks to GMime, one space to blindcast's own reading.
+std::string squeezed(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    const bool blank = c == ' ' || c == '\t';
+    if (blank && (out.empty() || out.back() == ' ')) continue;
+    out += blank ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// The leaf parts under `node`, in order, and the fields blindcast reads of
+// each message in it (a returned message's: To and the token), blanks squeezed.
+void leaves_and_fields(const MimeNode& node, bool top, std::vector<std::string>& out) {
+  if (node.children.empty() && !node.is_message) out.push_back(node.type + "|" + node.body);
+  for (const auto& [name, value] : node.headers) {
+    const bool read = name == "To" || name == "X-Blindcast-Token" ||
+                      (top && (name == "From" || name == "Subject" || name == "Auto-Submitted" ||
+                               name == "X-Failed-Recipients"));
+    if (read) out.push_back(name + ": " + squeezed(value));
+  }
+  for (const auto& c : node.children) leaves_and_fields(c, false, out);
+}
+
+// read_mime reads a message's header section itself and hands GMime only
+// the MIME fields (and nothing at all when there is none: a plain RFC 822
+// message); read_mime(raw, true) lets GMime read everything. Both must give
+// the same fields and the same parts: encoded words in several charsets,
+// raw UTF-8 and Latin-1 bytes, folds, a blank-only fold line, repeated
+// fields, CRLF and LF, a returned message read whole.
+TEST(BounceParse, TheTopSectionReadsAsGMimeReadsIt) {
+  const std::string fields[] = {
+      "From: =?utf-8?q?Zo=C3=AB_M=C3=BCller?= <mailer-daemon@mx.example.de>\r\n",
+      "From: \"=?iso-8859-1?b?Suxy9G1l?=\" <postmaster@example.com.br>\r\n",
+      "Subject: Unzustellbar: =?windows-1252?q?Nachricht_f=FCr_Fran=E7ois?=\r\n",
+      "Subject: =?utf-8?b?5pyq6YCB6L6+?= =?utf-8?b?6YCa55+l?=\r\n",
+      "Subject: Entrega fallida para Mar\xc3\xad" "a Jos\xc3\xa9\r\n",
+      "Subject: Non remis pour Ren\xe9" "e\r\n",
+      "Subject:\r\n\tDelivery Status\r\n  Notification (Failure)\r\n",
+      "Subject: Returned mail\r\n \r\n\t(see below)\r\n",
+      "To: =?utf-8?q?M=C3=A1ire_O=27Connor?= <m.oconnor@example.ie>,\r\n  \"Nguy\xe1\xbb\x85n\" <nguyen@example.vn>\r\n",
+      "Auto-Submitted: auto-replied\r\nAuto-Submitted: auto-generated\r\n",
+      "X-Failed-Recipients: o.brien@example.ie,\r\n j.smith@example.co.uk\r\n",
+      // Bytes GMime's unfolding treats its own way: a NUL ends the value, a
+      // stray CR goes, a vertical tab stays.
+      std::string("Subject: Un\0\0deliverable\r\n", 26),
+      "To: <m.oconnor@example.ie>\rq\r\n",
+      "To: \v<m.oconnor@example.ie>\r\n",
+  };
+  const std::string bodies[] = {
+      // No MIME field: one text/plain part.
+      "\r\nThis is the mail system at host mx.example.de.\r\n\r\n<m.oconnor@example.ie>: user unknown\r\n",
+      "\r\nRetour: 550 5.1.1 <ren\xe9\x65@example.fr> inconnu\r\n\r\n",
+      "\r\n",
+      // MIME.
+      "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nBo\xee" "te pleine\r\n",
+      "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"r1\"\r\n\r\n--r1\r\n"
+      "Content-Type: text/plain\r\n\r\nFailed.\r\n--r1\r\nContent-Type: message/delivery-status\r\n\r\n"
+      "Final-Recipient: rfc822; a@example.com\r\nStatus: 5.1.1\r\n\r\n--r1--\r\n",
+      // A returned message read whole (its body names a report): its To and
+      // token folded, encoded, among fields blindcast does not read.
+      "Content-Type: multipart/mixed; boundary=\"m1\"\r\n\r\n--m1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+      "--m1\r\nContent-Type: message/rfc822\r\n\r\nReceived: by mx.example.net;\r\n\tMon, 30 Nov 2026\r\n"
+      "To: =?utf-8?q?J=C3=B8rgen_Hansen?=\r\n <j.hansen@example.dk>\r\nX-Blindcast-Token:\r\n " +
+          std::string(k_token) +
+          "\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r2\"\r\n\r\n--r2\r\n"
+          "Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; j.hansen@example.dk\r\n"
+          "Status: 5.2.2\r\n\r\n--r2--\r\n\r\n--m1--\r\n",
+  };
+  for (const auto& f : fields) {
+    for (const auto& b : bodies) {
+      for (const bool crlf : {true, false}) {
+        std::string raw = "Received: from mx.example.net by relay.example.org;\r\n\tMon, 30 Nov 2026 02:00:00 +0000\r\n" +
+                          f + "DKIM-Signature: v=1; d=example.net;\r\n b=AAAA\r\n" + b;
+        if (!crlf) std::erase(raw, '\r');
+        const MimeNode ours = read_mime(raw);
+        const MimeNode gmime = read_mime(raw, true);
+        std::vector<std::string> want_parts;
+        std::vector<std::string> got_parts;
+        leaves_and_fields(gmime, true, want_parts);
+        leaves_and_fields(ours, true, got_parts);
+        EXPECT_EQ(got_parts, want_parts) << raw;
+        EXPECT_FALSE(got_parts.empty()) << raw;
+      }
+    }
+  }
 }
 
 // The report's fields are read among the first 400 of its section, counted
