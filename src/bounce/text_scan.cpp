@@ -1,5 +1,8 @@
 #include "bounce/text_scan.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
 
@@ -106,12 +109,32 @@ bool icontains(std::string_view haystack, std::string_view lower_needle) {
   return false;
 }
 
+namespace {
+
+// Four bytes of `text` from `i` as one word (fewer at its end: the rest
+// zero, which no phrase's masked word has where the text has ended).
+inline std::uint32_t load4(std::string_view text, std::size_t i) {
+  std::uint32_t w = 0;
+  if (text.size() - i >= 4) {
+    std::memcpy(&w, text.data() + i, 4);
+    return w;
+  }
+  for (std::size_t j = 0; i + j < text.size(); ++j) {
+    w |= std::uint32_t{static_cast<unsigned char>(text[i + j])} << (8 * j);
+  }
+  return w;
+}
+
+}  // namespace
+
 PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phrases) {
   for (std::size_t k = 0; k < phrases.size(); ++k) {
     const std::string_view p = phrases[k];
     if (p.empty()) continue;
     const auto c0 = static_cast<unsigned char>(p[0]);
-    m_by_first[c0].push_back(static_cast<std::uint16_t>(k));
+    const std::size_t n = std::min<std::size_t>(4, p.size());
+    m_by_first[c0].push_back(Entry{load4(p.substr(0, n), 0), n == 4 ? 0xFFFFFFFFU : (std::uint32_t{1} << (8 * n)) - 1,
+                                   static_cast<std::uint16_t>(k)});
     // A one-byte phrase starts wherever its byte is, whatever follows it.
     // Upper-case pairs too, for any_in_ignoring_case (a lower-cased text
     // never has them).
@@ -125,13 +148,20 @@ PhraseSet::PhraseSet(std::span<const std::string_view> phrases) : m_phrases(phra
   }
 }
 
+bool PhraseSet::matches(const Entry& e, std::string_view low, std::size_t i, std::uint32_t word) const {
+  if ((word & e.mask) != e.word) return false;
+  const std::string_view p = m_phrases[e.index];
+  return p.size() <= 4 ||
+         (low.size() - i >= p.size() && std::memcmp(low.data() + i + 4, p.data() + 4, p.size() - 4) == 0);
+}
+
 bool PhraseSet::any_in_ignoring_case(std::string_view text) const {
   const auto* b = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
-    for (const auto k : m_by_first[static_cast<unsigned char>(lower(static_cast<char>(b[i])))]) {
-      const std::string_view p = m_phrases[k];
+    for (const auto& e : m_by_first[static_cast<unsigned char>(lower(static_cast<char>(b[i])))]) {
+      const std::string_view p = m_phrases[e.index];
       if (n - i >= p.size() && util::iequals(text.substr(i, p.size()), p)) return true;
     }
   }
@@ -143,8 +173,9 @@ std::size_t PhraseSet::earliest(std::string_view low) const {
   const std::size_t n = low.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
-    for (const auto k : m_by_first[b[i]]) {
-      if (low.substr(i).starts_with(m_phrases[k])) return i;
+    const std::uint32_t word = load4(low, i);
+    for (const auto& e : m_by_first[b[i]]) {
+      if (matches(e, low, i, word)) return i;
     }
   }
   return std::string_view::npos;
@@ -156,10 +187,11 @@ std::size_t PhraseSet::first_listed(std::string_view low) const {
   std::size_t best = std::string_view::npos;
   for (std::size_t i = 0; i < n && best != 0; ++i) {
     if (!marked(b[i], i + 1 < n ? b[i + 1] : 0)) continue;
-    for (const auto k : m_by_first[b[i]]) {
-      if (k >= best) break;
-      if (low.substr(i).starts_with(m_phrases[k])) {
-        best = k;
+    const std::uint32_t word = load4(low, i);
+    for (const auto& e : m_by_first[b[i]]) {
+      if (e.index >= best) break;
+      if (matches(e, low, i, word)) {
+        best = e.index;
         break;
       }
     }

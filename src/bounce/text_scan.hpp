@@ -72,7 +72,17 @@ class PhraseSet {
   std::span<const std::string_view> m_phrases;
   std::array<std::uint64_t, 65536 / 64> m_pairs{};         // bit (first byte << 8 | second byte) of some phrase,
                                                            // in either case
-  std::array<std::vector<std::uint16_t>, 256> m_by_first;  // phrase indices by first byte, ascending
+  // A phrase filed under its first byte: its first (up to) four bytes as one
+  // word, so that most candidates are turned down by one comparison made
+  // here, without reading the phrase.
+  struct Entry {
+    std::uint32_t word;   // load4 of the phrase
+    std::uint32_t mask;   // the bytes of `word` that are the phrase's
+    std::uint16_t index;  // in m_phrases
+  };
+  [[nodiscard]] bool matches(const Entry& e, std::string_view low, std::size_t i, std::uint32_t word) const;
+
+  std::array<std::vector<Entry>, 256> m_by_first;  // by first byte, ascending index
 };
 
 // The first enhanced status code (RFC 3463: "5.1.1", class 2, 4 or 5) in

@@ -57,6 +57,9 @@ TEST(BounceTextScan, PhraseSetAgreesWithFind) {
       "no mx",           // a phrase that is the whole text
       "nno sucno such",  // a near miss before the match
       "quot",            // a phrase cut by the end of the text
+      "over quota",      // a phrase that ends the text
+      "xno suc",         // a longer phrase cut by the end of the text
+      "no mxno su",      // the last four bytes of a text read as one word
   };
   for (const auto row : rows) {
     EXPECT_EQ(set.first_listed(row), plain_first_listed(row)) << row;
