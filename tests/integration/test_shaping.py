@@ -76,7 +76,9 @@ class Shaping(support.PeerCase):
         fast_done, total = t_fast[-1] - first, t_slow[-1] - first
         print(f"sorted audience: unshaped lane done after {fast_done:.1f}s, shaped lane after {total:.1f}s "
               f"(plan {lane_eta['slowlane']:.1f}s)")
-        self.assertLess(fast_done, 3.5, "the unshaped lane waited for the shaped one")
+        # Held up, the unshaped lane would end with the shaped one (5 s); alone
+        # it takes 1-3 s, and 4.2 s was seen with ctest -j2 loading both cores.
+        self.assertLess(fast_done, lane_eta["slowlane"] - 0.5, "the unshaped lane waited for the shaped one")
         self.assertGreater(t_slow[-1] - t_fast[-1], 1, "the shaped lane was still sending")
         self.assertLess(abs(total - lane_eta["slowlane"]) / lane_eta["slowlane"], 0.10,
                         f"total {total:.1f}s against the shaped lane's own {lane_eta['slowlane']:.1f}s")
