@@ -13,46 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "bounce/mime_tree.hpp"
 #include "bounce/report.hpp"
+#include "bounce_mime_reading.hpp"
 #include "util/utf8.hpp"
-
-namespace {
-
-using blindcast::bounce::MimeNode;
-
-// `value` with every run of blanks one space: a fold is a line end and
-// blanks to GMime, one space to blindcast's own reading.
-std::string squeezed(std::string_view value) {
-  std::string out;
-  for (const char c : value) {
-    const bool blank = c == ' ' || c == '\t';
-    if (blank && (out.empty() || out.back() == ' ')) continue;
-    out += blank ? ' ' : c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-// The leaf parts and the fields the layer uses, in tree order. `shape` is
-// blindcast's own tree: a returned message it read for its header section
-// only (no children) is left out of both (that reading is its own rule).
-void collect(const MimeNode& node, const MimeNode& shape, bool top, std::vector<std::string>& out) {
-  if (!top && node.is_message && shape.children.empty()) return;
-  if (node.children.empty() && !node.is_message) out.push_back(node.type + "|" + node.body);
-  for (const auto& [name, value] : node.headers) {
-    const bool used = name == "To" || name == "X-Blindcast-Token" ||
-                      (top && (name == "From" || name == "Subject" || name == "Auto-Submitted" ||
-                               name == "X-Failed-Recipients"));
-    if (used) out.push_back(name + ": " + squeezed(value));
-  }
-  out.push_back("children: " + std::to_string(node.children.size()));
-  for (std::size_t i = 0; i < node.children.size() && i < shape.children.size(); ++i) {
-    collect(node.children[i], shape.children[i], false, out);
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
@@ -72,12 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
 
-  const MimeNode ours = blindcast::bounce::read_mime(raw);
-  const MimeNode gmime = blindcast::bounce::read_mime(raw, true);
-  std::vector<std::string> a;
-  std::vector<std::string> b;
-  collect(ours, ours, true, a);
-  collect(gmime, ours, true, b);
+  const auto [a, b] = blindcast::bounce::reading_check::both_readings(raw);
   if (a != b) {
     for (const auto& x : a) std::fprintf(stderr, "blindcast: %.200s\n", x.c_str());
     for (const auto& x : b) std::fprintf(stderr, "GMime:     %.200s\n", x.c_str());

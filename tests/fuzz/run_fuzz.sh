@@ -41,7 +41,7 @@ case "$target" in
     ;;
   bounce)
     # The bounce layer and the util pieces it uses; GMime reads the MIME.
-    clang++ -I "$src/tests/fuzz/shim" "${flags[@]}" -std=c++2b "$src"/src/bounce/*.cpp "$src/src/util/strings.cpp" \
+    clang++ -I "$src/tests/fuzz/shim" -I "$src/tests/unit" "${flags[@]}" -std=c++2b "$src"/src/bounce/*.cpp "$src/src/util/strings.cpp" \
       "$src/src/util/utf8.cpp" "$src/src/util/sha256.cpp" "$src/tests/fuzz/fuzz_bounce.cpp" -o "$out/fuzz" \
       $(pkg-config --cflags --libs gmime-3.0) -lcrypto -lfmt
     # Seeds: the hand-written samples and, when installed, the flufl.bounce corpus.

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "bounce/mime_tree.hpp"
 #include "bounce/report.hpp"
+#include "bounce_mime_reading.hpp"
 #include "mail/encoding.hpp"
 #include "util/utf8.hpp"
 
@@ -186,32 +186,6 @@ TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
   EXPECT_EQ(reply.type, Type::k_auto_reply);
 }
 
-// `value` with every run of blanks one space: a fold is a line end and
-// blanks to GMime, one space to blindcast's own reading.
-std::string squeezed(std::string_view value) {
-  std::string out;
-  for (const char c : value) {
-    const bool blank = c == ' ' || c == '\t';
-    if (blank && (out.empty() || out.back() == ' ')) continue;
-    out += blank ? ' ' : c;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-// The leaf parts under `node`, in order, and the fields blindcast reads of
-// each message in it (a returned message's: To and the token), blanks squeezed.
-void leaves_and_fields(const MimeNode& node, bool top, std::vector<std::string>& out) {
-  if (node.children.empty() && !node.is_message) out.push_back(node.type + "|" + node.body);
-  for (const auto& [name, value] : node.headers) {
-    const bool read = name == "To" || name == "X-Blindcast-Token" ||
-                      (top && (name == "From" || name == "Subject" || name == "Auto-Submitted" ||
-                               name == "X-Failed-Recipients"));
-    if (read) out.push_back(name + ": " + squeezed(value));
-  }
-  for (const auto& c : node.children) leaves_and_fields(c, false, out);
-}
-
 // read_mime reads a message's header section itself and hands GMime only
 // the MIME fields (and nothing at all when there is none: a plain RFC 822
 // message); read_mime(raw, true) lets GMime read everything. Both must give
@@ -263,12 +237,7 @@ TEST(BounceParse, TheTopSectionReadsAsGMimeReadsIt) {
         std::string raw = "Received: from mx.example.net by relay.example.org;\r\n\tMon, 30 Nov 2026 02:00:00 +0000\r\n" +
                           f + "DKIM-Signature: v=1; d=example.net;\r\n b=AAAA\r\n" + b;
         if (!crlf) std::erase(raw, '\r');
-        const MimeNode ours = read_mime(raw);
-        const MimeNode gmime = read_mime(raw, true);
-        std::vector<std::string> want_parts;
-        std::vector<std::string> got_parts;
-        leaves_and_fields(gmime, true, want_parts);
-        leaves_and_fields(ours, true, got_parts);
+        const auto [got_parts, want_parts] = reading_check::both_readings(raw);
         EXPECT_EQ(got_parts, want_parts) << raw;
         EXPECT_FALSE(got_parts.empty()) << raw;
       }
