@@ -350,13 +350,8 @@ MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
   MimeNode node;
   node.is_message = true;
   for (std::size_t i = 0; i < fields.size() && i < static_cast<std::size_t>(k_max_headers); ++i) {
-    const std::string& name = fields[i].first;
-    std::string& value = fields[i].second;
-    if (std::none_of(std::begin(k_returned_headers), std::end(k_returned_headers),
-                     [&](std::string_view w) { return util::iequals(name, w); })) {
-      continue;
-    }
-    node.headers.emplace_back(text::sanitize_utf8(name), decoded_value(std::move(value)));
+    auto& [name, value] = fields[i];
+    if (is_wanted(k_returned_headers, name)) node.headers.emplace_back(text::sanitize_utf8(name), decoded_value(std::move(value)));
   }
   return node;
 }
