@@ -1,6 +1,9 @@
 // The MIME structure of a returned message, read with GMime 3 and copied into
 // plain values, so that the rest of the layer (DSN fields, text heuristics,
-// ARF) works on strings and never touches a GObject.
+// ARF) works on strings and never touches a GObject. A message's header
+// fields are split here (RFC 5322 field syntax) and the ones the layer reads
+// decoded with GMime's header decoder; GMime parses its MIME entity (see
+// read_message in mime_tree.cpp, and ARCHITECTURE.md, "Speed.").
 //
 // Policy: the input is hostile. Only its first k_max_input bytes are read,
 // the number of MIME entities is capped (GMime's parser recurses once per
