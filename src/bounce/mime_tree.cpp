@@ -179,16 +179,26 @@ std::string decoded_value(std::string value) {
 // encoding; the fields this layer reads (`wanted`, among the first
 // k_max_headers) are unfolded and decoded as decoded_value says.
 struct HeaderSection {
-  bool plain = false;        // "name: value" lines ended by an empty line; else GMime reads it all as it is
-  bool mime = false;         // a Content-* or MIME-Version field
-  HeaderList report;         // the fields the layer reads, in their order
-  std::string mime_section;  // the MIME fields, then the empty line and the body, as written
-  std::size_t body = 0;      // where the body starts in the raw message
+  bool plain = false;  // "name: value" lines ended by an empty line; else GMime reads it all as it is
+  HeaderList report;   // the fields the layer reads, in their order
+  std::vector<std::pair<std::size_t, std::size_t>> mime_fields;  // [begin, end) of each MIME field
+  std::size_t end = 0;   // where the empty line ending the section starts
+  std::size_t body = 0;  // where the body starts
+
+  // The message's MIME entity, as GMime is to parse it: its MIME fields, the
+  // empty line and the body, as written.
+  [[nodiscard]] std::string mime_entity(std::string_view raw) const {
+    std::string out;
+    out.reserve(raw.size() - end + 1024);
+    for (const auto& [b, e] : mime_fields) out.append(raw.substr(b, e - b));
+    out.append(raw.substr(end));
+    return out;
+  }
 };
 
 HeaderSection split_header_section(std::string_view raw, std::span<const std::string_view> wanted) {
   HeaderSection top;
-  std::vector<std::pair<std::size_t, std::size_t>> mime_fields;  // [begin, end) of each
+  auto& mime_fields = top.mime_fields;
   std::size_t i = 0;
   enum class Kept { none, mime, report } keeping = Kept::none;
   int fields = 0;
@@ -223,14 +233,9 @@ HeaderSection split_header_section(std::string_view raw, std::span<const std::st
     i = end;
   }
   top.plain = true;
-  top.mime = !mime_fields.empty();
+  top.end = i;
   top.body = i + (raw[i] == '\r' ? 2 : 1);
   for (auto& [name, value] : top.report) value = decoded_value(std::move(value));
-  if (top.mime) {
-    top.mime_section.reserve(raw.size() - i + 1024);
-    for (const auto& [b, e] : mime_fields) top.mime_section.append(raw.substr(b, e - b));
-    top.mime_section.append(raw.substr(i));
-  }
   return top;
 }
 
@@ -319,40 +324,30 @@ constexpr std::string_view k_report_marks[] = {"/report",           "delivery-st
                                                "x-blindcast-token"};
 
 MimeNode returned_message(std::string_view bytes, int depth, Reading& r) {
-  std::string_view body;
-  HeaderList fields = text::parse_header_block(bytes, &body);
-  // Read whole (as GMime reads the top message) when its body may hold what
-  // find_token or message_with_dsn look for: a report or returned headers of
-  // its own, a message inside it, or a token quoted in its text — which a
-  // base64 or quoted-printable part hides from a scan of the raw bytes, so
-  // one of those is read whole too unless the header section gave the token
-  // (find_token then looks no further; the encoding may be the copy's own,
-  // in its header section). Also when the header section does
-  // not end with an empty line (a line of blanks is a fold to GMime, the end
-  // of the section to parse_header_block).
+  // Its header section split as any message's (split_header_section): its
+  // To and token read there. Read whole (as GMime reads the top message)
+  // when its body may hold what find_token or message_with_dsn look for: a
+  // report or returned headers of its own, a message inside it, or a token
+  // quoted in its text — which a base64 or quoted-printable part hides from
+  // a scan of the raw bytes, so one of those is read whole too unless the
+  // header section gave the token (find_token then looks no further; the
+  // encoding may be the copy's own, in its header section). Also when the
+  // section is not plainly fields ended by an empty line: GMime then decides
+  // where it ends.
   static const text::PhraseSet marks(k_report_marks);
   static constexpr std::string_view k_encodings[] = {"base64", "quoted-printable"};
   static const text::PhraseSet encodings(k_encodings);
-  const std::string_view ending = bytes.substr(0, bytes.size() - body.size());
-  const bool clean_end = body.size() == bytes.size() || ending.ends_with("\n\n") || ending.ends_with("\n\r\n");
-  bool token_field = false;
-  for (std::size_t i = 0; i < fields.size() && i < static_cast<std::size_t>(k_max_headers); ++i) {
-    if (util::iequals(fields[i].first, "X-Blindcast-Token")) {
-      token_field = !text::valid_token(fields[i].second).empty();
-      break;
-    }
-  }
-  if (r.all_headers || !clean_end || marks.any_in_ignoring_case(body) ||
+  HeaderSection section = split_header_section(bytes, k_returned_headers);
+  const std::string_view token = header_value(section.report, "X-Blindcast-Token");
+  const bool token_field = !text::valid_token(token).empty();
+  if (r.all_headers || !section.plain || marks.any_in_ignoring_case(bytes.substr(section.body)) ||
       (!token_field && encodings.any_in_ignoring_case(bytes))) {
     bytes = bytes.substr(0, reading_limit(bytes, r.entities));
     return read_message(bytes, depth, r);
   }
   MimeNode node;
   node.is_message = true;
-  for (std::size_t i = 0; i < fields.size() && i < static_cast<std::size_t>(k_max_headers); ++i) {
-    auto& [name, value] = fields[i];
-    if (is_wanted(k_returned_headers, name)) node.headers.emplace_back(text::sanitize_utf8(name), decoded_value(std::move(value)));
-  }
+  node.headers = std::move(section.report);
   return node;
 }
 
@@ -469,13 +464,13 @@ MimeNode read_message(std::string_view raw, int depth, Reading& r) {
   MimeNode root;
   root.is_message = true;
   root.headers = std::move(top.report);
-  if (!top.mime) {
+  if (top.mime_fields.empty()) {
     MimeNode& body = root.children.emplace_back();
     body.type = "text/plain";
     if (depth + 1 < k_max_depth) body.body = text::sanitize_utf8(raw.substr(top.body, k_max_body));  // as from_object
     return root;
   }
-  with_parser(top.mime_section, [&](GMimeParser* parser) {
+  with_parser(top.mime_entity(raw), [&](GMimeParser* parser) {
     if (GMimeObject* entity = g_mime_parser_construct_part(parser, nullptr)) {
       root.children.push_back(from_object(entity, depth + 1, r));
       g_object_unref(entity);

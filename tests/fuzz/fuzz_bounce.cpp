@@ -4,7 +4,8 @@
 // And read_mime, which reads a message's header fields itself and hands GMime
 // only its MIME fields (or nothing, for a message with none), must read what
 // GMime reads when it is given everything (read_mime(raw, true)): the same
-// parts with the same bodies, the same values of the fields the layer uses.
+// parts with the same bodies, the same values of the fields the layer uses
+// (of a returned copy read for its header section only: its To and token).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

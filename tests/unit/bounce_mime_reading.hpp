@@ -29,10 +29,10 @@ inline std::string squeezed(std::string_view value) {
 // The leaf parts (type and body), the fields the layer uses of each message
 // (a returned message's: To and the token) and each node's number of
 // children, in tree order. `shape` is blindcast's own tree of the same
-// message: a returned message it read for its header section only (no
-// children) is left out (that reading is a rule of its own).
+// message: of a returned message it read for its header section only (no
+// children), only the fields (its body is not read, by rule).
 inline void append_reading(const MimeNode& node, const MimeNode& shape, bool top, std::vector<std::string>& out) {
-  if (!top && node.is_message && shape.children.empty()) return;
+  const bool header_only = !top && node.is_message && shape.children.empty();
   if (node.children.empty() && !node.is_message) out.push_back(node.type + "|" + node.body);
   for (const auto& [name, value] : node.headers) {
     const bool used = name == "To" || name == "X-Blindcast-Token" ||
@@ -40,6 +40,7 @@ inline void append_reading(const MimeNode& node, const MimeNode& shape, bool top
                                name == "X-Failed-Recipients"));
     if (used) out.push_back(name + ": " + squeezed(value));
   }
+  if (header_only) return;
   out.push_back("children: " + std::to_string(node.children.size()));
   for (std::size_t i = 0; i < node.children.size() && i < shape.children.size(); ++i) {
     append_reading(node.children[i], shape.children[i], false, out);
