@@ -191,7 +191,8 @@ TEST(BounceParse, AReportReadsTheSameWhateverTrailItsHeadersCarry) {
 // message); read_mime(raw, true) lets GMime read everything. Both must give
 // the same fields and the same parts: encoded words in several charsets,
 // raw UTF-8 and Latin-1 bytes, folds, a blank-only fold line, repeated
-// fields, CRLF and LF, a returned message read whole.
+// fields, CRLF and LF, returned messages read whole and for their header
+// section only.
 TEST(BounceParse, TheTopSectionReadsAsGMimeReadsIt) {
   const std::string fields[] = {
       "From: =?utf-8?q?Zo=C3=AB_M=C3=BCller?= <mailer-daemon@mx.example.de>\r\n",
@@ -230,6 +231,12 @@ TEST(BounceParse, TheTopSectionReadsAsGMimeReadsIt) {
           "\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r2\"\r\n\r\n--r2\r\n"
           "Content-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; j.hansen@example.dk\r\n"
           "Status: 5.2.2\r\n\r\n--r2--\r\n\r\n--m1--\r\n",
+      // Returned messages read for their header section only: a To folded
+      // over a line of blanks, and a copy whose first line is no field (an
+      // MTA's "Message removed": GMime decides where its section ends).
+      "Content-Type: multipart/mixed; boundary=\"m2\"\r\n\r\n--m2\r\nContent-Type: message/rfc822\r\n\r\n"
+      "To: <chloe.martin@example.fr>,\r\n \r\n <Zo\xc3\xab.Weber@example.ch>\r\nSubject: Angebote\r\n\r\nGuten Tag\r\n"
+      "--m2\r\nContent-Type: message/rfc822\r\n\r\nMessage removed\r\nTo: kenji.sato@example.jp\r\n\r\nbody\r\n--m2--\r\n",
   };
   for (const auto& f : fields) {
     for (const auto& b : bodies) {
