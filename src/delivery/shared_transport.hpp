@@ -44,6 +44,7 @@ class SharedTransport {
   [[nodiscard]] std::string describe() const { return m_transport->describe(); }
   // False once the underlying transport failed (poll() returned an error).
   [[nodiscard]] bool healthy() const { return !m_failed.load(); }
+  [[nodiscard]] std::optional<YieldStatus> yield_status() const { return m_transport->yield_status(); }
 
   class Channel;
 

@@ -22,6 +22,7 @@
 #include "delivery/mx_resolver.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
+#include "delivery/yield_controller.hpp"
 #include "util/threads.hpp"
 
 namespace blindcast::delivery {
@@ -123,8 +124,8 @@ class LaneQueue {
   // last among those under their cap; nullopt when there is none.
   // Priority 0 (transactional) first, from any lane under its cap; then
   // priority 1 lane by lane in turn.
-  std::optional<std::size_t> take() {
-    for (std::size_t r = 0; r < k_ranks; ++r) {
+  std::optional<std::size_t> take(std::size_t ranks = k_ranks) {
+    for (std::size_t r = 0; r < ranks; ++r) {
       for (std::size_t k = 0; k < m_lanes.size(); ++k) {
         m_turn = (m_turn + 1) % m_lanes.size();
         Lane& l = m_lanes[m_turn];
@@ -152,6 +153,10 @@ class LaneQueue {
     return std::nullopt;
   }
   [[nodiscard]] bool empty() const { return m_size == 0; }
+  // True when a campaign message (priority 1) is queued.
+  [[nodiscard]] bool has_bulk() const {
+    return std::any_of(m_lanes.begin(), m_lanes.end(), [](const Lane& l) { return !l.queued[1].empty(); });
+  }
   [[nodiscard]] std::size_t size() const { return m_size; }
 
  private:
@@ -241,6 +246,14 @@ struct SmtpTransport::Impl {
     }
   };
   std::map<std::string, int> lane_on_connections;  // every destination's LaneQueue counts here
+  // Campaigns yield to transactional mail (delivery/yield_controller.hpp).
+  YieldController yield;
+  // What it does, for other threads (the service's /metrics): written after each tick.
+  std::atomic<bool> yield_limiting{false};
+  std::atomic<double> yield_rate{0}, yield_full{0}, yield_base{0}, yield_target{0};
+  std::uint64_t bulk_started = 0;  // campaign messages started
+  bool bulk_held = false;          // one waits for the controller: wake when it may go
+  std::vector<std::chrono::steady_clock::time_point> queued_at;  // by slot: when a transactional message came
   std::map<std::string, std::unique_ptr<Destination>> destinations;
   Destination* relay = nullptr;  // smtp://, smtps://: the one destination
   // mx: the resolver and the port of every MX host. Lookups run on a
@@ -357,6 +370,10 @@ struct SmtpTransport::Impl {
 
   // Hands the result of `slot` back and frees the slot.
   void finish(std::size_t slot, DeliveryResult r) {
+    if (msg(slot).priority <= 0 && r.attempted && r.code > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      yield.urgent_replied(now, std::chrono::duration_cast<std::chrono::microseconds>(now - queued_at[slot]));
+    }
     r.recipient_id = msg(slot).recipient_id;
     ready.push_back(std::move(r));
     ready_dotted.push_back(dotted[slot]);
@@ -441,6 +458,11 @@ struct SmtpTransport::Impl {
         dotted.push_back(0);
         reached.push_back(0);
         announced.push_back(0);
+        queued_at.emplace_back();
+      }
+      if (m.priority <= 0) {
+        queued_at[slot] = std::chrono::steady_clock::now();
+        yield.urgent_submitted(queued_at[slot]);
       }
       slots[slot] = std::move(m);
       if (relay != nullptr) {
@@ -583,7 +605,20 @@ struct SmtpTransport::Impl {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
     take_inbox();
     while (true) {
-      const auto slot = d.queue.take();
+      // Transactional mail first; a campaign's message while the yield
+      // controller lets one start.
+      auto slot = d.queue.take(1);
+      if (!slot && d.queue.has_bulk()) {
+        if (yield.bulk_ready(std::chrono::steady_clock::now())) {
+          slot = d.queue.take();
+          if (slot && msg(*slot).priority > 0) {
+            yield.bulk_taken();
+            ++bulk_started;
+          }
+        } else {
+          bulk_held = true;
+        }
+      }
       if (!slot) return std::nullopt;
       if (group_stopped(msg(*slot).group)) {  // stopped since it was queued: it comes back not attempted
         d.queue.done(msg(*slot).lane);
@@ -781,6 +816,7 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   if (!url) return std::unexpected(url.error());
   auto impl = std::make_unique<Impl>();
   asio::error_code ec;
+  impl->yield = YieldController(config.yield);
   auto& s = impl->base;
   if (mx) {
     // Each recipient domain's MX hosts (SPEC §11); STARTTLS when offered,
@@ -884,6 +920,13 @@ void SmtpTransport::submit(std::vector<OutgoingMessage> messages) {
   if (!busy) asio::post(p.io, [] {});  // wakes a poll() waiting for replies
 }
 
+std::optional<YieldStatus> SmtpTransport::yield_status() const {
+  const Impl& p = *m_impl;
+  return YieldStatus{p.yield_limiting.load(std::memory_order_relaxed), p.yield_rate.load(std::memory_order_relaxed),
+                     p.yield_full.load(std::memory_order_relaxed), p.yield_base.load(std::memory_order_relaxed),
+                     p.yield_target.load(std::memory_order_relaxed)};
+}
+
 std::size_t SmtpTransport::unfinished() const { return m_impl->submitted.load() - m_impl->returned.load(); }
 
 void SmtpTransport::stop_starting() {
@@ -949,12 +992,30 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   }
   p.ensure_connections();
   if (p.ready.empty()) {
-    p.pace(std::chrono::steady_clock::now());
-    p.io.run_one_for(max_wait);
+    const auto before = std::chrono::steady_clock::now();
+    p.pace(before);
+    auto wait = max_wait;
+    if (p.bulk_held) {
+      // Held campaign messages go when the controller lets the next one.
+      const auto due = std::chrono::ceil<std::chrono::microseconds>(p.yield.next_bulk(before) - before);
+      wait = std::min<std::chrono::milliseconds>(max_wait, std::chrono::duration_cast<std::chrono::milliseconds>(due));
+      p.bulk_held = false;
+    }
+    if (wait.count() > 0) {
+      p.io.run_one_for(wait);
+    } else {
+      p.io.run_one_for(std::chrono::microseconds(200));
+    }
     p.io.poll();  // whatever else is ready, before the connections are looked at again
   }
   p.announce();
   const auto now = std::chrono::steady_clock::now();
+  p.yield.tick(now, p.bulk_started);
+  p.yield_limiting.store(p.yield.limiting(), std::memory_order_relaxed);
+  p.yield_rate.store(p.yield.rate(), std::memory_order_relaxed);
+  p.yield_full.store(p.yield.full_rate(), std::memory_order_relaxed);
+  p.yield_base.store(static_cast<double>(p.yield.base_us()) / 1e6, std::memory_order_relaxed);
+  p.yield_target.store(static_cast<double>(p.yield.target_us()) / 1e6, std::memory_order_relaxed);
   if (now - p.last_tick > std::chrono::milliseconds(100)) {
     p.last_tick = now;
     p.each_connection([&](SmtpConnection& c) { c.check_deadline(now); });

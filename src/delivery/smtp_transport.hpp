@@ -57,6 +57,7 @@ class SmtpTransport final : public Transport {
   void limit_unconfirmed(std::size_t n) override;
   void confirm(std::size_t n) override;
   bool on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) override;
+  [[nodiscard]] std::optional<YieldStatus> yield_status() const override;
 
   struct Impl;
 

@@ -24,6 +24,7 @@
 
 #include "delivery/outcome_policy.hpp"
 #include "delivery/providers.hpp"
+#include "delivery/yield_controller.hpp"
 #include "smtp/data_traits.hpp"
 #include "util/error.hpp"
 
@@ -88,6 +89,16 @@ struct TransportConfig {
   int connections_per_destination = 10;  // mx: connections to one MX host set at most
   int mta_sts_port = 443;         // mx: the port of MTA-STS policy hosts
   std::string mta_sts_cache;      // mx: the file MTA-STS policies are kept in ("": memory only)
+  YieldSettings yield;            // smtp, mx: campaigns (priority 1) yield to transactional mail (priority 0)
+};
+
+// What the yield controller does now (delivery/yield_controller.hpp).
+struct YieldStatus {
+  bool limiting = false;
+  double rate = 0;            // campaign messages per second allowed; 0 while not limiting
+  double full_rate = 0;       // the campaigns' measured speed without a limit
+  double base_seconds = 0;    // the shortest recent transactional latency (submission to reply)
+  double target_seconds = 0;  // a transactional message slower than this slows the campaigns
 };
 
 class Transport {
@@ -137,6 +148,8 @@ class Transport {
   // True when delivering a message again replaces the earlier copy (a
   // maildir file keyed by the delivery key): nothing can arrive twice.
   [[nodiscard]] virtual bool idempotent() const { return false; }
+  // Thread-safe: what the yield controller does, for transports that have one.
+  [[nodiscard]] virtual std::optional<YieldStatus> yield_status() const { return std::nullopt; }
 };
 
 // Creates the transport for `config`.

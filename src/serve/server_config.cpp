@@ -111,7 +111,7 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
   reject_unknown(root,
                  {"listen", "state", "campaigns", "streams", "public_url", "tls_cert_file", "tls_key_file",
                   "insecure_http", "http", "transport", "dkim", "shaping", "unsubscribe", "bounces", "intake",
-                  "drain_seconds"},
+                  "priority", "drain_seconds"},
                  "", d);
   if (auto v = get_string(root, "listen", "", d)) {
     if (!split_listen(*v, c.listen_host, c.listen_port)) {
@@ -187,6 +187,19 @@ std::optional<ServerConfig> load_server_config(const std::filesystem::path& path
       get_number(*t, "read_timeout", "http.", 1, 300, c.read_timeout_seconds, d);
     } else {
       error(d, n, "'http' must be a table: [http]");
+    }
+  }
+  if (const auto* n = root.get("priority")) {
+    if (const auto* t = n->as_table()) {
+      reject_unknown(*t, {"campaigns_yield", "latency_factor", "campaign_floor"}, "priority.", d);
+      if (const auto* y = t->get("campaigns_yield")) {
+        if (const auto* b = y->as_boolean()) c.priority.enabled = b->get();
+        else error(d, y, "'priority.campaigns_yield' must be true or false");
+      }
+      get_number(*t, "latency_factor", "priority.", 1.5, 100.0, c.priority.target_factor, d);
+      get_number(*t, "campaign_floor", "priority.", 0.01, 1.0, c.priority.floor_share, d);
+    } else {
+      error(d, n, "'priority' must be a table: [priority]");
     }
   }
   if (const auto* n = root.get("intake")) {

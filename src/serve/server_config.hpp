@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "campaign/config.hpp"
+#include "delivery/yield_controller.hpp"
 #include "util/diagnostic.hpp"
 
 namespace blindcast::serve {
@@ -59,6 +60,7 @@ struct ServerConfig {
   std::filesystem::path unsubscribe_secret_file;
   std::optional<BounceListenerSettings> bounces;
   IntakeSettings intake;
+  delivery::YieldSettings priority;        // [priority]: campaigns yield to transactional mail
   std::int64_t drain_seconds = 10;         // SIGTERM: messages on the wire get this long
 };
 

@@ -114,9 +114,11 @@ std::string unsubscribe_page(const std::string& token, bool valid) {
 }  // namespace
 
 struct Service {
-  Service(const ServerConfig& c, delivery::SharedTransport* shared) : config(c), streams(c), campaigns(c, shared) {}
+  Service(const ServerConfig& c, delivery::SharedTransport* shared)
+      : config(c), shared_transport(shared), streams(c), campaigns(c, shared) {}
 
   const ServerConfig& config;
+  delivery::SharedTransport* shared_transport;  // null with a maildir (nothing shared, nothing to yield)
   KeyRing keys;
   Sessions sessions;
   PreviewCache previews;
@@ -513,6 +515,20 @@ struct Service {
                "# TYPE blindcast_complaints_total counter\n" + complaints;
       }
     }
+    if (const auto y = shared_transport != nullptr ? shared_transport->yield_status() : std::nullopt) {
+      out += fmt::format(
+          "# HELP blindcast_campaign_yield_rate Campaign messages per second allowed while transactional mail flows "
+          "(0: no limit).\n# TYPE blindcast_campaign_yield_rate gauge\nblindcast_campaign_yield_rate {:.0f}\n"
+          "# HELP blindcast_campaign_full_rate Campaign messages per second measured without a limit.\n"
+          "# TYPE blindcast_campaign_full_rate gauge\nblindcast_campaign_full_rate {:.0f}\n"
+          "# HELP blindcast_transactional_base_delay_seconds Shortest transactional time from submission to the "
+          "relay's reply, last 10 minutes.\n# TYPE blindcast_transactional_base_delay_seconds gauge\n"
+          "blindcast_transactional_base_delay_seconds {:.6f}\n"
+          "# HELP blindcast_transactional_target_delay_seconds A transactional message slower than this slows the "
+          "campaigns.\n# TYPE blindcast_transactional_target_delay_seconds gauge\n"
+          "blindcast_transactional_target_delay_seconds {:.6f}\n",
+          y->rate, y->full_rate, y->base_seconds, y->target_seconds);
+    }
     out += "# HELP blindcast_stream_held 1 when a stream refuses messages (content not approved).\n";
     out += "# TYPE blindcast_stream_held gauge\n";
     for (const auto& [name, hold] : streams.states()) {
@@ -906,6 +922,7 @@ Result<void> run_service(const ServerConfig& config) {
   auto tc = send::transport_config(settings, config.transport.url);
   if (!tc) return std::unexpected(tc.error());
   tc->mta_sts_cache = (config.node_dir / "mta-sts-cache").string();
+  tc->yield = config.priority;
   auto made = delivery::make_transport(*tc);
   if (!made) return std::unexpected(made.error());
   std::unique_ptr<delivery::SharedTransport> shared;

@@ -583,6 +583,26 @@ class Settings(ServeCase):
         self.assertEqual(out.returncode, 2, out.stderr)
         self.assertIn("not a loopback address and there is no TLS", out.stderr)
 
+    def test_priority_settings_are_checked(self):
+        s = self.service(start=False, extra="[priority]\nlatency_factor = 1.0\ncampaigns_yield = \"yes\"\n"
+                                             "campaign_flor = 0.2")
+        out = run("serve", "--config", s.config, timeout=20)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("'priority.latency_factor' must be between 1.5 and 100", out.stderr)
+        self.assertIn("'priority.campaigns_yield' must be true or false", out.stderr)
+        self.assertIn("did you mean 'campaign_floor'", out.stderr)
+        # On by default: a transactional message puts a limit on campaigns (lifted 3 s after the last one).
+        for extra, limited in (("", True), ("[priority]\ncampaigns_yield = false\nlatency_factor = 3\n"
+                                            "campaign_floor = 0.25", False)):
+            s = self.service(extra=extra)
+            sender, prom = s.key(f"app-{limited}", "send"), s.key(f"prom-{limited}", "read")
+            status, got, _ = s.send(sender, "zoe.mueller@example.de")
+            self.assertEqual(status, 202, got)
+            s.wait_status(sender, got["id"], "sent")
+            rate = gauge(s.request("GET", "/metrics", key=prom)[1], "blindcast_campaign_yield_rate")
+            self.assertEqual(rate > 0, limited, (extra, rate))
+            s.stop()
+
     def test_tls_listener(self):
         cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -705,6 +725,12 @@ def latency_quantile(metrics_text, q):
     return float("inf")
 
 
+def gauge(metrics_text, name):
+    m = re.search(rf"^{name} (\S+)$", metrics_text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
 class Priority(ServeCase):
     def test_transactional_mail_keeps_its_latency_beside_a_100000_recipient_campaign(self):
         sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -746,12 +772,16 @@ class Priority(ServeCase):
                     break
                 time.sleep(0.1)
             sent_before = st["states"]["sent"]
-            ids = []
+            _, metrics, _ = s.request("GET", "/metrics", key=prom)
+            self.assertEqual(gauge(metrics, "blindcast_campaign_yield_rate"), 0, "a limit before any reset")
+            ids, limits = [], []
             for i in range(100):
                 started = time.time()
                 status, got, _ = s.send(sender, f"reset{i}@example.org")
                 self.assertEqual(status, 202, got)
                 ids.append(got["id"])
+                if i % 10 == 9:
+                    limits.append(gauge(s.request("GET", "/metrics", key=prom)[1], "blindcast_campaign_yield_rate"))
                 time.sleep(max(0.0, 0.02 - (time.time() - started)))
             _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=ops)
             sent_during = st["states"]["sent"] - sent_before
@@ -760,12 +790,23 @@ class Priority(ServeCase):
             _, metrics, _ = s.request("GET", "/metrics", key=prom)
             p99 = latency_quantile(metrics, 0.99)
             p50 = latency_quantile(metrics, 0.50)
-            print(f"\ncampaign sent {sent_during} while 100 transactional messages went out; "
-                  f"their latency p50 <= {p50 * 1000:.0f} ms, p99 <= {p99 * 1000:.0f} ms", flush=True)
-            self.assertGreater(sent_during, 1000, "the campaign was not sending at the time")
+            full = gauge(metrics, "blindcast_campaign_full_rate")
+            print(f"\ncampaign sent {sent_during} while 100 transactional messages went out (its full speed "
+                  f"{full:.0f}/s, limits seen {[round(x) for x in limits]}); their latency p50 <= {p50 * 1000:.0f} ms, "
+                  f"p99 <= {p99 * 1000:.0f} ms", flush=True)
+            # The campaign yields while resets flow (a limit on its rate), and never below a tenth of its speed.
+            self.assertGreater(full, 0, metrics)
+            self.assertTrue(any(x > 0 for x in limits), f"the campaign never yielded: {limits}")
+            self.assertTrue(all(x == 0 or x >= 0.1 * full - 1 for x in limits), f"{limits} under a tenth of {full}")
+            self.assertGreater(sent_during, 100, "the campaign was not sending at the time")
             # Two cores shared by the campaign, its relay, the service and this test: the bench
             # measures the real numbers; here a campaign must not hold a reset back for seconds.
             self.assertLessEqual(p99, 0.25, metrics)
+            # Three seconds without a transactional message lift the limit.
+            deadline = time.time() + 10
+            while gauge(s.request("GET", "/metrics", key=prom)[1], "blindcast_campaign_yield_rate") > 0:
+                self.assertLess(time.time(), deadline, "the limit stayed after the resets")
+                time.sleep(0.2)
             final = s.wait_run(cid, ops)
             if final["states"]["sent"] != 100000:
                 _, st, _ = s.request("GET", f"/v1/campaigns/{cid}", key=ops)

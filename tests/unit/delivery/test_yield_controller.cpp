@@ -1,0 +1,164 @@
+#include <gtest/gtest.h>
+
+#include "delivery/yield_controller.hpp"
+
+namespace blindcast::delivery {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = YieldController::Clock;
+
+// Runs a campaign that starts `per_ms` messages every millisecond it may, for
+// `ms` milliseconds from `t`; returns how many started. `started` counts on.
+int run_campaign(YieldController& y, Clock::time_point& t, std::uint64_t& started, int ms, int per_ms) {
+  int n = 0;
+  for (int i = 0; i < ms; ++i) {
+    t += 1ms;
+    for (int k = 0; k < per_ms && y.bulk_ready(t); ++k) {
+      y.bulk_taken();
+      ++started;
+      ++n;
+    }
+    y.tick(t, started);
+  }
+  return n;
+}
+
+TEST(YieldController, NoTransactionalMailNoLimit) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  EXPECT_EQ(run_campaign(y, t, started, 2000, 5), 10000);  // 5 a millisecond, every one let through
+  EXPECT_FALSE(y.limiting());
+  EXPECT_EQ(y.rate(), 0);
+  EXPECT_NEAR(y.full_rate(), 5000, 100);  // measured while no limit applied
+}
+
+TEST(YieldController, LateTransactionalRepliesSlowTheCampaignDownToItsFloor) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_submitted(t);
+  ASSERT_TRUE(y.limiting());
+  EXPECT_NEAR(y.rate(), 5000, 100);  // the limit starts at the campaign's full speed
+  y.urgent_replied(t, 1000us);        // the first reply sets the base: on time
+  EXPECT_EQ(y.base_us(), 1000);
+  EXPECT_EQ(y.target_us(), 4000);  // four times the base
+  const double before = y.rate();
+  y.urgent_replied(t, 5000us);  // late: cut to three quarters
+  EXPECT_NEAR(y.rate(), before * 0.75, 1);
+  y.urgent_replied(t + 1ms, 5000us);  // within the spacing: the same stall, counted once
+  EXPECT_NEAR(y.rate(), before * 0.75, 1);
+  for (int i = 0; i < 100; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 5000us);
+    y.tick(t, started);
+  }
+  EXPECT_NEAR(y.rate(), 500, 10);  // the floor: a tenth of the full speed
+  // The campaign goes on at that rate, no faster.
+  const int n = run_campaign(y, t, started, 1000, 5);
+  EXPECT_NEAR(n, 500, 5);
+}
+
+TEST(YieldController, OnTimeRepliesGiveTheSpeedBack) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_replied(t, 1000us);
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 9000us);
+  }
+  const double low = y.rate();
+  ASSERT_LT(low, 1000);
+  // Each reply within the target adds 2% of the full speed (100/s here).
+  for (int i = 0; i < 10; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 1500us);
+  }
+  EXPECT_NEAR(y.rate(), low + 10 * 100, 20);
+}
+
+TEST(YieldController, LiftsTheLimitWhenTransactionalMailStops) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_replied(t, 1000us);
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 9000us);
+  }
+  ASSERT_TRUE(y.limiting());
+  run_campaign(y, t, started, 2900, 5);  // slowed, no transactional message meanwhile
+  EXPECT_TRUE(y.limiting());
+  EXPECT_NEAR(y.full_rate(), 5000, 100);  // windows under the limit do not count
+  run_campaign(y, t, started, 200, 5);    // 3 s since the last one
+  EXPECT_FALSE(y.limiting());
+  EXPECT_EQ(run_campaign(y, t, started, 1000, 5), 5000);
+}
+
+TEST(YieldController, BaseDelayIsTheMinimumOfTheLastTenMinutes) {
+  YieldController y;
+  auto t = Clock::now();
+  y.urgent_replied(t, 400us);
+  y.urgent_replied(t, 900us);
+  EXPECT_EQ(y.base_us(), 400);
+  EXPECT_EQ(y.target_us(), 1600);
+  t += 5min;
+  y.urgent_replied(t, 700us);
+  EXPECT_EQ(y.base_us(), 400);  // still within ten minutes
+  t += 6min;
+  y.urgent_replied(t, 800us);
+  EXPECT_EQ(y.base_us(), 700);  // the 400 µs minute has gone
+  t += 30min;                   // a long quiet spell forgets everything before it
+  y.urgent_replied(t, 3000us);
+  EXPECT_EQ(y.base_us(), 3000);
+  EXPECT_EQ(y.target_us(), 12000);
+}
+
+TEST(YieldController, TargetHasAFloor) {
+  YieldController y;
+  const auto t = Clock::now();
+  y.urgent_replied(t, 50us);
+  EXPECT_EQ(y.target_us(), 500);  // four times 50 µs would call most replies late
+}
+
+TEST(YieldController, DisabledNeverLimits) {
+  YieldSettings s;
+  s.enabled = false;
+  YieldController y(s);
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 500, 5);
+  y.urgent_submitted(t);
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 90000us);
+  }
+  EXPECT_FALSE(y.limiting());
+  EXPECT_EQ(run_campaign(y, t, started, 1000, 5), 5000);
+}
+
+TEST(YieldController, NextBulkSaysWhenTheNextTokenComes) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 1);  // 1,000/s full speed
+  y.urgent_replied(t, 1000us);
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, 9000us);
+  }
+  ASSERT_NEAR(y.rate(), 100, 1);  // the floor: 10 ms a message
+  while (y.bulk_ready(t)) y.bulk_taken();
+  const auto next = y.next_bulk(t);
+  EXPECT_GT(next, t);
+  EXPECT_LE(next, t + 10ms + 1us);
+  EXPECT_TRUE(y.bulk_ready(next + 1us));
+}
+
+}  // namespace
+}  // namespace blindcast::delivery
