@@ -45,6 +45,7 @@ class SharedTransport {
   // False once the underlying transport failed (poll() returned an error).
   [[nodiscard]] bool healthy() const { return !m_failed.load(); }
   [[nodiscard]] std::optional<YieldStatus> yield_status() const { return m_transport->yield_status(); }
+  void urgent_coming() { m_transport->urgent_coming(); }
 
   class Channel;
 

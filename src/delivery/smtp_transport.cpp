@@ -250,6 +250,7 @@ struct SmtpTransport::Impl {
   YieldController yield;
   // What it does, for other threads (the service's /metrics): written after each tick.
   std::atomic<bool> yield_limiting{false};
+  std::atomic<bool> urgent_hint{false};  // urgent_coming() was called (from a request's thread)
   std::atomic<double> yield_rate{0}, yield_full{0}, yield_base{0}, yield_target{0};
   std::uint64_t bulk_started = 0;  // campaign messages started
   bool bulk_held = false;          // one waits for the controller: wake when it may go
@@ -604,6 +605,9 @@ struct SmtpTransport::Impl {
   std::optional<std::size_t> next_message(Destination& d) {
     if (stop_requested.load(std::memory_order_relaxed) || !fatal.empty()) return std::nullopt;
     take_inbox();
+    if (urgent_hint.load(std::memory_order_relaxed) && urgent_hint.exchange(false)) {
+      yield.urgent_submitted(std::chrono::steady_clock::now());
+    }
     while (true) {
       // Transactional mail first; a campaign's message while the yield
       // controller lets one start.
@@ -925,6 +929,12 @@ std::optional<YieldStatus> SmtpTransport::yield_status() const {
   return YieldStatus{p.yield_limiting.load(std::memory_order_relaxed), p.yield_rate.load(std::memory_order_relaxed),
                      p.yield_full.load(std::memory_order_relaxed), p.yield_base.load(std::memory_order_relaxed),
                      p.yield_target.load(std::memory_order_relaxed)};
+}
+
+void SmtpTransport::urgent_coming() {
+  // Seen by the next connection that asks for a message (a running
+  // campaign asks all the time); nothing to wake otherwise.
+  m_impl->urgent_hint.store(true, std::memory_order_relaxed);
 }
 
 std::size_t SmtpTransport::unfinished() const { return m_impl->submitted.load() - m_impl->returned.load(); }

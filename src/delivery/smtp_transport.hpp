@@ -58,6 +58,7 @@ class SmtpTransport final : public Transport {
   void confirm(std::size_t n) override;
   bool on_data_end(std::function<bool(std::span<const std::int64_t>)> hook) override;
   [[nodiscard]] std::optional<YieldStatus> yield_status() const override;
+  void urgent_coming() override;
 
   struct Impl;
 

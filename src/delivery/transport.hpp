@@ -148,6 +148,9 @@ class Transport {
   // True when delivering a message again replaces the earlier copy (a
   // maildir file keyed by the delivery key): nothing can arrive twice.
   [[nodiscard]] virtual bool idempotent() const { return false; }
+  // Thread-safe: a transactional message is on its way (its request came
+  // in): campaigns start yielding now, not once it reaches the transport.
+  virtual void urgent_coming() {}
   // Thread-safe: what the yield controller does, for transports that have one.
   [[nodiscard]] virtual std::optional<YieldStatus> yield_status() const { return std::nullopt; }
 };

@@ -20,7 +20,12 @@ double YieldController::floor() const {
 
 void YieldController::start_limit(Clock::time_point now) {
   m_limiting = true;
-  m_rate = std::max(floor(), m_full > 0 ? m_full : 1000.0);
+  // Not at full speed: the first transactional messages of a spell would
+  // pay for finding the rate. Where the last spell ended, while that is
+  // recent; a limit under the right one climbs by the increase step per
+  // reply on time (at 50 replies a second: the full speed in a second).
+  const bool remembered = m_last_rate > 0 && now - m_released < m_s.remember_for;
+  m_rate = std::max(floor(), remembered ? m_last_rate : 0.5 * m_full);
   m_tokens = 1;
   m_refilled = now;
   m_window_clean = false;
@@ -53,7 +58,7 @@ void YieldController::urgent_replied(Clock::time_point now, std::chrono::microse
       m_rate = std::max(floor(), m_rate * m_s.decrease);
       m_last_decrease = now;
     }
-  } else {
+  } else if (m_demand) {
     const double step = std::max(m_full, 1000.0) * m_s.increase;
     m_rate += step;
   }
@@ -68,9 +73,11 @@ void YieldController::tick(Clock::time_point now, std::uint64_t bulk_started) {
   if (now - m_window_at >= k_window) {
     const double seconds = std::chrono::duration<double>(now - m_window_at).count();
     const double measured = static_cast<double>(bulk_started - m_window_started) / seconds;
+    m_demand = measured > 0 && (!m_limiting || measured >= 0.5 * m_rate);
     // Only a window without a limit shows the full speed; an idle campaign
-    // (nothing started) says nothing about it either.
-    if (m_window_clean && !m_limiting && measured > 0) {
+    // (nothing started) says nothing about it either, nor does a long window
+    // (a gap between ticks: the loop had nothing to do).
+    if (m_window_clean && !m_limiting && measured > 0 && now - m_window_at < 4 * k_window) {
       m_full = m_full <= 0 ? measured : 0.5 * m_full + 0.5 * measured;
     }
     m_window_at = now;
@@ -79,6 +86,8 @@ void YieldController::tick(Clock::time_point now, std::uint64_t bulk_started) {
   }
   if (m_limiting && now - m_last_urgent >= m_s.release_after) {
     m_limiting = false;
+    m_last_rate = m_rate;
+    m_released = now;
     m_window_clean = false;  // the window that saw the limit does not count
   }
   // A limit above the full speed limits nothing; keep it from growing without bound.

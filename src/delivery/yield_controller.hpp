@@ -14,11 +14,16 @@
 //     most once per `decrease_spacing`, so a burst of late replies from one
 //     stall counts once);
 //   - one within it raises the rate by `increase` of the campaign's full
-//     speed (additive increase, multiplicative decrease);
+//     speed (additive increase, multiplicative decrease), but only while
+//     the campaigns use at least half of what they may: a limit they do not
+//     reach says nothing about the machine (RFC 7661's rule for an idle
+//     congestion window);
 //   - the rate never falls below `floor_share` of the campaign's full speed
 //     (a steady stream of password resets slows an announcement, it does not
 //     stop it);
-//   - `release_after` without a transactional message lifts the limit.
+//   - `release_after` without a transactional message lifts the limit; the
+//     next spell starts at the rate this one ended with (within
+//     `remember_for`), else at half the full speed.
 // The campaign's full speed is measured while no limit applies. Pure logic on
 // an injected clock; not thread-safe (the transport's I/O loop owns it).
 #pragma once
@@ -38,6 +43,7 @@ struct YieldSettings {
   double floor_share = 0.10;
   std::chrono::milliseconds decrease_spacing{10};
   std::chrono::milliseconds release_after{3000};
+  std::chrono::minutes remember_for{10};
 };
 
 class YieldController {
@@ -46,8 +52,8 @@ class YieldController {
 
   explicit YieldController(YieldSettings settings = {}) : m_s(settings) {}
 
-  // A transactional message was submitted (the limit applies from now on,
-  // at the last rate, or at the campaign's measured full speed less a step).
+  // A transactional message is coming (its request arrived) or was
+  // submitted: the limit applies from now on.
   void urgent_submitted(Clock::time_point now);
   // A transactional message took `latency` from its submission to its reply.
   void urgent_replied(Clock::time_point now, std::chrono::microseconds latency);
@@ -76,6 +82,11 @@ class YieldController {
   YieldSettings m_s;
   bool m_limiting = false;
   double m_rate = 0;       // campaign messages per second while limiting
+  double m_last_rate = 0;  // where the last limit ended (0: none yet)
+  Clock::time_point m_released{};
+  // The campaigns used at least half of what they could in the last whole
+  // window (all of it without a limit: they were sending at all).
+  bool m_demand = false;
   double m_tokens = 0;
   Clock::time_point m_refilled{};
   Clock::time_point m_last_urgent{};

@@ -262,6 +262,8 @@ struct Service {
       metrics.intake_rejected(res.status == 401 ? "unauthorized" : "forbidden");
       return;
     }
+    // Campaigns start yielding while this one is on its way through intake.
+    if (shared_transport != nullptr) shared_transport->urgent_coming();
     const std::string idem = req.get_header_value("Idempotency-Key");
     if (idem.size() > k_max_idempotency_key || (!idem.empty() && !printable_ascii(idem))) {
       metrics.intake_rejected("bad_request");

@@ -41,10 +41,13 @@ TEST(YieldController, LateTransactionalRepliesSlowTheCampaignDownToItsFloor) {
   run_campaign(y, t, started, 1000, 5);
   y.urgent_submitted(t);
   ASSERT_TRUE(y.limiting());
-  EXPECT_NEAR(y.rate(), 5000, 100);  // the limit starts at the campaign's full speed
-  y.urgent_replied(t, 1000us);        // the first reply sets the base: on time
+  EXPECT_NEAR(y.rate(), 2500, 50);  // the first limit starts at half the full speed
+  y.urgent_replied(t, 1000us);       // the first reply sets the base: on time
   EXPECT_EQ(y.base_us(), 1000);
-  EXPECT_EQ(y.target_us(), 4000);  // four times the base
+  EXPECT_EQ(y.target_us(), 4000);   // four times the base
+  EXPECT_NEAR(y.rate(), 2600, 50);  // on time: 2% of the full speed more
+  for (int i = 0; i < 10; ++i) y.urgent_replied(t, 1500us);
+  EXPECT_NEAR(y.rate(), 3600, 50);
   const double before = y.rate();
   y.urgent_replied(t, 5000us);  // late: cut to three quarters
   EXPECT_NEAR(y.rate(), before * 0.75, 1);
@@ -95,9 +98,48 @@ TEST(YieldController, LiftsTheLimitWhenTransactionalMailStops) {
   run_campaign(y, t, started, 2900, 5);  // slowed, no transactional message meanwhile
   EXPECT_TRUE(y.limiting());
   EXPECT_NEAR(y.full_rate(), 5000, 100);  // windows under the limit do not count
-  run_campaign(y, t, started, 200, 5);    // 3 s since the last one
+  for (int i = 0; i < 10; ++i) y.urgent_replied(t, 1500us);  // on time: 500 + 10 × 100
+  const double found = y.rate();
+  ASSERT_NEAR(found, 1500, 10);
+  run_campaign(y, t, started, 3100, 5);  // 3 s since the last one
   EXPECT_FALSE(y.limiting());
   EXPECT_EQ(run_campaign(y, t, started, 1000, 5), 5000);
+  // The next spell starts where this one ended ...
+  y.urgent_submitted(t);
+  EXPECT_TRUE(y.limiting());
+  EXPECT_NEAR(y.rate(), found, 1);
+  // ... unless that is long ago: then at half the full speed.
+  run_campaign(y, t, started, 3100, 5);
+  ASSERT_FALSE(y.limiting());
+  t += 11min;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_submitted(t);
+  EXPECT_NEAR(y.rate(), 2500, 50);
+}
+
+TEST(YieldController, ALimitTheCampaignDoesNotReachDoesNotGrow) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_replied(t, 1000us);
+  const double start = y.rate();
+  // The campaign runs out of messages: nothing starts; a window later the
+  // replies on time no longer raise the limit.
+  run_campaign(y, t, started, 300, 0);
+  y.urgent_replied(t, 1000us);
+  const double idle = y.rate();
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.tick(t, started);
+    y.urgent_replied(t, 1000us);
+  }
+  EXPECT_NEAR(y.rate(), idle, 1);
+  EXPECT_LT(idle, start + 20 * 100);
+  // It has messages again and uses its allowance: on time, the limit climbs.
+  run_campaign(y, t, started, 300, 5);
+  for (int i = 0; i < 5; ++i) y.urgent_replied(t, 1000us);
+  EXPECT_NEAR(y.rate(), idle + 5 * 100, 1);
 }
 
 TEST(YieldController, BaseDelayIsTheMinimumOfTheLastTenMinutes) {
