@@ -252,7 +252,9 @@ struct SmtpTransport::Impl {
   std::atomic<bool> yield_limiting{false};
   std::atomic<bool> urgent_hint{false};  // urgent_coming() was called (from a request's thread)
   std::atomic<double> yield_rate{0}, yield_full{0}, yield_base{0}, yield_target{0};
+  std::atomic<std::uint64_t> yield_spells{0};
   std::uint64_t bulk_started = 0;  // campaign messages started
+  std::size_t urgent_in_flight = 0;  // transactional messages submitted and not finished
   bool bulk_held = false;          // one waits for the controller: wake when it may go
   std::vector<std::chrono::steady_clock::time_point> queued_at;  // by slot: when a transactional message came
   std::map<std::string, std::unique_ptr<Destination>> destinations;
@@ -371,10 +373,7 @@ struct SmtpTransport::Impl {
 
   // Hands the result of `slot` back and frees the slot.
   void finish(std::size_t slot, DeliveryResult r) {
-    if (msg(slot).priority <= 0 && r.attempted && r.code > 0) {
-      const auto now = std::chrono::steady_clock::now();
-      yield.urgent_replied(now, std::chrono::duration_cast<std::chrono::microseconds>(now - queued_at[slot]));
-    }
+    if (msg(slot).priority <= 0 && urgent_in_flight > 0) --urgent_in_flight;
     r.recipient_id = msg(slot).recipient_id;
     ready.push_back(std::move(r));
     ready_dotted.push_back(dotted[slot]);
@@ -464,6 +463,7 @@ struct SmtpTransport::Impl {
       if (m.priority <= 0) {
         queued_at[slot] = std::chrono::steady_clock::now();
         yield.urgent_submitted(queued_at[slot]);
+        ++urgent_in_flight;
       }
       slots[slot] = std::move(m);
       if (relay != nullptr) {
@@ -665,6 +665,12 @@ struct SmtpTransport::Impl {
     }
     d.queue.done(msg(slot).lane);
     d.proven = true;
+    if (msg(slot).priority <= 0 && !e.connection_lost) {
+      // A server's reply to a transactional message: the controller's signal
+      // (not the results the pool makes up itself, which take no time).
+      const auto now = std::chrono::steady_clock::now();
+      yield.urgent_replied(now, std::chrono::duration_cast<std::chrono::microseconds>(now - queued_at[slot]));
+    }
     DeliveryResult r;
     r.code = e.connection_lost ? 0 : e.reply.code;
     r.enhanced = e.reply.enhanced;
@@ -820,7 +826,12 @@ Result<std::unique_ptr<SmtpTransport>> SmtpTransport::open(const TransportConfig
   if (!url) return std::unexpected(url.error());
   auto impl = std::make_unique<Impl>();
   asio::error_code ec;
-  impl->yield = YieldController(config.yield);
+  // With mx: a transactional message's time to a reply is mostly the
+  // recipient's own servers (DNS, the internet, their checks), different for
+  // every domain: no signal of this machine's load. Campaigns do not yield.
+  YieldSettings yield = config.yield;
+  if (mx) yield.enabled = false;
+  impl->yield = YieldController(yield);
   auto& s = impl->base;
   if (mx) {
     // Each recipient domain's MX hosts (SPEC §11); STARTTLS when offered,
@@ -928,7 +939,7 @@ std::optional<YieldStatus> SmtpTransport::yield_status() const {
   const Impl& p = *m_impl;
   return YieldStatus{p.yield_limiting.load(std::memory_order_relaxed), p.yield_rate.load(std::memory_order_relaxed),
                      p.yield_full.load(std::memory_order_relaxed), p.yield_base.load(std::memory_order_relaxed),
-                     p.yield_target.load(std::memory_order_relaxed)};
+                     p.yield_target.load(std::memory_order_relaxed), p.yield_spells.load(std::memory_order_relaxed)};
 }
 
 void SmtpTransport::urgent_coming() {
@@ -1004,28 +1015,25 @@ Result<void> SmtpTransport::poll(std::chrono::milliseconds max_wait, std::vector
   if (p.ready.empty()) {
     const auto before = std::chrono::steady_clock::now();
     p.pace(before);
-    auto wait = max_wait;
+    std::chrono::microseconds wait_us = max_wait;
     if (p.bulk_held) {
       // Held campaign messages go when the controller lets the next one.
       const auto due = std::chrono::ceil<std::chrono::microseconds>(p.yield.next_bulk(before) - before);
-      wait = std::min<std::chrono::milliseconds>(max_wait, std::chrono::duration_cast<std::chrono::milliseconds>(due));
+      wait_us = std::clamp(due, std::chrono::microseconds(100), wait_us);
       p.bulk_held = false;
     }
-    if (wait.count() > 0) {
-      p.io.run_one_for(wait);
-    } else {
-      p.io.run_one_for(std::chrono::microseconds(200));
-    }
+    p.io.run_one_for(wait_us);
     p.io.poll();  // whatever else is ready, before the connections are looked at again
   }
   p.announce();
   const auto now = std::chrono::steady_clock::now();
-  p.yield.tick(now, p.bulk_started);
+  p.yield.tick(now, p.bulk_started, p.relay != nullptr && p.relay->queue.has_bulk(), p.urgent_in_flight);
   p.yield_limiting.store(p.yield.limiting(), std::memory_order_relaxed);
   p.yield_rate.store(p.yield.rate(), std::memory_order_relaxed);
   p.yield_full.store(p.yield.full_rate(), std::memory_order_relaxed);
   p.yield_base.store(static_cast<double>(p.yield.base_us()) / 1e6, std::memory_order_relaxed);
   p.yield_target.store(static_cast<double>(p.yield.target_us()) / 1e6, std::memory_order_relaxed);
+  p.yield_spells.store(p.yield.spells(), std::memory_order_relaxed);
   if (now - p.last_tick > std::chrono::milliseconds(100)) {
     p.last_tick = now;
     p.each_connection([&](SmtpConnection& c) { c.check_deadline(now); });

@@ -99,6 +99,7 @@ struct YieldStatus {
   double full_rate = 0;       // the campaigns' measured speed without a limit
   double base_seconds = 0;    // the shortest recent transactional latency (submission to reply)
   double target_seconds = 0;  // a transactional message slower than this slows the campaigns
+  std::uint64_t spells = 0;   // times campaigns began to yield
 };
 
 class Transport {

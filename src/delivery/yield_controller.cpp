@@ -13,13 +13,13 @@ std::int64_t minute_of(YieldController::Clock::time_point t) {
 }  // namespace
 
 double YieldController::floor() const {
-  // Without a measured full speed (the limit began before a whole window),
-  // one message per millisecond at least.
-  return std::max(1000.0 * m_s.floor_share, m_full * m_s.floor_share);
+  // Without a measured full speed, a tenth of 1,000 a second (the default share).
+  return (m_full > 0 ? m_full : 1000.0) * m_s.floor_share;
 }
 
 void YieldController::start_limit(Clock::time_point now) {
   m_limiting = true;
+  ++m_spells;
   // Not at full speed: the first transactional messages of a spell would
   // pay for finding the rate. Where the last spell ended, while that is
   // recent; a limit under the right one climbs by the increase step per
@@ -64,34 +64,45 @@ void YieldController::urgent_replied(Clock::time_point now, std::chrono::microse
   }
 }
 
-void YieldController::tick(Clock::time_point now, std::uint64_t bulk_started) {
+void YieldController::tick(Clock::time_point now, std::uint64_t bulk_started, bool bulk_queued,
+                           std::size_t urgent_in_flight) {
   if (m_window_at == Clock::time_point{}) {
     m_window_at = now;
     m_window_started = bulk_started;
     m_window_clean = !m_limiting;
+    m_window_supplied = true;
   }
+  m_window_supplied = m_window_supplied && bulk_queued;
   if (now - m_window_at >= k_window) {
     const double seconds = std::chrono::duration<double>(now - m_window_at).count();
     const double measured = static_cast<double>(bulk_started - m_window_started) / seconds;
-    m_demand = measured > 0 && (!m_limiting || measured >= 0.5 * m_rate);
-    // Only a window without a limit shows the full speed; an idle campaign
-    // (nothing started) says nothing about it either, nor does a long window
-    // (a gap between ticks: the loop had nothing to do).
-    if (m_window_clean && !m_limiting && measured > 0 && now - m_window_at < 4 * k_window) {
+    // A campaign that ran out of queued messages, or started none, says
+    // nothing about the machine; nor does a long window (a gap between
+    // ticks: the loop had nothing to do).
+    const bool telling = m_window_supplied && measured > 0 && now - m_window_at < 4 * k_window;
+    m_demand = telling && (!m_limiting || measured >= 0.5 * m_rate);
+    if (telling && m_window_clean && !m_limiting) {
       m_full = m_full <= 0 ? measured : 0.5 * m_full + 0.5 * measured;
+    } else if (telling && measured > m_full) {
+      m_full = measured;  // under a limit: it can do at least this
     }
     m_window_at = now;
     m_window_started = bulk_started;
     m_window_clean = !m_limiting;
+    m_window_supplied = bulk_queued;
   }
-  if (m_limiting && now - m_last_urgent >= m_s.release_after) {
+  // Lifted once transactional mail stopped: none for a while and none on
+  // its way (a relay that takes long to answer is the very case to hold
+  // on for), or long after the last one whatever is in flight.
+  const auto quiet = now - m_last_urgent;
+  if (m_limiting && quiet >= m_s.release_after && (urgent_in_flight == 0 || quiet >= m_s.max_hold)) {
     m_limiting = false;
     m_last_rate = m_rate;
     m_released = now;
     m_window_clean = false;  // the window that saw the limit does not count
   }
   // A limit above the full speed limits nothing; keep it from growing without bound.
-  if (m_limiting && m_full > 0) m_rate = std::min(m_rate, 2 * m_full);
+  if (m_limiting && m_full > 0) m_rate = std::min(m_rate, std::max(2 * m_full, floor()));
 }
 
 bool YieldController::bulk_ready(Clock::time_point now) {

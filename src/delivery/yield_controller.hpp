@@ -21,11 +21,15 @@
 //   - the rate never falls below `floor_share` of the campaign's full speed
 //     (a steady stream of password resets slows an announcement, it does not
 //     stop it);
-//   - `release_after` without a transactional message lifts the limit; the
-//     next spell starts at the rate this one ended with (within
+//   - `release_after` without a transactional message, and none in flight
+//     (or `max_hold` after the last one, whatever is in flight), lifts the
+//     limit; the next spell starts at the rate this one ended with (within
 //     `remember_for`), else at half the full speed.
-// The campaign's full speed is measured while no limit applies. Pure logic on
-// an injected clock; not thread-safe (the transport's I/O loop owns it).
+// The campaign's full speed is measured in windows during which campaign
+// messages were queued the whole time (the campaign had more to send than it
+// sent) and no limit applied; under a limit only a higher speed counts. Pure
+// logic on an injected clock; not thread-safe (the transport's I/O loop owns
+// it).
 #pragma once
 
 #include <array>
@@ -44,6 +48,7 @@ struct YieldSettings {
   std::chrono::milliseconds decrease_spacing{10};
   std::chrono::milliseconds release_after{3000};
   std::chrono::minutes remember_for{10};
+  std::chrono::seconds max_hold{60};
 };
 
 class YieldController {
@@ -58,8 +63,10 @@ class YieldController {
   // A transactional message took `latency` from its submission to its reply.
   void urgent_replied(Clock::time_point now, std::chrono::microseconds latency);
   // Called often (each round of the I/O loop): `bulk_started` counts every
-  // campaign message started so far. Measures the full speed, lifts the limit.
-  void tick(Clock::time_point now, std::uint64_t bulk_started);
+  // campaign message started so far, `bulk_queued` says whether one waits
+  // to start, `urgent_in_flight` counts transactional messages submitted
+  // and not finished. Measures the full speed, lifts the limit.
+  void tick(Clock::time_point now, std::uint64_t bulk_started, bool bulk_queued, std::size_t urgent_in_flight);
   // True when a campaign message may start now; bulk_taken() when one did.
   bool bulk_ready(Clock::time_point now);
   void bulk_taken();
@@ -71,6 +78,8 @@ class YieldController {
   [[nodiscard]] double rate() const { return m_limiting ? m_rate : 0.0; }
   // The campaign's measured full speed (messages per second).
   [[nodiscard]] double full_rate() const { return m_full; }
+  // Spells of limiting so far.
+  [[nodiscard]] std::uint64_t spells() const { return m_spells; }
   // The base delay and the target, in microseconds (0 before the first reply).
   [[nodiscard]] std::int64_t base_us() const;
   [[nodiscard]] std::int64_t target_us() const;
@@ -81,6 +90,7 @@ class YieldController {
 
   YieldSettings m_s;
   bool m_limiting = false;
+  std::uint64_t m_spells = 0;
   double m_rate = 0;       // campaign messages per second while limiting
   double m_last_rate = 0;  // where the last limit ended (0: none yet)
   Clock::time_point m_released{};
@@ -97,7 +107,8 @@ class YieldController {
   double m_full = 0;
   std::uint64_t m_window_started = 0;
   Clock::time_point m_window_at{};
-  bool m_window_clean = false;  // no limit during the whole window
+  bool m_window_clean = false;     // no limit during the whole window
+  bool m_window_supplied = false;  // campaign messages queued at every tick of it
   // Base delay: the shortest latency of each of the last k_minutes minutes
   // (RFC 6817 §2.4.1's base delay history), so that it follows a change of
   // relay within minutes and one fast reply long ago does not stick.

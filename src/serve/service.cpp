@@ -262,8 +262,6 @@ struct Service {
       metrics.intake_rejected(res.status == 401 ? "unauthorized" : "forbidden");
       return;
     }
-    // Campaigns start yielding while this one is on its way through intake.
-    if (shared_transport != nullptr) shared_transport->urgent_coming();
     const std::string idem = req.get_header_value("Idempotency-Key");
     if (idem.size() > k_max_idempotency_key || (!idem.empty() && !printable_ascii(idem))) {
       metrics.intake_rejected("bad_request");
@@ -319,6 +317,9 @@ struct Service {
                              unfinished.load()));
       return;
     }
+    // Campaigns start yielding while this one is on its way through intake
+    // (a request the intake limits turn away does not count).
+    if (shared_transport != nullptr) shared_transport->urgent_coming();
     const Json body = Json::parse(req.body, nullptr, false);
     if (body.is_discarded()) {
       metrics.intake_rejected("bad_request");
@@ -528,8 +529,10 @@ struct Service {
           "blindcast_transactional_base_delay_seconds {:.6f}\n"
           "# HELP blindcast_transactional_target_delay_seconds A transactional message slower than this slows the "
           "campaigns.\n# TYPE blindcast_transactional_target_delay_seconds gauge\n"
-          "blindcast_transactional_target_delay_seconds {:.6f}\n",
-          y->rate, y->full_rate, y->base_seconds, y->target_seconds);
+          "blindcast_transactional_target_delay_seconds {:.6f}\n"
+          "# HELP blindcast_campaign_yield_spells_total Times campaigns began to yield to transactional mail.\n"
+          "# TYPE blindcast_campaign_yield_spells_total counter\nblindcast_campaign_yield_spells_total {}\n",
+          y->rate, y->full_rate, y->base_seconds, y->target_seconds, y->spells);
     }
     out += "# HELP blindcast_stream_held 1 when a stream refuses messages (content not approved).\n";
     out += "# TYPE blindcast_stream_held gauge\n";

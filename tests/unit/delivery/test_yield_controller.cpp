@@ -10,7 +10,9 @@ using Clock = YieldController::Clock;
 
 // Runs a campaign that starts `per_ms` messages every millisecond it may, for
 // `ms` milliseconds from `t`; returns how many started. `started` counts on.
-int run_campaign(YieldController& y, Clock::time_point& t, std::uint64_t& started, int ms, int per_ms) {
+// Its queue holds more than it starts unless `per_ms` is 0 or `queued` false.
+int run_campaign(YieldController& y, Clock::time_point& t, std::uint64_t& started, int ms, int per_ms,
+                 bool queued = true, std::size_t urgent_in_flight = 0) {
   int n = 0;
   for (int i = 0; i < ms; ++i) {
     t += 1ms;
@@ -19,7 +21,7 @@ int run_campaign(YieldController& y, Clock::time_point& t, std::uint64_t& starte
       ++started;
       ++n;
     }
-    y.tick(t, started);
+    y.tick(t, started, queued && per_ms > 0, urgent_in_flight);
   }
   return n;
 }
@@ -56,7 +58,7 @@ TEST(YieldController, LateTransactionalRepliesSlowTheCampaignDownToItsFloor) {
   for (int i = 0; i < 100; ++i) {
     t += 20ms;
     y.urgent_replied(t, 5000us);
-    y.tick(t, started);
+    y.tick(t, started, true, 0);
   }
   EXPECT_NEAR(y.rate(), 500, 10);  // the floor: a tenth of the full speed
   // The campaign goes on at that rate, no faster.
@@ -131,7 +133,7 @@ TEST(YieldController, ALimitTheCampaignDoesNotReachDoesNotGrow) {
   const double idle = y.rate();
   for (int i = 0; i < 50; ++i) {
     t += 20ms;
-    y.tick(t, started);
+    y.tick(t, started, true, 0);
     y.urgent_replied(t, 1000us);
   }
   EXPECT_NEAR(y.rate(), idle, 1);
@@ -200,6 +202,59 @@ TEST(YieldController, NextBulkSaysWhenTheNextTokenComes) {
   EXPECT_GT(next, t);
   EXPECT_LE(next, t + 10ms + 1us);
   EXPECT_TRUE(y.bulk_ready(next + 1us));
+}
+
+}  // namespace
+}  // namespace blindcast::delivery
+
+namespace blindcast::delivery {
+namespace {
+
+TEST(YieldController, OnlyACampaignWithMoreToSendShowsItsFullSpeed) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  ASSERT_NEAR(y.full_rate(), 5000, 100);
+  // Its last messages trickle out (nothing more queued): not its speed.
+  run_campaign(y, t, started, 2000, 1, false);
+  EXPECT_NEAR(y.full_rate(), 5000, 100);
+  // The next campaign is slower on this machine: that is its speed.
+  run_campaign(y, t, started, 2000, 2);
+  EXPECT_NEAR(y.full_rate(), 2000, 100);
+}
+
+TEST(YieldController, UnderALimitAHigherSpeedStillCounts) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 1);  // 1,000/s while the relay was slow
+  y.urgent_replied(t, 1000us);
+  // On time: the limit climbs (500/s + 100 × 20/s), held at twice the full speed.
+  for (int i = 0; i < 100; ++i) y.urgent_replied(t, 1000us);
+  run_campaign(y, t, started, 1000, 3);
+  EXPECT_TRUE(y.limiting());
+  EXPECT_NEAR(y.full_rate(), 2000, 100);  // it did 2,000/s under a limit of 2,000/s
+}
+
+TEST(YieldController, HoldsWhileATransactionalMessageIsInFlight) {
+  YieldController y;
+  auto t = Clock::now();
+  std::uint64_t started = 0;
+  run_campaign(y, t, started, 1000, 5);
+  y.urgent_submitted(t);
+  // The relay takes 5 s to answer it: the campaign keeps yielding.
+  run_campaign(y, t, started, 5000, 5, true, 1);
+  EXPECT_TRUE(y.limiting());
+  run_campaign(y, t, started, 10, 5, true, 0);  // answered (3 s since the last one long passed)
+  EXPECT_FALSE(y.limiting());
+  // One that never comes back holds it for a minute at most.
+  y.urgent_submitted(t);
+  run_campaign(y, t, started, 59000, 1, true, 1);
+  EXPECT_TRUE(y.limiting());
+  run_campaign(y, t, started, 1100, 1, true, 1);
+  EXPECT_FALSE(y.limiting());
+  EXPECT_EQ(y.spells(), 2U);
 }
 
 }  // namespace
