@@ -334,7 +334,8 @@ if want serve; then
 # Transactional latency beside a 100,000-recipient campaign and durable
 # intake, each against Postfix in the same run (bench/serve_bench.py).
 # blindcast's latency: 4 rounds of 250 messages a phase, pooled (a p99 of
-# 250 is their third-worst), each round a fresh service and campaign.
+# 250 is their third-worst), each round a fresh service and campaign, in
+# turns with campaigns yielding to transactional mail (the default) and not.
 "$py" bench/serve_bench.py "$build/blindcast" latency intake --recipients 100000 --count 250 --rounds 4 --seconds 10
 fi
 
