@@ -22,7 +22,6 @@
 #include "delivery/mx_resolver.hpp"
 #include "delivery/smtp_connection.hpp"
 #include "util/log.hpp"
-#include "delivery/yield_controller.hpp"
 #include "util/threads.hpp"
 
 namespace blindcast::delivery {

@@ -522,7 +522,7 @@ struct Service {
       out += fmt::format(
           "# HELP blindcast_campaign_yield_rate Campaign messages per second allowed while transactional mail flows "
           "(0: no limit).\n# TYPE blindcast_campaign_yield_rate gauge\nblindcast_campaign_yield_rate {:.0f}\n"
-          "# HELP blindcast_campaign_full_rate Campaign messages per second measured without a limit.\n"
+          "# HELP blindcast_campaign_full_rate Campaigns' measured full speed, messages per second.\n"
           "# TYPE blindcast_campaign_full_rate gauge\nblindcast_campaign_full_rate {:.0f}\n"
           "# HELP blindcast_transactional_base_delay_seconds Shortest transactional time from submission to the "
           "relay's reply, last 10 minutes.\n# TYPE blindcast_transactional_base_delay_seconds gauge\n"

@@ -26,6 +26,14 @@ int run_campaign(YieldController& y, Clock::time_point& t, std::uint64_t& starte
   return n;
 }
 
+// 50 replies 20 ms apart, each taking `latency` (late ones cut the rate to its floor).
+void replies(YieldController& y, Clock::time_point& t, std::chrono::microseconds latency) {
+  for (int i = 0; i < 50; ++i) {
+    t += 20ms;
+    y.urgent_replied(t, latency);
+  }
+}
+
 TEST(YieldController, NoTransactionalMailNoLimit) {
   YieldController y;
   auto t = Clock::now();
@@ -72,10 +80,7 @@ TEST(YieldController, OnTimeRepliesGiveTheSpeedBack) {
   std::uint64_t started = 0;
   run_campaign(y, t, started, 1000, 5);
   y.urgent_replied(t, 1000us);
-  for (int i = 0; i < 50; ++i) {
-    t += 20ms;
-    y.urgent_replied(t, 9000us);
-  }
+  replies(y, t, 9000us);
   const double low = y.rate();
   ASSERT_LT(low, 1000);
   // Each reply within the target adds 2% of the full speed (100/s here).
@@ -92,10 +97,7 @@ TEST(YieldController, LiftsTheLimitWhenTransactionalMailStops) {
   std::uint64_t started = 0;
   run_campaign(y, t, started, 1000, 5);
   y.urgent_replied(t, 1000us);
-  for (int i = 0; i < 50; ++i) {
-    t += 20ms;
-    y.urgent_replied(t, 9000us);
-  }
+  replies(y, t, 9000us);
   ASSERT_TRUE(y.limiting());
   run_campaign(y, t, started, 2900, 5);  // slowed, no transactional message meanwhile
   EXPECT_TRUE(y.limiting());
@@ -178,10 +180,7 @@ TEST(YieldController, DisabledNeverLimits) {
   std::uint64_t started = 0;
   run_campaign(y, t, started, 500, 5);
   y.urgent_submitted(t);
-  for (int i = 0; i < 50; ++i) {
-    t += 20ms;
-    y.urgent_replied(t, 90000us);
-  }
+  replies(y, t, 90000us);
   EXPECT_FALSE(y.limiting());
   EXPECT_EQ(run_campaign(y, t, started, 1000, 5), 5000);
 }
@@ -192,10 +191,7 @@ TEST(YieldController, NextBulkSaysWhenTheNextTokenComes) {
   std::uint64_t started = 0;
   run_campaign(y, t, started, 1000, 1);  // 1,000/s full speed
   y.urgent_replied(t, 1000us);
-  for (int i = 0; i < 50; ++i) {
-    t += 20ms;
-    y.urgent_replied(t, 9000us);
-  }
+  replies(y, t, 9000us);
   ASSERT_NEAR(y.rate(), 100, 1);  // the floor: 10 ms a message
   while (y.bulk_ready(t)) y.bulk_taken();
   const auto next = y.next_bulk(t);
