@@ -608,18 +608,24 @@ struct SmtpTransport::Impl {
       yield.urgent_submitted(std::chrono::steady_clock::now());
     }
     while (true) {
-      // Transactional mail first; a campaign's message while the yield
-      // controller lets one start.
-      auto slot = d.queue.take(1);
-      if (!slot && d.queue.has_bulk()) {
-        if (yield.bulk_ready(std::chrono::steady_clock::now())) {
-          slot = d.queue.take();
-          if (slot && msg(*slot).priority > 0) {
-            yield.bulk_taken();
-            ++bulk_started;
+      // Transactional mail first; while campaigns yield, a campaign's
+      // message when the controller lets one start.
+      std::optional<std::size_t> slot;
+      if (!yield.limiting()) {
+        slot = d.queue.take();
+        if (slot && msg(*slot).priority > 0) ++bulk_started;
+      } else {
+        slot = d.queue.take(1);
+        if (!slot && d.queue.has_bulk()) {
+          if (yield.bulk_ready(std::chrono::steady_clock::now())) {
+            slot = d.queue.take();
+            if (slot && msg(*slot).priority > 0) {
+              yield.bulk_taken();
+              ++bulk_started;
+            }
+          } else {
+            bulk_held = true;
           }
-        } else {
-          bulk_held = true;
         }
       }
       if (!slot) return std::nullopt;
