@@ -34,6 +34,14 @@ void replies(YieldController& y, Clock::time_point& t, std::chrono::microseconds
   }
 }
 
+// A campaign at `per_ms` a millisecond for a second, then a transactional
+// reply on time (the base) and 50 late ones: the limit at its floor.
+void slow_down(YieldController& y, Clock::time_point& t, std::uint64_t& started, int per_ms = 5) {
+  run_campaign(y, t, started, 1000, per_ms);
+  y.urgent_replied(t, 1000us);
+  replies(y, t, 9000us);
+}
+
 TEST(YieldController, NoTransactionalMailNoLimit) {
   YieldController y;
   auto t = Clock::now();
@@ -78,9 +86,7 @@ TEST(YieldController, OnTimeRepliesGiveTheSpeedBack) {
   YieldController y;
   auto t = Clock::now();
   std::uint64_t started = 0;
-  run_campaign(y, t, started, 1000, 5);
-  y.urgent_replied(t, 1000us);
-  replies(y, t, 9000us);
+  slow_down(y, t, started);
   const double low = y.rate();
   ASSERT_LT(low, 1000);
   // Each reply within the target adds 2% of the full speed (100/s here).
@@ -95,9 +101,7 @@ TEST(YieldController, LiftsTheLimitWhenTransactionalMailStops) {
   YieldController y;
   auto t = Clock::now();
   std::uint64_t started = 0;
-  run_campaign(y, t, started, 1000, 5);
-  y.urgent_replied(t, 1000us);
-  replies(y, t, 9000us);
+  slow_down(y, t, started);
   ASSERT_TRUE(y.limiting());
   run_campaign(y, t, started, 2900, 5);  // slowed, no transactional message meanwhile
   EXPECT_TRUE(y.limiting());
@@ -189,9 +193,7 @@ TEST(YieldController, NextBulkSaysWhenTheNextTokenComes) {
   YieldController y;
   auto t = Clock::now();
   std::uint64_t started = 0;
-  run_campaign(y, t, started, 1000, 1);  // 1,000/s full speed
-  y.urgent_replied(t, 1000us);
-  replies(y, t, 9000us);
+  slow_down(y, t, started, 1);  // 1,000/s full speed
   ASSERT_NEAR(y.rate(), 100, 1);  // the floor: 10 ms a message
   while (y.bulk_ready(t)) y.bulk_taken();
   const auto next = y.next_bulk(t);
